@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Build the native addon (only when its sources or the libtorch choice changed) and the TypeScript.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '[build] %s\n' "$*" >&2; }
+
+addon=native/build/Release/lesionseg_native.node
+torch_key="LIBTORCH=${LIBTORCH:-} Torch_DIR=${Torch_DIR:-}"
+stamp=native/build/.torch-stamp
+rebuild=0
+if [ ! -f "$addon" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$torch_key" ]; then
+  rebuild=1
+elif [ -n "$(find native -path native/build -prune -o -type f -newer "$addon" -print | head -n 1)" ]; then
+  rebuild=1
+fi
+if [ "$rebuild" = 1 ]; then
+  log "building the libtorch addon (native/)"
+  cmake_args=()
+  if [ -n "${LIBTORCH:-}" ]; then cmake_args+=("--CDCMAKE_PREFIX_PATH=${LIBTORCH}"); fi
+  if [ -n "${Torch_DIR:-}" ]; then cmake_args+=("--CDTorch_DIR=${Torch_DIR}"); fi
+  jobs=$(nproc 2>/dev/null || echo 2)
+  (cd native && CMAKE_BUILD_PARALLEL_LEVEL=$jobs npx --no-install cmake-js compile --log-level error "${cmake_args[@]}" >/dev/null) || {
+    log "addon build failed; rerun with: (cd native && npx cmake-js compile) to see the compiler output"; exit 1; }
+  mkdir -p native/build && echo "$torch_key" > "$stamp"
+fi
+
+if [ -f dist/.tsbuildinfo ] && [ -z "$(find src -name '*.ts' -newer dist/.tsbuildinfo -print | head -n 1)" ] \
+   && [ ! tsconfig.json -nt dist/.tsbuildinfo ]; then
+  exit 0
+fi
+log "compiling TypeScript"
+npx --no-install tsc -p tsconfig.build.json

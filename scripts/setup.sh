@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One-time (idempotent) set-up on Debian 12 with Node 20: system packages, npm packages, the native
+# addon and the TypeScript build. Fast when everything is already in place.
+#
+# Environment:
+#   LIBTORCH=/path/to/libtorch   build against another libtorch (e.g. a CUDA one, or the one inside a
+#                                PyTorch install: python3 -c 'import torch; print(torch.utils.cmake_prefix_path)'/../..)
+#   Torch_DIR=/path/to/share/cmake/Torch   same, pointing at TorchConfig.cmake's folder
+#   LESIONSEG_SKIP_APT=1         never call apt-get (you installed the dependencies yourself)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# --- 1. system packages --------------------------------------------------------------------------
+missing=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+if [ -z "${LIBTORCH:-}" ] && [ -z "${Torch_DIR:-}" ]; then
+  have_pkg libtorch-dev || missing+=(libtorch-dev)
+fi
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
+command -v make >/dev/null 2>&1 || missing+=(make)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ -n "${LESIONSEG_SKIP_APT:-}" ]; then
+    log "missing: ${missing[*]} (LESIONSEG_SKIP_APT is set, not installing)"; exit 1
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    log "missing system packages: ${missing[*]}"
+    log "install them as root (apt-get install -y ${missing[*]}), or set LIBTORCH=/path/to/libtorch"
+    exit 1
+  fi
+  log "installing ${missing[*]} (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- 2. npm packages -----------------------------------------------------------------------------
+lock_hash=$(sha256sum package-lock.json package.json | sha256sum | cut -c1-16)
+if [ ! -f node_modules/.lesionseg-stamp ] || [ "$(cat node_modules/.lesionseg-stamp)" != "$lock_hash" ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  echo "$lock_hash" > node_modules/.lesionseg-stamp
+fi
+
+# --- 3. native addon + TypeScript -----------------------------------------------------------------
+bash scripts/build.sh

@@ -1,0 +1,7 @@
+/** What every layer may import. */
+export * from './errors.js';
+export * from './rng.js';
+export * from './device.js';
+export * from './atomic.js';
+export * from './volume.js';
+export * from './progress.js';
