@@ -1,0 +1,61 @@
+/**
+ * Training-step benchmark, lesionseg vs PyTorch (Debian python3-torch) on the identical network,
+ * loss and optimiser, alternating the two sides over a few rounds (this machine is noisy).
+ * Usage: npx tsx bench/train-step-compare.ts [--rounds 3] [--precisions fp32,bf16] [--iterations 10]
+ * Prints JSON: per precision the median over rounds of each side's median seconds per iteration,
+ * peak RSS, parameter counts, and the ratio ours / PyTorch.
+ */
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+function option(name: string, fallback: string): string {
+  const index = args.indexOf(`--${name}`);
+  return index >= 0 && args[index + 1] !== undefined ? args[index + 1]! : fallback;
+}
+const rounds = Number(option('rounds', '3'));
+const precisions = option('precisions', 'fp32,bf16').split(',');
+const iterations = option('iterations', '10');
+const python = process.env.LESIONSEG_PYTHON ?? '/usr/bin/python3';
+
+interface SideResult { seconds_per_iter: number; peak_rss_mib: number; params: number; losses: number[] }
+
+function runOurs(precision: string): SideResult {
+  const out = execFileSync('node', [path.join(root, 'bin/lesionseg.js'), 'bench', 'train-step', '--json', '--precision', precision, '--iterations', iterations], { encoding: 'utf8' });
+  return JSON.parse(out) as SideResult;
+}
+function runTorch(precision: string): SideResult {
+  const out = execFileSync(python, [path.join(root, 'bench/train_step_torch.py'), '--precision', precision, '--iterations', iterations], { encoding: 'utf8' });
+  return JSON.parse(out) as SideResult;
+}
+const median = (v: number[]): number => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
+
+const results: Record<string, unknown> = {};
+const perPrecision: Record<string, { ours: number[]; torch: number[]; oursRss: number[]; torchRss: number[]; oursParams: number; torchParams: number }> = {};
+for (let round = 0; round < rounds; round++) {
+  for (const precision of precisions) {
+    const entry = (perPrecision[precision] ??= { ours: [], torch: [], oursRss: [], torchRss: [], oursParams: 0, torchParams: 0 });
+    // Alternate which side goes first each round.
+    const order = round % 2 === 0 ? ['ours', 'torch'] : ['torch', 'ours'];
+    for (const side of order) {
+      const r = side === 'ours' ? runOurs(precision) : runTorch(precision);
+      if (side === 'ours') { entry.ours.push(r.seconds_per_iter); entry.oursRss.push(r.peak_rss_mib); entry.oursParams = r.params; }
+      else { entry.torch.push(r.seconds_per_iter); entry.torchRss.push(r.peak_rss_mib); entry.torchParams = r.params; }
+    }
+  }
+}
+for (const [precision, e] of Object.entries(perPrecision)) {
+  const ours = median(e.ours);
+  const torch = median(e.torch);
+  results[precision] = {
+    lesionseg: { seconds_per_iter: ours, peak_rss_mib: Math.max(...e.oursRss), params: e.oursParams, rounds: e.ours },
+    pytorch: { seconds_per_iter: torch, peak_rss_mib: Math.max(...e.torchRss), params: e.torchParams, rounds: e.torch },
+    ratio_time_ours_over_pytorch: ours / torch,
+    ratio_rss_ours_over_pytorch: Math.max(...e.oursRss) / Math.max(...e.torchRss),
+  };
+}
+const fp32 = perPrecision.fp32, bf16 = perPrecision.bf16;
+if (fp32 && bf16) results.bf16_speedup_over_fp32_ours = median(fp32.ours) / median(bf16.ours);
+console.log(JSON.stringify({ benchmark: 'train-step', config: { features: [16, 32, 64, 128, 256], patch: [32, 96, 96], batch: 2, threads: 2, in_channels: 1, classes: 2 }, rounds, results }, null, 2));

@@ -1,0 +1,155 @@
+// Neural-network ops, calling the same at:: functions PyTorch's torch.nn.functional uses:
+// convolutions, normalisation, linear, softmax, losses, resampling, padding, pooling.
+#include "common.h"
+
+namespace ls {
+namespace {
+
+std::vector<int64_t> IntsOr(const Args& a, size_t i, std::vector<int64_t> fallback) {
+  return a.isNullish(i) ? fallback : a.ints(i);
+}
+
+// conv3d(x, weight, bias|null, stride, padding, dilation, groups)
+Napi::Value Conv3d(Args& a) {
+  return a.ret(at::conv3d(a.tensor(0), a.tensor(1), a.optTensor(2), IntsOr(a, 3, {1, 1, 1}),
+                          IntsOr(a, 4, {0, 0, 0}), IntsOr(a, 5, {1, 1, 1}), a.isNullish(6) ? 1 : a.i64(6)));
+}
+
+// convTranspose3d(x, weight, bias|null, stride, padding, outputPadding, groups, dilation)
+Napi::Value ConvTranspose3d(Args& a) {
+  return a.ret(at::conv_transpose3d(a.tensor(0), a.tensor(1), a.optTensor(2), IntsOr(a, 3, {1, 1, 1}),
+                                    IntsOr(a, 4, {0, 0, 0}), IntsOr(a, 5, {0, 0, 0}), a.isNullish(6) ? 1 : a.i64(6),
+                                    IntsOr(a, 7, {1, 1, 1})));
+}
+
+// instanceNorm(x, weight|null, bias|null, eps): statistics from the input, no running stats.
+Napi::Value InstanceNorm(Args& a) {
+  return a.ret(at::instance_norm(a.tensor(0), a.optTensor(1), a.optTensor(2), c10::nullopt, c10::nullopt,
+                                 /*use_input_stats=*/true, /*momentum=*/0.1, a.f64(3),
+                                 at::globalContext().userEnabledCuDNN()));
+}
+
+// layerNorm(x, normalizedShape, weight|null, bias|null, eps)
+Napi::Value LayerNorm(Args& a) {
+  return a.ret(at::layer_norm(a.tensor(0), a.ints(1), a.optTensor(2), a.optTensor(3), a.f64(4),
+                              at::globalContext().userEnabledCuDNN()));
+}
+
+Napi::Value Linear(Args& a) { return a.ret(at::linear(a.tensor(0), a.tensor(1), a.optTensor(2))); }
+Napi::Value Matmul(Args& a) { return a.ret(at::matmul(a.tensor(0), a.tensor(1))); }
+Napi::Value Softmax(Args& a) { return a.ret(at::softmax(a.tensor(0), a.i64(1))); }
+Napi::Value LogSoftmax(Args& a) { return a.ret(at::log_softmax(a.tensor(0), a.i64(1))); }
+
+int64_t Reduction(const Args& a, size_t i) {
+  std::string r = a.str(i);
+  if (r == "mean") return at::Reduction::Mean;
+  if (r == "sum") return at::Reduction::Sum;
+  if (r == "none") return at::Reduction::None;
+  a.fail(i, "'mean', 'sum' or 'none'");
+}
+
+// crossEntropy(logits, target, weight|null, reduction, ignoreIndex, labelSmoothing)
+Napi::Value CrossEntropy(Args& a) {
+  return a.ret(at::cross_entropy_loss(a.tensor(0), a.tensor(1), a.optTensor(2), Reduction(a, 3), a.i64(4),
+                                      a.isNullish(5) ? 0.0 : a.f64(5)));
+}
+
+// nllLoss(logProbabilities, target, weight|null, reduction, ignoreIndex)
+Napi::Value NllLoss(Args& a) {
+  return a.ret(at::nll_loss_nd(a.tensor(0), a.tensor(1), a.optTensor(2), Reduction(a, 3), a.i64(4)));
+}
+
+// interpolate(x, size, mode, alignCorners|null) with size covering the spatial dims.
+Napi::Value Interpolate(Args& a) {
+  const at::Tensor& x = a.tensor(0);
+  std::vector<int64_t> size = a.ints(1);
+  std::string mode = a.str(2);
+  int64_t spatial = x.dim() - 2;
+  if (spatial < 1 || spatial > 3) throw ArgError("input must have 1 to 3 spatial dims after [N, C]");
+  if (static_cast<int64_t>(size.size()) != spatial) throw ArgError("size must have one entry per spatial dim");
+  bool alignCorners = a.isNullish(3) ? false : a.boolean(3);
+  const c10::optional<double> none;
+  if (mode == "nearest") {
+    if (spatial == 3) return a.ret(at::upsample_nearest3d(x, size, none, none, none));
+    if (spatial == 2) return a.ret(at::upsample_nearest2d(x, size, none, none));
+    return a.ret(at::upsample_nearest1d(x, size, none));
+  }
+  if (mode == "nearest-exact") {
+    if (spatial == 3) return a.ret(at::_upsample_nearest_exact3d(x, size, none, none, none));
+    if (spatial == 2) return a.ret(at::_upsample_nearest_exact2d(x, size, none, none));
+    return a.ret(at::_upsample_nearest_exact1d(x, size, none));
+  }
+  if (mode == "area") {
+    if (spatial == 3) return a.ret(at::adaptive_avg_pool3d(x, size));
+    if (spatial == 2) return a.ret(at::adaptive_avg_pool2d(x, size));
+    return a.ret(at::adaptive_avg_pool1d(x, size));
+  }
+  if (mode == "trilinear" && spatial == 3) return a.ret(at::upsample_trilinear3d(x, size, alignCorners, none, none, none));
+  if (mode == "bilinear" && spatial == 2) return a.ret(at::upsample_bilinear2d(x, size, alignCorners, none, none));
+  if (mode == "linear" && spatial == 1) return a.ret(at::upsample_linear1d(x, size, alignCorners, none));
+  throw ArgError("mode '" + mode + "' does not fit an input with " + std::to_string(spatial) + " spatial dims");
+}
+
+// gridSample(x, grid, mode, paddingMode, alignCorners) like F.grid_sample.
+Napi::Value GridSample(Args& a) {
+  std::string mode = a.str(2), padding = a.str(3);
+  int64_t modeCode = mode == "bilinear" ? 0 : mode == "nearest" ? 1 : mode == "bicubic" ? 2 : -1;
+  int64_t paddingCode = padding == "zeros" ? 0 : padding == "border" ? 1 : padding == "reflection" ? 2 : -1;
+  if (modeCode < 0) a.fail(2, "'bilinear', 'nearest' or 'bicubic'");
+  if (paddingCode < 0) a.fail(3, "'zeros', 'border' or 'reflection'");
+  return a.ret(at::grid_sampler(a.tensor(0), a.tensor(1), modeCode, paddingCode, a.boolean(4)));
+}
+
+// pad(x, pads (last dim first), mode, value)
+Napi::Value Pad(Args& a) {
+  std::string mode = a.str(2);
+  if (mode != "constant" && mode != "reflect" && mode != "replicate" && mode != "circular") {
+    a.fail(2, "'constant', 'reflect', 'replicate' or 'circular'");
+  }
+  c10::optional<double> value;
+  if (mode == "constant") value = a.isNullish(3) ? 0.0 : a.f64(3);
+  return a.ret(at::pad(a.tensor(0), a.ints(1), mode, value));
+}
+
+// avgPool3d(x, kernel, stride|null, padding|null)
+Napi::Value AvgPool3d(Args& a) {
+  std::vector<int64_t> kernel = a.ints(1);
+  return a.ret(at::avg_pool3d(a.tensor(0), kernel, IntsOr(a, 2, kernel), IntsOr(a, 3, {0, 0, 0})));
+}
+
+Napi::Value MaxPool3d(Args& a) {
+  std::vector<int64_t> kernel = a.ints(1);
+  return a.ret(at::max_pool3d(a.tensor(0), kernel, IntsOr(a, 2, kernel), IntsOr(a, 3, {0, 0, 0})));
+}
+
+Napi::Value AdaptiveAvgPool3d(Args& a) { return a.ret(at::adaptive_avg_pool3d(a.tensor(0), a.ints(1))); }
+
+// dropout(x, p, train)
+Napi::Value Dropout(Args& a) { return a.ret(at::dropout(a.tensor(0), a.f64(1), a.boolean(2))); }
+
+}  // namespace
+
+const std::vector<OpDef>& NnOps() {
+  static const std::vector<OpDef> ops = {
+      {"conv3d", 2, 7, Conv3d},
+      {"convTranspose3d", 2, 8, ConvTranspose3d},
+      {"instanceNorm", 4, 4, InstanceNorm},
+      {"layerNorm", 5, 5, LayerNorm},
+      {"linear", 3, 3, Linear},
+      {"matmul", 2, 2, Matmul},
+      {"softmax", 2, 2, Softmax},
+      {"logSoftmax", 2, 2, LogSoftmax},
+      {"crossEntropy", 5, 6, CrossEntropy},
+      {"nllLoss", 5, 5, NllLoss},
+      {"interpolate", 3, 4, Interpolate},
+      {"gridSample", 5, 5, GridSample},
+      {"pad", 3, 4, Pad},
+      {"avgPool3d", 2, 4, AvgPool3d},
+      {"maxPool3d", 2, 4, MaxPool3d},
+      {"adaptiveAvgPool3d", 2, 2, AdaptiveAvgPool3d},
+      {"dropout", 3, 3, Dropout},
+  };
+  return ops;
+}
+
+}  // namespace ls

@@ -1,0 +1,80 @@
+/** Commands that exercise the engine: `bench train-step`, `selftest`, and (until the study lands) `demo`. */
+import { type Command, Option } from '@commander-js/extra-typings';
+import { InputError, parseDevice } from '../core/index.js';
+import { benchmarkTrainStep, runSelfTest, type Precision } from '../train/index.js';
+import { terminalProgress } from './progress.js';
+
+const PRECISIONS = ['fp32', 'bf16', 'fp16'] as const;
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InputError(`--${name} must be a positive integer, got '${value}'`);
+    return n;
+  };
+}
+
+function intList(name: string) {
+  return (value: string): number[] => {
+    const parts = value.split(/[,x]/).map(Number);
+    if (parts.some((n) => !Number.isInteger(n) || n < 1)) throw new InputError(`--${name} must be positive integers like 32,96,96, got '${value}'`);
+    return parts;
+  };
+}
+
+export function registerEngineCommands(program: Command): void {
+  const bench = program.command('bench').description('benchmarks (JSON with --json)');
+  bench
+    .command('train-step')
+    .description('median seconds per training iteration of a U-Net (forward, Dice+CE with deep supervision, backward, clip, SGD)')
+    .addOption(new Option('--precision <p>', 'fp32, bf16 or fp16').choices(PRECISIONS).default('fp32' as const))
+    .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
+    .option('--threads <n>', 'intra-op threads', positiveInt('threads'), 2)
+    .option('--iterations <n>', 'timed iterations', positiveInt('iterations'), 10)
+    .option('--warmup <n>', 'untimed iterations first', positiveInt('warmup'), 3)
+    .option('--patch <zyx>', 'patch size', intList('patch'), [32, 96, 96])
+    .option('--batch <n>', 'batch size', positiveInt('batch'), 2)
+    .option('--json', 'print JSON only')
+    .action((options) => {
+      const result = benchmarkTrainStep({
+        precision: options.precision as Precision,
+        device: parseDevice(options.device),
+        threads: options.threads,
+        iterations: options.iterations,
+        warmup: options.warmup,
+        patchSize: options.patch,
+        batchSize: options.batch,
+      });
+      if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+      else process.stdout.write(`train-step ${result.precision} on ${result.device}: ${result.seconds_per_iter.toFixed(3)} s/iter (median of ${result.seconds_all.length}), peak RSS ${result.peak_rss_mib.toFixed(0)} MiB, ${result.params} parameters\n`);
+    });
+
+  const selftest = (name: string, description: string) =>
+    program
+      .command(name)
+      .description(description)
+      .option('--iterations <n>', 'SGD steps', positiveInt('iterations'), 60)
+      .option('--seed <n>', 'seed', (v) => Number(v), 1)
+      .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
+      .addOption(new Option('--precision <p>', 'fp32, bf16 or fp16').choices(PRECISIONS).default('fp32' as const))
+      .option('--threads <n>', 'intra-op threads', positiveInt('threads'), 2)
+      .action((options) => {
+        const { losses, params } = runSelfTest({
+          iterations: options.iterations,
+          seed: options.seed,
+          device: parseDevice(options.device),
+          precision: options.precision as Precision,
+          threads: options.threads,
+          progress: terminalProgress(),
+        });
+        const head = losses.slice(0, 5).reduce((a, b) => a + b, 0) / Math.min(5, losses.length);
+        const tail = losses.slice(-5).reduce((a, b) => a + b, 0) / Math.min(5, losses.length);
+        process.stdout.write(`selftest: U-Net with ${params} parameters, ${losses.length} steps, loss ${head.toFixed(4)} (first 5) -> ${tail.toFixed(4)} (last 5)\n`);
+        if (!(tail < head)) {
+          process.stderr.write('selftest: the loss did not fall\n');
+          process.exitCode = 1;
+        }
+      });
+  selftest('selftest', 'train a small U-Net on random spheres and check that its loss falls');
+  selftest('demo', 'the demo (for now: the engine self-test; the full study demo comes with the experiment runner)');
+}

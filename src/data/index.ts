@@ -1,0 +1,54 @@
+/**
+ * data: nnU-Net-style fingerprint, experiment planning (plans file) and preprocessing (crop,
+ * normalise, resample, cache). Imports core and io; works on host typed arrays.
+ */
+export { computeFingerprint, fingerprintCase, summarizeFingerprint, datasetInfo, FingerprintPool } from './fingerprint.js';
+export type { DatasetFingerprint, DatasetInfo, CaseFingerprint, CaseFacts, FingerprintOptions } from './fingerprint.js';
+export { intensityProperties, percentile, median } from './fingerprint_stats.js';
+export {
+  planExperiment,
+  planConfiguration,
+  determineTargetSpacing,
+  determineTranspose,
+  ANISOTROPY_THRESHOLD,
+} from './planning.js';
+export type { ConfigurationInput, ConfigurationResult } from './planning.js';
+export { planDatasets, type PlanDatasetsOptions } from './planning_datasets.js';
+export { PRESETS, PRESET_NAMES, getPreset, type PlanPreset, type PresetName, type PatchRule, type BatchRule } from './planning_presets.js';
+export { loadPlan, savePlan, validatePlan, PLAN_VERSION } from './planning_schema.js';
+export type {
+  Plan,
+  PlanDataset,
+  PlanConfiguration,
+  NetworkPlan,
+  ChannelNormalizationPlan,
+  FingerprintSummary,
+} from './planning_schema.js';
+export { poolAndConvProps, convFeatureMapSize, featuresPerStage, padShape, type Topology, type Triple } from './planning_topology.js';
+export { unetConfigFromPlan, type UNetConfigFromPlan } from './planning_unet.js';
+export { preprocessCase, sampleClassLocations, transposeArray } from './preprocess.js';
+export type { PreprocessedCase, CaseProperties, PreprocessCaseOptions } from './preprocess.js';
+export { preprocessDataset, type PreprocessDatasetOptions, type PreprocessDatasetResult } from './preprocess_dataset.js';
+export { casePaths, isCaseComplete, planDigest, type CachedCaseProperties } from './preprocess_case_io.js';
+export {
+  resampleVolume,
+  resampleVolumeToShape,
+  resampleSegmentation,
+  resampleSegmentationToShape,
+  computeNewShape,
+  separateZAxis,
+  DATA_RESAMPLING,
+  SEGMENTATION_RESAMPLING,
+} from './resample.js';
+export type { ResampleSettings, Array3, InterpolationOrder } from './resample.js';
+export { cropToNonzero, nonzeroMask, fillHoles, boundingBox, OUTSIDE_LABEL, type BoundingBox, type CropResult } from './crop.js';
+export {
+  ctNormalize,
+  zscoreNormalize,
+  rescaleTo01,
+  rgbTo01,
+  normalizeChannel,
+  normalizationForChannel,
+  type NormalizationScheme,
+  type IntensityProperties,
+} from './normalize.js';

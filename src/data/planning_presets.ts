@@ -1,0 +1,91 @@
+/**
+ * Planning presets as data: how each one chooses the patch, the batch and the network width.
+ * - nnunet: nnU-Net's own rule (8 GB target: initial patch of 256^3 voxels shaped by the spacing,
+ *   shrunk while the VRAM proxy exceeds 560e6; batch from the remaining headroom, capped at 5 % of
+ *   the dataset, at least 2; features 32 .. 320);
+ * - paper: the paper's fixed patch 50x160x192 and batch 2; the pooling per axis is what fits that
+ *   patch (at most as many halvings as the size has factors of 2);
+ * - cpu: small enough to train on 2 cores: patch under a voxel budget of 32*96*96, features
+ *   16 .. 256, at most 6 stages, batch 2;
+ * - tiny: for tests: budget 16*32*32, features 4 .. 32, at most 4 stages, batch 2.
+ */
+import { InputError } from '../core/index.js';
+import type { Triple } from './planning_topology.js';
+
+export type PatchRule =
+  /** nnU-Net: initial patch of `initialVoxels`, shrink while the VRAM proxy exceeds the reference. */
+  | { kind: 'vram'; initialVoxels: number; referenceValue: number; referenceBatch: number; gpuMemoryGb: number }
+  /** Initial patch of `budgetVoxels`, shrink while the patch has more voxels than that. */
+  | { kind: 'voxels'; budgetVoxels: number }
+  /** A fixed patch [z, y, x] (in network axis order). */
+  | { kind: 'fixed'; patchSize: Triple };
+
+export type BatchRule = { kind: 'nnunet'; minBatch: number; maxDatasetFraction: number } | { kind: 'fixed'; batchSize: number };
+
+export interface PlanPreset {
+  name: PresetName;
+  patch: PatchRule;
+  batch: BatchRule;
+  baseFeatures: number;
+  maxFeatures: number;
+  maxStages: number;
+  minFeatureMapSize: number;
+}
+
+export type PresetName = 'nnunet' | 'paper' | 'cpu' | 'tiny';
+
+/** nnU-Net's 3D reference value (UNet_reference_val_3d) for its 8 GB reference GPU at batch 2. */
+const NNUNET_REFERENCE_3D = 560_000_000;
+const NNUNET_REFERENCE_GB = 8;
+
+export const PRESETS: Readonly<Record<PresetName, PlanPreset>> = Object.freeze({
+  nnunet: {
+    name: 'nnunet',
+    patch: { kind: 'vram', initialVoxels: 256 ** 3, referenceValue: NNUNET_REFERENCE_3D, referenceBatch: 2, gpuMemoryGb: 8 },
+    batch: { kind: 'nnunet', minBatch: 2, maxDatasetFraction: 0.05 },
+    baseFeatures: 32,
+    maxFeatures: 320,
+    maxStages: 999999,
+    minFeatureMapSize: 4,
+  },
+  paper: {
+    name: 'paper',
+    patch: { kind: 'fixed', patchSize: [50, 160, 192] },
+    batch: { kind: 'fixed', batchSize: 2 },
+    baseFeatures: 32,
+    maxFeatures: 320,
+    maxStages: 999999,
+    minFeatureMapSize: 4,
+  },
+  cpu: {
+    name: 'cpu',
+    patch: { kind: 'voxels', budgetVoxels: 32 * 96 * 96 },
+    batch: { kind: 'fixed', batchSize: 2 },
+    baseFeatures: 16,
+    maxFeatures: 256,
+    maxStages: 6,
+    minFeatureMapSize: 4,
+  },
+  tiny: {
+    name: 'tiny',
+    patch: { kind: 'voxels', budgetVoxels: 16 * 32 * 32 },
+    batch: { kind: 'fixed', batchSize: 2 },
+    baseFeatures: 4,
+    maxFeatures: 32,
+    maxStages: 4,
+    minFeatureMapSize: 4,
+  },
+});
+
+export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+
+/** The preset called `name`; an unknown name lists the valid ones. */
+export function getPreset(name: string): PlanPreset {
+  if (Object.hasOwn(PRESETS, name)) return PRESETS[name as PresetName];
+  throw new InputError(`unknown preset '${name}': use one of ${PRESET_NAMES.join(', ')}`, { code: 'bad-preset' });
+}
+
+/** The VRAM reference for a GPU memory target (nnU-Net scales its 8 GB reference linearly). */
+export function vramReference(rule: Extract<PatchRule, { kind: 'vram' }>): number {
+  return rule.referenceValue * (rule.gpuMemoryGb / NNUNET_REFERENCE_GB);
+}

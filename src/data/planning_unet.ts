@@ -1,0 +1,46 @@
+/**
+ * The network settings a model builder needs, read from a plan: `unetConfigFromPlan` returns a
+ * plain object (the models layer turns it into its own UNetConfig), so data does not import models.
+ */
+import { InputError } from '../core/index.js';
+import type { Plan } from './planning_schema.js';
+import type { Triple } from './planning_topology.js';
+
+export interface UNetConfigFromPlan {
+  inputChannels: number;
+  /** Output classes of the chosen dataset, background included. */
+  numClasses: number;
+  /** Every dataset's class count (background included): one head each for multi-dataset training. */
+  numClassesPerDataset: Record<string, number>;
+  featuresPerStage: number[];
+  kernelSizes: Triple[];
+  strides: Triple[];
+  nConvPerStage: 2;
+  nConvPerStageDecoder: 2;
+  deepSupervision: boolean;
+}
+
+/** The U-Net settings of a plan, with the class count of `datasetName` (default: the first dataset). */
+export function unetConfigFromPlan(plan: Plan, datasetName?: string): UNetConfigFromPlan {
+  const network = plan.configuration.network;
+  const numClassesPerDataset: Record<string, number> = {};
+  for (const dataset of plan.datasets) numClassesPerDataset[dataset.name] = Object.keys(dataset.labels).length;
+  const chosen = datasetName ?? plan.datasets[0]?.name;
+  if (chosen === undefined || numClassesPerDataset[chosen] === undefined) {
+    throw new InputError(
+      `the plan has no dataset '${String(chosen)}': it covers ${plan.datasets.map((d) => d.name).join(', ')}`,
+      { code: 'unknown-dataset' },
+    );
+  }
+  return {
+    inputChannels: plan.configuration.normalization.length,
+    numClasses: numClassesPerDataset[chosen]!,
+    numClassesPerDataset,
+    featuresPerStage: [...network.featuresPerStage],
+    kernelSizes: network.kernelSizes.map((k) => [...k] as Triple),
+    strides: network.strides.map((s) => [...s] as Triple),
+    nConvPerStage: 2,
+    nConvPerStageDecoder: 2,
+    deepSupervision: plan.configuration.deepSupervision,
+  };
+}

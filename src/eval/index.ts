@@ -1,0 +1,40 @@
+/**
+ * eval: segmentation metrics on host arrays. Pure functions (confusion counts, DSC, NSD, HD95,
+ * per-case metrics, aggregation, lung involvement) and one state holder (MetricAccumulator).
+ * Surface metrics follow google-deepmind/surface-distance exactly (see surface.ts).
+ */
+export { type BinaryMask, maskOfLabel } from './mask.js';
+export {
+  type ConfusionCounts,
+  confusion,
+  dice,
+  diceFromCounts,
+  sensitivityFromCounts,
+  precisionFromCounts,
+  specificityFromCounts,
+  accuracyFromCounts,
+  f1FromCounts,
+} from './confusion.js';
+export { distanceTransform, distancesAtPoints } from './edt.js';
+export { surfelAreaTable } from './surfelTable.js';
+export { type SurfaceDistances, surfaceDistances, totalArea } from './surface.js';
+export {
+  normalizedSurfaceDice,
+  hausdorff95,
+  surfaceDiceFromDistances,
+  robustHausdorffFromDistances,
+} from './surfaceMetrics.js';
+export { type CaseMetrics, type CaseMetricsOptions, CASE_METRICS_DEFAULTS, caseMetrics } from './caseMetrics.js';
+export {
+  type Stat,
+  type Summary,
+  type FoldSummary,
+  type SummaryMetric,
+  SUMMARY_METRICS,
+  summarise,
+  summariseCases,
+  summariseFolds,
+  f1OfMeans,
+} from './summary.js';
+export { type LungInvolvement, LUNG_LABELS, lungInvolvement } from './lungs.js';
+export { type CaseRecord, MetricAccumulator } from './accumulator.js';

@@ -1,0 +1,255 @@
+/**
+ * `lesionseg check`: every problem of an nnU-Net v2 raw dataset at once, as Issues: dataset.json
+ * fields, case pairing and channels, numTraining, unreadable or 4D NIfTI files, image/label
+ * geometry (shape, spacing, affine), undeclared label values, non-finite voxels, and paths that
+ * leave the dataset folder (symlinks, '..').
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InputError, type Issue } from '../core/index.js';
+import { validateDatasetJson, SUPPORTED_FILE_ENDINGS, type DatasetJson } from './dataset-json.js';
+import { escapeRegExp } from './raw-dataset.js';
+import { readNifti } from './nifti-read.js';
+import type { NiftiImage } from './nifti-types.js';
+
+export interface CheckDatasetOptions {
+  /** Largest allowed difference of voxel spacing (mm) between a case's images and label; default 1e-4. */
+  spacingTolerance?: number;
+  /** Largest allowed difference of any affine entry (mm; direction cosines times spacing); default 1e-3. */
+  affineTolerance?: number;
+}
+
+export interface CheckDatasetResult {
+  issues: Issue[];
+  /** Number of training cases found (image files grouped by case id). */
+  cases: number;
+}
+
+type Split = 'Tr' | 'Ts';
+
+class Checker {
+  readonly issues: Issue[] = [];
+  private readonly realRoot: string;
+
+  constructor(
+    readonly datasetDir: string,
+    readonly spacingTolerance: number,
+    readonly affineTolerance: number,
+  ) {
+    this.realRoot = fs.realpathSync(datasetDir);
+  }
+
+  add(file: string, code: string, message: string, jsonPath = ''): void {
+    this.issues.push({ file, path: jsonPath, code, message });
+  }
+
+  /** False (and an issue) when `file` resolves outside the dataset folder, e.g. through a symlink. */
+  insideDataset(file: string): boolean {
+    let real: string;
+    try {
+      real = fs.realpathSync(file);
+    } catch {
+      return true; // missing files are reported elsewhere; a dangling link has nothing to leave to
+    }
+    const relative = path.relative(this.realRoot, real);
+    if (relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative))) return true;
+    this.add(file, 'outside-dataset', `resolves to ${real}, outside the dataset folder`);
+    return false;
+  }
+
+  /** Read a NIfTI file, turning read errors into issues (undefined then). */
+  async read(file: string): Promise<NiftiImage | undefined> {
+    if (!this.insideDataset(file)) return undefined;
+    try {
+      return await readNifti(file);
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      const message = error.message.startsWith(`${file}: `) ? error.message.slice(file.length + 2) : error.message;
+      this.add(file, error.code === 'not-3d' ? 'not-3d' : 'unreadable', message);
+      return undefined;
+    }
+  }
+
+  /** Shape, spacing and affine of `other` against `reference`, each mismatch an issue on `file`. */
+  compareGeometry(file: string, other: NiftiImage, reference: NiftiImage, what: string): void {
+    if (other.shape.some((n, axis) => n !== reference.shape[axis])) {
+      this.add(file, 'shape-mismatch', `shape [${other.shape.join(', ')}] (z, y, x) differs from ${what} [${reference.shape.join(', ')}]`);
+      return;
+    }
+    const spacingDifference = Math.max(...other.spacing.map((s, axis) => Math.abs(s - reference.spacing[axis]!)));
+    if (spacingDifference > this.spacingTolerance) {
+      this.add(file, 'spacing-mismatch', `spacing [${other.spacing.join(', ')}] mm (z, y, x) differs from ${what} [${reference.spacing.join(', ')}] by ${spacingDifference}`);
+    }
+    const affineDifference = Math.max(...other.affine.flatMap((row, r) => row.map((value, c) => Math.abs(value - reference.affine[r]![c]!))));
+    if (affineDifference > this.affineTolerance) {
+      const originDifference = Math.max(...[0, 1, 2].map((r) => Math.abs(other.affine[r]![3] - reference.affine[r]![3])));
+      const where = originDifference > this.affineTolerance ? 'origin' : 'direction';
+      this.add(file, 'affine-mismatch', `affine (${where}) differs from ${what} by up to ${affineDifference.toPrecision(4)} (tolerance ${this.affineTolerance})`);
+    }
+  }
+
+  checkFinite(file: string, image: NiftiImage): void {
+    const data = image.data;
+    if (!(data instanceof Float32Array || data instanceof Float64Array)) return;
+    let nan = 0;
+    let infinite = 0;
+    for (let i = 0; i < data.length; i++) {
+      const value = data[i]!;
+      if (value !== value) nan++;
+      else if (value === Infinity || value === -Infinity) infinite++;
+    }
+    if (nan + infinite > 0) this.add(file, 'non-finite', `${nan} NaN and ${infinite} infinite voxels`);
+  }
+
+  checkLabelValues(file: string, label: NiftiImage, declared: ReadonlySet<number> | undefined): void {
+    const found = uniqueValues(label);
+    const fractional = [...found].filter((value) => !Number.isInteger(value));
+    if (fractional.length > 0) {
+      this.add(file, 'non-integer-label', `label map holds non-integer values (${fractional.slice(0, 5).join(', ')}${fractional.length > 5 ? ', ...' : ''})`);
+    }
+    if (!declared) return;
+    const undeclared = [...found].filter((value) => Number.isInteger(value) && !declared.has(value)).sort((a, b) => a - b);
+    if (undeclared.length > 0) {
+      this.add(file, 'undeclared-label', `label values ${undeclared.join(', ')} are not declared in dataset.json labels (declared: ${[...declared].sort((a, b) => a - b).join(', ')})`);
+    }
+  }
+}
+
+/** The distinct values of a label map (a 256-entry histogram for byte types, a set otherwise). */
+function uniqueValues(image: NiftiImage): Set<number> {
+  const data = image.data;
+  const values = new Set<number>();
+  if (data instanceof Uint8Array || data instanceof Int8Array) {
+    const seen = new Uint8Array(256);
+    for (let i = 0; i < data.length; i++) seen[data[i]! & 255] = 1;
+    seen.forEach((flag, index) => {
+      if (flag) values.add(data instanceof Int8Array && index > 127 ? index - 256 : index);
+    });
+    return values;
+  }
+  let last = NaN;
+  for (let i = 0; i < data.length; i++) {
+    const value = Number(data[i]!);
+    if (value === last) continue;
+    values.add(value);
+    last = value;
+  }
+  return values;
+}
+
+function declaredLabels(json: Partial<DatasetJson>): Set<number> | undefined {
+  if (typeof json.labels !== 'object' || json.labels === null) return undefined;
+  const values = new Set<number>();
+  for (const value of Object.values(json.labels)) {
+    for (const item of Array.isArray(value) ? value : [value]) if (Number.isInteger(item)) values.add(item);
+  }
+  return values;
+}
+
+async function checkSplit(checker: Checker, split: Split, ending: string, channelCount: number | undefined, declared: Set<number> | undefined): Promise<number> {
+  const { datasetDir } = checker;
+  const imageFolder = path.join(datasetDir, `images${split}`);
+  const labelFolder = path.join(datasetDir, `labels${split}`);
+  const hasImages = fs.existsSync(imageFolder);
+  const hasLabels = fs.existsSync(labelFolder);
+  if (!hasImages) {
+    if (split === 'Tr') checker.add(imageFolder, 'missing-folder', 'imagesTr folder not found');
+    return 0;
+  }
+  if (split === 'Tr' && !hasLabels) checker.add(labelFolder, 'missing-folder', 'labelsTr folder not found');
+  for (const folder of [imageFolder, labelFolder]) if (fs.existsSync(folder)) checker.insideDataset(folder);
+
+  const imagePattern = new RegExp(`^(.+)_(\\d{4})${escapeRegExp(ending)}$`);
+  const cases = new Map<string, Map<number, string>>();
+  for (const name of fs.readdirSync(imageFolder).sort()) {
+    if (!name.endsWith(ending)) continue;
+    const match = imagePattern.exec(name);
+    const file = path.join(imageFolder, name);
+    if (!match) {
+      checker.add(file, 'bad-file-name', `image file names must be <case>_<XXXX>${ending} (4-digit channel index)`);
+      continue;
+    }
+    const channels = cases.get(match[1]!) ?? new Map<number, string>();
+    channels.set(Number(match[2]), file);
+    cases.set(match[1]!, channels);
+  }
+  const labels = new Map<string, string>();
+  if (hasLabels) {
+    for (const name of fs.readdirSync(labelFolder).sort()) {
+      if (!name.endsWith(ending)) continue;
+      labels.set(name.slice(0, -ending.length), path.join(labelFolder, name));
+    }
+    for (const [id, file] of labels) if (!cases.has(id)) checker.add(file, 'missing-image', `label of case '${id}' has no image in images${split}`);
+  }
+  const expectedChannels = channelCount ?? Math.max(0, ...[...cases.values()].flatMap((c) => [...c.keys()].map((k) => k + 1)));
+  for (const id of [...cases.keys()].sort()) {
+    const channels = cases.get(id)!;
+    const firstPath = path.join(imageFolder, `${id}_0000${ending}`);
+    for (let channel = 0; channel < expectedChannels; channel++) {
+      if (!channels.has(channel)) {
+        checker.add(path.join(imageFolder, `${id}_${String(channel).padStart(4, '0')}${ending}`), 'missing-channel', `case '${id}' lacks channel ${channel}`);
+      }
+    }
+    for (const channel of channels.keys()) {
+      if (channel >= expectedChannels) checker.add(channels.get(channel)!, 'unexpected-channel', `channel ${channel} is not in channel_names (${expectedChannels} channels)`);
+    }
+    let reference: NiftiImage | undefined;
+    let referencePath = firstPath;
+    for (const channel of [...channels.keys()].sort((a, b) => a - b)) {
+      const file = channels.get(channel)!;
+      const image = await checker.read(file);
+      if (!image) continue;
+      checker.checkFinite(file, image);
+      if (reference) checker.compareGeometry(file, image, reference, `channel image ${path.basename(referencePath)}`);
+      else {
+        reference = image;
+        referencePath = file;
+      }
+    }
+    const labelFile = labels.get(id);
+    if (labelFile === undefined) {
+      if (split === 'Tr') checker.add(path.join(labelFolder, `${id}${ending}`), 'missing-label', `case '${id}' has no label in labelsTr`);
+      continue;
+    }
+    const label = await checker.read(labelFile);
+    if (!label) continue;
+    if (reference) checker.compareGeometry(labelFile, label, reference, `image ${path.basename(referencePath)}`);
+    checker.checkLabelValues(labelFile, label, declared);
+  }
+  return cases.size;
+}
+
+/** Check a raw dataset folder and list every problem found; never throws for problems in the data. */
+export async function checkDataset(datasetDir: string, options: CheckDatasetOptions = {}): Promise<CheckDatasetResult> {
+  if (!fs.existsSync(datasetDir) || !fs.statSync(datasetDir).isDirectory()) {
+    return { issues: [{ file: datasetDir, path: '', code: 'missing-folder', message: 'dataset folder not found' }], cases: 0 };
+  }
+  const checker = new Checker(datasetDir, options.spacingTolerance ?? 1e-4, options.affineTolerance ?? 1e-3);
+  const jsonFile = path.join(datasetDir, 'dataset.json');
+  let json: Partial<DatasetJson> = {};
+  if (!fs.existsSync(jsonFile)) checker.add(jsonFile, 'missing-file', 'dataset.json not found');
+  else if (checker.insideDataset(jsonFile)) {
+    try {
+      json = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as Partial<DatasetJson>;
+      checker.issues.push(...validateDatasetJson(json, jsonFile));
+    } catch (error) {
+      checker.add(jsonFile, 'invalid-json', `not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  const ending = typeof json.file_ending === 'string' && (SUPPORTED_FILE_ENDINGS as readonly string[]).includes(json.file_ending)
+    ? json.file_ending
+    : undefined;
+  if (ending === undefined) return { issues: checker.issues, cases: 0 };
+  const channelNames = json.channel_names;
+  const channelCount = typeof channelNames === 'object' && channelNames !== null && Object.keys(channelNames).length > 0
+    ? Object.keys(channelNames).length
+    : undefined;
+  const declared = declaredLabels(json);
+  const cases = await checkSplit(checker, 'Tr', ending, channelCount, declared);
+  const hasImages = fs.existsSync(path.join(datasetDir, 'imagesTr'));
+  if (hasImages && Number.isInteger(json.numTraining) && json.numTraining !== cases) {
+    checker.add(jsonFile, 'num-training-mismatch', `numTraining is ${json.numTraining} but imagesTr holds ${cases} cases`, 'numTraining');
+  }
+  await checkSplit(checker, 'Ts', ending, channelCount, declared);
+  return { issues: checker.issues, cases };
+}

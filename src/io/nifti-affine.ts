@@ -1,0 +1,171 @@
+/**
+ * NIfTI geometry: header -> voxel-to-world affine (sform if sform_code > 0, else qform if
+ * qform_code > 0, else nibabel's centred pixdim affine), and affine -> qform/sform/pixdim fields
+ * for writing. Both directions follow nibabel's conventions so that nibabel reads our files back
+ * with the same affine.
+ */
+import type { Affine } from '../core/index.js';
+import type { NiftiHeader } from './nifti-types.js';
+
+type Matrix3 = [[number, number, number], [number, number, number], [number, number, number]];
+
+/** Spatial voxel sizes from pixdim[1..3]: absolute values, 0 (or missing) read as 1 as nibabel fixes it. */
+export function spatialZooms(h: NiftiHeader): [number, number, number] {
+  return [0, 1, 2].map((axis) => {
+    const value = Math.abs(h.pixdim[axis] ?? 1);
+    return value === 0 || !Number.isFinite(value) ? 1 : value;
+  }) as [number, number, number];
+}
+
+/** Rotation matrix of the unit quaternion whose vector part is (b, c, d), w >= 0. */
+function quaternionToMatrix(b: number, c: number, d: number): Matrix3 {
+  const w2 = 1 - (b * b + c * c + d * d);
+  // Stored as float32: allow rounding just below zero (then the rotation is 180 degrees).
+  const w = w2 < 0 ? 0 : Math.sqrt(w2);
+  const norm = w * w + b * b + c * c + d * d;
+  if (norm < 2.220446049250313e-16) return [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
+  const s = 2 / norm;
+  const [X, Y, Z] = [b * s, c * s, d * s];
+  const [wX, wY, wZ] = [w * X, w * Y, w * Z];
+  const [xX, xY, xZ] = [b * X, b * Y, b * Z];
+  const [yY, yZ, zZ] = [c * Y, c * Z, d * Z];
+  return [
+    [1 - (yY + zZ), xY - wZ, xZ + wY],
+    [xY + wZ, 1 - (xX + zZ), yZ - wX],
+    [xZ - wY, yZ + wX, 1 - (xX + yY)],
+  ];
+}
+
+/** The qform affine: rotation from the quaternion, times diag(pixdim) with qfac on z, plus qoffset. */
+export function qformAffine(h: NiftiHeader): Affine {
+  const rotation = quaternionToMatrix(h.quatern[0], h.quatern[1], h.quatern[2]);
+  const zooms = spatialZooms(h);
+  if (h.qfac < 0) zooms[2] = -zooms[2];
+  const row = (r: number): [number, number, number, number] => [
+    rotation[r]![0] * zooms[0],
+    rotation[r]![1] * zooms[1],
+    rotation[r]![2] * zooms[2],
+    h.qoffset[r]!,
+  ];
+  return [row(0), row(1), row(2), [0, 0, 0, 1]];
+}
+
+export function sformAffine(h: NiftiHeader): Affine {
+  return [[...h.srowX], [...h.srowY], [...h.srowZ], [0, 0, 0, 1]];
+}
+
+/** nibabel's fallback when neither code is set: voxel sizes with x flipped, centred on the volume. */
+function baseAffine(h: NiftiHeader): Affine {
+  const zooms = spatialZooms(h);
+  const shape = [0, 1, 2].map((axis) => h.dims[axis] ?? 1);
+  const scale = [-zooms[0], zooms[1], zooms[2]];
+  const row = (r: number): [number, number, number, number] => {
+    const out: [number, number, number, number] = [0, 0, 0, -((shape[r]! - 1) / 2) * scale[r]!];
+    out[r] = scale[r]!;
+    return out;
+  };
+  return [row(0), row(1), row(2), [0, 0, 0, 1]];
+}
+
+/** Voxel (i, j, k) -> world affine, chosen as nibabel's get_best_affine does. */
+export function affineFromHeader(h: NiftiHeader): Affine {
+  if (h.sformCode > 0) return sformAffine(h);
+  if (h.qformCode > 0) return qformAffine(h);
+  return baseAffine(h);
+}
+
+function determinant(m: Matrix3): number {
+  return (
+    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+    m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+    m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+  );
+}
+
+/** Inverse transpose of a 3x3 matrix. */
+function inverseTranspose(m: Matrix3): Matrix3 {
+  const det = determinant(m);
+  const cofactor = (r: number, c: number): number => {
+    const rows = [0, 1, 2].filter((x) => x !== r);
+    const cols = [0, 1, 2].filter((x) => x !== c);
+    const minor =
+      m[rows[0]!]![cols[0]!]! * m[rows[1]!]![cols[1]!]! - m[rows[0]!]![cols[1]!]! * m[rows[1]!]![cols[0]!]!;
+    return ((r + c) % 2 === 0 ? 1 : -1) * minor;
+  };
+  return [0, 1, 2].map((r) => [0, 1, 2].map((c) => cofactor(r, c) / det)) as Matrix3;
+}
+
+/**
+ * The orthogonal matrix closest to `m` (its polar factor), which is what a quaternion can hold.
+ * Newton's iteration X <- (X + X^-T) / 2 converges quadratically for any non-singular matrix.
+ */
+function nearestOrthogonal(m: Matrix3): Matrix3 {
+  let x = m.map((row) => [...row]) as Matrix3;
+  for (let iteration = 0; iteration < 100; iteration++) {
+    const inv = inverseTranspose(x);
+    const next = x.map((row, r) => row.map((value, c) => (value + inv[r]![c]!) / 2)) as Matrix3;
+    const change = Math.max(...next.flatMap((row, r) => row.map((value, c) => Math.abs(value - x[r]![c]!))));
+    x = next;
+    if (change < 1e-15) break;
+  }
+  return x;
+}
+
+/** Quaternion (w, x, y, z) with w >= 0 of a proper rotation matrix (Shepperd's method). */
+function matrixToQuaternion(r: Matrix3): [number, number, number, number] {
+  const trace = r[0][0] + r[1][1] + r[2][2];
+  let q: [number, number, number, number];
+  if (trace > 0) {
+    const s = 2 * Math.sqrt(trace + 1);
+    q = [s / 4, (r[2][1] - r[1][2]) / s, (r[0][2] - r[2][0]) / s, (r[1][0] - r[0][1]) / s];
+  } else if (r[0][0] > r[1][1] && r[0][0] > r[2][2]) {
+    const s = 2 * Math.sqrt(1 + r[0][0] - r[1][1] - r[2][2]);
+    q = [(r[2][1] - r[1][2]) / s, s / 4, (r[0][1] + r[1][0]) / s, (r[0][2] + r[2][0]) / s];
+  } else if (r[1][1] > r[2][2]) {
+    const s = 2 * Math.sqrt(1 + r[1][1] - r[0][0] - r[2][2]);
+    q = [(r[0][2] - r[2][0]) / s, (r[0][1] + r[1][0]) / s, s / 4, (r[1][2] + r[2][1]) / s];
+  } else {
+    const s = 2 * Math.sqrt(1 + r[2][2] - r[0][0] - r[1][1]);
+    q = [(r[1][0] - r[0][1]) / s, (r[0][2] + r[2][0]) / s, (r[1][2] + r[2][1]) / s, s / 4];
+  }
+  return q[0] < 0 ? (q.map((v) => -v) as [number, number, number, number]) : q;
+}
+
+export interface GeometryFields {
+  quatern: [number, number, number];
+  qoffset: [number, number, number];
+  qfac: number;
+  /** pixdim[1..3]: the column norms of the affine. */
+  zooms: [number, number, number];
+  srowX: [number, number, number, number];
+  srowY: [number, number, number, number];
+  srowZ: [number, number, number, number];
+}
+
+/**
+ * Header geometry for an affine, as nibabel's set_qform/set_sform compute it: zooms are the column
+ * norms, qfac = -1 flips the third column of a left-handed rotation, shears are dropped from the
+ * qform (nearest orthogonal matrix), and the sform holds the affine's first three rows as given.
+ */
+export function geometryFromAffine(affine: Affine): GeometryFields {
+  const zooms = [0, 1, 2].map((c) => Math.hypot(affine[0][c]!, affine[1][c]!, affine[2][c]!)) as [number, number, number];
+  const rotation = [0, 1, 2].map((r) => [0, 1, 2].map((c) => affine[r]![c]! / (zooms[c] || 1))) as Matrix3;
+  let qfac = 1;
+  const det = determinant(rotation);
+  if (det <= 0) {
+    qfac = -1;
+    for (const row of rotation) row[2] = -row[2];
+  }
+  // A singular affine has no rotation to store: keep the identity quaternion (the sform holds it).
+  const quaternion: [number, number, number, number] =
+    Math.abs(det) > 1e-12 ? matrixToQuaternion(nearestOrthogonal(rotation)) : [1, 0, 0, 0];
+  return {
+    quatern: [quaternion[1], quaternion[2], quaternion[3]],
+    qoffset: [affine[0][3], affine[1][3], affine[2][3]],
+    qfac,
+    zooms,
+    srowX: [...affine[0]],
+    srowY: [...affine[1]],
+    srowZ: [...affine[2]],
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * NIfTI data model shared by the reader and the writer: the supported datatypes (with their NIfTI
+ * codes, byte sizes and typed-array constructors), the decoded header, and the image type.
+ */
+import type { Volume, TypedArray } from '../core/index.js';
+
+export type NiftiDatatype = 'uint8' | 'int8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'float32' | 'float64';
+
+/** A decoded NIfTI-1 or NIfTI-2 header (values as stored; no defaults applied). */
+export interface NiftiHeader {
+  version: 1 | 2;
+  littleEndian: boolean;
+  /** dim[1..ndim] in file order x, y, z, (t, ...). */
+  dims: number[];
+  /** pixdim[1..ndim], same order as dims (as stored, may be negative or zero). */
+  pixdim: number[];
+  datatype: NiftiDatatype;
+  bitpix: number;
+  sclSlope: number;
+  sclInter: number;
+  qformCode: number;
+  sformCode: number;
+  /** quatern_b, quatern_c, quatern_d. */
+  quatern: [number, number, number];
+  /** qoffset_x, qoffset_y, qoffset_z. */
+  qoffset: [number, number, number];
+  /** pixdim[0] as stored (the standard treats anything but -1 as 1). */
+  qfac: number;
+  srowX: [number, number, number, number];
+  srowY: [number, number, number, number];
+  srowZ: [number, number, number, number];
+  xyztUnits: number;
+  descrip: string;
+  auxFile: string;
+  intentName: string;
+  /** Byte offset of the voxel data in the (decompressed) file. */
+  voxOffset: number;
+  intentCode: number;
+  intentParams: [number, number, number];
+  calMin: number;
+  calMax: number;
+  sliceCode: number;
+  sliceStart: number;
+  sliceEnd: number;
+  sliceDuration: number;
+  toffset: number;
+  dimInfo: number;
+}
+
+/** A 3D NIfTI image: a Volume plus the header it came from. */
+export interface NiftiImage extends Volume {
+  header: NiftiHeader;
+  /** The stored datatype (data may be Float32Array/Float64Array when scl_slope/scl_inter apply). */
+  datatype: NiftiDatatype;
+  file: string;
+}
+
+type TypedArrayConstructor = {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArray;
+  new (length: number): TypedArray;
+  readonly BYTES_PER_ELEMENT: number;
+};
+
+export interface DatatypeInfo {
+  name: NiftiDatatype;
+  code: number;
+  bytes: number;
+  array: TypedArrayConstructor;
+}
+
+export const DATATYPES: Readonly<Record<NiftiDatatype, DatatypeInfo>> = {
+  uint8: { name: 'uint8', code: 2, bytes: 1, array: Uint8Array as unknown as TypedArrayConstructor },
+  int16: { name: 'int16', code: 4, bytes: 2, array: Int16Array as unknown as TypedArrayConstructor },
+  int32: { name: 'int32', code: 8, bytes: 4, array: Int32Array as unknown as TypedArrayConstructor },
+  float32: { name: 'float32', code: 16, bytes: 4, array: Float32Array as unknown as TypedArrayConstructor },
+  float64: { name: 'float64', code: 64, bytes: 8, array: Float64Array as unknown as TypedArrayConstructor },
+  int8: { name: 'int8', code: 256, bytes: 1, array: Int8Array as unknown as TypedArrayConstructor },
+  uint16: { name: 'uint16', code: 512, bytes: 2, array: Uint16Array as unknown as TypedArrayConstructor },
+  uint32: { name: 'uint32', code: 768, bytes: 4, array: Uint32Array as unknown as TypedArrayConstructor },
+  int64: { name: 'int64', code: 1024, bytes: 8, array: BigInt64Array as unknown as TypedArrayConstructor },
+};
+
+/** Names of NIfTI datatype codes we do not read, for error messages. */
+export const UNSUPPORTED_DATATYPES: Readonly<Record<number, string>> = {
+  0: 'unknown',
+  1: 'binary (1 bit)',
+  32: 'complex64',
+  128: 'rgb24',
+  511: 'float128',
+  1280: 'uint64',
+  1536: 'float128',
+  1792: 'complex128',
+  2048: 'complex256',
+  2304: 'rgba32',
+};
+
+export function datatypeFromCode(code: number): DatatypeInfo | undefined {
+  return Object.values(DATATYPES).find((info) => info.code === code);
+}
+
+/** The datatype a typed array is stored as when no datatype is asked for. */
+export function datatypeOfArray(data: TypedArray): NiftiDatatype {
+  if (data instanceof Uint8Array) return 'uint8';
+  if (data instanceof Int8Array) return 'int8';
+  if (data instanceof Int16Array) return 'int16';
+  if (data instanceof Uint16Array) return 'uint16';
+  if (data instanceof Int32Array) return 'int32';
+  if (data instanceof Uint32Array) return 'uint32';
+  if (data instanceof BigInt64Array) return 'int64';
+  if (data instanceof Float64Array) return 'float64';
+  return 'float32';
+}

@@ -1,0 +1,135 @@
+/**
+ * nnU-Net's training loss: soft Dice (softmax, background excluded, smoothing 1e-5, optionally
+ * batch Dice) plus cross-entropy, summed with deep-supervision weights 1/2^i with the lowest
+ * resolution weighted 0 and the rest normalised to sum 1.
+ */
+import {
+  add,
+  arange,
+  cast,
+  clamp,
+  crossEntropy,
+  div,
+  eq,
+  interpolate,
+  mean,
+  mul,
+  narrow,
+  neg,
+  noGrad,
+  reshape,
+  softmax,
+  squeeze,
+  sum,
+  type Tensor,
+} from '../tensor/index.js';
+
+export const DICE_DEFAULTS = { smooth: 1e-5, batchDice: true, includeBackground: false } as const;
+
+export interface DiceOptions {
+  batchDice?: boolean;
+  smooth?: number;
+  includeBackground?: boolean;
+}
+
+/** One-hot float mask [B, C, ...] of an integer label map [B, 1, ...] (no gradient). */
+export function oneHotChannels(target: Tensor, numClasses: number, dtype: 'float32' | 'bfloat16' | 'float16' = 'float32'): Tensor {
+  return noGrad(() => {
+    const classes = reshape(arange(0, numClasses, 1, { dtype: target.dtype, device: target.device }), [1, numClasses, ...target.shape.slice(2).map(() => 1)]);
+    return cast(eq(target, classes), dtype);
+  });
+}
+
+/** Negative soft Dice (as nnU-Net's MemoryEfficientSoftDiceLoss: it returns -dc, so the loss goes to -1). */
+export function softDiceLoss(logits: Tensor, target: Tensor, options: DiceOptions = {}): Tensor {
+  const smooth = options.smooth ?? DICE_DEFAULTS.smooth;
+  const batchDice = options.batchDice ?? DICE_DEFAULTS.batchDice;
+  const includeBackground = options.includeBackground ?? DICE_DEFAULTS.includeBackground;
+  const numClasses = logits.shape[1]!;
+  const spatial = logits.shape.slice(2).map((_, i) => i + 2);
+  let probabilities = softmax(logits, 1);
+  let onehot = oneHotChannels(target, numClasses, probabilities.dtype === 'float32' ? 'float32' : 'float32');
+  if (!includeBackground) {
+    probabilities = narrow(probabilities, 1, 1, numClasses - 1);
+    onehot = narrow(onehot, 1, 1, numClasses - 1);
+  }
+  let intersect = sum(mul(probabilities, onehot), spatial);
+  let sumPred = sum(probabilities, spatial);
+  let sumGt = sum(onehot, spatial);
+  if (batchDice) {
+    intersect = sum(intersect, [0]);
+    sumPred = sum(sumPred, [0]);
+    sumGt = sum(sumGt, [0]);
+  }
+  const dice = div(add(mul(intersect, 2), smooth), clamp(add(add(sumGt, sumPred), smooth), { min: 1e-8 }));
+  return neg(mean(dice));
+}
+
+/** Cross-entropy of logits [B, C, ...] against a label map [B, 1, ...] (mean over voxels). */
+export function labelCrossEntropy(logits: Tensor, target: Tensor, ignoreIndex?: number): Tensor {
+  const labels = squeeze(cast(target, 'int64'), 1);
+  return crossEntropy(logits, labels, ignoreIndex === undefined ? { reduction: 'mean' } : { reduction: 'mean', ignoreIndex });
+}
+
+export interface DiceCeOptions extends DiceOptions {
+  weightCe?: number;
+  weightDice?: number;
+  ignoreIndex?: number;
+}
+
+/** nnU-Net's DC_and_CE_loss: weightCe * CE + weightDice * (-Dice). */
+export function diceCeLoss(logits: Tensor, target: Tensor, options: DiceCeOptions = {}): Tensor {
+  const ce = labelCrossEntropy(logits, target, options.ignoreIndex);
+  const dice = softDiceLoss(logits, target, options);
+  return add(mul(ce, options.weightCe ?? 1), mul(dice, options.weightDice ?? 1));
+}
+
+/** Deep-supervision weights for n outputs: 1/2^i, the last set to 0, normalised to sum 1. */
+export function deepSupervisionWeights(numOutputs: number): number[] {
+  const weights = Array.from({ length: numOutputs }, (_, i) => 1 / 2 ** i);
+  if (numOutputs > 1) weights[numOutputs - 1] = 0;
+  const total = weights.reduce((a, b) => a + b, 0);
+  return weights.map((w) => w / total);
+}
+
+/**
+ * Target shapes of each deep-supervision output: output i has the patch divided by the product of
+ * the strides of stages 1..i (nnU-Net rounds shape * scale).
+ */
+export function deepSupervisionShapes(patchSize: readonly number[], strides: readonly (readonly number[])[], numOutputs: number): number[][] {
+  const shapes: number[][] = [];
+  const scale = patchSize.map(() => 1);
+  for (let i = 0; i < numOutputs; i++) {
+    if (i > 0) strides[i]!.forEach((s, axis) => (scale[axis] = scale[axis]! / s));
+    shapes.push(patchSize.map((size, axis) => Math.round(size * scale[axis]!)));
+  }
+  return shapes;
+}
+
+/** The label map [B, 1, ...] down-sampled (nearest-exact) to each deep-supervision shape. */
+export function deepSupervisionTargets(target: Tensor, strides: readonly (readonly number[])[], numOutputs: number): Tensor[] {
+  const shapes = deepSupervisionShapes(target.shape.slice(2), strides, numOutputs);
+  return noGrad(() =>
+    shapes.map((shape, i) => (i === 0 ? target : cast(interpolate(cast(target, 'float32'), { size: shape, mode: 'nearest-exact' }), target.dtype))),
+  );
+}
+
+/** Weighted sum of a loss over deep-supervision outputs; outputs with weight 0 are not evaluated (as nnU-Net). */
+export function deepSupervisionLoss(
+  outputs: readonly Tensor[],
+  targets: readonly Tensor[],
+  loss: (logits: Tensor, target: Tensor) => Tensor,
+  weights: readonly number[] = deepSupervisionWeights(outputs.length),
+): Tensor {
+  if (outputs.length !== targets.length || outputs.length !== weights.length) {
+    throw new Error(`deep supervision: ${outputs.length} outputs, ${targets.length} targets, ${weights.length} weights`);
+  }
+  let total: Tensor | null = null;
+  for (let i = 0; i < outputs.length; i++) {
+    if (weights[i] === 0) continue;
+    const term = mul(loss(outputs[i]!, targets[i]!), weights[i]!);
+    total = total === null ? term : add(total, term);
+  }
+  if (total === null) throw new Error('deep supervision: every weight is 0');
+  return total;
+}

@@ -1,0 +1,142 @@
+/**
+ * The one door to the native addon: loads native/build/Release/lesionseg_native.node and declares
+ * its surface. Nothing else in the tree imports the .node file (STYLE rule 1). Handles are opaque;
+ * dtypes travel as libtorch ScalarType codes and devices as strings ('cpu', 'cuda:1').
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** An at::Tensor owned by the addon (an ObjectWrap); only tensor.ts holds these. */
+export interface NativeHandle {
+  readonly __nativeTensorHandle: unique symbol;
+}
+
+type H = NativeHandle;
+type Ints = readonly number[];
+type TensorOrNumber = H | number | boolean;
+
+/** Everything the addon exports. Argument order is positional; `null` means "use the default". */
+export interface TorchBinding {
+  // handles, metadata and autograd
+  dispose(h: H): void;
+  liveHandles(): number;
+  shape(h: H): number[];
+  dtype(h: H): number;
+  device(h: H): string;
+  requiresGrad(h: H): boolean;
+  setRequiresGrad(h: H, flag: boolean): void;
+  isLeaf(h: H): boolean;
+  grad(h: H): H | null;
+  zeroGrad(h: H): void;
+  backward(h: H, gradient: H | null, retainGraph: boolean | null): void;
+  detach(h: H): H;
+  // host copies
+  fromTypedArray(data: ArrayBufferView, shape: Ints, dtype: number, device: string): H;
+  toTypedArray(h: H): Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | BigInt64Array;
+  toFloat32Array(h: H): Float32Array;
+  item(h: H): number;
+  // creation
+  zeros(shape: Ints, dtype: number, device: string): H;
+  ones(shape: Ints, dtype: number, device: string): H;
+  full(shape: Ints, value: number | boolean, dtype: number, device: string): H;
+  randn(shape: Ints, dtype: number, device: string): H;
+  rand(shape: Ints, dtype: number, device: string): H;
+  arange(start: number, end: number, step: number, dtype: number, device: string): H;
+  zerosLike(h: H): H;
+  onesLike(h: H): H;
+  // global state
+  setGradEnabled(enabled: boolean): boolean;
+  isGradEnabled(): boolean;
+  autocastEnter(deviceType: 'cpu' | 'cuda', dtype: number, enabled: boolean): [boolean, number];
+  autocastExit(deviceType: 'cpu' | 'cuda', previousEnabled: boolean, previousDtype: number): void;
+  manualSeed(seed: number | bigint): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  cudaIsAvailable(): boolean;
+  cudaDeviceCount(): number;
+  // element-wise
+  neg(x: H): H; exp(x: H): H; log(x: H): H; sqrt(x: H): H; rsqrt(x: H): H; abs(x: H): H; square(x: H): H;
+  sigmoid(x: H): H; relu(x: H): H; tanh(x: H): H; logicalNot(x: H): H; sign(x: H): H; floor(x: H): H; round(x: H): H;
+  add(a: H, b: TensorOrNumber, alpha: number | null): H;
+  sub(a: H, b: TensorOrNumber, alpha: number | null): H;
+  mul(a: H, b: TensorOrNumber): H; div(a: H, b: TensorOrNumber): H; pow(a: H, b: TensorOrNumber): H;
+  eq(a: H, b: TensorOrNumber): H; ne(a: H, b: TensorOrNumber): H; gt(a: H, b: TensorOrNumber): H;
+  ge(a: H, b: TensorOrNumber): H; lt(a: H, b: TensorOrNumber): H; le(a: H, b: TensorOrNumber): H;
+  maximum(a: H, b: TensorOrNumber): H; minimum(a: H, b: TensorOrNumber): H;
+  logicalAnd(a: H, b: H): H; logicalOr(a: H, b: H): H;
+  clamp(x: H, min: number | null, max: number | null): H;
+  leakyRelu(x: H, negativeSlope: number): H;
+  where(condition: H, a: TensorOrNumber, b: TensorOrNumber): H;
+  addInPlace(target: H, other: TensorOrNumber, alpha: number | null): void;
+  mulInPlace(target: H, other: TensorOrNumber): void;
+  addcmulInPlace(target: H, a: H, b: H, value: number): void;
+  copyInPlace(target: H, source: H): void;
+  zeroInPlace(target: H): void;
+  fillInPlace(target: H, value: number | boolean): void;
+  // nn
+  conv3d(x: H, w: H, bias: H | null, stride: Ints, padding: Ints, dilation: Ints, groups: number): H;
+  convTranspose3d(x: H, w: H, bias: H | null, stride: Ints, padding: Ints, outputPadding: Ints, groups: number, dilation: Ints): H;
+  instanceNorm(x: H, weight: H | null, bias: H | null, eps: number): H;
+  layerNorm(x: H, normalizedShape: Ints, weight: H | null, bias: H | null, eps: number): H;
+  linear(x: H, w: H, bias: H | null): H;
+  matmul(a: H, b: H): H;
+  softmax(x: H, dim: number): H;
+  logSoftmax(x: H, dim: number): H;
+  crossEntropy(logits: H, target: H, weight: H | null, reduction: string, ignoreIndex: number, labelSmoothing: number): H;
+  nllLoss(logProbabilities: H, target: H, weight: H | null, reduction: string, ignoreIndex: number): H;
+  interpolate(x: H, size: Ints, mode: string, alignCorners: boolean | null): H;
+  gridSample(x: H, grid: H, mode: string, paddingMode: string, alignCorners: boolean): H;
+  pad(x: H, pads: Ints, mode: string, value: number): H;
+  avgPool3d(x: H, kernel: Ints, stride: Ints | null, padding: Ints | null): H;
+  maxPool3d(x: H, kernel: Ints, stride: Ints | null, padding: Ints | null): H;
+  adaptiveAvgPool3d(x: H, outputSize: Ints): H;
+  dropout(x: H, p: number, train: boolean): H;
+  // reductions, shapes, indexing, moves
+  sum(x: H, dims: Ints | null, keepDim: boolean): H;
+  mean(x: H, dims: Ints | null, keepDim: boolean): H;
+  amax(x: H, dims: Ints, keepDim: boolean): H;
+  amin(x: H, dims: Ints, keepDim: boolean): H;
+  max(x: H): H; min(x: H): H; norm(x: H): H;
+  argmax(x: H, dim: number | null, keepDim: boolean): H;
+  cat(xs: readonly H[], dim: number): H;
+  stack(xs: readonly H[], dim: number): H;
+  narrow(x: H, dim: number, start: number, length: number): H;
+  slice(x: H, dim: number, start: number, end: number | null, step: number): H;
+  indexSelect(x: H, dim: number, index: H): H;
+  gather(x: H, dim: number, index: H): H;
+  oneHot(labels: H, numClasses: number): H;
+  flip(x: H, dims: Ints): H;
+  permute(x: H, dims: Ints): H;
+  reshape(x: H, shape: Ints): H;
+  contiguous(x: H): H;
+  unsqueeze(x: H, dim: number): H;
+  squeeze(x: H, dim: number | null): H;
+  expand(x: H, shape: Ints): H;
+  transpose(x: H, dim0: number, dim1: number): H;
+  to(x: H, device: string | null, dtype: number | null): H;
+  cast(x: H, dtype: number): H;
+  clone(x: H): H;
+}
+
+/** Path of the addon relative to the package root (src/tensor and dist/tensor both sit two levels down). */
+const ADDON_URL = new URL('../../native/build/Release/lesionseg_native.node', import.meta.url);
+
+function loadBinding(): TorchBinding {
+  const addonPath = fileURLToPath(ADDON_URL);
+  if (!existsSync(addonPath)) {
+    throw new Error(
+      `the libtorch addon is not built (${addonPath} is missing): run \`npm run setup\` ` +
+        '(or `bash scripts/build.sh`) first',
+    );
+  }
+  const require = createRequire(import.meta.url);
+  try {
+    return require(addonPath) as TorchBinding;
+  } catch (error) {
+    throw new Error(`could not load the libtorch addon ${addonPath}: ${(error as Error).message}; ` +
+      'rebuild it with `npm run setup`', { cause: error });
+  }
+}
+
+export const binding: TorchBinding = loadBinding();

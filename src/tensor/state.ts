@@ -1,0 +1,89 @@
+/**
+ * Global libtorch switches, each scoped to a synchronous callback and restored on the way out:
+ * grad mode, autocast; plus seed, intra-op threads and CUDA queries.
+ */
+import { formatDevice, type Device } from '../core/index.js';
+import { binding } from './binding.js';
+import { dtypeCode } from './dtype.js';
+
+function refusePromise(what: string, result: unknown): void {
+  if (result instanceof Promise) {
+    throw new TypeError(`${what}(fn): fn returned a Promise; the setting is synchronous, never await inside it`);
+  }
+}
+
+/** Runs fn with gradient recording off (like torch.no_grad()). */
+export function noGrad<T>(fn: () => T): T {
+  const previous = binding.setGradEnabled(false);
+  try {
+    const result = fn();
+    refusePromise('noGrad', result);
+    return result;
+  } finally {
+    binding.setGradEnabled(previous);
+  }
+}
+
+/** Runs fn with gradient recording on (inside a noGrad, e.g. for a module that must train). */
+export function enableGrad<T>(fn: () => T): T {
+  const previous = binding.setGradEnabled(true);
+  try {
+    const result = fn();
+    refusePromise('enableGrad', result);
+    return result;
+  } finally {
+    binding.setGradEnabled(previous);
+  }
+}
+
+export function isGradEnabled(): boolean {
+  return binding.isGradEnabled();
+}
+
+/**
+ * Mixed precision like torch.autocast: CPU takes bfloat16, CUDA float16 or bfloat16. Nested
+ * autocasts restore the outer setting; the cast cache is cleared when the outermost one exits.
+ */
+export function autocast<T>(options: { device: Device; dtype: 'bfloat16' | 'float16'; enabled?: boolean }, fn: () => T): T {
+  const deviceType = options.device.type;
+  if (deviceType !== 'cpu' && deviceType !== 'cuda') {
+    throw new TypeError(`autocast: unsupported device ${formatDevice(options.device)}`);
+  }
+  const [previousEnabled, previousDtype] = binding.autocastEnter(deviceType, dtypeCode(options.dtype), options.enabled ?? true);
+  try {
+    const result = fn();
+    refusePromise('autocast', result);
+    return result;
+  } finally {
+    binding.autocastExit(deviceType, previousEnabled, previousDtype);
+  }
+}
+
+/** Seeds torch's CPU and CUDA generators (randn, rand, dropout). */
+export function manualSeed(seed: number): void {
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new TypeError(`manualSeed: seed must be a non-negative integer, got ${seed}`);
+  binding.manualSeed(seed);
+}
+
+/** Intra-op threads libtorch uses (at::set_num_threads). */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new TypeError(`setNumThreads: n must be a positive integer, got ${n}`);
+  binding.setNumThreads(n);
+}
+
+export function getNumThreads(): number {
+  return binding.getNumThreads();
+}
+
+export function cudaIsAvailable(): boolean {
+  return binding.cudaIsAvailable();
+}
+
+export function cudaDeviceCount(): number {
+  return binding.cudaDeviceCount();
+}
+
+/** Live at::Tensor handles as the addon counts them (all threads together). */
+export function nativeLiveTensors(): number {
+  return binding.liveHandles();
+}

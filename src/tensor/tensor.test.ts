@@ -1,0 +1,203 @@
+/**
+ * Tensor handles, scopes, errors, dtype round trips and the global switches (noGrad, autocast,
+ * manualSeed, threads). Seeded values come from test/fixtures/tensor/make_tensor_fixtures.py.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { TorchError } from '../core/index.js';
+import * as T from './index.js';
+
+const CPU = { type: 'cpu' } as const;
+
+test('scope disposes intermediates and keeps returned tensors (nested, objects, Maps)', () => {
+  const before = T.liveTensors();
+  const nativeBefore = T.nativeLiveTensors();
+  const result = T.scope(() => {
+    const a = T.ones([2, 3]);
+    const b = T.mul(a, 3);
+    const inner = T.scope(() => {
+      const c = T.add(b, 1);
+      return { c, list: [T.neg(c)], map: new Map([['d', T.exp(c)]]) };
+    });
+    return [inner.c, inner.map];
+  });
+  assert.equal(T.liveTensors() - before, 2);
+  assert.equal(T.nativeLiveTensors() - nativeBefore, 2);
+  const [c, map] = result as [T.Tensor, Map<string, T.Tensor>];
+  assert.deepEqual([...c.toTypedArray()], [4, 4, 4, 4, 4, 4]);
+  assert.equal(map.get('d')!.isDisposed, false);
+  c.dispose();
+  map.get('d')!.dispose();
+  assert.equal(T.liveTensors(), before);
+  assert.equal(T.nativeLiveTensors(), nativeBefore);
+});
+
+test('scope disposes everything when its callback throws, and keep() escapes every scope', () => {
+  const before = T.liveTensors();
+  let kept: T.Tensor | undefined;
+  assert.throws(() =>
+    T.scope(() => {
+      T.zeros([4]);
+      kept = T.ones([2]).keep();
+      throw new Error('boom');
+    }), /boom/);
+  assert.equal(T.liveTensors(), before + 1);
+  assert.equal(kept!.isDisposed, false);
+  kept!.dispose();
+  assert.throws(() => T.scope(() => Promise.resolve(1)), /synchronous/);
+  assert.equal(T.liveTensors(), before);
+});
+
+test('dispose is idempotent and a disposed tensor gives a clear TorchError', () => {
+  const x = T.ones([2]);
+  x.dispose();
+  x.dispose();
+  assert.equal(x.isDisposed, true);
+  assert.equal(String(x), 'Tensor[disposed]');
+  assert.throws(() => T.add(x, 1), (e: unknown) => e instanceof TorchError && e.op === 'add' && /disposed/.test(e.message));
+  assert.throws(() => x.toTypedArray(), /disposed/);
+});
+
+test('a shape error in conv3d is a catchable TorchError naming the op and the shapes', () => {
+  T.scope(() => {
+    const x = T.zeros([1, 5, 4, 4, 4]);
+    const w = T.zeros([3, 2, 3, 3, 3]);
+    assert.throws(() => T.conv3d(x, w, null), (e: unknown) => {
+      assert.ok(e instanceof TorchError);
+      assert.equal(e.op, 'conv3d');
+      assert.deepEqual(e.shapes, [[1, 5, 4, 4, 4], [3, 2, 3, 3, 3]]);
+      assert.match(e.message, /^conv3d\(\[1, 5, 4, 4, 4\], \[3, 2, 3, 3, 3\]\): .*channels/);
+      return true;
+    });
+    // The process survives and keeps working.
+    assert.deepEqual(T.conv3d(T.zeros([1, 2, 3, 3, 3]), w, null).shape, [1, 3, 1, 1, 1]);
+    assert.throws(() => T.reshape(x, [7]), TorchError);
+    assert.throws(() => T.cat([x, T.zeros([2])], 0), TorchError);
+    assert.throws(() => T.zeros([2], { device: { type: 'cuda', index: 3 } }), TorchError);
+    assert.throws(() => T.fromArray(new Float32Array(5), [2, 3]), /5 elements/);
+  });
+});
+
+test('dtype round trips for every host array type', () => {
+  T.scope(() => {
+    const cases: [T.HostArray, T.DType, string][] = [
+      [new Float32Array([1.5, -2, 3.25]), 'float32', 'Float32Array'],
+      [new Float64Array([1e-300, -2, 3.125]), 'float64', 'Float64Array'],
+      [new Int32Array([-7, 0, 2147483647]), 'int32', 'Int32Array'],
+      [new Int16Array([-32768, 5, 32767]), 'int16', 'Int16Array'],
+      [new Int8Array([-128, 1, 127]), 'int8', 'Int8Array'],
+      [new Uint8Array([0, 128, 255]), 'uint8', 'Uint8Array'],
+      [new BigInt64Array([-(2n ** 62n), 0n, 2n ** 62n]), 'int64', 'BigInt64Array'],
+    ];
+    for (const [data, dtype, kind] of cases) {
+      const t = T.fromArray(data, [3]);
+      assert.equal(t.dtype, dtype);
+      const back = t.toTypedArray();
+      assert.equal(back.constructor.name, kind);
+      assert.deepEqual([...back], [...data]);
+    }
+    const bool = T.fromArray(new Uint8Array([1, 0, 1]), [3], { dtype: 'bool' });
+    assert.equal(bool.dtype, 'bool');
+    assert.deepEqual([...bool.toTypedArray()], [1, 0, 1]);
+    const half = T.fromArray(new Float32Array([0.5, 1.25, -3]), [3], { dtype: 'float16' });
+    assert.deepEqual([...half.toTypedArray()], [0.5, 1.25, -3]);
+    const bf16 = T.fromArray([1, 2.5, -4], [3], { dtype: 'bfloat16' });
+    assert.equal(bf16.toTypedArray().constructor.name, 'Float32Array');
+    assert.deepEqual([...bf16.toFloat32Array()], [1, 2.5, -4]);
+    assert.deepEqual([...T.fromArray(new Uint16Array([65535, 1]), [2]).toTypedArray()], [65535, 1]);
+    assert.equal(T.fromArray([1, 2, 3, 4, 5, 6], [2, 3]).toString(), 'Tensor[float32 2x3 cpu]');
+    assert.equal(T.full([], 7).item(), 7);
+  });
+});
+
+test('autograd: grad, zeroGrad, detach and noGrad', () => {
+  T.scope(() => {
+    const w = T.fromArray([1, 2, 3], [3], { requiresGrad: true });
+    T.sum(T.square(w)).backward();
+    assert.deepEqual([...w.grad!.toTypedArray()], [2, 4, 6]);
+    T.sum(w).backward();
+    assert.deepEqual([...w.grad!.toTypedArray()], [3, 5, 7]);
+    w.zeroGrad();
+    assert.equal(w.grad, null);
+    assert.equal(w.detach().requiresGrad, false);
+    const y = T.noGrad(() => T.mul(w, 2));
+    assert.equal(y.requiresGrad, false);
+    assert.equal(T.isGradEnabled(), true);
+    assert.equal(T.mul(w, 2).requiresGrad, true);
+  });
+});
+
+test('in-place ops return the same tensor and refuse a leaf that requires grad outside noGrad', () => {
+  T.scope(() => {
+    const p = T.fromArray([1, 2, 3], [3], { requiresGrad: true });
+    assert.throws(() => T.addInPlace(p, 1), (e: unknown) => e instanceof TorchError && /leaf/.test(e.message));
+    T.noGrad(() => {
+      assert.equal(T.addInPlace(p, T.ones([3]), -0.5), p);
+      T.mulInPlace(p, 2);
+    });
+    assert.deepEqual([...p.toTypedArray()], [1, 3, 5]);
+    const b = T.zeros([3]);
+    T.copyInPlace(b, T.fromArray([4, 5, 6], [3]));
+    T.addcmulInPlace(b, b, b, 0.5);
+    assert.deepEqual([...b.toTypedArray()], [12, 17.5, 24]);
+    T.fillInPlace(b, 2);
+    assert.deepEqual([...b.toTypedArray()], [2, 2, 2]);
+    T.zeroInPlace(b);
+    assert.equal(T.sum(b).item(), 0);
+  });
+});
+
+test('autocast bf16 on CPU gives a bf16 conv output and restores the previous state', () => {
+  T.scope(() => {
+    const x = T.randn([1, 2, 4, 4, 4]);
+    const w = T.randn([3, 2, 3, 3, 3], { requiresGrad: true });
+    const y = T.autocast({ device: CPU, dtype: 'bfloat16' }, () => T.conv3d(x, w, null, { padding: 1 }));
+    assert.equal(y.dtype, 'bfloat16');
+    T.sum(y).backward();
+    assert.equal(w.grad!.dtype, 'float32');
+    assert.equal(T.conv3d(x, w, null).dtype, 'float32');
+    const off = T.autocast({ device: CPU, dtype: 'bfloat16', enabled: false }, () => T.conv3d(x, w, null));
+    assert.equal(off.dtype, 'float32');
+    assert.throws(() => T.autocast({ device: CPU, dtype: 'float16' }, () => 0), /bfloat16/);
+  });
+});
+
+test('manualSeed reproduces torch.manual_seed + randn/rand', () => {
+  const fixture = JSON.parse(readFileSync(new URL('../../test/fixtures/tensor/tensor_fixtures.json', import.meta.url), 'utf8')) as {
+    seeded: { seed: number; randn5: number[]; rand3: number[] };
+  };
+  T.scope(() => {
+    T.manualSeed(fixture.seeded.seed);
+    assert.deepEqual([...T.randn([5]).toTypedArray()], fixture.seeded.randn5.map(Math.fround));
+    assert.deepEqual([...T.rand([3]).toTypedArray()], fixture.seeded.rand3.map(Math.fround));
+  });
+});
+
+test('threads and CUDA queries', () => {
+  const threads = T.getNumThreads();
+  T.setNumThreads(1);
+  assert.equal(T.getNumThreads(), 1);
+  T.setNumThreads(threads);
+  assert.equal(typeof T.cudaIsAvailable(), 'boolean');
+  assert.equal(T.cudaDeviceCount() >= 0, true);
+  if (!T.cudaIsAvailable()) assert.equal(T.cudaDeviceCount(), 0);
+});
+
+test('the addon loads and works in a worker thread (context-aware)', async () => {
+  const addon = fileURLToPath(new URL('../../native/build/Release/lesionseg_native.node', import.meta.url));
+  const source = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const b = require(workerData);
+    const x = b.ones([2, 2], 6, 'cpu');
+    parentPort.postMessage(b.item(b.sum(b.mul(x, 3), null, false)));`;
+  const worker = new Worker(source, { eval: true, workerData: addon });
+  const value = await new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  assert.equal(value, 12);
+  await worker.terminate();
+});

@@ -1,0 +1,32 @@
+/** The training step end to end: the self-test's loss falls, and memory stays flat over many iterations. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { liveTensors, nativeLiveTensors } from '../tensor/index.js';
+import { runSelfTest } from './index.js';
+
+const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
+
+test('a small U-Net learns random spheres: the loss falls', () => {
+  const { losses } = runSelfTest({ iterations: 40, seed: 3 });
+  const head = mean(losses.slice(0, 5));
+  const tail = mean(losses.slice(-5));
+  assert.ok(tail < head - 0.2, `loss ${head.toFixed(3)} -> ${tail.toFixed(3)} should fall by more than 0.2`);
+});
+
+test('RSS after 200 training iterations is within 5% of RSS after 20 (no leak), no tensor left alive', () => {
+  const liveBefore = liveTensors();
+  const nativeBefore = nativeLiveTensors();
+  let rss20 = 0;
+  let rss200 = 0;
+  runSelfTest({
+    iterations: 200,
+    seed: 5,
+    onStep: (i) => {
+      if (i === 19) rss20 = process.memoryUsage().rss;
+      if (i === 199) rss200 = process.memoryUsage().rss;
+    },
+  });
+  assert.ok(rss200 <= rss20 * 1.05, `RSS ${(rss20 / 2 ** 20).toFixed(1)} MiB after 20, ${(rss200 / 2 ** 20).toFixed(1)} MiB after 200`);
+  assert.equal(liveTensors(), liveBefore);
+  assert.equal(nativeLiveTensors(), nativeBefore);
+});

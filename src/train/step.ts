@@ -1,0 +1,87 @@
+/**
+ * One training iteration as nnU-Net does it: forward (optionally under autocast), Dice+CE with
+ * deep supervision, backward, gradient clipping at norm 12, SGD step. Every intermediate is
+ * released before it returns; only the loss value (a number) leaves.
+ */
+import { autocast, mul, mulInPlace, noGrad, scope, type Tensor, type Device } from '../tensor/index.js';
+import { clipGradNorm, deepSupervisionLoss, diceCeLoss, type DiceCeOptions, type Module, type SGD } from '../nn/index.js';
+
+export type Precision = 'fp32' | 'bf16' | 'fp16';
+
+export const TRAIN_STEP_DEFAULTS = { clipNorm: 12 } as const;
+
+/**
+ * Dynamic loss scaling for fp16 (torch.cuda.amp.GradScaler's rule: scale 2^16, halve and skip the
+ * step on inf/NaN gradients, double after 2000 good steps). Plain data so it can be checkpointed.
+ */
+export interface GradScalerState {
+  scale: number;
+  goodSteps: number;
+}
+
+export const GRAD_SCALER_DEFAULTS: GradScalerState & { growthInterval: number } = { scale: 2 ** 16, goodSteps: 0, growthInterval: 2000 };
+
+export interface TrainStepParts {
+  model: Module & { forward(x: Tensor): Tensor[] };
+  optimizer: SGD;
+  device: Device;
+  precision: Precision;
+  lossOptions?: DiceCeOptions;
+  clipNorm?: number;
+  /** Deep-supervision weights (default nnU-Net's for the number of outputs). */
+  weights?: readonly number[];
+  scaler?: GradScalerState;
+}
+
+export interface StepResult {
+  loss: number;
+  gradNorm: number;
+  /** False when fp16 loss scaling found inf/NaN gradients and skipped the update. */
+  applied: boolean;
+}
+
+function withPrecision<T>(device: Device, precision: Precision, fn: () => T): T {
+  if (precision === 'fp32') return fn();
+  return autocast({ device, dtype: precision === 'bf16' ? 'bfloat16' : 'float16' }, fn);
+}
+
+/** Loss of a batch (forward + deep-supervised Dice+CE), inside the caller's scope. */
+export function batchLoss(parts: Pick<TrainStepParts, 'model' | 'device' | 'precision' | 'lossOptions' | 'weights'>, x: Tensor, targets: readonly Tensor[]): Tensor {
+  return withPrecision(parts.device, parts.precision, () => {
+    const outputs = parts.model.forward(x);
+    return deepSupervisionLoss(outputs, targets, (o, t) => diceCeLoss(o, t, parts.lossOptions), parts.weights);
+  });
+}
+
+export function trainStep(parts: TrainStepParts, x: Tensor, targets: readonly Tensor[]): StepResult {
+  return scope(() => {
+    parts.model.zeroGrad();
+    const loss = batchLoss(parts, x, targets);
+    const lossValue = loss.item();
+    const scaler = parts.precision === 'fp16' ? parts.scaler ?? (parts.scaler = { scale: GRAD_SCALER_DEFAULTS.scale, goodSteps: 0 }) : undefined;
+    if (scaler) mul(loss, scaler.scale).backward();
+    else loss.backward();
+    const parameters = parts.model.parameters();
+    if (scaler) {
+      const inverse = 1 / scaler.scale;
+      noGrad(() => {
+        for (const parameter of parameters) {
+          const grad = parameter.value.grad;
+          if (grad !== null) mulInPlace(grad, inverse);
+        }
+      });
+    }
+    const gradNorm = clipGradNorm(parameters, parts.clipNorm ?? TRAIN_STEP_DEFAULTS.clipNorm);
+    if (scaler && !Number.isFinite(gradNorm)) {
+      scaler.scale /= 2;
+      scaler.goodSteps = 0;
+      return { loss: lossValue, gradNorm, applied: false };
+    }
+    parts.optimizer.step();
+    if (scaler && ++scaler.goodSteps >= GRAD_SCALER_DEFAULTS.growthInterval) {
+      scaler.scale *= 2;
+      scaler.goodSteps = 0;
+    }
+    return { loss: lossValue, gradNorm, applied: true };
+  });
+}
