@@ -6,6 +6,7 @@
 import { Command } from '@commander-js/extra-typings';
 import { isUserError, LesionsegError } from '../core/index.js';
 import { registerEngineCommands } from './engine-commands.js';
+import { registerEvalCommands } from './eval-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError();
   registerEngineCommands(program);
+  registerEvalCommands(program);
   return program;
 }
 

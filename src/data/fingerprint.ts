@@ -51,6 +51,12 @@ function describe(volume: Volume, fallback: string): string {
   return typeof file === 'string' ? file : fallback;
 }
 
+/** A volume's voxels as numbers (int64 NIfTI data arrives as BigInt64Array and is converted). */
+export function numericData(volume: Volume): ArrayLike<number> {
+  const data = volume.data;
+  return data instanceof BigInt64Array ? Float64Array.from(data, (v) => Number(v)) : data;
+}
+
 /** Checks every channel and the label share one shape; throws an InputError naming the file. */
 export function checkCaseShapes(images: readonly Volume[], label: Volume | null, caseName = 'case'): Shape3 {
   const first = images[0];
@@ -83,9 +89,9 @@ export function fingerprintCase(
 ): CaseFingerprint {
   const shape = checkCaseShapes(images, label);
   const cropped = cropToNonzero(
-    images.map((image) => image.data as ArrayLike<number>),
+    images.map(numericData),
     shape,
-    label.data as ArrayLike<number>,
+    numericData(label),
   );
   const seg = cropped.segmentation;
   let foregroundCount = 0;

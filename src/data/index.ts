@@ -52,3 +52,4 @@ export {
   type NormalizationScheme,
   type IntensityProperties,
 } from './normalize.js';
+export * from './sampling/index.js';

@@ -110,3 +110,21 @@ test('transposeArray moves axes', () => {
   assert.deepEqual(result.shape, [3, 1, 2]);
   assert.deepEqual(Array.from(result.data), [0, 3, 1, 4, 2, 5]);
 });
+
+test('preprocessCase applies the plan transpose first (lowest-resolution axis moved to the front)', () => {
+  const c = fixtures.case;
+  const plan = testPlan(c.target, c.ct);
+  plan.configuration.transpose = { forward: [1, 0, 2], backward: [1, 0, 2] };
+  // The fixture case stored with its first two axes swapped: [y, z, x].
+  const swapped = transposeArray(Float32Array.from(c.image as number[]), c.shape, [1, 0, 2], (n) => new Float32Array(n));
+  const swappedLabel = transposeArray(Int8Array.from(c.label as number[]), c.shape, [1, 0, 2], (n) => new Int8Array(n));
+  const spacing: Shape3 = [c.spacing[1], c.spacing[0], c.spacing[2]];
+  const result = preprocessCase([volume(swapped.data, swapped.shape, spacing, 'i')], volume(swappedLabel.data, swappedLabel.shape, spacing, 'l'), plan);
+  assert.deepEqual(result.shape, [1, ...c.outShape]);
+  assert.deepEqual(result.properties.shapeBeforeCropping, c.shape);
+  assert.deepEqual(result.properties.originalSpacing, spacing);
+  let worst = 0;
+  for (let i = 0; i < c.data.length; i++) worst = Math.max(worst, Math.abs(result.data[i]! - c.data[i]));
+  assert.ok(worst <= 1e-4, `max difference ${worst}`);
+  assert.deepEqual(Array.from(result.seg!), c.seg);
+});

@@ -7,7 +7,7 @@
  */
 import { InputError, Rng, type Affine, type Shape3, type Volume } from '../core/index.js';
 import { cropToNonzero, type BoundingBox } from './crop.js';
-import { checkCaseShapes } from './fingerprint.js';
+import { checkCaseShapes, numericData } from './fingerprint.js';
 import { normalizeChannel } from './normalize.js';
 import { transposeTriple } from './planning.js';
 import type { Plan } from './planning_schema.js';
@@ -82,7 +82,7 @@ export function transposeArray<T extends ArrayLike<number>>(
 }
 
 function checkLabelValues(label: Volume, caseName: string): void {
-  const data = label.data as ArrayLike<number>;
+  const data = numericData(label);
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
     if (!Number.isInteger(v) || v < 0 || v > 127) {
@@ -172,10 +172,10 @@ export function preprocessCase(
   const spacing = transposeTriple(originalSpacing, forward);
 
   const transposed = images.map(
-    (image) => transposeArray(image.data as ArrayLike<number>, inputShape, forward, (n) => new Float32Array(n)).data,
+    (image) => transposeArray(numericData(image), inputShape, forward, (n) => new Float32Array(n)).data,
   );
   const transposedLabel =
-    label === null ? null : transposeArray(label.data as ArrayLike<number>, inputShape, forward, (n) => new Int8Array(n)).data;
+    label === null ? null : transposeArray(numericData(label), inputShape, forward, (n) => new Int8Array(n)).data;
   const shapeBeforeCropping = transposeTriple(inputShape, forward);
 
   const cropped = cropToNonzero(transposed, shapeBeforeCropping, transposedLabel);

@@ -1,6 +1,7 @@
 /**
  * eval: segmentation metrics on host arrays. Pure functions (confusion counts, DSC, NSD, HD95,
- * per-case metrics, aggregation, lung involvement) and one state holder (MetricAccumulator).
+ * per-case metrics, aggregation, lung involvement), one state holder (MetricAccumulator) and the
+ * folder-level evaluation behind `lesionseg evaluate` (reads NIfTI through io).
  * Surface metrics follow google-deepmind/surface-distance exactly (see surface.ts).
  */
 export { type BinaryMask, maskOfLabel } from './mask.js';
@@ -38,3 +39,16 @@ export {
 } from './summary.js';
 export { type LungInvolvement, LUNG_LABELS, lungInvolvement } from './lungs.js';
 export { type CaseRecord, MetricAccumulator } from './accumulator.js';
+export { type EvaluationSplit, type SplitFold, parseSplit, readSplit } from './split.js';
+export {
+  type EvaluateFolderOptions,
+  type EvaluatedCase,
+  type FolderEvaluation,
+  type MissingPrediction,
+  EVALUATE_FOLDER_DEFAULTS,
+  caseIdOf,
+  listNiftiCases,
+  labelMask,
+  evaluateFolder,
+} from './evaluateFolder.js';
+export { F1_NOTE, evaluationReport, evaluationCsv, writeEvaluation } from './evaluationReport.js';

@@ -17,3 +17,4 @@ export { readNpy, writeNpy, type NpyArray } from './npy.js';
 export { readDatasetJson, writeDatasetJson, validateDatasetJson, type DatasetJson } from './dataset-json.js';
 export { listRawCases, type RawCase } from './raw-dataset.js';
 export { checkDataset, type CheckDatasetOptions, type CheckDatasetResult } from './check-dataset.js';
+export * from './importers/index.js';

@@ -1,2 +1,4 @@
 /** Network architectures, built by pure functions from a config, with an explicit registry. */
 export * from './plainConvUNet.js';
+export * from './selectiveFusion.js';
+export * from './hybridUNet.js';

@@ -1,4 +1,13 @@
-/** Training: the step, the trainer loop, checkpoints. */
+/** Training: the step, the trainer loop and its hooks, checkpoints, splits, strategies, runs. */
 export * from './step.js';
 export * from './benchmark.js';
 export * from './selftest.js';
+export * from './batches.js';
+export * from './schedule.js';
+export * from './pseudoDice.js';
+export * from './trainer.js';
+export * from './checkpoint.js';
+export * from './hooks.js';
+export * from './split.js';
+export * from './strategy.js';
+export * from './run.js';

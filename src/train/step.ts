@@ -40,7 +40,8 @@ export interface StepResult {
   applied: boolean;
 }
 
-function withPrecision<T>(device: Device, precision: Precision, fn: () => T): T {
+/** Run `fn` under autocast for bf16/fp16 (plain fp32 otherwise). */
+export function withPrecision<T>(device: Device, precision: Precision, fn: () => T): T {
   if (precision === 'fp32') return fn();
   return autocast({ device, dtype: precision === 'bf16' ? 'bfloat16' : 'float16' }, fn);
 }

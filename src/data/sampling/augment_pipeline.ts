@@ -1,0 +1,86 @@
+/**
+ * nnU-Net's default training augmentation as one replayable pipeline (nnUNetTrainer
+ * get_training_transforms, NNUNET.md section 4), in its order and with its probabilities:
+ * spatial -> noise (0.1) -> blur (0.2) -> brightness (0.15) -> contrast (0.15) -> low resolution
+ * (0.25) -> inverted gamma (0.1) -> gamma (0.3) -> mirror -> mask outside the nonzero region (when a
+ * channel's normalisation used the mask) -> labels -1 -> 0.
+ * `sampleAugmentation` draws every parameter (null = the transform is skipped this time);
+ * `applyAugmentation` is a pure function of the patch and those parameters. Validation patches
+ * (`finalizeSample` only) just get the label mapping.
+ */
+import type { Rng } from '../../core/index.js';
+import type { AugmentMeta, ApplyContext, PatchSample, Transform } from './augment_types.js';
+import { gaussianBlur, lowResolution, mirror, type BlurParams, type LowResolutionParams, type MirrorParams } from './filter_transforms.js';
+import {
+  brightness,
+  contrast,
+  gamma,
+  gaussianNoise,
+  invertedGamma,
+  type ChannelFactor,
+  type GammaParams,
+  type NoiseParams,
+} from './intensity_transforms.js';
+import { spatialTransform, type SpatialParams } from './spatial_transform.js';
+
+export interface AugmentationParams {
+  spatial: SpatialParams;
+  gaussianNoise: NoiseParams | null;
+  gaussianBlur: BlurParams | null;
+  brightness: ChannelFactor[] | null;
+  contrast: ChannelFactor[] | null;
+  lowResolution: LowResolutionParams | null;
+  invertedGamma: GammaParams | null;
+  gamma: GammaParams | null;
+  mirror: MirrorParams;
+  /** Channels set to 0 where the label map is -1 (nnU-Net MaskImageTransform). */
+  maskChannels: number[];
+}
+
+/** The randomly applied transforms with their apply probabilities (nnU-Net RandomTransform). */
+const RANDOM_STEPS = [
+  { key: 'gaussianNoise', transform: gaussianNoise, probability: 0.1 },
+  { key: 'gaussianBlur', transform: gaussianBlur, probability: 0.2 },
+  { key: 'brightness', transform: brightness, probability: 0.15 },
+  { key: 'contrast', transform: contrast, probability: 0.15 },
+  { key: 'lowResolution', transform: lowResolution, probability: 0.25 },
+  { key: 'invertedGamma', transform: invertedGamma, probability: 0.1 },
+  { key: 'gamma', transform: gamma, probability: 0.3 },
+] as const;
+
+export function sampleAugmentation(rng: Rng, meta: AugmentMeta): AugmentationParams {
+  const spatial = spatialTransform.sample(rng, meta);
+  const drawn: Record<string, unknown> = {};
+  for (const step of RANDOM_STEPS) {
+    drawn[step.key] = rng.float() < step.probability ? (step.transform as Transform<unknown>).sample(rng, meta) : null;
+  }
+  const mirrorParams = mirror.sample(rng, meta);
+  const maskChannels = meta.useMaskForNorm.flatMap((used, channel) => (used ? [channel] : []));
+  return { spatial, ...(drawn as Omit<AugmentationParams, 'spatial' | 'mirror' | 'maskChannels'>), mirror: mirrorParams, maskChannels };
+}
+
+/** Set masked channels to 0 outside the nonzero region and map the -1 marker to background 0. */
+export function finalizeSample(sample: PatchSample, maskChannels: readonly number[] = []): PatchSample {
+  const voxels = sample.shape[0] * sample.shape[1] * sample.shape[2];
+  let image = sample.image;
+  if (maskChannels.length > 0) {
+    image = image.slice();
+    for (const channel of maskChannels) {
+      const offset = channel * voxels;
+      for (let i = 0; i < voxels; i++) if (sample.seg[i]! < 0) image[offset + i] = 0;
+    }
+  }
+  const seg = new Int8Array(sample.seg.length);
+  for (let i = 0; i < seg.length; i++) seg[i] = Math.max(0, sample.seg[i]!);
+  return { ...sample, image, seg };
+}
+
+export function applyAugmentation(sample: PatchSample, params: AugmentationParams, context: ApplyContext): PatchSample {
+  let x = spatialTransform.apply(sample, params.spatial, context);
+  for (const step of RANDOM_STEPS) {
+    const stepParams = params[step.key];
+    if (stepParams !== null) x = (step.transform as Transform<unknown>).apply(x, stepParams, context);
+  }
+  x = mirror.apply(x, params.mirror, context);
+  return finalizeSample(x, params.maskChannels);
+}

@@ -1,0 +1,60 @@
+/**
+ * The shapes every augmentation shares (STYLE rule 8, batchgeneratorsv2): a transform first
+ * `sample(rng, meta)`s its parameters as plain JSON, then `apply(sample, params)` is a pure function
+ * of the patch and those parameters, so a batch can be replayed from its recorded parameters.
+ */
+import type { Device, Rng } from '../../core/index.js';
+import type { Triple } from '../planning_topology.js';
+
+/** One training sample on the host: image float32 [C, z, y, x] and label map int8 [1, z, y, x]. */
+export interface PatchSample {
+  image: Float32Array;
+  seg: Int8Array;
+  channels: number;
+  shape: Triple;
+}
+
+/** What sampling needs to know about the sample and the run. */
+export interface AugmentMeta {
+  channels: number;
+  /** Shape of the sampled (enlarged) patch. */
+  sampledPatchSize: Triple;
+  /** Shape the spatial transform outputs. */
+  finalPatchSize: Triple;
+  dummy2d: boolean;
+  rotationRangeRad: readonly [number, number];
+  mirrorAxes: readonly number[];
+  /** Channels whose normalisation used the nonzero mask (nnU-Net MaskImageTransform). */
+  useMaskForNorm: readonly boolean[];
+}
+
+/** Where libtorch-based transforms run their tensors. */
+export interface ApplyContext {
+  device: Device;
+}
+
+export interface Transform<Params> {
+  readonly name: string;
+  sample(rng: Rng, meta: AugmentMeta): Params;
+  apply(sample: PatchSample, params: Params, context: ApplyContext): PatchSample;
+}
+
+/**
+ * batchgeneratorsv2 BGContrast: with probability 1/2 a factor below 1 (uniform in [low, 1)),
+ * otherwise one above 1 (uniform in [max(low, 1), high)).
+ */
+export function sampleBgContrast(rng: Rng, low: number, high: number): number {
+  if (rng.float() < 0.5 && low < 1) return rng.uniform(low, 1);
+  return rng.uniform(Math.max(low, 1), high);
+}
+
+/** Channels chosen independently with probability p each. */
+export function sampleChannels(rng: Rng, channels: number, probability: number): number[] {
+  const chosen: number[] = [];
+  for (let c = 0; c < channels; c++) if (rng.float() < probability) chosen.push(c);
+  return chosen;
+}
+
+export function voxelsOf(shape: Triple): number {
+  return shape[0] * shape[1] * shape[2];
+}

@@ -1,0 +1,137 @@
+/**
+ * Drawing and rendering one batch, nnU-Net's nnUNetDataLoader.generate_train_batch in two halves:
+ * `drawBatch` makes every random choice for batch k from `new Rng(seed).fork(k)` into a plain-JSON
+ * BatchRecord (dataset uniform, then case uniform, with replacement; sample j forced foreground iff
+ * j >= round(B (1 - p)); patch position; augmentation parameters), and `renderBatch` turns a record
+ * into the HostBatch deterministically. So batch k is the same in every thread, after a seek, and
+ * when replayed from its record.
+ */
+import { InputError, Rng } from '../../core/index.js';
+import { applyAugmentation, finalizeSample, sampleAugmentation } from './augment_pipeline.js';
+import type { AugmentMeta, PatchSample } from './augment_types.js';
+import type { BatchRecord, BatchSpec, HostBatch, LoaderOptions, SampleRecord } from './batch_types.js';
+import type { CaseStore } from './case_store.js';
+import { choosePatch, cropAndPad, isForcedForeground } from './patch_sampler.js';
+import { augmentationGeometry } from './patch_size.js';
+
+/** Validate the loader options and turn them into the spec every thread works from. */
+export function batchSpecFromOptions(options: LoaderOptions): BatchSpec {
+  const { preprocessedDirs, caseIds, plan } = options;
+  const problems: string[] = [];
+  if (preprocessedDirs.length === 0) problems.push('preprocessedDirs is empty');
+  if (caseIds.length !== preprocessedDirs.length) {
+    problems.push(`caseIds has ${caseIds.length} list(s) for ${preprocessedDirs.length} preprocessed folder(s)`);
+  }
+  caseIds.forEach((ids, task) => {
+    if (ids.length === 0) problems.push(`caseIds[${task}] (${preprocessedDirs[task]}) is empty`);
+  });
+  if (!(options.oversampleForeground >= 0 && options.oversampleForeground <= 1)) {
+    problems.push(`oversampleForeground must be in [0, 1], got ${options.oversampleForeground}`);
+  }
+  if (!Number.isInteger(options.workers) || options.workers < 0) problems.push(`workers must be an integer >= 0, got ${options.workers}`);
+  if (!Number.isFinite(options.seed)) problems.push(`seed must be a finite number, got ${options.seed}`);
+  if (problems.length > 0) throw new InputError(`invalid batch loader options: ${problems.join('; ')}`, { code: 'bad-loader-options' });
+  const configuration = plan.configuration;
+  const geometry = augmentationGeometry(configuration.patchSize, options.augment);
+  return {
+    preprocessedDirs: [...preprocessedDirs],
+    caseIds: caseIds.map((ids) => [...ids]),
+    batchSize: configuration.batchSize,
+    channels: configuration.normalization.length,
+    finalPatchSize: [...configuration.patchSize],
+    sampledPatchSize: geometry.sampledPatchSize,
+    dummy2d: geometry.dummy2d,
+    rotationRangeRad: [...geometry.rotationRangeRad],
+    mirrorAxes: geometry.mirrorAxes,
+    useMaskForNorm: configuration.normalization.map((channel) => channel.useMaskForNorm),
+    seed: options.seed,
+    augment: options.augment,
+    oversampleForeground: options.oversampleForeground,
+    device: options.device ?? { type: 'cpu' },
+  };
+}
+
+export function augmentMeta(spec: BatchSpec): AugmentMeta {
+  return {
+    channels: spec.channels,
+    sampledPatchSize: spec.sampledPatchSize,
+    finalPatchSize: spec.finalPatchSize,
+    dummy2d: spec.dummy2d,
+    rotationRangeRad: spec.rotationRangeRad,
+    mirrorAxes: spec.mirrorAxes,
+    useMaskForNorm: spec.useMaskForNorm,
+  };
+}
+
+/** Every random choice of batch `batchIndex`. */
+export function drawBatch(spec: BatchSpec, batchIndex: number, store: CaseStore): BatchRecord {
+  const rng = new Rng(spec.seed).fork(batchIndex);
+  const picks = Array.from({ length: spec.batchSize }, () => {
+    const task = rng.int(0, spec.caseIds.length);
+    return { task, caseId: rng.choice(spec.caseIds[task]!) };
+  });
+  const meta = augmentMeta(spec);
+  const samples = picks.map(({ task, caseId }, j): SampleRecord => {
+    const sampleRng = rng.fork(`sample ${j}`);
+    const loaded = store.get(spec.preprocessedDirs[task]!, caseId);
+    const forcedForeground = isForcedForeground(j, spec.batchSize, spec.oversampleForeground);
+    const choice = choosePatch(sampleRng, loaded.shape, spec.sampledPatchSize, spec.finalPatchSize, forcedForeground, loaded.classLocations);
+    return {
+      task,
+      caseId,
+      forcedForeground,
+      foregroundLabel: choice.foregroundLabel,
+      lowerBound: choice.lowerBound,
+      augmentation: spec.augment ? sampleAugmentation(sampleRng, meta) : null,
+    };
+  });
+  return { batchIndex, samples };
+}
+
+/** The cropped, not yet augmented sample of one record (image padded 0, labels -1). */
+export function cropSample(spec: BatchSpec, record: SampleRecord, store: CaseStore): PatchSample {
+  const dir = spec.preprocessedDirs[record.task]!;
+  const loaded = store.get(dir, record.caseId);
+  if (loaded.channels !== spec.channels) {
+    throw new InputError(`case '${record.caseId}' has ${loaded.channels} channel(s), the plan has ${spec.channels}`, { file: dir, code: 'channel-mismatch' });
+  }
+  const patch = spec.sampledPatchSize;
+  return {
+    image: cropAndPad(loaded.data, loaded.channels, loaded.shape, record.lowerBound, patch, 0),
+    seg: cropAndPad(loaded.seg, 1, loaded.shape, record.lowerBound, patch, -1),
+    channels: loaded.channels,
+    shape: [...patch],
+  };
+}
+
+/** The batch a record describes: crop, augment (or only map -1 -> 0), stack. */
+export function renderBatch(spec: BatchSpec, record: BatchRecord, store: CaseStore): HostBatch {
+  const [z, y, x] = spec.finalPatchSize;
+  const voxels = z * y * x;
+  const batchSize = record.samples.length;
+  const image = new Float32Array(batchSize * spec.channels * voxels);
+  const seg = new Int8Array(batchSize * voxels);
+  const context = { device: spec.device };
+  record.samples.forEach((sampleRecord, j) => {
+    const cropped = cropSample(spec, sampleRecord, store);
+    const done = sampleRecord.augmentation === null ? finalizeSample(cropped) : applyAugmentation(cropped, sampleRecord.augmentation, context);
+    if (done.shape.join() !== spec.finalPatchSize.join()) {
+      throw new RangeError(`augmented patch has shape [${done.shape.join(', ')}], expected [${spec.finalPatchSize.join(', ')}]`);
+    }
+    image.set(done.image, j * spec.channels * voxels);
+    seg.set(done.seg, j * voxels);
+  });
+  return {
+    image,
+    seg,
+    shape: [batchSize, spec.channels, z, y, x],
+    tasks: record.samples.map((s) => s.task),
+    caseIds: record.samples.map((s) => s.caseId),
+  };
+}
+
+/** Batch `batchIndex` of the spec (draw + render). */
+export function makeBatch(spec: BatchSpec, batchIndex: number, store: CaseStore): { batch: HostBatch; record: BatchRecord } {
+  const record = drawBatch(spec, batchIndex, store);
+  return { batch: renderBatch(spec, record, store), record };
+}

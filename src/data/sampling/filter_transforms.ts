@@ -1,0 +1,120 @@
+/**
+ * nnU-Net's filtering augmentations, run in libtorch (NNUNET.md section 4):
+ * - Gaussian blur (p 0.2): each channel with p 0.5, sigma ~ U(0.5, 1) drawn per axis; separable
+ *   kernel of odd size round_to_odd(6 sigma + 0.5), normalised, reflect padding
+ *   (batchgeneratorsv2 noise/gaussian_blur.py);
+ * - low-resolution simulation (p 0.25): each channel with p 0.5, one zoom U(0.5, 1) for all axes
+ *   (axis 0 kept in dummy-2D mode); downsample nearest-exact to round(shape * zoom), upsample back
+ *   trilinear (batchgeneratorsv2 spatial/low_resolution.py);
+ * - mirroring: each allowed axis flipped with p 0.5 (image and labels).
+ */
+import { conv3d, flip, fromArray, interpolate, pad, reshape, scope } from '../../tensor/index.js';
+import type { Triple } from '../planning_topology.js';
+import { sampleChannels, type ApplyContext, type PatchSample, type Transform } from './augment_types.js';
+import { pythonRound } from './patch_sampler.js';
+
+export interface BlurParams {
+  channels: { channel: number; sigmas: Triple }[];
+}
+
+export interface LowResolutionParams {
+  channels: { channel: number; zoom: Triple }[];
+}
+
+export interface MirrorParams {
+  axes: number[];
+}
+
+/** batchgeneratorsv2 _round_to_nearest_odd. */
+function roundToNearestOdd(value: number): number {
+  const rounded = pythonRound(value);
+  if (Math.abs(rounded % 2) === 1) return rounded;
+  return value - rounded >= 0 ? rounded + 1 : rounded - 1;
+}
+
+/** The normalised 1D Gaussian kernel blur uses (truncated at 6 sigma). */
+export function gaussianKernel1d(sigma: number, truncate = 6): Float32Array {
+  const size = roundToNearestOdd(sigma * truncate + 0.5);
+  const half = (size - 1) / 2;
+  const values = Array.from({ length: size }, (_, i) => Math.exp(-0.5 * ((i - half) / sigma) ** 2));
+  const total = values.reduce((a, b) => a + b, 0);
+  return Float32Array.from(values, (v) => v / total);
+}
+
+function channelSlice(sample: PatchSample, channel: number): Float32Array {
+  const size = sample.shape[0] * sample.shape[1] * sample.shape[2];
+  return sample.image.subarray(channel * size, (channel + 1) * size);
+}
+
+export const gaussianBlur: Transform<BlurParams> = {
+  name: 'gaussianBlur',
+  sample: (rng, meta) => ({
+    channels: sampleChannels(rng, meta.channels, 0.5).map((channel) => ({
+      channel,
+      sigmas: [rng.uniform(0.5, 1), rng.uniform(0.5, 1), rng.uniform(0.5, 1)] as Triple,
+    })),
+  }),
+  apply(sample, params, context: ApplyContext) {
+    if (params.channels.length === 0) return sample;
+    const image = sample.image.slice();
+    const size = sample.shape[0] * sample.shape[1] * sample.shape[2];
+    for (const { channel, sigmas } of params.channels) {
+      const blurred = scope(() => {
+        let x = fromArray(channelSlice(sample, channel), [1, 1, ...sample.shape], { device: context.device });
+        for (let axis = 0; axis < 3; axis++) {
+          const kernel = gaussianKernel1d(sigmas[axis]!);
+          const kernelShape = [1, 1, 1, 1, 1];
+          kernelShape[2 + axis] = kernel.length;
+          const radius = (kernel.length - 1) / 2;
+          // torch pad order: last axis first.
+          const pads = [0, 0, 0, 0, 0, 0];
+          pads[2 * (2 - axis)] = radius;
+          pads[2 * (2 - axis) + 1] = radius;
+          x = conv3d(pad(x, pads, 'reflect'), fromArray(kernel, kernelShape, { device: context.device }), null);
+        }
+        return x.toFloat32Array();
+      });
+      image.set(blurred, channel * size);
+    }
+    return { ...sample, image };
+  },
+};
+
+export const lowResolution: Transform<LowResolutionParams> = {
+  name: 'lowResolution',
+  sample: (rng, meta) => ({
+    channels: sampleChannels(rng, meta.channels, 0.5).map((channel) => {
+      const zoom = rng.uniform(0.5, 1);
+      return { channel, zoom: [meta.dummy2d ? 1 : zoom, zoom, zoom] as Triple };
+    }),
+  }),
+  apply(sample, params, context: ApplyContext) {
+    if (params.channels.length === 0) return sample;
+    const image = sample.image.slice();
+    const size = sample.shape[0] * sample.shape[1] * sample.shape[2];
+    for (const { channel, zoom } of params.channels) {
+      const lowShape = sample.shape.map((s, axis) => pythonRound(s * zoom[axis]!));
+      const restored = scope(() => {
+        const x = fromArray(channelSlice(sample, channel), [1, 1, ...sample.shape], { device: context.device });
+        const low = interpolate(x, { size: lowShape, mode: 'nearest-exact' });
+        return interpolate(low, { size: [...sample.shape], mode: 'trilinear', alignCorners: false }).toFloat32Array();
+      });
+      image.set(restored, channel * size);
+    }
+    return { ...sample, image };
+  },
+};
+
+export const mirror: Transform<MirrorParams> = {
+  name: 'mirror',
+  sample: (rng, meta) => ({ axes: meta.mirrorAxes.filter(() => rng.float() < 0.5) }),
+  apply(sample, params, context: ApplyContext) {
+    if (params.axes.length === 0) return sample;
+    const dims = params.axes.map((axis) => axis + 1);
+    return scope(() => {
+      const image = flip(fromArray(sample.image, [sample.channels, ...sample.shape], { device: context.device }), dims);
+      const seg = flip(fromArray(sample.seg, [1, ...sample.shape], { device: context.device }), dims);
+      return { ...sample, image: image.toFloat32Array(), seg: reshape(seg, [-1]).toTypedArray() as Int8Array };
+    });
+  },
+};

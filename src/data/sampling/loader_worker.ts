@@ -1,0 +1,31 @@
+/**
+ * Worker thread of the batch loader: receives the BatchSpec once (workerData), then one request
+ * { id, batchIndex } per message, and answers { id, ok: true, batch } with the batch's buffers
+ * transferred, or { id, ok: false, error } with the error as plain data. libtorch runs with one
+ * intra-op thread here (the setting is per thread), so N workers use N cores.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { setNumThreads } from '../../tensor/index.js';
+import { errorAsData } from '../preprocess_case_io.js';
+import { makeBatch } from './batch.js';
+import type { BatchSpec } from './batch_types.js';
+import { CaseStore } from './case_store.js';
+import type { WorkerRequest, WorkerResponse } from './loader_pool.js';
+
+const { spec, cacheBytes } = workerData as { spec: BatchSpec; cacheBytes: number };
+const store = new CaseStore(cacheBytes);
+setNumThreads(1);
+const port = parentPort;
+if (port !== null) {
+  port.on('message', (request: WorkerRequest) => {
+    let response: WorkerResponse;
+    try {
+      const { batch } = makeBatch(spec, request.batchIndex, store);
+      response = { id: request.id, ok: true, batch };
+      port.postMessage(response, [batch.image.buffer as ArrayBuffer, batch.seg.buffer as ArrayBuffer]);
+    } catch (error) {
+      response = { id: request.id, ok: false, error: errorAsData(error) };
+      port.postMessage(response);
+    }
+  });
+}

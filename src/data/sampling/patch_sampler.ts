@@ -1,0 +1,107 @@
+/**
+ * Where a training patch is cut from a case, and the cut itself (nnunetv2 nnUNetDataLoader
+ * `get_bbox` + acvl_utils `crop_and_pad_nd`, NNUNET.md section 3). Pure functions on host arrays:
+ * - random: lower bound uniform in [-needToPad // 2, shape + needToPad // 2 + needToPad % 2 - patch];
+ * - forced foreground: a label uniform among those with stored locations, a stored voxel uniform
+ *   among that label's, lower bound = max(random lower limit, voxel - patch // 2) (the upper side is
+ *   not clamped: the crop pads); a case without foreground falls back to random;
+ * - the crop pads the image with 0 and the label map with -1 ("outside").
+ */
+import type { Rng } from '../../core/index.js';
+import type { Triple } from '../planning_topology.js';
+
+export type ClassLocations = Record<string, readonly (readonly [number, number, number])[]>;
+
+export interface PatchChoice {
+  /** Lower corner [z, y, x] of the sampled patch in case voxels (may be negative: padding). */
+  lowerBound: Triple;
+  /** The label the patch was centred on, or null for a random patch. */
+  foregroundLabel: number | null;
+}
+
+/** Sample j of a batch of `batchSize` must contain foreground iff j >= round(B * (1 - p)). */
+export function isForcedForeground(sampleIndex: number, batchSize: number, oversampleForeground: number): boolean {
+  return !(sampleIndex < pythonRound(batchSize * (1 - oversampleForeground)));
+}
+
+/** Python 3 round(): halves go to the even neighbour (round(2.5) = 2), as nnU-Net's rule uses it. */
+export function pythonRound(value: number): number {
+  const floor = Math.floor(value);
+  const diff = value - floor;
+  if (diff > 0.5) return floor + 1;
+  if (diff < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+/** The padding the sampler may add per axis: enlarged - final, raised so the patch fits the case. */
+export function needToPad(caseShape: Triple, sampledPatch: Triple, finalPatch: Triple): Triple {
+  return [0, 1, 2].map((axis) => {
+    const base = sampledPatch[axis]! - finalPatch[axis]!;
+    return base + caseShape[axis]! < sampledPatch[axis]! ? sampledPatch[axis]! - caseShape[axis]! : base;
+  }) as Triple;
+}
+
+/** Labels (ascending) that have at least one stored location. */
+export function presentLabels(classLocations: ClassLocations): number[] {
+  return Object.keys(classLocations)
+    .filter((key) => (classLocations[key]?.length ?? 0) > 0)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+/** nnU-Net get_bbox: the lower corner of the sampled patch. */
+export function choosePatch(
+  rng: Rng,
+  caseShape: Triple,
+  sampledPatch: Triple,
+  finalPatch: Triple,
+  forceForeground: boolean,
+  classLocations: ClassLocations,
+): PatchChoice {
+  const pad = needToPad(caseShape, sampledPatch, finalPatch);
+  const lower = pad.map((p) => Math.floor(-p / 2));
+  const upper = [0, 1, 2].map((axis) => caseShape[axis]! + Math.floor(pad[axis]! / 2) + (pad[axis]! % 2) - sampledPatch[axis]!);
+  const labels = forceForeground ? presentLabels(classLocations) : [];
+  if (labels.length === 0) {
+    return { lowerBound: [0, 1, 2].map((axis) => rng.int(lower[axis]!, upper[axis]! + 1)) as Triple, foregroundLabel: null };
+  }
+  const label = rng.choice(labels);
+  const voxels = classLocations[String(label)]!;
+  const voxel = voxels[rng.int(0, voxels.length)]!;
+  const lowerBound = [0, 1, 2].map((axis) => Math.max(lower[axis]!, voxel[axis]! - Math.floor(sampledPatch[axis]! / 2))) as Triple;
+  return { lowerBound, foregroundLabel: label };
+}
+
+/**
+ * Crop [C, z, y, x] at `lowerBound` with size `patch`, filling what lies outside the case with
+ * `padValue` (crop_and_pad_nd). Works for Float32Array images and Int8Array label maps.
+ */
+export function cropAndPad<T extends Float32Array | Int8Array>(
+  source: T,
+  channels: number,
+  caseShape: Triple,
+  lowerBound: Triple,
+  patch: Triple,
+  padValue: number,
+): T {
+  const [pz, py, px] = patch;
+  const [sz, sy, sx] = caseShape;
+  const output = new (source.constructor as new (length: number) => T)(channels * pz * py * px);
+  if (padValue !== 0) output.fill(padValue);
+  // The overlap of the patch with the case, in patch coordinates.
+  const from = lowerBound.map((lb) => Math.max(0, -lb));
+  const to = [0, 1, 2].map((axis) => Math.min(patch[axis]!, caseShape[axis]! - lowerBound[axis]!));
+  if (to[0]! <= from[0]! || to[1]! <= from[1]! || to[2]! <= from[2]!) return output;
+  const rowLength = to[2]! - from[2]!;
+  for (let c = 0; c < channels; c++) {
+    for (let z = from[0]!; z < to[0]!; z++) {
+      const sourceZ = z + lowerBound[0];
+      for (let y = from[1]!; y < to[1]!; y++) {
+        const sourceStart = ((c * sz + sourceZ) * sy + y + lowerBound[1]) * sx + from[2]! + lowerBound[2];
+        const targetStart = ((c * pz + z) * py + y) * px + from[2]!;
+        output.set(source.subarray(sourceStart, sourceStart + rowLength), targetStart);
+      }
+    }
+  }
+  return output;
+}

@@ -1,0 +1,197 @@
+/**
+ * Checkpoints: `<base>.safetensors` (weights under the model's dotted PyTorch names),
+ * `<base>.optim.safetensors` (SGD momentum buffers under the same names; latest and final only)
+ * and `<base>.json`, the sidecar holding everything needed to resume exactly and to know where the
+ * weights came from. Every file is written atomically and the sidecar last; it records the size
+ * and sha256 of the weight files, so a set torn by a kill between two writes is detected on load.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { atomicWriteJsonSync, CheckpointError } from '../core/index.js';
+import { readSafetensors, writeSafetensors } from '../io/index.js';
+import { fromArray, type Device } from '../tensor/index.js';
+import { hostToFloat32, loadStateDict, stateDict, tensorToHost, type HostTensor, type LoadReport, type Module, type SGD } from '../nn/index.js';
+import type { Plan } from '../data/index.js';
+import type { UNetConfig } from '../models/index.js';
+import type { LrSchedule } from './schedule.js';
+import type { Precision } from './step.js';
+import type { EpochRecord, TrainerState } from './trainer.js';
+
+export const CHECKPOINT_FORMAT = 'lesionseg-checkpoint';
+export const CHECKPOINT_VERSION = 1;
+
+export type CheckpointName = 'latest' | 'best' | 'final';
+
+export interface FileDigest {
+  /** File name relative to the sidecar's folder. */
+  file: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface StrategyRecord {
+  name: string;
+  /** The pre-trained checkpoint the strategy started from (as given), or null. */
+  pretrained: string | null;
+  /** Strategy-specific facts (which weights were copied, decoder initialisation, ...). */
+  details: Record<string, unknown>;
+}
+
+export interface CheckpointSidecar {
+  format: typeof CHECKPOINT_FORMAT;
+  version: number;
+  name: CheckpointName;
+  architecture: { name: string; config: UNetConfig; taskClasses: number[] | null };
+  plan: Plan | null;
+  planDigest: string | null;
+  strategy: StrategyRecord;
+  training: {
+    numEpochs: number;
+    iterationsPerEpoch: number;
+    validationIterations: number;
+    seed: number;
+    precision: Precision;
+    device: string;
+    threads: number | null;
+    schedule: LrSchedule;
+    optimizer: { kind: 'sgd'; momentum: number; nesterov: boolean; weightDecay: number };
+    clipNorm: number;
+  };
+  /** The trainer state after `state.epoch` completed epochs. */
+  state: TrainerState;
+  parameters: { trainable: number; frozen: number; total: number; frozenPrefixes: string[] };
+  loadReport: LoadReport | null;
+  /** Which cases trained, validated and were held out for testing (split file, fold). */
+  data: Record<string, unknown> | null;
+  history: EpochRecord[];
+  files: { weights: FileDigest; optimizer: FileDigest | null };
+  writtenAt: string;
+}
+
+export type SidecarContent = Omit<CheckpointSidecar, 'format' | 'version' | 'name' | 'files' | 'writtenAt'>;
+
+export interface LoadedCheckpoint {
+  /** Path without extension (`RUN/checkpoint_latest`). */
+  base: string;
+  sidecar: CheckpointSidecar;
+  weights: Map<string, HostTensor>;
+  /** Momentum buffers, when the checkpoint has them. */
+  optimizer: Map<string, HostTensor> | null;
+}
+
+/** `RUN/checkpoint_latest` from `RUN/checkpoint_latest.safetensors`, `.json` or the base itself. */
+export function checkpointBase(file: string): string {
+  for (const ending of ['.optim.safetensors', '.safetensors', '.json']) if (file.endsWith(ending)) return file.slice(0, -ending.length);
+  return file;
+}
+
+export function checkpointPaths(base: string): { weights: string; optimizer: string; sidecar: string } {
+  return { weights: `${base}.safetensors`, optimizer: `${base}.optim.safetensors`, sidecar: `${base}.json` };
+}
+
+function digestFile(file: string, folder: string): FileDigest {
+  const bytes = fs.readFileSync(file);
+  return { file: path.relative(folder, file), bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** Momentum buffers as host tensors under the parameter names. */
+export function optimizerState(optimizer: SGD): Map<string, HostTensor> {
+  const out = new Map<string, HostTensor>();
+  for (const [name, buffer] of optimizer.buffers) out.set(name, tensorToHost(buffer));
+  return out;
+}
+
+/** Write a checkpoint set atomically, sidecar last. `optimizer` null writes no momentum file (and removes a stale one). */
+export function writeCheckpoint(base: string, name: CheckpointName, model: Module, optimizer: SGD | null, content: SidecarContent): CheckpointSidecar {
+  const paths = checkpointPaths(base);
+  const folder = path.dirname(base);
+  writeSafetensors(paths.weights, stateDict(model), { format: 'pt', producer: 'lesionseg' });
+  if (optimizer !== null) writeSafetensors(paths.optimizer, optimizerState(optimizer), { format: 'pt', producer: 'lesionseg', content: 'sgd-momentum' });
+  const sidecar: CheckpointSidecar = {
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    name,
+    ...content,
+    files: { weights: digestFile(paths.weights, folder), optimizer: optimizer !== null ? digestFile(paths.optimizer, folder) : null },
+    writtenAt: new Date().toISOString(),
+  };
+  atomicWriteJsonSync(paths.sidecar, sidecar);
+  if (optimizer === null) fs.rmSync(paths.optimizer, { force: true });
+  return sidecar;
+}
+
+function readSidecar(file: string): CheckpointSidecar {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (cause) {
+    const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new CheckpointError(missing ? 'checkpoint sidecar not found' : `checkpoint sidecar is not valid JSON (${(cause as Error).message})`, { file, cause });
+  }
+  const sidecar = parsed as Partial<CheckpointSidecar>;
+  if (typeof parsed !== 'object' || parsed === null || sidecar.format !== CHECKPOINT_FORMAT) {
+    throw new CheckpointError(`not a lesionseg checkpoint sidecar (format must be '${CHECKPOINT_FORMAT}')`, { file });
+  }
+  if (sidecar.version !== CHECKPOINT_VERSION) throw new CheckpointError(`checkpoint version ${String(sidecar.version)} is not supported (this lesionseg reads ${CHECKPOINT_VERSION})`, { file });
+  const missing = (['name', 'architecture', 'strategy', 'training', 'state', 'parameters', 'files'] as const).filter((key) => typeof sidecar[key] !== 'object' && typeof sidecar[key] !== 'string');
+  if (missing.length > 0) throw new CheckpointError(`checkpoint sidecar lacks ${missing.join(', ')}`, { file });
+  if (typeof sidecar.files?.weights?.sha256 !== 'string') throw new CheckpointError('checkpoint sidecar lacks files.weights', { file });
+  return sidecar as CheckpointSidecar;
+}
+
+function verifyDigest(digest: FileDigest, folder: string, sidecarFile: string): string {
+  const file = path.join(folder, digest.file);
+  let actual: FileDigest;
+  try {
+    actual = digestFile(file, folder);
+  } catch (cause) {
+    throw new CheckpointError(`torn checkpoint set: ${digest.file} named by the sidecar is missing`, { file: sidecarFile, cause });
+  }
+  if (actual.bytes !== digest.bytes || actual.sha256 !== digest.sha256) {
+    throw new CheckpointError(
+      `torn checkpoint set: ${digest.file} has ${actual.bytes} bytes and sha256 ${actual.sha256.slice(0, 12)}..., the sidecar recorded ${digest.bytes} bytes and ${digest.sha256.slice(0, 12)}... (was the run killed while writing it?)`,
+      { file: sidecarFile },
+    );
+  }
+  return file;
+}
+
+/** Read and validate a checkpoint set (sidecar, weights, momentum if present); CheckpointError on any mismatch. */
+export function loadCheckpoint(file: string): LoadedCheckpoint {
+  const base = checkpointBase(file);
+  const paths = checkpointPaths(base);
+  const folder = path.dirname(base);
+  const sidecar = readSidecar(paths.sidecar);
+  const weightsFile = verifyDigest(sidecar.files.weights, folder, paths.sidecar);
+  const optimizerFile = sidecar.files.optimizer ? verifyDigest(sidecar.files.optimizer, folder, paths.sidecar) : null;
+  return {
+    base,
+    sidecar,
+    weights: readSafetensors(weightsFile).tensors,
+    optimizer: optimizerFile !== null ? readSafetensors(optimizerFile).tensors : null,
+  };
+}
+
+/** Load every weight into the model; anything missing, unexpected or of another shape is a CheckpointError. */
+export function restoreWeights(model: Module, checkpoint: LoadedCheckpoint): LoadReport {
+  const report = loadStateDict(model, checkpoint.weights);
+  const problems = [
+    ...report.missing.map((n) => `missing ${n}`),
+    ...report.unexpected.map((n) => `unexpected ${n}`),
+    ...report.shapeMismatch.map((m) => `${m.name} has shape [${m.found.join(', ')}], the model [${m.expected.join(', ')}]`),
+  ];
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 8).join('; ');
+    throw new CheckpointError(`the weights do not fit the model: ${shown}${problems.length > 8 ? `; and ${problems.length - 8} more` : ''}`, { file: `${checkpoint.base}.safetensors` });
+  }
+  return report;
+}
+
+/** Replace the optimizer's momentum buffers by the checkpoint's (names must be model parameters). */
+export function restoreOptimizer(optimizer: SGD, buffers: ReadonlyMap<string, HostTensor>, parameterNames: ReadonlySet<string>, device: Device, file: string): void {
+  const unknown = [...buffers.keys()].filter((name) => !parameterNames.has(name));
+  if (unknown.length > 0) throw new CheckpointError(`momentum buffers for unknown parameters: ${unknown.slice(0, 5).join(', ')}`, { file });
+  optimizer.dispose();
+  for (const [name, entry] of buffers) optimizer.buffers.set(name, fromArray(hostToFloat32(entry), entry.shape, { device }).keep());
+}

@@ -1,0 +1,63 @@
+/**
+ * How a training run starts: a strategy builds the model (default PlainConvUNet), copies weights
+ * from a pre-trained checkpoint, freezes parameters by prefix, and decides whether the optimizer's
+ * momentum and the learning-rate schedule carry over. The trainer knows only this interface;
+ * src/transfer supplies the transfer strategies, and `SCRATCH` (random initialisation) lives here.
+ * What a strategy did is recorded in the checkpoint sidecar (load report, frozen prefixes, details).
+ */
+import type { Device } from '../tensor/index.js';
+import type { HostTensor, LoadReport, Module } from '../nn/index.js';
+import { PlainConvUNet, type NetworkKeys, type UNetConfig } from '../models/index.js';
+import type { LoadedCheckpoint } from './checkpoint.js';
+import { polySchedule, type LrSchedule } from './schedule.js';
+import type { TrainableModel } from './trainer.js';
+
+export type StrategyModel = Module & TrainableModel & NetworkKeys;
+
+export interface StrategyContext {
+  model: StrategyModel;
+  /** The validated pre-trained checkpoint, or null when none was given. */
+  pretrained: LoadedCheckpoint | null;
+  /** This run's epochs (a fresh poly schedule spans them). */
+  numEpochs: number;
+  device: Device;
+}
+
+export interface StrategySetup {
+  loadReport: LoadReport | null;
+  /** Parameter-name prefixes to freeze (no gradient, no update). */
+  frozenPrefixes: string[];
+  /** Momentum buffers to start from (continual learning), or null for a fresh optimizer. */
+  optimizerState: Map<string, HostTensor> | null;
+  schedule: LrSchedule;
+  /** Facts for the sidecar, e.g. `{ decoderInit: 'pretrained' }`. */
+  details: Record<string, unknown>;
+}
+
+export interface TrainingStrategy {
+  name: string;
+  requiresPretrained: boolean;
+  /** Build the network for this strategy (default: PlainConvUNet of the plan). */
+  buildModel?(config: UNetConfig, device: Device): StrategyModel;
+  /** Name of the architecture `buildModel` makes (recorded in the sidecar; default 'PlainConvUNet'). */
+  architecture?: string;
+  /** Prepare a freshly initialised model (not called on resume: the checkpoint holds the result). */
+  prepare(context: StrategyContext): StrategySetup;
+}
+
+/** Train from scratch: He initialisation from the seed, nothing copied or frozen, a fresh poly schedule. */
+export const SCRATCH: TrainingStrategy = {
+  name: 'scratch',
+  requiresPretrained: false,
+  prepare(context) {
+    return { loadReport: null, frozenPrefixes: [], optimizerState: null, schedule: polySchedule(context.numEpochs), details: { init: 'random (He, seeded)' } };
+  },
+};
+
+export function buildStrategyModel(strategy: TrainingStrategy, config: UNetConfig, device: Device): StrategyModel {
+  return strategy.buildModel ? strategy.buildModel(config, device) : new PlainConvUNet(config, { device });
+}
+
+/** The names lesionseg knows; the CLI maps each to an implementation (or says it is not available yet). */
+export const STRATEGY_NAMES = ['scratch', 'continual', 'finetune', 'frozen-encoder', 'hybrid'] as const;
+export type StrategyName = (typeof STRATEGY_NAMES)[number];
