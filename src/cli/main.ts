@@ -6,6 +6,7 @@
 import { Command } from '@commander-js/extra-typings';
 import { isUserError, LesionsegError } from '../core/index.js';
 import { registerEngineCommands } from './engine-commands.js';
+import { registerDataCommands } from './data-commands.js';
 import { registerEvalCommands } from './eval-commands.js';
 
 export function buildProgram(): Command {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError();
   registerEngineCommands(program);
+  registerDataCommands(program);
   registerEvalCommands(program);
   return program;
 }

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readSafetensors } from '../io/index.js';
-import { add, fromArray, liveTensors, scope, type Tensor } from '../tensor/index.js';
+import { add, autocast, fromArray, liveTensors, scope, type Tensor } from '../tensor/index.js';
 import { hostToFloat32, loadStateDict, type HostTensor } from '../nn/index.js';
 import {
   HybridUNet,
@@ -111,6 +111,11 @@ for (const fuseLevels of ['all', 'bottleneck'] as const) {
       const outputs = model.forward(hostTensor('input'));
       assert.deepEqual(outputs.map((o) => o.shape), [[2, 2, 4, 8, 8], [2, 2, 4, 4, 4]]);
       outputs.forEach((o, i) => assertClose(o, `${fuseLevels}.output.${i}`));
+    });
+    // Mixed precision (bf16 autocast on CPU) runs through the fusion units and stays near fp32.
+    scope(() => {
+      const outputs = autocast({ device: { type: 'cpu' }, dtype: 'bfloat16' }, () => model.forward(hostTensor('input')));
+      outputs.forEach((o, i) => assertClose(o, `${fuseLevels}.output.${i}`, 0.1));
     });
     model.deepSupervision = false;
     scope(() => assert.deepEqual(model.forward(hostTensor('input')).map((o) => o.shape), [[2, 2, 4, 8, 8]]));

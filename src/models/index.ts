@@ -2,3 +2,4 @@
 export * from './plainConvUNet.js';
 export * from './selectiveFusion.js';
 export * from './hybridUNet.js';
+export * from './registry.js';

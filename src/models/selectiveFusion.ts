@@ -83,6 +83,7 @@ export class SelectiveFusion extends Module {
     }
     const summed = add(dedicated, adapted);
     const descriptor = reshape(adaptiveAvgPool3d(summed, [1, 1, 1]), [batch!, this.channels]);
+    // LayerNorm runs in fp32 under autocast (see nn's LayerNorm).
     const z = leakyRelu(this.norm.forward(this.fc.forward(descriptor)), this.negativeSlope);
     // [B, 2, C]: softmax across the two branches, independently per sample and channel.
     const weights = softmax(stack([this.fc_a.forward(z), this.fc_b.forward(z)], 1), 1);

@@ -7,6 +7,7 @@ import {
   conv3d,
   convTranspose3d,
   instanceNorm,
+  cast,
   layerNorm,
   linear,
   zeros,
@@ -125,7 +126,11 @@ export class LayerNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return layerNorm(x, this.normalizedShape, this.weight.value, this.bias.value, this.eps);
+    // libtorch 1.13's CPU autocast leaves layer_norm's input in bf16 while the affine weights stay
+    // fp32, and the kernel refuses mixed dtypes: run the norm in the weights' dtype (fp32), as
+    // PyTorch's autocast does for its fp32-policy ops.
+    const input = x.dtype === this.weight.value.dtype ? x : cast(x, this.weight.value.dtype);
+    return layerNorm(input, this.normalizedShape, this.weight.value, this.bias.value, this.eps);
   }
 }
 

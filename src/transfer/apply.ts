@@ -5,7 +5,9 @@
  * LoadReport per prefix mapping, the checkpoint entries left out and why, the momentum buffers
  * carried and dropped, and the trainable and frozen weight counts. The report is plain JSON for
  * the checkpoint sidecar. A checkpoint that does not fit is refused with a CheckpointError listing
- * every difference; nothing is loaded silently partially.
+ * every difference. The topology is compared before anything is loaded; weights that contradict
+ * their own architecture record are found while loading, so after such an error the model may hold
+ * part of them and must be discarded (building a new one is cheap).
  */
 import { CheckpointError, InputError } from '../core/index.js';
 import { loadStateDict, type HostTensor, type LoadReport } from '../nn/index.js';

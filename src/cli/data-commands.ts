@@ -1,0 +1,186 @@
+/**
+ * Data commands: `info`, `synth`, `import`, `check`, `plan`, `preprocess` (DESIGN.md "The command
+ * line"). Each maps to one entry function of io, synth or data; user errors are InputErrors, which
+ * main.ts prints without a stack trace (exit 2). `check` exits 1 when it finds problems.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type Command, Option } from '@commander-js/extra-typings';
+import { InputError, type Issue, type TypedArray } from '../core/index.js';
+import { checkDataset, IMPORT_KINDS, importDataset, readNifti } from '../io/index.js';
+import { LESION_KINDS, SYNTH_SIZES, writeSynthDataset, type LesionKind, type SynthSize } from '../synth/index.js';
+import { getPreset, loadPlan, planDatasets, preprocessDataset, PRESET_NAMES, savePlan, type PresetName } from '../data/index.js';
+import { terminalProgress } from './progress.js';
+
+function integer(name: string, minimum: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < minimum) {
+      throw new InputError(`--${name} must be an integer >= ${minimum}, got '${value}'`, { code: 'bad-option' });
+    }
+    return n;
+  };
+}
+
+export interface VolumeStatistics {
+  min: number;
+  max: number;
+  mean: number;
+  /** NaN and infinite voxels (left out of min, max and mean). */
+  nonFinite: number;
+}
+
+/** min, max and mean of the finite voxels (float64 accumulation). */
+export function volumeStatistics(data: TypedArray): VolumeStatistics {
+  let min = Infinity;
+  let max = -Infinity;
+  let sum = 0;
+  let count = 0;
+  let nonFinite = 0;
+  for (let i = 0; i < data.length; i++) {
+    const value = Number(data[i]!);
+    if (!Number.isFinite(value)) {
+      nonFinite++;
+      continue;
+    }
+    if (value < min) min = value;
+    if (value > max) max = value;
+    sum += value;
+    count++;
+  }
+  return count === 0 ? { min: NaN, max: NaN, mean: NaN, nonFinite } : { min, max, mean: sum / count, nonFinite };
+}
+
+function formatIssue(issue: Issue): string {
+  return `${issue.file}${issue.path ? ` [${issue.path}]` : ''}: ${issue.message} (${issue.code})`;
+}
+
+function requireFolder(folder: string, what: string): void {
+  if (!fs.existsSync(folder)) throw new InputError(`${what} not found`, { file: folder, code: 'not-found' });
+  if (!fs.statSync(folder).isDirectory()) throw new InputError(`is a file, not ${what}`, { file: folder, code: 'not-folder' });
+}
+
+function write(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+export function registerDataCommands(program: Command): void {
+  program
+    .command('info')
+    .description('shape, spacing, affine, datatype and min/max/mean of a NIfTI image')
+    .argument('<file>', '.nii or .nii.gz file')
+    .option('--json', 'print JSON only')
+    .action(async (file, options) => {
+      const image = await readNifti(file);
+      const stats = volumeStatistics(image.data);
+      const info = {
+        file,
+        shape: image.shape,
+        spacingMm: image.spacing,
+        affine: image.affine,
+        datatype: image.datatype,
+        niftiVersion: image.header.version,
+        ...stats,
+      };
+      if (options.json) {
+        write(JSON.stringify(info));
+        return;
+      }
+      write(`${file}`);
+      write(`  shape      ${image.shape.join(' x ')} (z, y, x)`);
+      write(`  spacing    ${image.spacing.map((s) => s.toPrecision(6).replace(/\.?0+$/, '')).join(' x ')} mm (z, y, x)`);
+      write(`  datatype   ${image.datatype} (NIfTI-${image.header.version})`);
+      write(`  affine     ${image.affine.slice(0, 3).map((row) => `[${row.map((v) => Number(v.toFixed(4))).join(', ')}]`).join('\n             ')}`);
+      write(`  min/max    ${stats.min} / ${stats.max}`);
+      write(`  mean       ${stats.mean.toPrecision(6)}`);
+      if (stats.nonFinite > 0) write(`  non-finite ${stats.nonFinite} voxels (NaN or infinite)`);
+    });
+
+  program
+    .command('synth')
+    .description('write a synthetic chest-CT dataset (nnU-Net v2 raw layout) of one lesion kind')
+    .addOption(new Option('--kind <kind>', 'lesion kind').choices(LESION_KINDS).makeOptionMandatory())
+    .requiredOption('--cases <n>', 'number of cases', integer('cases', 1))
+    .requiredOption('--out <dir>', 'dataset folder (empty, new, or the same synth dataset to complete)')
+    .option('--seed <s>', 'seed', integer('seed', 0), 0)
+    .addOption(new Option('--size <size>', 'phantom size').choices(SYNTH_SIZES).default('small' as const))
+    .action(async (options) => {
+      const { caseIds } = await writeSynthDataset({
+        kind: options.kind as LesionKind,
+        cases: options.cases,
+        out: options.out,
+        seed: options.seed,
+        size: options.size as SynthSize,
+        progress: terminalProgress(),
+      });
+      write(`synth: ${caseIds.length} ${options.kind} cases (${options.size}, seed ${options.seed}) in ${options.out}`);
+    });
+
+  program
+    .command('import')
+    .description('convert a public release into the nnU-Net v2 raw layout')
+    .addArgument(program.createArgument('<kind>', `one of ${IMPORT_KINDS.join(', ')}`).choices(IMPORT_KINDS))
+    .argument('<src>', 'the release folder, unpacked')
+    .requiredOption('--out <dir>', 'dataset folder (empty, new, or the same import to complete)')
+    .option('--images <dir>', 'nsclc-effusion: folder of the CT converted with `dcm2niix -z y -f %i` (LUNG1-xxx.nii.gz)')
+    .action(async (kind, src, options) => {
+      const result = await importDataset(kind, src, options.out, {
+        progress: terminalProgress(),
+        ...(options.images !== undefined ? { imagesDir: options.images } : {}),
+      });
+      const kept = result.kept.length > 0 ? ` (${result.kept.length} kept from an earlier run)` : '';
+      write(`import ${kind}: ${result.written.length + result.kept.length} cases in ${result.out}${kept}`);
+    });
+
+  program
+    .command('check')
+    .description('list every problem of an nnU-Net v2 raw dataset (exit 1 when there is any)')
+    .argument('<dataset>', 'dataset folder')
+    .option('--json', 'print {issues, cases} as JSON')
+    .action(async (dataset, options) => {
+      if (fs.existsSync(dataset) && !fs.statSync(dataset).isDirectory()) {
+        throw new InputError('is a file; check takes a dataset folder (use `lesionseg info` for one image)', { file: dataset, code: 'not-folder' });
+      }
+      const result = await checkDataset(dataset);
+      if (options.json) write(JSON.stringify({ issues: result.issues, cases: result.cases }));
+      else {
+        for (const issue of result.issues) write(formatIssue(issue));
+        const count = result.issues.length;
+        write(`${dataset}: ${result.cases} cases, ${count === 0 ? 'no problems found' : `${count} problem${count === 1 ? '' : 's'} found`}`);
+      }
+      if (result.issues.length > 0) process.exitCode = 1;
+    });
+
+  program
+    .command('plan')
+    .description('fingerprint one or more raw datasets (pooled) and write a plan')
+    .argument('<datasets...>', 'dataset folders')
+    .requiredOption('--preset <preset>', `one of ${PRESET_NAMES.join(', ')}`)
+    .requiredOption('--out <file>', 'plan file (JSON)')
+    .action(async (datasets, options) => {
+      getPreset(options.preset); // an unknown name lists the valid ones
+      for (const dataset of datasets) requireFolder(dataset, 'a dataset folder');
+      const plan = await planDatasets(datasets, options.preset as PresetName, { progress: terminalProgress() });
+      savePlan(options.out, plan);
+      const c = plan.configuration;
+      write(
+        `plan (${plan.preset}) for ${datasets.join(', ')}: patch ${c.patchSize.join('x')}, batch ${c.batchSize}, ` +
+          `spacing ${c.targetSpacing.map((s) => Number(s.toFixed(4))).join('x')} mm -> ${options.out}`,
+      );
+    });
+
+  program
+    .command('preprocess')
+    .description('crop, resample and normalise a raw dataset with a plan into the preprocessed cache')
+    .argument('<dataset>', 'dataset folder')
+    .requiredOption('--plan <file>', 'plan file from `lesionseg plan`')
+    .option('--out <dir>', 'cache folder (default: <DATASET>_preprocessed beside the dataset)')
+    .option('--workers <n>', 'worker threads (0 = in this thread)', integer('workers', 0), 2)
+    .action(async (dataset, options) => {
+      requireFolder(dataset, 'a dataset folder');
+      const plan = loadPlan(options.plan);
+      const out = options.out ?? `${path.resolve(dataset)}_preprocessed`;
+      const result = await preprocessDataset(dataset, plan, out, { workers: options.workers, progress: terminalProgress() });
+      write(`preprocess: ${result.processed.length} cases written, ${result.skipped.length} already done, in ${result.outDir}`);
+    });
+}

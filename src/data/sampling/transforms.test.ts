@@ -1,0 +1,175 @@
+/**
+ * Each augmentation's apply() for fixed parameters against the references of
+ * test/fixtures/sampling/make_sampling_fixtures.py (torch grid_sample / interpolate, scipy
+ * gaussian_filter1d, numpy), plus sampling/replay, the noise statistics and tensor leaks.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { Rng } from '../../core/index.js';
+import { liveTensors } from '../../tensor/index.js';
+import type { Triple } from '../planning_topology.js';
+import { applyAugmentation, sampleAugmentation } from './augment_pipeline.js';
+import type { AugmentMeta, PatchSample } from './augment_types.js';
+import { gaussianBlur, lowResolution, mirror } from './filter_transforms.js';
+import { brightness, contrast, gamma, gaussianNoise, invertedGamma } from './intensity_transforms.js';
+import { applySpatial, type SpatialParams } from './spatial_transform.js';
+
+const fixtures = JSON.parse(fs.readFileSync(new URL('../../../test/fixtures/sampling/sampling_fixtures.json', import.meta.url), 'utf8'));
+const context = { device: { type: 'cpu' } as const };
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < actual.length; i++) {
+    const error = Math.abs(actual[i]! - expected[i]!);
+    if (!(error <= worst)) {
+      worst = error;
+      at = i;
+    }
+  }
+  assert.ok(worst <= tolerance, `${what}: max error ${worst} at ${at} (${actual[at]} vs ${expected[at]})`);
+}
+
+function sampleOf(shape: number[], image: number[], seg?: number[]): PatchSample {
+  const spatial = shape.slice(1) as Triple;
+  const voxels = spatial[0] * spatial[1] * spatial[2];
+  return {
+    image: Float32Array.from(image),
+    seg: seg === undefined ? new Int8Array(voxels) : Int8Array.from(seg),
+    channels: shape[0]!,
+    shape: spatial,
+  };
+}
+
+function countMismatches(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let mismatches = 0;
+  for (let i = 0; i < actual.length; i++) if (actual[i] !== expected[i]) mismatches += 1;
+  return mismatches;
+}
+
+test('spatial transform (3D rotation + scaling) matches torch grid_sample', () => {
+  const f = fixtures.spatial3d;
+  const before = liveTensors();
+  const out = applySpatial(sampleOf(f.inputShape, f.image, f.seg), f.params as SpatialParams, context);
+  assert.equal(liveTensors(), before, 'no tensor leaks');
+  assert.deepEqual(out.shape, f.params.outputShape);
+  assertClose(out.image, f.expectedImage, 2e-5, 'image');
+  assert.equal(countMismatches(out.seg, f.expectedSeg), 0, 'labels');
+  assert.ok(f.expectedSeg.includes(-1), 'the fixture has out-of-bounds voxels');
+});
+
+test('spatial transform (rotation about one axis, half-voxel centre) matches torch', () => {
+  const f = fixtures.spatial3dRotation;
+  const input = fixtures.spatial3d;
+  const out = applySpatial(sampleOf(input.inputShape, input.image, input.seg), f.params as SpatialParams, context);
+  assertClose(out.image, f.expectedImage, 2e-5, 'image');
+  assert.equal(countMismatches(out.seg, f.expectedSeg), 0, 'labels');
+});
+
+test('spatial transform (dummy 2D, in-plane) matches torch grid_sample per slice', () => {
+  const f = fixtures.spatial2d;
+  const out = applySpatial(sampleOf(f.inputShape, f.image, f.seg), f.params as SpatialParams, context);
+  assertClose(out.image, f.expectedImage, 2e-5, 'image');
+  assert.equal(countMismatches(out.seg, f.expectedSeg), 0, 'labels');
+});
+
+test('spatial transform without rotation or scaling is a centre crop', () => {
+  const input = fixtures.spatial3d;
+  const out = applySpatial(sampleOf(input.inputShape, input.image, input.seg), { outputShape: [6, 8, 9], dummy2d: false, rotationRad: null, scale: null }, context);
+  // Input [10, 12, 14] -> lower corner floor(S/2) - floor(s/2) = [2, 2, 3].
+  const [, sz, sy, sx] = input.inputShape as number[];
+  for (const [c, z, y, x] of [[0, 0, 0, 0], [1, 5, 7, 8], [0, 3, 2, 6]] as const) {
+    assert.equal(out.image[((c * 6 + z) * 8 + y) * 9 + x], Math.fround(input.image[((c * sz! + z + 2) * sy! + y + 2) * sx! + x + 3]));
+    assert.equal(out.seg[(z * 8 + y) * 9 + x], input.seg[((z + 2) * sy! + y + 2) * sx! + x + 3]);
+  }
+});
+
+const intensity = fixtures.intensityInput;
+
+test('gaussian blur matches scipy gaussian_filter1d (mirror) per axis', () => {
+  const f = fixtures.blur;
+  const before = liveTensors();
+  const out = gaussianBlur.apply(sampleOf(intensity.shape, intensity.image), { channels: [{ channel: f.channel, sigmas: f.sigmas }] }, context);
+  assert.equal(liveTensors(), before);
+  const voxels = 6 * 7 * 8;
+  assertClose(out.image.subarray(voxels), f.expected, 2e-5, 'blurred channel');
+  assert.deepEqual(out.image.subarray(0, voxels), Float32Array.from(intensity.image.slice(0, voxels)), 'other channel untouched');
+});
+
+test('brightness, contrast, gamma and inverted gamma match numpy', () => {
+  const input = sampleOf(intensity.shape, intensity.image);
+  const factors = (values: number[]) => values.map((factor, channel) => ({ channel, factor }));
+  assertClose(brightness.apply(input, factors(fixtures.brightness.factors), context).image, fixtures.brightness.expected, 1e-6, 'brightness');
+  assertClose(contrast.apply(input, factors(fixtures.contrast.factors), context).image, fixtures.contrast.expected, 1e-5, 'contrast');
+  const gammas = (values: number[]) => values.map((g, channel) => ({ channel, gamma: g }));
+  assertClose(gamma.apply(input, { invert: false, channels: gammas(fixtures.gamma.gammas) }, context).image, fixtures.gamma.expected, 2e-5, 'gamma');
+  assertClose(
+    invertedGamma.apply(input, { invert: true, channels: gammas(fixtures.invertedGamma.gammas) }, context).image,
+    fixtures.invertedGamma.expected,
+    2e-5,
+    'inverted gamma',
+  );
+  assert.deepEqual(input.image, Float32Array.from(intensity.image), 'apply does not modify its input');
+});
+
+test('low-resolution simulation matches torch interpolate (nearest-exact down, trilinear up)', () => {
+  const f = fixtures.lowResolution;
+  const out = lowResolution.apply(sampleOf(intensity.shape, intensity.image), { channels: [{ channel: f.channel, zoom: [f.zoom, f.zoom, f.zoom] }] }, context);
+  assertClose(out.image.subarray(0, 6 * 7 * 8), f.expected, 1e-5, 'low resolution');
+});
+
+test('mirror matches numpy flip (image and labels)', () => {
+  const input = sampleOf(intensity.shape, intensity.image, Array.from({ length: 6 * 7 * 8 }, (_, i) => i % 5));
+  const out = mirror.apply(input, { axes: fixtures.mirror.axes }, context);
+  assertClose(out.image, fixtures.mirror.expected, 0, 'mirror');
+  assert.equal(out.seg[0], input.seg[(0 * 7 + 0) * 8 + 7 + 5 * 7 * 8]);
+});
+
+test('gaussian noise adds N(0, sigma^2) from its recorded seed', () => {
+  const input = sampleOf([1, 16, 16, 16], Array.from({ length: 4096 }, () => 0));
+  const out = gaussianNoise.apply(input, { sigma: 0.05, seed: 7 }, context);
+  let sum = 0;
+  let squares = 0;
+  for (const v of out.image) {
+    sum += v;
+    squares += v * v;
+  }
+  const mean = sum / out.image.length;
+  const std = Math.sqrt(squares / out.image.length - mean * mean);
+  assert.ok(Math.abs(mean) < 0.005, `mean ${mean}`);
+  assert.ok(Math.abs(std - 0.05) < 0.003, `std ${std}`);
+  assert.deepEqual(gaussianNoise.apply(input, { sigma: 0.05, seed: 7 }, context).image, out.image, 'same seed, same noise');
+});
+
+test('sampled parameters are plain JSON and replaying them gives the same patch; no tensor leaks', () => {
+  const input = fixtures.spatial3d;
+  const meta: AugmentMeta = {
+    channels: 2,
+    sampledPatchSize: [10, 12, 14],
+    finalPatchSize: [6, 8, 9],
+    dummy2d: false,
+    rotationRangeRad: [-Math.PI / 6, Math.PI / 6],
+    mirrorAxes: [0, 1, 2],
+    useMaskForNorm: [false, true],
+  };
+  const before = liveTensors();
+  const rng = new Rng(3);
+  let applied = 0;
+  for (let i = 0; i < 30; i++) {
+    const params = sampleAugmentation(rng, meta);
+    const roundTrip = JSON.parse(JSON.stringify(params));
+    assert.deepEqual(roundTrip, params);
+    const sample = sampleOf(input.inputShape, input.image, input.seg);
+    const first = applyAugmentation(sample, params, context);
+    const second = applyAugmentation(sample, roundTrip, context);
+    assert.deepEqual(second.image, first.image);
+    assert.deepEqual(second.seg, first.seg);
+    assert.deepEqual(first.shape, [6, 8, 9]);
+    assert.ok(first.seg.every((v) => v >= 0), 'labels -1 mapped to 0');
+    if (params.spatial.rotationRad !== null || params.gaussianBlur !== null || params.lowResolution !== null) applied += 1;
+  }
+  assert.ok(applied > 0, 'some libtorch transforms were drawn');
+  assert.equal(liveTensors(), before, 'no tensor leaks');
+});
