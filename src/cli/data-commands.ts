@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Command, Option } from '@commander-js/extra-typings';
-import { InputError, type Issue, type TypedArray } from '../core/index.js';
+import { InputError, type Issue, type ProgressReporter, type TypedArray } from '../core/index.js';
 import { checkDataset, IMPORT_KINDS, importDataset, readNifti } from '../io/index.js';
 import { LESION_KINDS, SYNTH_SIZES, writeSynthDataset, type LesionKind, type SynthSize } from '../synth/index.js';
 import { getPreset, loadPlan, planDatasets, preprocessDataset, PRESET_NAMES, savePlan, type PresetName } from '../data/index.js';
@@ -60,11 +60,19 @@ function requireFolder(folder: string, what: string): void {
   if (!fs.statSync(folder).isDirectory()) throw new InputError(`is a file, not ${what}`, { file: folder, code: 'not-folder' });
 }
 
-function write(text: string): void {
-  process.stdout.write(`${text}\n`);
+export interface DataCommandsIo {
+  /** Where results go (default process.stdout). */
+  stdout?: { write(text: string): unknown };
+  /** Progress of long steps (default: a bar or plain lines on stderr). */
+  progress?: () => ProgressReporter;
 }
 
-export function registerDataCommands(program: Command): void {
+export function registerDataCommands(program: Command, io: DataCommandsIo = {}): void {
+  const stdout = io.stdout ?? process.stdout;
+  const write = (text: string): void => {
+    stdout.write(`${text}\n`);
+  };
+  const progress = io.progress ?? (() => terminalProgress());
   program
     .command('info')
     .description('shape, spacing, affine, datatype and min/max/mean of a NIfTI image')
@@ -111,7 +119,7 @@ export function registerDataCommands(program: Command): void {
         out: options.out,
         seed: options.seed,
         size: options.size as SynthSize,
-        progress: terminalProgress(),
+        progress: progress(),
       });
       write(`synth: ${caseIds.length} ${options.kind} cases (${options.size}, seed ${options.seed}) in ${options.out}`);
     });
@@ -125,7 +133,7 @@ export function registerDataCommands(program: Command): void {
     .option('--images <dir>', 'nsclc-effusion: folder of the CT converted with `dcm2niix -z y -f %i` (LUNG1-xxx.nii.gz)')
     .action(async (kind, src, options) => {
       const result = await importDataset(kind, src, options.out, {
-        progress: terminalProgress(),
+        progress: progress(),
         ...(options.images !== undefined ? { imagesDir: options.images } : {}),
       });
       const kept = result.kept.length > 0 ? ` (${result.kept.length} kept from an earlier run)` : '';
@@ -160,7 +168,7 @@ export function registerDataCommands(program: Command): void {
     .action(async (datasets, options) => {
       getPreset(options.preset); // an unknown name lists the valid ones
       for (const dataset of datasets) requireFolder(dataset, 'a dataset folder');
-      const plan = await planDatasets(datasets, options.preset as PresetName, { progress: terminalProgress() });
+      const plan = await planDatasets(datasets, options.preset as PresetName, { progress: progress() });
       savePlan(options.out, plan);
       const c = plan.configuration;
       write(
@@ -180,7 +188,7 @@ export function registerDataCommands(program: Command): void {
       requireFolder(dataset, 'a dataset folder');
       const plan = loadPlan(options.plan);
       const out = options.out ?? `${path.resolve(dataset)}_preprocessed`;
-      const result = await preprocessDataset(dataset, plan, out, { workers: options.workers, progress: terminalProgress() });
+      const result = await preprocessDataset(dataset, plan, out, { workers: options.workers, progress: progress() });
       write(`preprocess: ${result.processed.length} cases written, ${result.skipped.length} already done, in ${result.outDir}`);
     });
 }

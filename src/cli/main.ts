@@ -8,6 +8,7 @@ import { isUserError, LesionsegError } from '../core/index.js';
 import { registerEngineCommands } from './engine-commands.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerEvalCommands } from './eval-commands.js';
+import { registerTrainCommands } from './train-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerEngineCommands(program);
   registerDataCommands(program);
   registerEvalCommands(program);
+  registerTrainCommands(program);
   return program;
 }
 

@@ -1,31 +1,13 @@
 /**
- * The batch contract between the data loader (src/data) and the trainer, and the conversion of a
- * host batch into device tensors with deep-supervision targets. The interfaces mirror the shared
- * contract structurally, so data's `createBatchLoader` result is accepted as is.
+ * The batch contract between the data loader (src/data: HostBatch, BatchLoader; batch k is a pure
+ * function of the seed and k) and the trainer, and the conversion of a host batch into device
+ * tensors with deep-supervision targets.
  */
 import { fromArray, scope, type Device, type Tensor } from '../tensor/index.js';
 import { deepSupervisionTargets } from '../nn/index.js';
+import type { HostBatch } from '../data/index.js';
 
-/** One training batch on the host (see the data layer's contract). */
-export interface HostBatch {
-  /** float32 [B, C, z, y, x]. */
-  image: Float32Array;
-  /** int8 [B, 1, z, y, x], class ids >= 0. */
-  seg: Int8Array;
-  shape: [number, number, number, number, number];
-  /** Task (dataset) index of each sample. */
-  tasks: number[];
-  caseIds: string[];
-}
-
-/** Batch k is a pure function of (seed, k), so a resumed run sees the same data. */
-export interface BatchLoader {
-  next(): Promise<HostBatch>;
-  readonly position: number;
-  seek(batchIndex: number): void;
-  readonly waitSeconds: number;
-  close(): Promise<void>;
-}
+export type { HostBatch, BatchLoader } from '../data/index.js';
 
 export interface DeviceBatch {
   input: Tensor;

@@ -11,3 +11,4 @@ export * from './hooks.js';
 export * from './split.js';
 export * from './strategy.js';
 export * from './run.js';
+export * from './command.js';

@@ -7,10 +7,10 @@ import { Worker } from 'node:worker_threads';
 import { errorFromData, type WorkerError } from '../preprocess_case_io.js';
 import type { BatchSpec, HostBatch } from './batch_types.js';
 
-export interface WorkerRequest {
-  id: number;
-  batchIndex: number;
-}
+export type WorkerRequest = { kind: 'batch'; id: number; batchIndex: number } | { kind: 'close' };
+
+/** How long close() waits for a worker to finish its current batch before terminating it. */
+const CLOSE_TIMEOUT_MS = 30_000;
 
 export type WorkerResponse = { id: number; ok: true; batch: HostBatch } | { id: number; ok: false; error: WorkerError };
 
@@ -25,8 +25,8 @@ interface Pending {
  * pass tsx's loader to worker threads, so a small bootstrap registers tsx first (as
  * preprocess_dataset does).
  */
-function startWorker(spec: BatchSpec, cacheBytes: number): Worker {
-  const workerData = { spec, cacheBytes };
+function startWorker(spec: BatchSpec, cacheBytes: number, closing: Int32Array): Worker {
+  const workerData = { spec, cacheBytes, closing };
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./loader_worker.js', import.meta.url), { workerData });
   const tsxApi = import.meta.resolve('tsx/esm/api');
   const entry = new URL('./loader_worker.ts', import.meta.url).href;
@@ -41,9 +41,13 @@ export class LoaderPool {
   private nextId = 0;
   private failure: Error | null = null;
   private closed = false;
+  /** Shared flag: 1 once closing, so workers skip the requests still queued instead of computing them. */
+  private readonly closing = new Int32Array(new SharedArrayBuffer(4));
+  private readonly exited: Promise<void>[];
 
   constructor(spec: BatchSpec, count: number, cacheBytes: number) {
-    this.workers = Array.from({ length: count }, () => startWorker(spec, cacheBytes));
+    this.workers = Array.from({ length: count }, () => startWorker(spec, cacheBytes, this.closing));
+    this.exited = this.workers.map((worker) => new Promise<void>((resolve) => worker.once('exit', () => resolve())));
     this.outstanding = this.workers.map(() => 0);
     this.workers.forEach((worker, index) => {
       worker.on('message', (response: WorkerResponse) => this.settle(response));
@@ -63,7 +67,7 @@ export class LoaderPool {
     this.outstanding[target]! += 1;
     return new Promise<HostBatch>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker: target });
-      this.workers[target]!.postMessage({ id, batchIndex } satisfies WorkerRequest);
+      this.workers[target]!.postMessage({ kind: 'batch', id, batchIndex } satisfies WorkerRequest);
     });
   }
 
@@ -88,6 +92,20 @@ export class LoaderPool {
     this.closed = true;
     for (const entry of this.pending.values()) entry.reject(new Error('the batch loader was closed'));
     this.pending.clear();
-    await Promise.all(this.workers.map((worker) => worker.terminate()));
+    // Terminating a worker in the middle of a libtorch call aborts the whole process, so ask each
+    // worker to stop after its current batch and wait for it; terminate only as a last resort.
+    Atomics.store(this.closing, 0, 1);
+    for (const worker of this.workers) worker.postMessage({ kind: 'close' } satisfies WorkerRequest);
+    await Promise.all(
+      this.workers.map(async (worker, index) => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS);
+        });
+        const outcome = await Promise.race([this.exited[index]!.then(() => 'exited' as const), timeout]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') await worker.terminate();
+      }),
+    );
   }
 }

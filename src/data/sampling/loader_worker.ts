@@ -2,7 +2,8 @@
  * Worker thread of the batch loader: receives the BatchSpec once (workerData), then one request
  * { id, batchIndex } per message, and answers { id, ok: true, batch } with the batch's buffers
  * transferred, or { id, ok: false, error } with the error as plain data. libtorch runs with one
- * intra-op thread here (the setting is per thread), so N workers use N cores.
+ * intra-op thread here (the setting is per thread), so N workers use N cores. Message { kind: 'close' }
+ * (after the shared `closing` flag is set) ends the thread once its current batch is done.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { setNumThreads } from '../../tensor/index.js';
@@ -12,12 +13,19 @@ import type { BatchSpec } from './batch_types.js';
 import { CaseStore } from './case_store.js';
 import type { WorkerRequest, WorkerResponse } from './loader_pool.js';
 
-const { spec, cacheBytes } = workerData as { spec: BatchSpec; cacheBytes: number };
+const { spec, cacheBytes, closing } = workerData as { spec: BatchSpec; cacheBytes: number; closing: Int32Array };
 const store = new CaseStore(cacheBytes);
 setNumThreads(1);
 const port = parentPort;
 if (port !== null) {
   port.on('message', (request: WorkerRequest) => {
+    // On close the loader sets the shared flag, then sends 'close': skip what is still queued and
+    // let the thread end on its own (terminate() during a libtorch call would abort the process).
+    if (request.kind === 'close') {
+      port.close();
+      return;
+    }
+    if (Atomics.load(closing, 0) === 1) return;
     let response: WorkerResponse;
     try {
       const { batch } = makeBatch(spec, request.batchIndex, store);

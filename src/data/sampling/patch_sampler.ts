@@ -59,7 +59,7 @@ export function choosePatch(
   classLocations: ClassLocations,
 ): PatchChoice {
   const pad = needToPad(caseShape, sampledPatch, finalPatch);
-  const lower = pad.map((p) => Math.floor(-p / 2));
+  const lower = pad.map((p) => 0 - Math.ceil(p / 2)); // Python -p // 2, without a -0
   const upper = [0, 1, 2].map((axis) => caseShape[axis]! + Math.floor(pad[axis]! / 2) + (pad[axis]! % 2) - sampledPatch[axis]!);
   const labels = forceForeground ? presentLabels(classLocations) : [];
   if (labels.length === 0) {

@@ -28,5 +28,5 @@ export async function importDataset(kind: string, sourceDir: string, outDir: str
 export { IMPORT_KINDS, IMPORTER_VERSION, type ImportKind, type ImportOptions, type ImportResult, type Importer } from './types.js';
 export { IMPORT_META_FILE, type ImportMeta } from './run-import.js';
 export { COVID19_CTSEG_CASE_IDS, COVID19_CTSEG_SAME_PATIENT, covidCaseId } from './covid19-ctseg.js';
-export { radiopaediaValueToHu, RADIOPAEDIA_WINDOW_HU as RADIOPAEDIA_WINDOW_HU_IMPORT } from './convert.js';
+export { radiopaediaValueToHu } from './convert.js';
 export { findAxisMapping, reorientToImage, describeMapping, type AxisMapping } from './reorient.js';

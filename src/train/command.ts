@@ -1,0 +1,144 @@
+/**
+ * `lesionseg train` as one entry function: validate every input first (run folder, dataset check,
+ * split and fold, plan, pre-trained checkpoint) so that bad input changes nothing; then clear the
+ * folder if --force, write the split, preprocess into the cache, and run the trainer on loaders
+ * over the fold's training cases. Validation patches come from a seeded 20% (at least one) of the
+ * fold's TRAINING cases; the fold's test cases are never read.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { atomicWriteJsonSync, InputError, SILENT_LOGGER, SILENT_PROGRESS, ValidationError, type Device, type Logger, type ProgressReporter } from '../core/index.js';
+import { checkDataset, listRawCases } from '../io/index.js';
+import { createBatchLoader, datasetInfo, getPreset, loadPlan, planDatasets, preprocessDataset, type LoaderOptions, type Plan } from '../data/index.js';
+import type { BatchLoader } from './batches.js';
+import { loadCheckpoint } from './checkpoint.js';
+import { epochSummaryHook, progressHook, RUN_FILES } from './hooks.js';
+import { clearRunFolder, decideRunMode, runTraining, TRAINING_LENGTHS, type TrainingRunResult } from './run.js';
+import { chooseValidationCases, defaultSplit, readSplitFile, selectFold, SPLIT_DEFAULTS, type SplitFold } from './split.js';
+import type { Precision } from './step.js';
+import type { TrainingStrategy } from './strategy.js';
+
+export interface TrainCommandOptions {
+  dataset: string;
+  strategy: TrainingStrategy;
+  out: string;
+  pretrained: string | null;
+  split: string | null;
+  fold: number | 'all';
+  preset: string | null;
+  plan: string | null;
+  epochs: number | null;
+  iterationsPerEpoch: number | null;
+  validationIterations: number | null;
+  validationFraction: number;
+  seed: number;
+  device: Device;
+  precision: Precision;
+  threads: number | null;
+  resume: boolean;
+  force: boolean;
+  /** The preprocessed cache (default RUN/preprocessed); several folds may share one. */
+  preprocessed: string | null;
+  /** Loader worker threads (0: in the main thread). */
+  workers: number;
+  /** The loader factory (default the data layer's createBatchLoader). */
+  createLoader?: (options: LoaderOptions) => BatchLoader;
+  progress?: ProgressReporter;
+  logger?: Logger;
+}
+
+export const TRAIN_COMMAND_DEFAULTS = { oversampleForeground: 0.33, fallbackPreset: 'cpu' } as const;
+
+/** The fold's cases from a split file, the run's own split.json (on resume), or a seeded 5-fold split. */
+function foldCases(options: TrainCommandOptions, caseIds: string[]): { fold: SplitFold; splitLabel: string; generated: SplitFold[] | null } {
+  if (options.fold === 'all') return { fold: selectFold([], 'all', caseIds, undefined), splitLabel: 'none (fold all)', generated: null };
+  if (options.split !== null) return { fold: selectFold(readSplitFile(options.split), options.fold, caseIds, options.split), splitLabel: path.resolve(options.split), generated: null };
+  // The default split is regenerated (it is a pure function of the case ids); on resume the run's copy is checked against it.
+  const generated = defaultSplit(caseIds, { seed: SPLIT_DEFAULTS.seed });
+  const ownSplit = path.join(options.out, RUN_FILES.split);
+  if (options.resume && fs.existsSync(ownSplit) && JSON.stringify(readSplitFile(ownSplit)) !== JSON.stringify(generated)) {
+    throw new InputError('the run was split differently (the dataset changed?): cannot resume', { file: ownSplit, code: 'resume-mismatch' });
+  }
+  return { fold: selectFold(generated, options.fold, caseIds, 'the default 5-fold split'), splitLabel: 'default', generated };
+}
+
+async function resolvePlan(options: TrainCommandOptions, progress: ProgressReporter): Promise<{ plan: Plan; source: string }> {
+  if (options.plan !== null && options.preset !== null) throw new InputError('give either --plan or --preset, not both', { code: 'bad-arguments' });
+  if (options.plan !== null) return { plan: loadPlan(options.plan), source: options.plan };
+  const ownPlan = path.join(options.out, RUN_FILES.plan);
+  if (options.resume && options.preset === null && fs.existsSync(ownPlan)) return { plan: loadPlan(ownPlan), source: ownPlan };
+  const preset = getPreset(options.preset ?? TRAIN_COMMAND_DEFAULTS.fallbackPreset);
+  return { plan: await planDatasets(options.dataset, preset.name, { progress }), source: `preset ${preset.name}` };
+}
+
+export async function trainCommand(options: TrainCommandOptions): Promise<TrainingRunResult> {
+  const progress = options.progress ?? SILENT_PROGRESS;
+  const logger = options.logger ?? SILENT_LOGGER;
+  if (options.precision === 'fp16' && options.device.type === 'cpu') {
+    throw new InputError('--precision fp16 needs a CUDA device (libtorch autocasts only to bfloat16 on the CPU): use bf16 or fp32', { code: 'bad-precision' });
+  }
+  const mode = decideRunMode(options.out, { resume: options.resume, force: options.force });
+  if (options.pretrained !== null && !options.strategy.requiresPretrained) {
+    throw new InputError(`strategy '${options.strategy.name}' does not use a pre-trained checkpoint; drop --pretrained`, { code: 'bad-arguments' });
+  }
+  if (options.pretrained === null && options.strategy.requiresPretrained && mode === 'fresh') {
+    throw new InputError(`strategy '${options.strategy.name}' needs --pretrained CKPT`, { code: 'missing-pretrained' });
+  }
+  if (options.pretrained !== null) loadCheckpoint(options.pretrained);
+
+  const check = await checkDataset(options.dataset);
+  if (check.issues.length > 0) throw new ValidationError(check.issues, { file: options.dataset });
+  const caseIds = listRawCases(options.dataset).map((c) => c.id);
+  const { fold, splitLabel, generated } = foldCases(options, caseIds);
+  const validation = chooseValidationCases(fold.train, { fraction: options.validationFraction, seed: options.seed });
+  const { plan, source } = await resolvePlan(options, progress);
+  const datasetName = datasetInfo(options.dataset).name;
+  if (!plan.datasets.some((d) => d.name === datasetName)) {
+    throw new InputError(`the plan covers ${plan.datasets.map((d) => d.name).join(', ')}, not the dataset '${datasetName}'`, { file: source, code: 'plan-mismatch' });
+  }
+  const lengths = TRAINING_LENGTHS[plan.preset];
+  const numEpochs = options.epochs ?? lengths.numEpochs;
+  const iterationsPerEpoch = options.iterationsPerEpoch ?? lengths.iterationsPerEpoch;
+  const validationIterations = options.validationIterations ?? lengths.validationIterations;
+
+  // Every input is valid: from here on the run folder changes.
+  if (mode === 'fresh' && options.force) clearRunFolder(options.out);
+  fs.mkdirSync(options.out, { recursive: true });
+  if (generated !== null && mode === 'fresh') atomicWriteJsonSync(path.join(options.out, RUN_FILES.split), { source: `seeded ${generated.length}-fold split (seed ${SPLIT_DEFAULTS.seed}) of the sorted case ids`, folds: generated });
+  const cache = options.preprocessed ?? path.join(options.out, 'preprocessed');
+  await preprocessDataset(options.dataset, plan, cache, { progress, workers: options.workers > 0 ? options.workers : 0 });
+  logger.info(`train: ${validation.train.length} training case(s), validation on ${validation.mode === 'held-out' ? `${validation.validation.length} held-out training case(s) (${validation.validation.join(', ')})` : 'the training cases themselves (too few to hold one out)'}, ${fold.test.length} test case(s) never seen`);
+
+  const createLoader = options.createLoader ?? createBatchLoader;
+  const loaderBase = { preprocessedDirs: [cache], plan, oversampleForeground: TRAIN_COMMAND_DEFAULTS.oversampleForeground, device: options.device.type === 'cpu' ? options.device : { type: 'cpu' as const } };
+  return runTraining({
+    runDir: options.out,
+    mode,
+    plan,
+    datasetName,
+    strategy: options.strategy,
+    pretrained: options.pretrained,
+    numEpochs,
+    iterationsPerEpoch,
+    validationIterations,
+    seed: options.seed,
+    device: options.device,
+    precision: options.precision,
+    threads: options.threads,
+    data: {
+      dataset: datasetName,
+      split: splitLabel,
+      fold: options.fold,
+      train: validation.train,
+      validation: validation.validation,
+      validationMode: validation.mode,
+      validationFraction: validation.fraction,
+      test: fold.test,
+    },
+    createLoaders: () => ({
+      train: createLoader({ ...loaderBase, caseIds: [validation.train], seed: options.seed, augment: true, workers: options.workers }),
+      validation: validationIterations > 0 ? createLoader({ ...loaderBase, caseIds: [validation.validation], seed: options.seed + 1, augment: false, workers: 0 }) : null,
+    }),
+    hooks: [progressHook(progress), epochSummaryHook(logger)],
+  });
+}
