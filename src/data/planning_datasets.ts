@@ -5,7 +5,7 @@
 import type { ProgressReporter } from '../core/index.js';
 import { computeFingerprint } from './fingerprint.js';
 import { planExperiment } from './planning.js';
-import type { PlanPreset, PresetName } from './planning_presets.js';
+import { getPreset, type PlanPreset, type PresetName } from './planning_presets.js';
 import type { Plan } from './planning_schema.js';
 
 export interface PlanDatasetsOptions {
@@ -19,9 +19,10 @@ export async function planDatasets(
   preset: PresetName | PlanPreset,
   options: PlanDatasetsOptions = {},
 ): Promise<Plan> {
+  const resolved = typeof preset === 'string' ? getPreset(preset) : preset;
   const fingerprint = await computeFingerprint(datasetDirs, {
     ...(options.progress ? { progress: options.progress } : {}),
-    ...(options.sampleBudget !== undefined ? { sampleBudget: options.sampleBudget } : {}),
+    sampleBudget: options.sampleBudget ?? resolved.fingerprintSamples,
   });
-  return planExperiment(fingerprint, preset);
+  return planExperiment(fingerprint, resolved);
 }

@@ -28,3 +28,5 @@ export {
   type SegmentationNetwork,
 } from './checkpoint.js';
 export { Predictor, type PredictorOptions, type PredictCaseOptions, type CasePrediction } from './predictor.js';
+export { collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
+export { predictFiles, type PredictFilesOptions, type PredictFilesResult, type PredictedCaseRecord } from './predictFiles.js';

@@ -1,0 +1,100 @@
+/** Reading checkpoints for prediction: the trainer's set, run folders and fold ensembles, and everything that is not ours. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CheckpointError, InputError } from '../core/index.js';
+import { readNifti } from '../io/index.js';
+import { PlainConvUNet } from '../models/index.js';
+import { manualSeed } from '../tensor/index.js';
+import { buildInferenceNetwork, readInferenceCheckpoint, resolveCheckpoints } from './checkpoint.js';
+import { Predictor } from './predictor.js';
+import { FIXTURES, TINY_CONFIG, fixtureUNet, tinyInferencePlan, writeTestCheckpoint } from './test-support.js';
+
+function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'infer-ckpt-'));
+}
+
+const isCheckpointError = (pattern: RegExp, file: string) => (error: unknown) =>
+  error instanceof CheckpointError && pattern.test(error.message) && error.message.includes(file);
+
+test('a checkpoint set round-trips: same architecture, plan and weights, deep supervision off', () => {
+  const dir = tempDir();
+  const model = fixtureUNet();
+  const file = writeTestCheckpoint(dir, 'checkpoint_final', model, TINY_CONFIG, tinyInferencePlan());
+  const checkpoint = readInferenceCheckpoint(file);
+  assert.equal(checkpoint.architecture.name, 'PlainConvUNet');
+  assert.deepEqual(checkpoint.plan, tinyInferencePlan());
+  const network = buildInferenceNetwork(checkpoint, { type: 'cpu' });
+  assert.equal(network.deepSupervision, false);
+  const a = model.parameterDict();
+  for (const [name, parameter] of network.namedParameters()) assert.deepEqual(parameter.value.toFloat32Array(), a.get(name)!.value.toFloat32Array(), name);
+  // The same file by its base name, its sidecar, or its run folder.
+  assert.equal(readInferenceCheckpoint(path.join(dir, 'checkpoint_final')).file, file);
+  assert.equal(readInferenceCheckpoint(path.join(dir, 'checkpoint_final.json')).file, file);
+  assert.deepEqual(resolveCheckpoints(dir), [file]);
+  network.dispose();
+  model.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('fold_K folders form an ensemble; --folds picks some; a missing fold is named', async () => {
+  const dir = tempDir();
+  manualSeed(4);
+  const models = [0, 1, 2].map(() => new PlainConvUNet(TINY_CONFIG));
+  models.forEach((model, k) => writeTestCheckpoint(path.join(dir, `fold_${k}`), 'checkpoint_final', model, TINY_CONFIG, tinyInferencePlan()));
+  assert.deepEqual(resolveCheckpoints(dir).map((f) => path.relative(dir, f)), ['fold_0/checkpoint_final.safetensors', 'fold_1/checkpoint_final.safetensors', 'fold_2/checkpoint_final.safetensors']);
+  assert.deepEqual(resolveCheckpoints(dir, [2, 0]).map((f) => path.relative(dir, f)), ['fold_2/checkpoint_final.safetensors', 'fold_0/checkpoint_final.safetensors']);
+  assert.throws(() => resolveCheckpoints(dir, [4]), (e: unknown) => e instanceof InputError && /fold 4 is not here: found fold_0, fold_1, fold_2/.test(e.message));
+  const predictor = Predictor.fromCheckpoints(resolveCheckpoints(dir), { mirrorAxes: [] });
+  assert.equal(predictor.networks.length, 3);
+  const image = await readNifti(path.join(FIXTURES, 'phantom.nii.gz'));
+  assert.deepEqual(predictor.predictCase([image]).segmentation.shape, image.shape);
+  predictor.dispose();
+  for (const model of models) model.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('not our checkpoint: bare safetensors, another sidecar format, a .pth file, foreign weights, a torn set', () => {
+  const dir = tempDir();
+  // Weights without a sidecar (e.g. a PyTorch export).
+  fs.copyFileSync(path.join(FIXTURES, 'tiny_unet.safetensors'), path.join(dir, 'model.safetensors'));
+  assert.throws(() => readInferenceCheckpoint(path.join(dir, 'model.safetensors')), isCheckpointError(/not a lesionseg checkpoint: the sidecar model.json is missing/, 'model.safetensors'));
+  // A JSON that is something else.
+  fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ network_weights: 'x' }));
+  assert.throws(() => readInferenceCheckpoint(path.join(dir, 'model.safetensors')), isCheckpointError(/not a lesionseg checkpoint sidecar/, 'model.json'));
+  // A PyTorch pickle is neither.
+  fs.writeFileSync(path.join(dir, 'checkpoint_final.pth'), Buffer.from([0x80, 0x02, 0x7d, 0x71]));
+  assert.throws(() => readInferenceCheckpoint(path.join(dir, 'checkpoint_final.pth')), isCheckpointError(/no checkpoint here/, 'checkpoint_final.pth'));
+  // Weights of another network under a valid sidecar.
+  const other = new PlainConvUNet({ ...TINY_CONFIG, featuresPerStage: [6, 8] });
+  const file = writeTestCheckpoint(dir, 'foreign', other, TINY_CONFIG, tinyInferencePlan());
+  const checkpoint = readInferenceCheckpoint(file);
+  assert.throws(() => buildInferenceNetwork(checkpoint, { type: 'cpu' }), isCheckpointError(/the weights do not fit the recorded PlainConvUNet: .*encoder\.stages\.0\.0\.convs\.0\.conv\.weight has shape \[6, 1, 1, 3, 3\]/, 'foreign.safetensors'));
+  // Weights changed after the sidecar was written.
+  fs.appendFileSync(file, Buffer.from([0]));
+  assert.throws(() => readInferenceCheckpoint(file), isCheckpointError(/are not the ones this sidecar recorded/, 'foreign.json'));
+  // A multi-head pre-training model has no single label space.
+  const multi = writeTestCheckpoint(dir, 'multi', other, TINY_CONFIG, tinyInferencePlan(), 'MultiHeadUNet');
+  assert.throws(() => readInferenceCheckpoint(multi), isCheckpointError(/architecture 'MultiHeadUNet' cannot predict/, 'multi.json'));
+  // A folder that is not a run.
+  const empty = path.join(dir, 'empty');
+  fs.mkdirSync(empty);
+  assert.throws(() => resolveCheckpoints(empty), isCheckpointError(/not a lesionseg run folder/, 'empty'));
+  other.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a checkpoint without a plan falls back to plan.json beside it, else says so', () => {
+  const dir = tempDir();
+  const model = new PlainConvUNet(TINY_CONFIG);
+  const file = writeTestCheckpoint(dir, 'checkpoint_final', model, TINY_CONFIG, null);
+  assert.throws(() => readInferenceCheckpoint(file), isCheckpointError(/records no plan and there is no plan.json/, 'checkpoint_final.json'));
+  fs.writeFileSync(path.join(dir, 'plan.json'), JSON.stringify({ ...tinyInferencePlan(), configuration: { patchSize: [8] } }));
+  assert.throws(() => readInferenceCheckpoint(file), isCheckpointError(/plan is invalid/, 'plan.json'));
+  fs.writeFileSync(path.join(dir, 'plan.json'), JSON.stringify(tinyInferencePlan()));
+  assert.deepEqual(readInferenceCheckpoint(file).plan, tinyInferencePlan());
+  model.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});

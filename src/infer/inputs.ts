@@ -1,0 +1,84 @@
+/**
+ * What `predict -i` names: one image file, or a folder of cases in nnU-Net's raw naming
+ * (`<case>_0000.nii.gz`, `<case>_0001.nii.gz`, ... one file per channel). Cases are grouped by
+ * name, their channels checked to run 0..C-1 without gaps, and the output file of each case
+ * decided (`-o` a .nii/.nii.gz file for a single case, else a folder of `<case>.nii.gz`).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InputError } from '../core/index.js';
+
+export interface PredictionCase {
+  caseId: string;
+  /** One file per channel, channel 0 first. */
+  channelFiles: string[];
+  /** Where the mask goes. */
+  outputFile: string;
+}
+
+const NIFTI = /\.nii(\.gz)?$/i;
+const CHANNEL_FILE = /^(.+)_(\d{4})\.nii(\.gz)?$/i;
+
+function stripNifti(name: string): string {
+  return name.replace(NIFTI, '');
+}
+
+/** Group `<case>_XXXX.nii[.gz]` names in `folder` by case; each case's channels must be 0..C-1. */
+function groupChannelFiles(folder: string, names: readonly string[]): Map<string, string[]> {
+  const byCase = new Map<string, Map<number, string>>();
+  for (const name of names) {
+    const match = CHANNEL_FILE.exec(name);
+    if (match === null) continue;
+    const channels = byCase.get(match[1]!) ?? new Map<number, string>();
+    const channel = Number(match[2]);
+    if (channels.has(channel)) throw new InputError(`case '${match[1]}' has channel ${match[2]} twice (${channels.get(channel)} and ${name})`, { file: folder, code: 'duplicate-channel' });
+    channels.set(channel, name);
+    byCase.set(match[1]!, channels);
+  }
+  const result = new Map<string, string[]>();
+  for (const [caseId, channels] of [...byCase].sort(([a], [b]) => a.localeCompare(b))) {
+    const count = channels.size;
+    const missing = Array.from({ length: count }, (_, c) => c).filter((c) => !channels.has(c));
+    if (missing.length > 0) {
+      throw new InputError(`case '${caseId}' lacks channel file(s) ${missing.map((c) => `${caseId}_${String(c).padStart(4, '0')}`).join(', ')} (has ${[...channels.values()].join(', ')})`, { file: folder, code: 'missing-channel' });
+    }
+    result.set(caseId, Array.from({ length: count }, (_, c) => path.join(folder, channels.get(c)!)));
+  }
+  return result;
+}
+
+/** The cases `input` names and their output files under `output`. */
+export function collectPredictionCases(input: string, output: string): PredictionCase[] {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(input);
+  } catch {
+    throw new InputError('input not found', { file: input, code: 'missing-input' });
+  }
+  const outputIsFile = NIFTI.test(output);
+  if (stat.isFile()) {
+    if (!NIFTI.test(input)) throw new InputError('an input image must be a .nii or .nii.gz file', { file: input, code: 'bad-file-name' });
+    const folder = path.dirname(input);
+    const name = path.basename(input);
+    const match = CHANNEL_FILE.exec(name);
+    let caseId = stripNifti(name);
+    let channelFiles = [input];
+    if (match !== null) {
+      // case_0000.nii.gz: the case's other channels sit beside it.
+      caseId = match[1]!;
+      const group = groupChannelFiles(folder, fs.readdirSync(folder).filter((n) => CHANNEL_FILE.exec(n)?.[1] === caseId));
+      channelFiles = group.get(caseId)!;
+    }
+    return [{ caseId, channelFiles, outputFile: outputIsFile ? output : path.join(output, `${caseId}.nii.gz`) }];
+  }
+  const groups = groupChannelFiles(input, fs.readdirSync(input).sort());
+  if (groups.size === 0) throw new InputError('no images named <case>_0000.nii.gz (nnU-Net raw naming) in this folder', { file: input, code: 'no-cases' });
+  if (outputIsFile && groups.size > 1) throw new InputError(`the input folder holds ${groups.size} cases: -o must be a folder, not a .nii.gz file`, { file: output, code: 'bad-output' });
+  return [...groups].map(([caseId, channelFiles]) => ({ caseId, channelFiles, outputFile: outputIsFile ? output : path.join(output, `${caseId}.nii.gz`) }));
+}
+
+/** `<mask without .nii.gz>_probabilities_<k>.nii.gz`: one float32 NIfTI per class beside the mask. */
+export function probabilityFile(outputFile: string, classIndex: number): string {
+  const ending = /\.nii\.gz$/i.test(outputFile) ? '.nii.gz' : '.nii';
+  return `${stripNifti(outputFile)}_probabilities_${classIndex}${ending}`;
+}
