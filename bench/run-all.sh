@@ -7,7 +7,19 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-BENCHMARKS=(metrics nifti-read-write train-step-compare preprocess loader)
+BENCHMARKS=(metrics nifti-read-write train-step-compare preprocess loader predict)
+
+# The reference side of each benchmark runs in Debian's Python (torch, nibabel, scipy).
+if ! /usr/bin/python3 -c 'import torch, nibabel, scipy' >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "run-all: installing python3-torch python3-nibabel python3-scipy (apt-get)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-nibabel python3-scipy >/dev/null
+  else
+    echo "run-all: the references need Debian's python3-torch python3-nibabel python3-scipy; install them as root" >&2
+    exit 1
+  fi
+fi
 # Wraps the JSON on stdin as {"bench": NAME, "result": ...} on one line; fails on anything else.
 WRAP='let s="";process.stdin.on("data",(d)=>{s+=d}).on("end",()=>{const name=process.argv[1];try{process.stdout.write(JSON.stringify({bench:name,result:JSON.parse(s)})+"\n")}catch(e){process.stdout.write(JSON.stringify({bench:name,error:"output is not one JSON value",output:s.slice(-2000)})+"\n");process.exit(1)}})'
 

@@ -1,4 +1,4 @@
-/** Commands that exercise the engine: `bench train-step`, `selftest`, and (until the study lands) `demo`. */
+/** Commands that exercise the engine: `bench train-step` and `selftest` (`demo` is in experiment-commands.ts). */
 import { type Command, Option } from '@commander-js/extra-typings';
 import { InputError, parseDevice } from '../core/index.js';
 import { benchmarkTrainStep, runSelfTest, type Precision } from '../train/index.js';
@@ -76,5 +76,4 @@ export function registerEngineCommands(program: Command): void {
         }
       });
   selftest('selftest', 'train a small U-Net on random spheres and check that its loss falls');
-  selftest('demo', 'the demo (for now: the engine self-test; the full study demo comes with the experiment runner)');
 }

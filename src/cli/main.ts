@@ -8,7 +8,10 @@ import { isUserError, LesionsegError } from '../core/index.js';
 import { registerEngineCommands } from './engine-commands.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerEvalCommands } from './eval-commands.js';
+import { registerPredictCommands } from './predict-commands.js';
 import { registerTrainCommands } from './train-commands.js';
+import { registerExperimentCommands } from './experiment-commands.js';
+import { registerPretrainCommands } from './pretrain-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -19,7 +22,10 @@ export function buildProgram(): Command {
   registerEngineCommands(program);
   registerDataCommands(program);
   registerEvalCommands(program);
+  registerPredictCommands(program);
   registerTrainCommands(program);
+  registerExperimentCommands(program);
+  registerPretrainCommands(program);
   return program;
 }
 

@@ -1,30 +1,31 @@
 /**
- * `lesionseg train`: options to trainCommand's inputs. Strategies come from an explicit registry;
- * `scratch` is built in, the transfer strategies are filled in by src/transfer (until then they
- * answer "not available yet").
+ * `lesionseg train`: options to trainCommand's inputs. Strategies come from an explicit registry:
+ * `scratch` is the trainer's own, the four transfer strategies are src/transfer's plans wrapped as
+ * training strategies (frozen-encoder takes --decoder-init, hybrid --fuse-levels).
  */
 import { type Command, Option } from '@commander-js/extra-typings';
 import { InputError, parseDevice, type Logger } from '../core/index.js';
-import { SCRATCH, STRATEGY_NAMES, SPLIT_DEFAULTS, trainCommand, type Precision, type StrategyName, type TrainingStrategy } from '../train/index.js';
+import { STRATEGY_NAMES, SPLIT_DEFAULTS, trainCommand, type Precision, type StrategyName, type TrainingStrategy } from '../train/index.js';
+import { transferTrainingStrategy, type TransferStrategyOptions } from '../transfer/index.js';
 import { terminalProgress } from './progress.js';
 
-/** Implementations by name; null: not available yet. */
-export const TRAINING_STRATEGIES: Record<StrategyName, TrainingStrategy | null> = {
-  scratch: SCRATCH,
-  continual: null,
-  finetune: null,
-  'frozen-encoder': null,
-  hybrid: null,
+/** Implementations by name (each given the strategy options that apply to it). */
+export const TRAINING_STRATEGIES: Record<StrategyName, (options: TransferStrategyOptions) => TrainingStrategy> = {
+  scratch: () => transferTrainingStrategy('scratch'),
+  continual: () => transferTrainingStrategy('continual'),
+  finetune: () => transferTrainingStrategy('finetune'),
+  'frozen-encoder': (options) => transferTrainingStrategy('frozen-encoder', options.decoderInit !== undefined ? { decoderInit: options.decoderInit } : {}),
+  hybrid: (options) => transferTrainingStrategy('hybrid', options.fuseLevels !== undefined ? { fuseLevels: options.fuseLevels } : {}),
 };
 
-function strategyByName(name: string): TrainingStrategy {
+export function strategyByName(name: string, options: TransferStrategyOptions = {}): TrainingStrategy {
   if (!(STRATEGY_NAMES as readonly string[]).includes(name)) throw new InputError(`unknown strategy '${name}': use one of ${STRATEGY_NAMES.join(', ')}`, { code: 'bad-strategy' });
-  const strategy = TRAINING_STRATEGIES[name as StrategyName];
-  if (strategy === null) throw new InputError(`strategy '${name}' is not available yet (available: ${STRATEGY_NAMES.filter((n) => TRAINING_STRATEGIES[n] !== null).join(', ')})`, { code: 'strategy-unavailable' });
-  return strategy;
+  if (options.decoderInit !== undefined && name !== 'frozen-encoder') throw new InputError(`--decoder-init applies only to the frozen-encoder strategy, not ${name}`, { code: 'bad-arguments' });
+  if (options.fuseLevels !== undefined && name !== 'hybrid') throw new InputError(`--fuse-levels applies only to the hybrid strategy, not ${name}`, { code: 'bad-arguments' });
+  return TRAINING_STRATEGIES[name as StrategyName](options);
 }
 
-function integer(name: string, minimum: number) {
+export function integer(name: string, minimum: number) {
   return (value: string): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < minimum) throw new InputError(`--${name} must be an integer >= ${minimum}, got '${value}'`, { code: 'bad-arguments' });
@@ -43,10 +44,15 @@ function fraction(value: string): number {
   return n;
 }
 
-const stderrLogger: Logger = {
+export const stderrLogger: Logger = {
   info: (message) => void process.stderr.write(`${message}\n`),
   warn: (message) => void process.stderr.write(`warning: ${message}\n`),
 };
+
+/** Mean training seconds per epoch of the epochs run now ('-' when none ran). */
+export function meanEpochSeconds(history: readonly { epoch_seconds: number }[]): string {
+  return history.length === 0 ? '-' : (history.reduce((sum, r) => sum + r.epoch_seconds, 0) / history.length).toFixed(2);
+}
 
 export function registerTrainCommands(program: Command): void {
   program
@@ -55,7 +61,9 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--dataset <dir>', 'raw dataset (nnU-Net v2 layout)')
     .requiredOption('--out <run>', 'run folder (checkpoints, log.jsonl, plan.json)')
     .addOption(new Option('--strategy <s>', STRATEGY_NAMES.join(', ')).default('scratch'))
-    .option('--pretrained <ckpt>', 'pre-trained checkpoint (transfer strategies)')
+    .option('--pretrained <ckpt>', 'pre-trained checkpoint (transfer strategies; its plan is used for the target dataset)')
+    .addOption(new Option('--decoder-init <init>', 'frozen-encoder: decoder from the pre-trained one or random (default pretrained)').choices(['pretrained', 'random'] as const))
+    .addOption(new Option('--fuse-levels <levels>', 'hybrid: Selective Fusion at every skip level or at the bottleneck only (default all)').choices(['all', 'bottleneck'] as const))
     .option('--split <file>', 'split file: { folds: [{ train, test }] } (default: a seeded 5-fold split written to RUN/split.json)')
     .option('--fold <k>', "fold index, or 'all' (every case trains)", foldValue, 0 as number | 'all')
     .option('--preset <p>', 'plan the dataset with this preset: tiny, cpu, paper, nnunet (default cpu)')
@@ -76,7 +84,7 @@ export function registerTrainCommands(program: Command): void {
     .action(async (options) => {
       const result = await trainCommand({
         dataset: options.dataset,
-        strategy: strategyByName(options.strategy),
+        strategy: strategyByName(options.strategy, { ...(options.decoderInit !== undefined ? { decoderInit: options.decoderInit } : {}), ...(options.fuseLevels !== undefined ? { fuseLevels: options.fuseLevels } : {}) }),
         out: options.out,
         pretrained: options.pretrained ?? null,
         split: options.split ?? null,
@@ -102,7 +110,7 @@ export function registerTrainCommands(program: Command): void {
       process.stdout.write(
         `train: ${result.finished ? 'finished' : 'stopped'} after ${result.history.length} epoch(s)${result.resumedFromEpoch !== null ? ` (resumed at epoch ${result.resumedFromEpoch})` : ''}; ` +
           `best EMA pseudo Dice ${result.bestEma === null ? '-' : result.bestEma.toFixed(4)}; last train loss ${last ? last.train_loss.toFixed(4) : '-'}; ` +
-          `${result.parameters.trainable} trainable / ${result.parameters.frozen} frozen parameters; run folder ${result.runDir}\n`,
+          `${result.parameters.trainable} trainable / ${result.parameters.frozen} frozen parameters; ${meanEpochSeconds(result.history)} s per epoch; run folder ${result.runDir}\n`,
       );
     });
 }

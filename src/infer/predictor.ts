@@ -133,7 +133,7 @@ export class Predictor {
     if (images.length !== expected.length) {
       throw new InputError(
         `case '${caseId}' has ${images.length} channel image(s), the model's plan expects ${expected.length} (${expected.join(', ')})`,
-        { file: caseId, code: 'channel-mismatch' },
+        { code: 'channel-mismatch' },
       );
     }
     const t0 = now();

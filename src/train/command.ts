@@ -11,9 +11,11 @@ import { atomicWriteJsonSync, InputError, SILENT_LOGGER, SILENT_PROGRESS, Valida
 import { checkDataset, listRawCases } from '../io/index.js';
 import { createBatchLoader, datasetInfo, getPreset, loadPlan, planDatasets, preprocessDataset, type LoaderOptions, type Plan } from '../data/index.js';
 import type { BatchLoader } from './batches.js';
-import { loadCheckpoint } from './checkpoint.js';
+import { loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
+import { describeLoadReport } from '../nn/index.js';
+import { planForTarget, sharedPlanDifferences } from './sharedPlan.js';
 import { epochSummaryHook, progressHook, RUN_FILES } from './hooks.js';
-import { clearRunFolder, decideRunMode, runTraining, TRAINING_LENGTHS, type TrainingRunResult } from './run.js';
+import { clearRunFolder, decideRunMode, runTraining, TRAINING_LENGTHS, unetConfig, type TrainingRunResult } from './run.js';
 import { chooseValidationCases, defaultSplit, readSplitFile, selectFold, SPLIT_DEFAULTS, type SplitFold } from './split.js';
 import type { Precision } from './step.js';
 import type { TrainingStrategy } from './strategy.js';
@@ -62,11 +64,36 @@ function foldCases(options: TrainCommandOptions, caseIds: string[]): { fold: Spl
   return { fold: selectFold(generated, options.fold, caseIds, 'the default 5-fold split'), splitLabel: 'default', generated };
 }
 
-async function resolvePlan(options: TrainCommandOptions, progress: ProgressReporter): Promise<{ plan: Plan; source: string }> {
+/**
+ * The run's plan: --plan, the run's own plan.json on resume, the pre-trained checkpoint's plan
+ * extended by the target dataset (a given --plan must agree with it), or a new plan by preset.
+ */
+async function resolvePlan(options: TrainCommandOptions, pretrained: LoadedCheckpoint | null, progress: ProgressReporter): Promise<{ plan: Plan; source: string }> {
   if (options.plan !== null && options.preset !== null) throw new InputError('give either --plan or --preset, not both', { code: 'bad-arguments' });
-  if (options.plan !== null) return { plan: loadPlan(options.plan), source: options.plan };
   const ownPlan = path.join(options.out, RUN_FILES.plan);
-  if (options.resume && options.preset === null && fs.existsSync(ownPlan)) return { plan: loadPlan(ownPlan), source: ownPlan };
+  if (options.resume && options.plan === null && options.preset === null && fs.existsSync(ownPlan)) return { plan: loadPlan(ownPlan), source: ownPlan };
+  if (pretrained !== null) {
+    const sidecarFile = `${pretrained.base}.json`;
+    const pretrainedPlan = pretrained.sidecar.plan;
+    if (pretrainedPlan === null) throw new InputError('the pre-trained checkpoint records no plan, so the target cannot be preprocessed as its training data was', { file: sidecarFile, code: 'plan-mismatch' });
+    if (options.preset !== null) throw new InputError(`with --pretrained the plan comes from the checkpoint (preset ${pretrainedPlan.preset}); drop --preset ${options.preset}`, { code: 'bad-arguments' });
+    const target = datasetInfo(options.dataset);
+    if (options.plan !== null) {
+      const given = loadPlan(options.plan);
+      const differences = sharedPlanDifferences(pretrainedPlan, given);
+      if (differences.length > 0) {
+        throw new InputError(`the plan differs from the pre-trained checkpoint's (${sidecarFile}), so its weights would not transfer:\n  - ${differences.join('\n  - ')}`, { file: options.plan, code: 'plan-mismatch' });
+      }
+      return { plan: given.datasets.some((d) => d.name === target.name) ? given : planForTarget(given, target), source: options.plan };
+    }
+    return { plan: planForTarget(pretrainedPlan, target), source: `the plan of ${sidecarFile}` };
+  }
+  if (options.plan !== null) {
+    // A plan made for other datasets (e.g. the pre-training's) serves a target run from scratch under the same preprocessing.
+    const given = loadPlan(options.plan);
+    const target = datasetInfo(options.dataset);
+    return { plan: given.datasets.some((d) => d.name === target.name) ? given : planForTarget(given, target), source: options.plan };
+  }
   const preset = getPreset(options.preset ?? TRAIN_COMMAND_DEFAULTS.fallbackPreset);
   return { plan: await planDatasets(options.dataset, preset.name, { progress }), source: `preset ${preset.name}` };
 }
@@ -84,18 +111,19 @@ export async function trainCommand(options: TrainCommandOptions): Promise<Traini
   if (options.pretrained === null && options.strategy.requiresPretrained && mode === 'fresh') {
     throw new InputError(`strategy '${options.strategy.name}' needs --pretrained CKPT`, { code: 'missing-pretrained' });
   }
-  if (options.pretrained !== null) loadCheckpoint(options.pretrained);
+  const pretrained = options.pretrained !== null ? loadCheckpoint(options.pretrained) : null;
 
   const check = await checkDataset(options.dataset);
   if (check.issues.length > 0) throw new ValidationError(check.issues, { file: options.dataset });
   const caseIds = listRawCases(options.dataset).map((c) => c.id);
   const { fold, splitLabel, generated } = foldCases(options, caseIds);
   const validation = chooseValidationCases(fold.train, { fraction: options.validationFraction, seed: options.seed });
-  const { plan, source } = await resolvePlan(options, progress);
+  const { plan, source } = await resolvePlan(options, pretrained, progress);
   const datasetName = datasetInfo(options.dataset).name;
   if (!plan.datasets.some((d) => d.name === datasetName)) {
     throw new InputError(`the plan covers ${plan.datasets.map((d) => d.name).join(', ')}, not the dataset '${datasetName}'`, { file: source, code: 'plan-mismatch' });
   }
+  if (pretrained !== null && mode === 'fresh') options.strategy.checkPretrained?.(pretrained, unetConfig(plan, datasetName));
   const lengths = TRAINING_LENGTHS[plan.preset];
   const numEpochs = options.epochs ?? lengths.numEpochs;
   const iterationsPerEpoch = options.iterationsPerEpoch ?? lengths.iterationsPerEpoch;
@@ -140,5 +168,10 @@ export async function trainCommand(options: TrainCommandOptions): Promise<Traini
       validation: validationIterations > 0 ? createLoader({ ...loaderBase, caseIds: [validation.validation], seed: options.seed + 1, augment: false, workers: 0 }) : null,
     }),
     hooks: [progressHook(progress), epochSummaryHook(logger)],
+    onPrepared: ({ setup, parameters, resumed }) => {
+      const load = setup.loadReport !== null ? `; pre-trained weights: ${describeLoadReport(setup.loadReport)}` : '';
+      const frozen = setup.frozenPrefixes.length > 0 ? ` (frozen: ${setup.frozenPrefixes.join(', ')})` : '';
+      logger.info(`train: strategy ${options.strategy.name}${resumed ? ' (resumed)' : ''}, plan from ${source}${load}; ${parameters.trainable} trainable / ${parameters.frozen} frozen parameters${frozen}; lr schedule ${JSON.stringify(setup.schedule)}`);
+    },
   });
 }

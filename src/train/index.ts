@@ -12,3 +12,6 @@ export * from './split.js';
 export * from './strategy.js';
 export * from './run.js';
 export * from './command.js';
+export * from './multiTask.js';
+export * from './sharedPlan.js';
+export * from './pretrain.js';

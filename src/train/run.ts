@@ -82,6 +82,8 @@ export interface TrainingRunOptions {
   createLoaders: () => { train: BatchLoader; validation: BatchLoader | null };
   hooks?: TrainerHook[];
   latestEvery?: number;
+  /** Told what the strategy did (load report, frozen prefixes, parameter counts) before the first epoch. */
+  onPrepared?: (info: { setup: StrategySetup; parameters: { trainable: number; frozen: number; total: number }; resumed: boolean }) => void;
 }
 
 export interface TrainingRunResult {
@@ -122,7 +124,8 @@ function resumeMismatches(sidecar: CheckpointSidecar, options: TrainingRunOption
     .map((key) => `${key}: the run has ${JSON.stringify(then[key])}, now ${JSON.stringify(now[key])}`);
 }
 
-function unetConfig(plan: Plan, datasetName: string): UNetConfig {
+/** The U-Net of a run: the plan's topology with the class count of `datasetName`. */
+export function unetConfig(plan: Plan, datasetName: string): UNetConfig {
   const fromPlan = unetConfigFromPlan(plan, datasetName);
   return {
     inputChannels: fromPlan.inputChannels,
@@ -186,8 +189,9 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
   }
 
   const counts = model.countParameters();
+  options.onPrepared?.({ setup, parameters: counts, resumed: latest !== null });
   const content = (trainer: Trainer): SidecarContent => ({
-    architecture: { name: options.strategy.architecture ?? 'PlainConvUNet', config, taskClasses: null },
+    architecture: { name: options.strategy.architecture ?? 'PlainConvUNet', config, taskClasses: options.strategy.taskClasses ?? null },
     plan: options.plan,
     planDigest: planFingerprint(options.plan),
     strategy: { name: options.strategy.name, pretrained: latest ? latest.sidecar.strategy.pretrained : options.pretrained, details: setup.details },

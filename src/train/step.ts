@@ -5,6 +5,7 @@
  */
 import { autocast, mul, mulInPlace, noGrad, scope, type Tensor, type Device } from '../tensor/index.js';
 import { clipGradNorm, deepSupervisionLoss, diceCeLoss, type DiceCeOptions, type Module, type SGD } from '../nn/index.js';
+import { isTaskRouted, multiTaskLoss, type TaskRoutedModel } from './multiTask.js';
 
 export type Precision = 'fp32' | 'bf16' | 'fp16';
 
@@ -21,8 +22,11 @@ export interface GradScalerState {
 
 export const GRAD_SCALER_DEFAULTS: GradScalerState & { growthInterval: number } = { scale: 2 ** 16, goodSteps: 0, growthInterval: 2000 };
 
+/** A single-head network (forward) or a multi-head one that routes each sample to its task's heads. */
+export type SegmentationModel = Module & ({ forward(x: Tensor): Tensor[] } | TaskRoutedModel);
+
 export interface TrainStepParts {
-  model: Module & { forward(x: Tensor): Tensor[] };
+  model: SegmentationModel;
   optimizer: SGD;
   device: Device;
   precision: Precision;
@@ -46,18 +50,31 @@ export function withPrecision<T>(device: Device, precision: Precision, fn: () =>
   return autocast({ device, dtype: precision === 'bf16' ? 'bfloat16' : 'float16' }, fn);
 }
 
-/** Loss of a batch (forward + deep-supervised Dice+CE), inside the caller's scope. */
-export function batchLoss(parts: Pick<TrainStepParts, 'model' | 'device' | 'precision' | 'lossOptions' | 'weights'>, x: Tensor, targets: readonly Tensor[]): Tensor {
+/**
+ * Loss of a batch (forward + deep-supervised Dice+CE), inside the caller's scope. A multi-head
+ * model needs the task of each sample (`tasks`) and gets the multi-task loss (multiTask.ts).
+ */
+export function batchLoss(
+  parts: Pick<TrainStepParts, 'model' | 'device' | 'precision' | 'lossOptions' | 'weights'>,
+  x: Tensor,
+  targets: readonly Tensor[],
+  tasks?: readonly number[],
+): Tensor {
   return withPrecision(parts.device, parts.precision, () => {
-    const outputs = parts.model.forward(x);
-    return deepSupervisionLoss(outputs, targets, (o, t) => diceCeLoss(o, t, parts.lossOptions), parts.weights);
+    const loss = (o: Tensor, t: Tensor): Tensor => diceCeLoss(o, t, parts.lossOptions);
+    const model = parts.model;
+    if (isTaskRouted(model)) {
+      if (tasks === undefined) throw new Error('a multi-head model needs the task of each sample');
+      return multiTaskLoss(model.forwardTasks(x, tasks), targets, tasks, loss, parts.weights);
+    }
+    return deepSupervisionLoss(model.forward(x), targets, loss, parts.weights);
   });
 }
 
-export function trainStep(parts: TrainStepParts, x: Tensor, targets: readonly Tensor[]): StepResult {
+export function trainStep(parts: TrainStepParts, x: Tensor, targets: readonly Tensor[], tasks?: readonly number[]): StepResult {
   return scope(() => {
     parts.model.zeroGrad();
-    const loss = batchLoss(parts, x, targets);
+    const loss = batchLoss(parts, x, targets, tasks);
     const lossValue = loss.item();
     const scaler = parts.precision === 'fp16' ? parts.scaler ?? (parts.scaler = { scale: GRAD_SCALER_DEFAULTS.scale, goodSteps: 0 }) : undefined;
     if (scaler) mul(loss, scaler.scale).backward();

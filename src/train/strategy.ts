@@ -7,7 +7,7 @@
  */
 import type { Device } from '../tensor/index.js';
 import type { HostTensor, LoadReport, Module } from '../nn/index.js';
-import { PlainConvUNet, type NetworkKeys, type UNetConfig } from '../models/index.js';
+import { MultiHeadUNet, PlainConvUNet, type NetworkKeys, type UNetConfig } from '../models/index.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import { polySchedule, type LrSchedule } from './schedule.js';
 import type { TrainableModel } from './trainer.js';
@@ -41,6 +41,13 @@ export interface TrainingStrategy {
   buildModel?(config: UNetConfig, device: Device): StrategyModel;
   /** Name of the architecture `buildModel` makes (recorded in the sidecar; default 'PlainConvUNet'). */
   architecture?: string;
+  /** MultiHeadUNet: classes per task head (recorded in the sidecar). */
+  taskClasses?: number[];
+  /**
+   * Refuse a pre-trained checkpoint that cannot serve this strategy for a model of `config` (another
+   * architecture, topology or plan), before anything is written; throws naming every difference.
+   */
+  checkPretrained?(pretrained: LoadedCheckpoint, config: UNetConfig): void;
   /** Prepare a freshly initialised model (not called on resume: the checkpoint holds the result). */
   prepare(context: StrategyContext): StrategySetup;
 }
@@ -53,6 +60,23 @@ export const SCRATCH: TrainingStrategy = {
     return { loadReport: null, frozenPrefixes: [], optimizerState: null, schedule: polySchedule(context.numEpochs), details: { init: 'random (He, seeded)' } };
   },
 };
+
+/**
+ * Multi-lesion pre-training: a MultiHeadUNet with one set of heads per source dataset (classes of
+ * each in `taskClasses`), randomly initialised; every sample trains its own task's heads.
+ */
+export function multiHeadPretraining(taskClasses: readonly number[]): TrainingStrategy {
+  return {
+    name: 'multi-lesion',
+    requiresPretrained: false,
+    architecture: 'MultiHeadUNet',
+    taskClasses: [...taskClasses],
+    buildModel: (config, device) => new MultiHeadUNet(config, [...taskClasses], { device }),
+    prepare(context) {
+      return { loadReport: null, frozenPrefixes: [], optimizerState: null, schedule: polySchedule(context.numEpochs), details: { init: 'random (He, seeded)', taskClasses: [...taskClasses] } };
+    },
+  };
+}
 
 export function buildStrategyModel(strategy: TrainingStrategy, config: UNetConfig, device: Device): StrategyModel {
   return strategy.buildModel ? strategy.buildModel(config, device) : new PlainConvUNet(config, { device });

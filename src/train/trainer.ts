@@ -13,8 +13,13 @@ import { batchTensors, type BatchLoader } from './batches.js';
 import { accumulateCounts, diceFromCounts, emptyCounts, nanMean, updateEma } from './pseudoDice.js';
 import { learningRate, type LrSchedule } from './schedule.js';
 import { trainStep, withPrecision, type GradScalerState, type Precision, type TrainStepParts } from './step.js';
+import { accumulateTaskCounts, emptyTaskCounts, isTaskRouted, multiTaskLoss, taskPseudoDice } from './multiTask.js';
 
-/** The model the trainer drives: deep-supervision outputs, full resolution first. */
+/**
+ * The model the trainer drives: deep-supervision outputs, full resolution first. A multi-head
+ * model (forwardTasks) trains each sample on its task's heads; its validation pseudo Dice lists
+ * the foreground classes of every task, task by task.
+ */
 export type TrainableModel = TrainStepParts['model'] & {
   readonly config: { strides: number[][]; numClasses: number };
   /** False: one output (full resolution only). */
@@ -172,7 +177,7 @@ export class Trainer {
       const batch = await o.loader.next();
       const result = scope(() => {
         const { input, targets } = batchTensors(batch, o.device, this.model.config.strides, deepSupervision);
-        return trainStep(parts, input, targets);
+        return trainStep(parts, input, targets, batch.tasks);
       });
       lossSum += result.loss;
       if (!result.applied) skipped++;
@@ -212,15 +217,24 @@ export class Trainer {
     const o = this.options;
     if (o.validationLoader === null || o.validationIterations === 0) return null;
     o.validationLoader.seek(epoch * o.validationIterations);
+    const model = o.model;
     const counts = emptyCounts(this.model.config.numClasses);
+    const taskCounts = isTaskRouted(model) ? emptyTaskCounts(model.taskClasses) : null;
     let lossSum = 0;
     for (let i = 0; i < o.validationIterations; i++) {
       const batch = await o.validationLoader.next();
       lossSum += noGrad(() =>
         scope(() => {
           const { input, targets } = batchTensors(batch, o.device, this.model.config.strides, parts.weights!.length);
+          if (isTaskRouted(model)) {
+            return withPrecision(o.device, o.precision, () => {
+              const outputs = model.forwardTasks(input, batch.tasks);
+              accumulateTaskCounts(taskCounts!, outputs, batch.seg, batch.tasks);
+              return multiTaskLoss(outputs, targets, batch.tasks, (logits, target) => diceCeLoss(logits, target, o.lossOptions), parts.weights).item();
+            });
+          }
           return withPrecision(o.device, o.precision, () => {
-            const outputs = o.model.forward(input);
+            const outputs = model.forward(input);
             const loss = deepSupervisionLoss(outputs, targets, (logits, target) => diceCeLoss(logits, target, o.lossOptions), parts.weights);
             accumulateCounts(counts, argmax(outputs[0]!, 1).toTypedArray() as ArrayLike<number | bigint>, batch.seg);
             return loss.item();
@@ -228,6 +242,7 @@ export class Trainer {
         }),
       );
     }
+    if (taskCounts !== null) return { loss: lossSum / o.validationIterations, ...taskPseudoDice(taskCounts) };
     const perClass = diceFromCounts(counts);
     return { loss: lossSum / o.validationIterations, pseudoDice: nanMean(perClass), perClass };
   }

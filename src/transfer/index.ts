@@ -2,3 +2,4 @@
 export * from './plan.js';
 export * from './apply.js';
 export * from './build.js';
+export * from './strategies.js';

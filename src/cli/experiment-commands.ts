@@ -1,0 +1,80 @@
+/**
+ * The study commands: `experiment SPEC.json | --preset demo|synthetic|paper --out DIR`, `report
+ * RUN_DIR`, and `demo [--out DIR]` (the demo preset, then the report). Pre-training and training
+ * steps run as child `lesionseg` processes started the way this process was (same Node flags and
+ * entry script), which is why the launcher is built here, the only place that reads argv.
+ */
+import * as path from 'node:path';
+import type { Command } from '@commander-js/extra-typings';
+import { InputError, type Logger } from '../core/index.js';
+import { experimentPreset, readExperimentSpec, runExperiment, spawnStepRunner, type CommandLauncher, type ExperimentSpec, type StudyResults } from '../experiments/index.js';
+import { armLabel, writeReport, writeTables } from '../report/index.js';
+import { terminalProgress } from './progress.js';
+
+/** Start `lesionseg` again as this process was started (bin/lesionseg.js, or node --import tsx src/cli/main.ts). */
+export function selfLauncher(): CommandLauncher {
+  const entry = process.argv[1];
+  if (entry === undefined) throw new InputError('cannot tell how lesionseg was started (no entry script in argv)');
+  return { executable: process.execPath, args: [...process.execArgv, entry] };
+}
+
+const stderrLogger: Logger = {
+  info: (message) => void process.stderr.write(`${message}\n`),
+  warn: (message) => void process.stderr.write(`warning: ${message}\n`),
+};
+
+function fixed(value: number | null, digits: number): string {
+  return value === null ? 'n/a' : value.toFixed(digits);
+}
+
+/** A short plain-text table: one line per arm with the means over folds. */
+export function shortTable(results: StudyResults): string {
+  const rows = results.arms.map((arm) => [armLabel(arm), fixed(arm.summary.dsc.mean, 4), fixed(arm.summary.nsd.mean, 4), fixed(arm.summary.sensitivity.mean, 4), fixed(arm.summary.secondsPerEpoch.mean, 2)]);
+  const header = ['strategy (pre-trained)', 'DSC', 'NSD', 'Sens', 's/epoch'];
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+  const line = (cells: string[]): string => cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+async function runStudy(spec: ExperimentSpec, out: string): Promise<StudyResults> {
+  stderrLogger.info(`study '${spec.name}' in ${path.resolve(out)}: logs of each step in ${path.join(path.resolve(out), 'logs')}`);
+  const results = await runExperiment({ spec, outDir: out, runStep: spawnStepRunner(selfLauncher()), logger: stderrLogger, progress: terminalProgress() });
+  writeTables(results, path.join(out, 'tables'));
+  return results;
+}
+
+export function registerExperimentCommands(program: Command): void {
+  program
+    .command('experiment')
+    .description('run a transfer study (pre-train, train each strategy and fold, predict, evaluate; resumable) and write results.json and Tables 1-3')
+    .argument('[spec]', 'experiment spec JSON')
+    .option('--preset <name>', 'a built-in study instead of a spec: demo, synthetic, paper')
+    .requiredOption('--out <dir>', 'study folder (created; an existing one is continued)')
+    .action(async (specFile, options) => {
+      if ((specFile === undefined) === (options.preset === undefined)) throw new InputError('give either a spec file or --preset demo|synthetic|paper (one of them)', { code: 'bad-arguments' });
+      const spec = specFile !== undefined ? readExperimentSpec(specFile) : experimentPreset(options.preset!, process.cwd());
+      const results = await runStudy(spec, options.out);
+      process.stdout.write(`${shortTable(results)}\n\nexperiment: ${results.arms.length} arm(s) in ${results.wallSeconds.toFixed(0)} s; results ${path.join(options.out, 'results.json')}, tables in ${path.join(options.out, 'tables')}\n`);
+    });
+
+  program
+    .command('report')
+    .description('write RUN_DIR/report/report.html (self-contained: tables, box plots, learning curves, seconds per epoch, CT overlays) and the figures beside it')
+    .argument('<runDir>', 'study folder written by `lesionseg experiment`')
+    .action((runDir) => {
+      const written = writeReport(runDir);
+      process.stdout.write(`report: ${written.html} (${written.figures.length} figures in ${path.join(path.dirname(written.html), 'figures')})\n`);
+    });
+
+  program
+    .command('demo')
+    .description('the whole study in small: four tiny phantom datasets, multi-lesion pre-training, every strategy on one COVID fold, prediction, evaluation and the report (minutes on a CPU)')
+    .option('--out <dir>', 'study folder', 'lesionseg-demo')
+    .action(async (options) => {
+      const started = performance.now();
+      const results = await runStudy(experimentPreset('demo', process.cwd()), options.out);
+      const written = writeReport(options.out);
+      const wall = (performance.now() - started) / 1000;
+      process.stdout.write(`${shortTable(results)}\n\ndemo: finished in ${wall.toFixed(0)} s (wall); report ${written.html}; tables in ${path.join(options.out, 'tables')}\n`);
+    });
+}

@@ -1,0 +1,94 @@
+/**
+ * The built-in studies (`lesionseg experiment --preset demo|synthetic|paper`), written as spec JSON
+ * and validated like a user's spec:
+ * - demo: tiny phantoms (8 COVID-like, 4 of each source kind), the tiny plan, multi-lesion
+ *   pre-training, every strategy on one limited-annotation fold (4 train / 4 test), few epochs.
+ *   Minutes on 2 CPU cores.
+ * - synthetic: the paper's whole grid on small phantoms at the CPU preset: 20 COVID-like cases in
+ *   5 folds of 4 train / 16 test, 20 cases of each source, single- and multi-lesion models, every
+ *   strategy. Answers the paper's four findings on phantoms; days on 2 cores (see the README).
+ * - paper: the real datasets as imported (relative to the working folder), the benchmark's split
+ *   file, the paper preset and nnU-Net's 1000 x 250 schedule. For a GPU.
+ */
+import { InputError } from '../core/index.js';
+import { validateExperimentSpec, type ExperimentSpec } from './spec.js';
+
+export const EXPERIMENT_PRESET_NAMES = ['demo', 'synthetic', 'paper'] as const;
+export type ExperimentPresetName = (typeof EXPERIMENT_PRESET_NAMES)[number];
+
+const ALL_STRATEGIES = ['scratch', 'continual', 'finetune', 'frozen-encoder', 'hybrid'];
+
+export const EXPERIMENT_PRESETS: Readonly<Record<ExperimentPresetName, Record<string, unknown>>> = {
+  demo: {
+    version: 1,
+    name: 'demo',
+    datasets: {
+      covid: { synth: { kind: 'covid', cases: 8, size: 'tiny', seed: 11 } },
+      tumor: { synth: { kind: 'tumor', cases: 4, size: 'tiny', seed: 12 } },
+      gtv: { synth: { kind: 'gtv', cases: 4, size: 'tiny', seed: 13 } },
+      effusion: { synth: { kind: 'effusion', cases: 4, size: 'tiny', seed: 14 } },
+    },
+    sources: ['tumor', 'gtv', 'effusion'],
+    target: { dataset: 'covid', split: { limited: { folds: 2, seed: 0 } }, folds: [0], label: 1, toleranceMm: 3 },
+    pretrained: ['none', 'multi'],
+    strategies: ALL_STRATEGIES,
+    preset: 'tiny',
+    pretraining: { epochs: 8, iterationsPerEpoch: 8, validationIterations: 1 },
+    training: { epochs: 6, iterationsPerEpoch: 8, validationIterations: 1 },
+    seed: 0,
+    threads: 2,
+    workers: 0,
+  },
+  synthetic: {
+    version: 1,
+    name: 'synthetic',
+    datasets: {
+      covid: { synth: { kind: 'covid', cases: 20, size: 'small', seed: 21 } },
+      tumor: { synth: { kind: 'tumor', cases: 20, size: 'small', seed: 22 } },
+      gtv: { synth: { kind: 'gtv', cases: 20, size: 'small', seed: 23 } },
+      effusion: { synth: { kind: 'effusion', cases: 20, size: 'small', seed: 24 } },
+    },
+    sources: ['tumor', 'gtv', 'effusion'],
+    target: { dataset: 'covid', split: { limited: { folds: 5, seed: 0 } }, folds: [0, 1, 2, 3, 4], label: 1, toleranceMm: 3 },
+    pretrained: ['none', 'tumor', 'gtv', 'effusion', 'multi'],
+    strategies: ALL_STRATEGIES,
+    preset: 'cpu',
+    pretraining: { epochs: 100, iterationsPerEpoch: 50, validationIterations: 10 },
+    training: { epochs: 100, iterationsPerEpoch: 50, validationIterations: 10 },
+    seed: 0,
+    precision: 'bf16',
+    threads: 2,
+    workers: 1,
+  },
+  paper: {
+    version: 1,
+    name: 'paper',
+    datasets: {
+      covid: { path: 'raw/covid19-ctseg' },
+      msd: { path: 'raw/msd-lung' },
+      structseg: { path: 'raw/structseg-gtv' },
+      nsclc: { path: 'raw/nsclc-effusion' },
+    },
+    sources: ['msd', 'structseg', 'nsclc'],
+    target: { dataset: 'covid', split: 'covid19_ctseg_5fold_split.json', folds: [0, 1, 2, 3, 4], label: 1, toleranceMm: 3 },
+    pretrained: ['none', 'msd', 'structseg', 'nsclc', 'multi'],
+    strategies: ALL_STRATEGIES,
+    preset: 'paper',
+    pretraining: { epochs: 1000, iterationsPerEpoch: 250, validationIterations: 50 },
+    training: { epochs: 1000, iterationsPerEpoch: 250, validationIterations: 50 },
+    seed: 0,
+    device: 'cuda',
+    precision: 'fp16',
+    threads: 8,
+    workers: 4,
+    prediction: { tta: true },
+  },
+};
+
+/** A built-in study; relative paths (paper) resolve against `baseDir` (the working folder). */
+export function experimentPreset(name: string, baseDir: string): ExperimentSpec {
+  if (!(EXPERIMENT_PRESET_NAMES as readonly string[]).includes(name)) {
+    throw new InputError(`unknown experiment preset '${name}' (valid: ${EXPERIMENT_PRESET_NAMES.join(', ')})`, { code: 'unknown-preset' });
+  }
+  return validateExperimentSpec(EXPERIMENT_PRESETS[name as ExperimentPresetName], `preset '${name}'`, baseDir);
+}

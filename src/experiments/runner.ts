@@ -1,0 +1,242 @@
+/**
+ * The study runner behind `lesionseg experiment`: datasets (synthesised or as given), one pooled
+ * plan, the target's split, pre-training (single- and multi-lesion), a training run per
+ * (pre-trained model, strategy, fold), prediction of each fold's test cases, evaluation, overlay
+ * slices, and results.json. Resumable at every level: finished runs (checkpoint_final) are reused,
+ * an interrupted run continues from its latest checkpoint (`--resume`), existing predictions are
+ * kept. Pre-training and training run as separate `lesionseg` processes (StepRunner); the light
+ * steps (synth, plan, predict, evaluate) run here. See layout.ts for the folder.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { atomicWriteJsonSync, InputError, parseDevice, SILENT_LOGGER, SILENT_PROGRESS, type Logger, type ProgressReporter } from '../core/index.js';
+import { listRawCases, type RawCase } from '../io/index.js';
+import { writeSynthDataset } from '../synth/index.js';
+import { datasetInfo, loadPlan, planDatasets, savePlan } from '../data/index.js';
+import { readEpochLog, readSplitFile, type SplitFold } from '../train/index.js';
+import { evaluateFolder, F1_NOTE, writeEvaluation, type CaseMetrics } from '../eval/index.js';
+import { limitedSplit, pretrainJobs, studyLayout, studyPairs, trainJobs, type PretrainJob, type StudyLayout, type TrainJob } from './layout.js';
+import { predictFold } from './predictFold.js';
+import { writeOverlay } from './overlays.js';
+import { armSummary, caseResult, foldMetrics, RESULTS_FORMAT, RESULTS_VERSION, type ArmResult, type EpochPoint, type FoldResult, type PretrainResult, type StudyResults } from './results.js';
+import { specToJson, type ExperimentSpec } from './spec.js';
+import type { StepRunner } from './steps.js';
+
+export interface RunExperimentOptions {
+  spec: ExperimentSpec;
+  outDir: string;
+  runStep: StepRunner;
+  logger?: Logger;
+  progress?: ProgressReporter;
+  /** Overlay figures: how many test cases of the first fold (default 2). */
+  overlayCases?: number;
+}
+
+/** Spec keys that may change between calls on the same folder (they extend the grid or change resources only). */
+const MUTABLE_SPEC_KEYS = new Set(['name', 'pretrained', 'strategies', 'threads', 'workers', 'prediction', 'target']);
+
+function checkSameStudy(layout: StudyLayout, spec: ExperimentSpec): void {
+  if (!fs.existsSync(layout.spec)) return;
+  const before = JSON.parse(fs.readFileSync(layout.spec, 'utf8')) as Record<string, unknown>;
+  const now = specToJson(spec);
+  const changed = Object.keys(now).filter((key) => {
+    if (key === 'target') {
+      const { folds: _a, ...restBefore } = (before.target ?? {}) as Record<string, unknown>;
+      const { folds: _b, ...restNow } = now.target as Record<string, unknown>;
+      return JSON.stringify(restBefore) !== JSON.stringify(restNow);
+    }
+    return !MUTABLE_SPEC_KEYS.has(key) && JSON.stringify(before[key]) !== JSON.stringify(now[key]);
+  });
+  if (changed.length > 0) {
+    throw new InputError(`the study folder was run with another spec (${changed.join(', ')} differ); use another --out, or delete the folder to start again`, { file: layout.spec, code: 'spec-mismatch' });
+  }
+}
+
+function epochPoints(runDir: string): EpochPoint[] {
+  return readEpochLog(path.join(runDir, 'log.jsonl')).map((r) => ({ epoch: r.epoch, trainLoss: r.train_loss, valLoss: r.val_loss, pseudoDice: r.pseudo_dice, lr: r.lr, seconds: r.epoch_seconds }));
+}
+
+const isFinished = (runDir: string): boolean => fs.existsSync(path.join(runDir, 'checkpoint_final.json'));
+const finalCheckpoint = (runDir: string): string => path.join(runDir, 'checkpoint_final.safetensors');
+
+function seconds(start: number): string {
+  return `${((performance.now() - start) / 1000).toFixed(1)} s`;
+}
+
+export async function runExperiment(options: RunExperimentOptions): Promise<StudyResults> {
+  const started = performance.now();
+  const { spec } = options;
+  const logger = options.logger ?? SILENT_LOGGER;
+  const progress = options.progress ?? SILENT_PROGRESS;
+  const layout = studyLayout(path.resolve(options.outDir));
+  const device = parseDevice(spec.device);
+  checkSameStudy(layout, spec);
+  fs.mkdirSync(layout.root, { recursive: true });
+  atomicWriteJsonSync(layout.spec, specToJson(spec));
+
+  // 1. Datasets.
+  const datasetDir = (name: string): string => {
+    const source = spec.datasets[name]!;
+    return source.kind === 'folder' ? source.path : layout.dataset(name);
+  };
+  const used = [spec.target.dataset, ...spec.sources];
+  for (const name of used) {
+    const source = spec.datasets[name]!;
+    if (source.kind === 'folder') {
+      if (!fs.existsSync(path.join(source.path, 'dataset.json'))) throw new InputError(`dataset '${name}' has no dataset.json (import it first: lesionseg import ...)`, { file: source.path, code: 'not-found' });
+      continue;
+    }
+    await writeSynthDataset({ kind: source.lesion, cases: source.cases, out: layout.dataset(name), seed: source.seed, size: source.size, progress });
+  }
+
+  // 2. One plan pooled over every dataset, so that every pre-trained model fits every target network.
+  if (!fs.existsSync(layout.plan)) {
+    const t = performance.now();
+    savePlan(layout.plan, await planDatasets(used.map(datasetDir), spec.preset, { progress }));
+    logger.info(`plan (${spec.preset}) over ${used.join(', ')}: ${seconds(t)}`);
+  }
+  const plan = loadPlan(layout.plan);
+
+  // 3. The target's split.
+  const targetDir = datasetDir(spec.target.dataset);
+  const targetCases = new Map(listRawCases(targetDir).map((c) => [c.id, c] as const));
+  const split: SplitFold[] = spec.target.split.kind === 'file' ? readSplitFile(spec.target.split.path) : limitedSplit([...targetCases.keys()], spec.target.split.folds, spec.target.split.seed);
+  for (const fold of spec.target.folds) if (fold >= split.length) throw new InputError(`fold ${fold} does not exist: the split has ${split.length} folds`, { file: spec.target.split.kind === 'file' ? spec.target.split.path : layout.split, code: 'bad-fold' });
+  atomicWriteJsonSync(layout.split, { source: spec.target.split.kind === 'file' ? spec.target.split.path : `limited-annotation split (${spec.target.split.folds} folds, seed ${spec.target.split.seed})`, folds: split });
+
+  const common = ['--plan', layout.plan, '--seed', String(spec.seed), '--device', spec.device, '--precision', spec.precision, '--threads', String(spec.threads), '--resume'];
+  const lengthArgs = (l: ExperimentSpec['training']): string[] => ['--epochs', String(l.epochs), '--iters-per-epoch', String(l.iterationsPerEpoch), '--val-iters', String(l.validationIterations)];
+  // Caches live in DIR/preprocessed/<dataset.json name> (the layout `pretrain --preprocessed ROOT` uses), shared by every run.
+  const cacheName = (name: string): string => datasetInfo(datasetDir(name)).name;
+  // A multi-lesion run is its --out folder; a single-lesion run is --out/<dataset.json name>.
+  const pretrainedRunDir = (job: PretrainJob): string => (job.mode === 'multi' ? layout.pretrainRun(job.model) : path.join(layout.pretrainRun(job.model), cacheName(job.datasets[0]!)));
+  const pretrain = pretrainJobs(spec);
+  const train = trainJobs(spec);
+  const total = pretrain.length + train.length;
+  let step = 0;
+
+  // 4. Pre-training.
+  for (const job of pretrain) {
+    step++;
+    const runDir = pretrainedRunDir(job);
+    const label = `[${step}/${total}] pretrain ${job.model} (${job.mode}: ${job.datasets.join(', ')})`;
+    if (isFinished(runDir)) {
+      logger.info(`${label}: finished earlier, reused`);
+      continue;
+    }
+    const t = performance.now();
+    await options.runStep(['pretrain', '--datasets', job.datasets.map(datasetDir).join(','), '--mode', job.mode, '--out', layout.pretrainRun(job.model), '--preprocessed', path.join(layout.root, 'preprocessed'), '--workers', String(spec.workers), ...common, ...lengthArgs(spec.pretraining)], path.join(layout.logs, `pretrain_${job.model}.log`));
+    logger.info(`${label}: ${seconds(t)}`);
+  }
+
+  // 5. Training, prediction and evaluation per (model, strategy, fold).
+  const evaluated = new Map<string, { fold: FoldResult; metrics: CaseMetrics[] }>();
+  for (const job of train) {
+    step++;
+    const runDir = layout.run(job.pretrained, job.strategy, job.fold);
+    const label = `[${step}/${total}] ${job.strategy}${job.strategy === 'scratch' ? '' : ` from ${job.pretrained}`}, fold ${job.fold}`;
+    const t = performance.now();
+    if (isFinished(runDir)) {
+      logger.info(`${label}: trained earlier, reused`);
+    } else {
+      const source = pretrain.find((p) => p.model === job.pretrained);
+      const pretrained = source === undefined ? [] : ['--pretrained', finalCheckpoint(pretrainedRunDir(source))];
+      await options.runStep(
+        ['train', '--dataset', targetDir, '--strategy', job.strategy, '--out', runDir, ...pretrained, '--split', layout.split, '--fold', String(job.fold), '--preprocessed', layout.preprocessed(cacheName(spec.target.dataset)), '--workers', String(spec.workers), ...common, ...lengthArgs(spec.training)],
+        path.join(layout.logs, `train_${job.pretrained}_${job.strategy}_fold${job.fold}.log`),
+      );
+      logger.info(`${label}: trained in ${seconds(t)}`);
+    }
+    evaluated.set(key(job), await predictAndEvaluate(job, runDir, split[job.fold]!, targetCases, layout, spec, device, logger));
+  }
+
+  // 6. Overlay slices of the first fold's test cases.
+  const overlays = await writeOverlays(spec, layout, evaluated, targetCases, options.overlayCases ?? 2);
+
+  const results: StudyResults = {
+    format: RESULTS_FORMAT,
+    version: RESULTS_VERSION,
+    name: spec.name,
+    createdAt: new Date().toISOString(),
+    wallSeconds: (performance.now() - started) / 1000,
+    target: { dataset: spec.target.dataset, label: spec.target.label, toleranceMm: spec.target.toleranceMm, folds: spec.target.folds },
+    f1Note: F1_NOTE,
+    arms: studyPairs(spec).map((pair): ArmResult => {
+      const folds = spec.target.folds.map((fold) => evaluated.get(key({ ...pair, fold }))!.fold);
+      return { ...pair, folds, summary: armSummary(folds) };
+    }),
+    pretraining: pretrain.map((job: PretrainJob): PretrainResult => {
+      const runDir = pretrainedRunDir(job);
+      const epochs = epochPoints(runDir);
+      return { ...job, runDir: path.relative(layout.root, runDir), epochs, secondsPerEpoch: epochs.length > 0 ? epochs.reduce((s, e) => s + e.seconds, 0) / epochs.length : null };
+    }),
+    overlays: overlays.map((file) => path.relative(layout.root, file)),
+    spec: specToJson(spec),
+  };
+  atomicWriteJsonSync(layout.results, results);
+  return results;
+}
+
+function key(job: Pick<TrainJob, 'pretrained' | 'strategy' | 'fold'>): string {
+  return `${job.pretrained}\0${job.strategy}\0${job.fold}`;
+}
+
+async function predictAndEvaluate(
+  job: TrainJob,
+  runDir: string,
+  fold: SplitFold,
+  targetCases: Map<string, RawCase>,
+  layout: StudyLayout,
+  spec: ExperimentSpec,
+  device: ReturnType<typeof parseDevice>,
+  logger: Logger,
+): Promise<{ fold: FoldResult; metrics: CaseMetrics[] }> {
+  const predictionDir = layout.predictions(job.pretrained, job.strategy, job.fold);
+  const cases = fold.test.map((id) => targetCases.get(id)!);
+  const t = performance.now();
+  const predicted = await predictFold({ checkpoint: finalCheckpoint(runDir), cases, outDir: predictionDir, device, precision: spec.precision, tta: spec.prediction.tta, logger });
+  if (predicted.length > 0) logger.info(`    predicted ${predicted.length} test case(s) in ${seconds(t)}`);
+  const targetDir = path.dirname(path.dirname(cases[0]!.label!));
+  const evaluation = await evaluateFolder({
+    gtDir: path.join(targetDir, 'labelsTr'),
+    predDir: predictionDir,
+    label: spec.target.label,
+    toleranceMm: spec.target.toleranceMm,
+    split: { file: layout.split, folds: [fold] },
+    ...(spec.target.lungs !== null ? { lungsDir: spec.target.lungs } : {}),
+  });
+  writeEvaluation(evaluation, { jsonPath: layout.evaluation(job.pretrained, job.strategy, job.fold) });
+  const metrics = evaluation.cases.map((c) => c.metrics);
+  const epochs = epochPoints(runDir);
+  return {
+    metrics,
+    fold: {
+      fold: job.fold,
+      runDir: path.relative(layout.root, runDir),
+      predictionDir: path.relative(layout.root, predictionDir),
+      cases: evaluation.cases.map((c) => caseResult(c.caseId, c.metrics)),
+      metrics: foldMetrics(metrics, epochs),
+      epochs,
+    },
+  };
+}
+
+async function writeOverlays(
+  spec: ExperimentSpec,
+  layout: StudyLayout,
+  evaluated: Map<string, { fold: FoldResult; metrics: CaseMetrics[] }>,
+  targetCases: Map<string, RawCase>,
+  count: number,
+): Promise<string[]> {
+  const fold = spec.target.folds[0];
+  const pairs = studyPairs(spec);
+  if (fold === undefined || pairs.length === 0 || count === 0) return [];
+  // Cases ranked by ground-truth lesion volume: the largest and the median make the figures.
+  const first = evaluated.get(key({ ...pairs[0]!, fold }))!;
+  const ranked = first.fold.cases.map((c, i) => ({ caseId: c.caseId, volume: first.metrics[i]!.refVolumeMl })).filter((c) => c.volume > 0).sort((a, b) => b.volume - a.volume);
+  const chosen = [ranked[0], ranked[Math.floor(ranked.length / 2)]].filter((c, i, all): c is { caseId: string; volume: number } => c !== undefined && all.findIndex((d) => d?.caseId === c.caseId) === i).slice(0, count);
+  const arms = pairs.map((pair) => ({ ...pair, predictionDir: layout.predictions(pair.pretrained, pair.strategy, fold) }));
+  const files: string[] = [];
+  for (const c of chosen) files.push(await writeOverlay(targetCases.get(c.caseId)!, fold, spec.target.label, arms, layout.overlays));
+  return files;
+}

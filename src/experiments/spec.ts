@@ -1,0 +1,298 @@
+/**
+ * The experiment spec (`lesionseg experiment SPEC.json`): which datasets (folders as imported, or
+ * synthetic phantoms to generate), which of them are the non-COVID sources and which the target,
+ * the target's split and folds, the pre-trained models (none, one per source, multi-lesion), the
+ * strategies, and the training settings. Data validated at the edge (STYLE rule 7): the spec is
+ * plain JSON with a `version`; `validateExperimentSpec` collects every problem (unknown keys,
+ * unknown strategies or models, bad values) and throws one ValidationError listing all of them.
+ * Relative paths are resolved against the spec file's folder.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InputError, ValidationError, type Issue } from '../core/index.js';
+import { LESION_KINDS, SYNTH_SIZES, type LesionKind, type SynthSize } from '../synth/index.js';
+import { PRESET_NAMES, type PresetName } from '../data/index.js';
+import { TRANSFER_STRATEGIES, type TransferStrategy } from '../transfer/index.js';
+
+export const SPEC_VERSION = 1;
+export const MULTI_LESION = 'multi';
+export const NO_PRETRAINING = 'none';
+export const PRECISIONS = ['fp32', 'bf16', 'fp16'] as const;
+
+export type DatasetSource = { kind: 'folder'; path: string } | { kind: 'synth'; lesion: LesionKind; cases: number; size: SynthSize; seed: number };
+
+/** A split file ({ folds: [{ train, test }] }), or the limited-annotation split: K groups, fold k trains on group k and tests on the rest. */
+export type SplitSource = { kind: 'file'; path: string } | { kind: 'limited'; folds: number; seed: number };
+
+export interface TrainingLength {
+  epochs: number;
+  iterationsPerEpoch: number;
+  validationIterations: number;
+}
+
+export interface ExperimentSpec {
+  version: typeof SPEC_VERSION;
+  name: string;
+  datasets: Record<string, DatasetSource>;
+  /** Non-COVID datasets (names in `datasets`) the models are pre-trained on. */
+  sources: string[];
+  target: { dataset: string; split: SplitSource; folds: number[]; label: number; toleranceMm: number; lungs: string | null };
+  /** 'none' (from scratch), a source name (single-lesion) or 'multi' (multi-lesion). */
+  pretrained: string[];
+  strategies: TransferStrategy[];
+  preset: PresetName;
+  pretraining: TrainingLength;
+  training: TrainingLength;
+  seed: number;
+  device: string;
+  precision: (typeof PRECISIONS)[number];
+  threads: number;
+  workers: number;
+  prediction: { tta: boolean };
+}
+
+type Json = Record<string, unknown>;
+
+class Checker {
+  readonly issues: Issue[] = [];
+  constructor(readonly file: string) {}
+
+  add(at: string, code: string, message: string): void {
+    this.issues.push({ file: this.file, path: at, code, message });
+  }
+
+  object(value: unknown, at: string): Json | null {
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Json;
+    this.add(at, 'bad-type', 'must be an object');
+    return null;
+  }
+
+  /** Unknown keys are problems: list each with the valid ones. */
+  keys(record: Json, at: string, allowed: readonly string[], required: readonly string[] = []): void {
+    for (const key of Object.keys(record)) {
+      if (!allowed.includes(key)) this.add(join(at, key), 'unknown-key', `unknown key '${key}' (valid: ${allowed.join(', ')})`);
+    }
+    for (const key of required) if (!(key in record)) this.add(join(at, key), 'missing-field', `'${key}' is required`);
+  }
+
+  integer(record: Json, key: string, at: string, minimum: number, fallback: number): number {
+    const value = record[key];
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum) {
+      this.add(join(at, key), 'bad-value', `must be an integer >= ${minimum}, got ${JSON.stringify(value)}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  string(record: Json, key: string, at: string, fallback: string): string {
+    const value = record[key];
+    if (value === undefined) return fallback;
+    if (typeof value !== 'string' || value.length === 0) {
+      this.add(join(at, key), 'bad-value', `must be a non-empty string, got ${JSON.stringify(value)}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  choice<T extends string>(record: Json, key: string, at: string, valid: readonly T[], fallback: T): T {
+    const value = record[key];
+    if (value === undefined) return fallback;
+    if (typeof value !== 'string' || !(valid as readonly string[]).includes(value)) {
+      this.add(join(at, key), 'unknown-name', `unknown value ${JSON.stringify(value)} (valid: ${valid.join(', ')})`);
+      return fallback;
+    }
+    return value as T;
+  }
+
+  stringList(record: Json, key: string, at: string): string[] {
+    const value = record[key];
+    if (value === undefined) return [];
+    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+      this.add(join(at, key), 'bad-value', 'must be a list of strings');
+      return [];
+    }
+    return value as string[];
+  }
+}
+
+function join(at: string, key: string | number): string {
+  if (typeof key === 'number') return `${at}[${key}]`;
+  return at === '' ? key : `${at}.${key}`;
+}
+
+function resolvePath(value: string, baseDir: string): string {
+  return path.isAbsolute(value) ? value : path.resolve(baseDir, value);
+}
+
+function datasetSource(check: Checker, value: unknown, at: string, baseDir: string): DatasetSource | null {
+  const record = check.object(value, at);
+  if (record === null) return null;
+  if ('path' in record) {
+    check.keys(record, at, ['path']);
+    return { kind: 'folder', path: resolvePath(check.string(record, 'path', at, '.'), baseDir) };
+  }
+  const synth = check.object(record.synth, join(at, 'synth'));
+  check.keys(record, at, ['path', 'synth']);
+  if (synth === null) return null;
+  const s = join(at, 'synth');
+  check.keys(synth, s, ['kind', 'cases', 'size', 'seed'], ['kind', 'cases']);
+  return {
+    kind: 'synth',
+    lesion: check.choice(synth, 'kind', s, LESION_KINDS, 'covid'),
+    cases: check.integer(synth, 'cases', s, 1, 1),
+    size: check.choice(synth, 'size', s, SYNTH_SIZES, 'tiny'),
+    seed: check.integer(synth, 'seed', s, 0, 0),
+  };
+}
+
+function splitSource(check: Checker, value: unknown, at: string, baseDir: string): SplitSource {
+  if (typeof value === 'string') return { kind: 'file', path: resolvePath(value, baseDir) };
+  const record = check.object(value, at);
+  if (record === null) return { kind: 'limited', folds: 5, seed: 0 };
+  check.keys(record, at, ['limited']);
+  const limited = check.object(record.limited, join(at, 'limited'));
+  if (limited === null) return { kind: 'limited', folds: 5, seed: 0 };
+  check.keys(limited, join(at, 'limited'), ['folds', 'seed']);
+  return { kind: 'limited', folds: check.integer(limited, 'folds', join(at, 'limited'), 2, 5), seed: check.integer(limited, 'seed', join(at, 'limited'), 0, 0) };
+}
+
+function trainingLength(check: Checker, value: unknown, at: string): TrainingLength {
+  const fallback = { epochs: 1, iterationsPerEpoch: 1, validationIterations: 0 };
+  const record = check.object(value ?? {}, at);
+  if (record === null) return fallback;
+  check.keys(record, at, ['epochs', 'iterationsPerEpoch', 'validationIterations'], ['epochs', 'iterationsPerEpoch']);
+  return {
+    epochs: check.integer(record, 'epochs', at, 1, 1),
+    iterationsPerEpoch: check.integer(record, 'iterationsPerEpoch', at, 1, 1),
+    validationIterations: check.integer(record, 'validationIterations', at, 0, 0),
+  };
+}
+
+const TOP_KEYS = ['$schema', 'version', 'name', 'datasets', 'sources', 'target', 'pretrained', 'strategies', 'preset', 'pretraining', 'training', 'seed', 'device', 'precision', 'threads', 'workers', 'prediction'] as const;
+
+/** Validate parsed spec JSON; `file` names it in messages and anchors relative paths. Throws a ValidationError with every problem. */
+export function validateExperimentSpec(json: unknown, file: string, baseDir: string = path.dirname(path.resolve(file))): ExperimentSpec {
+  const check = new Checker(file);
+  const top = check.object(json, '');
+  if (top === null) throw new ValidationError(check.issues, { file });
+  check.keys(top, '', TOP_KEYS, ['version', 'datasets', 'sources', 'target', 'pretrained', 'strategies', 'pretraining', 'training']);
+  if (top.version !== undefined && top.version !== SPEC_VERSION) check.add('version', 'bad-version', `version ${JSON.stringify(top.version)} is not supported (this lesionseg reads version ${SPEC_VERSION})`);
+
+  const datasets: Record<string, DatasetSource> = {};
+  const rawDatasets = check.object(top.datasets ?? {}, 'datasets');
+  for (const [name, value] of Object.entries(rawDatasets ?? {})) {
+    if (!/^[A-Za-z0-9_-]+$/.test(name) || name === MULTI_LESION || name === NO_PRETRAINING) {
+      check.add(join('datasets', name), 'bad-name', `dataset names use letters, digits, '-' and '_' and are not '${MULTI_LESION}' or '${NO_PRETRAINING}'`);
+    }
+    const source = datasetSource(check, value, join('datasets', name), baseDir);
+    if (source !== null) datasets[name] = source;
+  }
+  const names = Object.keys(datasets);
+  const known = (name: string, at: string): void => {
+    if (!names.includes(name)) check.add(at, 'unknown-dataset', `unknown dataset '${name}' (defined: ${names.join(', ') || 'none'})`);
+  };
+
+  const sources = check.stringList(top, 'sources', '');
+  sources.forEach((name, i) => known(name, join('sources', i)));
+
+  const targetRecord = check.object(top.target ?? {}, 'target') ?? {};
+  check.keys(targetRecord, 'target', ['dataset', 'split', 'folds', 'label', 'toleranceMm', 'lungs'], ['dataset', 'split']);
+  const targetName = check.string(targetRecord, 'dataset', 'target', '');
+  if (targetName !== '') known(targetName, 'target.dataset');
+  if (sources.includes(targetName)) check.add('target.dataset', 'target-is-source', `'${targetName}' is both a source and the target`);
+  const split = splitSource(check, targetRecord.split, 'target.split', baseDir);
+  const folds = Array.isArray(targetRecord.folds) ? (targetRecord.folds as unknown[]) : targetRecord.folds === undefined ? [0] : null;
+  if (folds === null || !folds.every((k) => typeof k === 'number' && Number.isInteger(k) && k >= 0)) check.add('target.folds', 'bad-value', 'must be a list of fold indices (integers >= 0)');
+  const foldList = (folds ?? []).filter((k): k is number => typeof k === 'number');
+  if (split.kind === 'limited') for (const k of foldList) if (k >= split.folds) check.add('target.folds', 'bad-fold', `fold ${k} does not exist: the split has ${split.folds} folds (0..${split.folds - 1})`);
+  const toleranceMm = targetRecord.toleranceMm ?? 3;
+  if (typeof toleranceMm !== 'number' || !(toleranceMm >= 0)) check.add('target.toleranceMm', 'bad-value', 'must be a number of mm >= 0');
+  const lungs = targetRecord.lungs === undefined || targetRecord.lungs === null ? null : check.string(targetRecord, 'lungs', 'target', '');
+
+  const validModels = [NO_PRETRAINING, ...sources, MULTI_LESION];
+  const pretrained = check.stringList(top, 'pretrained', '');
+  pretrained.forEach((name, i) => {
+    if (!validModels.includes(name)) check.add(join('pretrained', i), 'unknown-model', `unknown pre-trained model '${name}' (valid: ${validModels.join(', ')})`);
+  });
+  const strategies = check.stringList(top, 'strategies', '');
+  strategies.forEach((name, i) => {
+    if (!(TRANSFER_STRATEGIES as readonly string[]).includes(name)) check.add(join('strategies', i), 'unknown-strategy', `unknown strategy '${name}' (valid: ${TRANSFER_STRATEGIES.join(', ')})`);
+  });
+  if (strategies.includes('scratch') !== pretrained.includes(NO_PRETRAINING)) {
+    check.add('pretrained', 'scratch-pairing', `'scratch' (strategies) and '${NO_PRETRAINING}' (pretrained) go together: list both or neither`);
+  }
+  if (strategies.some((s) => s !== 'scratch') && !pretrained.some((p) => p !== NO_PRETRAINING)) {
+    check.add('pretrained', 'no-model', 'transfer strategies need at least one pre-trained model (a source name or multi)');
+  }
+  if (pretrained.some((p) => p !== NO_PRETRAINING) && sources.length === 0) check.add('sources', 'no-sources', 'pre-trained models need at least one source dataset');
+
+  const prediction = check.object(top.prediction ?? {}, 'prediction') ?? {};
+  check.keys(prediction, 'prediction', ['tta']);
+  if (prediction.tta !== undefined && typeof prediction.tta !== 'boolean') check.add('prediction.tta', 'bad-value', 'must be true or false');
+
+  const spec: ExperimentSpec = {
+    version: SPEC_VERSION,
+    name: check.string(top, 'name', '', path.basename(file).replace(/\.json$/i, '')),
+    datasets,
+    sources,
+    target: { dataset: targetName, split, folds: foldList, label: check.integer(targetRecord, 'label', 'target', 1, 1), toleranceMm: typeof toleranceMm === 'number' ? toleranceMm : 3, lungs: lungs === null ? null : resolvePath(lungs, baseDir) },
+    pretrained,
+    strategies: strategies as TransferStrategy[],
+    preset: check.choice(top, 'preset', '', PRESET_NAMES, 'cpu'),
+    pretraining: trainingLength(check, top.pretraining, 'pretraining'),
+    training: trainingLength(check, top.training, 'training'),
+    seed: check.integer(top, 'seed', '', 0, 0),
+    device: check.string(top, 'device', '', 'cpu'),
+    precision: check.choice(top, 'precision', '', PRECISIONS, 'fp32'),
+    threads: check.integer(top, 'threads', '', 1, 2),
+    workers: check.integer(top, 'workers', '', 0, 0),
+    prediction: { tta: prediction.tta === true },
+  };
+  if (check.issues.length > 0) throw new ValidationError(check.issues, { file });
+  return spec;
+}
+
+/** Read and validate a spec file. */
+export function readExperimentSpec(file: string): ExperimentSpec {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new InputError('cannot read the experiment spec', { file, code: 'not-found', cause });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new InputError(`not valid JSON: ${(cause as Error).message}`, { file, code: 'bad-json', cause });
+  }
+  return validateExperimentSpec(json, file);
+}
+
+/** The spec as JSON again (the form presets are written in and results.json records). */
+export function specToJson(spec: ExperimentSpec): Record<string, unknown> {
+  const datasets: Record<string, unknown> = {};
+  for (const [name, source] of Object.entries(spec.datasets)) {
+    datasets[name] = source.kind === 'folder' ? { path: source.path } : { synth: { kind: source.lesion, cases: source.cases, size: source.size, seed: source.seed } };
+  }
+  const split = spec.target.split.kind === 'file' ? spec.target.split.path : { limited: { folds: spec.target.split.folds, seed: spec.target.split.seed } };
+  return {
+    version: spec.version,
+    name: spec.name,
+    datasets,
+    sources: spec.sources,
+    target: { ...spec.target, split },
+    pretrained: spec.pretrained,
+    strategies: spec.strategies,
+    preset: spec.preset,
+    pretraining: spec.pretraining,
+    training: spec.training,
+    seed: spec.seed,
+    device: spec.device,
+    precision: spec.precision,
+    threads: spec.threads,
+    workers: spec.workers,
+    prediction: spec.prediction,
+  };
+}
