@@ -16,8 +16,19 @@ fi
 if [ "$rebuild" = 1 ]; then
   log "building the libtorch addon (native/)"
   cmake_args=()
-  if [ -n "${LIBTORCH:-}" ]; then cmake_args+=("--CDCMAKE_PREFIX_PATH=${LIBTORCH}"); fi
-  if [ -n "${Torch_DIR:-}" ]; then cmake_args+=("--CDTorch_DIR=${Torch_DIR}"); fi
+  if [ -n "${LIBTORCH:-}" ]; then
+    if [ ! -d "${LIBTORCH}" ]; then log "LIBTORCH=${LIBTORCH} is not a folder"; exit 1; fi
+    cmake_args+=("--CDCMAKE_PREFIX_PATH=${LIBTORCH}")
+    if [ -z "${Torch_DIR:-}" ] && [ -f "${LIBTORCH}/share/cmake/Torch/TorchConfig.cmake" ]; then
+      cmake_args+=("--CDTorch_DIR=${LIBTORCH}/share/cmake/Torch")
+    fi
+  fi
+  if [ -n "${Torch_DIR:-}" ]; then
+    if [ ! -f "${Torch_DIR}/TorchConfig.cmake" ]; then log "Torch_DIR=${Torch_DIR} holds no TorchConfig.cmake"; exit 1; fi
+    cmake_args+=("--CDTorch_DIR=${Torch_DIR}")
+  fi
+  # Another libtorch than last time: start from an empty CMake cache, or the old Torch_DIR sticks.
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" != "$torch_key" ]; then rm -rf native/build; fi
   jobs=$(nproc 2>/dev/null || echo 2)
   (cd native && CMAKE_BUILD_PARALLEL_LEVEL=$jobs npx --no-install cmake-js compile --log-level error "${cmake_args[@]}" >/dev/null) || {
     log "addon build failed; rerun with: (cd native && npx cmake-js compile) to see the compiler output"; exit 1; }
