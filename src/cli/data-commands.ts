@@ -112,6 +112,7 @@ export function registerDataCommands(program: Command, io: DataCommandsIo = {}):
     .requiredOption('--out <dir>', 'dataset folder (empty, new, or the same synth dataset to complete)')
     .option('--seed <s>', 'seed', integer('seed', 0), 0)
     .addOption(new Option('--size <size>', 'phantom size').choices(SYNTH_SIZES).default('small' as const))
+    .option('--radiopaedia', 'covid: odd cases in the Radiopaedia 0-255 convention, as COVID-19-CT-Seg ships half its scans')
     .action(async (options) => {
       const { caseIds } = await writeSynthDataset({
         kind: options.kind as LesionKind,
@@ -119,6 +120,7 @@ export function registerDataCommands(program: Command, io: DataCommandsIo = {}):
         out: options.out,
         seed: options.seed,
         size: options.size as SynthSize,
+        radiopaediaConvention: options.radiopaedia === true,
         progress: progress(),
       });
       write(`synth: ${caseIds.length} ${options.kind} cases (${options.size}, seed ${options.seed}) in ${options.out}`);

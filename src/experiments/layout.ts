@@ -4,8 +4,9 @@
  *   DIR/datasets/<name>/                            synthetic datasets (folders named in the spec stay where they are)
  *   DIR/plan.json                                   one plan pooled over every dataset (so transfer topologies match)
  *   DIR/split.json                                  the target's split
- *   DIR/preprocessed/<name>/                        preprocessed caches, shared by all runs
- *   DIR/pretrain/<model>/                           pre-training runs (<source> single-lesion, multi)
+ *   DIR/preprocessed/<dataset.json name>/           preprocessed caches, shared by all runs (pretrain's layout)
+ *   DIR/pretrain/<model>/                           pre-training runs: multi/ is the multi-lesion run;
+ *                                                   <source>/<dataset.json name>/ a single-lesion run
  *   DIR/runs/<pretrained>/<strategy>/fold_K/        target training runs
  *   DIR/predictions/<pretrained>/<strategy>/fold_K/ predicted masks of the fold's test cases
  *   DIR/evaluations/<pretrained>/<strategy>/fold_K.json

@@ -92,3 +92,9 @@ test('a case with another number of channels than the plan is an InputError nami
   );
   predictor.dispose();
 });
+
+test('fp16 on the CPU is refused up front with a hint (libtorch autocasts only to bf16 there)', () => {
+  const network = fixtureUNet();
+  assert.throws(() => new Predictor([network], tinyInferencePlan(), { precision: 'fp16' }), (e: unknown) => e instanceof InputError && /use --precision bf16 or fp32/.test(e.message));
+  network.dispose();
+});

@@ -41,6 +41,12 @@ export interface CasePrediction {
 
 const CPU_DEVICE: Device = { type: 'cpu' };
 
+function checkPrecision(options: PredictorOptions): void {
+  if (options.precision === 'fp16' && (options.device ?? CPU_DEVICE).type === 'cpu') {
+    throw new InputError('fp16 autocast needs a CUDA device (libtorch autocasts only to bf16 on the CPU): use --precision bf16 or fp32', { code: 'bad-precision' });
+  }
+}
+
 function now(): number {
   return performance.now() / 1000;
 }
@@ -61,6 +67,7 @@ export class Predictor {
       if (network.config.inputChannels !== channels) throw new RangeError(`a network takes ${network.config.inputChannels} channel(s), the plan ${channels}`);
       network.deepSupervision = false;
     }
+    checkPrecision(options);
     this.networks = networks;
     this.plan = plan;
     this.numClasses = networks[0]!.config.numClasses;
@@ -82,6 +89,7 @@ export class Predictor {
    */
   static fromCheckpoints(files: readonly string[], options: PredictorOptions = {}): Predictor {
     if (files.length === 0) throw new InputError('no checkpoint to predict with');
+    checkPrecision(options);
     const device = options.device ?? CPU_DEVICE;
     const networks: SegmentationNetwork[] = [];
     let plan: Plan | null = null;

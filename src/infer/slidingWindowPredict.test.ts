@@ -110,3 +110,17 @@ test('memory: live tensors stay bounded while many windows run, and return to th
   volume.dispose();
   network.dispose();
 });
+
+test('bf16 autocast: float32 logits close to the fp32 result', () => {
+  const network = fixtureUNet();
+  scope(() => {
+    const volume = loadTensor('volume_bigger.npy');
+    const options = { patchSize: TINY_PATCH, numClasses: 3, mirrorAxes: [] as const };
+    const fp32 = slidingWindowPredict([(x) => network.forward(x)[0]!], volume, options);
+    const bf16 = slidingWindowPredict([(x) => network.forward(x)[0]!], volume, { ...options, precision: 'bf16' });
+    assert.equal(bf16.dtype, 'float32');
+    const error = maxAbsDifference(bf16.toFloat32Array(), fp32.toFloat32Array());
+    assert.ok(error > 0 && error < 0.1, `bf16 vs fp32: ${error}`);
+  });
+  network.dispose();
+});

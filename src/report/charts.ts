@@ -45,7 +45,7 @@ export function boxStats(values: readonly number[]): BoxStats | null {
 
 const WIDTH = 720;
 const HEIGHT = 360;
-const MARGIN = { left: 60, right: 20, top: 36, bottom: 90 };
+const MARGIN = { left: 70, right: 20, top: 36, bottom: 90 };
 
 interface Frame {
   x0: number;
@@ -93,7 +93,7 @@ function svg(parts: string[], label: string): string {
 }
 
 function categoryLabel(x: number, y: number, text: string): string {
-  return `<text x="${x.toFixed(1)}" y="${y + 14}" font-size="11" text-anchor="end" transform="rotate(-30 ${x.toFixed(1)} ${y + 14})">${escapeXml(text)}</text>`;
+  return `<text x="${x.toFixed(1)}" y="${y + 14}" font-size="11" text-anchor="end" transform="rotate(-25 ${x.toFixed(1)} ${y + 14})">${escapeXml(text)}</text>`;
 }
 
 export interface BoxGroup {
@@ -146,8 +146,8 @@ export function lineChartSvg(title: string, xLabel: string, yLabel: string, seri
   series.forEach((s, i) => {
     const points = s.points.filter((p) => Number.isFinite(p[1]));
     if (points.length > 0) parts.push(`<polyline fill="none" stroke="${colour(i)}" stroke-width="2" points="${points.map((p) => `${xOf(p[0]).toFixed(1)},${f.yOf(p[1]).toFixed(1)}`).join(' ')}"/>`);
-    const lx = f.x0 + 10 + (i % 3) * 215;
-    const ly = f.y0 + 48 + Math.floor(i / 3) * 16;
+    const lx = f.x0 + 10 + (i % 4) * 160;
+    const ly = f.y0 + 48 + Math.floor(i / 4) * 16;
     parts.push(`<rect x="${lx}" y="${ly - 8}" width="12" height="4" fill="${colour(i)}"/>`, `<text x="${lx + 16}" y="${ly - 3}" font-size="11">${escapeXml(s.label)}</text>`);
   });
   return svg(parts, title);

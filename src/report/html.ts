@@ -34,14 +34,22 @@ export function armLabel(arm: { strategy: string; pretrained: string }): string 
   return arm.strategy === 'scratch' ? strategyLabel(arm.strategy) : `${strategyLabel(arm.strategy)} (${pretrainedLabel(arm.pretrained)})`;
 }
 
+const SHORT_STRATEGY: Readonly<Record<string, string>> = { scratch: 'Scratch', continual: 'Continual', finetune: 'Fine-tune', 'frozen-encoder': 'Frozen enc.', hybrid: 'Hybrid' };
+
+/** A short label for chart axes and legends, e.g. `Hybrid/multi`. */
+export function shortArmLabel(arm: { strategy: string; pretrained: string }): string {
+  const strategy = SHORT_STRATEGY[arm.strategy] ?? arm.strategy;
+  return arm.strategy === 'scratch' ? strategy : `${strategy}/${arm.pretrained}`;
+}
+
 /** The charts of a study (SVG strings). */
 export function studyCharts(results: StudyResults): ReportCharts {
   const values = (metric: 'dsc' | 'nsd') =>
-    results.arms.map((arm): BoxGroup => ({ label: armLabel(arm), values: arm.folds.flatMap((f) => f.cases.map((c) => c[metric])).filter((v): v is number => v !== null) }));
+    results.arms.map((arm): BoxGroup => ({ label: shortArmLabel(arm), values: arm.folds.flatMap((f) => f.cases.map((c) => c[metric])).filter((v): v is number => v !== null) }));
   const firstFold = results.target.folds[0];
   const curves = (pick: (e: StudyResults['arms'][number]['folds'][number]['epochs'][number]) => number | null): LineSeries[] =>
     results.arms.map((arm) => ({
-      label: armLabel(arm),
+      label: shortArmLabel(arm),
       points: (arm.folds.find((f) => f.fold === firstFold)?.epochs ?? []).map((e): [number, number] => [e.epoch + 1, pick(e) ?? NaN]),
     }));
   const foldText = `fold ${firstFold ?? '-'}`;
@@ -54,7 +62,7 @@ export function studyCharts(results: StudyResults): ReportCharts {
       results.pretraining.length > 0
         ? lineChartSvg('Pre-training loss', 'epoch', 'loss', results.pretraining.map((p) => ({ label: p.model === 'multi' ? 'multi-lesion' : p.model, points: p.epochs.map((e): [number, number] => [e.epoch + 1, e.trainLoss]) })))
         : null,
-    secondsPerEpoch: barChartSvg('Seconds per training epoch (mean +/- std over folds)', 's/epoch', results.arms.map((arm) => ({ label: armLabel(arm), value: arm.summary.secondsPerEpoch.mean, error: arm.summary.secondsPerEpoch.std }))),
+    secondsPerEpoch: barChartSvg('Seconds per training epoch (mean +/- std over folds)', 's/epoch', results.arms.map((arm) => ({ label: shortArmLabel(arm), value: arm.summary.secondsPerEpoch.mean, error: arm.summary.secondsPerEpoch.std }))),
   };
 }
 
@@ -67,7 +75,7 @@ export function tableHtml(table: StudyTable): string {
     })
     .join('\n');
   const notes = table.notes.map((n) => `<li>${escapeXml(n)}</li>`).join('');
-  return `<section class="table" id="${table.id}"><h3>${escapeXml(table.title)}</h3>
+  return `<section class="study-table" id="${table.id}"><h3>${escapeXml(table.title)}</h3>
 <div class="scroll"><table><thead><tr>${head}</tr></thead><tbody>
 ${rows}
 </tbody></table></div><ul class="notes"><li>Best value of each column in bold.</li>${notes}</ul></section>`;

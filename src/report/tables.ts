@@ -77,12 +77,12 @@ function cellOf(arm: ArmResult, column: TableColumn): TableCell {
   return { mean: fold?.metrics[column.metric] ?? null, std: null, best: false };
 }
 
-/** Mark the best cell of every column (ties all marked); needs two rows or more to mean anything. */
+/** Mark the best cell of every column (ties all marked); a column whose values are all equal marks nothing. */
 function markBest(table: StudyTable): StudyTable {
   if (table.rows.length < 2) return table;
   table.columns.forEach((column, c) => {
     const values = table.rows.map((row) => row.cells[c]!.mean).filter((v): v is number => v !== null);
-    if (values.length === 0) return;
+    if (values.length === 0 || values.every((v) => v === values[0])) return;
     const best = LOWER_IS_BETTER.has(column.metric) ? Math.min(...values) : Math.max(...values);
     for (const row of table.rows) if (row.cells[c]!.mean === best) row.cells[c]!.best = true;
   });

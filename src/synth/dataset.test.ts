@@ -38,7 +38,7 @@ function temporaryFolder(): string {
 test('a covid dataset reads back as nibabel read the same spec', async () => {
   const out = path.join(temporaryFolder(), 'covid');
   try {
-    const { caseIds } = await writeSynthDataset({ kind: 'covid', cases: 2, out, seed: datasetReference.seed, size: 'tiny' });
+    const { caseIds } = await writeSynthDataset({ kind: 'covid', cases: 2, out, seed: datasetReference.seed, size: 'tiny', radiopaediaConvention: true });
     assert.deepEqual(caseIds, ['covid_000', 'covid_001']);
     const datasetJson = JSON.parse(fs.readFileSync(path.join(out, 'dataset.json'), 'utf8')) as unknown;
     assert.deepEqual(datasetJson, datasetReference.datasetJson);

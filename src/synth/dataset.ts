@@ -36,6 +36,12 @@ export interface WriteSynthDatasetOptions {
   out: string;
   seed: number;
   size: SynthSize;
+  /**
+   * covid only: write every other case (odd indices) in the Radiopaedia convention (windowed to
+   * [-1250, 250] HU and rescaled to 0-255), as half of COVID-19-CT-Seg comes. Off by default: a raw
+   * training dataset must be in one unit (HU); use it to exercise detection and `import`.
+   */
+  radiopaediaConvention?: boolean;
   progress?: ProgressReporter;
 }
 
@@ -45,6 +51,8 @@ export interface SynthDatasetSpec {
   kind: LesionKind;
   size: SynthSize;
   seed: number;
+  /** Present (true) only when odd covid cases are in the Radiopaedia 0-255 convention. */
+  radiopaediaConvention?: true;
 }
 
 export type SynthCaseMeta = Omit<PhantomMeta, 'generator' | 'generatorVersion' | 'kind' | 'size'> & { caseId: string };
@@ -76,9 +84,9 @@ export function synthCaseId(kind: LesionKind, index: number): string {
   return `${kind}_${String(index).padStart(3, '0')}`;
 }
 
-/** The intensity convention of case `index` of a `kind` dataset. */
-export function caseIntensity(kind: LesionKind, index: number): IntensityConvention {
-  return kind === 'covid' && index % 2 === 1 ? 'radiopaedia' : 'hu';
+/** The intensity convention of case `index` of a `kind` dataset (Radiopaedia only when asked). */
+export function caseIntensity(kind: LesionKind, index: number, radiopaediaConvention = false): IntensityConvention {
+  return radiopaediaConvention && kind === 'covid' && index % 2 === 1 ? 'radiopaedia' : 'hu';
 }
 
 export async function writeSynthDataset(options: WriteSynthDatasetOptions): Promise<{ caseIds: string[] }> {
@@ -89,7 +97,9 @@ export async function writeSynthDataset(options: WriteSynthDatasetOptions): Prom
   if (!Number.isSafeInteger(cases) || cases < 1) throw new InputError(`--cases must be a positive integer, got ${cases}`, { code: 'bad-cases' });
   if (!Number.isSafeInteger(seed)) throw new InputError(`--seed must be an integer, got ${seed}`, { code: 'bad-seed' });
 
-  const spec: SynthDatasetSpec = { generator: 'lesionseg-synth', generatorVersion: GENERATOR_VERSION, kind, size, seed };
+  const radiopaedia = options.radiopaediaConvention === true;
+  if (radiopaedia && kind !== 'covid') throw new InputError(`the Radiopaedia convention applies to covid phantoms only, not '${kind}'`, { code: 'bad-option' });
+  const spec: SynthDatasetSpec = { generator: 'lesionseg-synth', generatorVersion: GENERATOR_VERSION, kind, size, seed, ...(radiopaedia ? { radiopaediaConvention: true as const } : {}) };
   const existing = existingCases(out, spec, cases);
   const meta: SynthDatasetMeta = { spec, numCases: cases, cases: {} };
   const metaFile = path.join(out, SYNTH_META_FILE);
@@ -106,7 +116,7 @@ export async function writeSynthDataset(options: WriteSynthDatasetOptions): Prom
         progress.tick(1, `${caseId} kept`);
         continue;
       }
-      const phantom = generatePhantom(kind, { seed, size, caseIndex: index, intensity: caseIntensity(kind, index) });
+      const phantom = generatePhantom(kind, { seed, size, caseIndex: index, intensity: caseIntensity(kind, index, radiopaedia) });
       const [imageFile, labelFile, lungsFile] = caseFiles(out, kind, caseId);
       await writeNifti(imageFile!, phantom.image, { datatype: 'int16' });
       await writeNifti(labelFile!, phantom.label, { datatype: 'uint8' });
@@ -164,7 +174,7 @@ function existingCases(out: string, spec: SynthDatasetSpec, cases: number): Reco
     });
   }
   const found = meta.spec ?? ({} as Partial<SynthDatasetSpec>);
-  const differences = (['generator', 'generatorVersion', 'kind', 'size', 'seed'] as const)
+  const differences = (['generator', 'generatorVersion', 'kind', 'size', 'seed', 'radiopaediaConvention'] as const)
     .filter((key) => found[key] !== spec[key])
     .map((key) => `${key} ${JSON.stringify(found[key])} (asked ${JSON.stringify(spec[key])})`);
   if (differences.length > 0) {

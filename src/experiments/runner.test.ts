@@ -1,0 +1,76 @@
+/**
+ * End to end on the smallest study: 4 tiny COVID-like and 3 tumour phantoms, multi-lesion
+ * pre-training and two arms (scratch; frozen encoder from the multi-lesion model), 1 epoch of
+ * 2 iterations each, with the real `lesionseg` steps spawned through tsx. Then the same call again:
+ * everything is reused (resumable), and the results are the same.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InputError } from '../core/index.js';
+import { runExperiment } from './runner.js';
+import { validateExperimentSpec } from './spec.js';
+import { spawnStepRunner } from './steps.js';
+import type { OverlaySlice } from './results.js';
+
+const mainScript = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+const runStep = spawnStepRunner({ executable: process.execPath, args: ['--import', 'tsx', mainScript] });
+
+const SPEC = {
+  version: 1,
+  name: 'smallest',
+  datasets: { covid: { synth: { kind: 'covid', cases: 4, size: 'tiny', seed: 3 } }, tumor: { synth: { kind: 'tumor', cases: 3, size: 'tiny', seed: 4 } } },
+  sources: ['tumor'],
+  target: { dataset: 'covid', split: { limited: { folds: 2, seed: 0 } }, folds: [0] },
+  pretrained: ['none', 'multi'],
+  strategies: ['scratch', 'frozen-encoder'],
+  preset: 'tiny',
+  pretraining: { epochs: 1, iterationsPerEpoch: 2, validationIterations: 1 },
+  training: { epochs: 1, iterationsPerEpoch: 2, validationIterations: 1 },
+  threads: 1,
+  workers: 0,
+};
+
+test('a whole study runs, writes results.json, and a second call reuses every run', { timeout: 240_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lesionseg-study-'));
+  const lines: string[] = [];
+  const logger = { info: (m: string) => void lines.push(m), warn: (m: string) => void lines.push(m) };
+  try {
+    const spec = validateExperimentSpec(SPEC, 'smallest.json');
+    const results = await runExperiment({ spec, outDir: dir, runStep, logger });
+    assert.deepEqual(results.arms.map((a) => `${a.pretrained}/${a.strategy}`), ['none/scratch', 'multi/frozen-encoder']);
+    for (const arm of results.arms) {
+      assert.equal(arm.folds.length, 1);
+      const fold = arm.folds[0]!;
+      assert.equal(fold.cases.length, 2, 'fold 0 tests on the 2 cases it does not train on');
+      assert.equal(fold.epochs.length, 1);
+      assert.ok(fold.metrics.accuracy !== null && fold.metrics.accuracy > 0.5);
+      assert.ok(fold.metrics.secondsPerEpoch !== null && fold.metrics.secondsPerEpoch > 0);
+      assert.equal(arm.summary.dsc.n, fold.metrics.dsc === null ? 0 : 1);
+      for (const c of fold.cases) assert.ok(fs.existsSync(path.join(dir, fold.predictionDir, `${c.caseId}.nii.gz`)));
+    }
+    assert.equal(results.pretraining.length, 1);
+    assert.equal(results.pretraining[0]!.epochs.length, 1);
+    const split = JSON.parse(fs.readFileSync(path.join(dir, 'split.json'), 'utf8')) as { folds: { train: string[]; test: string[] }[] };
+    assert.equal(split.folds[0]!.train.length, 2);
+    assert.ok(results.overlays.length >= 1);
+    const overlay = JSON.parse(fs.readFileSync(path.join(dir, results.overlays[0]!), 'utf8')) as OverlaySlice;
+    assert.equal(overlay.predictions.length, 2);
+    assert.equal(Buffer.from(overlay.ctHu, 'base64').length, overlay.width * overlay.height * 2);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')).arms, JSON.parse(JSON.stringify(results.arms)));
+
+    lines.length = 0;
+    const again = await runExperiment({ spec, outDir: dir, runStep, logger });
+    assert.ok(lines.some((l) => /pretrain multi .*finished earlier, reused/.test(l)), lines.join('\n'));
+    assert.equal(lines.filter((l) => /trained earlier, reused/.test(l)).length, 2, lines.join('\n'));
+    assert.deepEqual(again.arms, results.arms);
+
+    const changed = validateExperimentSpec({ ...SPEC, training: { epochs: 2, iterationsPerEpoch: 2 } }, 'smallest.json');
+    await assert.rejects(runExperiment({ spec: changed, outDir: dir, runStep, logger }), (e: unknown) => e instanceof InputError && /another spec \(training differ/.test(e.message));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

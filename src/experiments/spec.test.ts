@@ -1,0 +1,107 @@
+/** The experiment spec: every problem listed at once, presets valid, jobs and the limited-annotation split. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ValidationError, InputError } from '../core/index.js';
+import { EXPERIMENT_PRESETS, experimentPreset } from './presets.js';
+import { limitedSplit, pretrainJobs, studyPairs, trainJobs } from './layout.js';
+import { readExperimentSpec, specToJson, validateExperimentSpec } from './spec.js';
+
+const demo = EXPERIMENT_PRESETS.demo;
+
+test('every preset validates; the demo expands to one multi-lesion pre-training and five runs', () => {
+  for (const name of ['demo', 'synthetic', 'paper']) experimentPreset(name, '/data');
+  const spec = experimentPreset('demo', '/data');
+  assert.deepEqual(pretrainJobs(spec), [{ model: 'multi', mode: 'multi', datasets: ['tumor', 'gtv', 'effusion'] }]);
+  assert.deepEqual(trainJobs(spec).map((j) => `${j.pretrained}/${j.strategy}/${j.fold}`), ['none/scratch/0', 'multi/continual/0', 'multi/finetune/0', 'multi/frozen-encoder/0', 'multi/hybrid/0']);
+  const paper = experimentPreset('paper', '/data');
+  assert.equal(paper.datasets.covid!.kind === 'folder' && paper.datasets.covid!.path, '/data/raw/covid19-ctseg');
+  // The paper's grid: scratch + 4 models x 4 strategies = 17 arms, 5 folds.
+  assert.equal(studyPairs(paper).length, 17);
+  assert.equal(trainJobs(paper).length, 85);
+  assert.deepEqual(pretrainJobs(paper).map((j) => `${j.model}:${j.mode}`), ['msd:single', 'structseg:single', 'nsclc:single', 'multi:multi']);
+  assert.throws(() => experimentPreset('huge', '/data'), (e: unknown) => e instanceof InputError && /valid: demo, synthetic, paper/.test(e.message));
+});
+
+test('a spec round-trips through specToJson', () => {
+  const spec = experimentPreset('synthetic', '/data');
+  assert.deepEqual(validateExperimentSpec(specToJson(spec), 'again.json', '/data'), spec);
+});
+
+test('unknown keys, strategies, models and bad values are all listed at once', () => {
+  const bad = {
+    ...demo,
+    colour: 'blue',
+    strategies: ['scratch', 'hybird', 'finetune'],
+    pretrained: ['none', 'multi', 'msd'],
+    target: { dataset: 'covid', split: { limited: { folds: 2, seed: 0 } }, folds: [0, 3], extra: 1 },
+    training: { epochs: 0, iterationsPerEpoch: 8, lr: 0.1 },
+    datasets: { ...(demo.datasets as object), nodules: { synth: { kind: 'nodule', cases: 2 } } },
+    precision: 'fp64',
+  };
+  try {
+    validateExperimentSpec(bad, 'study.json');
+    assert.fail('expected a ValidationError');
+  } catch (error) {
+    assert.ok(error instanceof ValidationError);
+    const found = error.issues.map((i) => `${i.path}:${i.code}`).sort();
+    assert.deepEqual(found, [
+      'colour:unknown-key',
+      'datasets.nodules.synth.kind:unknown-name',
+      'precision:unknown-name',
+      'pretrained[2]:unknown-model',
+      'strategies[1]:unknown-strategy',
+      'target.extra:unknown-key',
+      'target.folds:bad-fold',
+      'training.epochs:bad-value',
+      'training.lr:unknown-key',
+    ]);
+    assert.ok(error.issues.every((i) => i.file === 'study.json'));
+    const strategy = error.issues.find((i) => i.code === 'unknown-strategy')!;
+    assert.match(strategy.message, /'hybird' \(valid: scratch, continual, finetune, frozen-encoder, hybrid\)/);
+    assert.match(error.message, /^study.json: 9 problems found/);
+  }
+});
+
+test('missing fields, pairing rules and dataset references are checked', () => {
+  assert.throws(
+    () => validateExperimentSpec({ version: 2, datasets: { a: { path: 'x' } }, sources: ['b'], target: { dataset: 'c', split: 'split.json' }, pretrained: ['multi'], strategies: ['scratch'], pretraining: { epochs: 1, iterationsPerEpoch: 1 }, training: { epochs: 1, iterationsPerEpoch: 1 } }, 's.json'),
+    (e: unknown) => {
+      assert.ok(e instanceof ValidationError);
+      assert.deepEqual(e.issues.map((i) => i.code).sort(), ['bad-version', 'scratch-pairing', 'unknown-dataset', 'unknown-dataset']);
+      return true;
+    },
+  );
+  assert.throws(() => validateExperimentSpec([], 's.json'), ValidationError);
+});
+
+test('readExperimentSpec names the file for unreadable or broken JSON and resolves paths beside it', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lesionseg-spec-'));
+  try {
+    assert.throws(() => readExperimentSpec(path.join(dir, 'none.json')), (e: unknown) => e instanceof InputError && e.message.includes('none.json'));
+    fs.writeFileSync(path.join(dir, 'broken.json'), '{ "version": 1,');
+    assert.throws(() => readExperimentSpec(path.join(dir, 'broken.json')), (e: unknown) => e instanceof InputError && /not valid JSON/.test(e.message));
+    fs.writeFileSync(path.join(dir, 'ok.json'), JSON.stringify({ ...EXPERIMENT_PRESETS.paper }));
+    const spec = readExperimentSpec(path.join(dir, 'ok.json'));
+    assert.equal(spec.target.split.kind === 'file' && spec.target.split.path, path.join(dir, 'covid19_ctseg_5fold_split.json'));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the limited-annotation split: 20 cases in 5 folds train on 4 and test on 16, train sets partition the cases', () => {
+  const ids = Array.from({ length: 20 }, (_, i) => `covid_${String(i).padStart(3, '0')}`);
+  const folds = limitedSplit(ids, 5, 0);
+  assert.equal(folds.length, 5);
+  for (const fold of folds) {
+    assert.equal(fold.train.length, 4);
+    assert.equal(fold.test.length, 16);
+    assert.deepEqual([...fold.train, ...fold.test].sort(), ids);
+  }
+  assert.deepEqual(folds.flatMap((f) => f.train).sort(), ids);
+  assert.deepEqual(limitedSplit([...ids].reverse(), 5, 0), folds, 'depends on the ids, not their order');
+  assert.notDeepEqual(limitedSplit(ids, 5, 1), folds, 'the seed matters');
+  assert.throws(() => limitedSplit(ids.slice(0, 3), 5, 0), RangeError);
+});
