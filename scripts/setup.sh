@@ -21,6 +21,18 @@ fi
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
+# Optional: the report test renders the HTML report in headless Chromium (skipped without it).
+optional=()
+[ -x /usr/bin/chromium ] || optional+=(chromium)
+if [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && [ -z "${LESIONSEG_SKIP_APT:-}" ]; then
+    missing+=("${optional[@]}")
+  else
+    log "optional: ${optional[*]} is not installed (the report's browser test will be skipped)"
+  fi
+elif [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
+  missing+=("${optional[@]}")
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ -n "${LESIONSEG_SKIP_APT:-}" ]; then
     log "missing: ${missing[*]} (LESIONSEG_SKIP_APT is set, not installing)"; exit 1

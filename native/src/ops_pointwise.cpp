@@ -104,6 +104,14 @@ Napi::Value AddInPlace(Args& a) {
   return a.env().Undefined();
 }
 
+// In-place leaky ReLU on an activation (PyTorch's LeakyReLU(inplace=True), as nnU-Net uses): saves
+// one activation-sized buffer per conv block; autograd records it like the out-of-place op.
+Napi::Value LeakyReluInPlace(Args& a) {
+  at::Tensor t = a.tensor(0);
+  at::leaky_relu_(t, a.scalar(1));
+  return a.env().Undefined();
+}
+
 Napi::Value MulInPlace(Args& a) {
   const at::Tensor& t = a.tensor(0);
   if (a.isTensor(1)) {
@@ -172,6 +180,7 @@ const std::vector<OpDef>& PointwiseOps() {
       {"leakyRelu", 2, 2, LeakyRelu},
       {"where", 3, 3, Where},
       {"addInPlace", 2, 3, AddInPlace},
+      {"leakyReluInPlace", 2, 2, LeakyReluInPlace},
       {"mulInPlace", 2, 2, MulInPlace},
       {"addcmulInPlace", 4, 4, AddcmulInPlace},
       {"copyInPlace", 2, 2, CopyInPlace},

@@ -6,7 +6,7 @@
  * encoder, decoder and heads live (keyToEncoder/keyToDecoder/keyToHeads) so transfer works by name.
  */
 import { Module, ModuleList, Conv3d, ConvTranspose3d, InstanceNorm3d } from '../nn/index.js';
-import { cat, leakyRelu, narrow, type Tensor, type Device } from '../tensor/index.js';
+import { cat, leakyReluInPlace, narrow, type Tensor, type Device } from '../tensor/index.js';
 
 export interface UNetConfig {
   inputChannels: number;
@@ -59,7 +59,7 @@ export class ConvNormAct extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return leakyRelu(this.norm.forward(this.conv.forward(x)), this.negativeSlope);
+    return leakyReluInPlace(this.norm.forward(this.conv.forward(x)), this.negativeSlope);
   }
 }
 

@@ -69,6 +69,7 @@ export interface TorchBinding {
   leakyRelu(x: H, negativeSlope: number): H;
   where(condition: H, a: TensorOrNumber, b: TensorOrNumber): H;
   addInPlace(target: H, other: TensorOrNumber, alpha: number | null): void;
+  leakyReluInPlace(x: H, negativeSlope: number): void;
   mulInPlace(target: H, other: TensorOrNumber): void;
   addcmulInPlace(target: H, a: H, b: H, value: number): void;
   copyInPlace(target: H, source: H): void;

@@ -53,6 +53,15 @@ export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
   return call('leakyRelu', [x], (hs) => binding.leakyRelu(h(hs, 0), negativeSlope));
 }
 
+/**
+ * Leaky ReLU applied in place to an activation (not a leaf that requires grad), returning the same
+ * handle: PyTorch's LeakyReLU(inplace=True), which nnU-Net's blocks use.
+ */
+export function leakyReluInPlace(x: Tensor, negativeSlope = 0.01): Tensor {
+  invoke('leakyReluInPlace', [x], (hs) => binding.leakyReluInPlace(h(hs, 0), negativeSlope));
+  return x;
+}
+
 export function clamp(x: Tensor, bounds: { min?: number; max?: number }): Tensor {
   return call('clamp', [x], (hs) => binding.clamp(h(hs, 0), bounds.min ?? null, bounds.max ?? null));
 }
