@@ -7,7 +7,7 @@ import { identityAffine, InputError, type Shape3 } from '../core/index.js';
 import { writeNifti } from '../io/index.js';
 import { evaluateFolder } from './evaluateFolder.js';
 import { evaluationCsv, writeEvaluation } from './evaluationReport.js';
-import { parseSplit } from './split.js';
+import { parseSplit } from '../io/index.js';
 
 type Num = number | 'NaN' | 'Infinity';
 interface SurfaceCase {

@@ -23,7 +23,7 @@ import { readNifti, type NiftiImage } from '../io/index.js';
 import { caseMetrics, type CaseMetrics } from './caseMetrics.js';
 import { lungInvolvement, type LungInvolvement } from './lungs.js';
 import { maskOfLabel } from './mask.js';
-import type { EvaluationSplit } from './split.js';
+import type { EvaluationSplit } from '../io/index.js';
 
 export interface EvaluateFolderOptions {
   gtDir: string;

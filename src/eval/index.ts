@@ -39,7 +39,7 @@ export {
 } from './summary.js';
 export { type LungInvolvement, LUNG_LABELS, lungInvolvement } from './lungs.js';
 export { type CaseRecord, MetricAccumulator } from './accumulator.js';
-export { type EvaluationSplit, type SplitFold, parseSplit, readSplit } from './split.js';
+export { type EvaluationSplit, type SplitFold, parseSplit, readSplit } from '../io/index.js';
 export {
   type EvaluateFolderOptions,
   type EvaluatedCase,

@@ -18,3 +18,4 @@ export { readDatasetJson, writeDatasetJson, validateDatasetJson, type DatasetJso
 export { listRawCases, type RawCase } from './raw-dataset.js';
 export { checkDataset, type CheckDatasetOptions, type CheckDatasetResult } from './check-dataset.js';
 export * from './importers/index.js';
+export * from './split.js';

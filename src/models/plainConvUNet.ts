@@ -6,7 +6,7 @@
  * encoder, decoder and heads live (keyToEncoder/keyToDecoder/keyToHeads) so transfer works by name.
  */
 import { Module, ModuleList, Conv3d, ConvTranspose3d, InstanceNorm3d } from '../nn/index.js';
-import { cat, leakyReluInPlace, narrow, type Tensor, type Device } from '../tensor/index.js';
+import { cat, leakyReluInPlace, narrow, scope, type Tensor, type Device } from '../tensor/index.js';
 
 export interface UNetConfig {
   inputChannels: number;
@@ -59,7 +59,9 @@ export class ConvNormAct extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return leakyReluInPlace(this.norm.forward(this.conv.forward(x)), this.negativeSlope);
+    // A scope per block frees the conv output's handle at once: without autograd (inference) its
+    // memory goes back immediately, as in PyTorch; with autograd the graph keeps what backward needs.
+    return scope(() => leakyReluInPlace(this.norm.forward(this.conv.forward(x)), this.negativeSlope));
   }
 }
 
@@ -143,8 +145,9 @@ export class UNetDecoderBody extends Module {
     const levels: Tensor[] = [];
     let x = skips[skips.length - 1]!;
     for (let s = 0; s < this.stages.length; s++) {
-      const up = this.transpconvs.at(s).forward(x);
-      x = this.stages.at(s).forward(cat([up, skips[skips.length - s - 2]!], 1));
+      const skip = skips[skips.length - s - 2]!;
+      const below = x;
+      x = scope(() => this.stages.at(s).forward(cat([this.transpconvs.at(s).forward(below), skip], 1)));
       levels.push(x);
     }
     return levels;

@@ -5,38 +5,16 @@
  * sorted case ids. The test cases of a fold are never trained on or used for model selection:
  * validation (pseudo Dice, best checkpoint) uses a seeded part of the fold's TRAINING cases.
  */
-import * as fs from 'node:fs';
 import { InputError, Rng } from '../core/index.js';
+import { readSplit, type SplitFold } from '../io/index.js';
 
-export interface SplitFold {
-  train: string[];
-  test: string[];
-}
+export type { SplitFold } from '../io/index.js';
 
 export const SPLIT_DEFAULTS = { folds: 5, seed: 12345, validationFraction: 0.2 } as const;
 
-const isStringList = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
-
-/** The folds of a split file; InputError naming the file on any format problem. */
+/** The folds of a split file (io's reader: every problem at once, naming the file). */
 export function readSplitFile(file: string): SplitFold[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (cause) {
-    throw new InputError(`cannot read the split file (${(cause as Error).message})`, { file, code: 'bad-split', cause });
-  }
-  const list = Array.isArray(parsed) ? parsed : (parsed as { folds?: unknown } | null)?.folds;
-  if (!Array.isArray(list) || list.length === 0) {
-    throw new InputError('a split file holds `folds`: a list of { "train": [...], "test": [...] } (or nnU-Net\'s list of { "train", "val" })', { file, code: 'bad-split' });
-  }
-  return list.map((entry: unknown, index) => {
-    const fold = entry as { train?: unknown; test?: unknown; val?: unknown };
-    const test = fold?.test ?? fold?.val;
-    if (!isStringList(fold?.train) || !isStringList(test)) {
-      throw new InputError(`fold ${index} must have "train" and "test" lists of case ids`, { file, code: 'bad-split' });
-    }
-    return { train: [...fold.train], test: [...test] };
-  });
+  return readSplit(file).folds;
 }
 
 /** A seeded k-fold split of the sorted ids (shuffled, then cut into k nearly equal test parts). */

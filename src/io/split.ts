@@ -33,9 +33,10 @@ export function parseSplit(json: unknown, file: string): EvaluationSplit {
   const issues: Issue[] = [];
   const rawFolds = Array.isArray(json) ? json : (json as { folds?: unknown } | null)?.folds;
   if (!Array.isArray(rawFolds) || rawFolds.length === 0) {
-    throw new ValidationError([
-      { file, path: 'folds', code: 'missing-field', message: 'expected { "folds": [ { "train": [...], "test": [...] } ] } or an nnU-Net list of { "train", "val" }' },
-    ]);
+    throw new ValidationError(
+      [{ file, path: 'folds', code: 'missing-field', message: 'expected { "folds": [ { "train": [...], "test": [...] } ] } or an nnU-Net list of { "train", "val" }' }],
+      { file },
+    );
   }
   const folds = rawFolds.map((fold: unknown, index): SplitFold => {
     const path = Array.isArray(json) ? `[${index}]` : `folds[${index}]`;
@@ -57,7 +58,7 @@ export function parseSplit(json: unknown, file: string): EvaluationSplit {
     }
     return { train, test };
   });
-  if (issues.length > 0) throw new ValidationError(issues);
+  if (issues.length > 0) throw new ValidationError(issues, { file });
   return { file, folds };
 }
 
