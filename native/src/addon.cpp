@@ -3,6 +3,8 @@
 // and the input shapes).
 #include "common.h"
 
+#include <mutex>
+
 #include <cmath>
 #include <sstream>
 
@@ -285,7 +287,28 @@ c10::Device Args::device(size_t i) const {
 
 // ---------------------------------------------------------------- module init
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+// libtorch's CPU allocator is plain malloc. With glibc's defaults every activation above the
+// dynamic mmap threshold is a fresh mmap, so each training step pays page faults for all of its
+// activations (measured: ~20% of a U-Net forward+backward on 2 cores). Keeping allocations up to
+// 32 MiB on the heap and not trimming it below 1 GiB lets steps reuse the same pages; the heap
+// then stays at its peak, which is what a training or inference loop reaches anyway.
+static void TuneAllocatorOnce() {
+#if defined(__GLIBC__)
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    mallopt(M_TOP_PAD, 256 << 20);
+  });
+#endif
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  TuneAllocatorOnce();
   auto* data = new ls::AddonData();
   data->tensorConstructor = Napi::Persistent(ls::TensorHandle::Define(env));
   env.SetInstanceData<ls::AddonData>(data);
