@@ -58,8 +58,8 @@ export function registerEngineCommands(program: Command): void {
       .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
       .addOption(new Option('--precision <p>', 'fp32, bf16 or fp16').choices(PRECISIONS).default('fp32' as const))
       .option('--threads <n>', 'intra-op threads', positiveInt('threads'), 2)
-      .action((options) => {
-        const { losses, params } = runSelfTest({
+      .action(async (options) => {
+        const { losses, params } = await runSelfTest({
           iterations: options.iterations,
           seed: options.seed,
           device: parseDevice(options.device),

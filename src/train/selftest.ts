@@ -44,7 +44,10 @@ export function sphereBatch(rng: Rng, batchSize: number): { image: Float32Array;
   return { image, label };
 }
 
-export function runSelfTest(options: Partial<SelfTestOptions> = {}): { losses: number[]; params: number } {
+/** Lets the event loop turn, as a real training loop does while it awaits its next batch. */
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export async function runSelfTest(options: Partial<SelfTestOptions> = {}): Promise<{ losses: number[]; params: number }> {
   const o = { ...SELFTEST_DEFAULTS, ...options };
   setNumThreads(o.threads);
   manualSeed(o.seed);
@@ -72,6 +75,9 @@ export function runSelfTest(options: Partial<SelfTestOptions> = {}): { losses: n
     });
     losses.push(loss);
     o.onStep?.(i, loss);
+    // Node-API runs the finalizers of released tensor wrappers from the event loop; a loop that
+    // never yields would pile them up (about 200 bytes per tensor op) until it does.
+    await yieldToEventLoop();
     o.progress.tick(1, `loss ${loss.toFixed(4)}`);
   }
   o.progress.stop();

@@ -8,8 +8,8 @@ import { runSelfTest } from './index.js';
 
 const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
 
-test('a small U-Net learns random spheres: the loss falls', () => {
-  const { losses } = runSelfTest({ iterations: 40, seed: 3 });
+test('a small U-Net learns random spheres: the loss falls', async () => {
+  const { losses } = await runSelfTest({ iterations: 40, seed: 3 });
   const head = mean(losses.slice(0, 5));
   const tail = mean(losses.slice(-5));
   assert.ok(tail < head - 0.2, `loss ${head.toFixed(3)} -> ${tail.toFixed(3)} should fall by more than 0.2`);
@@ -24,12 +24,12 @@ function settledRss(): number {
   return process.memoryUsage().rss;
 }
 
-test('RSS after 200 training iterations is within 5% of RSS after 20 (no leak), no tensor left alive', () => {
+test('RSS after 200 training iterations is within 5% of RSS after 20 (no leak), no tensor left alive', async () => {
   const liveBefore = liveTensors();
   const nativeBefore = nativeLiveTensors();
   let rss20 = 0;
   let rss200 = 0;
-  runSelfTest({
+  await runSelfTest({
     iterations: 200,
     seed: 5,
     onStep: (i) => {

@@ -182,6 +182,9 @@ export class Trainer {
       lossSum += result.loss;
       if (!result.applied) skipped++;
       for (const hook of hooks) hook.onIteration?.(this, iteration, result.loss);
+      // Let the event loop turn once per step: Node-API runs the finalizers of released tensor
+      // wrappers from it, and an in-process loader's already-resolved batches would not yield.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     if (parts.scaler !== undefined) this.current.scaler = { ...parts.scaler };
 
