@@ -8,12 +8,18 @@
  *   its Dice leaves 0 on these lesions; pre-trained starts are there within ~100) and the whole
  *   study takes about 5-6 minutes on 2 idle CPU cores. On tiny phantoms (6x6x10 mm voxels) the
  *   COVID lesions are too small and faint to learn within minutes.
- * - synthetic: the paper's whole grid on small phantoms at the CPU preset: 20 COVID-like cases in
- *   5 folds of 4 train / 16 test, 20 cases of each source, single- and multi-lesion models, every
- *   strategy. Answers the paper's four findings on phantoms; days on 2 cores (see the README).
- * - paper: the real datasets as imported (relative to the working folder), the benchmark's split
- *   file, the paper preset and nnU-Net's 1000 x 250 schedule. For a GPU.
+ * - synthetic: the paper's whole grid on small phantoms: 20 COVID-like cases in 5 folds of 4 train /
+ *   16 test, 12 cases of each source, single- and multi-lesion models, every strategy (4 pre-training
+ *   runs, 85 target runs). It uses the demo's tiny plan and schedule: at the CPU preset (patch
+ *   28x96x96, ~1 s per iteration here) the same grid with enough iterations to learn would take
+ *   about a day on 2 cores; with the tiny plan it takes about 1.5-2 hours (estimate: ~40 s per
+ *   target run plus ~25 s of prediction, 4 pre-training runs of ~1 minute).
+ * - paper: the real datasets as imported (relative to the working folder), the benchmark's 5-fold
+ *   split (shipped in data/covid19_ctseg_5fold_split.json), the paper preset and nnU-Net's
+ *   1000 x 250 schedule. For a GPU.
  */
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InputError } from '../core/index.js';
 import { validateExperimentSpec, type ExperimentSpec } from './spec.js';
 
@@ -21,6 +27,9 @@ export const EXPERIMENT_PRESET_NAMES = ['demo', 'synthetic', 'paper'] as const;
 export type ExperimentPresetName = (typeof EXPERIMENT_PRESET_NAMES)[number];
 
 const ALL_STRATEGIES = ['scratch', 'continual', 'finetune', 'frozen-encoder', 'hybrid'];
+
+/** The COVID-19-CT-Seg benchmark's 5-fold split, shipped with the package (src/ or dist/ -> ../../data). */
+export const COVID19_CTSEG_SPLIT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../data/covid19_ctseg_5fold_split.json');
 
 export const EXPERIMENT_PRESETS: Readonly<Record<ExperimentPresetName, Record<string, unknown>>> = {
   demo: {
@@ -48,21 +57,20 @@ export const EXPERIMENT_PRESETS: Readonly<Record<ExperimentPresetName, Record<st
     name: 'synthetic',
     datasets: {
       covid: { synth: { kind: 'covid', cases: 20, size: 'small', seed: 21 } },
-      tumor: { synth: { kind: 'tumor', cases: 20, size: 'small', seed: 22 } },
-      gtv: { synth: { kind: 'gtv', cases: 20, size: 'small', seed: 23 } },
-      effusion: { synth: { kind: 'effusion', cases: 20, size: 'small', seed: 24 } },
+      tumor: { synth: { kind: 'tumor', cases: 12, size: 'small', seed: 22 } },
+      gtv: { synth: { kind: 'gtv', cases: 12, size: 'small', seed: 23 } },
+      effusion: { synth: { kind: 'effusion', cases: 12, size: 'small', seed: 24 } },
     },
     sources: ['tumor', 'gtv', 'effusion'],
     target: { dataset: 'covid', split: { limited: { folds: 5, seed: 0 } }, folds: [0, 1, 2, 3, 4], label: 1, toleranceMm: 3 },
     pretrained: ['none', 'tumor', 'gtv', 'effusion', 'multi'],
     strategies: ALL_STRATEGIES,
-    preset: 'cpu',
-    pretraining: { epochs: 100, iterationsPerEpoch: 50, validationIterations: 10 },
-    training: { epochs: 100, iterationsPerEpoch: 50, validationIterations: 10 },
+    preset: 'tiny',
+    pretraining: { epochs: 48, iterationsPerEpoch: 25, validationIterations: 2 },
+    training: { epochs: 32, iterationsPerEpoch: 25, validationIterations: 2 },
     seed: 0,
-    precision: 'bf16',
     threads: 2,
-    workers: 1,
+    workers: 0,
   },
   paper: {
     version: 1,
@@ -74,7 +82,7 @@ export const EXPERIMENT_PRESETS: Readonly<Record<ExperimentPresetName, Record<st
       nsclc: { path: 'raw/nsclc-effusion' },
     },
     sources: ['msd', 'structseg', 'nsclc'],
-    target: { dataset: 'covid', split: 'covid19_ctseg_5fold_split.json', folds: [0, 1, 2, 3, 4], label: 1, toleranceMm: 3 },
+    target: { dataset: 'covid', split: COVID19_CTSEG_SPLIT, folds: [0, 1, 2, 3, 4], label: 1, toleranceMm: 3 },
     pretrained: ['none', 'msd', 'structseg', 'nsclc', 'multi'],
     strategies: ALL_STRATEGIES,
     preset: 'paper',

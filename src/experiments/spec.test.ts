@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ValidationError, InputError } from '../core/index.js';
-import { EXPERIMENT_PRESETS, experimentPreset } from './presets.js';
+import { COVID19_CTSEG_SPLIT, EXPERIMENT_PRESETS, experimentPreset } from './presets.js';
 import { limitedSplit, pretrainJobs, studyPairs, trainJobs } from './layout.js';
 import { readExperimentSpec, specToJson, validateExperimentSpec } from './spec.js';
 
@@ -83,9 +83,10 @@ test('readExperimentSpec names the file for unreadable or broken JSON and resolv
     assert.throws(() => readExperimentSpec(path.join(dir, 'none.json')), (e: unknown) => e instanceof InputError && e.message.includes('none.json'));
     fs.writeFileSync(path.join(dir, 'broken.json'), '{ "version": 1,');
     assert.throws(() => readExperimentSpec(path.join(dir, 'broken.json')), (e: unknown) => e instanceof InputError && /not valid JSON/.test(e.message));
-    fs.writeFileSync(path.join(dir, 'ok.json'), JSON.stringify({ ...EXPERIMENT_PRESETS.paper }));
+    const paper = EXPERIMENT_PRESETS.paper as { target: Record<string, unknown> };
+    fs.writeFileSync(path.join(dir, 'ok.json'), JSON.stringify({ ...paper, target: { ...paper.target, split: 'splits/my_split.json' } }));
     const spec = readExperimentSpec(path.join(dir, 'ok.json'));
-    assert.equal(spec.target.split.kind === 'file' && spec.target.split.path, path.join(dir, 'covid19_ctseg_5fold_split.json'));
+    assert.equal(spec.target.split.kind === 'file' && spec.target.split.path, path.join(dir, 'splits', 'my_split.json'));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -104,4 +105,12 @@ test('the limited-annotation split: 20 cases in 5 folds train on 4 and test on 1
   assert.deepEqual(limitedSplit([...ids].reverse(), 5, 0), folds, 'depends on the ids, not their order');
   assert.notDeepEqual(limitedSplit(ids, 5, 1), folds, 'the seed matters');
   assert.throws(() => limitedSplit(ids.slice(0, 3), 5, 0), RangeError);
+});
+
+test('the paper preset points at the shipped COVID-19-CT-Seg split (5 folds, 4 train / 16 test)', () => {
+  const split = JSON.parse(fs.readFileSync(COVID19_CTSEG_SPLIT, 'utf8')) as { folds: { train: string[]; test: string[] }[] };
+  assert.equal(split.folds.length, 5);
+  for (const fold of split.folds) assert.deepEqual([fold.train.length, fold.test.length], [4, 16]);
+  const spec = experimentPreset('paper', '/data');
+  assert.equal(spec.target.split.kind === 'file' && spec.target.split.path, COVID19_CTSEG_SPLIT);
 });
