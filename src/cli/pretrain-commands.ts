@@ -4,10 +4,9 @@
  * pre-training under one shared plan; see src/train/pretrain.ts.
  */
 import { type Command, Option } from '@commander-js/extra-typings';
-import { InputError, parseDevice } from '../core/index.js';
-import { PRETRAIN_MODES, pretrainCommand, type PretrainMode, type Precision } from '../train/index.js';
-import { terminalProgress } from './progress.js';
-import { integer, meanEpochSeconds, stderrLogger } from './train-commands.js';
+import { InputError } from '../core/index.js';
+import { PRETRAIN_MODES, pretrainCommand, type PretrainMode } from '../train/index.js';
+import { integer, meanEpochSeconds, sharedTrainingArgs } from './train-commands.js';
 
 function datasetList(value: string): string[] {
   const dirs = value.split(',').map((d) => d.trim()).filter((d) => d.length > 0);
@@ -45,22 +44,7 @@ export function registerPretrainCommands(program: Command): void {
       const result = await pretrainCommand({
         datasets: options.datasets,
         mode: options.mode,
-        out: options.out,
-        preset: options.preset ?? null,
-        plan: options.plan ?? null,
-        epochs: options.epochs ?? null,
-        iterationsPerEpoch: options.itersPerEpoch ?? options.iterationsPerEpoch ?? null,
-        validationIterations: options.valIters ?? null,
-        seed: options.seed,
-        device: parseDevice(options.device),
-        precision: options.precision as Precision,
-        threads: options.threads ?? null,
-        resume: options.resume === true,
-        force: options.force === true,
-        preprocessed: options.preprocessed ?? null,
-        workers: options.workers,
-        progress: terminalProgress(),
-        logger: stderrLogger,
+        ...sharedTrainingArgs(options),
       });
       for (const run of result.runs) {
         const last = run.result.history.at(-1);

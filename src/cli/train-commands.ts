@@ -54,6 +54,47 @@ export function meanEpochSeconds(history: readonly { epoch_seconds: number }[]):
   return history.length === 0 ? '-' : (history.reduce((sum, r) => sum + r.epoch_seconds, 0) / history.length).toFixed(2);
 }
 
+/** The CLI options `train` and `pretrain` share, as commander parses them. */
+export interface SharedTrainingCliOptions {
+  out: string;
+  preset?: string;
+  plan?: string;
+  epochs?: number;
+  itersPerEpoch?: number;
+  iterationsPerEpoch?: number;
+  valIters?: number;
+  seed: number;
+  device: string;
+  precision: string;
+  threads?: number;
+  resume?: true;
+  force?: true;
+  preprocessed?: string;
+  workers: number;
+}
+
+/** The arguments both training entry functions take, from the shared options. */
+export function sharedTrainingArgs(options: SharedTrainingCliOptions) {
+  return {
+    out: options.out,
+    preset: options.preset ?? null,
+    plan: options.plan ?? null,
+    epochs: options.epochs ?? null,
+    iterationsPerEpoch: options.itersPerEpoch ?? options.iterationsPerEpoch ?? null,
+    validationIterations: options.valIters ?? null,
+    seed: options.seed,
+    device: parseDevice(options.device),
+    precision: options.precision as Precision,
+    threads: options.threads ?? null,
+    resume: options.resume === true,
+    force: options.force === true,
+    preprocessed: options.preprocessed ?? null,
+    workers: options.workers,
+    progress: terminalProgress(),
+    logger: stderrLogger,
+  };
+}
+
 export function registerTrainCommands(program: Command): void {
   program
     .command('train')
@@ -85,26 +126,11 @@ export function registerTrainCommands(program: Command): void {
       const result = await trainCommand({
         dataset: options.dataset,
         strategy: strategyByName(options.strategy, { ...(options.decoderInit !== undefined ? { decoderInit: options.decoderInit } : {}), ...(options.fuseLevels !== undefined ? { fuseLevels: options.fuseLevels } : {}) }),
-        out: options.out,
         pretrained: options.pretrained ?? null,
         split: options.split ?? null,
         fold: options.fold,
-        preset: options.preset ?? null,
-        plan: options.plan ?? null,
-        epochs: options.epochs ?? null,
-        iterationsPerEpoch: options.itersPerEpoch ?? options.iterationsPerEpoch ?? null,
-        validationIterations: options.valIters ?? null,
         validationFraction: options.valFraction,
-        seed: options.seed,
-        device: parseDevice(options.device),
-        precision: options.precision as Precision,
-        threads: options.threads ?? null,
-        resume: options.resume === true,
-        force: options.force === true,
-        preprocessed: options.preprocessed ?? null,
-        workers: options.workers,
-        progress: terminalProgress(),
-        logger: stderrLogger,
+        ...sharedTrainingArgs(options),
       });
       const last = result.history.at(-1);
       process.stdout.write(
