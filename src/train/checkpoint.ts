@@ -2,8 +2,15 @@
  * Checkpoints: `<base>.safetensors` (weights under the model's dotted PyTorch names),
  * `<base>.optim.safetensors` (SGD momentum buffers under the same names; latest and final only)
  * and `<base>.json`, the sidecar holding everything needed to resume exactly and to know where the
- * weights came from. Every file is written atomically and the sidecar last; it records the size
- * and sha256 of the weight files, so a set torn by a kill between two writes is detected on load.
+ * weights came from. The sidecar records the size and sha256 of the weight files, so a set torn
+ * by a kill (or a file changed by hand) is detected on load.
+ *
+ * Writing a set is journalled so that a kill at any moment leaves either the old set or the new
+ * one, never a mix: every new file is first written completely (atomically) as `<file>.partial`;
+ * the sidecar's `.partial` is written last and is the commit point; then the three files are
+ * renamed into place, sidecar last. `recoverCheckpoint` (run by loadCheckpoint and before a run
+ * decides to resume) finishes the renames of a committed set and deletes the partial files of an
+ * uncommitted one.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -102,23 +109,67 @@ export function optimizerState(optimizer: SGD): Map<string, HostTensor> {
   return out;
 }
 
-/** Write a checkpoint set atomically, sidecar last. `optimizer` null writes no momentum file (and removes a stale one). */
+const PARTIAL = '.partial';
+
+function digestBytes(bytes: Uint8Array, name: string): FileDigest {
+  return { file: name, bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/**
+ * Write a checkpoint set (journalled, see the file comment). `optimizer` null writes no momentum
+ * file (and removes a stale one).
+ */
 export function writeCheckpoint(base: string, name: CheckpointName, model: Module, optimizer: SGD | null, content: SidecarContent): CheckpointSidecar {
   const paths = checkpointPaths(base);
-  const folder = path.dirname(base);
-  writeSafetensors(paths.weights, stateDict(model), { format: 'pt', producer: 'lesionseg' });
-  if (optimizer !== null) writeSafetensors(paths.optimizer, optimizerState(optimizer), { format: 'pt', producer: 'lesionseg', content: 'sgd-momentum' });
+  recoverCheckpoint(base);
+  writeSafetensors(paths.weights + PARTIAL, stateDict(model), { format: 'pt', producer: 'lesionseg' });
+  if (optimizer !== null) writeSafetensors(paths.optimizer + PARTIAL, optimizerState(optimizer), { format: 'pt', producer: 'lesionseg', content: 'sgd-momentum' });
   const sidecar: CheckpointSidecar = {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     name,
     ...content,
-    files: { weights: digestFile(paths.weights, folder), optimizer: optimizer !== null ? digestFile(paths.optimizer, folder) : null },
+    files: {
+      weights: digestBytes(fs.readFileSync(paths.weights + PARTIAL), path.basename(paths.weights)),
+      optimizer: optimizer !== null ? digestBytes(fs.readFileSync(paths.optimizer + PARTIAL), path.basename(paths.optimizer)) : null,
+    },
     writtenAt: new Date().toISOString(),
   };
-  atomicWriteJsonSync(paths.sidecar, sidecar);
-  if (optimizer === null) fs.rmSync(paths.optimizer, { force: true });
+  atomicWriteJsonSync(paths.sidecar + PARTIAL, sidecar);
+  commitPartials(paths, optimizer !== null);
   return sidecar;
+}
+
+function commitPartials(paths: ReturnType<typeof checkpointPaths>, withOptimizer: boolean): void {
+  if (fs.existsSync(paths.weights + PARTIAL)) fs.renameSync(paths.weights + PARTIAL, paths.weights);
+  if (withOptimizer) {
+    if (fs.existsSync(paths.optimizer + PARTIAL)) fs.renameSync(paths.optimizer + PARTIAL, paths.optimizer);
+  } else {
+    fs.rmSync(paths.optimizer, { force: true });
+  }
+  fs.renameSync(paths.sidecar + PARTIAL, paths.sidecar);
+}
+
+/**
+ * Bring a checkpoint set interrupted while being written to a consistent state: a committed set
+ * (its sidecar's `.partial` exists) is renamed into place; partial files of an uncommitted set are
+ * deleted (the previous set was not touched). Returns what it did.
+ */
+export function recoverCheckpoint(base: string): 'clean' | 'completed' | 'discarded' {
+  const paths = checkpointPaths(base);
+  if (fs.existsSync(paths.sidecar + PARTIAL)) {
+    let committed: Partial<CheckpointSidecar> | null = null;
+    try {
+      committed = JSON.parse(fs.readFileSync(paths.sidecar + PARTIAL, 'utf8')) as Partial<CheckpointSidecar>;
+    } catch (cause) {
+      throw new CheckpointError(`the journal of an interrupted checkpoint write is not valid JSON (${(cause as Error).message})`, { file: paths.sidecar + PARTIAL, cause });
+    }
+    commitPartials(paths, committed.files?.optimizer != null);
+    return 'completed';
+  }
+  const strays = [paths.weights, paths.optimizer].map((file) => file + PARTIAL).filter((file) => fs.existsSync(file));
+  for (const file of strays) fs.rmSync(file, { force: true });
+  return strays.length > 0 ? 'discarded' : 'clean';
 }
 
 function readSidecar(file: string): CheckpointSidecar {
@@ -160,6 +211,7 @@ function verifyDigest(digest: FileDigest, folder: string, sidecarFile: string): 
 /** Read and validate a checkpoint set (sidecar, weights, momentum if present); CheckpointError on any mismatch. */
 export function loadCheckpoint(file: string): LoadedCheckpoint {
   const base = checkpointBase(file);
+  recoverCheckpoint(base);
   const paths = checkpointPaths(base);
   const folder = path.dirname(base);
   const sidecar = readSidecar(paths.sidecar);

@@ -13,7 +13,7 @@ import { SGD, SGD_DEFAULTS } from '../nn/index.js';
 import { unetConfigFromPlan, type Plan } from '../data/index.js';
 import type { UNetConfig } from '../models/index.js';
 import type { BatchLoader } from './batches.js';
-import { loadCheckpoint, restoreOptimizer, restoreWeights, type CheckpointSidecar, type LoadedCheckpoint, type SidecarContent } from './checkpoint.js';
+import { loadCheckpoint, recoverCheckpoint, restoreOptimizer, restoreWeights, type CheckpointSidecar, type LoadedCheckpoint, type SidecarContent } from './checkpoint.js';
 import { checkpointBaseIn, checkpointHook, jsonlLogHook, RUN_FILES, truncateEpochLog } from './hooks.js';
 import { buildStrategyModel, type StrategySetup, type TrainingStrategy } from './strategy.js';
 import { TRAIN_STEP_DEFAULTS, type Precision } from './step.js';
@@ -42,7 +42,11 @@ export function decideRunMode(runDir: string, flags: { resume: boolean; force: b
   if (flags.resume && flags.force) throw new InputError('--resume and --force exclude each other', { code: 'bad-arguments' });
   const entries = fs.existsSync(runDir) ? fs.readdirSync(runDir) : [];
   if (fs.existsSync(runDir) && !fs.statSync(runDir).isDirectory()) throw new InputError('the run folder is a file', { file: runDir, code: 'bad-run-folder' });
-  if (flags.resume) return fs.existsSync(path.join(checkpointBaseIn(runDir, 'latest')) + '.json') ? 'resume' : 'fresh';
+  if (flags.resume) {
+    const latest = checkpointBaseIn(runDir, 'latest');
+    if (fs.existsSync(runDir)) recoverCheckpoint(latest);
+    return fs.existsSync(`${latest}.json`) ? 'resume' : 'fresh';
+  }
   if (entries.length > 0 && !flags.force) {
     const what = entries.some(isRunFile) ? 'already holds a training run' : 'exists and is not empty';
     throw new InputError(`the run folder ${what}: use --resume to continue it or --force to start it again`, { file: runDir, code: 'run-exists' });

@@ -12,10 +12,11 @@ import { CPU, CheckpointError } from '../core/index.js';
 import { manualSeed, setNumThreads } from '../tensor/index.js';
 import { SGD } from '../nn/index.js';
 import { PlainConvUNet, type UNetConfig } from '../models/index.js';
-import { loadCheckpoint, restoreOptimizer, restoreWeights, writeCheckpoint, type SidecarContent } from './checkpoint.js';
+import { loadCheckpoint, recoverCheckpoint, restoreOptimizer, restoreWeights, writeCheckpoint, type SidecarContent } from './checkpoint.js';
 import { polySchedule, learningRate } from './schedule.js';
 import { updateEma } from './pseudoDice.js';
 import { MemoryBatchLoader } from './test-support.js';
+import { decideRunMode } from './run.js';
 import { initialTrainerState, Trainer, type TrainerHook, type TrainerState } from './trainer.js';
 
 const reference = JSON.parse(fs.readFileSync(new URL('../../test/fixtures/train/train_reference.json', import.meta.url), 'utf8'));
@@ -134,6 +135,71 @@ test('a torn checkpoint set, a missing file and weights of another architecture 
   wide.dispose();
   fs.rmSync(dir, { recursive: true });
   fs.rmSync(otherDir, { recursive: true });
+});
+
+test('a kill while a checkpoint set is written leaves the old set or the new one: committed sets are finished, uncommitted ones discarded', async () => {
+  // Set A (epoch 0) in `dir`; set B (after one epoch of training, other weights and momentum) written under the same name in `newDir`.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-'));
+  const newDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-'));
+  const base = path.join(dir, 'checkpoint_latest');
+  const newBase = path.join(newDir, 'checkpoint_latest');
+  const before = makeTrainer(4, initialTrainerState(5));
+  writeCheckpoint(base, 'latest', before.model, before.optimizer, content(before.trainer));
+  before.dispose();
+  const after = makeTrainer(1, initialTrainerState(5));
+  await after.trainer.run();
+  writeCheckpoint(newBase, 'latest', after.model, after.optimizer, content(after.trainer));
+  after.dispose();
+  const files = (b: string) => ['.safetensors', '.optim.safetensors', '.json'].map((e) => fs.readFileSync(b + e));
+  const [oldWeights, oldMomentum, oldSidecar] = files(base);
+  const [newWeights, newMomentum, newSidecar] = files(newBase);
+  assert.notDeepEqual(newWeights, oldWeights);
+  const restoreOld = () => {
+    for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f));
+    fs.writeFileSync(`${base}.safetensors`, oldWeights!);
+    fs.writeFileSync(`${base}.optim.safetensors`, oldMomentum!);
+    fs.writeFileSync(`${base}.json`, oldSidecar!);
+  };
+  const epochOf = (b: string) => loadCheckpoint(b).sidecar.state.epoch;
+  assert.equal(epochOf(base), 0);
+  assert.equal(epochOf(newBase), 1);
+
+  // Killed after the commit point, between renames: weights renamed, momentum and sidecar still partial.
+  fs.writeFileSync(`${base}.safetensors`, newWeights!);
+  fs.writeFileSync(`${base}.optim.safetensors.partial`, newMomentum!);
+  fs.writeFileSync(`${base}.json.partial`, newSidecar!);
+  const loaded = loadCheckpoint(base);
+  assert.equal(loaded.sidecar.state.epoch, 1);
+  assert.deepEqual(fs.readFileSync(`${base}.optim.safetensors`), newMomentum);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['checkpoint_latest.json', 'checkpoint_latest.optim.safetensors', 'checkpoint_latest.safetensors']);
+
+  // Killed before the commit point: new weights and momentum written as partial files, the old set untouched.
+  restoreOld();
+  fs.writeFileSync(`${base}.safetensors.partial`, newWeights!);
+  fs.writeFileSync(`${base}.optim.safetensors.partial`, newMomentum!);
+  assert.equal(recoverCheckpoint(base), 'discarded');
+  assert.equal(epochOf(base), 0);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['checkpoint_latest.json', 'checkpoint_latest.optim.safetensors', 'checkpoint_latest.safetensors']);
+  assert.equal(recoverCheckpoint(base), 'clean');
+
+  // The first checkpoint of a run, killed after its commit point: --resume finds it.
+  for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f));
+  fs.writeFileSync(`${base}.safetensors.partial`, newWeights!);
+  fs.writeFileSync(`${base}.optim.safetensors.partial`, newMomentum!);
+  fs.writeFileSync(`${base}.json.partial`, newSidecar!);
+  assert.equal(decideRunMode(dir, { resume: true, force: false }), 'resume');
+  assert.equal(epochOf(base), 1);
+
+  // A set written over an interrupted one replaces it completely.
+  restoreOld();
+  fs.writeFileSync(`${base}.safetensors.partial`, newWeights!);
+  const again = makeTrainer(4, initialTrainerState(5));
+  writeCheckpoint(base, 'latest', again.model, again.optimizer, content(again.trainer));
+  again.dispose();
+  assert.deepEqual(fs.readFileSync(`${base}.safetensors`), oldWeights);
+  assert.equal(fs.readdirSync(dir).length, 3);
+  fs.rmSync(dir, { recursive: true });
+  fs.rmSync(newDir, { recursive: true });
 });
 
 test('learningRate of the trainer schedule matches the fixture at epoch 999 of 1000', () => {
