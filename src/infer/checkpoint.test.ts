@@ -6,11 +6,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CheckpointError, InputError } from '../core/index.js';
 import { readNifti } from '../io/index.js';
-import { PlainConvUNet } from '../models/index.js';
-import { manualSeed } from '../tensor/index.js';
+import { HybridUNet, PlainConvUNet } from '../models/index.js';
+import { argmax, fromArray, manualSeed, noGrad, scope } from '../tensor/index.js';
 import { buildInferenceNetwork, readInferenceCheckpoint, resolveCheckpoints } from './checkpoint.js';
 import { Predictor } from './predictor.js';
-import { FIXTURES, TINY_CONFIG, fixtureUNet, tinyInferencePlan, writeTestCheckpoint } from './test-support.js';
+import { FIXTURES, TINY_CONFIG, TINY_PATCH, fixtureUNet, tinyInferencePlan, writeTestCheckpoint } from './test-support.js';
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'infer-ckpt-'));
@@ -36,6 +36,30 @@ test('a checkpoint set round-trips: same architecture, plan and weights, deep su
   assert.deepEqual(resolveCheckpoints(dir), [file]);
   network.dispose();
   model.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a hybrid-encoder checkpoint (fusion at every level or the bottleneck only) predicts like its network', () => {
+  const dir = tempDir();
+  // No zero voxels (no crop), the plan's spacing (no resampling), one window: the mask is the argmax of one forward pass.
+  const data = Float32Array.from({ length: TINY_PATCH[0] * TINY_PATCH[1] * TINY_PATCH[2] }, (_, i) => 1 + ((i * 7919) % 97));
+  const input = data.map((v) => (Math.min(90, Math.max(-10, v)) - 40) / 20);
+  for (const fuseLevels of ['all', 'bottleneck'] as const) {
+    manualSeed(fuseLevels === 'all' ? 3 : 4);
+    const model = new HybridUNet(TINY_CONFIG, { fuseLevels });
+    const file = writeTestCheckpoint(path.join(dir, fuseLevels), 'checkpoint_final', model, TINY_CONFIG, tinyInferencePlan(), 'HybridUNet');
+    const network = buildInferenceNetwork(readInferenceCheckpoint(file), { type: 'cpu' });
+    assert.ok(network instanceof HybridUNet);
+    assert.equal(network.fuseLevels, fuseLevels);
+    const predictor = Predictor.fromCheckpoints([file], { mirrorAxes: [] });
+    const result = predictor.predictCase([{ data, shape: TINY_PATCH, spacing: [2, 1, 1], affine: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 2, 0], [0, 0, 0, 1]] }]);
+    const expected = scope(() => noGrad(() => argmax(model.forward(fromArray(input, [1, 1, ...TINY_PATCH]))[0]!, 1)).toTypedArray());
+    assert.deepEqual([...result.segmentation.data], Array.from(expected as BigInt64Array, Number), fuseLevels);
+    assert.ok(new Set(result.segmentation.data).size > 1, 'a constant mask would not test much');
+    predictor.dispose();
+    network.dispose();
+    model.dispose();
+  }
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
