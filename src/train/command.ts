@@ -20,33 +20,37 @@ import { chooseValidationCases, defaultSplit, readSplitFile, selectFold, SPLIT_D
 import type { Precision } from './step.js';
 import type { TrainingStrategy } from './strategy.js';
 
-export interface TrainCommandOptions {
-  dataset: string;
-  strategy: TrainingStrategy;
+/** What `train` and `pretrain` share: the plan, the schedule's length, seed, device and resources, resume/force. */
+export interface RunCommandOptions {
   out: string;
-  pretrained: string | null;
-  split: string | null;
-  fold: number | 'all';
   preset: string | null;
   plan: string | null;
   epochs: number | null;
   iterationsPerEpoch: number | null;
   validationIterations: number | null;
-  validationFraction: number;
   seed: number;
   device: Device;
   precision: Precision;
   threads: number | null;
   resume: boolean;
   force: boolean;
-  /** The preprocessed cache (default RUN/preprocessed); several folds may share one. */
-  preprocessed: string | null;
   /** Loader worker threads (0: in the main thread). */
   workers: number;
   /** The loader factory (default the data layer's createBatchLoader). */
   createLoader?: (options: LoaderOptions) => BatchLoader;
   progress?: ProgressReporter;
   logger?: Logger;
+}
+
+export interface TrainCommandOptions extends RunCommandOptions {
+  dataset: string;
+  strategy: TrainingStrategy;
+  pretrained: string | null;
+  split: string | null;
+  fold: number | 'all';
+  validationFraction: number;
+  /** The preprocessed cache (default RUN/preprocessed); several folds may share one. */
+  preprocessed: string | null;
 }
 
 export const TRAIN_COMMAND_DEFAULTS = { oversampleForeground: 0.33, fallbackPreset: 'cpu' } as const;

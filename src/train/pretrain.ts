@@ -17,14 +17,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { atomicWriteJsonSync, InputError, SILENT_LOGGER, SILENT_PROGRESS, ValidationError, type Device, type Issue, type Logger, type ProgressReporter } from '../core/index.js';
+import { atomicWriteJsonSync, InputError, SILENT_LOGGER, SILENT_PROGRESS, ValidationError, type Issue, type ProgressReporter } from '../core/index.js';
 import { checkDataset, listRawCases } from '../io/index.js';
-import { createBatchLoader, datasetInfo, getPreset, loadPlan, planDatasets, preprocessDataset, unetConfigFromPlan, type DatasetInfo, type LoaderOptions, type Plan } from '../data/index.js';
-import type { BatchLoader } from './batches.js';
+import { createBatchLoader, datasetInfo, getPreset, loadPlan, planDatasets, preprocessDataset, unetConfigFromPlan, type DatasetInfo, type Plan } from '../data/index.js';
+import type { RunCommandOptions } from './command.js';
 import { epochSummaryHook, progressHook, RUN_FILES } from './hooks.js';
 import { clearRunFolder, decideRunMode, runTraining, TRAINING_LENGTHS, type RunMode, type TrainingRunResult } from './run.js';
 import { chooseValidationCases, SPLIT_DEFAULTS } from './split.js';
-import type { Precision } from './step.js';
 import { multiHeadPretraining, SCRATCH } from './strategy.js';
 
 export type PretrainMode = 'single' | 'multi';
@@ -33,27 +32,11 @@ export const PRETRAIN_MODES: readonly PretrainMode[] = ['single', 'multi'];
 
 export const PRETRAIN_DEFAULTS = { validationFraction: SPLIT_DEFAULTS.validationFraction, fallbackPreset: 'cpu', oversampleForeground: 0.33 } as const;
 
-export interface PretrainCommandOptions {
+export interface PretrainCommandOptions extends RunCommandOptions {
   datasets: string[];
   mode: PretrainMode;
-  out: string;
-  preset: string | null;
-  plan: string | null;
-  epochs: number | null;
-  iterationsPerEpoch: number | null;
-  validationIterations: number | null;
-  seed: number;
-  device: Device;
-  precision: Precision;
-  threads: number | null;
-  resume: boolean;
-  force: boolean;
   /** Root of the preprocessed caches, one folder per dataset (default RUN/preprocessed). */
   preprocessed: string | null;
-  workers: number;
-  createLoader?: (options: LoaderOptions) => BatchLoader;
-  progress?: ProgressReporter;
-  logger?: Logger;
 }
 
 export interface PretrainRun {
