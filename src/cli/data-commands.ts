@@ -11,16 +11,7 @@ import { checkDataset, IMPORT_KINDS, importDataset, readNifti } from '../io/inde
 import { LESION_KINDS, SYNTH_SIZES, writeSynthDataset, type LesionKind, type SynthSize } from '../synth/index.js';
 import { getPreset, loadPlan, planDatasets, preprocessDataset, PRESET_NAMES, savePlan, type PresetName } from '../data/index.js';
 import { terminalProgress } from './progress.js';
-
-function integer(name: string, minimum: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < minimum) {
-      throw new InputError(`--${name} must be an integer >= ${minimum}, got '${value}'`, { code: 'bad-option' });
-    }
-    return n;
-  };
-}
+import { integer } from './parse.js';
 
 export interface VolumeStatistics {
   min: number;

@@ -3,16 +3,9 @@ import { type Command, Option } from '@commander-js/extra-typings';
 import { InputError, parseDevice } from '../core/index.js';
 import { benchmarkTrainStep, runSelfTest, type Precision } from '../train/index.js';
 import { terminalProgress } from './progress.js';
+import { positiveInt } from './parse.js';
 
 const PRECISIONS = ['fp32', 'bf16', 'fp16'] as const;
-
-function positiveInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InputError(`--${name} must be a positive integer, got '${value}'`);
-    return n;
-  };
-}
 
 function intList(name: string) {
   return (value: string): number[] => {

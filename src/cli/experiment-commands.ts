@@ -10,6 +10,7 @@ import { InputError, type Logger } from '../core/index.js';
 import { experimentPreset, readExperimentSpec, runExperiment, spawnStepRunner, type CommandLauncher, type ExperimentSpec, type StudyResults } from '../experiments/index.js';
 import { armLabel, writeReport, writeTables } from '../report/index.js';
 import { terminalProgress } from './progress.js';
+import { positiveInt } from './parse.js';
 
 /** Start `lesionseg` again as this process was started (bin/lesionseg.js, or node --import tsx src/cli/main.ts). */
 export function selfLauncher(): CommandLauncher {
@@ -50,9 +51,12 @@ export function registerExperimentCommands(program: Command): void {
     .argument('[spec]', 'experiment spec JSON')
     .option('--preset <name>', 'a built-in study instead of a spec: demo, synthetic, paper')
     .requiredOption('--out <dir>', 'study folder (created; an existing one is continued)')
+    .option('--jobs <n>', "steps run at once, each its own process (overrides the spec's jobs)", positiveInt('jobs'))
+    .option('--threads <n>', "CPU threads of each step (overrides the spec's threads)", positiveInt('threads'))
     .action(async (specFile, options) => {
       if ((specFile === undefined) === (options.preset === undefined)) throw new InputError('give either a spec file or --preset demo|synthetic|paper (one of them)', { code: 'bad-arguments' });
-      const spec = specFile !== undefined ? readExperimentSpec(specFile) : experimentPreset(options.preset!, process.cwd());
+      const read = specFile !== undefined ? readExperimentSpec(specFile) : experimentPreset(options.preset!, process.cwd());
+      const spec: ExperimentSpec = { ...read, jobs: options.jobs ?? read.jobs, threads: options.threads ?? read.threads };
       const results = await runStudy(spec, options.out);
       process.stdout.write(`${shortTable(results)}\n\nexperiment: ${results.arms.length} arm(s) in ${results.wallSeconds.toFixed(0)} s; results ${path.join(options.out, 'results.json')}, tables in ${path.join(options.out, 'tables')}\n`);
     });

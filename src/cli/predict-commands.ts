@@ -4,16 +4,9 @@ import { InputError, parseDevice, type Logger } from '../core/index.js';
 import { predictFiles, type InferencePrecision, type SpatialAxis } from '../infer/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
+import { positiveInt } from './parse.js';
 
 const PRECISIONS = ['fp32', 'bf16', 'fp16'] as const;
-
-function positiveInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InputError(`--${name} must be a positive integer, got '${value}'`);
-    return n;
-  };
-}
 
 function stepFraction(value: string): number {
   const n = Number(value);

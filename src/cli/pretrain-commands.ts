@@ -6,7 +6,8 @@
 import { type Command, Option } from '@commander-js/extra-typings';
 import { InputError } from '../core/index.js';
 import { PRETRAIN_MODES, pretrainCommand, type PretrainMode } from '../train/index.js';
-import { integer, meanEpochSeconds, sharedTrainingArgs } from './train-commands.js';
+import { meanEpochSeconds, sharedTrainingArgs } from './train-commands.js';
+import { integer } from './parse.js';
 
 function datasetList(value: string): string[] {
   const dirs = value.split(',').map((d) => d.trim()).filter((d) => d.length > 0);

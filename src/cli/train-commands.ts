@@ -8,6 +8,7 @@ import { InputError, parseDevice, type Logger } from '../core/index.js';
 import { STRATEGY_NAMES, SPLIT_DEFAULTS, trainCommand, type Precision, type StrategyName, type TrainingStrategy } from '../train/index.js';
 import { transferTrainingStrategy, type TransferStrategyOptions } from '../transfer/index.js';
 import { terminalProgress } from './progress.js';
+import { integer } from './parse.js';
 
 /** Implementations by name (each given the strategy options that apply to it). */
 export const TRAINING_STRATEGIES: Record<StrategyName, (options: TransferStrategyOptions) => TrainingStrategy> = {
@@ -23,14 +24,6 @@ export function strategyByName(name: string, options: TransferStrategyOptions = 
   if (options.decoderInit !== undefined && name !== 'frozen-encoder') throw new InputError(`--decoder-init applies only to the frozen-encoder strategy, not ${name}`, { code: 'bad-arguments' });
   if (options.fuseLevels !== undefined && name !== 'hybrid') throw new InputError(`--fuse-levels applies only to the hybrid strategy, not ${name}`, { code: 'bad-arguments' });
   return TRAINING_STRATEGIES[name as StrategyName](options);
-}
-
-export function integer(name: string, minimum: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < minimum) throw new InputError(`--${name} must be an integer >= ${minimum}, got '${value}'`, { code: 'bad-arguments' });
-    return n;
-  };
 }
 
 function foldValue(value: string): number | 'all' {

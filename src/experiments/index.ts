@@ -8,6 +8,5 @@ export * from './presets.js';
 export * from './layout.js';
 export * from './results.js';
 export * from './steps.js';
-export { predictFold, predictionFile, type PredictFoldOptions } from './predictFold.js';
 export { busiestSlice, displaySlice, writeOverlay, type OverlayArm } from './overlays.js';
 export { runExperiment, type RunExperimentOptions } from './runner.js';

@@ -12,6 +12,7 @@
  *   DIR/evaluations/<pretrained>/<strategy>/fold_K.json
  *   DIR/overlays/<case>.json                        axial slices for the overlay figures
  *   DIR/logs/*.log                                  output of every spawned step
+ *   DIR/tmp/predict_<arm>/                          links to the images a prediction step reads (removed after it)
  *   DIR/results.json, DIR/tables/, DIR/report/
  */
 import * as path from 'node:path';
@@ -35,6 +36,8 @@ export interface StudyLayout {
   pretrainRun(model: string): string;
   run(pretrained: string, strategy: string, fold: number): string;
   predictions(pretrained: string, strategy: string, fold: number): string;
+  /** The predicted mask of one case (what `lesionseg predict` writes into that folder). */
+  prediction(pretrained: string, strategy: string, fold: number, caseId: string): string;
   evaluation(pretrained: string, strategy: string, fold: number): string;
 }
 
@@ -55,6 +58,7 @@ export function studyLayout(root: string): StudyLayout {
     pretrainRun: (model) => at('pretrain', model),
     run: (pretrained, strategy, fold) => at('runs', pretrained, strategy, `fold_${fold}`),
     predictions: (pretrained, strategy, fold) => at('predictions', pretrained, strategy, `fold_${fold}`),
+    prediction: (pretrained, strategy, fold, caseId) => at('predictions', pretrained, strategy, `fold_${fold}`, `${caseId}.nii.gz`),
     evaluation: (pretrained, strategy, fold) => at('evaluations', pretrained, strategy, `fold_${fold}.json`),
   };
 }

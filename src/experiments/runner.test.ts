@@ -1,8 +1,8 @@
 /**
  * End to end on the smallest study: 4 tiny COVID-like and 3 tumour phantoms, multi-lesion
  * pre-training and two arms (scratch; frozen encoder from the multi-lesion model), 1 epoch of
- * 2 iterations each, with the real `lesionseg` steps spawned through tsx. Then the same call again:
- * everything is reused (resumable), and the results are the same.
+ * 2 iterations each, with the real `lesionseg` steps spawned through tsx, two at a time. Then the
+ * same call again: everything is reused (resumable), and the results are the same.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,6 +31,7 @@ const SPEC = {
   pretraining: { epochs: 1, iterationsPerEpoch: 2, validationIterations: 1 },
   training: { epochs: 1, iterationsPerEpoch: 2, validationIterations: 1 },
   threads: 1,
+  jobs: 2,
   workers: 0,
 };
 
@@ -51,6 +52,7 @@ test('a whole study runs, writes results.json, and a second call reuses every ru
       assert.ok(fold.metrics.secondsPerEpoch !== null && fold.metrics.secondsPerEpoch > 0);
       assert.equal(arm.summary.dsc.n, fold.metrics.dsc === null ? 0 : 1);
       for (const c of fold.cases) assert.ok(fs.existsSync(path.join(dir, fold.predictionDir, `${c.caseId}.nii.gz`)));
+      assert.ok(fs.existsSync(path.join(dir, 'logs', `predict_${arm.pretrained}_${arm.strategy}_fold0.log`)));
     }
     assert.equal(results.pretraining.length, 1);
     assert.equal(results.pretraining[0]!.epochs.length, 1);
@@ -66,6 +68,8 @@ test('a whole study runs, writes results.json, and a second call reuses every ru
     const again = await runExperiment({ spec, outDir: dir, runStep, logger });
     assert.ok(lines.some((l) => /pretrain multi .*finished earlier, reused/.test(l)), lines.join('\n'));
     assert.equal(lines.filter((l) => /trained earlier, reused/.test(l)).length, 2, lines.join('\n'));
+    assert.ok(!lines.some((l) => /predicted/.test(l)), 'existing predictions are kept');
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'tmp')), [], 'the links of the prediction steps are removed');
     assert.deepEqual(again.arms, results.arms);
 
     const changed = validateExperimentSpec({ ...SPEC, training: { epochs: 2, iterationsPerEpoch: 2 } }, 'smallest.json');

@@ -4,8 +4,10 @@
  * (pre-trained model, strategy, fold), prediction of each fold's test cases, evaluation, overlay
  * slices, and results.json. Resumable at every level: finished runs (checkpoint_final) are reused,
  * an interrupted run continues from its latest checkpoint (`--resume`), existing predictions are
- * kept. Pre-training and training run as separate `lesionseg` processes (StepRunner); the light
- * steps (synth, plan, predict, evaluate) run here. See layout.ts for the folder.
+ * kept. Pre-training, training and prediction run as separate `lesionseg` processes (StepRunner),
+ * up to `spec.jobs` at once (each with `spec.threads` threads; pre-training first, then the arms,
+ * each arm's steps in order); the light steps (synth, plan, evaluate, overlays) run here. See
+ * layout.ts for the folder.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,7 +18,7 @@ import { datasetInfo, loadPlan, planDatasets, savePlan } from '../data/index.js'
 import { readEpochLog, readSplitFile, type SplitFold } from '../train/index.js';
 import { evaluateFolder, F1_NOTE, writeEvaluation, type CaseMetrics } from '../eval/index.js';
 import { limitedSplit, pretrainJobs, studyLayout, studyPairs, trainJobs, type PretrainJob, type StudyLayout, type TrainJob } from './layout.js';
-import { predictFold } from './predictFold.js';
+import { runPool } from './pool.js';
 import { writeOverlay } from './overlays.js';
 import { armSummary, caseResult, foldMetrics, RESULTS_FORMAT, RESULTS_VERSION, type ArmResult, type EpochPoint, type FoldResult, type PretrainResult, type StudyResults } from './results.js';
 import { specToJson, type ExperimentSpec } from './spec.js';
@@ -33,7 +35,7 @@ export interface RunExperimentOptions {
 }
 
 /** Spec keys that may change between calls on the same folder (they extend the grid or change resources only). */
-const MUTABLE_SPEC_KEYS = new Set(['name', 'pretrained', 'strategies', 'threads', 'workers', 'prediction', 'target']);
+const MUTABLE_SPEC_KEYS = new Set(['name', 'pretrained', 'strategies', 'threads', 'jobs', 'workers', 'prediction', 'target']);
 
 function checkSameStudy(layout: StudyLayout, spec: ExperimentSpec): void {
   if (!fs.existsSync(layout.spec)) return;
@@ -69,7 +71,7 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
   const logger = options.logger ?? SILENT_LOGGER;
   const progress = options.progress ?? SILENT_PROGRESS;
   const layout = studyLayout(path.resolve(options.outDir));
-  const device = parseDevice(spec.device);
+  parseDevice(spec.device); // an unknown device is an error before anything runs
   checkSameStudy(layout, spec);
   fs.mkdirSync(layout.root, { recursive: true });
   atomicWriteJsonSync(layout.spec, specToJson(spec));
@@ -115,26 +117,24 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
   const total = pretrain.length + train.length;
   let step = 0;
 
-  // 4. Pre-training.
-  for (const job of pretrain) {
-    step++;
+  // 4. Pre-training (independent runs).
+  await runPool(pretrain.map((job) => async () => {
     const runDir = pretrainedRunDir(job);
-    const label = `[${step}/${total}] pretrain ${job.model} (${job.mode}: ${job.datasets.join(', ')})`;
+    const label = `[${++step}/${total}] pretrain ${job.model} (${job.mode}: ${job.datasets.join(', ')})`;
     if (isFinished(runDir)) {
       logger.info(`${label}: finished earlier, reused`);
-      continue;
+      return;
     }
     const t = performance.now();
     await options.runStep(['pretrain', '--datasets', job.datasets.map(datasetDir).join(','), '--mode', job.mode, '--out', layout.pretrainRun(job.model), '--preprocessed', path.join(layout.root, 'preprocessed'), '--workers', String(spec.workers), ...common, ...lengthArgs(spec.pretraining)], path.join(layout.logs, `pretrain_${job.model}.log`));
     logger.info(`${label}: ${seconds(t)}`);
-  }
+  }), spec.jobs);
 
   // 5. Training, prediction and evaluation per (model, strategy, fold).
   const evaluated = new Map<string, { fold: FoldResult; metrics: CaseMetrics[] }>();
-  for (const job of train) {
-    step++;
+  await runPool(train.map((job) => async () => {
     const runDir = layout.run(job.pretrained, job.strategy, job.fold);
-    const label = `[${step}/${total}] ${job.strategy}${job.strategy === 'scratch' ? '' : ` from ${job.pretrained}`}, fold ${job.fold}`;
+    const label = `[${++step}/${total}] ${job.strategy}${job.strategy === 'scratch' ? '' : ` from ${job.pretrained}`}, fold ${job.fold}`;
     const t = performance.now();
     if (isFinished(runDir)) {
       logger.info(`${label}: trained earlier, reused`);
@@ -147,8 +147,12 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
       );
       logger.info(`${label}: trained in ${seconds(t)}`);
     }
-    evaluated.set(key(job), await predictAndEvaluate(job, runDir, split[job.fold]!, targetCases, layout, spec, device, logger));
-  }
+    const cases = split[job.fold]!.test.map((id) => targetCases.get(id)!);
+    const tp = performance.now();
+    const predicted = await predictTestCases(job, runDir, cases, layout, spec, options.runStep);
+    if (predicted > 0) logger.info(`${label}: predicted ${predicted} test case(s) in ${seconds(tp)}`);
+    evaluated.set(key(job), await evaluateArm(job, runDir, split[job.fold]!, cases, layout, spec));
+  }), spec.jobs);
 
   // 6. Overlay slices of the first fold's test cases.
   const overlays = await writeOverlays(spec, layout, evaluated, targetCases, options.overlayCases ?? 2);
@@ -181,21 +185,40 @@ function key(job: Pick<TrainJob, 'pretrained' | 'strategy' | 'fold'>): string {
   return `${job.pretrained}\0${job.strategy}\0${job.fold}`;
 }
 
-async function predictAndEvaluate(
+/**
+ * Predict the test cases of a fold that have no mask yet with the run's final checkpoint, as one
+ * `lesionseg predict` step over a folder of links to their images (masks are written atomically,
+ * so an existing one is complete). Returns how many were predicted.
+ */
+async function predictTestCases(job: TrainJob, runDir: string, cases: readonly RawCase[], layout: StudyLayout, spec: ExperimentSpec, runStep: StepRunner): Promise<number> {
+  const predictionDir = layout.predictions(job.pretrained, job.strategy, job.fold);
+  const todo = cases.filter((c) => !fs.existsSync(layout.prediction(job.pretrained, job.strategy, job.fold, c.id)));
+  if (todo.length === 0) return 0;
+  const name = `${job.pretrained}_${job.strategy}_fold${job.fold}`;
+  const inputDir = path.join(layout.root, 'tmp', `predict_${name}`);
+  fs.rmSync(inputDir, { recursive: true, force: true });
+  fs.mkdirSync(inputDir, { recursive: true });
+  try {
+    for (const c of todo) for (const image of c.images) fs.symlinkSync(path.resolve(image), path.join(inputDir, path.basename(image)));
+    await runStep(
+      ['predict', '-m', finalCheckpoint(runDir), '-i', inputDir, '-o', predictionDir, spec.prediction.tta ? '--tta' : '--no-tta', '--device', spec.device, '--precision', spec.precision, '--threads', String(spec.threads)],
+      path.join(layout.logs, `predict_${name}.log`),
+    );
+  } finally {
+    fs.rmSync(inputDir, { recursive: true, force: true });
+  }
+  return todo.length;
+}
+
+async function evaluateArm(
   job: TrainJob,
   runDir: string,
   fold: SplitFold,
-  targetCases: Map<string, RawCase>,
+  cases: readonly RawCase[],
   layout: StudyLayout,
   spec: ExperimentSpec,
-  device: ReturnType<typeof parseDevice>,
-  logger: Logger,
 ): Promise<{ fold: FoldResult; metrics: CaseMetrics[] }> {
   const predictionDir = layout.predictions(job.pretrained, job.strategy, job.fold);
-  const cases = fold.test.map((id) => targetCases.get(id)!);
-  const t = performance.now();
-  const predicted = await predictFold({ checkpoint: finalCheckpoint(runDir), cases, outDir: predictionDir, device, precision: spec.precision, tta: spec.prediction.tta, logger });
-  if (predicted.length > 0) logger.info(`    predicted ${predicted.length} test case(s) in ${seconds(t)}`);
   const targetDir = path.dirname(path.dirname(cases[0]!.label!));
   const evaluation = await evaluateFolder({
     gtDir: path.join(targetDir, 'labelsTr'),

@@ -40,6 +40,7 @@ test('unknown keys, strategies, models and bad values are all listed at once', (
     training: { epochs: 0, iterationsPerEpoch: 8, lr: 0.1 },
     datasets: { ...(demo.datasets as object), nodules: { synth: { kind: 'nodule', cases: 2 } } },
     precision: 'fp64',
+    jobs: 0,
   };
   try {
     validateExperimentSpec(bad, 'study.json');
@@ -50,6 +51,7 @@ test('unknown keys, strategies, models and bad values are all listed at once', (
     assert.deepEqual(found, [
       'colour:unknown-key',
       'datasets.nodules.synth.kind:unknown-name',
+      'jobs:bad-value',
       'precision:unknown-name',
       'pretrained[2]:unknown-model',
       'strategies[1]:unknown-strategy',
@@ -61,7 +63,7 @@ test('unknown keys, strategies, models and bad values are all listed at once', (
     assert.ok(error.issues.every((i) => i.file === 'study.json'));
     const strategy = error.issues.find((i) => i.code === 'unknown-strategy')!;
     assert.match(strategy.message, /'hybird' \(valid: scratch, continual, finetune, frozen-encoder, hybrid\)/);
-    assert.match(error.message, /^study.json: 9 problems found/);
+    assert.match(error.message, /^study.json: 10 problems found/);
   }
 });
 

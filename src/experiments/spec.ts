@@ -46,7 +46,10 @@ export interface ExperimentSpec {
   seed: number;
   device: string;
   precision: (typeof PRECISIONS)[number];
+  /** Intra-op CPU threads of each step (process). */
   threads: number;
+  /** Steps (pre-training, training, prediction) run at once, each its own process with `threads` threads. */
+  jobs: number;
   workers: number;
   prediction: { tta: boolean };
 }
@@ -169,7 +172,7 @@ function trainingLength(check: Checker, value: unknown, at: string): TrainingLen
   };
 }
 
-const TOP_KEYS = ['$schema', 'version', 'name', 'datasets', 'sources', 'target', 'pretrained', 'strategies', 'preset', 'pretraining', 'training', 'seed', 'device', 'precision', 'threads', 'workers', 'prediction'] as const;
+const TOP_KEYS = ['$schema', 'version', 'name', 'datasets', 'sources', 'target', 'pretrained', 'strategies', 'preset', 'pretraining', 'training', 'seed', 'device', 'precision', 'threads', 'jobs', 'workers', 'prediction'] as const;
 
 /** Validate parsed spec JSON; `file` names it in messages and anchors relative paths. Throws a ValidationError with every problem. */
 export function validateExperimentSpec(json: unknown, file: string, baseDir: string = path.dirname(path.resolve(file))): ExperimentSpec {
@@ -246,6 +249,7 @@ export function validateExperimentSpec(json: unknown, file: string, baseDir: str
     device: check.string(top, 'device', '', 'cpu'),
     precision: check.choice(top, 'precision', '', PRECISIONS, 'fp32'),
     threads: check.integer(top, 'threads', '', 1, 2),
+    jobs: check.integer(top, 'jobs', '', 1, 1),
     workers: check.integer(top, 'workers', '', 0, 0),
     prediction: { tta: prediction.tta === true },
   };
@@ -292,6 +296,7 @@ export function specToJson(spec: ExperimentSpec): Record<string, unknown> {
     device: spec.device,
     precision: spec.precision,
     threads: spec.threads,
+    jobs: spec.jobs,
     workers: spec.workers,
     prediction: spec.prediction,
   };
