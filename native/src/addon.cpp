@@ -3,6 +3,7 @@
 // and the input shapes).
 #include "common.h"
 
+#include <cstdlib>
 #include <mutex>
 
 #include <cmath>
@@ -296,10 +297,13 @@ c10::Device Args::device(size_t i) const {
 // activations (measured: ~20% of a U-Net forward+backward on 2 cores). Keeping allocations up to
 // 32 MiB on the heap and not trimming it below 1 GiB lets steps reuse the same pages; the heap
 // then stays at its peak, which is what a training or inference loop reaches anyway.
+// LESIONSEG_MALLOC_TUNING=0 keeps glibc's defaults (smaller resident memory, slower steps).
 static void TuneAllocatorOnce() {
 #if defined(__GLIBC__)
   static std::once_flag once;
   std::call_once(once, [] {
+    const char* setting = std::getenv("LESIONSEG_MALLOC_TUNING");
+    if (setting != nullptr && std::string(setting) == "0") return;
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
     mallopt(M_TOP_PAD, 256 << 20);
