@@ -1,7 +1,7 @@
 /**
  * `lesionseg train`: options to trainCommand's inputs. Strategies come from an explicit registry:
  * `scratch` is the trainer's own, the four transfer strategies are src/transfer's plans wrapped as
- * training strategies (frozen-encoder takes --decoder-init, hybrid --fuse-levels).
+ * training strategies (frozen-encoder and hybrid take --decoder-init, hybrid --fuse-levels).
  */
 import { type Command, Option } from '@commander-js/extra-typings';
 import { InputError, parseDevice, type Logger } from '../core/index.js';
@@ -16,12 +16,12 @@ export const TRAINING_STRATEGIES: Record<StrategyName, (options: TransferStrateg
   continual: () => transferTrainingStrategy('continual'),
   finetune: () => transferTrainingStrategy('finetune'),
   'frozen-encoder': (options) => transferTrainingStrategy('frozen-encoder', options.decoderInit !== undefined ? { decoderInit: options.decoderInit } : {}),
-  hybrid: (options) => transferTrainingStrategy('hybrid', options.fuseLevels !== undefined ? { fuseLevels: options.fuseLevels } : {}),
+  hybrid: (options) => transferTrainingStrategy('hybrid', { ...(options.fuseLevels !== undefined ? { fuseLevels: options.fuseLevels } : {}), ...(options.decoderInit !== undefined ? { decoderInit: options.decoderInit } : {}) }),
 };
 
 export function strategyByName(name: string, options: TransferStrategyOptions = {}): TrainingStrategy {
   if (!(STRATEGY_NAMES as readonly string[]).includes(name)) throw new InputError(`unknown strategy '${name}': use one of ${STRATEGY_NAMES.join(', ')}`, { code: 'bad-strategy' });
-  if (options.decoderInit !== undefined && name !== 'frozen-encoder') throw new InputError(`--decoder-init applies only to the frozen-encoder strategy, not ${name}`, { code: 'bad-arguments' });
+  if (options.decoderInit !== undefined && name !== 'frozen-encoder' && name !== 'hybrid') throw new InputError(`--decoder-init applies only to the frozen-encoder and hybrid strategies, not ${name}`, { code: 'bad-arguments' });
   if (options.fuseLevels !== undefined && name !== 'hybrid') throw new InputError(`--fuse-levels applies only to the hybrid strategy, not ${name}`, { code: 'bad-arguments' });
   return TRAINING_STRATEGIES[name as StrategyName](options);
 }
@@ -96,7 +96,7 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--out <run>', 'run folder (checkpoints, log.jsonl, plan.json)')
     .addOption(new Option('--strategy <s>', STRATEGY_NAMES.join(', ')).default('scratch'))
     .option('--pretrained <ckpt>', 'pre-trained checkpoint (transfer strategies; its plan is used for the target dataset)')
-    .addOption(new Option('--decoder-init <init>', 'frozen-encoder: decoder from the pre-trained one or random (default pretrained)').choices(['pretrained', 'random'] as const))
+    .addOption(new Option('--decoder-init <init>', 'frozen-encoder and hybrid: decoder from the pre-trained one or random (defaults: pretrained for frozen-encoder, random for hybrid)').choices(['pretrained', 'random'] as const))
     .addOption(new Option('--fuse-levels <levels>', 'hybrid: Selective Fusion at every skip level or at the bottleneck only (default all)').choices(['all', 'bottleneck'] as const))
     .option('--split <file>', 'split file: { folds: [{ train, test }] } (default: a seeded 5-fold split written to RUN/split.json)')
     .option('--fold <k>', "fold index, or 'all' (every case trains)", foldValue, 0 as number | 'all')

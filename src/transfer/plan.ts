@@ -12,7 +12,9 @@
  * - frozen-encoder (Pre-trained Lesion Representations): the encoder is copied and frozen; the
  *   decoder is initialised from the pre-trained decoder (default) or randomly (`decoderInit`).
  * - hybrid (Hybrid-encoder Learning): a HybridUNet whose Adapted encoder receives the pre-trained
- *   encoder and is frozen; the Dedicated encoder, the fusion units and the decoder start random.
+ *   encoder and is frozen; the Dedicated encoder and the fusion units start random, the decoder
+ *   too by default (`decoderInit: 'pretrained'` copies the pre-trained decoder into it: the fused
+ *   features have the encoder's widths, so its weights fit).
  */
 import { InputError } from '../core/index.js';
 import { polyLr, POLY_DEFAULTS } from '../nn/index.js';
@@ -44,20 +46,20 @@ export interface TransferPlan {
   /** 'carry': the SGD momentum buffers of the copied weights come from the pre-trained run. */
   optimizer: 'fresh' | 'carry';
   schedule: TransferSchedule;
-  /** Recorded for frozen-encoder, where it is a choice. */
+  /** Recorded for frozen-encoder and hybrid, where it is a choice. */
   decoderInit?: DecoderInit;
 }
 
 export interface TransferPlanOptions {
   /** continual only (required there): epochs of the pre-training run. */
   pretrainEpochs?: number;
-  /** frozen-encoder only: initialise the decoder from the pre-trained one (default) or randomly. */
+  /** frozen-encoder and hybrid: initialise the decoder from the pre-trained one or randomly (defaults: pretrained for frozen-encoder, random for hybrid). */
   decoderInit?: DecoderInit;
   /** hybrid only: fuse at every level whose features feed the decoder (default) or at the bottleneck only. */
   fuseLevels?: FuseLevels;
 }
 
-export const TRANSFER_DEFAULTS = { decoderInit: 'pretrained', fuseLevels: 'all' } as const satisfies { decoderInit: DecoderInit; fuseLevels: FuseLevels };
+export const TRANSFER_DEFAULTS = { decoderInit: 'pretrained', hybridDecoderInit: 'random', fuseLevels: 'all' } as const satisfies { decoderInit: DecoderInit; hybridDecoderInit: DecoderInit; fuseLevels: FuseLevels };
 
 const HEADS = 'decoder.seg_layers.';
 const BODY: PrefixMapping[] = [
@@ -81,7 +83,7 @@ export function transferPlan(strategy: TransferStrategy, options: TransferPlanOp
   }
   const problems: string[] = [];
   if (options.pretrainEpochs !== undefined && strategy !== 'continual') problems.push(`pretrainEpochs applies only to continual, not ${strategy}`);
-  if (options.decoderInit !== undefined && strategy !== 'frozen-encoder') problems.push(`decoderInit applies only to frozen-encoder, not ${strategy}`);
+  if (options.decoderInit !== undefined && strategy !== 'frozen-encoder' && strategy !== 'hybrid') problems.push(`decoderInit applies only to frozen-encoder and hybrid, not ${strategy}`);
   if (options.fuseLevels !== undefined && strategy !== 'hybrid') problems.push(`fuseLevels applies only to hybrid, not ${strategy}`);
   if (strategy === 'continual') {
     const epochs = options.pretrainEpochs;
@@ -105,16 +107,21 @@ export function transferPlan(strategy: TransferStrategy, options: TransferPlanOp
       const copy = decoderInit === 'pretrained' ? BODY.map((m) => ({ ...m })) : [{ from: 'encoder.', to: 'encoder.' }];
       return { strategy, model: plain, copy, skip: [HEADS], freeze: ['encoder.'], optimizer: 'fresh', schedule: { kind: 'fresh' }, decoderInit };
     }
-    case 'hybrid':
+    case 'hybrid': {
+      const decoderInit = options.decoderInit ?? TRANSFER_DEFAULTS.hybridDecoderInit;
+      const copy: PrefixMapping[] = [{ from: 'encoder.', to: 'adapted_encoder.' }];
+      if (decoderInit === 'pretrained') copy.push({ from: 'decoder.', to: 'decoder.' });
       return {
         strategy,
         model: { kind: 'HybridUNet', fuseLevels: options.fuseLevels ?? TRANSFER_DEFAULTS.fuseLevels },
-        copy: [{ from: 'encoder.', to: 'adapted_encoder.' }],
+        copy,
         skip: [HEADS],
         freeze: ['adapted_encoder.'],
         optimizer: 'fresh',
         schedule: { kind: 'fresh' },
+        decoderInit,
       };
+    }
   }
 }
 

@@ -88,10 +88,11 @@ test('plans are plain data: what each strategy copies, skips, freezes and carrie
   assert.deepEqual(transferPlan('finetune'), { strategy: 'finetune', model: { kind: 'PlainConvUNet' }, copy: body, skip: heads, freeze: [], optimizer: 'fresh', schedule: { kind: 'fresh' } });
   assert.deepEqual(transferPlan('frozen-encoder'), { strategy: 'frozen-encoder', model: { kind: 'PlainConvUNet' }, copy: body, skip: heads, freeze: ['encoder.'], optimizer: 'fresh', schedule: { kind: 'fresh' }, decoderInit: 'pretrained' });
   assert.deepEqual(transferPlan('frozen-encoder', { decoderInit: 'random' }).copy, [{ from: 'encoder.', to: 'encoder.' }]);
-  assert.deepEqual(transferPlan('hybrid'), { strategy: 'hybrid', model: { kind: 'HybridUNet', fuseLevels: 'all' }, copy: [{ from: 'encoder.', to: 'adapted_encoder.' }], skip: heads, freeze: ['adapted_encoder.'], optimizer: 'fresh', schedule: { kind: 'fresh' } });
+  assert.deepEqual(transferPlan('hybrid'), { strategy: 'hybrid', model: { kind: 'HybridUNet', fuseLevels: 'all' }, copy: [{ from: 'encoder.', to: 'adapted_encoder.' }], skip: heads, freeze: ['adapted_encoder.'], optimizer: 'fresh', schedule: { kind: 'fresh' }, decoderInit: 'random' });
+  assert.deepEqual(transferPlan('hybrid', { decoderInit: 'pretrained' }).copy, [{ from: 'encoder.', to: 'adapted_encoder.' }, { from: 'decoder.', to: 'decoder.' }]);
   assert.deepEqual(JSON.parse(JSON.stringify(transferPlan('hybrid', { fuseLevels: 'bottleneck' }))), transferPlan('hybrid', { fuseLevels: 'bottleneck' }));
   assert.throws(() => transferPlan('continual'), (e: unknown) => e instanceof InputError && /needs pretrainEpochs/.test(e.message));
-  assert.throws(() => transferPlan('finetune', { decoderInit: 'random', fuseLevels: 'all' }), /decoderInit applies only to frozen-encoder.*fuseLevels applies only to hybrid/);
+  assert.throws(() => transferPlan('finetune', { decoderInit: 'random', fuseLevels: 'all' }), /decoderInit applies only to frozen-encoder and hybrid.*fuseLevels applies only to hybrid/);
   assert.throws(() => transferPlan('transfer' as never), /unknown transfer strategy 'transfer'; valid: scratch, continual, finetune, frozen-encoder, hybrid/);
 });
 
@@ -197,6 +198,27 @@ for (const fuseLevels of ['all', 'bottleneck'] as const) {
     assert.equal(liveTensors(), before);
   });
 }
+
+test('hybrid with decoderInit pretrained: the decoder body starts as the pre-trained decoder (heads new), and trains', () => {
+  const before = liveTensors();
+  const plan = transferPlan('hybrid', { decoderInit: 'pretrained' });
+  const model = buildModelForPlan(plan, config, TARGET_CLASSES);
+  const result = applyTransfer(model, pretrained, plan);
+  const decoderBody = under(pretrained.state, 'decoder.').length - under(pretrained.state, 'decoder.seg_layers.').length;
+  assert.deepEqual(result.report.copies.map((c) => [c.from, c.to, c.load.loaded.length]), [['encoder.', 'adapted_encoder.', under(pretrained.state, 'encoder.').length], ['decoder.', 'decoder.', decoderBody]]);
+  assert.equal(result.report.decoderInit, 'pretrained');
+  const start = new Map(stateDict(model));
+  for (const [name, entry] of under(start, 'decoder.')) {
+    if (name.startsWith('decoder.seg_layers.')) continue;
+    assert.ok(identical(entry, pretrained.state.get(name)!), `${name} copied`);
+  }
+  const optimizer = buildTransferOptimizer(model, result);
+  const { after } = trainAndCompare(model, optimizer);
+  assert.ok(under(after, 'decoder.stages.').some(([name, entry]) => name.endsWith('.weight') && !identical(entry, start.get(name)!)), 'the decoder trains');
+  optimizer.dispose();
+  model.dispose();
+  assert.equal(liveTensors(), before);
+});
 
 test('trainable weights per strategy (tiny config) equal the PyTorch models', () => {
   const counts: Record<string, { trainable: number; frozen: number }> = {};
