@@ -96,7 +96,7 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--out <run>', 'run folder (checkpoints, log.jsonl, plan.json)')
     .addOption(new Option('--strategy <s>', STRATEGY_NAMES.join(', ')).default('scratch'))
     .option('--pretrained <ckpt>', 'pre-trained checkpoint (transfer strategies; its plan is used for the target dataset)')
-    .addOption(new Option('--decoder-init <init>', 'frozen-encoder and hybrid: decoder from the pre-trained one or random (defaults: pretrained for frozen-encoder, random for hybrid)').choices(['pretrained', 'random'] as const))
+    .addOption(new Option('--decoder-init <init>', 'frozen-encoder and hybrid: decoder from the pre-trained one or random (default pretrained)').choices(['pretrained', 'random'] as const))
     .addOption(new Option('--fuse-levels <levels>', 'hybrid: Selective Fusion at every skip level or at the bottleneck only (default all)').choices(['all', 'bottleneck'] as const))
     .option('--split <file>', 'split file: { folds: [{ train, test }] } (default: a seeded 5-fold split written to RUN/split.json)')
     .option('--fold <k>', "fold index, or 'all' (every case trains)", foldValue, 0 as number | 'all')

@@ -12,9 +12,11 @@
  * - frozen-encoder (Pre-trained Lesion Representations): the encoder is copied and frozen; the
  *   decoder is initialised from the pre-trained decoder (default) or randomly (`decoderInit`).
  * - hybrid (Hybrid-encoder Learning): a HybridUNet whose Adapted encoder receives the pre-trained
- *   encoder and is frozen; the Dedicated encoder and the fusion units start random, the decoder
- *   too by default (`decoderInit: 'pretrained'` copies the pre-trained decoder into it: the fused
- *   features have the encoder's widths, so its weights fit).
+ *   encoder and is frozen; the Dedicated encoder and the fusion units start random; the decoder
+ *   starts as the pre-trained decoder (the fused features have the encoder's widths, so its
+ *   weights fit) or, with `decoderInit: 'random'`, random. Measured on the synthetic study
+ *   (multi-lesion model, 5 folds): pre-trained decoder DSC 0.409 / NSD 0.337, random decoder
+ *   0.242 / 0.176 (a random decoder + fusion starts learning as late as training from scratch).
  */
 import { InputError } from '../core/index.js';
 import { polyLr, POLY_DEFAULTS } from '../nn/index.js';
@@ -53,13 +55,13 @@ export interface TransferPlan {
 export interface TransferPlanOptions {
   /** continual only (required there): epochs of the pre-training run. */
   pretrainEpochs?: number;
-  /** frozen-encoder and hybrid: initialise the decoder from the pre-trained one or randomly (defaults: pretrained for frozen-encoder, random for hybrid). */
+  /** frozen-encoder and hybrid: initialise the decoder from the pre-trained one (default) or randomly. */
   decoderInit?: DecoderInit;
   /** hybrid only: fuse at every level whose features feed the decoder (default) or at the bottleneck only. */
   fuseLevels?: FuseLevels;
 }
 
-export const TRANSFER_DEFAULTS = { decoderInit: 'pretrained', hybridDecoderInit: 'random', fuseLevels: 'all' } as const satisfies { decoderInit: DecoderInit; hybridDecoderInit: DecoderInit; fuseLevels: FuseLevels };
+export const TRANSFER_DEFAULTS = { decoderInit: 'pretrained', fuseLevels: 'all' } as const satisfies { decoderInit: DecoderInit; fuseLevels: FuseLevels };
 
 const HEADS = 'decoder.seg_layers.';
 const BODY: PrefixMapping[] = [
@@ -108,7 +110,7 @@ export function transferPlan(strategy: TransferStrategy, options: TransferPlanOp
       return { strategy, model: plain, copy, skip: [HEADS], freeze: ['encoder.'], optimizer: 'fresh', schedule: { kind: 'fresh' }, decoderInit };
     }
     case 'hybrid': {
-      const decoderInit = options.decoderInit ?? TRANSFER_DEFAULTS.hybridDecoderInit;
+      const decoderInit = options.decoderInit ?? TRANSFER_DEFAULTS.decoderInit;
       const copy: PrefixMapping[] = [{ from: 'encoder.', to: 'adapted_encoder.' }];
       if (decoderInit === 'pretrained') copy.push({ from: 'decoder.', to: 'decoder.' });
       return {

@@ -88,8 +88,8 @@ test('plans are plain data: what each strategy copies, skips, freezes and carrie
   assert.deepEqual(transferPlan('finetune'), { strategy: 'finetune', model: { kind: 'PlainConvUNet' }, copy: body, skip: heads, freeze: [], optimizer: 'fresh', schedule: { kind: 'fresh' } });
   assert.deepEqual(transferPlan('frozen-encoder'), { strategy: 'frozen-encoder', model: { kind: 'PlainConvUNet' }, copy: body, skip: heads, freeze: ['encoder.'], optimizer: 'fresh', schedule: { kind: 'fresh' }, decoderInit: 'pretrained' });
   assert.deepEqual(transferPlan('frozen-encoder', { decoderInit: 'random' }).copy, [{ from: 'encoder.', to: 'encoder.' }]);
-  assert.deepEqual(transferPlan('hybrid'), { strategy: 'hybrid', model: { kind: 'HybridUNet', fuseLevels: 'all' }, copy: [{ from: 'encoder.', to: 'adapted_encoder.' }], skip: heads, freeze: ['adapted_encoder.'], optimizer: 'fresh', schedule: { kind: 'fresh' }, decoderInit: 'random' });
-  assert.deepEqual(transferPlan('hybrid', { decoderInit: 'pretrained' }).copy, [{ from: 'encoder.', to: 'adapted_encoder.' }, { from: 'decoder.', to: 'decoder.' }]);
+  assert.deepEqual(transferPlan('hybrid'), { strategy: 'hybrid', model: { kind: 'HybridUNet', fuseLevels: 'all' }, copy: [{ from: 'encoder.', to: 'adapted_encoder.' }, { from: 'decoder.', to: 'decoder.' }], skip: heads, freeze: ['adapted_encoder.'], optimizer: 'fresh', schedule: { kind: 'fresh' }, decoderInit: 'pretrained' });
+  assert.deepEqual(transferPlan('hybrid', { decoderInit: 'random' }).copy, [{ from: 'encoder.', to: 'adapted_encoder.' }]);
   assert.deepEqual(JSON.parse(JSON.stringify(transferPlan('hybrid', { fuseLevels: 'bottleneck' }))), transferPlan('hybrid', { fuseLevels: 'bottleneck' }));
   assert.throws(() => transferPlan('continual'), (e: unknown) => e instanceof InputError && /needs pretrainEpochs/.test(e.message));
   assert.throws(() => transferPlan('finetune', { decoderInit: 'random', fuseLevels: 'all' }), /decoderInit applies only to frozen-encoder and hybrid.*fuseLevels applies only to hybrid/);
@@ -176,9 +176,9 @@ for (const decoderInit of ['pretrained', 'random'] as const) {
 }
 
 for (const fuseLevels of ['all', 'bottleneck'] as const) {
-  test(`hybrid (${fuseLevels}): the Adapted encoder is the frozen pre-trained one; Dedicated, fusion and decoder train`, () => {
+  test(`hybrid (${fuseLevels}, random decoder): the Adapted encoder is the frozen pre-trained one; Dedicated, fusion and decoder train`, () => {
     const before = liveTensors();
-    const plan = transferPlan('hybrid', { fuseLevels });
+    const plan = transferPlan('hybrid', { fuseLevels, decoderInit: 'random' });
     const model = buildModelForPlan(plan, config, TARGET_CLASSES);
     assert.equal(model.keyToEncoder, 'dedicated_encoder.');
     const result = applyTransfer(model, pretrained, plan);
@@ -199,9 +199,9 @@ for (const fuseLevels of ['all', 'bottleneck'] as const) {
   });
 }
 
-test('hybrid with decoderInit pretrained: the decoder body starts as the pre-trained decoder (heads new), and trains', () => {
+test('hybrid (default decoderInit pretrained): the decoder body starts as the pre-trained decoder (heads new), and trains', () => {
   const before = liveTensors();
-  const plan = transferPlan('hybrid', { decoderInit: 'pretrained' });
+  const plan = transferPlan('hybrid');
   const model = buildModelForPlan(plan, config, TARGET_CLASSES);
   const result = applyTransfer(model, pretrained, plan);
   const decoderBody = under(pretrained.state, 'decoder.').length - under(pretrained.state, 'decoder.seg_layers.').length;
