@@ -72,7 +72,7 @@ export function registerExperimentCommands(program: Command): void {
 
   program
     .command('demo')
-    .description('the whole study in small: four small phantom datasets, multi-lesion pre-training, every strategy on one COVID fold, prediction, evaluation and the report (about 6 minutes on 2 CPU cores)')
+    .description('the whole study in small: four small phantom datasets, multi-lesion pre-training, every strategy on one COVID fold, prediction, evaluation and the report (about 4-5 minutes on 2 CPU cores)')
     .option('--out <dir>', 'study folder', 'lesionseg-demo')
     .action(async (options) => {
       const started = performance.now();

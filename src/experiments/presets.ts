@@ -6,7 +6,7 @@
  *   every strategy on one limited-annotation fold (4 train, of which 1 validates / 4 test),
  *   32 x 25 iterations each. Sized so that the models learn (scratch needs ~400 iterations before
  *   its Dice leaves 0 on these lesions; pre-trained starts are there within ~100) and the whole
- *   study takes about 5-6 minutes on 2 idle CPU cores. On tiny phantoms (6x6x10 mm voxels) the
+ *   study takes about 4-5 minutes on 2 idle CPU cores. On tiny phantoms (6x6x10 mm voxels) the
  *   COVID lesions are too small and faint to learn within minutes.
  * - synthetic: the paper's whole grid on small phantoms: 20 COVID-like cases in 5 folds of 4 train /
  *   16 test, 12 cases of each source, single- and multi-lesion models, every strategy (4 pre-training
