@@ -58,7 +58,7 @@ export function registerExperimentCommands(program: Command): void {
       const read = specFile !== undefined ? readExperimentSpec(specFile) : experimentPreset(options.preset!, process.cwd());
       const spec: ExperimentSpec = { ...read, jobs: options.jobs ?? read.jobs, threads: options.threads ?? read.threads };
       const results = await runStudy(spec, options.out);
-      process.stdout.write(`${shortTable(results)}\n\nexperiment: ${results.arms.length} arm(s) in ${results.wallSeconds.toFixed(0)} s; results ${path.join(options.out, 'results.json')}, tables in ${path.join(options.out, 'tables')}\n`);
+      process.stdout.write(`${shortTable(results)}\n\nexperiment: ${results.arms.length} arm(s) in ${results.wallSeconds.toFixed(0)} s (steps: ${(results.stepSeconds.total / 60).toFixed(1)} min over ${results.stepSeconds.timedSteps} timed step(s)); results ${path.join(options.out, 'results.json')}, tables in ${path.join(options.out, 'tables')}\n`);
     });
 
   program

@@ -13,6 +13,7 @@
  *   DIR/overlays/<case>.json                        axial slices for the overlay figures
  *   DIR/logs/*.log                                  output of every spawned step
  *   DIR/tmp/predict_<arm>/                          links to the images a prediction step reads (removed after it)
+ *   DIR/timings.json                                seconds of every pre-training, training and prediction step run
  *   DIR/results.json, DIR/tables/, DIR/report/
  */
 import * as path from 'node:path';
@@ -27,6 +28,8 @@ export interface StudyLayout {
   plan: string;
   split: string;
   results: string;
+  /** Seconds of every step run so far, by step key (`pretrain/<model>`, `train/<arm>/<fold>`, `predict/<arm>/<fold>`). */
+  timings: string;
   tables: string;
   report: string;
   overlays: string;
@@ -49,6 +52,7 @@ export function studyLayout(root: string): StudyLayout {
     plan: at('plan.json'),
     split: at('split.json'),
     results: at('results.json'),
+    timings: at('timings.json'),
     tables: at('tables'),
     report: at('report'),
     overlays: at('overlays'),

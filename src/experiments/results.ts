@@ -85,6 +85,16 @@ export interface OverlaySlice {
   predictions: { pretrained: string; strategy: string; mask: string }[];
 }
 
+export interface StepSeconds {
+  pretraining: number;
+  training: number;
+  prediction: number;
+  total: number;
+  /** Steps with a recorded time, and those run before times were recorded (not in the sums). */
+  timedSteps: number;
+  untimedSteps: number;
+}
+
 export interface StudyResults {
   format: typeof RESULTS_FORMAT;
   version: typeof RESULTS_VERSION;
@@ -92,6 +102,8 @@ export interface StudyResults {
   createdAt: string;
   /** Wall seconds of the `experiment` call that wrote this file (reused runs cost nothing). */
   wallSeconds: number;
+  /** Seconds of the study's steps summed over every call that ran them (DIR/timings.json). */
+  stepSeconds: StepSeconds;
   target: { dataset: string; label: number; toleranceMm: number; folds: number[] };
   f1Note: string;
   arms: ArmResult[];

@@ -63,6 +63,12 @@ test('a whole study runs, writes results.json, and a second call reuses every ru
     assert.equal(overlay.predictions.length, 2);
     assert.equal(Buffer.from(overlay.ctHu, 'base64').length, overlay.width * overlay.height * 2);
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')).arms, JSON.parse(JSON.stringify(results.arms)));
+    // Step times: 1 pre-training, 2 trainings, 2 predictions, each recorded in timings.json and summed.
+    const timings = JSON.parse(fs.readFileSync(path.join(dir, 'timings.json'), 'utf8')) as Record<string, number>;
+    assert.deepEqual(Object.keys(timings), ['predict/multi/frozen-encoder/fold_0', 'predict/none/scratch/fold_0', 'pretrain/multi', 'train/multi/frozen-encoder/fold_0', 'train/none/scratch/fold_0']);
+    const sum = (prefix: string) => Object.entries(timings).filter(([k]) => k.startsWith(prefix)).reduce((s, [, v]) => s + v, 0);
+    assert.deepEqual(results.stepSeconds, { pretraining: sum('pretrain/'), training: sum('train/'), prediction: sum('predict/'), total: sum(''), timedSteps: 5, untimedSteps: 0 });
+    assert.ok(results.stepSeconds.training > 0 && results.stepSeconds.prediction > 0);
 
     lines.length = 0;
     const again = await runExperiment({ spec, outDir: dir, runStep, logger });
@@ -71,6 +77,14 @@ test('a whole study runs, writes results.json, and a second call reuses every ru
     assert.ok(!lines.some((l) => /predicted/.test(l)), 'existing predictions are kept');
     assert.deepEqual(fs.readdirSync(path.join(dir, 'tmp')), [], 'the links of the prediction steps are removed');
     assert.deepEqual(again.arms, results.arms);
+    assert.deepEqual(again.stepSeconds, results.stepSeconds, 'reused steps keep their times, and nothing is added');
+
+    // A study whose steps ran before times were kept counts them as untimed; a broken timings file is named.
+    fs.writeFileSync(path.join(dir, 'timings.json'), JSON.stringify({ 'pretrain/multi': 12 }));
+    const partial = await runExperiment({ spec, outDir: dir, runStep, logger });
+    assert.deepEqual(partial.stepSeconds, { pretraining: 12, training: 0, prediction: 0, total: 12, timedSteps: 1, untimedSteps: 4 });
+    fs.writeFileSync(path.join(dir, 'timings.json'), '{"pretrain/multi": "12"}');
+    await assert.rejects(runExperiment({ spec, outDir: dir, runStep, logger }), (e: unknown) => e instanceof InputError && /step timings must map step keys to seconds/.test(e.message) && e.message.includes('timings.json'));
 
     const changed = validateExperimentSpec({ ...SPEC, training: { epochs: 2, iterationsPerEpoch: 2 } }, 'smallest.json');
     await assert.rejects(runExperiment({ spec: changed, outDir: dir, runStep, logger }), (e: unknown) => e instanceof InputError && /another spec \(training differ/.test(e.message));

@@ -19,6 +19,7 @@ import { readEpochLog, readSplitFile, type SplitFold } from '../train/index.js';
 import { evaluateFolder, F1_NOTE, writeEvaluation, type CaseMetrics } from '../eval/index.js';
 import { limitedSplit, pretrainJobs, studyLayout, studyPairs, trainJobs, type PretrainJob, type StudyLayout, type TrainJob } from './layout.js';
 import { runPool } from './pool.js';
+import { stepKey, StepTimings } from './timings.js';
 import { writeOverlay } from './overlays.js';
 import { armSummary, caseResult, foldMetrics, RESULTS_FORMAT, RESULTS_VERSION, type ArmResult, type EpochPoint, type FoldResult, type PretrainResult, type StudyResults } from './results.js';
 import { specToJson, type ExperimentSpec } from './spec.js';
@@ -117,6 +118,8 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
   const total = pretrain.length + train.length;
   let step = 0;
 
+  const timings = new StepTimings(layout.timings);
+
   // 4. Pre-training (independent runs).
   await runPool(pretrain.map((job) => async () => {
     const runDir = pretrainedRunDir(job);
@@ -127,6 +130,7 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
     }
     const t = performance.now();
     await options.runStep(['pretrain', '--datasets', job.datasets.map(datasetDir).join(','), '--mode', job.mode, '--out', layout.pretrainRun(job.model), '--preprocessed', path.join(layout.root, 'preprocessed'), '--workers', String(spec.workers), ...common, ...lengthArgs(spec.pretraining)], path.join(layout.logs, `pretrain_${job.model}.log`));
+    timings.add(stepKey('pretrain', job.model), (performance.now() - t) / 1000);
     logger.info(`${label}: ${seconds(t)}`);
   }), spec.jobs);
 
@@ -145,12 +149,16 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
         ['train', '--dataset', targetDir, '--strategy', job.strategy, '--out', runDir, ...pretrained, '--split', layout.split, '--fold', String(job.fold), '--preprocessed', layout.preprocessed(cacheName(spec.target.dataset)), '--workers', String(spec.workers), ...common, ...lengthArgs(spec.training)],
         path.join(layout.logs, `train_${job.pretrained}_${job.strategy}_fold${job.fold}.log`),
       );
+      timings.add(stepKey('train', job.pretrained, job.strategy, `fold_${job.fold}`), (performance.now() - t) / 1000);
       logger.info(`${label}: trained in ${seconds(t)}`);
     }
     const cases = split[job.fold]!.test.map((id) => targetCases.get(id)!);
     const tp = performance.now();
     const predicted = await predictTestCases(job, runDir, cases, layout, spec, options.runStep);
-    if (predicted > 0) logger.info(`${label}: predicted ${predicted} test case(s) in ${seconds(tp)}`);
+    if (predicted > 0) {
+      timings.add(stepKey('predict', job.pretrained, job.strategy, `fold_${job.fold}`), (performance.now() - tp) / 1000);
+      logger.info(`${label}: predicted ${predicted} test case(s) in ${seconds(tp)}`);
+    }
     evaluated.set(key(job), await evaluateArm(job, runDir, split[job.fold]!, cases, layout, spec));
   }), spec.jobs);
 
@@ -163,6 +171,10 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
     name: spec.name,
     createdAt: new Date().toISOString(),
     wallSeconds: (performance.now() - started) / 1000,
+    stepSeconds: timings.summarise([
+      ...pretrain.map((job) => ({ kind: 'pretrain' as const, key: stepKey('pretrain', job.model) })),
+      ...train.flatMap((job) => (['train', 'predict'] as const).map((kind) => ({ kind, key: stepKey(kind, job.pretrained, job.strategy, `fold_${job.fold}`) }))),
+    ]),
     target: { dataset: spec.target.dataset, label: spec.target.label, toleranceMm: spec.target.toleranceMm, folds: spec.target.folds },
     f1Note: F1_NOTE,
     arms: studyPairs(spec).map((pair): ArmResult => {

@@ -30,6 +30,15 @@ export interface ReportCharts {
   secondsPerEpoch: string;
 }
 
+/** The study's step time over all the calls that ran it (results written before it was kept have none). */
+function stepTimeText(results: StudyResults): string {
+  const t = results.stepSeconds as StudyResults['stepSeconds'] | undefined;
+  if (t === undefined || t.timedSteps === 0) return '';
+  const minutes = (s: number): string => (s / 60).toFixed(1);
+  const untimed = t.untimedSteps > 0 ? `; ${t.untimedSteps} step(s) ran before times were kept` : '';
+  return `; its steps took ${minutes(t.total)} min in all (pre-training ${minutes(t.pretraining)}, training ${minutes(t.training)}, prediction ${minutes(t.prediction)}${untimed})`;
+}
+
 export function armLabel(arm: { strategy: string; pretrained: string }): string {
   return arm.strategy === 'scratch' ? strategyLabel(arm.strategy) : `${strategyLabel(arm.strategy)} (${pretrainedLabel(arm.pretrained)})`;
 }
@@ -120,7 +129,7 @@ export function reportHtml(page: ReportPage): string {
 <style>${STYLE}</style></head>
 <body data-images-ok="pending">
 <h1>lesionseg study: ${escapeXml(results.name)}</h1>
-<p class="meta">Target <b>${escapeXml(results.target.dataset)}</b>, label ${results.target.label}, fold(s) ${results.target.folds.join(', ')}; ${results.arms.length} arm(s) (strategy x pre-trained model); written ${escapeXml(results.createdAt)}; the experiment call took ${results.wallSeconds.toFixed(0)} s.</p>
+<p class="meta">Target <b>${escapeXml(results.target.dataset)}</b>, label ${results.target.label}, fold(s) ${results.target.folds.join(', ')}; ${results.arms.length} arm(s) (strategy x pre-trained model); written ${escapeXml(results.createdAt)}; the experiment call took ${results.wallSeconds.toFixed(0)} s${stepTimeText(results)}.</p>
 <h2>Tables</h2>
 ${page.tables.map(tableHtml).join('\n')}
 <h2>Charts</h2>
