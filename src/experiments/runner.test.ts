@@ -81,6 +81,16 @@ test('a whole study runs, writes results.json, and a second call reuses every ru
     assert.deepEqual(again.arms, results.arms);
     assert.deepEqual(again.stepSeconds, results.stepSeconds, 'reused steps keep their times, and nothing is added');
 
+    // A finished run set up another way than its strategy now trains (here: a random decoder) is refused before anything runs.
+    const sidecarFile = path.join(dir, 'runs', 'multi', 'frozen-encoder', 'fold_0', 'checkpoint_final.json');
+    const original = fs.readFileSync(sidecarFile, 'utf8');
+    const sidecar = JSON.parse(original) as { strategy: { details: { transfer: { plan: Record<string, unknown> } } } };
+    Object.assign(sidecar.strategy.details.transfer.plan, { decoderInit: 'random', copy: [{ from: 'encoder.', to: 'encoder.' }] });
+    fs.writeFileSync(sidecarFile, JSON.stringify(sidecar));
+    await assert.rejects(runExperiment({ spec, outDir: dir, runStep, logger }), (e: unknown) =>
+      e instanceof InputError && /trained another way/.test(e.message) && e.message.includes(path.join('runs', 'multi', 'frozen-encoder', 'fold_0')) && /decoderInit random, now pretrained/.test(e.message) && /copy \[encoder\.->encoder\.\], now \[encoder\.->encoder\., decoder\.->decoder\.\]/.test(e.message) && !e.message.includes('scratch'));
+    fs.writeFileSync(sidecarFile, original);
+
     // A study whose steps ran before times were kept counts them as untimed; a broken timings file is named.
     fs.writeFileSync(path.join(dir, 'timings.json'), JSON.stringify({ 'pretrain/multi': 12 }));
     const partial = await runExperiment({ spec, outDir: dir, runStep, logger });

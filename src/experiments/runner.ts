@@ -19,6 +19,7 @@ import { readEpochLog, readSplitFile, type SplitFold } from '../train/index.js';
 import { evaluateFolder, F1_NOTE, writeEvaluation, type CaseMetrics } from '../eval/index.js';
 import { limitedSplit, pretrainJobs, studyLayout, studyPairs, trainJobs, type PretrainJob, type StudyLayout, type TrainJob } from './layout.js';
 import { runPool } from './pool.js';
+import { transferPlan, type TransferPlan } from '../transfer/index.js';
 import { stepKey, StepTimings } from './timings.js';
 import { writeOverlay } from './overlays.js';
 import { armSummary, caseResult, foldMetrics, RESULTS_FORMAT, RESULTS_VERSION, type ArmResult, type EpochPoint, type FoldResult, type PretrainResult, type StudyResults } from './results.js';
@@ -119,6 +120,14 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
   let step = 0;
 
   const timings = new StepTimings(layout.timings);
+  // A finished run is reused only if it was trained the way its strategy trains now.
+  const stale = train.map((job) => staleRun(layout.run(job.pretrained, job.strategy, job.fold), job)).filter((why): why is string => why !== null);
+  if (stale.length > 0) {
+    throw new InputError(
+      `finished runs of this study were trained another way than their strategies train now:\n  - ${stale.slice(0, 10).join('\n  - ')}${stale.length > 10 ? `\n  - and ${stale.length - 10} more` : ''}\ndelete those run folders (and their predictions/ and evaluations/) to train them again, or use another --out`,
+      { file: layout.root, code: 'stale-run' },
+    );
+  }
 
   // 4. Pre-training (independent runs).
   await runPool(pretrain.map((job) => async () => {
@@ -191,6 +200,39 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
   };
   atomicWriteJsonSync(layout.results, results);
   return results;
+}
+
+/** The parts of a transfer plan that say how a run was set up (not the schedule, whose length comes from the checkpoint). */
+function planShape(plan: Partial<TransferPlan>): Record<string, string> {
+  const mappings = (m: { from: string; to: string }[] | undefined): string => `[${(m ?? []).map((c) => `${c.from}->${c.to}`).join(', ')}]`;
+  return {
+    model: JSON.stringify(plan.model ?? null),
+    copy: mappings(plan.copy),
+    skip: `[${(plan.skip ?? []).join(', ')}]`,
+    freeze: `[${(plan.freeze ?? []).join(', ')}]`,
+    optimizer: String(plan.optimizer),
+    decoderInit: plan.decoderInit ?? '(none)',
+  };
+}
+
+/** Why a finished run does not match its job's strategy as it trains now, or null (also for runs not finished yet). */
+function staleRun(runDir: string, job: TrainJob): string | null {
+  const sidecarFile = path.join(runDir, 'checkpoint_final.json');
+  if (!fs.existsSync(sidecarFile)) return null;
+  let strategy: { name?: unknown; details?: { transfer?: { plan?: Partial<TransferPlan> } } } | undefined;
+  try {
+    strategy = (JSON.parse(fs.readFileSync(sidecarFile, 'utf8')) as { strategy?: typeof strategy }).strategy;
+  } catch (cause) {
+    throw new InputError(`the final checkpoint's sidecar is not valid JSON (${(cause as Error).message})`, { file: sidecarFile, code: 'bad-json', cause });
+  }
+  if (strategy?.name !== job.strategy) return `${runDir}: trained with strategy '${String(strategy?.name)}', the study wants '${job.strategy}'`;
+  if (job.strategy === 'scratch') return null;
+  const recorded = strategy.details?.transfer?.plan;
+  if (recorded === undefined) return `${runDir}: its ${job.strategy} set-up is not recorded in its sidecar`;
+  const before = planShape(recorded);
+  const now = planShape(transferPlan(job.strategy, job.strategy === 'continual' ? { pretrainEpochs: 1 } : {}));
+  const changed = Object.keys(now).filter((k) => before[k] !== now[k]);
+  return changed.length === 0 ? null : `${runDir}: ${changed.map((k) => `${k} ${before[k]}, now ${now[k]}`).join('; ')}`;
 }
 
 function key(job: Pick<TrainJob, 'pretrained' | 'strategy' | 'fold'>): string {
