@@ -19,7 +19,7 @@ import { readEpochLog, readSplitFile, type SplitFold } from '../train/index.js';
 import { evaluateFolder, F1_NOTE, writeEvaluation, type CaseMetrics } from '../eval/index.js';
 import { limitedSplit, pretrainJobs, studyLayout, studyPairs, trainJobs, type PretrainJob, type StudyLayout, type TrainJob } from './layout.js';
 import { runPool } from './pool.js';
-import { transferPlan, type TransferPlan } from '../transfer/index.js';
+import { transferPlanShape, type TransferPlan } from '../transfer/index.js';
 import { stepKey, StepTimings } from './timings.js';
 import { writeOverlay } from './overlays.js';
 import { armSummary, caseResult, foldMetrics, RESULTS_FORMAT, RESULTS_VERSION, type ArmResult, type EpochPoint, type FoldResult, type PretrainResult, type StudyResults } from './results.js';
@@ -158,14 +158,14 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
         ['train', '--dataset', targetDir, '--strategy', job.strategy, '--out', runDir, ...pretrained, '--split', layout.split, '--fold', String(job.fold), '--preprocessed', layout.preprocessed(cacheName(spec.target.dataset)), '--workers', String(spec.workers), ...common, ...lengthArgs(spec.training)],
         path.join(layout.logs, `train_${job.pretrained}_${job.strategy}_fold${job.fold}.log`),
       );
-      timings.add(stepKey('train', job.pretrained, job.strategy, `fold_${job.fold}`), (performance.now() - t) / 1000);
+      timings.add(armStepKey('train', job), (performance.now() - t) / 1000);
       logger.info(`${label}: trained in ${seconds(t)}`);
     }
     const cases = split[job.fold]!.test.map((id) => targetCases.get(id)!);
     const tp = performance.now();
     const predicted = await predictTestCases(job, runDir, cases, layout, spec, options.runStep);
     if (predicted > 0) {
-      timings.add(stepKey('predict', job.pretrained, job.strategy, `fold_${job.fold}`), (performance.now() - tp) / 1000);
+      timings.add(armStepKey('predict', job), (performance.now() - tp) / 1000);
       logger.info(`${label}: predicted ${predicted} test case(s) in ${seconds(tp)}`);
     }
     evaluated.set(key(job), await evaluateArm(job, runDir, split[job.fold]!, cases, layout, spec));
@@ -182,7 +182,7 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
     wallSeconds: (performance.now() - started) / 1000,
     stepSeconds: timings.summarise([
       ...pretrain.map((job) => ({ kind: 'pretrain' as const, key: stepKey('pretrain', job.model) })),
-      ...train.flatMap((job) => (['train', 'predict'] as const).map((kind) => ({ kind, key: stepKey(kind, job.pretrained, job.strategy, `fold_${job.fold}`) }))),
+      ...train.flatMap((job) => (['train', 'predict'] as const).map((kind) => ({ kind, key: armStepKey(kind, job) }))),
     ]),
     target: { dataset: spec.target.dataset, label: spec.target.label, toleranceMm: spec.target.toleranceMm, folds: spec.target.folds },
     f1Note: F1_NOTE,
@@ -230,9 +230,13 @@ function staleRun(runDir: string, job: TrainJob): string | null {
   const recorded = strategy.details?.transfer?.plan;
   if (recorded === undefined) return `${runDir}: its ${job.strategy} set-up is not recorded in its sidecar`;
   const before = planShape(recorded);
-  const now = planShape(transferPlan(job.strategy, job.strategy === 'continual' ? { pretrainEpochs: 1 } : {}));
+  const now = planShape(transferPlanShape(job.strategy));
   const changed = Object.keys(now).filter((k) => before[k] !== now[k]);
   return changed.length === 0 ? null : `${runDir}: ${changed.map((k) => `${k} ${before[k]}, now ${now[k]}`).join('; ')}`;
+}
+
+function armStepKey(kind: 'train' | 'predict', job: TrainJob): string {
+  return stepKey(kind, job.pretrained, job.strategy, `fold_${job.fold}`);
 }
 
 function key(job: Pick<TrainJob, 'pretrained' | 'strategy' | 'fold'>): string {

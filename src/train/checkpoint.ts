@@ -97,9 +97,12 @@ export function checkpointPaths(base: string): { weights: string; optimizer: str
   return { weights: `${base}.safetensors`, optimizer: `${base}.optim.safetensors`, sidecar: `${base}.json` };
 }
 
+function digestBytes(bytes: Uint8Array, name: string): FileDigest {
+  return { file: name, bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
 function digestFile(file: string, folder: string): FileDigest {
-  const bytes = fs.readFileSync(file);
-  return { file: path.relative(folder, file), bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
+  return digestBytes(fs.readFileSync(file), path.relative(folder, file));
 }
 
 /** Momentum buffers as host tensors under the parameter names. */
@@ -110,10 +113,6 @@ export function optimizerState(optimizer: SGD): Map<string, HostTensor> {
 }
 
 const PARTIAL = '.partial';
-
-function digestBytes(bytes: Uint8Array, name: string): FileDigest {
-  return { file: name, bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
-}
 
 /**
  * Write a checkpoint set (journalled, see the file comment). `optimizer` null writes no momentum

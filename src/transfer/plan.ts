@@ -127,6 +127,11 @@ export function transferPlan(strategy: TransferStrategy, options: TransferPlanOp
   }
 }
 
+/** The plan where the pre-training length does not matter (model, copies, frozen prefixes): continual's schedule gets a placeholder length. */
+export function transferPlanShape(strategy: TransferStrategy, options: Omit<TransferPlanOptions, 'pretrainEpochs'> = {}): TransferPlan {
+  return transferPlan(strategy, strategy === 'continual' ? { ...options, pretrainEpochs: 1 } : options);
+}
+
 /**
  * Learning rate of target epoch `epoch` (0-based) of `targetEpochs`: a fresh poly schedule, or for
  * continual the tail of one schedule over pre-training + target epochs,

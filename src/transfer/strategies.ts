@@ -12,7 +12,7 @@ import { type UNetConfig } from '../models/index.js';
 import { polySchedule, SCRATCH, type LoadedCheckpoint, type StrategyModel, type TrainingStrategy } from '../train/index.js';
 import { applyTransfer, PRETRAINED_ARCHITECTURES, topologyDifferences, type PretrainedArchitectureName, type PretrainedCheckpoint, type TransferModel, type TransferReport } from './apply.js';
 import { buildModelForPlan } from './build.js';
-import { transferPlan, type DecoderInit, type TransferStrategy } from './plan.js';
+import { transferPlan, transferPlanShape, type DecoderInit, type TransferStrategy } from './plan.js';
 import { type FuseLevels } from '../models/index.js';
 
 export interface TransferStrategyOptions {
@@ -67,7 +67,7 @@ export function transferTrainingStrategy(strategy: TransferStrategy, options: Tr
   if (strategy === 'scratch') return SCRATCH;
   // Validate the options now (the plan is rebuilt in prepare, where continual knows its pre-training length).
   const planOptions = { ...(options.decoderInit !== undefined ? { decoderInit: options.decoderInit } : {}), ...(options.fuseLevels !== undefined ? { fuseLevels: options.fuseLevels } : {}) };
-  const shape = transferPlan(strategy, strategy === 'continual' ? { ...planOptions, pretrainEpochs: 1 } : planOptions);
+  const shape = transferPlanShape(strategy, planOptions);
   return {
     name: strategy,
     requiresPretrained: true,
