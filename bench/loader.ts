@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { writeSynthDataset, type SynthSize } from '../src/synth/index.js';
 import { computeFingerprint, createBatchLoader, planExperiment, preprocessDataset, augmentationGeometry, type Plan } from '../src/data/index.js';
 import { getNumThreads } from '../src/tensor/index.js';
+import { cpuInfo } from '../src/core/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
         waitPerBatchSecondsBusyConsumer: Number((await waitPerBatch(plan, dir, caseIds, workers, 'busy')).toFixed(4)),
       };
     }
-    console.log(JSON.stringify(result, null, 2));
+    console.log(JSON.stringify({ cpu: cpuInfo(), ...result }, null, 2));
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

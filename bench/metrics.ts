@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng, type Shape3 } from '../src/core/index.js';
+import { cpuInfo, Rng, type Shape3 } from '../src/core/index.js';
 import { caseMetrics } from '../src/eval/index.js';
 
 const SHAPE: Shape3 = [300, 512, 512];
@@ -167,7 +167,7 @@ function main(): void {
         )
       : null,
   };
-  console.log(JSON.stringify(result, null, 2));
+  console.log(JSON.stringify({ cpu: cpuInfo(), ...result }, null, 2));
 }
 
 main();

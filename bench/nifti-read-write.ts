@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { Rng, type Shape3, type Affine } from '../src/core/index.js';
+import { cpuInfo, Rng, type Shape3, type Affine } from '../src/core/index.js';
 import { readNifti, writeNifti } from '../src/io/index.js';
 
 const SHAPE: Shape3 = [300, 512, 512];
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
       allSeconds: times,
       notes: 'ours write includes fsync + rename (atomic); nibabel write does not fsync',
     };
-    console.log(JSON.stringify(result, null, 2));
+    console.log(JSON.stringify({ cpu: cpuInfo(), ...result }, null, 2));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

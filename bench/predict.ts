@@ -4,7 +4,7 @@
  * preprocessed volume with the cpu-preset PlainConvUNet; the same weights go to PyTorch through a
  * safetensors file, and the two logit volumes are compared.
  * Usage: npx tsx bench/predict.ts [--shape 64,256,256] [--patch 32,96,96] [--features 16,32,64,128,256]
- *        [--batch 2] [--tta] [--threads 2] [--precision fp32|bf16] [--device cpu|cuda] [--rounds 1]
+ *        [--batch 2] [--tta] [--threads 2] [--precision auto|fp32|bf16] [--device cpu|cuda] [--rounds 1]
  * Prints JSON: seconds per side (median over rounds), ratio ours / PyTorch, max |logit difference|.
  */
 import { execFileSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseDevice } from '../src/core/index.js';
+import { cpuInfo, parseDevice, resolvePrecision, type PrecisionRequest } from '../src/core/index.js';
 import { readNpy, writeNpy, writeSafetensors } from '../src/io/index.js';
 import { slidingWindowPredict, type InferencePrecision } from '../src/infer/index.js';
 import { PlainConvUNet } from '../src/models/index.js';
@@ -32,7 +32,8 @@ const features = ints(option('features', '16,32,64,128,256'));
 const windowsPerBatch = Number(option('batch', '2'));
 const tta = args.includes('--tta');
 const threads = Number(option('threads', '2'));
-const precision = option('precision', 'fp32') as InferencePrecision;
+// auto (the default): bf16 where the CPU computes it natively, else fp32 (emulated bf16 is many times slower).
+const precisionRequest = option('precision', 'auto') as PrecisionRequest;
 const deviceText = option('device', 'cpu');
 const rounds = Number(option('rounds', '1'));
 const python = process.env.LESIONSEG_PYTHON ?? '/usr/bin/python3';
@@ -42,6 +43,9 @@ const STRIDES = [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2], [1, 2, 2
 setNumThreads(threads);
 manualSeed(0);
 const device = parseDevice(deviceText);
+const resolved = resolvePrecision(precisionRequest, device);
+if (resolved.warning !== null) process.stderr.write(`bench/predict: warning: ${resolved.warning}\n`);
+const precision: InferencePrecision = resolved.precision;
 const model = new PlainConvUNet({
   inputChannels: 1,
   numClasses,
@@ -102,6 +106,7 @@ for (let round = 0; round < rounds; round++) {
 fs.rmSync(dir, { recursive: true, force: true });
 const windows = shape.map((s, axis) => Math.ceil((s - patch[axis]!) / (patch[axis]! * 0.5)) + 1).reduce((x, y) => x * y, 1);
 console.log(JSON.stringify({
+  cpu: cpuInfo(),
   benchmark: 'predict-sliding-window',
   config: { shape, patch, features, classes: numClasses, windows_per_batch: windowsPerBatch, windows, tta, threads, precision, device: deviceText, rounds },
   lesionseg: { seconds: median(ours), rounds: ours, peak_rss_mib: oursRss, peak_rss_mib_whole_script: process.resourceUsage().maxRSS / 1024 },

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { identityAffine, Rng, type Shape3 } from '../src/core/index.js';
+import { cpuInfo, identityAffine, Rng, type Shape3 } from '../src/core/index.js';
 import { readNpy, writeNpy } from '../src/io/index.js';
 import { preprocessCase, DATA_RESAMPLING, SEGMENTATION_RESAMPLING, type Plan } from '../src/data/index.js';
 
@@ -125,4 +125,4 @@ if (!process.argv.includes('--no-reference')) {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-console.log(JSON.stringify(report, null, 2));
+console.log(JSON.stringify({ cpu: cpuInfo(), ...report }, null, 2));

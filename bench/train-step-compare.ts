@@ -2,12 +2,15 @@
  * Training-step benchmark, lesionseg vs PyTorch (Debian python3-torch) on the identical network,
  * loss and optimiser, alternating the two sides over a few rounds (this machine is noisy).
  * Usage: npx tsx bench/train-step-compare.ts [--rounds 3] [--precisions fp32,bf16] [--iterations 10]
+ * By default bf16 runs only where the CPU computes it natively (AVX512-BF16 or AMX); elsewhere it is
+ * emulated and one step takes minutes, so the JSON says it was skipped and why.
  * Prints JSON: per precision the median over rounds of each side's median seconds per iteration,
  * peak RSS, parameter counts, and the ratio ours / PyTorch.
  */
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuInfo } from '../src/core/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -16,7 +19,9 @@ function option(name: string, fallback: string): string {
   return index >= 0 && args[index + 1] !== undefined ? args[index + 1]! : fallback;
 }
 const rounds = Number(option('rounds', '3'));
-const precisions = option('precisions', 'fp32,bf16').split(',');
+const cpu = cpuInfo();
+const precisions = option('precisions', cpu.nativeBf16 ? 'fp32,bf16' : 'fp32').split(',');
+const skipped = precisions.includes('bf16') ? null : 'bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where it is emulated and many times slower; pass --precisions fp32,bf16 to run it anyway';
 const iterations = option('iterations', '10');
 const python = process.env.LESIONSEG_PYTHON ?? '/usr/bin/python3';
 
@@ -58,4 +63,4 @@ for (const [precision, e] of Object.entries(perPrecision)) {
 }
 const fp32 = perPrecision.fp32, bf16 = perPrecision.bf16;
 if (fp32 && bf16) results.bf16_speedup_over_fp32_ours = median(fp32.ours) / median(bf16.ours);
-console.log(JSON.stringify({ benchmark: 'train-step', config: { features: [16, 32, 64, 128, 256], patch: [32, 96, 96], batch: 2, threads: 2, in_channels: 1, classes: 2 }, rounds, results }, null, 2));
+console.log(JSON.stringify({ benchmark: 'train-step', cpu, skipped, config: { features: [16, 32, 64, 128, 256], patch: [32, 96, 96], batch: 2, threads: 2, in_channels: 1, classes: 2 }, rounds, results }, null, 2));

@@ -12,6 +12,7 @@
 namespace ls {
 
 std::atomic<int64_t> liveHandleCount{0};
+std::atomic<int64_t> finalizedHandleCount{0};
 
 namespace {
 
@@ -124,7 +125,11 @@ TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Te
   }
 }
 
-TensorHandle::~TensorHandle() { Dispose(); }
+TensorHandle::~TensorHandle() {
+  // Reached from the GC finalizer; a handle still holding its tensor here was never disposed.
+  if (!disposed_) ++finalizedHandleCount;
+  Dispose();
+}
 
 void TensorHandle::Dispose() {
   if (disposed_) return;

@@ -19,6 +19,8 @@ struct AddonData {
 
 /** Count of TensorHandle objects whose at::Tensor is still held (all envs together). */
 extern std::atomic<int64_t> liveHandleCount;
+/** Count of handles whose at::Tensor was released by the GC finalizer rather than by dispose(). */
+extern std::atomic<int64_t> finalizedHandleCount;
 
 /** The JS object that owns one at::Tensor. dispose() is idempotent; the GC finalizer is a safety net. */
 class TensorHandle : public Napi::ObjectWrap<TensorHandle> {

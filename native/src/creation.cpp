@@ -24,6 +24,8 @@ Napi::Value Dispose(Args& a) {
 
 Napi::Value LiveHandles(Args& a) { return Napi::Number::New(a.env(), static_cast<double>(liveHandleCount.load())); }
 
+Napi::Value FinalizedHandles(Args& a) { return Napi::Number::New(a.env(), static_cast<double>(finalizedHandleCount.load())); }
+
 Napi::Value Shape(Args& a) {
   const at::Tensor& t = a.tensor(0);
   Napi::Array shape = Napi::Array::New(a.env(), t.dim());
@@ -247,6 +249,7 @@ const std::vector<OpDef>& CreationOps() {
   static const std::vector<OpDef> ops = {
       {"dispose", 1, 1, Dispose},
       {"liveHandles", 0, 0, LiveHandles},
+      {"finalizedHandles", 0, 0, FinalizedHandles},
       {"shape", 1, 1, Shape},
       {"dtype", 1, 1, Dtype},
       {"device", 1, 1, DeviceOf},

@@ -1,11 +1,10 @@
 /** Commands that exercise the engine: `bench train-step` and `selftest` (`demo` is in experiment-commands.ts). */
-import { type Command, Option } from '@commander-js/extra-typings';
+import type { Command } from '@commander-js/extra-typings';
 import { InputError, parseDevice } from '../core/index.js';
-import { benchmarkTrainStep, runSelfTest, type Precision } from '../train/index.js';
+import { benchmarkTrainStep, runSelfTest } from '../train/index.js';
+import { precisionOption, resolvePrecisionFlag } from './precision.js';
 import { terminalProgress } from './progress.js';
 import { positiveInt } from './parse.js';
-
-const PRECISIONS = ['fp32', 'bf16', 'fp16'] as const;
 
 function intList(name: string) {
   return (value: string): number[] => {
@@ -20,7 +19,7 @@ export function registerEngineCommands(program: Command): void {
   bench
     .command('train-step')
     .description('median seconds per training iteration of a U-Net (forward, Dice+CE with deep supervision, backward, clip, SGD)')
-    .addOption(new Option('--precision <p>', 'fp32, bf16 or fp16').choices(PRECISIONS).default('fp32' as const))
+    .addOption(precisionOption('auto'))
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
     .option('--threads <n>', 'intra-op threads', positiveInt('threads'), 2)
     .option('--iterations <n>', 'timed iterations', positiveInt('iterations'), 10)
@@ -29,9 +28,10 @@ export function registerEngineCommands(program: Command): void {
     .option('--batch <n>', 'batch size', positiveInt('batch'), 2)
     .option('--json', 'print JSON only')
     .action((options) => {
+      const device = parseDevice(options.device);
       const result = benchmarkTrainStep({
-        precision: options.precision as Precision,
-        device: parseDevice(options.device),
+        precision: resolvePrecisionFlag(options.precision, device),
+        device,
         threads: options.threads,
         iterations: options.iterations,
         warmup: options.warmup,
@@ -39,7 +39,7 @@ export function registerEngineCommands(program: Command): void {
         batchSize: options.batch,
       });
       if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-      else process.stdout.write(`train-step ${result.precision} on ${result.device}: ${result.seconds_per_iter.toFixed(3)} s/iter (median of ${result.seconds_all.length}), peak RSS ${result.peak_rss_mib.toFixed(0)} MiB, ${result.params} parameters\n`);
+      else process.stdout.write(`train-step ${result.precision} on ${result.device} (${result.cpu.model}): ${result.seconds_per_iter.toFixed(3)} s/iter (median of ${result.seconds_all.length}), peak RSS ${result.peak_rss_mib.toFixed(0)} MiB, ${result.params} parameters\n`);
     });
 
   const selftest = (name: string, description: string) =>
@@ -49,14 +49,15 @@ export function registerEngineCommands(program: Command): void {
       .option('--iterations <n>', 'SGD steps', positiveInt('iterations'), 60)
       .option('--seed <n>', 'seed', (v) => Number(v), 1)
       .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
-      .addOption(new Option('--precision <p>', 'fp32, bf16 or fp16').choices(PRECISIONS).default('fp32' as const))
+      .addOption(precisionOption('fp32'))
       .option('--threads <n>', 'intra-op threads', positiveInt('threads'), 2)
       .action(async (options) => {
+        const device = parseDevice(options.device);
         const { losses, params } = await runSelfTest({
           iterations: options.iterations,
           seed: options.seed,
-          device: parseDevice(options.device),
-          precision: options.precision as Precision,
+          device,
+          precision: resolvePrecisionFlag(options.precision, device),
           threads: options.threads,
           progress: terminalProgress(),
         });

@@ -79,6 +79,6 @@ export function registerExperimentCommands(program: Command): void {
       const results = await runStudy(experimentPreset('demo', process.cwd()), options.out);
       const written = writeReport(options.out);
       const wall = (performance.now() - started) / 1000;
-      process.stdout.write(`${shortTable(results)}\n\ndemo: finished in ${wall.toFixed(0)} s (wall); report ${written.html}; tables in ${path.join(options.out, 'tables')}\n`);
+      process.stdout.write(`${shortTable(results)}\n(measured on ${results.hardware?.model ?? 'an unknown CPU'}, ${results.hardware?.cores ?? '?'} cores)\n\ndemo: finished in ${wall.toFixed(0)} s (wall); report ${written.html}; tables in ${path.join(options.out, 'tables')}\n`);
     });
 }

@@ -5,6 +5,7 @@
  * training curve and the seconds per epoch; the pre-training runs' curves; and the overlay slices.
  * Across folds: mean and population std of the fold means (each fold counts once), as the paper.
  */
+import type { CpuInfo } from '../core/index.js';
 import { f1OfMeans, summarise, summariseCases, type CaseMetrics } from '../eval/index.js';
 
 export const RESULTS_FORMAT = 'lesionseg-study-results';
@@ -104,6 +105,8 @@ export interface StudyResults {
   wallSeconds: number;
   /** Seconds of the study's steps summed over every call that ran them (DIR/timings.json). */
   stepSeconds: StepSeconds;
+  /** The CPU of the machine that wrote this file (the runs' own sidecars record theirs). */
+  hardware?: CpuInfo;
   target: { dataset: string; label: number; toleranceMm: number; folds: number[] };
   f1Note: string;
   arms: ArmResult[];

@@ -58,6 +58,13 @@ test('a whole study runs, writes results.json, and a second call reuses every ru
     assert.equal(results.pretraining[0]!.epochs.length, 1);
     const split = JSON.parse(fs.readFileSync(path.join(dir, 'split.json'), 'utf8')) as { folds: { train: string[]; test: string[] }[] };
     assert.equal(split.folds[0]!.train.length, 2);
+    // Every arm trains on all of its fold's training cases (nnU-Net with the benchmark's splits), none held out.
+    for (const arm of results.arms) {
+      const sidecar = JSON.parse(fs.readFileSync(path.join(dir, 'runs', arm.pretrained, arm.strategy, 'fold_0', 'checkpoint_final.json'), 'utf8')) as { data: { train: string[]; validation: string[]; validationMode: string; test: string[] } };
+      assert.deepEqual(sidecar.data.train, [...split.folds[0]!.train].sort(), `${arm.pretrained}/${arm.strategy} trains on every training case of fold 0`);
+      assert.equal(sidecar.data.validationMode, 'training-cases');
+      assert.deepEqual(sidecar.data.test, [...split.folds[0]!.test].sort());
+    }
     assert.ok(results.overlays.length >= 1);
     const overlay = JSON.parse(fs.readFileSync(path.join(dir, results.overlays[0]!), 'utf8')) as OverlaySlice;
     assert.equal(overlay.predictions.length, 2);

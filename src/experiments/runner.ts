@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { atomicWriteJsonSync, InputError, parseDevice, SILENT_LOGGER, SILENT_PROGRESS, type Logger, type ProgressReporter } from '../core/index.js';
+import { atomicWriteJsonSync, cpuInfo, InputError, parseDevice, SILENT_LOGGER, SILENT_PROGRESS, type Logger, type ProgressReporter } from '../core/index.js';
 import { listRawCases, type RawCase } from '../io/index.js';
 import { writeSynthDataset } from '../synth/index.js';
 import { datasetInfo, loadPlan, planDatasets, savePlan } from '../data/index.js';
@@ -184,6 +184,7 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
       ...pretrain.map((job) => ({ kind: 'pretrain' as const, key: stepKey('pretrain', job.model) })),
       ...train.flatMap((job) => (['train', 'predict'] as const).map((kind) => ({ kind, key: armStepKey(kind, job) }))),
     ]),
+    hardware: cpuInfo(),
     target: { dataset: spec.target.dataset, label: spec.target.label, toleranceMm: spec.target.toleranceMm, folds: spec.target.folds },
     f1Note: F1_NOTE,
     arms: studyPairs(spec).map((pair): ArmResult => {

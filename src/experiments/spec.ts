@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InputError, ValidationError, type Issue } from '../core/index.js';
+import { InputError, PRECISION_REQUESTS, ValidationError, type Issue } from '../core/index.js';
 import { LESION_KINDS, SYNTH_SIZES, type LesionKind, type SynthSize } from '../synth/index.js';
 import { PRESET_NAMES, type PresetName } from '../data/index.js';
 import { TRANSFER_STRATEGIES, type TransferStrategy } from '../transfer/index.js';
@@ -17,7 +17,8 @@ import { TRANSFER_STRATEGIES, type TransferStrategy } from '../transfer/index.js
 export const SPEC_VERSION = 1;
 export const MULTI_LESION = 'multi';
 export const NO_PRETRAINING = 'none';
-export const PRECISIONS = ['fp32', 'bf16', 'fp16'] as const;
+/** auto: bf16 where the CPU has it natively, else fp32, fp16 on CUDA (each step resolves it on its machine). */
+export const PRECISIONS = PRECISION_REQUESTS;
 
 export type DatasetSource = { kind: 'folder'; path: string } | { kind: 'synth'; lesion: LesionKind; cases: number; size: SynthSize; seed: number };
 

@@ -10,7 +10,7 @@
  * padded volume) plus one batch. We accumulate in float32 (nnU-Net uses fp16), on the input's
  * device unless `accumulatorDevice` says otherwise.
  */
-import { SILENT_PROGRESS, type Device, type ProgressReporter } from '../core/index.js';
+import { SILENT_PROGRESS, type Device, type Precision, type ProgressReporter } from '../core/index.js';
 import {
   addInPlace, autocast, cast, fromArray, mulInPlace, narrow, noGrad, pad, pow, scope, squeeze, stack, to, zeros, type Tensor,
 } from '../tensor/index.js';
@@ -18,7 +18,8 @@ import { gaussianImportanceMap } from './gaussian.js';
 import { predictMirrored, type SpatialAxis } from './mirroring.js';
 import { paddedShape, paddingToPatch, slidingWindowBoxes, type Triple, type WindowBox } from './slidingWindow.js';
 
-export type InferencePrecision = 'fp32' | 'bf16' | 'fp16';
+/** The resolved precision of the forward passes (core's Precision; `auto` is resolved at the edge). */
+export type InferencePrecision = Precision;
 
 /** A network as the sliding window sees it: [B, C, z, y, x] -> logits [B, K, z, y, x]. */
 export type LogitsFunction = (x: Tensor) => Tensor;

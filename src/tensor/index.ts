@@ -3,10 +3,10 @@ export type { Device } from '../core/index.js';
 export type { DType, HostArray } from './dtype.js';
 export { Tensor, type HostTypedArray } from './tensor.js';
 export { fromArray, zeros, ones, full, randn, rand, arange, zerosLike, onesLike, type TensorOptions } from './creation.js';
-export { scope, liveTensors } from './scope.js';
+export { scope, liveTensors, finalizedTensors } from './scope.js';
 export {
   noGrad, enableGrad, isGradEnabled, autocast, manualSeed, setNumThreads, getNumThreads, cudaIsAvailable, cudaDeviceCount,
-  nativeLiveTensors,
+  nativeLiveTensors, nativeFinalizedTensors,
 } from './state.js';
 export * from './ops_pointwise.js';
 export * from './ops_nn.js';

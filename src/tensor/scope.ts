@@ -1,7 +1,8 @@
 /**
  * Deterministic memory: `scope(fn)` disposes every tensor created inside `fn` except those reachable
  * from its return value, which move to the enclosing scope (like tfjs `tidy`). Scopes are synchronous.
- * Also the live-tensor counter (a FinalizationRegistry counts GC-collected tensors as disposed).
+ * Also the live-tensor counter (a FinalizationRegistry counts GC-collected tensors as disposed, and
+ * separately as finalized, so tests can require that nothing relies on the GC).
  */
 
 /** What a scope tracks: tensor.ts's Tensor implements it. */
@@ -22,8 +23,10 @@ export const TRACKED: unique symbol = Symbol('lesionseg.tracked');
 
 let current: ScopeFrame | null = null;
 let liveCount = 0;
+let finalizedCount = 0;
 const collected = new FinalizationRegistry<undefined>(() => {
   liveCount -= 1;
+  finalizedCount += 1;
 });
 
 /** Called once for every new tensor. */
@@ -51,6 +54,14 @@ export function untrack(tensor: Tracked): void {
 /** Handles created and not yet disposed (collected by the GC counts as disposed). */
 export function liveTensors(): number {
   return liveCount;
+}
+
+/**
+ * Tensors that were never disposed and were released by the garbage collector's finalizer instead
+ * (since start-up). Deterministic code keeps this at 0: a rise means a tensor escaped every scope.
+ */
+export function finalizedTensors(): number {
+  return finalizedCount;
 }
 
 function isTracked(value: unknown): value is Tracked {

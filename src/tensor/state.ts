@@ -87,3 +87,8 @@ export function cudaDeviceCount(): number {
 export function nativeLiveTensors(): number {
   return binding.liveHandles();
 }
+
+/** Native handles released by the GC finalizer instead of dispose() since the addon loaded (should stay 0 in loops). */
+export function nativeFinalizedTensors(): number {
+  return binding.finalizedHandles();
+}

@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { TorchError } from '../core/index.js';
 import * as T from './index.js';
+import { collectAndFinalize } from './test-support.js';
 
 const CPU = { type: 'cpu' } as const;
 
@@ -33,6 +34,24 @@ test('scope disposes intermediates and keeps returned tensors (nested, objects, 
   map.get('d')!.dispose();
   assert.equal(T.liveTensors(), before);
   assert.equal(T.nativeLiveTensors(), nativeBefore);
+});
+
+test('a tensor dropped without dispose() is counted as finalized (JS and native); a disposed one is not', async () => {
+  await collectAndFinalize();
+  const finalized = T.finalizedTensors();
+  const nativeFinalized = T.nativeFinalizedTensors();
+  const live = T.liveTensors();
+  T.ones([4]).dispose();
+  await collectAndFinalize();
+  assert.equal(T.finalizedTensors(), finalized, 'a disposed tensor is not a finalizer release');
+  assert.equal(T.nativeFinalizedTensors(), nativeFinalized);
+  (() => {
+    T.ones([1000]); // dropped on purpose: only the garbage collector can release it
+  })();
+  await collectAndFinalize();
+  assert.equal(T.finalizedTensors() - finalized, 1, 'the dropped tensor was released by the JS finalizer');
+  assert.equal(T.nativeFinalizedTensors() - nativeFinalized, 1, 'and its native handle by the Node-API finalizer');
+  assert.equal(T.liveTensors(), live);
 });
 
 test('scope disposes everything when its callback throws, and keep() escapes every scope', () => {

@@ -6,7 +6,7 @@
 import { fromArray, manualSeed, randn, scope, setNumThreads, getNumThreads, type Device } from '../tensor/index.js';
 import { SGD, deepSupervisionTargets, deepSupervisionWeights } from '../nn/index.js';
 import { PlainConvUNet, type UNetConfig } from '../models/index.js';
-import { Rng } from '../core/index.js';
+import { cpuInfo, Rng, type CpuInfo } from '../core/index.js';
 import { trainStep, type Precision } from './step.js';
 
 export interface TrainStepBenchOptions {
@@ -44,6 +44,8 @@ export interface TrainStepBenchResult {
   side: 'lesionseg';
   precision: Precision;
   device: string;
+  /** The CPU the number was measured on (name, relevant flags, native bf16, cores). */
+  cpu: CpuInfo;
   threads: number;
   patch_size: number[];
   batch_size: number;
@@ -119,6 +121,7 @@ export function benchmarkTrainStep(options: Partial<TrainStepBenchOptions> = {})
     side: 'lesionseg',
     precision: o.precision,
     device: o.device.type === 'cpu' ? 'cpu' : `cuda:${o.device.index}`,
+    cpu: cpuInfo(),
     threads: getNumThreads(),
     patch_size: o.patchSize,
     batch_size: o.batchSize,

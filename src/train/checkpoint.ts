@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { atomicWriteJsonSync, CheckpointError } from '../core/index.js';
+import { atomicWriteJsonSync, CheckpointError, type CpuInfo } from '../core/index.js';
 import { readSafetensors, writeSafetensors } from '../io/index.js';
 import { fromArray, type Device } from '../tensor/index.js';
 import { hostToFloat32, loadStateDict, stateDict, tensorToHost, type HostTensor, type LoadReport, type Module, type SGD } from '../nn/index.js';
@@ -65,6 +65,8 @@ export interface CheckpointSidecar {
     optimizer: { kind: 'sgd'; momentum: number; nesterov: boolean; weightDecay: number };
     clipNorm: number;
   };
+  /** The machine the run trained on (CPU name and flags; written since issue 9, absent in older runs). */
+  hardware?: CpuInfo;
   /** The trainer state after `state.epoch` completed epochs. */
   state: TrainerState;
   parameters: { trainable: number; frozen: number; total: number; frozenPrefixes: string[] };

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { atomicWriteFileSync, atomicWriteJsonSync, formatDevice, InputError, type Device } from '../core/index.js';
+import { atomicWriteFileSync, atomicWriteJsonSync, cpuInfo, formatDevice, InputError, type Device } from '../core/index.js';
 import { manualSeed, setNumThreads } from '../tensor/index.js';
 import { SGD, SGD_DEFAULTS } from '../nn/index.js';
 import { unetConfigFromPlan, type Plan } from '../data/index.js';
@@ -211,6 +211,7 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
       optimizer: { kind: 'sgd', momentum: SGD_DEFAULTS.momentum, nesterov: SGD_DEFAULTS.nesterov, weightDecay: SGD_DEFAULTS.weightDecay },
       clipNorm: TRAIN_STEP_DEFAULTS.clipNorm,
     },
+    hardware: cpuInfo(),
     state: trainer.state,
     parameters: { ...counts, frozenPrefixes: setup.frozenPrefixes },
     loadReport: setup.loadReport,

@@ -4,16 +4,18 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InputError } from '../core/index.js';
-import { chooseValidationCases, defaultSplit, readSplitFile, selectFold } from './split.js';
+import { chooseValidationCases, defaultSplit, readSplitFile, selectFold, SPLIT_DEFAULTS } from './split.js';
 
-const COVID_SPLIT = '/work/shared/data/covid19_ctseg_5fold_split.json';
+// The copy the package ships (the paper preset reads the same file), so CI always runs these tests.
+const COVID_SPLIT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../data/covid19_ctseg_5fold_split.json');
 const covidIds = (): string[] => {
   const folds = readSplitFile(COVID_SPLIT);
   return [...new Set(folds.flatMap((f) => [...f.train, ...f.test]))].sort();
 };
 
-test('the COVID-19-CT-Seg split: 5 folds of 4 train / 16 test; each case tested exactly 4 times', { skip: !fs.existsSync(COVID_SPLIT) }, () => {
+test('the COVID-19-CT-Seg split: 5 folds of 4 train / 16 test; each case tested exactly 4 times', () => {
   const folds = readSplitFile(COVID_SPLIT);
   assert.equal(folds.length, 5);
   const ids = covidIds();
@@ -56,15 +58,20 @@ test('the default split is a seeded partition into 5 test folds; too few cases i
   assert.throws(() => defaultSplit(['a', 'b', 'c']), InputError);
 });
 
-test('validation holds out 20% (at least 1) of the training cases; 4 cases -> 1 validates, 3 train', () => {
-  const choice = chooseValidationCases(['d', 'a', 'c', 'b'], { seed: 3 });
+test('by default every training case trains and validates (nnU-Net with the benchmark split: 4 scans, not 3)', () => {
+  assert.equal(SPLIT_DEFAULTS.validationFraction, 0);
+  assert.deepEqual(chooseValidationCases(['d', 'a', 'c', 'b'], { seed: 3 }), { mode: 'training-cases', train: ['a', 'b', 'c', 'd'], validation: ['a', 'b', 'c', 'd'], fraction: 0 });
+});
+
+test('a fraction of 0.2 holds out 20% (at least 1) of the training cases; 4 cases -> 1 validates, 3 train', () => {
+  const choice = chooseValidationCases(['d', 'a', 'c', 'b'], { seed: 3, fraction: 0.2 });
   assert.equal(choice.mode, 'held-out');
   assert.equal(choice.validation.length, 1);
   assert.equal(choice.train.length, 3);
   assert.deepEqual([...choice.train, ...choice.validation].sort(), ['a', 'b', 'c', 'd']);
-  assert.deepEqual(chooseValidationCases(['a', 'b', 'c', 'd'], { seed: 3 }), choice);
-  assert.equal(chooseValidationCases(Array.from({ length: 16 }, (_, i) => `c${i}`), { seed: 1 }).validation.length, 3);
-  const single = chooseValidationCases(['a'], { seed: 1 });
+  assert.deepEqual(chooseValidationCases(['a', 'b', 'c', 'd'], { seed: 3, fraction: 0.2 }), choice);
+  assert.equal(chooseValidationCases(Array.from({ length: 16 }, (_, i) => `c${i}`), { seed: 1, fraction: 0.2 }).validation.length, 3);
+  const single = chooseValidationCases(['a'], { seed: 1, fraction: 0.2 });
   assert.deepEqual(single, { mode: 'training-cases', train: ['a'], validation: ['a'], fraction: 0.2 });
   assert.throws(() => chooseValidationCases(['a', 'b'], { seed: 1, fraction: 1 }), InputError);
 });

@@ -2,15 +2,18 @@
  * Cross-validation folds. A split file lists per fold the training and test case ids (the COVID
  * benchmark's format `{ folds: [{ train, test }] }`; nnU-Net's splits_final.json `[{ train, val }]`
  * is read too, its `val` taken as the test cases). Without a file, a seeded 5-fold split of the
- * sorted case ids. The test cases of a fold are never trained on or used for model selection:
- * validation (pseudo Dice, best checkpoint) uses a seeded part of the fold's TRAINING cases.
+ * sorted case ids. The test cases of a fold are never trained on or used for model selection.
+ * A target run trains on every training case of its fold, as nnU-Net does with the benchmark's
+ * splits (4 scans per fold, not 3): validation (pseudo Dice, best checkpoint) then uses patches of
+ * the training cases. `validationFraction` > 0 holds a seeded part of them out instead; the
+ * non-COVID pre-trainings use 0.2 (the paper's 80/20 split).
  */
 import { InputError, Rng } from '../core/index.js';
 import { readSplit, type SplitFold } from '../io/index.js';
 
 export type { SplitFold } from '../io/index.js';
 
-export const SPLIT_DEFAULTS = { folds: 5, seed: 12345, validationFraction: 0.2 } as const;
+export const SPLIT_DEFAULTS = { folds: 5, seed: 12345, validationFraction: 0, pretrainValidationFraction: 0.2 } as const;
 
 /** The folds of a split file (io's reader: every problem at once, naming the file). */
 export function readSplitFile(file: string): SplitFold[] {

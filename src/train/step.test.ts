@@ -1,9 +1,8 @@
 /** The training step end to end: the self-test's loss falls, and memory stays flat over many iterations. */
 import { test } from 'node:test';
-import * as v8 from 'node:v8';
-import * as vm from 'node:vm';
 import assert from 'node:assert/strict';
-import { liveTensors, nativeLiveTensors } from '../tensor/index.js';
+import { finalizedTensors, liveTensors, nativeFinalizedTensors, nativeLiveTensors } from '../tensor/index.js';
+import { collectAndFinalize, collectGarbage } from '../tensor/test-support.js';
 import { runSelfTest } from './index.js';
 
 const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
@@ -15,18 +14,18 @@ test('a small U-Net learns random spheres: the loss falls', async () => {
   assert.ok(tail < head - 0.2, `loss ${head.toFixed(3)} -> ${tail.toFixed(3)} should fall by more than 0.2`);
 });
 
-v8.setFlagsFromString('--expose-gc');
-const collectGarbage = vm.runInNewContext('gc') as () => void;
-
 /** RSS after a full garbage collection, so that only memory still referenced is counted. */
 function settledRss(): number {
   collectGarbage();
   return process.memoryUsage().rss;
 }
 
-test('RSS after 200 training iterations is within 5% of its level after warm-up (iterations 20-50; no leak), no tensor left alive', async () => {
+test('RSS after 200 training iterations is within 5% of its level after warm-up (iterations 20-50; no leak), every tensor disposed, none left to the finalizer', async () => {
+  await collectAndFinalize();
   const liveBefore = liveTensors();
   const nativeBefore = nativeLiveTensors();
+  const finalizedBefore = finalizedTensors();
+  const nativeFinalizedBefore = nativeFinalizedTensors();
   // glibc's per-thread arenas settle over the first iterations and then swing by ~10 MiB between
   // samples (measured: 329-340 MiB); the warm-up level is the highest of four samples, not one.
   const warmUp: number[] = [];
@@ -41,6 +40,10 @@ test('RSS after 200 training iterations is within 5% of its level after warm-up 
   });
   const baseline = Math.max(...warmUp);
   assert.ok(rss200 <= baseline * 1.05, `RSS ${(baseline / 2 ** 20).toFixed(1)} MiB after warm-up (samples ${warmUp.map((r) => (r / 2 ** 20).toFixed(1)).join(', ')}), ${(rss200 / 2 ** 20).toFixed(1)} MiB after 200`);
+  await collectAndFinalize();
   assert.equal(liveTensors(), liveBefore);
   assert.equal(nativeLiveTensors(), nativeBefore);
+  // Released means disposed: not one tensor of 200 steps was left for the garbage collector's finalizer.
+  assert.equal(finalizedTensors() - finalizedBefore, 0, 'tensors released by the JS finalizer instead of dispose()');
+  assert.equal(nativeFinalizedTensors() - nativeFinalizedBefore, 0, 'native handles released by the GC finalizer instead of dispose()');
 });

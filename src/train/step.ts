@@ -7,7 +7,9 @@ import { autocast, mul, mulInPlace, noGrad, scope, type Tensor, type Device } fr
 import { clipGradNorm, deepSupervisionLoss, diceCeLoss, type DiceCeOptions, type Module, type SGD } from '../nn/index.js';
 import { isTaskRouted, multiTaskLoss, type TaskRoutedModel } from './multiTask.js';
 
-export type Precision = 'fp32' | 'bf16' | 'fp16';
+/** fp32, or autocast to bf16 / fp16 (the resolved choice; `auto` is resolved at the edge by core's resolvePrecision). */
+export type { Precision } from '../core/index.js';
+import type { Precision } from '../core/index.js';
 
 export const TRAIN_STEP_DEFAULTS = { clipNorm: 12 } as const;
 

@@ -1,0 +1,25 @@
+/**
+ * The `--precision` option every computing command shares: fp32, bf16, fp16 or auto (bf16 where the
+ * CPU computes it natively, else fp32; fp16 on CUDA). Resolved once per command; asking for bf16 on
+ * a CPU that only emulates it prints one warning (it stays the user's choice).
+ */
+import { Option } from '@commander-js/extra-typings';
+import { PRECISION_REQUESTS, resolvePrecision, type Device, type Precision, type PrecisionRequest } from '../core/index.js';
+
+export function precisionOption(defaultValue: PrecisionRequest = 'fp32') {
+  return new Option('--precision <p>', 'fp32, bf16, fp16 (CUDA) or auto: bf16 where the CPU has it natively (AVX512-BF16, AMX), else fp32; fp16 on CUDA')
+    .choices(PRECISION_REQUESTS)
+    .default(defaultValue);
+}
+
+let warned = false;
+
+/** The precision to run for `request` on `device`; warns once on stderr when bf16 would be emulated. */
+export function resolvePrecisionFlag(request: PrecisionRequest, device: Device): Precision {
+  const { precision, warning } = resolvePrecision(request, device);
+  if (warning !== null && !warned) {
+    warned = true;
+    process.stderr.write(`lesionseg: warning: ${warning}\n`);
+  }
+  return precision;
+}
