@@ -11,6 +11,7 @@ import { validateDatasetJson, SUPPORTED_FILE_ENDINGS, type DatasetJson } from '.
 import { escapeRegExp } from './raw-dataset.js';
 import { readNifti } from './nifti-read.js';
 import type { NiftiImage } from './nifti-types.js';
+import { nonFiniteCount, nonFiniteMessage } from './validate-voxels.js';
 
 export interface CheckDatasetOptions {
   /** Largest allowed difference of voxel spacing (mm) between a case's images and label; default 1e-4. */
@@ -89,16 +90,8 @@ class Checker {
   }
 
   checkFinite(file: string, image: NiftiImage): void {
-    const data = image.data;
-    if (!(data instanceof Float32Array || data instanceof Float64Array)) return;
-    let nan = 0;
-    let infinite = 0;
-    for (let i = 0; i < data.length; i++) {
-      const value = data[i]!;
-      if (value !== value) nan++;
-      else if (value === Infinity || value === -Infinity) infinite++;
-    }
-    if (nan + infinite > 0) this.add(file, 'non-finite', `${nan} NaN and ${infinite} infinite voxels`);
+    const count = nonFiniteCount(image.data);
+    if (count.nan + count.infinite > 0) this.add(file, 'non-finite', nonFiniteMessage(count));
   }
 
   checkLabelValues(file: string, label: NiftiImage, declared: ReadonlySet<number> | undefined): void {

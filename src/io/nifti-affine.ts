@@ -1,20 +1,35 @@
 /**
  * NIfTI geometry: header -> voxel-to-world affine (sform if sform_code > 0, else qform if
- * qform_code > 0, else nibabel's centred pixdim affine), and affine -> qform/sform/pixdim fields
- * for writing. Both directions follow nibabel's conventions so that nibabel reads our files back
- * with the same affine.
+ * qform_code > 0, else nibabel's centred pixdim affine) with the spacing of that same affine, and
+ * affine -> qform/sform/pixdim fields for writing. Both directions follow nibabel's conventions so
+ * that nibabel reads our files back with the same affine. The reader validates a header
+ * (nifti-validate.ts) before any of this runs, so the fields used here are finite and usable.
  */
 import type { Affine } from '../core/index.js';
-import type { NiftiHeader } from './nifti-types.js';
+import type { NiftiGeometrySource, NiftiHeader } from './nifti-types.js';
 
-type Matrix3 = [[number, number, number], [number, number, number], [number, number, number]];
+export type Matrix3 = [[number, number, number], [number, number, number], [number, number, number]];
 
-/** Spatial voxel sizes from pixdim[1..3]: absolute values, 0 (or missing) read as 1 as nibabel fixes it. */
+/**
+ * Relative difference between pixdim and the sform's column norms above which the geometry note is
+ * set. float32 storage alone accounts for ~1e-7; 1e-4 is 0.1 um on a 1 mm voxel, far below anything
+ * that changes a result, and far above rounding.
+ */
+export const ZOOM_DISAGREEMENT_TOLERANCE = 1e-4;
+
+/** Spatial voxel sizes pixdim[1..3] as stored; an axis beyond dim[0] counts as 1 mm. */
 export function spatialZooms(h: NiftiHeader): [number, number, number] {
-  return [0, 1, 2].map((axis) => {
-    const value = Math.abs(h.pixdim[axis] ?? 1);
-    return value === 0 || !Number.isFinite(value) ? 1 : value;
-  }) as [number, number, number];
+  return [0, 1, 2].map((axis) => h.pixdim[axis] ?? 1) as [number, number, number];
+}
+
+/** Column norms of an affine's 3x3 part: the voxel sizes along x, y, z. */
+export function affineZooms(affine: Affine): [number, number, number] {
+  return [0, 1, 2].map((c) => Math.hypot(affine[0][c]!, affine[1][c]!, affine[2][c]!)) as [number, number, number];
+}
+
+/** A number for messages: six significant digits, no trailing zeros (0.699999988 -> 0.7). */
+export function formatNumber(value: number): string {
+  return Number.isFinite(value) ? String(Number(value.toPrecision(6))) : String(value);
 }
 
 /** Rotation matrix of the unit quaternion whose vector part is (b, c, d), w >= 0. */
@@ -40,7 +55,7 @@ function quaternionToMatrix(b: number, c: number, d: number): Matrix3 {
 export function qformAffine(h: NiftiHeader): Affine {
   const rotation = quaternionToMatrix(h.quatern[0], h.quatern[1], h.quatern[2]);
   const zooms = spatialZooms(h);
-  if (h.qfac < 0) zooms[2] = -zooms[2];
+  if (h.qfac === -1) zooms[2] = -zooms[2]; // 0 reads as 1, as nibabel fixes it; validation refuses others
   const row = (r: number): [number, number, number, number] => [
     rotation[r]![0] * zooms[0],
     rotation[r]![1] * zooms[1],
@@ -69,12 +84,40 @@ function baseAffine(h: NiftiHeader): Affine {
 
 /** Voxel (i, j, k) -> world affine, chosen as nibabel's get_best_affine does. */
 export function affineFromHeader(h: NiftiHeader): Affine {
-  if (h.sformCode > 0) return sformAffine(h);
-  if (h.qformCode > 0) return qformAffine(h);
-  return baseAffine(h);
+  return geometryFromHeader(h).affine;
 }
 
-function determinant(m: Matrix3): number {
+export interface HeaderGeometry {
+  affine: Affine;
+  source: NiftiGeometrySource;
+  /** Voxel sizes of `affine` along x, y, z (mm). */
+  zoomsXyz: [number, number, number];
+  /** Why the spacing is not pixdim, when it is not. */
+  note?: string;
+}
+
+/**
+ * The affine nibabel chooses and the voxel sizes of that affine. For the qform and the pixdim
+ * affine these are pixdim itself (the qform's rotation is orthonormal, so its column norms are
+ * pixdim up to rounding, which would only add noise); for the sform they are its column norms,
+ * which win over a pixdim that disagrees, so that spacing and affine always describe one grid.
+ */
+export function geometryFromHeader(h: NiftiHeader): HeaderGeometry {
+  if (h.sformCode > 0) {
+    const affine = sformAffine(h);
+    const zoomsXyz = affineZooms(affine);
+    const pixdim = spatialZooms(h);
+    const disagrees = pixdim.some((value, axis) => Math.abs(value - zoomsXyz[axis]!) > ZOOM_DISAGREEMENT_TOLERANCE * zoomsXyz[axis]!);
+    if (!disagrees) return { affine, source: 'sform', zoomsXyz };
+    const list = (values: readonly number[]): string => `[${values.map(formatNumber).join(', ')}]`;
+    const note = `pixdim ${list(pixdim)} differs from the sform's voxel sizes ${list(zoomsXyz)}; the sform is used, as nibabel does`;
+    return { affine, source: 'sform', zoomsXyz, note };
+  }
+  if (h.qformCode > 0) return { affine: qformAffine(h), source: 'qform', zoomsXyz: spatialZooms(h) };
+  return { affine: baseAffine(h), source: 'pixdim', zoomsXyz: spatialZooms(h) };
+}
+
+export function determinant(m: Matrix3): number {
   return (
     m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
     m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
@@ -148,7 +191,7 @@ export interface GeometryFields {
  * qform (nearest orthogonal matrix), and the sform holds the affine's first three rows as given.
  */
 export function geometryFromAffine(affine: Affine): GeometryFields {
-  const zooms = [0, 1, 2].map((c) => Math.hypot(affine[0][c]!, affine[1][c]!, affine[2][c]!)) as [number, number, number];
+  const zooms = affineZooms(affine);
   const rotation = [0, 1, 2].map((r) => [0, 1, 2].map((c) => affine[r]![c]! / (zooms[c] || 1))) as Matrix3;
   let qfac = 1;
   const det = determinant(rotation);

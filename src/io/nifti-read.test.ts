@@ -1,4 +1,7 @@
-/** readNifti against nibabel: every fixture's shape, dtype, affine, zooms, sum and sample voxels. */
+/**
+ * readNifti against nibabel: every fixture's shape, dtype, affine, spacing, sum and sample voxels,
+ * and the bad files it must refuse. Malformed headers built byte by byte are in nifti-validate.test.ts.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -51,7 +54,18 @@ for (const [name, want] of Object.entries(expected.cases)) {
         assert.ok(Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b)), `affine[${r}][${c}] ${a} vs nibabel ${b}`);
       }
     }
-    assert.deepEqual(image.spacing, [want.zooms_xyz[2], want.zooms_xyz[1], want.zooms_xyz[0]]);
+    // spacing is the voxel sizes of the affine nibabel chose (its column norms), z, y, x. The affine
+    // entries are float32 values, so numpy's and our column norms differ by rounding only (1e-12).
+    // They agree with pixdim to float32 precision (1e-6) in these files, so no geometry note is set.
+    assert.equal(image.geometrySource, want.sform_code > 0 ? 'sform' : want.qform_code > 0 ? 'qform' : 'pixdim');
+    assert.equal(image.geometryNote, undefined);
+    for (let axis = 0; axis < 3; axis++) {
+      const column = 2 - axis;
+      const norm = Math.hypot(want.affine[0]![column]!, want.affine[1]![column]!, want.affine[2]![column]!);
+      const got = image.spacing[axis]!;
+      assert.ok(Math.abs(got - norm) <= 1e-12 * norm, `spacing[${axis}] ${got} vs nibabel's voxel size ${norm}`);
+      assert.ok(Math.abs(got - want.zooms_xyz[column]!) <= 1e-6 * norm, `spacing[${axis}] ${got} vs pixdim ${want.zooms_xyz[column]}`);
+    }
     let sum = 0;
     for (let i = 0; i < image.data.length; i++) sum += Number(image.data[i]!);
     assert.ok(Math.abs(sum - want.sum) <= 1e-6 * Math.max(1, Math.abs(want.sum)), `sum ${sum} vs ${want.sum}`);
@@ -97,21 +111,28 @@ for (const [name, code, message] of BAD) {
   });
 }
 
-test('a NaN scl_inter with a valid slope reads as 0, a NaN slope as no scaling', async () => {
+test('a NaN scl_inter with a valid slope is refused (as nibabel does), a NaN slope with scl_inter 0 means no scaling', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nifti-read-'));
   try {
     const bytes = fs.readFileSync(path.join(FIXTURES, 'scaled_int16.nii'));
     const nanInter = Buffer.from(bytes);
     nanInter.writeFloatLE(NaN, 116);
-    fs.writeFileSync(path.join(dir, 'a.nii'), nanInter);
+    const interFile = path.join(dir, 'a.nii');
+    fs.writeFileSync(interFile, nanInter);
     const nanSlope = Buffer.from(bytes);
     nanSlope.writeFloatLE(NaN, 112);
+    nanSlope.writeFloatLE(0, 116);
     fs.writeFileSync(path.join(dir, 'b.nii'), nanSlope);
     const raw = await readNifti(path.join(dir, 'b.nii'));
     assert.ok(raw.data instanceof Int16Array);
-    const scaled = await readNifti(path.join(dir, 'a.nii'));
-    assert.ok(scaled.data instanceof Float32Array);
-    for (let i = 0; i < raw.data.length; i++) assert.equal(scaled.data[i], (raw.data[i] as number) * 2.5);
+    const scaled = await readNifti(path.join(FIXTURES, 'scaled_int16.nii'));
+    for (let i = 0; i < raw.data.length; i++) assert.equal(scaled.data[i], (raw.data[i] as number) * 2.5 - 1024);
+    await assert.rejects(readNifti(interFile), (error: unknown) => {
+      assert.ok(error instanceof InputError);
+      assert.equal(error.code, 'bad-header');
+      assert.equal(error.message, `${interFile}: scl_inter is NaN with scl_slope 2.5 (a valid slope needs a finite intercept)`);
+      return true;
+    });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -1,17 +1,34 @@
 /**
- * NIfTI reading. A .nii file is read straight into a fresh, aligned buffer; a gzipped file is
- * inflated as a stream (1 MiB chunks) whose bytes are copied once into a buffer allocated as soon
- * as the header says how large the image is. The typed array is a view on that buffer, byte-swapped
- * in place for big-endian files; only scl_slope/scl_inter scaling makes a second array.
+ * NIfTI reading. The header is validated (nifti-validate.ts) and the image's size checked against
+ * a limit before any voxel buffer exists. A .nii file is read straight into a fresh, aligned buffer
+ * once its size is known to hold the data; a gzipped file is inflated as a stream (1 MiB chunks)
+ * whose bytes are copied into a buffer that is allocated in full only when the gzip trailer's ISIZE
+ * agrees with the header, and otherwise grows with the bytes actually inflated, so a small file
+ * declaring gigabytes costs what it holds. The typed array is a view on that buffer, byte-swapped in
+ * place for big-endian files; only scl_slope/scl_inter scaling makes a second array.
  */
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
-import { InputError, LesionsegError, type TypedArray, type Shape3 } from '../core/index.js';
+import { InputError, LesionsegError, type Shape3 } from '../core/index.js';
 import { DATATYPES, type NiftiHeader, type NiftiImage } from './nifti-types.js';
 import { HEADER_PROBE_BYTES, NIFTI1_HEADER_BYTES, NIFTI2_HEADER_BYTES, detectHeader, parseNiftiHeader } from './nifti-header.js';
-import { affineFromHeader, spatialZooms } from './nifti-affine.js';
+import { geometryFromHeader } from './nifti-affine.js';
+import { applyScaling, scaling } from './nifti-scaling.js';
+import { DEFAULT_MAX_IMAGE_BYTES, checkImageSize, validateNiftiHeader } from './nifti-validate.js';
+
+export interface ReadNiftiOptions {
+  /**
+   * Most bytes one image's voxels may take in memory (stored values plus the scaled copy); an image
+   * declaring more is refused before anything is allocated. Default DEFAULT_MAX_IMAGE_BYTES (8 GiB).
+   */
+  maxBytes?: number;
+}
 
 const CHUNK_BYTES = 1 << 20;
+/** First buffer for a gzip stream whose trailer does not vouch for the declared size; doubled as bytes arrive. */
+export const GZIP_GROWTH_START_BYTES = 64 * 2 ** 20;
+const GZIP_TRAILER_BYTES = 8;
+const GZIP_MINIMUM_BYTES = 18;
 
 function wrapFsError(error: unknown, file: string): never {
   if (error instanceof LesionsegError) throw error;
@@ -24,14 +41,10 @@ function wrapFsError(error: unknown, file: string): never {
   throw new InputError(`cannot read: ${(error as Error).message}`, { file, code: 'unreadable', cause: error });
 }
 
-function isGzip(prefix: Uint8Array): boolean {
-  return prefix.byteLength >= 2 && prefix[0] === 0x1f && prefix[1] === 0x8b;
-}
-
 /** Where the voxels start: vox_offset, or right after the header when it points inside the header. */
 function dataOffset(h: NiftiHeader): number {
   const headerBytes = h.version === 1 ? NIFTI1_HEADER_BYTES : NIFTI2_HEADER_BYTES;
-  return h.voxOffset < headerBytes ? headerBytes + 4 : Math.floor(h.voxOffset);
+  return h.voxOffset < headerBytes ? headerBytes + 4 : h.voxOffset;
 }
 
 function dataByteLength(h: NiftiHeader): number {
@@ -54,22 +67,56 @@ function shortDataError(h: NiftiHeader, file: string, got: number): InputError {
   );
 }
 
-async function readPrefix(file: string, bytes: number): Promise<Uint8Array> {
+/** Everything to refuse before reading voxels: a bad header, a 4D image (when reading data), too many bytes. */
+function checkBeforeReading(h: NiftiHeader, file: string, withData: boolean, options: ReadNiftiOptions): void {
+  validateNiftiHeader(h, file);
+  if (!withData) return;
+  if (h.dims.slice(3).some((n) => n !== 1)) {
+    throw new InputError(`image is ${h.dims.length}D [${h.dims.join(', ')}]; only 3D images are supported`, { file, code: 'not-3d' });
+  }
+  checkImageSize(h, file, options.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES);
+}
+
+/** Whether the file is gzip and, if so, its trailer's ISIZE (uncompressed size mod 2^32 of the last member). */
+async function probeFile(file: string): Promise<{ gzip: boolean; isize?: number }> {
   const handle = await fs.promises.open(file, 'r');
   try {
-    const buffer = Buffer.alloc(bytes);
-    const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
-    return buffer.subarray(0, bytesRead);
+    const magic = Buffer.alloc(2);
+    const { bytesRead } = await handle.read(magic, 0, 2, 0);
+    if (bytesRead < 2 || magic[0] !== 0x1f || magic[1] !== 0x8b) return { gzip: false };
+    const size = (await handle.stat()).size;
+    if (size < GZIP_MINIMUM_BYTES) return { gzip: true };
+    const trailer = Buffer.alloc(GZIP_TRAILER_BYTES);
+    await handle.read(trailer, 0, GZIP_TRAILER_BYTES, size - GZIP_TRAILER_BYTES);
+    return { gzip: true, isize: trailer.readUInt32LE(4) };
   } finally {
     await handle.close();
   }
 }
 
 /**
+ * Bytes to allocate first for `dataBytes` of voxels at `offset` in a gzip stream: all of them when
+ * the trailer's ISIZE equals offset + dataBytes mod 2^32 (a single-member stream of exactly that
+ * size), else at most GZIP_GROWTH_START_BYTES. A trailer can lie too, but then the allocation is
+ * still bounded by the size limit checked before.
+ */
+export function initialGzipCapacity(dataBytes: number, offset: number, isize: number | undefined): number {
+  if (isize !== undefined && isize === (offset + dataBytes) % 2 ** 32) return dataBytes;
+  return Math.min(dataBytes, GZIP_GROWTH_START_BYTES);
+}
+
+/** The capacity after `capacity` that holds `needed` bytes: doubling, never beyond `dataBytes`. */
+export function grownCapacity(capacity: number, needed: number, dataBytes: number): number {
+  let next = Math.max(1, capacity);
+  while (next < needed) next *= 2;
+  return Math.min(next, dataBytes);
+}
+
+/**
  * Inflate `file` and hand its header and (when `withData`) the image bytes over. Stops inflating as
  * soon as the image is complete, as nibabel does; trailing bytes are ignored.
  */
-async function inflate(file: string, withData: boolean): Promise<{ header: NiftiHeader; data: Uint8Array }> {
+async function inflate(file: string, withData: boolean, isize: number | undefined, options: ReadNiftiOptions): Promise<{ header: NiftiHeader; data: Uint8Array }> {
   const source = fs.createReadStream(file, { highWaterMark: CHUNK_BYTES });
   const gunzip = zlib.createGunzip({ chunkSize: CHUNK_BYTES });
   source.on('error', (error) => gunzip.destroy(error));
@@ -78,6 +125,7 @@ async function inflate(file: string, withData: boolean): Promise<{ header: Nifti
   let prefixBytes = 0;
   let header: NiftiHeader | undefined;
   let data: Uint8Array = new Uint8Array(0);
+  let dataBytes = 0;
   let skip = 0; // bytes still to drop before the data starts
   let filled = 0;
   try {
@@ -91,20 +139,27 @@ async function inflate(file: string, withData: boolean): Promise<{ header: Nifti
         const needed = kind?.version === 2 ? NIFTI2_HEADER_BYTES : NIFTI1_HEADER_BYTES;
         if (prefixBytes < needed && (kind || prefixBytes < 4)) continue;
         header = parseNiftiHeader(joined, file);
+        checkBeforeReading(header, file, withData, options);
         if (!withData) break;
-        data = allocate(dataByteLength(header), file);
+        dataBytes = dataByteLength(header);
         skip = dataOffset(header);
+        data = allocate(initialGzipCapacity(dataBytes, skip, isize), file);
         piece = joined;
       }
       if (skip >= piece.byteLength) {
         skip -= piece.byteLength;
         continue;
       }
-      const take = Math.min(piece.byteLength - skip, data.byteLength - filled);
+      const take = Math.min(piece.byteLength - skip, dataBytes - filled);
+      if (filled + take > data.byteLength) {
+        const grown = allocate(grownCapacity(data.byteLength, filled + take, dataBytes), file);
+        grown.set(data.subarray(0, filled));
+        data = grown;
+      }
       data.set(piece.subarray(skip, skip + take), filled);
       filled += take;
       skip = 0;
-      if (filled === data.byteLength) break;
+      if (filled === dataBytes) break;
     }
   } catch (error) {
     wrapFsError(error, file);
@@ -114,18 +169,22 @@ async function inflate(file: string, withData: boolean): Promise<{ header: Nifti
   }
   if (!header) {
     if (prefixBytes === 0) throw new InputError('empty or truncated gzip stream', { file, code: 'truncated' });
+    // A stream shorter than a header: parsing throws 'truncated' (or 'not-nifti').
     header = parseNiftiHeader(prefix.length === 1 ? prefix[0]! : Buffer.concat(prefix), file);
+    checkBeforeReading(header, file, withData, options);
+    dataBytes = dataByteLength(header);
   }
-  if (withData && filled < data.byteLength) throw shortDataError(header, file, filled);
+  if (withData && filled < dataBytes) throw shortDataError(header, file, filled);
   return { header, data };
 }
 
-async function readUncompressed(file: string, withData: boolean): Promise<{ header: NiftiHeader; data: Uint8Array }> {
+async function readUncompressed(file: string, withData: boolean, options: ReadNiftiOptions): Promise<{ header: NiftiHeader; data: Uint8Array }> {
   const handle = await fs.promises.open(file, 'r');
   try {
     const probe = Buffer.alloc(HEADER_PROBE_BYTES);
     const { bytesRead } = await handle.read(probe, 0, probe.byteLength, 0);
     const header = parseNiftiHeader(probe.subarray(0, bytesRead), file);
+    checkBeforeReading(header, file, withData, options);
     if (!withData) return { header, data: new Uint8Array(0) };
     const offset = dataOffset(header);
     const size = (await handle.stat()).size;
@@ -145,10 +204,10 @@ async function readUncompressed(file: string, withData: boolean): Promise<{ head
   }
 }
 
-async function readRaw(file: string, withData: boolean): Promise<{ header: NiftiHeader; data: Uint8Array }> {
+async function readRaw(file: string, withData: boolean, options: ReadNiftiOptions): Promise<{ header: NiftiHeader; data: Uint8Array }> {
   try {
-    const prefix = await readPrefix(file, 2);
-    return isGzip(prefix) ? await inflate(file, withData) : await readUncompressed(file, withData);
+    const { gzip, isize } = await probeFile(file);
+    return gzip ? await inflate(file, withData, isize, options) : await readUncompressed(file, withData, options);
   } catch (error) {
     wrapFsError(error, file);
   }
@@ -166,59 +225,39 @@ function swapBytes(bytes: Uint8Array, elementBytes: number): void {
   }
 }
 
-/** Slope and intercept to apply, or undefined when they leave the values unchanged (slope 0/NaN means none). */
-function scaling(h: NiftiHeader): { slope: number; inter: number } | undefined {
-  if (!Number.isFinite(h.sclSlope) || h.sclSlope === 0) return undefined;
-  const inter = Number.isFinite(h.sclInter) ? h.sclInter : 0;
-  if (h.sclSlope === 1 && inter === 0) return undefined;
-  return { slope: h.sclSlope, inter };
+/**
+ * Read only the header of a .nii or .nii.gz file, validated as readNifti validates it (a 4D header is
+ * returned, for callers that report that themselves).
+ */
+export async function readNiftiHeader(file: string): Promise<NiftiHeader> {
+  return (await readRaw(file, false, {})).header;
 }
 
 /**
- * Scaled values: Float32Array for types float32 holds exactly (8/16-bit integers, float32), Float64Array
- * for 32/64-bit integers and float64, where float32 would round the stored values.
+ * Read a 3D NIfTI image (.nii or .nii.gz, NIfTI-1 or -2, either byte order); throws InputError
+ * naming the file. NaN voxels are returned as they are (see assertFiniteVoxels); scaling that makes
+ * finite stored values infinite is refused.
  */
-function applyScaling(raw: TypedArray, slope: number, inter: number, datatype: NiftiHeader['datatype']): Float32Array | Float64Array {
-  const wide = datatype === 'float64' || datatype === 'int32' || datatype === 'uint32' || datatype === 'int64';
-  const out = wide ? new Float64Array(raw.length) : new Float32Array(raw.length);
-  if (raw instanceof BigInt64Array) {
-    for (let i = 0; i < raw.length; i++) out[i] = Number(raw[i]!) * slope + inter;
-  } else {
-    for (let i = 0; i < raw.length; i++) out[i] = (raw[i] as number) * slope + inter;
-  }
-  return out;
-}
-
-/** Read only the header of a .nii or .nii.gz file. */
-export async function readNiftiHeader(file: string): Promise<NiftiHeader> {
-  return (await readRaw(file, false)).header;
-}
-
-/** Read a 3D NIfTI image (.nii or .nii.gz, NIfTI-1 or -2, either byte order); throws InputError naming the file. */
-export async function readNifti(file: string): Promise<NiftiImage> {
-  const { header, data } = await readRaw(file, true);
-  const extra = header.dims.slice(3);
-  if (extra.some((n) => n !== 1)) {
-    throw new InputError(`image is ${header.dims.length}D [${header.dims.join(', ')}]; only 3D images are supported`, {
-      file,
-      code: 'not-3d',
-    });
-  }
+export async function readNifti(file: string, options: ReadNiftiOptions = {}): Promise<NiftiImage> {
+  const { header, data } = await readRaw(file, true, options);
   const info = DATATYPES[header.datatype];
   if (!header.littleEndian) swapBytes(data, info.bytes);
   const raw = new info.array(data.buffer, data.byteOffset, data.byteLength / info.bytes);
   const scale = scaling(header);
-  const values = scale ? applyScaling(raw, scale.slope, scale.inter, header.datatype) : raw;
+  const values = scale ? applyScaling(raw, scale, header.datatype, file) : raw;
   const [nx, ny, nz] = [header.dims[0] ?? 1, header.dims[1] ?? 1, header.dims[2] ?? 1];
-  const [sx, sy, sz] = spatialZooms(header);
+  const geometry = geometryFromHeader(header);
+  const [sx, sy, sz] = geometry.zoomsXyz;
   const shape: Shape3 = [nz, ny, nx];
   return {
     data: values,
     shape,
     spacing: [sz, sy, sx],
-    affine: affineFromHeader(header),
+    affine: geometry.affine,
     header,
     datatype: header.datatype,
     file,
+    geometrySource: geometry.source,
+    ...(geometry.note !== undefined ? { geometryNote: geometry.note } : {}),
   };
 }

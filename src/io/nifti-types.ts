@@ -47,12 +47,22 @@ export interface NiftiHeader {
   dimInfo: number;
 }
 
+/**
+ * Which header fields the affine (and so the spacing) came from, chosen as nibabel's get_best_affine
+ * does: the sform when sform_code > 0, else the qform when qform_code > 0, else pixdim alone.
+ */
+export type NiftiGeometrySource = 'sform' | 'qform' | 'pixdim';
+
 /** A 3D NIfTI image: a Volume plus the header it came from. */
 export interface NiftiImage extends Volume {
   header: NiftiHeader;
   /** The stored datatype (data may be Float32Array/Float64Array when scl_slope/scl_inter apply). */
   datatype: NiftiDatatype;
   file: string;
+  /** Where `affine` came from; `spacing` is always the voxel sizes (column norms) of that affine. */
+  geometrySource: NiftiGeometrySource;
+  /** Set when the header's fields disagree and one was chosen (e.g. pixdim vs the sform), for `info` to show. */
+  geometryNote?: string;
 }
 
 type TypedArrayConstructor = {
