@@ -104,15 +104,16 @@ test('info prints shape, spacing, affine, datatype and min/max/mean (text and --
   const json = await lesionseg('info', file, '--json');
   assert.equal(json.code, 0, json.stderr);
   const info = JSON.parse(json.stdout) as Record<string, unknown>;
-  assert.deepEqual(info.shape, [2, 3, 4]);
-  assert.deepEqual((info.spacingMm as number[]).map((s) => Number(s.toFixed(5))), [2.5, 0.8, 0.7]);
+  // NIfTI's (i, j, k) order, as nibabel: the reverse of the volume's [z, y, x] (main.test.ts has more).
+  assert.deepEqual(info.shape, [4, 3, 2]);
+  assert.deepEqual((info.spacingMm as number[]).map((s) => Number(s.toFixed(5))), [0.7, 0.8, 2.5]);
   assert.equal(info.datatype, 'int16');
   assert.equal(info.min, -100);
   assert.equal(info.max, 130);
   assert.equal(info.mean, 15);
   assert.equal(info.nonFinite, 0);
   const text = await lesionseg('info', file);
-  assert.match(text.stdout, /shape {6}2 x 3 x 4 \(z, y, x\)/);
+  assert.match(text.stdout, /shape {6}4 x 3 x 2 voxels \(i, j, k/);
   assert.match(text.stdout, /min\/max {4}-100 \/ 130/);
 });
 

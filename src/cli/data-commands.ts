@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Command, Option } from '@commander-js/extra-typings';
 import { InputError, type Issue, type ProgressReporter, type TypedArray } from '../core/index.js';
-import { checkDataset, IMPORT_KINDS, importDataset, readNifti } from '../io/index.js';
+import { checkDataset, IMPORT_KINDS, importDataset, readNifti, type NiftiImage } from '../io/index.js';
 import { LESION_KINDS, SYNTH_SIZES, writeSynthDataset, type LesionKind, type SynthSize } from '../synth/index.js';
 import { getPreset, loadPlan, planDatasets, preprocessDataset, PRESET_NAMES, savePlan, type PresetName } from '../data/index.js';
 import { terminalProgress } from './progress.js';
@@ -51,6 +51,80 @@ function requireFolder(folder: string, what: string): void {
   if (!fs.statSync(folder).isDirectory()) throw new InputError(`is a file, not ${what}`, { file: folder, code: 'not-folder' });
 }
 
+/** What `info` reports, in NIfTI's axis order (nibabel's img.shape, header.get_zooms(), img.affine). */
+export interface NiftiInfo {
+  file: string;
+  axes: typeof INFO_AXES;
+  /** Voxels along i, j, k (dim[1..3]); the volume's internal shape is the reverse, [z, y, x]. */
+  shape: [number, number, number];
+  /**
+   * Voxel size in mm along i, j, k: the voxel sizes of `affine`, which are pixdim[1..3] (nibabel's
+   * get_zooms()) unless `geometryNote` says the header's fields disagree.
+   */
+  spacingMm: [number, number, number];
+  /** Voxel (i, j, k) -> world RAS+ mm, row-major 4x4: nibabel's img.affine. */
+  affine: NiftiImage['affine'];
+  /** The header fields the affine came from (sform, qform, or pixdim alone), as nibabel chooses. */
+  geometrySource: NiftiImage['geometrySource'];
+  /** Which field was chosen where the header's fields disagree. */
+  geometryNote?: string;
+  datatype: NiftiImage['datatype'];
+  niftiVersion: 1 | 2;
+  min: number;
+  max: number;
+  mean: number;
+  nonFinite: number;
+}
+
+export const INFO_AXES = "ijk (NIfTI order, as nibabel's shape and get_zooms())";
+
+/** `info`'s report of an image: the internal [z, y, x] order turned into NIfTI's (i, j, k). */
+export function niftiInfo(file: string, image: NiftiImage): NiftiInfo {
+  const [nz, ny, nx] = image.shape;
+  const [sz, sy, sx] = image.spacing;
+  return {
+    file,
+    axes: INFO_AXES,
+    shape: [nx, ny, nz],
+    spacingMm: [sx, sy, sz],
+    affine: image.affine,
+    geometrySource: image.geometrySource,
+    ...(image.geometryNote !== undefined ? { geometryNote: image.geometryNote } : {}),
+    datatype: image.datatype,
+    niftiVersion: image.header.version,
+    ...volumeStatistics(image.data),
+  };
+}
+
+const GEOMETRY_SOURCES: Readonly<Record<NiftiInfo['geometrySource'], string>> = {
+  sform: 'the sform (sform_code > 0)',
+  qform: 'the qform (qform_code > 0, sform_code 0)',
+  pixdim: "pixdim alone (qform_code and sform_code 0: nibabel's centred affine)",
+};
+
+/** A number with at most `digits` significant digits and no trailing zeros (100000 stays 100000). */
+function short(value: number, digits = 6): string {
+  return String(Number(value.toPrecision(digits)));
+}
+
+/** `info`'s text report, one string per line. */
+export function formatNiftiInfo(info: NiftiInfo): string[] {
+  const rows = info.affine.slice(0, 3).map((row) => `[${row.map((value) => short(value)).join(', ')}]`);
+  const lines = [
+    info.file,
+    `  shape      ${info.shape.join(' x ')} voxels (i, j, k: NIfTI order, as nibabel)`,
+    `  spacing    ${info.spacingMm.map((s) => short(s)).join(' x ')} mm (i, j, k)`,
+    `  datatype   ${info.datatype} (NIfTI-${info.niftiVersion})`,
+    `  affine     ${rows.join('\n             ')}`,
+    `  geometry   affine from ${GEOMETRY_SOURCES[info.geometrySource]}`,
+    ...(info.geometryNote !== undefined ? [`  note       ${info.geometryNote}`] : []),
+    `  min/max    ${info.min} / ${info.max}`,
+    `  mean       ${short(info.mean)}`,
+  ];
+  if (info.nonFinite > 0) lines.push(`  non-finite ${info.nonFinite} voxels (NaN or infinite)`);
+  return lines;
+}
+
 export interface DataCommandsIo {
   /** Where results go (default process.stdout). */
   stdout?: { write(text: string): unknown };
@@ -66,33 +140,13 @@ export function registerDataCommands(program: Command, io: DataCommandsIo = {}):
   const progress = io.progress ?? (() => terminalProgress());
   program
     .command('info')
-    .description('shape, spacing, affine, datatype and min/max/mean of a NIfTI image')
+    .description('shape, spacing, affine, datatype and min/max/mean of a NIfTI image (axes in NIfTI i, j, k order)')
     .argument('<file>', '.nii or .nii.gz file')
     .option('--json', 'print JSON only')
     .action(async (file, options) => {
-      const image = await readNifti(file);
-      const stats = volumeStatistics(image.data);
-      const info = {
-        file,
-        shape: image.shape,
-        spacingMm: image.spacing,
-        affine: image.affine,
-        datatype: image.datatype,
-        niftiVersion: image.header.version,
-        ...stats,
-      };
-      if (options.json) {
-        write(JSON.stringify(info));
-        return;
-      }
-      write(`${file}`);
-      write(`  shape      ${image.shape.join(' x ')} (z, y, x)`);
-      write(`  spacing    ${image.spacing.map((s) => s.toPrecision(6).replace(/\.?0+$/, '')).join(' x ')} mm (z, y, x)`);
-      write(`  datatype   ${image.datatype} (NIfTI-${image.header.version})`);
-      write(`  affine     ${image.affine.slice(0, 3).map((row) => `[${row.map((v) => Number(v.toFixed(4))).join(', ')}]`).join('\n             ')}`);
-      write(`  min/max    ${stats.min} / ${stats.max}`);
-      write(`  mean       ${stats.mean.toPrecision(6)}`);
-      if (stats.nonFinite > 0) write(`  non-finite ${stats.nonFinite} voxels (NaN or infinite)`);
+      const info = niftiInfo(file, await readNifti(file));
+      if (options.json) write(JSON.stringify(info));
+      else for (const line of formatNiftiInfo(info)) write(line);
     });
 
   program

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { LesionsegError } from '../core/index.js';
 
 /** An at::Tensor owned by the addon (an ObjectWrap); only tensor.ts holds these. */
 export interface NativeHandle {
@@ -21,6 +22,8 @@ export interface TorchBinding {
   // handles, metadata and autograd
   dispose(h: H): void;
   liveHandles(): number;
+  /** Handles whose tensor the GC finalizer released (never disposed). */
+  finalizedHandles(): number;
   shape(h: H): number[];
   dtype(h: H): number;
   device(h: H): string;
@@ -123,21 +126,26 @@ export interface TorchBinding {
 /** Path of the addon relative to the package root (src/tensor and dist/tensor both sit two levels down). */
 const ADDON_URL = new URL('../../native/build/Release/lesionseg_native.node', import.meta.url);
 
-function loadBinding(): TorchBinding {
-  const addonPath = fileURLToPath(ADDON_URL);
+/**
+ * Load the addon at `addonPath`. A missing file is a LesionsegError with code 'addon-missing' and one
+ * that is there but does not load (a libtorch library not found, another Node ABI) one with code
+ * 'addon-unloadable'; both messages name the file and the set-up command, and the CLI prints them
+ * as one line with exit status 1 (the set-up's to fix, not the input's). Exported for its tests.
+ */
+export function loadBinding(addonPath: string): TorchBinding {
+  const setUp = 'run `npm run setup` (or `bash scripts/build.sh`) in the checkout';
   if (!existsSync(addonPath)) {
-    throw new Error(
-      `the libtorch addon is not built (${addonPath} is missing): run \`npm run setup\` ` +
-        '(or `bash scripts/build.sh`) first',
-    );
+    throw new LesionsegError('addon-missing', `the libtorch addon is not built: ${addonPath} is missing; ${setUp} first`);
   }
   const require = createRequire(import.meta.url);
   try {
     return require(addonPath) as TorchBinding;
   } catch (error) {
-    throw new Error(`could not load the libtorch addon ${addonPath}: ${(error as Error).message}; ` +
-      'rebuild it with `npm run setup`', { cause: error });
+    const reason = String((error as Error).message ?? error).split('\n')[0];
+    throw new LesionsegError('addon-unloadable', `could not load the libtorch addon ${addonPath} (${reason}); ${setUp} to rebuild it`, {
+      cause: error,
+    });
   }
 }
 
-export const binding: TorchBinding = loadBinding();
+export const binding: TorchBinding = loadBinding(fileURLToPath(ADDON_URL));
