@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Command, Option } from '@commander-js/extra-typings';
-import { InputError, type Issue, type ProgressReporter, type TypedArray } from '../core/index.js';
+import { assertWritableOutput, InputError, type Issue, type ProgressReporter, type TypedArray } from '../core/index.js';
 import { checkDataset, IMPORT_KINDS, importDataset, readNifti, type NiftiImage } from '../io/index.js';
 import { LESION_KINDS, SYNTH_SIZES, writeSynthDataset, type LesionKind, type SynthSize } from '../synth/index.js';
 import { getPreset, loadPlan, planDatasets, preprocessDataset, PRESET_NAMES, savePlan, type PresetName } from '../data/index.js';
@@ -215,6 +215,7 @@ export function registerDataCommands(program: Command, io: DataCommandsIo = {}):
     .action(async (datasets, options) => {
       getPreset(options.preset); // an unknown name lists the valid ones
       for (const dataset of datasets) requireFolder(dataset, 'a dataset folder');
+      assertWritableOutput(options.out, { option: '--out', kind: 'file' });
       const plan = await planDatasets(datasets, options.preset as PresetName, { progress: progress() });
       savePlan(options.out, plan);
       const c = plan.configuration;

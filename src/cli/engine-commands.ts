@@ -1,10 +1,11 @@
 /** Commands that exercise the engine: `bench train-step` and `selftest` (`demo` is in experiment-commands.ts). */
 import type { Command } from '@commander-js/extra-typings';
-import { InputError, parseDevice } from '../core/index.js';
+import { assertDeviceAvailable, InputError, parseDevice, type Device } from '../core/index.js';
+import { cudaDeviceCount } from '../tensor/index.js';
 import { benchmarkTrainStep, runSelfTest } from '../train/index.js';
 import { precisionOption, resolvePrecisionFlag } from './precision.js';
 import { terminalProgress } from './progress.js';
-import { positiveInt } from './parse.js';
+import { positiveInt, threadCount } from './parse.js';
 
 function intList(name: string) {
   return (value: string): number[] => {
@@ -14,6 +15,13 @@ function intList(name: string) {
   };
 }
 
+/** --device parsed, and refused (naming it) when this machine lacks that CUDA device. */
+function availableDevice(text: string): Device {
+  const device = parseDevice(text);
+  assertDeviceAvailable(device, device.type === 'cpu' ? 0 : cudaDeviceCount());
+  return device;
+}
+
 export function registerEngineCommands(program: Command): void {
   const bench = program.command('bench').description('benchmarks (JSON with --json)');
   bench
@@ -21,14 +29,14 @@ export function registerEngineCommands(program: Command): void {
     .description('median seconds per training iteration of a U-Net (forward, Dice+CE with deep supervision, backward, clip, SGD)')
     .addOption(precisionOption('auto'))
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
-    .option('--threads <n>', 'intra-op threads', positiveInt('threads'), 2)
+    .option('--threads <n>', 'intra-op threads (at most 4 per CPU)', threadCount('threads'), 2)
     .option('--iterations <n>', 'timed iterations', positiveInt('iterations'), 10)
     .option('--warmup <n>', 'untimed iterations first', positiveInt('warmup'), 3)
     .option('--patch <zyx>', 'patch size', intList('patch'), [32, 96, 96])
     .option('--batch <n>', 'batch size', positiveInt('batch'), 2)
     .option('--json', 'print JSON only')
     .action((options) => {
-      const device = parseDevice(options.device);
+      const device = availableDevice(options.device);
       const result = benchmarkTrainStep({
         precision: resolvePrecisionFlag(options.precision, device),
         device,
@@ -50,9 +58,9 @@ export function registerEngineCommands(program: Command): void {
       .option('--seed <n>', 'seed', (v) => Number(v), 1)
       .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
       .addOption(precisionOption('fp32'))
-      .option('--threads <n>', 'intra-op threads', positiveInt('threads'), 2)
+      .option('--threads <n>', 'intra-op threads (at most 4 per CPU)', threadCount('threads'), 2)
       .action(async (options) => {
-        const device = parseDevice(options.device);
+        const device = availableDevice(options.device);
         const { losses, params } = await runSelfTest({
           iterations: options.iterations,
           seed: options.seed,

@@ -1,6 +1,6 @@
 /** `lesionseg evaluate`: metrics of a prediction folder against a ground-truth folder (src/eval). */
 import type { Command } from '@commander-js/extra-typings';
-import { InputError } from '../core/index.js';
+import { assertWritableOutput, InputError } from '../core/index.js';
 import { evaluateFolder, readSplit, writeEvaluation } from '../eval/index.js';
 
 function number(name: string, check: (n: number) => boolean, what: string) {
@@ -31,6 +31,9 @@ export function registerEvalCommands(program: Command): void {
     .option('--allow-missing', 'evaluate the cases that have a prediction and list the missing ones')
     .option('--affine-tolerance <mm>', 'largest allowed affine difference between prediction and ground truth', number('affine-tolerance', (n) => Number.isFinite(n) && n >= 0, 'a number of mm >= 0'), 1e-3)
     .action(async (options) => {
+      // The reports are written after every case is evaluated: their paths are checked first.
+      assertWritableOutput(options.json, { option: '--json', kind: 'file' });
+      if (options.csv !== undefined) assertWritableOutput(options.csv, { option: '--csv', kind: 'file' });
       const result = await evaluateFolder({
         gtDir: options.gt,
         predDir: options.pred,

@@ -6,11 +6,12 @@
  */
 import * as path from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { InputError, type Logger } from '../core/index.js';
+import { assertDeviceAvailable, InputError, parseDevice, type Logger } from '../core/index.js';
+import { cudaDeviceCount } from '../tensor/index.js';
 import { experimentPreset, readExperimentSpec, runExperiment, spawnStepRunner, type CommandLauncher, type ExperimentSpec, type StudyResults } from '../experiments/index.js';
 import { armLabel, writeReport, writeTables } from '../report/index.js';
 import { terminalProgress } from './progress.js';
-import { positiveInt } from './parse.js';
+import { checkThreads, positiveInt, threadCount } from './parse.js';
 
 /** Start `lesionseg` again as this process was started (bin/lesionseg.js, or node --import tsx src/cli/main.ts). */
 export function selfLauncher(): CommandLauncher {
@@ -52,11 +53,15 @@ export function registerExperimentCommands(program: Command): void {
     .option('--preset <name>', 'a built-in study instead of a spec: demo, synthetic, paper')
     .requiredOption('--out <dir>', 'study folder (created; an existing one is continued)')
     .option('--jobs <n>', "steps run at once, each its own process (overrides the spec's jobs)", positiveInt('jobs'))
-    .option('--threads <n>', "CPU threads of each step (overrides the spec's threads)", positiveInt('threads'))
+    .option('--threads <n>', "CPU threads of each step (overrides the spec's threads; at most 4 per CPU)", threadCount('threads'))
     .action(async (specFile, options) => {
       if ((specFile === undefined) === (options.preset === undefined)) throw new InputError('give either a spec file or --preset demo|synthetic|paper (one of them)', { code: 'bad-arguments' });
       const read = specFile !== undefined ? readExperimentSpec(specFile) : experimentPreset(options.preset!, process.cwd());
       const spec: ExperimentSpec = { ...read, jobs: options.jobs ?? read.jobs, threads: options.threads ?? read.threads };
+      // The spec's device and threads reach every step; refuse them here, before the first step starts.
+      const device = parseDevice(spec.device);
+      assertDeviceAvailable(device, device.type === 'cpu' ? 0 : cudaDeviceCount(), `the spec's device (${specFile ?? `preset ${options.preset}`})`);
+      checkThreads(spec.threads, `the spec's threads (${specFile ?? `preset ${options.preset}`})`);
       const results = await runStudy(spec, options.out);
       process.stdout.write(`${shortTable(results)}\n\nexperiment: ${results.arms.length} arm(s) in ${results.wallSeconds.toFixed(0)} s (steps: ${(results.stepSeconds.total / 60).toFixed(1)} min over ${results.stepSeconds.timedSteps} timed step(s)); results ${path.join(options.out, 'results.json')}, tables in ${path.join(options.out, 'tables')}\n`);
     });

@@ -1,4 +1,5 @@
 /** Option value parsers shared by the commands: a bad value is an InputError naming the option. */
+import * as os from 'node:os';
 import { InputError } from '../core/index.js';
 
 /** An integer option at least `minimum` (decimal digits only: '1e3', '2.0' and '' are refused). */
@@ -14,3 +15,29 @@ export function integer(name: string, minimum: number) {
 
 /** An integer option at least 1. */
 export const positiveInt = (name: string) => integer(name, 1);
+
+/**
+ * Most threads `--threads` accepts: four per logical CPU (os.availableParallelism). A count a
+ * little above the cores only slows libtorch down, and hosts with hyperthreading, or containers
+ * whose CPU quota hides cores, may reasonably ask for that; far above is a typo (--threads 200 on
+ * 2 cores) that would oversubscribe every op, so it is refused rather than accepted silently.
+ */
+export function maxThreads(): number {
+  return os.availableParallelism() * 4;
+}
+
+/** Throws InputError naming `option` unless `threads` is an integer in 1..maxThreads(). */
+export function checkThreads(threads: number, option = '--threads'): number {
+  const limit = maxThreads();
+  if (!Number.isSafeInteger(threads) || threads < 1) throw new InputError(`${option} must be an integer >= 1, got '${threads}'`, { code: 'bad-arguments' });
+  if (threads > limit) {
+    throw new InputError(`${option} ${threads} is far above the ${os.availableParallelism()} CPU(s) of this machine (at most ${limit}, 4 per CPU): use at most ${os.availableParallelism()}`, { code: 'bad-arguments' });
+  }
+  return threads;
+}
+
+/** The `--threads` option: an integer in 1..4 x the logical CPUs. */
+export function threadCount(name = 'threads') {
+  const parse = integer(name, 1);
+  return (value: string): number => checkThreads(parse(value), `--${name}`);
+}

@@ -1,18 +1,36 @@
 /** `lesionseg predict`: segment images with a trained model or a fold ensemble (src/infer predictFiles). */
+import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
-import { InputError, parseDevice, type Logger } from '../core/index.js';
-import { predictFiles, type InferencePrecision, type SpatialAxis } from '../infer/index.js';
+import { BYTES_PER_GIB, InputError, parseDevice, type Logger } from '../core/index.js';
+import { predictFiles, type SpatialAxis } from '../infer/index.js';
+import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
-import { positiveInt } from './parse.js';
+import { precisionOption, resolvePrecisionFlag } from './precision.js';
+import { positiveInt, threadCount } from './parse.js';
 
-const PRECISIONS = ['fp32', 'bf16', 'fp16'] as const;
 
 function stepFraction(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !(n > 0 && n <= 1)) throw new InputError(`--step must be a fraction of the patch in (0, 1], got '${value}'`);
+  if (value.trim() === '' || !(n > 0 && n <= 1)) throw new InputError(`--step must be a fraction of the patch in (0, 1], got '${value}'`, { code: 'bad-arguments' });
   return n;
 }
+
+/** A positive number of GiB, as bytes. */
+function gibibytes(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !(Number.isFinite(n) && n > 0)) throw new InputError(`--${name} must be a positive number of GiB, got '${value}'`, { code: 'bad-arguments' });
+    return n * BYTES_PER_GIB;
+  };
+}
+
+/**
+ * --max-memory-gib defaults to the machine's total memory: the estimate is a lower bound of what a
+ * case needs, so a case above it cannot finish here without swapping for hours or being killed
+ * (V8 aborted with exit 134 before); a shared machine can lower it, a machine with swap raise it.
+ */
+const DEFAULT_MAX_MEMORY_GIB = Number((os.totalmem() / BYTES_PER_GIB).toFixed(1));
 
 function foldList(value: string): number[] {
   const folds = value.split(',').map((v) => Number(v.trim()));
@@ -45,10 +63,12 @@ export function registerPredictCommands(program: Command): void {
     .option('--folds <list>', 'folds to ensemble when -m is a folder of fold_K runs (default: all found)', foldList)
     .option('--save-probabilities', 'also write softmax probabilities: one float32 <case>_probabilities_<k>.nii.gz per class')
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
-    .addOption(new Option('--precision <p>', 'fp32, bf16 or fp16 (autocast)').choices(PRECISIONS).default('fp32' as const))
+    .addOption(precisionOption('fp32'))
     .option('--batch <n>', 'windows per forward batch', positiveInt('batch'), 2)
     .addOption(new Option('--accumulate-on <where>', 'where the sliding-window sums live').choices(['device', 'cpu'] as const).default('device' as const))
-    .option('--threads <n>', 'intra-op CPU threads', positiveInt('threads'))
+    .option('--threads <n>', 'intra-op CPU threads (at most 4 per CPU)', threadCount('threads'))
+    .addOption(new Option('--max-memory-gib <gib>', 'refuse a case whose images, logits accumulators and weight map (estimated from its headers) need more memory').argParser(gibibytes('max-memory-gib')).default(os.totalmem(), `${DEFAULT_MAX_MEMORY_GIB}, this machine's total`))
+    .addOption(new Option('--max-image-gib <gib>', 'refuse an image that decodes to more than this').argParser(gibibytes('max-image-gib')).default(DEFAULT_MAX_IMAGE_BYTES, `${DEFAULT_MAX_IMAGE_BYTES / BYTES_PER_GIB}`))
     .option('--json', 'print a JSON summary on stdout')
     .action(async (options) => {
       if (options.threads !== undefined) setNumThreads(options.threads);
@@ -60,11 +80,13 @@ export function registerPredictCommands(program: Command): void {
           ...(options.folds !== undefined ? { folds: options.folds } : {}),
           saveProbabilities: options.saveProbabilities === true,
           device: parseDevice(options.device),
-          precision: options.precision as InferencePrecision,
+          precision: resolvePrecisionFlag(options.precision, parseDevice(options.device)),
           mirrorAxes: options.tta === false ? [] : options.mirrorAxes,
           stepFraction: options.step,
           windowsPerBatch: options.batch,
           accumulateOn: options.accumulateOn,
+          maxMemoryBytes: options.maxMemoryGib,
+          maxImageBytes: options.maxImageGib,
           progress: terminalProgress(),
         },
         stderrLogger,

@@ -98,7 +98,8 @@ test('multi-lesion pre-training on tumor+gtv+effusion, then all five strategies 
     assert.deepEqual(sidecar.state.epochSeconds.length, 2, 'time per epoch recorded');
     assert.equal(sidecar.strategy.name, strategy);
     assert.deepEqual(sidecar.data.test, ['covid_004']);
-    assert.equal(sidecar.data.train.length + sidecar.data.validation.length, 4);
+    assert.equal(sidecar.data.train.length, 4, 'every training case of the fold trains (none held out)');
+    assert.equal(sidecar.data.validationMode, 'training-cases');
     assert.deepEqual(sidecar.plan.configuration, preSidecar.plan.configuration, 'the target is preprocessed with the pre-training plan');
     assert.deepEqual(sidecar.plan.datasets.map((d: { name: string }) => d.name), ['tumor', 'gtv', 'effusion', 'covid']);
     counts[strategy] = { trainable: sidecar.parameters.trainable, frozen: sidecar.parameters.frozen };

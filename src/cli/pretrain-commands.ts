@@ -7,7 +7,8 @@ import { type Command, Option } from '@commander-js/extra-typings';
 import { InputError } from '../core/index.js';
 import { PRETRAIN_MODES, pretrainCommand, type PretrainMode } from '../train/index.js';
 import { meanEpochSeconds, sharedTrainingArgs } from './train-commands.js';
-import { integer } from './parse.js';
+import { integer, threadCount } from './parse.js';
+import { precisionOption } from './precision.js';
 
 function datasetList(value: string): string[] {
   const dirs = value.split(',').map((d) => d.trim()).filter((d) => d.length > 0);
@@ -35,8 +36,8 @@ export function registerPretrainCommands(program: Command): void {
     .option('--val-iters <n>', 'validation batches per epoch (default: by preset, nnU-Net 50)', integer('val-iters', 0))
     .option('--seed <n>', 'seed (also of the 80/20 train/validation split)', integer('seed', 0), 0)
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
-    .addOption(new Option('--precision <p>', 'fp32, bf16 or fp16').choices(['fp32', 'bf16', 'fp16'] as const).default('fp32' as const))
-    .option('--threads <n>', 'intra-op threads', integer('threads', 1))
+    .addOption(precisionOption('fp32'))
+    .option('--threads <n>', 'intra-op threads (at most 4 per CPU)', threadCount('threads'))
     .option('--workers <n>', 'data-loader worker threads (0: in the main thread)', integer('workers', 0), 1)
     .option('--preprocessed <root>', 'root of the preprocessed caches, one folder per dataset (default RUN/preprocessed)')
     .option('--resume', 'continue the run(s) in --out from their latest checkpoints')

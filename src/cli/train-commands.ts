@@ -4,11 +4,12 @@
  * training strategies (frozen-encoder and hybrid take --decoder-init, hybrid --fuse-levels).
  */
 import { type Command, Option } from '@commander-js/extra-typings';
-import { InputError, parseDevice, type Logger } from '../core/index.js';
-import { STRATEGY_NAMES, SPLIT_DEFAULTS, trainCommand, type Precision, type StrategyName, type TrainingStrategy } from '../train/index.js';
+import { InputError, parseDevice, type Logger, type PrecisionRequest } from '../core/index.js';
+import { STRATEGY_NAMES, SPLIT_DEFAULTS, trainCommand, type StrategyName, type TrainingStrategy } from '../train/index.js';
 import { transferTrainingStrategy, type TransferStrategyOptions } from '../transfer/index.js';
 import { terminalProgress } from './progress.js';
-import { integer } from './parse.js';
+import { precisionOption, resolvePrecisionFlag } from './precision.js';
+import { integer, threadCount } from './parse.js';
 
 /** Implementations by name (each given the strategy options that apply to it). */
 export const TRAINING_STRATEGIES: Record<StrategyName, (options: TransferStrategyOptions) => TrainingStrategy> = {
@@ -77,7 +78,7 @@ export function sharedTrainingArgs(options: SharedTrainingCliOptions) {
     validationIterations: options.valIters ?? null,
     seed: options.seed,
     device: parseDevice(options.device),
-    precision: options.precision as Precision,
+    precision: resolvePrecisionFlag(options.precision as PrecisionRequest, parseDevice(options.device)),
     threads: options.threads ?? null,
     resume: options.resume === true,
     force: options.force === true,
@@ -106,11 +107,11 @@ export function registerTrainCommands(program: Command): void {
     .option('--iters-per-epoch <n>', 'training iterations per epoch (default: by preset, nnU-Net 250)', integer('iters-per-epoch', 1))
     .option('--iterations-per-epoch <n>', 'same as --iters-per-epoch', integer('iterations-per-epoch', 1))
     .option('--val-iters <n>', 'validation batches per epoch (default: by preset, nnU-Net 50)', integer('val-iters', 0))
-    .option('--val-fraction <f>', 'part of the fold\'s training cases held out for validation (at least 1 case)', fraction, SPLIT_DEFAULTS.validationFraction as number)
+    .option('--val-fraction <f>', 'part of the fold\'s training cases held out for validation (at least 1 case; default 0: every training case trains and validation uses their patches, as nnU-Net with the benchmark\'s splits)', fraction, SPLIT_DEFAULTS.validationFraction as number)
     .option('--seed <n>', 'seed', integer('seed', 0), 0)
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
-    .addOption(new Option('--precision <p>', 'fp32, bf16 or fp16').choices(['fp32', 'bf16', 'fp16'] as const).default('fp32' as const))
-    .option('--threads <n>', 'intra-op threads', integer('threads', 1))
+    .addOption(precisionOption('fp32'))
+    .option('--threads <n>', 'intra-op threads (at most 4 per CPU)', threadCount('threads'))
     .option('--workers <n>', 'data-loader worker threads (0: in the main thread)', integer('workers', 0), 1)
     .option('--preprocessed <dir>', 'preprocessed cache (default RUN/preprocessed; folds can share one)')
     .option('--resume', 'continue the run in --out from its latest checkpoint')

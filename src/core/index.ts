@@ -5,3 +5,6 @@ export * from './device.js';
 export * from './atomic.js';
 export * from './volume.js';
 export * from './progress.js';
+export * from './precision.js';
+export * from './paths.js';
+export * from './resources.js';

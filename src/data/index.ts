@@ -28,7 +28,8 @@ export { poolAndConvProps, convFeatureMapSize, featuresPerStage, padShape, type 
 export { unetConfigFromPlan, type UNetConfigFromPlan } from './planning_unet.js';
 export { preprocessCase, sampleClassLocations, transposeArray } from './preprocess.js';
 export type { PreprocessedCase, CaseProperties, PreprocessCaseOptions } from './preprocess.js';
-export { preprocessDataset, type PreprocessDatasetOptions, type PreprocessDatasetResult } from './preprocess_dataset.js';
+export { preprocessDataset, checkPreprocessing, type PreprocessDatasetOptions, type PreprocessDatasetResult } from './preprocess_dataset.js';
+export { checkDatasets, ensureChecked, assertPlanCovers, assertCacheFits, DEFAULT_CACHE_OPTIONS, type CheckedDataset, type DatasetInput, type CacheOptions } from './validate_datasets.js';
 export { casePaths, isCaseComplete, planDigest, type CachedCaseProperties } from './preprocess_case_io.js';
 export {
   resampleVolume,

@@ -1,7 +1,7 @@
 /**
  * The planner against the worked 3d_fullres plans of NNUNET.md section 1 (computed there with a
  * numpy re-implementation of nnU-Net's planner that reproduces the plan posted in nnUNet#1898),
- * plus the target-spacing rule and the small presets.
+ * plus the target-spacing rule, the small presets and the batch-Dice (3d_lowres) rule.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +9,7 @@ import type { Shape3 } from '../core/index.js';
 import { determineTargetSpacing, determineTranspose, planConfiguration } from './planning.js';
 import { PRESETS, getPreset } from './planning_presets.js';
 import { convFeatureMapSize, featuresPerStage, padShape, poolAndConvProps, type Triple } from './planning_topology.js';
+import { searchLowres } from './planning_batch_dice.js';
 
 const repeat = (stride: Triple, n: number): Triple[] => Array.from({ length: n }, () => stride);
 
@@ -167,4 +168,45 @@ test('cpu and tiny presets stay under their voxel budgets and stage limits', () 
     }
   }
   assert.throws(() => getPreset('huge'), /use one of nnunet, paper, cpu, tiny/);
+});
+
+test('batch Dice for 3d_fullres exactly when nnU-Net would also plan a 3d_lowres', () => {
+  // 3d_lowres exists for the large CT plans (patch << a quarter of the median case), not for the
+  // others, whose patch already covers most of the median case.
+  const expected: Record<string, boolean> = {
+    'nnUNet#1898 plan': true,
+    'BraTS-like': false,
+    'liver-like CT': true,
+    'hippocampus-like': false,
+    'anisotropic MR': false,
+  };
+  for (const row of WORKED_PLANS) {
+    const input = { targetSpacing: row.spacing, medianShape: row.medianShape, numInputChannels: row.channels, numClasses: row.classes, numTraining: row.numTraining };
+    const patch = planConfiguration(input, PRESETS.nnunet).patchSize;
+    const search = searchLowres(row.spacing, row.medianShape, patch, (spacing, shape) => planConfiguration({ ...input, targetSpacing: spacing, medianShape: shape }, PRESETS.nnunet).patchSize);
+    assert.equal(search.lowres, expected[row.name], row.name);
+  }
+});
+
+test('3d_lowres search by hand: +3 % per step until the patch covers a quarter, dropped when < 2x fewer voxels', () => {
+  const fixed = (size: number) => () => [size, size, size];
+  // 40^3 = 64000 voxels of a 100^3 median: the median must fall to 256000 voxels, 1.03^(3k) >= 3.906
+  // -> k = 16 (1.03^48 = 4.13 >= 2: kept).
+  const kept = searchLowres([1, 1, 1], [100, 100, 100], [40, 40, 40], fixed(40));
+  assert.equal(kept.steps, 16);
+  assert.equal(kept.lowres, true);
+  kept.lowresSpacing.forEach((s) => assert.ok(Math.abs(s - 1.03 ** 16) < 1e-12));
+  // 58^3 = 195112: 1.03^(3k) >= 1.2813 -> k = 3, and 1.03^9 = 1.30 < 2: dropped.
+  const dropped = searchLowres([1, 1, 1], [100, 100, 100], [58, 58, 58], fixed(58));
+  assert.deepEqual([dropped.steps, dropped.lowres], [3, false]);
+  // the patch already covers a quarter: no search at all
+  assert.deepEqual(searchLowres([1, 1, 1], [100, 100, 100], [63, 63, 63], fixed(63)), { lowres: false, lowresSpacing: [1, 1, 1], steps: 0 });
+  // anisotropic [3, 1, 1]: only the fine axes grow while they are more than 2x finer (14 steps:
+  // 1.03^13 = 1.469 < 1.5 <= 1.03^14), then all; 4.5e6 voxels must fall to 4 * 32000, i.e.
+  // 1.03^(2 * 14 + 3m) >= 35.16 -> m = 31, 45 steps.
+  const aniso = searchLowres([3, 1, 1], [50, 300, 300], [20, 40, 40], () => [20, 40, 40]);
+  assert.equal(aniso.steps, 45);
+  assert.equal(aniso.lowres, true);
+  assert.ok(Math.abs(aniso.lowresSpacing[0] / (3 * 1.03 ** 31) - 1) < 1e-12);
+  assert.ok(Math.abs(aniso.lowresSpacing[1] / 1.03 ** 45 - 1) < 1e-12 && aniso.lowresSpacing[1] === aniso.lowresSpacing[2]);
 });

@@ -2,10 +2,14 @@
  * Experiment planning (3d_fullres), as nnU-Net's ExperimentPlanner does it (NNUNET.md section 1):
  * target spacing (median, with the anisotropy rule), transpose (lowest resolution axis first),
  * median shape at the target spacing, then per preset the patch size, topology and batch size,
- * and the normalisation per channel. One plan may cover several datasets (pooled fingerprint),
- * so that pre-trained weights fit the datasets they are transferred to.
+ * and the normalisation per channel, and whether the loss uses batch Dice (nnU-Net's rule,
+ * planning_batch_dice.ts). One plan may cover several datasets (pooled fingerprint), so that
+ * pre-trained weights fit the datasets they are transferred to. The class count excludes each
+ * dataset's ignore label (no output channel for it).
  */
 import { InputError, type Shape3 } from '../core/index.js';
+import { segmentationClassCount } from '../io/index.js';
+import { searchLowres } from './planning_batch_dice.js';
 import type { DatasetFingerprint } from './fingerprint.js';
 import { normalizationForChannel } from './normalize.js';
 import { getPreset, vramReference, type PlanPreset, type PresetName } from './planning_presets.js';
@@ -237,17 +241,15 @@ export function planExperiment(fingerprint: DatasetFingerprint, preset: PresetNa
   const medianShape = [0, 1, 2].map((axis) => median(newShapes.map((s) => s[axis]!)));
   const targetSpacing = transposeTriple(fullresSpacing, transpose.forward);
   const medianShapeTransposed = transposeTriple(medianShape, transpose.forward);
-  const numClasses = Math.max(...fingerprint.datasets.map((d) => Object.keys(d.labels).length));
+  const numClasses = Math.max(...fingerprint.datasets.map((d) => segmentationClassCount(d.labels)));
   const numInputChannels = Object.keys(fingerprint.datasets[0]!.channelNames).length;
-  const result = planConfiguration(
-    {
-      targetSpacing,
-      medianShape: medianShapeTransposed,
-      numInputChannels,
-      numClasses,
-      numTraining: fingerprint.datasets.reduce((sum, d) => sum + d.numTraining, 0),
-    },
-    spec,
+  const numTraining = fingerprint.datasets.reduce((sum, d) => sum + d.numTraining, 0);
+  const result = planConfiguration({ targetSpacing, medianShape: medianShapeTransposed, numInputChannels, numClasses, numTraining }, spec);
+  const lowres = searchLowres(
+    targetSpacing,
+    medianShapeTransposed,
+    result.patchSize,
+    (spacing, shape) => planConfiguration({ targetSpacing: spacing, medianShape: shape, numInputChannels, numClasses, numTraining }, spec).patchSize,
   );
   const configuration: PlanConfiguration = {
     patchSize: result.patchSize,
@@ -259,8 +261,8 @@ export function planExperiment(fingerprint: DatasetFingerprint, preset: PresetNa
     resampling: { data: { ...DATA_RESAMPLING }, segmentation: { ...SEGMENTATION_RESAMPLING } },
     network: networkPlan(result),
     deepSupervision: true,
-    // nnU-Net: batch dice for 3d_fullres only when a 3d_lowres exists; we plan no 3d_lowres.
-    batchDice: false,
+    // nnU-Net: 3d_fullres uses batch Dice exactly when the planner also makes a 3d_lowres.
+    batchDice: lowres.lowres,
     vramEstimate: result.vramEstimate,
   };
   return {

@@ -1,12 +1,14 @@
 /**
  * `lesionseg plan DATASET... --preset NAME`: fingerprint one or several raw datasets (pooled for
- * one shared plan) and plan them with a preset.
+ * one shared plan) and plan them with a preset. Every dataset first passes the dataset check that
+ * `check` and `train` run (validate_datasets.ts), unless the caller hands datasets it checked.
  */
 import type { ProgressReporter } from '../core/index.js';
 import { computeFingerprint } from './fingerprint.js';
 import { planExperiment } from './planning.js';
 import { getPreset, type PlanPreset, type PresetName } from './planning_presets.js';
 import type { Plan } from './planning_schema.js';
+import { ensureChecked, type DatasetInput } from './validate_datasets.js';
 
 export interface PlanDatasetsOptions {
   progress?: ProgressReporter;
@@ -15,12 +17,13 @@ export interface PlanDatasetsOptions {
 }
 
 export async function planDatasets(
-  datasetDirs: string | readonly string[],
+  datasets: DatasetInput | readonly DatasetInput[],
   preset: PresetName | PlanPreset,
   options: PlanDatasetsOptions = {},
 ): Promise<Plan> {
   const resolved = typeof preset === 'string' ? getPreset(preset) : preset;
-  const fingerprint = await computeFingerprint(datasetDirs, {
+  const checked = await ensureChecked(Array.isArray(datasets) ? datasets : [datasets as DatasetInput]);
+  const fingerprint = await computeFingerprint(checked.map((d) => d.dir), {
     ...(options.progress ? { progress: options.progress } : {}),
     sampleBudget: options.sampleBudget ?? resolved.fingerprintSamples,
   });

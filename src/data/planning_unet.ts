@@ -1,14 +1,16 @@
 /**
  * The network settings a model builder needs, read from a plan: `unetConfigFromPlan` returns a
  * plain object (the models layer turns it into its own UNetConfig), so data does not import models.
+ * A dataset's ignore label has no output channel (nnU-Net's num_segmentation_heads).
  */
 import { InputError } from '../core/index.js';
+import { segmentationClassCount } from '../io/index.js';
 import type { Plan } from './planning_schema.js';
 import type { Triple } from './planning_topology.js';
 
 export interface UNetConfigFromPlan {
   inputChannels: number;
-  /** Output classes of the chosen dataset, background included. */
+  /** Output classes of the chosen dataset, background included, the ignore label not. */
   numClasses: number;
   /** Every dataset's class count (background included): one head each for multi-dataset training. */
   numClassesPerDataset: Record<string, number>;
@@ -24,7 +26,7 @@ export interface UNetConfigFromPlan {
 export function unetConfigFromPlan(plan: Plan, datasetName?: string): UNetConfigFromPlan {
   const network = plan.configuration.network;
   const numClassesPerDataset: Record<string, number> = {};
-  for (const dataset of plan.datasets) numClassesPerDataset[dataset.name] = Object.keys(dataset.labels).length;
+  for (const dataset of plan.datasets) numClassesPerDataset[dataset.name] = segmentationClassCount(dataset.labels);
   const chosen = datasetName ?? plan.datasets[0]?.name;
   if (chosen === undefined || numClassesPerDataset[chosen] === undefined) {
     throw new InputError(

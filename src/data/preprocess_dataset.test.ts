@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { identityAffine, InputError, Rng, type Shape3 } from '../core/index.js';
+import { identityAffine, InputError, Rng, ValidationError, type Shape3 } from '../core/index.js';
 import { readNpy, writeDatasetJson, writeNifti } from '../io/index.js';
 import { computeFingerprint } from './fingerprint.js';
 import { planExperiment } from './planning.js';
@@ -116,14 +116,57 @@ test('bad datasets: missing label, channel mismatch, broken image name the file'
 
     fs.rmSync(path.join(dir, 'labelsTr', 'case1.nii.gz'));
     await assert.rejects(computeFingerprint(dir), (e: unknown) => e instanceof InputError && /case1_0000\.nii\.gz: case 'case1' has no label/.test(e.message));
-    await assert.rejects(preprocessDataset(dir, plan, path.join(root, 'out')), (e: unknown) => e instanceof InputError && e.code === 'missing-label');
+    // preprocess runs the dataset check of `check` and `train`: every issue listed, nothing written.
+    await assert.rejects(preprocessDataset(dir, plan, path.join(root, 'out')), (e: unknown) => e instanceof ValidationError && e.issues.some((i) => i.code === 'missing-label' && i.file.endsWith('case1.nii.gz')));
+    assert.equal(fs.existsSync(path.join(root, 'out')), false);
 
+    await writeDataset(dir, 2, { background: 0, lesion: 1 }, 3);
     const twoChannels = { ...plan, configuration: { ...plan.configuration, normalization: [...plan.configuration.normalization, plan.configuration.normalization[0]!] } };
     await assert.rejects(preprocessDataset(dir, twoChannels, path.join(root, 'out')), (e: unknown) => e instanceof InputError && /dataset\.json: the dataset has 1 channel/.test(e.message));
 
     await writeDataset(dir, 2, { background: 0, lesion: 1 }, 3);
     fs.writeFileSync(path.join(dir, 'imagesTr', 'case0_0000.nii.gz'), 'not a nifti');
     await assert.rejects(preprocessDataset(dir, plan, path.join(root, 'out2'), { workers: 1 }), (e: unknown) => e instanceof InputError && /case0_0000\.nii\.gz/.test(e.message));
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a plan of another dataset, and a cache made with another plan or for another dataset, are refused before anything is written', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lesionseg-data-'));
+  try {
+    const a = path.join(root, 'Dataset001_A');
+    const b = path.join(root, 'Dataset002_B');
+    await writeDataset(a, 2, { background: 0, lesion: 1 }, 1);
+    await writeDataset(b, 2, { background: 0, lesion: 1 }, 2);
+    const planA = planExperiment(await computeFingerprint(a, { sampleBudget: 1000 }), 'tiny');
+    await assert.rejects(
+      preprocessDataset(b, planA, path.join(root, 'never')),
+      (e: unknown) => e instanceof InputError && e.code === 'plan-mismatch' && /'Dataset001_A'.*not the dataset 'Dataset002_B'/.test(e.message),
+    );
+    assert.equal(fs.existsSync(path.join(root, 'never')), false);
+
+    const cache = path.join(root, 'cache');
+    await preprocessDataset(a, planA, cache, { workers: 0 });
+    const before = listing(cache);
+    const otherSpacing = { ...planA, configuration: { ...planA.configuration, targetSpacing: [4, 1, 1] as [number, number, number] } };
+    await assert.rejects(
+      preprocessDataset(a, otherSpacing, cache, { workers: 0 }),
+      (e: unknown) => e instanceof InputError && e.code === 'cache-mismatch' && e.message.startsWith(`${cache}: `) && /another plan.*use another --out folder/.test(e.message),
+    );
+    const trainFlags = { option: '--preprocessed', forceFlag: '--force' };
+    await assert.rejects(preprocessDataset(a, otherSpacing, cache, { workers: 0, cache: trainFlags }), /use another --preprocessed folder, or --force to replace it/);
+    assert.deepEqual(listing(cache), before, 'the refused calls changed nothing');
+    // The same preprocessing under another batch size is the same cache; --force replaces another one.
+    const otherBatch = { ...planA, configuration: { ...planA.configuration, batchSize: planA.configuration.batchSize + 1 } };
+    assert.deepEqual((await preprocessDataset(a, otherBatch, cache, { workers: 0 })).skipped, ['case0', 'case1']);
+    assert.deepEqual((await preprocessDataset(a, otherSpacing, cache, { workers: 0, cache: { ...trainFlags, force: true } })).processed, ['case0', 'case1']);
+
+    // Another dataset's cases in the cache: refused too (a plan covering both datasets).
+    const planAB = planExperiment(await computeFingerprint([a, b], { sampleBudget: 1000 }), 'tiny');
+    const shared = path.join(root, 'shared');
+    await preprocessDataset(a, planAB, shared, { workers: 0 });
+    await assert.rejects(preprocessDataset(b, planAB, shared, { workers: 0 }), (e: unknown) => e instanceof InputError && e.code === 'cache-mismatch' && /cases of 'Dataset001_A', not only of 'Dataset002_B'/.test(e.message));
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -3,6 +3,11 @@
  * cases in parallel on worker_threads (or in this thread with workers: 0), resumable (a case whose
  * three files are complete for this plan is skipped), every file written atomically.
  *
+ * Everything is checked before the first write (checkPreprocessing): the cache folder can be
+ * created, the dataset passes the dataset check `lesionseg check` runs (unless the caller hands a
+ * CheckedDataset), the plan covers the dataset by name and has its channel count, and a cache made
+ * with another plan or for another dataset is refused rather than rewritten.
+ *
  * Cache layout in `outDir`: `plan.json` (the plan used), `dataset.json` (copy of the raw one), and
  * per case `<id>.npy` float32 [C, z, y, x], `<id>_seg.npy` int8 [1, z, y, x] (-1 = outside the
  * nonzero region) and `<id>.json` (CachedCaseProperties), all readable by numpy.
@@ -10,9 +15,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { atomicWriteJsonSync, InputError, SILENT_PROGRESS, type ProgressReporter } from '../core/index.js';
-import { listRawCases, readDatasetJson } from '../io/index.js';
-import { datasetInfo } from './fingerprint.js';
+import { assertWritableOutput, atomicWriteJsonSync, InputError, SILENT_PROGRESS, type ProgressReporter } from '../core/index.js';
+import { ignoreLabelOf, listRawCases, readDatasetJson, type RawCase } from '../io/index.js';
+import { assertCacheFits, assertPlanCovers, DEFAULT_CACHE_OPTIONS, ensureChecked, type CacheOptions, type CheckedDataset, type DatasetInput } from './validate_datasets.js';
 import {
   errorFromData,
   isCaseComplete,
@@ -27,6 +32,8 @@ export interface PreprocessDatasetOptions {
   /** Worker threads (default 2); 0 runs the cases in this thread. */
   workers?: number;
   progress?: ProgressReporter;
+  /** How the command names the cache folder and whether it may replace one made with another plan (default: '--out', no). */
+  cache?: CacheOptions;
 }
 
 export interface PreprocessDatasetResult {
@@ -89,35 +96,51 @@ async function runInWorkers(tasks: CaseTask[], plan: Plan, workerCount: number, 
   }
 }
 
-/** Preprocess every training case of `datasetDir` with `plan` into `outDir`. */
-export async function preprocessDataset(
-  datasetDir: string,
-  plan: Plan,
-  outDir: string,
-  options: PreprocessDatasetOptions = {},
-): Promise<PreprocessDatasetResult> {
-  const info = datasetInfo(datasetDir);
+/**
+ * Every check preprocessDataset makes, before anything is written: train and pretrain run it in
+ * their validation phase, so that a bad cache is refused before the run folder changes.
+ */
+export async function checkPreprocessing(dataset: DatasetInput, plan: Plan, outDir: string, cache: CacheOptions = DEFAULT_CACHE_OPTIONS): Promise<{ checked: CheckedDataset; cases: RawCase[] }> {
+  assertWritableOutput(outDir, { option: cache.option, kind: 'folder' });
+  const [checked] = await ensureChecked([dataset]);
+  const { info, dir } = checked!;
+  assertPlanCovers(plan, info.name);
   const channels = Object.keys(info.channelNames).length;
   const planned = plan.configuration.normalization.length;
   if (channels !== planned) {
     throw new InputError(`the dataset has ${channels} channel(s), the plan was made for ${planned}`, {
-      file: path.join(datasetDir, 'dataset.json'),
+      file: path.join(dir, 'dataset.json'),
       code: 'channel-mismatch',
     });
   }
-  const cases = listRawCases(datasetDir, 'Tr');
-  if (cases.length === 0) throw new InputError('no training cases found (imagesTr is empty)', { file: datasetDir, code: 'empty-dataset' });
+  const cases = listRawCases(dir, 'Tr');
+  if (cases.length === 0) throw new InputError('no training cases found (imagesTr is empty)', { file: dir, code: 'empty-dataset' });
   for (const raw of cases) {
     if (raw.label === null) {
       throw new InputError(`case '${raw.id}' has no label file in labelsTr`, { file: raw.images[0], code: 'missing-label' });
     }
   }
+  assertCacheFits(outDir, plan, info.name, cache);
+  return { checked: checked!, cases };
+}
+
+/** Preprocess every training case of `dataset` (a folder, or one checked already) with `plan` into `outDir`. */
+export async function preprocessDataset(
+  dataset: DatasetInput,
+  plan: Plan,
+  outDir: string,
+  options: PreprocessDatasetOptions = {},
+): Promise<PreprocessDatasetResult> {
+  const { checked, cases } = await checkPreprocessing(dataset, plan, outDir, options.cache);
+  const { info, dir } = checked;
   fs.mkdirSync(outDir, { recursive: true });
   savePlan(path.join(outDir, 'plan.json'), plan);
-  atomicWriteJsonSync(path.join(outDir, 'dataset.json'), readDatasetJson(datasetDir));
+  atomicWriteJsonSync(path.join(outDir, 'dataset.json'), readDatasetJson(dir));
 
   const digest = planDigest(plan);
-  const foregroundLabels = Object.values(info.labels).filter((v) => v > 0).sort((a, b) => a - b);
+  // nnU-Net's foreground labels: not background, not the ignore label (no oversampling from it).
+  const ignoreLabel = ignoreLabelOf(info.labels);
+  const foregroundLabels = Object.values(info.labels).filter((v) => v > 0 && v !== ignoreLabel).sort((a, b) => a - b);
   const skipped: string[] = [];
   const tasks: CaseTask[] = [];
   for (const raw of cases) {

@@ -2,6 +2,14 @@
  * All metrics of one test case (pred against ref), computed with one pass for the counts and one
  * surface-distance computation shared by NSD and HD95. Empty-mask conventions: confusion.ts and
  * surfaceMetrics.ts.
+ *
+ * With an ignore mask (voxels whose reference is the dataset's ignore label): the counts, and so
+ * DSC, sensitivity, precision, specificity, accuracy and the volumes, leave those voxels out, as
+ * nnU-Net's evaluation does. nnU-Net has no surface metrics; ours (NSD, HD95, surface areas) are
+ * computed on both masks with the ignore region set to background. That removes the prediction
+ * inside the region, but where a predicted structure reaches into the region its cut face there
+ * is a surface of the prediction that the metrics see (a region-restricted surface metric would
+ * need distances to the region's boundary excluded as well).
  */
 import { InputError } from '../core/index.js';
 import {
@@ -48,9 +56,18 @@ export interface CaseMetricsOptions {
   toleranceMm?: number;
   /** Names the case (or file) in error messages. */
   caseName?: string;
+  /** Voxels left out (the reference's ignore label; see the file comment). */
+  ignore?: BinaryMask;
 }
 
 export const CASE_METRICS_DEFAULTS = { toleranceMm: 3 } as const;
+
+/** The mask with the ignored voxels set to background. */
+function withoutIgnored(mask: BinaryMask, ignore: BinaryMask): BinaryMask {
+  const data = new Uint8Array(mask.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = mask.data[i] !== 0 && ignore.data[i] === 0 ? 1 : 0;
+  return { data, shape: mask.shape };
+}
 
 export function caseMetrics(
   pred: BinaryMask,
@@ -65,8 +82,9 @@ export function caseMetrics(
   }
   checkMaskPair(pred, ref, context);
   const spacing = checkSpacing(spacingMm, context);
-  const counts = confusion(pred, ref);
-  const distances = surfaceDistances(pred, ref, spacing);
+  const ignore = options.ignore;
+  const counts = confusion(pred, ref, ignore);
+  const distances = ignore === undefined ? surfaceDistances(pred, ref, spacing) : surfaceDistances(withoutIgnored(pred, ignore), withoutIgnored(ref, ignore), spacing);
   const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
   return {
     dsc: diceFromCounts(counts),

@@ -11,6 +11,10 @@
  * - Accuracy = (TP + TN) / N.
  * - F1 per case = 2 * precision * sensitivity / (precision + sensitivity) = DSC for binary masks
  *   (it is computed from the counts, so it is NaN exactly when DSC is).
+ *
+ * An ignore mask (the voxels whose reference is the dataset's ignore label) removes its voxels
+ * from every count, TN included, as nnU-Net's compute_tp_fp_fn_tn does
+ * (nnunetv2/evaluation/evaluate_predictions.py).
  */
 import { checkMaskPair, type BinaryMask } from './mask.js';
 
@@ -21,15 +25,23 @@ export interface ConfusionCounts {
   tn: number;
 }
 
-/** Counts of true/false positives/negatives; any non-zero voxel is foreground. */
-export function confusion(pred: BinaryMask, ref: BinaryMask): ConfusionCounts {
+/**
+ * Counts of true/false positives/negatives; any non-zero voxel is foreground. Voxels set in
+ * `ignore` count nowhere.
+ */
+export function confusion(pred: BinaryMask, ref: BinaryMask, ignore?: BinaryMask): ConfusionCounts {
   checkMaskPair(pred, ref, 'confusion');
+  if (ignore !== undefined) checkMaskPair(pred, ignore, 'confusion (ignore mask)');
   const p = pred.data;
   const r = ref.data;
+  const skip = ignore?.data;
   let tp = 0;
   let predCount = 0;
   let refCount = 0;
+  let counted = 0;
   for (let i = 0; i < p.length; i++) {
+    if (skip !== undefined && skip[i] !== 0) continue;
+    counted++;
     const a = p[i] !== 0 ? 1 : 0;
     const b = r[i] !== 0 ? 1 : 0;
     predCount += a;
@@ -38,7 +50,7 @@ export function confusion(pred: BinaryMask, ref: BinaryMask): ConfusionCounts {
   }
   const fp = predCount - tp;
   const fn = refCount - tp;
-  return { tp, fp, fn, tn: p.length - tp - fp - fn };
+  return { tp, fp, fn, tn: counted - tp - fp - fn };
 }
 
 function ratio(numerator: number, denominator: number): number {

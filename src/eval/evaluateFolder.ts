@@ -7,7 +7,11 @@
  * Unlike nnU-Net's evaluator, nothing is skipped silently: a missing prediction is an error that
  * lists every missing case unless `allowMissing` is set (then the missing cases are listed in the
  * result), and a prediction whose shape or affine differs from its ground truth is an InputError
- * naming the case. Predictions without a ground truth are listed, not evaluated.
+ * naming the case. Predictions without a ground truth are listed, not evaluated. With an
+ * ignore label, the voxels whose ground truth holds it count in no metric (caseMetrics.ts says
+ * how, for the surface metrics too), as nnU-Net's evaluate_predictions does. A mask holding a
+ * value that is not an integer (0.5, NaN) is refused naming the file and the value, where a voxel
+ * comparison would read it silently as background.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
@@ -19,7 +23,7 @@ import {
   type Shape3,
   type TypedArray,
 } from '../core/index.js';
-import { readNifti, type NiftiImage } from '../io/index.js';
+import { assertIntegerLabels, readNifti, type NiftiImage } from '../io/index.js';
 import { caseMetrics, type CaseMetrics } from './caseMetrics.js';
 import { lungInvolvement, type LungInvolvement } from './lungs.js';
 import { maskOfLabel } from './mask.js';
@@ -30,6 +34,8 @@ export interface EvaluateFolderOptions {
   predDir: string;
   /** The label evaluated (voxels equal to it are foreground); 1 by default. */
   label?: number;
+  /** The dataset's ignore label (dataset.json "ignore"): ground-truth voxels holding it are left out. */
+  ignoreLabel?: number | null;
   /** NSD tolerance in mm; 3 by default. */
   toleranceMm?: number;
   /** Lung masks (left 1, right 2) named like the ground truth: adds lung involvement per case. */
@@ -67,6 +73,8 @@ export interface FolderEvaluation {
   gtDir: string;
   predDir: string;
   label: number;
+  /** The ignore label whose ground-truth voxels were left out, or null. */
+  ignoreLabel: number | null;
   toleranceMm: number;
   cases: EvaluatedCase[];
   missing: MissingPrediction[];
@@ -110,16 +118,20 @@ export function listNiftiCases(dir: string, role: string): Map<string, string> {
   return cases;
 }
 
-function checkOptions(options: EvaluateFolderOptions): { label: number; toleranceMm: number; affineToleranceMm: number } {
+function checkOptions(options: EvaluateFolderOptions): { label: number; ignoreLabel: number | null; toleranceMm: number; affineToleranceMm: number } {
   const label = options.label ?? EVALUATE_FOLDER_DEFAULTS.label;
+  const ignoreLabel = options.ignoreLabel ?? null;
   const toleranceMm = options.toleranceMm ?? EVALUATE_FOLDER_DEFAULTS.toleranceMm;
   const affineToleranceMm = options.affineToleranceMm ?? EVALUATE_FOLDER_DEFAULTS.affineToleranceMm;
   if (!(Number.isInteger(label) && label >= 1)) throw new InputError(`label must be a positive integer, got ${label}`);
+  if (ignoreLabel !== null && !(Number.isInteger(ignoreLabel) && ignoreLabel >= 1 && ignoreLabel !== label)) {
+    throw new InputError(`the ignore label must be a positive integer other than the evaluated label ${label}, got ${ignoreLabel}`);
+  }
   if (!(Number.isFinite(toleranceMm) && toleranceMm >= 0)) throw new InputError(`NSD tolerance must be a finite number of mm >= 0, got ${toleranceMm}`);
   if (!(Number.isFinite(affineToleranceMm) && affineToleranceMm >= 0)) {
     throw new InputError(`affine tolerance must be a finite number of mm >= 0, got ${affineToleranceMm}`);
   }
-  return { label, toleranceMm, affineToleranceMm };
+  return { label, ignoreLabel, toleranceMm, affineToleranceMm };
 }
 
 interface Job {
@@ -173,9 +185,12 @@ function missingMessage(missing: readonly MissingPrediction[]): string {
   return `${missing.length} prediction(s) missing (use --allow-missing to evaluate the others):\n${lines.join('\n')}`;
 }
 
+/** A label map of the case, refused (naming the case, the role and the file) unless its values are integers. */
 async function readCaseImage(file: string, caseId: string, role: string): Promise<NiftiImage> {
   try {
-    return await readNifti(file);
+    const image = await readNifti(file);
+    assertIntegerLabels(image.data, file, role.endsWith('mask') ? role : `${role} mask`);
+    return image;
   } catch (error) {
     if (error instanceof InputError) throw new InputError(`case '${caseId}': ${role}: ${error.message}`, { code: error.code, cause: error });
     throw error;
@@ -219,7 +234,7 @@ export function labelMask(data: TypedArray, label: number): Uint8Array {
 
 /** Evaluates a prediction folder against a ground-truth folder (see the file comment). */
 export async function evaluateFolder(options: EvaluateFolderOptions): Promise<FolderEvaluation> {
-  const { label, toleranceMm, affineToleranceMm } = checkOptions(options);
+  const { label, ignoreLabel, toleranceMm, affineToleranceMm } = checkOptions(options);
   const gt = listNiftiCases(options.gtDir, 'ground-truth');
   if (gt.size === 0) throw new InputError('ground-truth folder holds no .nii.gz or .nii files', { file: options.gtDir, code: 'empty' });
   const plan = planJobs(options, gt);
@@ -242,7 +257,7 @@ export async function evaluateFolder(options: EvaluateFolderOptions): Promise<Fo
     for (const job of plan.jobs) {
       const key = `${job.gtFile}\0${job.predFile}`;
       const known = done.get(key);
-      const evaluated = known ? { ...known, fold: job.fold } : await evaluateCase(job, { label, toleranceMm, affineToleranceMm, lungFile: lungFiles?.get(job.caseId) });
+      const evaluated = known ? { ...known, fold: job.fold } : await evaluateCase(job, { label, ignoreLabel, toleranceMm, affineToleranceMm, lungFile: lungFiles?.get(job.caseId) });
       done.set(key, evaluated);
       cases.push(evaluated);
       progress.tick(1, job.caseId);
@@ -250,12 +265,12 @@ export async function evaluateFolder(options: EvaluateFolderOptions): Promise<Fo
   } finally {
     progress.stop();
   }
-  return { gtDir: options.gtDir, predDir: options.predDir, label, toleranceMm, cases, ...plan };
+  return { gtDir: options.gtDir, predDir: options.predDir, label, ignoreLabel, toleranceMm, cases, ...plan };
 }
 
 async function evaluateCase(
   job: Job,
-  settings: { label: number; toleranceMm: number; affineToleranceMm: number; lungFile: string | undefined },
+  settings: { label: number; ignoreLabel: number | null; toleranceMm: number; affineToleranceMm: number; lungFile: string | undefined },
 ): Promise<EvaluatedCase> {
   const [gtImage, predImage] = await Promise.all([
     readCaseImage(job.gtFile, job.caseId, 'ground truth'),
@@ -265,7 +280,8 @@ async function evaluateCase(
   const ref = { data: labelMask(gtImage.data, settings.label), shape: gtImage.shape };
   const pred = { data: labelMask(predImage.data, settings.label), shape: gtImage.shape };
   const spacingMm: Shape3 = [gtImage.spacing[0], gtImage.spacing[1], gtImage.spacing[2]];
-  const metrics = caseMetrics(pred, ref, spacingMm, { toleranceMm: settings.toleranceMm, caseName: `case '${job.caseId}'` });
+  const ignore = settings.ignoreLabel === null ? undefined : { data: labelMask(gtImage.data, settings.ignoreLabel), shape: gtImage.shape };
+  const metrics = caseMetrics(pred, ref, spacingMm, { toleranceMm: settings.toleranceMm, caseName: `case '${job.caseId}'`, ...(ignore !== undefined ? { ignore } : {}) });
   const evaluated: EvaluatedCase = { ...job, spacingMm, metrics };
   if (settings.lungFile !== undefined) {
     const lungImage = await readCaseImage(settings.lungFile, job.caseId, 'lung mask');

@@ -93,6 +93,7 @@ export function evaluationReport(result: FolderEvaluation): Record<string, unkno
     gt: result.gtDir,
     pred: result.predDir,
     label: result.label,
+    ...(result.ignoreLabel !== null ? { ignore_label: result.ignoreLabel } : {}),
     tolerance_mm: result.toleranceMm,
     cases: result.cases.map(caseJson),
     ...overall,

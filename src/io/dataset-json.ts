@@ -1,6 +1,13 @@
 /**
  * dataset.json of an nnU-Net v2 raw dataset: one validator that collects every problem (as core
- * Issues) and the read/write helpers around it.
+ * Issues) and the read/write helpers around it, plus the label-space helpers every layer shares
+ * (the ignore label and the number of classes the network predicts).
+ *
+ * The ignore label (nnU-Net v2, nnunetv2/utilities/label_handling/label_handling.py LabelManager):
+ * the label NAMED "ignore" marks voxels without annotation. It must be an integer, not a region,
+ * and the highest label value (nnU-Net asserts ignore == max(other labels) + 1); it is no class of
+ * the network (num_segmentation_heads leaves it out), and the loss, the sampler and the evaluation
+ * leave its voxels out.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,6 +24,23 @@ export interface DatasetJson {
   name?: string;
   description?: string;
   [key: string]: unknown;
+}
+
+/** nnU-Net's name of the ignore label in dataset.json `labels`. */
+export const IGNORE_LABEL_NAME = 'ignore';
+
+/** The value of the ignore label (the label named "ignore"), or null when there is none. */
+export function ignoreLabelOf(labels: Readonly<Record<string, number | readonly number[]>>): number | null {
+  const value = Object.hasOwn(labels, IGNORE_LABEL_NAME) ? labels[IGNORE_LABEL_NAME] : undefined;
+  return typeof value === 'number' ? value : null;
+}
+
+/**
+ * Classes the network predicts for a label map: every label but the ignore label, background
+ * included (nnU-Net's num_segmentation_heads for label-based training).
+ */
+export function segmentationClassCount(labels: Readonly<Record<string, number | readonly number[]>>): number {
+  return Object.keys(labels).filter((name) => name !== IGNORE_LABEL_NAME).length;
 }
 
 /** Endings our NIfTI reader handles. */
@@ -59,14 +83,35 @@ export function validateDatasetJson(json: unknown, file: string): Issue[] {
   else if (!isRecord(labels) || Object.keys(labels).length === 0) add('labels', 'wrong-type', 'labels must be a non-empty object');
   else {
     const values = new Set<number>();
+    /** Scalar label value -> the first name that holds it (a second name with that value is an issue). */
+    const nameOfValue = new Map<number, string>();
     let regions = false;
     for (const [name, value] of Object.entries(labels)) {
       if (Array.isArray(value)) {
         regions = true;
-        if (value.length === 0 || !value.every(isLabelValue)) add(`labels.${name}`, 'wrong-type', 'a region must be a non-empty list of integer label values >= 0');
+        if (name === IGNORE_LABEL_NAME) add(`labels.${name}`, 'wrong-type', 'the ignore label must be one integer value, not a region (list)');
+        else if (value.length === 0 || !value.every(isLabelValue)) add(`labels.${name}`, 'wrong-type', 'a region must be a non-empty list of integer label values >= 0');
         else value.forEach((v) => values.add(v as number));
       } else if (!isLabelValue(value)) add(`labels.${name}`, 'wrong-type', `label value must be an integer >= 0, got ${JSON.stringify(value)}`);
-      else values.add(value as number);
+      else {
+        const first = nameOfValue.get(value as number);
+        if (first !== undefined) {
+          add(`labels.${name}`, 'duplicate-label-value', `label '${name}' has the value ${String(value)} that '${first}' already has: each label needs its own value`);
+        } else nameOfValue.set(value as number, name);
+        values.add(value as number);
+      }
+    }
+    const ignore = labels[IGNORE_LABEL_NAME];
+    if (isLabelValue(ignore)) {
+      const others = [...values].filter((v) => v !== ignore);
+      const highestOther = others.length === 0 ? -1 : Math.max(...others);
+      if ((ignore as number) !== highestOther + 1) {
+        add(
+          `labels.${IGNORE_LABEL_NAME}`,
+          'ignore-not-highest',
+          `the ignore label must have the highest label value, one above the others (nnU-Net: max of the other labels + 1 = ${highestOther + 1} here), got ${String(ignore)}`,
+        );
+      }
     }
     const background = Object.entries(labels).find(([, value]) => value === 0);
     if (!background) add('labels', 'missing-background', 'labels must include the background label 0 (e.g. "background": 0)');

@@ -1,7 +1,17 @@
 /**
- * nnU-Net's training loss: soft Dice (softmax, background excluded, smoothing 1e-5, optionally
- * batch Dice) plus cross-entropy, summed with deep-supervision weights 1/2^i with the lowest
- * resolution weighted 0 and the rest normalised to sum 1.
+ * nnU-Net's training loss: soft Dice (softmax, background excluded, smoothing 1e-5, batch Dice or
+ * per-sample Dice as the plan says) plus cross-entropy, summed with deep-supervision weights 1/2^i
+ * with the lowest resolution weighted 0 and the rest normalised to sum 1.
+ *
+ * Batch Dice (nnunetv2/training/loss/dice.py MemoryEfficientSoftDiceLoss): the intersection and
+ * the sums are added over the batch before the ratio, one Dice per class; per-sample Dice takes
+ * one ratio per sample and class, and the loss is the mean of them.
+ *
+ * The ignore label (nnunetv2/training/loss/compound_losses.py DC_and_CE_loss with ignore_label):
+ * voxels whose target is the ignore label are left out of both terms. The CE ignores them
+ * (ignore_index; mean over the other voxels, 0 when every voxel is ignored, where nnU-Net skips
+ * the term), and the Dice multiplies prediction and one-hot target by the mask `target != ignore`
+ * (loss_mask) after the ignore voxels' target is set to 0. The network has no channel for it.
  */
 import {
   add,
@@ -15,6 +25,7 @@ import {
   mean,
   mul,
   narrow,
+  ne,
   neg,
   noGrad,
   reshape,
@@ -22,8 +33,10 @@ import {
   squeeze,
   sum,
   type Tensor,
+  where,
 } from '../tensor/index.js';
 
+/** Defaults for callers without a plan; training passes the plan's batchDice (train lossOptionsFromPlan). */
 export const DICE_DEFAULTS = { smooth: 1e-5, batchDice: true, includeBackground: false } as const;
 
 export interface DiceOptions {
@@ -40,21 +53,26 @@ export function oneHotChannels(target: Tensor, numClasses: number, dtype: 'float
   });
 }
 
-/** Negative soft Dice (as nnU-Net's MemoryEfficientSoftDiceLoss: it returns -dc, so the loss goes to -1). */
-export function softDiceLoss(logits: Tensor, target: Tensor, options: DiceOptions = {}): Tensor {
+/**
+ * Negative soft Dice (as nnU-Net's MemoryEfficientSoftDiceLoss: it returns -dc, so the loss goes to
+ * -1). `lossMask` [B, 1, ...] (1 = counted, 0 = left out) multiplies prediction and target.
+ */
+export function softDiceLoss(logits: Tensor, target: Tensor, options: DiceOptions = {}, lossMask?: Tensor): Tensor {
   const smooth = options.smooth ?? DICE_DEFAULTS.smooth;
   const batchDice = options.batchDice ?? DICE_DEFAULTS.batchDice;
   const includeBackground = options.includeBackground ?? DICE_DEFAULTS.includeBackground;
   const numClasses = logits.shape[1]!;
   const spatial = logits.shape.slice(2).map((_, i) => i + 2);
   let probabilities = softmax(logits, 1);
-  let onehot = oneHotChannels(target, numClasses, probabilities.dtype === 'float32' ? 'float32' : 'float32');
+  let onehot = oneHotChannels(target, numClasses, 'float32');
   if (!includeBackground) {
     probabilities = narrow(probabilities, 1, 1, numClasses - 1);
     onehot = narrow(onehot, 1, 1, numClasses - 1);
   }
-  let intersect = sum(mul(probabilities, onehot), spatial);
-  let sumPred = sum(probabilities, spatial);
+  if (lossMask !== undefined) onehot = noGrad(() => mul(onehot, lossMask));
+  const maskedProbabilities = lossMask === undefined ? probabilities : mul(probabilities, lossMask);
+  let intersect = sum(mul(maskedProbabilities, onehot), spatial);
+  let sumPred = sum(maskedProbabilities, spatial);
   let sumGt = sum(onehot, spatial);
   if (batchDice) {
     intersect = sum(intersect, [0]);
@@ -74,14 +92,29 @@ export function labelCrossEntropy(logits: Tensor, target: Tensor, ignoreIndex?: 
 export interface DiceCeOptions extends DiceOptions {
   weightCe?: number;
   weightDice?: number;
-  ignoreIndex?: number;
+  /** The dataset's ignore label: its voxels count in neither term (see the file comment). */
+  ignoreLabel?: number;
 }
 
-/** nnU-Net's DC_and_CE_loss: weightCe * CE + weightDice * (-Dice). */
+/** nnU-Net's DC_and_CE_loss: weightCe * CE + weightDice * (-Dice), ignore-label voxels left out. */
 export function diceCeLoss(logits: Tensor, target: Tensor, options: DiceCeOptions = {}): Tensor {
-  const ce = labelCrossEntropy(logits, target, options.ignoreIndex);
-  const dice = softDiceLoss(logits, target, options);
-  return add(mul(ce, options.weightCe ?? 1), mul(dice, options.weightDice ?? 1));
+  const weightCe = options.weightCe ?? 1;
+  const weightDice = options.weightDice ?? 1;
+  if (options.ignoreLabel === undefined) {
+    const ce = labelCrossEntropy(logits, target);
+    const dice = softDiceLoss(logits, target, options);
+    return add(mul(ce, weightCe), mul(dice, weightDice));
+  }
+  const ignoreLabel = options.ignoreLabel;
+  const { mask, diceTarget, annotated } = noGrad(() => {
+    const kept = ne(target, ignoreLabel);
+    return { mask: cast(kept, 'float32'), diceTarget: where(kept, target, 0), annotated: sum(cast(kept, 'float32')) };
+  });
+  // Sum over the annotated voxels / their count: the mean CE, and 0 (not 0/0) when none is annotated.
+  const ceSum = crossEntropy(logits, squeeze(cast(target, 'int64'), 1), { reduction: 'sum', ignoreIndex: ignoreLabel });
+  const ce = div(ceSum, clamp(annotated, { min: 1 }));
+  const dice = softDiceLoss(logits, diceTarget, options, mask);
+  return add(mul(ce, weightCe), mul(dice, weightDice));
 }
 
 /** Deep-supervision weights for n outputs: 1/2^i, the last set to 0, normalised to sum 1. */
@@ -106,7 +139,12 @@ export function deepSupervisionShapes(patchSize: readonly number[], strides: rea
   return shapes;
 }
 
-/** The label map [B, 1, ...] down-sampled (nearest-exact) to each deep-supervision shape. */
+/**
+ * The label map [B, 1, ...] down-sampled (nearest-exact) to each deep-supervision shape, as
+ * batchgeneratorsv2's DownsampleSegForDSTransform does: every low-resolution voxel takes the value
+ * of one source voxel, so an ignore-label voxel stays the ignore label and each level's loss masks
+ * its own ignore voxels.
+ */
 export function deepSupervisionTargets(target: Tensor, strides: readonly (readonly number[])[], numOutputs: number): Tensor[] {
   const shapes = deepSupervisionShapes(target.shape.slice(2), strides, numOutputs);
   return noGrad(() =>

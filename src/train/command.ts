@@ -1,15 +1,20 @@
 /**
- * `lesionseg train` as one entry function: validate every input first (run folder, dataset check,
- * split and fold, plan, pre-trained checkpoint) so that bad input changes nothing; then clear the
+ * `lesionseg train` as one entry function: validate every input first (device, output folders,
+ * run folder, dataset check, split and fold, plan, pre-trained checkpoint, a cache made with
+ * another plan) so that bad input changes nothing; then clear the
  * folder if --force, write the split, preprocess into the cache, and run the trainer on loaders
- * over the fold's training cases. Validation patches come from a seeded 20% (at least one) of the
- * fold's TRAINING cases; the fold's test cases are never read.
+ * over the fold's training cases: all of them by default (validation patches then come from the
+ * training cases), or all but a seeded --val-fraction held out; the fold's test cases are never read.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { atomicWriteJsonSync, InputError, SILENT_LOGGER, SILENT_PROGRESS, ValidationError, type Device, type Logger, type ProgressReporter } from '../core/index.js';
-import { checkDataset, listRawCases } from '../io/index.js';
-import { createBatchLoader, datasetInfo, getPreset, loadPlan, planDatasets, preprocessDataset, type LoaderOptions, type Plan } from '../data/index.js';
+import { assertDeviceAvailable, assertWritableOutput, atomicWriteJsonSync, InputError, SILENT_LOGGER, SILENT_PROGRESS, type Device, type Logger, type ProgressReporter } from '../core/index.js';
+import { ignoreLabelOf, listRawCases } from '../io/index.js';
+import {
+  assertPlanCovers, checkDatasets, checkPreprocessing, createBatchLoader, getPreset, loadPlan, planDatasets, preprocessDataset,
+  type CacheOptions, type CheckedDataset, type LoaderOptions, type Plan,
+} from '../data/index.js';
+import { cudaDeviceCount } from '../tensor/index.js';
 import type { BatchLoader } from './batches.js';
 import { loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 import { describeLoadReport } from '../nn/index.js';
@@ -72,7 +77,7 @@ function foldCases(options: TrainCommandOptions, caseIds: string[]): { fold: Spl
  * The run's plan: --plan, the run's own plan.json on resume, the pre-trained checkpoint's plan
  * extended by the target dataset (a given --plan must agree with it), or a new plan by preset.
  */
-async function resolvePlan(options: TrainCommandOptions, pretrained: LoadedCheckpoint | null, progress: ProgressReporter): Promise<{ plan: Plan; source: string }> {
+async function resolvePlan(options: TrainCommandOptions, dataset: CheckedDataset, pretrained: LoadedCheckpoint | null, progress: ProgressReporter): Promise<{ plan: Plan; source: string }> {
   if (options.plan !== null && options.preset !== null) throw new InputError('give either --plan or --preset, not both', { code: 'bad-arguments' });
   const ownPlan = path.join(options.out, RUN_FILES.plan);
   if (options.resume && options.plan === null && options.preset === null && fs.existsSync(ownPlan)) return { plan: loadPlan(ownPlan), source: ownPlan };
@@ -81,7 +86,7 @@ async function resolvePlan(options: TrainCommandOptions, pretrained: LoadedCheck
     const pretrainedPlan = pretrained.sidecar.plan;
     if (pretrainedPlan === null) throw new InputError('the pre-trained checkpoint records no plan, so the target cannot be preprocessed as its training data was', { file: sidecarFile, code: 'plan-mismatch' });
     if (options.preset !== null) throw new InputError(`with --pretrained the plan comes from the checkpoint (preset ${pretrainedPlan.preset}); drop --preset ${options.preset}`, { code: 'bad-arguments' });
-    const target = datasetInfo(options.dataset);
+    const target = dataset.info;
     if (options.plan !== null) {
       const given = loadPlan(options.plan);
       const differences = sharedPlanDifferences(pretrainedPlan, given);
@@ -95,19 +100,35 @@ async function resolvePlan(options: TrainCommandOptions, pretrained: LoadedCheck
   if (options.plan !== null) {
     // A plan made for other datasets (e.g. the pre-training's) serves a target run from scratch under the same preprocessing.
     const given = loadPlan(options.plan);
-    const target = datasetInfo(options.dataset);
+    const target = dataset.info;
     return { plan: given.datasets.some((d) => d.name === target.name) ? given : planForTarget(given, target), source: options.plan };
   }
   const preset = getPreset(options.preset ?? TRAIN_COMMAND_DEFAULTS.fallbackPreset);
-  return { plan: await planDatasets(options.dataset, preset.name, { progress }), source: `preset ${preset.name}` };
+  return { plan: await planDatasets(dataset, preset.name, { progress }), source: `preset ${preset.name}` };
+}
+
+/**
+ * The checks that need nothing but the options, first of all: the device exists, fp16 has a GPU,
+ * and the run folder and the cache can be written. Shared with pretrain.
+ */
+export function checkRunResources(options: RunCommandOptions & { preprocessed: string | null }): void {
+  assertDeviceAvailable(options.device, options.device.type === 'cpu' ? 0 : cudaDeviceCount());
+  if (options.precision === 'fp16' && options.device.type === 'cpu') {
+    throw new InputError('--precision fp16 needs a CUDA device (libtorch autocasts only to bfloat16 on the CPU): use bf16 or fp32', { code: 'bad-precision' });
+  }
+  assertWritableOutput(options.out, { option: '--out', kind: 'folder' });
+  if (options.preprocessed !== null) assertWritableOutput(options.preprocessed, { option: '--preprocessed', kind: 'folder' });
+}
+
+/** How train and pretrain name their cache: --preprocessed, replaced with --force. */
+export function cacheOptions(options: RunCommandOptions): CacheOptions {
+  return { option: '--preprocessed', forceFlag: '--force', force: options.force };
 }
 
 export async function trainCommand(options: TrainCommandOptions): Promise<TrainingRunResult> {
   const progress = options.progress ?? SILENT_PROGRESS;
   const logger = options.logger ?? SILENT_LOGGER;
-  if (options.precision === 'fp16' && options.device.type === 'cpu') {
-    throw new InputError('--precision fp16 needs a CUDA device (libtorch autocasts only to bfloat16 on the CPU): use bf16 or fp32', { code: 'bad-precision' });
-  }
+  checkRunResources(options);
   const mode = decideRunMode(options.out, { resume: options.resume, force: options.force });
   if (options.pretrained !== null && !options.strategy.requiresPretrained) {
     throw new InputError(`strategy '${options.strategy.name}' does not use a pre-trained checkpoint; drop --pretrained`, { code: 'bad-arguments' });
@@ -117,16 +138,15 @@ export async function trainCommand(options: TrainCommandOptions): Promise<Traini
   }
   const pretrained = options.pretrained !== null ? loadCheckpoint(options.pretrained) : null;
 
-  const check = await checkDataset(options.dataset);
-  if (check.issues.length > 0) throw new ValidationError(check.issues, { file: options.dataset });
+  const [dataset] = await checkDatasets([options.dataset]);
   const caseIds = listRawCases(options.dataset).map((c) => c.id);
   const { fold, splitLabel, generated } = foldCases(options, caseIds);
   const validation = chooseValidationCases(fold.train, { fraction: options.validationFraction, seed: options.seed });
-  const { plan, source } = await resolvePlan(options, pretrained, progress);
-  const datasetName = datasetInfo(options.dataset).name;
-  if (!plan.datasets.some((d) => d.name === datasetName)) {
-    throw new InputError(`the plan covers ${plan.datasets.map((d) => d.name).join(', ')}, not the dataset '${datasetName}'`, { file: source, code: 'plan-mismatch' });
-  }
+  const { plan, source } = await resolvePlan(options, dataset!, pretrained, progress);
+  const datasetName = dataset!.info.name;
+  assertPlanCovers(plan, datasetName, `the plan (${source})`);
+  const cache = options.preprocessed ?? path.join(options.out, 'preprocessed');
+  await checkPreprocessing(dataset!, plan, cache, cacheOptions(options));
   if (pretrained !== null && mode === 'fresh') options.strategy.checkPretrained?.(pretrained, unetConfig(plan, datasetName));
   const lengths = TRAINING_LENGTHS[plan.preset];
   const numEpochs = options.epochs ?? lengths.numEpochs;
@@ -137,12 +157,11 @@ export async function trainCommand(options: TrainCommandOptions): Promise<Traini
   if (mode === 'fresh' && options.force) clearRunFolder(options.out);
   fs.mkdirSync(options.out, { recursive: true });
   if (generated !== null && mode === 'fresh') atomicWriteJsonSync(path.join(options.out, RUN_FILES.split), { source: `seeded ${generated.length}-fold split (seed ${SPLIT_DEFAULTS.seed}) of the sorted case ids`, folds: generated });
-  const cache = options.preprocessed ?? path.join(options.out, 'preprocessed');
-  await preprocessDataset(options.dataset, plan, cache, { progress, workers: options.workers > 0 ? options.workers : 0 });
+  await preprocessDataset(dataset!, plan, cache, { progress, workers: options.workers > 0 ? options.workers : 0, cache: cacheOptions(options) });
   logger.info(`train: ${validation.train.length} training case(s), validation on ${validation.mode === 'held-out' ? `${validation.validation.length} held-out training case(s) (${validation.validation.join(', ')})` : 'the training cases themselves (too few to hold one out)'}, ${fold.test.length} test case(s) never seen`);
 
   const createLoader = options.createLoader ?? createBatchLoader;
-  const loaderBase = { preprocessedDirs: [cache], plan, oversampleForeground: TRAIN_COMMAND_DEFAULTS.oversampleForeground, device: options.device.type === 'cpu' ? options.device : { type: 'cpu' as const } };
+  const loaderBase = { preprocessedDirs: [cache], plan, oversampleForeground: TRAIN_COMMAND_DEFAULTS.oversampleForeground, ignoreLabels: [ignoreLabelOf(dataset!.info.labels)], device: options.device.type === 'cpu' ? options.device : { type: 'cpu' as const } };
   return runTraining({
     runDir: options.out,
     mode,

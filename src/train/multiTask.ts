@@ -43,26 +43,27 @@ function selectSamples(x: Tensor, samples: readonly number[]): Tensor {
 
 /**
  * The multi-task loss of a batch (see the file comment): `outputsPerSample` from forwardTasks,
- * `targets` the batch's deep-supervision label maps, `loss` the per-output loss (Dice+CE).
+ * `targets` the batch's deep-supervision label maps, `loss` the per-output loss (Dice+CE) of a
+ * task (each task's dataset may have its own ignore label).
  */
 export function multiTaskLoss(
   outputsPerSample: readonly (readonly Tensor[])[],
   targets: readonly Tensor[],
   taskOfSample: readonly number[],
-  loss: (logits: Tensor, target: Tensor) => Tensor,
+  loss: (logits: Tensor, target: Tensor, task: number) => Tensor,
   weights?: readonly number[],
 ): Tensor {
   const batchSize = taskOfSample.length;
   if (outputsPerSample.length !== batchSize) throw new Error(`multi-task loss: ${outputsPerSample.length} sample outputs for ${batchSize} task ids`);
   let total: Tensor | null = null;
-  for (const samples of groupByTask(taskOfSample).values()) {
+  for (const [task, samples] of groupByTask(taskOfSample)) {
     const levels = outputsPerSample[samples[0]!]!.length;
     const groupOutputs = Array.from({ length: levels }, (_, level) => {
       const parts = samples.map((s) => outputsPerSample[s]![level]!);
       return parts.length === 1 ? parts[0]! : cat(parts, 0);
     });
     const groupTargets = targets.map((target) => selectSamples(target, samples));
-    const term = mul(deepSupervisionLoss(groupOutputs, groupTargets, loss, weights), samples.length / batchSize);
+    const term = mul(deepSupervisionLoss(groupOutputs, groupTargets, (logits, target) => loss(logits, target, task), weights), samples.length / batchSize);
     total = total === null ? term : add(total, term);
   }
   if (total === null) throw new Error('multi-task loss: empty batch');
@@ -74,12 +75,21 @@ export function emptyTaskCounts(taskClasses: readonly number[]): ClassCounts[] {
   return taskClasses.map((classes) => emptyCounts(classes));
 }
 
-/** Add each sample's argmax prediction (full-resolution logits, batch 1) to its task's counts. */
-export function accumulateTaskCounts(counts: ClassCounts[], outputsPerSample: readonly (readonly Tensor[])[], seg: Int8Array, taskOfSample: readonly number[]): void {
+/**
+ * Add each sample's argmax prediction (full-resolution logits, batch 1) to its task's counts;
+ * `ignoreLabels[task]` (when given) is left out of that task's counts.
+ */
+export function accumulateTaskCounts(
+  counts: ClassCounts[],
+  outputsPerSample: readonly (readonly Tensor[])[],
+  seg: Int8Array,
+  taskOfSample: readonly number[],
+  ignoreLabels: readonly (number | undefined)[] = [],
+): void {
   const voxels = seg.length / taskOfSample.length;
   taskOfSample.forEach((task, sample) => {
     const prediction = argmax(outputsPerSample[sample]![0]!, 1).toTypedArray() as ArrayLike<number | bigint>;
-    accumulateCounts(counts[task]!, prediction, seg.subarray(sample * voxels, (sample + 1) * voxels));
+    accumulateCounts(counts[task]!, prediction, seg.subarray(sample * voxels, (sample + 1) * voxels), ignoreLabels[task]);
   });
 }
 

@@ -13,14 +13,15 @@
  * `{ source, seed, validationFraction, datasets: { <name>: { train, validation } } }`; the
  * validation cases only give the pseudo Dice that picks checkpoint_best. RUN/plan.json holds the
  * shared plan, RUN/preprocessed/<dataset>/ the caches (or --preprocessed ROOT/<dataset>/).
- * Every input is validated before anything is written: bad input changes nothing.
+ * Every input is validated before anything is written (device, output folders, the dataset check
+ * of every source, the plan, caches made with another plan): bad input changes nothing.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { atomicWriteJsonSync, InputError, SILENT_LOGGER, SILENT_PROGRESS, ValidationError, type Issue, type ProgressReporter } from '../core/index.js';
-import { checkDataset, listRawCases } from '../io/index.js';
-import { createBatchLoader, datasetInfo, getPreset, loadPlan, planDatasets, preprocessDataset, unetConfigFromPlan, type DatasetInfo, type Plan } from '../data/index.js';
-import type { RunCommandOptions } from './command.js';
+import { atomicWriteJsonSync, InputError, SILENT_LOGGER, SILENT_PROGRESS, type ProgressReporter } from '../core/index.js';
+import { ignoreLabelOf, listRawCases } from '../io/index.js';
+import { checkDatasets, checkPreprocessing, createBatchLoader, getPreset, loadPlan, planDatasets, preprocessDataset, unetConfigFromPlan, type CheckedDataset, type Plan } from '../data/index.js';
+import { cacheOptions, checkRunResources, type RunCommandOptions } from './command.js';
 import { epochSummaryHook, progressHook, RUN_FILES } from './hooks.js';
 import { clearRunFolder, decideRunMode, runTraining, TRAINING_LENGTHS, type RunMode, type TrainingRunResult } from './run.js';
 import { chooseValidationCases, SPLIT_DEFAULTS } from './split.js';
@@ -30,7 +31,7 @@ export type PretrainMode = 'single' | 'multi';
 
 export const PRETRAIN_MODES: readonly PretrainMode[] = ['single', 'multi'];
 
-export const PRETRAIN_DEFAULTS = { validationFraction: SPLIT_DEFAULTS.validationFraction, fallbackPreset: 'cpu', oversampleForeground: 0.33 } as const;
+export const PRETRAIN_DEFAULTS = { validationFraction: SPLIT_DEFAULTS.pretrainValidationFraction, fallbackPreset: 'cpu', oversampleForeground: 0.33 } as const;
 
 export interface PretrainCommandOptions extends RunCommandOptions {
   datasets: string[];
@@ -71,21 +72,18 @@ export function pretrainSplit(caseIdsByDataset: ReadonlyMap<string, readonly str
   return { source: `seeded shuffle (seed ${seed}) of each dataset's sorted case ids; round(${validationFraction} n), at least 1, validate`, seed, validationFraction, datasets };
 }
 
-async function checkAll(dirs: readonly string[]): Promise<DatasetInfo[]> {
-  const issues: Issue[] = [];
-  for (const dir of dirs) issues.push(...(await checkDataset(dir)).issues);
-  if (issues.length > 0) throw new ValidationError(issues, { file: dirs.join(', ') });
-  const infos = dirs.map((dir) => datasetInfo(dir));
+async function checkAll(dirs: readonly string[]): Promise<CheckedDataset[]> {
+  const checked = await checkDatasets(dirs);
   const seen = new Map<string, string>();
-  for (const info of infos) {
+  for (const { info } of checked) {
     const other = seen.get(info.name);
     if (other !== undefined) throw new InputError(`two source datasets are both named '${info.name}' (${other} and ${info.path}): the heads and caches are keyed by the folder name`, { file: info.path, code: 'duplicate-dataset' });
     seen.set(info.name, info.path);
   }
-  return infos;
+  return checked;
 }
 
-async function resolvePlan(options: PretrainCommandOptions, names: readonly string[], progress: ProgressReporter): Promise<{ plan: Plan; source: string }> {
+async function resolvePlan(options: PretrainCommandOptions, datasets: readonly CheckedDataset[], names: readonly string[], progress: ProgressReporter): Promise<{ plan: Plan; source: string }> {
   if (options.plan !== null && options.preset !== null) throw new InputError('give either --plan or --preset, not both', { code: 'bad-arguments' });
   const ownPlan = path.join(options.out, RUN_FILES.plan);
   let result: { plan: Plan; source: string };
@@ -93,7 +91,7 @@ async function resolvePlan(options: PretrainCommandOptions, names: readonly stri
   else if (options.resume && options.preset === null && fs.existsSync(ownPlan)) result = { plan: loadPlan(ownPlan), source: ownPlan };
   else {
     const preset = getPreset(options.preset ?? PRETRAIN_DEFAULTS.fallbackPreset);
-    result = { plan: await planDatasets(options.datasets, preset.name, { progress }), source: `preset ${preset.name} over ${names.join(', ')}` };
+    result = { plan: await planDatasets(datasets, preset.name, { progress }), source: `preset ${preset.name} over ${names.join(', ')}` };
   }
   const missing = names.filter((name) => !result.plan.datasets.some((d) => d.name === name));
   if (missing.length > 0) {
@@ -119,20 +117,21 @@ export async function pretrainCommand(options: PretrainCommandOptions): Promise<
   const logger = options.logger ?? SILENT_LOGGER;
   if (!PRETRAIN_MODES.includes(options.mode)) throw new InputError(`unknown pre-training mode '${String(options.mode)}': use single or multi`, { code: 'bad-arguments' });
   if (options.datasets.length === 0) throw new InputError('give the source datasets: --datasets DIR,DIR,...', { code: 'bad-arguments' });
-  if (options.precision === 'fp16' && options.device.type === 'cpu') {
-    throw new InputError('--precision fp16 needs a CUDA device (libtorch autocasts only to bfloat16 on the CPU): use bf16 or fp32', { code: 'bad-precision' });
-  }
-  const infos = await checkAll(options.datasets);
-  const names = infos.map((info) => info.name);
+  checkRunResources(options);
+  const datasets = await checkAll(options.datasets);
+  const names = datasets.map((d) => d.info.name);
   const runDirs = options.mode === 'multi' ? [options.out] : names.map((name) => path.join(options.out, name));
   const modes = decideModes(options, runDirs);
-  const split = pretrainSplit(new Map(infos.map((info, i) => [info.name, listRawCases(options.datasets[i]!).map((c) => c.id)])), options.seed);
+  const split = pretrainSplit(new Map(datasets.map((d) => [d.info.name, listRawCases(d.dir).map((c) => c.id)])), options.seed);
   const splitFile = path.join(options.out, RUN_FILES.split);
   if (options.resume && fs.existsSync(splitFile)) {
     const previous = JSON.parse(fs.readFileSync(splitFile, 'utf8')) as Partial<PretrainSplit>;
     if (JSON.stringify(previous.datasets) !== JSON.stringify(split.datasets)) throw new InputError('the run was split differently (other datasets, cases or seed?): cannot resume', { file: splitFile, code: 'resume-mismatch' });
   }
-  const { plan, source } = await resolvePlan(options, names, progress);
+  const { plan, source } = await resolvePlan(options, datasets, names, progress);
+  const cacheRoot = options.preprocessed ?? path.join(options.out, 'preprocessed');
+  const caches = names.map((name) => path.join(cacheRoot, name));
+  for (const [i, dataset] of datasets.entries()) await checkPreprocessing(dataset, plan, caches[i]!, cacheOptions(options));
   const lengths = TRAINING_LENGTHS[plan.preset];
   const numEpochs = options.epochs ?? lengths.numEpochs;
   const iterationsPerEpoch = options.iterationsPerEpoch ?? lengths.iterationsPerEpoch;
@@ -147,15 +146,15 @@ export async function pretrainCommand(options: PretrainCommandOptions): Promise<
   const planFile = path.join(options.out, RUN_FILES.plan);
   atomicWriteJsonSync(planFile, plan);
   atomicWriteJsonSync(splitFile, split);
-  const cacheRoot = options.preprocessed ?? path.join(options.out, 'preprocessed');
-  const caches = names.map((name) => path.join(cacheRoot, name));
-  for (const [i, dir] of options.datasets.entries()) await preprocessDataset(dir, plan, caches[i]!, { progress, workers: options.workers > 0 ? options.workers : 0 });
+  for (const [i, dataset] of datasets.entries()) await preprocessDataset(dataset, plan, caches[i]!, { progress, workers: options.workers > 0 ? options.workers : 0, cache: cacheOptions(options) });
   logger.info(`pretrain (${options.mode}): plan from ${source}; ${names.map((n) => `${n} ${split.datasets[n]!.train.length} train / ${split.datasets[n]!.validation.length} validation`).join(', ')}`);
 
   const createLoader = options.createLoader ?? createBatchLoader;
   const loaderDevice = options.device.type === 'cpu' ? options.device : { type: 'cpu' as const };
   const loaders = (tasks: number[]) => () => {
-    const base = { preprocessedDirs: tasks.map((t) => caches[t]!), plan, oversampleForeground: PRETRAIN_DEFAULTS.oversampleForeground, device: loaderDevice };
+    // each source dataset's ignore label (never a forced-foreground centre)
+    const ignoreLabels = tasks.map((t) => ignoreLabelOf(plan.datasets.find((d) => d.name === names[t])!.labels));
+    const base = { preprocessedDirs: tasks.map((t) => caches[t]!), plan, oversampleForeground: PRETRAIN_DEFAULTS.oversampleForeground, ignoreLabels, device: loaderDevice };
     return {
       train: createLoader({ ...base, caseIds: tasks.map((t) => split.datasets[names[t]!]!.train), seed: options.seed, augment: true, workers: options.workers }),
       validation: validationIterations > 0 ? createLoader({ ...base, caseIds: tasks.map((t) => split.datasets[names[t]!]!.validation), seed: options.seed + 1, augment: false, workers: 0 }) : null,
@@ -168,7 +167,7 @@ export async function pretrainCommand(options: PretrainCommandOptions): Promise<
     const classes = unetConfigFromPlan(plan).numClassesPerDataset;
     const taskClasses = names.map((name) => classes[name]!);
     const data = { split: path.resolve(splitFile), tasks: names.map((name, task) => ({ task, dataset: name, classes: taskClasses[task], ...split.datasets[name]! })) };
-    const result = await runTraining({ ...common, runDir: options.out, mode: modes[0]!, datasetName: names[0]!, strategy: multiHeadPretraining(taskClasses), data, createLoaders: loaders(names.map((_, t) => t)), hooks });
+    const result = await runTraining({ ...common, runDir: options.out, mode: modes[0]!, datasetName: names[0]!, taskDatasets: names, strategy: multiHeadPretraining(taskClasses), data, createLoaders: loaders(names.map((_, t) => t)), hooks });
     runs.push({ datasets: names, runDir: options.out, result });
   } else {
     for (const [t, name] of names.entries()) {

@@ -35,3 +35,11 @@ test('EMA 0.9 old + 0.1 new, first value as is, NaN leaves it unchanged', () => 
   assert.equal(updateEma(0.5, NaN), 0.5);
   assert.equal(updateEma(null, NaN), null);
 });
+
+test('voxels whose reference is the ignore label count nowhere (hand-computed)', () => {
+  // 2 classes, ignore 2. Voxels: (pred, ref) = (1,1) (1,0) (0,1) (1,2) (0,2) (1,1)
+  const counts = accumulateCounts(emptyCounts(2), [1, 1, 0, 1, 0, 1], [1, 0, 1, 2, 2, 1], 2);
+  assert.deepEqual(counts, { tp: [2], fp: [1], fn: [1] });
+  // without the ignore label the predicted 1 on an ignore voxel would be a false positive
+  assert.deepEqual(accumulateCounts(emptyCounts(2), [1, 1, 0, 1, 0, 1], [1, 0, 1, 2, 2, 1]).fp, [2]);
+});

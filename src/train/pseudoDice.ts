@@ -3,6 +3,7 @@
  * false positives and false negatives per foreground class summed over all validation batches,
  * Dice 2TP / (2TP + FP + FN) per class, the mean over classes that have a defined Dice, and an
  * exponential moving average (0.9 old + 0.1 new, first value as is) to pick the best checkpoint.
+ * Voxels whose reference is the ignore label count nowhere (nnU-Net's validation_step masks them).
  */
 
 export interface ClassCounts {
@@ -17,8 +18,16 @@ export function emptyCounts(numClasses: number): ClassCounts {
   return { tp: zeros(), fp: zeros(), fn: zeros() };
 }
 
-/** Add the counts of one prediction / reference pair (class ids, same length) into `counts`. */
-export function accumulateCounts(counts: ClassCounts, prediction: ArrayLike<number | bigint>, reference: ArrayLike<number | bigint>): ClassCounts {
+/**
+ * Add the counts of one prediction / reference pair (class ids, same length) into `counts`,
+ * leaving out the voxels whose reference is `ignoreLabel`.
+ */
+export function accumulateCounts(
+  counts: ClassCounts,
+  prediction: ArrayLike<number | bigint>,
+  reference: ArrayLike<number | bigint>,
+  ignoreLabel?: number,
+): ClassCounts {
   if (prediction.length !== reference.length) throw new Error(`prediction has ${prediction.length} voxels, reference ${reference.length}`);
   const numForeground = counts.tp.length;
   const tp = new Float64Array(numForeground + 1);
@@ -27,6 +36,7 @@ export function accumulateCounts(counts: ClassCounts, prediction: ArrayLike<numb
   for (let i = 0; i < prediction.length; i++) {
     const p = Number(prediction[i]);
     const r = Number(reference[i]);
+    if (r === ignoreLabel) continue;
     if (p === r) tp[p]!++;
     predicted[p]!++;
     actual[r]!++;

@@ -2,6 +2,8 @@
  * A training run in a run folder: decide fresh / resume / refuse (an existing run is never
  * clobbered unless asked), build the model with its strategy (or restore it from the latest
  * checkpoint on resume), wire the trainer with its hooks (log.jsonl, checkpoints) and run it.
+ * The loss follows the plan: batch Dice as `configuration.batchDice` says, and the dataset's
+ * ignore label (if any) left out of CE and Dice (lossOptionsFromPlan).
  * The data loaders are injected, so tests run on in-memory batches and the CLI on the cache.
  */
 import * as fs from 'node:fs';
@@ -9,7 +11,8 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { atomicWriteFileSync, atomicWriteJsonSync, cpuInfo, formatDevice, InputError, type Device } from '../core/index.js';
 import { manualSeed, setNumThreads } from '../tensor/index.js';
-import { SGD, SGD_DEFAULTS } from '../nn/index.js';
+import { SGD, SGD_DEFAULTS, type DiceCeOptions } from '../nn/index.js';
+import { ignoreLabelOf } from '../io/index.js';
 import { unetConfigFromPlan, type Plan } from '../data/index.js';
 import type { UNetConfig } from '../models/index.js';
 import type { BatchLoader } from './batches.js';
@@ -70,6 +73,8 @@ export interface TrainingRunOptions {
   plan: Plan;
   /** The dataset of the plan whose classes the head predicts. */
   datasetName: string;
+  /** A multi-head model: the plan dataset of each task (its ignore label goes into that task's loss). */
+  taskDatasets?: readonly string[];
   strategy: TrainingStrategy;
   /** A pre-trained checkpoint (path as given) for strategies that need one. */
   pretrained: string | null;
@@ -143,10 +148,25 @@ export function unetConfig(plan: Plan, datasetName: string): UNetConfig {
   };
 }
 
+/**
+ * The Dice+CE settings of a plan for one of its datasets: batch Dice as the plan's configuration
+ * says (nnU-Net's configuration_manager.batch_dice) and the dataset's ignore label, if it has one.
+ */
+export function lossOptionsFromPlan(plan: Plan, datasetName: string): DiceCeOptions {
+  const dataset = plan.datasets.find((d) => d.name === datasetName);
+  if (dataset === undefined) {
+    throw new InputError(`the plan has no dataset '${datasetName}': it covers ${plan.datasets.map((d) => d.name).join(', ')}`, { code: 'unknown-dataset' });
+  }
+  const ignoreLabel = ignoreLabelOf(dataset.labels);
+  return { batchDice: plan.configuration.batchDice, ...(ignoreLabel === null ? {} : { ignoreLabel }) };
+}
+
 /** Train (or continue) the run described by `options`; see the file comment. */
 export async function runTraining(options: TrainingRunOptions): Promise<TrainingRunResult> {
   if (options.threads !== null) setNumThreads(options.threads);
   const config = unetConfig(options.plan, options.datasetName);
+  const lossOptions = lossOptionsFromPlan(options.plan, options.datasetName);
+  const taskLossOptions = options.taskDatasets?.map((name) => lossOptionsFromPlan(options.plan, name));
   const latestBase = checkpointBaseIn(options.runDir, 'latest');
   const latest: LoadedCheckpoint | null = options.mode === 'resume' ? loadCheckpoint(latestBase) : null;
   if (latest !== null) {
@@ -233,6 +253,8 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
       device: options.device,
       precision: options.precision,
       seed: options.seed,
+      lossOptions,
+      ...(taskLossOptions !== undefined ? { taskLossOptions } : {}),
       state,
       hooks: [
         historyHook,

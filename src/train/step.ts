@@ -32,7 +32,10 @@ export interface TrainStepParts {
   optimizer: SGD;
   device: Device;
   precision: Precision;
+  /** Dice+CE settings (from the plan: batch Dice, the dataset's ignore label). */
   lossOptions?: DiceCeOptions;
+  /** Per task of a multi-head model (each source dataset has its own ignore label); default lossOptions. */
+  taskLossOptions?: readonly DiceCeOptions[];
   clipNorm?: number;
   /** Deep-supervision weights (default nnU-Net's for the number of outputs). */
   weights?: readonly number[];
@@ -57,7 +60,7 @@ export function withPrecision<T>(device: Device, precision: Precision, fn: () =>
  * model needs the task of each sample (`tasks`) and gets the multi-task loss (multiTask.ts).
  */
 export function batchLoss(
-  parts: Pick<TrainStepParts, 'model' | 'device' | 'precision' | 'lossOptions' | 'weights'>,
+  parts: Pick<TrainStepParts, 'model' | 'device' | 'precision' | 'lossOptions' | 'taskLossOptions' | 'weights'>,
   x: Tensor,
   targets: readonly Tensor[],
   tasks?: readonly number[],
@@ -67,7 +70,8 @@ export function batchLoss(
     const model = parts.model;
     if (isTaskRouted(model)) {
       if (tasks === undefined) throw new Error('a multi-head model needs the task of each sample');
-      return multiTaskLoss(model.forwardTasks(x, tasks), targets, tasks, loss, parts.weights);
+      const taskLoss = (o: Tensor, t: Tensor, task: number): Tensor => diceCeLoss(o, t, parts.taskLossOptions?.[task] ?? parts.lossOptions);
+      return multiTaskLoss(model.forwardTasks(x, tasks), targets, tasks, taskLoss, parts.weights);
     }
     return deepSupervisionLoss(model.forward(x), targets, loss, parts.weights);
   });

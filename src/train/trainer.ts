@@ -77,7 +77,10 @@ export interface TrainerOptions {
   device: Device;
   precision: Precision;
   seed: number;
+  /** Dice+CE settings; runTraining passes the plan's (batch Dice, the dataset's ignore label). */
   lossOptions?: DiceCeOptions;
+  /** Per task of a multi-head model (default lossOptions). */
+  taskLossOptions?: readonly DiceCeOptions[];
   clipNorm?: number;
   hooks?: TrainerHook[];
   /** A restored state (resume); default a fresh one from `seed`. */
@@ -137,6 +140,7 @@ export class Trainer {
     const numOutputs = this.model.deepSupervision === false ? 1 : this.numOutputs;
     const parts: TrainStepParts = { model: o.model, optimizer: o.optimizer, device: o.device, precision: o.precision, weights: deepSupervisionWeights(numOutputs) };
     if (o.lossOptions !== undefined) parts.lossOptions = o.lossOptions;
+    if (o.taskLossOptions !== undefined) parts.taskLossOptions = o.taskLossOptions;
     if (o.clipNorm !== undefined) parts.clipNorm = o.clipNorm;
     if (this.current.scaler !== null) parts.scaler = this.current.scaler;
     return parts;
@@ -223,6 +227,7 @@ export class Trainer {
     const model = o.model;
     const counts = emptyCounts(this.model.config.numClasses);
     const taskCounts = isTaskRouted(model) ? emptyTaskCounts(model.taskClasses) : null;
+    const optionsOfTask = (task: number): DiceCeOptions | undefined => o.taskLossOptions?.[task] ?? o.lossOptions;
     let lossSum = 0;
     for (let i = 0; i < o.validationIterations; i++) {
       const batch = await o.validationLoader.next();
@@ -232,14 +237,15 @@ export class Trainer {
           if (isTaskRouted(model)) {
             return withPrecision(o.device, o.precision, () => {
               const outputs = model.forwardTasks(input, batch.tasks);
-              accumulateTaskCounts(taskCounts!, outputs, batch.seg, batch.tasks);
-              return multiTaskLoss(outputs, targets, batch.tasks, (logits, target) => diceCeLoss(logits, target, o.lossOptions), parts.weights).item();
+              const ignoreLabels = model.taskClasses.map((_, task) => optionsOfTask(task)?.ignoreLabel);
+              accumulateTaskCounts(taskCounts!, outputs, batch.seg, batch.tasks, ignoreLabels);
+              return multiTaskLoss(outputs, targets, batch.tasks, (logits, target, task) => diceCeLoss(logits, target, optionsOfTask(task)), parts.weights).item();
             });
           }
           return withPrecision(o.device, o.precision, () => {
             const outputs = model.forward(input);
             const loss = deepSupervisionLoss(outputs, targets, (logits, target) => diceCeLoss(logits, target, o.lossOptions), parts.weights);
-            accumulateCounts(counts, argmax(outputs[0]!, 1).toTypedArray() as ArrayLike<number | bigint>, batch.seg);
+            accumulateCounts(counts, argmax(outputs[0]!, 1).toTypedArray() as ArrayLike<number | bigint>, batch.seg, o.lossOptions?.ignoreLabel);
             return loss.item();
           });
         }),

@@ -29,6 +29,13 @@ export function batchSpecFromOptions(options: LoaderOptions): BatchSpec {
     problems.push(`oversampleForeground must be in [0, 1], got ${options.oversampleForeground}`);
   }
   if (!Number.isInteger(options.workers) || options.workers < 0) problems.push(`workers must be an integer >= 0, got ${options.workers}`);
+  const ignoreLabels = options.ignoreLabels ?? preprocessedDirs.map(() => null);
+  if (ignoreLabels.length !== preprocessedDirs.length) {
+    problems.push(`ignoreLabels has ${ignoreLabels.length} entries for ${preprocessedDirs.length} preprocessed folder(s)`);
+  }
+  if (!ignoreLabels.every((label) => label === null || (Number.isInteger(label) && label > 0))) {
+    problems.push(`ignoreLabels must be positive integers or null, got ${JSON.stringify(ignoreLabels)}`);
+  }
   if (!Number.isFinite(options.seed)) problems.push(`seed must be a finite number, got ${options.seed}`);
   if (problems.length > 0) throw new InputError(`invalid batch loader options: ${problems.join('; ')}`, { code: 'bad-loader-options' });
   const configuration = plan.configuration;
@@ -47,6 +54,7 @@ export function batchSpecFromOptions(options: LoaderOptions): BatchSpec {
     seed: options.seed,
     augment: options.augment,
     oversampleForeground: options.oversampleForeground,
+    ignoreLabels: [...ignoreLabels],
     device: options.device ?? { type: 'cpu' },
   };
 }
@@ -75,7 +83,7 @@ export function drawBatch(spec: BatchSpec, batchIndex: number, store: CaseStore)
     const sampleRng = rng.fork(`sample ${j}`);
     const loaded = store.get(spec.preprocessedDirs[task]!, caseId);
     const forcedForeground = isForcedForeground(j, spec.batchSize, spec.oversampleForeground);
-    const choice = choosePatch(sampleRng, loaded.shape, spec.sampledPatchSize, spec.finalPatchSize, forcedForeground, loaded.classLocations);
+    const choice = choosePatch(sampleRng, loaded.shape, spec.sampledPatchSize, spec.finalPatchSize, forcedForeground, loaded.classLocations, spec.ignoreLabels[task] ?? null);
     return {
       task,
       caseId,

@@ -45,6 +45,11 @@ export interface LoaderOptions {
   augment: boolean;
   /** nnU-Net's 0.33. */
   oversampleForeground: number;
+  /**
+   * Per dataset (task): its ignore label, or null (default: none). Forced-foreground patches are
+   * never centred on it.
+   */
+  ignoreLabels?: (number | null)[];
   /** 0 = in the main thread; N = worker_threads prefetching. */
   workers: number;
   /** Batches in flight (default 2 * max(workers, 1)). */
@@ -70,6 +75,8 @@ export interface BatchSpec {
   seed: number;
   augment: boolean;
   oversampleForeground: number;
+  /** Per task: the dataset's ignore label, or null. */
+  ignoreLabels: (number | null)[];
   device: Device;
 }
 

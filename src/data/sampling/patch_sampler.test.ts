@@ -112,3 +112,20 @@ test('the crop pads the image with 0 and the labels with -1, mapped to 0 at the 
   for (let i = 0; i < 27; i++) if (croppedSeg[i]! < 0) assert.equal(masked.image[27 + i], 0);
   assert.deepEqual(masked.image.subarray(0, 27), croppedImage.subarray(0, 27));
 });
+
+test('forced foreground is never centred on the ignore label, even when the cache stored its locations', () => {
+  const rng = new Rng(13);
+  const shape: Triple = [20, 20, 20];
+  const patch: Triple = [8, 8, 8];
+  const locations = { '1': [[10, 10, 10]] as [number, number, number][], '2': [[3, 3, 3], [15, 15, 15]] as [number, number, number][] };
+  for (let i = 0; i < 100; i++) {
+    const choice = choosePatch(rng, shape, patch, patch, true, locations, 2);
+    assert.equal(choice.foregroundLabel, 1);
+    assert.deepEqual(choice.lowerBound, [6, 6, 6]);
+  }
+  // only ignore voxels stored: a random patch, as for a case without foreground
+  assert.equal(choosePatch(rng, shape, patch, patch, true, { '2': [[3, 3, 3]] }, 2).foregroundLabel, null);
+  // without the ignore label given, label 2 is an ordinary class
+  const labels = new Set(Array.from({ length: 50 }, () => choosePatch(rng, shape, patch, patch, true, locations).foregroundLabel));
+  assert.deepEqual([...labels].sort(), [1, 2]);
+});

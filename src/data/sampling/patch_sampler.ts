@@ -4,7 +4,9 @@
  * - random: lower bound uniform in [-needToPad // 2, shape + needToPad // 2 + needToPad % 2 - patch];
  * - forced foreground: a label uniform among those with stored locations, a stored voxel uniform
  *   among that label's, lower bound = max(random lower limit, voxel - patch // 2) (the upper side is
- *   not clamped: the crop pads); a case without foreground falls back to random;
+ *   not clamped: the crop pads); a case without foreground falls back to random. The dataset's
+ *   ignore label is never such a label (nnU-Net collects class locations of its foreground labels
+ *   only, which leave the ignore label out), even if a cache stored locations for it;
  * - the crop pads the image with 0 and the label map with -1 ("outside").
  */
 import type { Rng } from '../../core/index.js';
@@ -41,15 +43,16 @@ export function needToPad(caseShape: Triple, sampledPatch: Triple, finalPatch: T
   }) as Triple;
 }
 
-/** Labels (ascending) that have at least one stored location. */
-export function presentLabels(classLocations: ClassLocations): number[] {
+/** Labels (ascending) that have at least one stored location, the ignore label left out. */
+export function presentLabels(classLocations: ClassLocations, ignoreLabel: number | null = null): number[] {
   return Object.keys(classLocations)
     .filter((key) => (classLocations[key]?.length ?? 0) > 0)
     .map(Number)
+    .filter((label) => label !== ignoreLabel)
     .sort((a, b) => a - b);
 }
 
-/** nnU-Net get_bbox: the lower corner of the sampled patch. */
+/** nnU-Net get_bbox: the lower corner of the sampled patch (`ignoreLabel`: the dataset's, or null). */
 export function choosePatch(
   rng: Rng,
   caseShape: Triple,
@@ -57,11 +60,12 @@ export function choosePatch(
   finalPatch: Triple,
   forceForeground: boolean,
   classLocations: ClassLocations,
+  ignoreLabel: number | null = null,
 ): PatchChoice {
   const pad = needToPad(caseShape, sampledPatch, finalPatch);
   const lower = pad.map((p) => 0 - Math.ceil(p / 2)); // Python -p // 2, without a -0
   const upper = [0, 1, 2].map((axis) => caseShape[axis]! + Math.floor(pad[axis]! / 2) + (pad[axis]! % 2) - sampledPatch[axis]!);
-  const labels = forceForeground ? presentLabels(classLocations) : [];
+  const labels = forceForeground ? presentLabels(classLocations, ignoreLabel) : [];
   if (labels.length === 0) {
     return { lowerBound: [0, 1, 2].map((axis) => rng.int(lower[axis]!, upper[axis]! + 1)) as Triple, foregroundLabel: null };
   }
