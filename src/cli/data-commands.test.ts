@@ -5,35 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { fileURLToPath } from 'node:url';
 import { Command } from '@commander-js/extra-typings';
 import { identityAffine, SILENT_PROGRESS, type Shape3, type TypedArray } from '../core/index.js';
 import { readNpy, writeNifti } from '../io/index.js';
 import { registerDataCommands } from './data-commands.js';
+import { STACK_LINE, lesionseg, type Run } from './test-support.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = path.join(ROOT, 'src', 'cli', 'main.ts');
-const STACK_LINE = '    at ';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function lesionseg(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 function noStack(run: Run): void {
   assert.ok(!run.stderr.includes(STACK_LINE), `stack trace in stderr:\n${run.stderr}`);

@@ -26,6 +26,7 @@ export function registerEvalCommands(program: Command): void {
     .option('--csv <file>', 'CSV with one row per case')
     .option('--label <n>', 'label to evaluate', number('label', (n) => Number.isInteger(n) && n >= 1, 'a positive integer'), 1)
     .option('--tolerance <mm>', 'NSD tolerance in mm', number('tolerance', (n) => Number.isFinite(n) && n >= 0, 'a number of mm >= 0'), 3)
+    .option('--ignore-label <n>', "voxels with this value in the ground truth count in no metric (nnU-Net's dataset.json 'ignore' label)", number('ignore-label', (n) => Number.isInteger(n) && n >= 1, 'a positive integer'))
     .option('--lungs <dir>', 'lung masks (left 1, right 2) named like the ground truth: adds lung involvement')
     .option('--split <file>', 'cross-validation split JSON: evaluate each fold\'s test cases')
     .option('--allow-missing', 'evaluate the cases that have a prediction and list the missing ones')
@@ -39,6 +40,7 @@ export function registerEvalCommands(program: Command): void {
         predDir: options.pred,
         label: options.label,
         toleranceMm: options.tolerance,
+        ignoreLabel: options.ignoreLabel ?? null,
         ...(options.lungs !== undefined ? { lungsDir: options.lungs } : {}),
         ...(options.split !== undefined ? { split: readSplit(options.split) } : {}),
         allowMissing: options.allowMissing === true,

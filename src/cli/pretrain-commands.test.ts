@@ -7,31 +7,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readSafetensors } from '../io/index.js';
 import { writeSynthDataset, type LesionKind } from '../synth/index.js';
+import { lesionseg, type Run } from './test-support.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = path.join(ROOT, 'src', 'cli', 'main.ts');
 const SHORT = ['--epochs', '2', '--iters-per-epoch', '2', '--val-iters', '1', '--workers', '0', '--threads', '1'];
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function lesionseg(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 function ok(run: Run): Run {
   assert.equal(run.code, 0, `exit ${run.code}\n${run.stderr}`);

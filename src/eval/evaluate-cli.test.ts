@@ -87,3 +87,25 @@ test('evaluate: missing predictions, a shape mismatch and an unreadable file exi
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('--ignore-label: ground-truth voxels of that value count in no metric (hand-computed DSC 0.8)', async () => {
+  const { root, gt, pred, out } = await folders();
+  try {
+    // The prediction's extra column x = 4 (2 x 3 voxels, false positives) is marked 2 in the ground truth.
+    const data = new Uint8Array(SHAPE[0] * SHAPE[1] * SHAPE[2]);
+    for (let z = 1; z < 3; z++) for (let y = 1; y < 4; y++) {
+      for (let x = 1; x < 4; x++) data[(z * SHAPE[1] + y) * SHAPE[2] + x] = 1;
+      data[(z * SHAPE[1] + y) * SHAPE[2] + 4] = 2;
+    }
+    for (const id of ['case_a', 'case_b', 'case_c']) await writeNifti(path.join(gt, `${id}.nii.gz`), { data, shape: SHAPE, spacing: SPACING, affine: identityAffine([SPACING[2], SPACING[1], SPACING[0]]) });
+    const run = evaluate(['--gt', gt, '--pred', pred, '--ignore-label', '2', '--json', path.join(out, 'm.json')]);
+    assert.equal(run.status, 0, run.stderr);
+    // TP 12 (x = 2, 3), FN 6 (x = 1), FP 0 (x = 4 ignored): DSC = 24 / (24 + 6).
+    const report = JSON.parse(readFileSync(path.join(out, 'm.json'), 'utf8')) as { summary: { dsc: { mean: number } } };
+    assert.ok(Math.abs(report.summary.dsc.mean - 0.8) < 1e-12, `DSC ${report.summary.dsc.mean}`);
+    assertUserError(evaluate(['--gt', gt, '--pred', pred, '--ignore-label', '1', '--json', path.join(out, 'n.json')]), /ignore label must be a positive integer other than the evaluated label 1/);
+    assert.ok(!existsSync(path.join(out, 'n.json')));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

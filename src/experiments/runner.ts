@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { atomicWriteJsonSync, cpuInfo, InputError, parseDevice, SILENT_LOGGER, SILENT_PROGRESS, type Logger, type ProgressReporter } from '../core/index.js';
-import { listRawCases, type RawCase } from '../io/index.js';
+import { ignoreLabelOf, listRawCases, readDatasetJson, type RawCase } from '../io/index.js';
 import { writeSynthDataset } from '../synth/index.js';
 import { datasetInfo, loadPlan, planDatasets, savePlan } from '../data/index.js';
 import { readEpochLog, readSplitFile, type SplitFold } from '../train/index.js';
@@ -285,6 +285,8 @@ async function evaluateArm(
     label: spec.target.label,
     toleranceMm: spec.target.toleranceMm,
     split: { file: layout.split, folds: [fold] },
+    // nnU-Net's ignore label (dataset.json `ignore`): its voxels count in no metric.
+    ignoreLabel: ignoreLabelOf(readDatasetJson(targetDir).labels),
     ...(spec.target.lungs !== null ? { lungsDir: spec.target.lungs } : {}),
   });
   writeEvaluation(evaluation, { jsonPath: layout.evaluation(job.pretrained, job.strategy, job.fold) });

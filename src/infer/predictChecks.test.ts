@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { readNiftiHeader } from '../io/index.js';
-import { caseExtent, windowCountPerAxis } from './predictChecks.js';
-import { slidingWindowSteps } from './slidingWindow.js';
+import { caseExtent } from './predictChecks.js';
+import { slidingWindowSteps, windowCountPerAxis } from './slidingWindow.js';
 import { FIXTURES, tinyInferencePlan } from './test-support.js';
 
 test('the arithmetic window count equals the number of steps slidingWindowSteps generates', () => {

@@ -13,6 +13,7 @@
 import { formatGib, InputError, type Shape3 } from '../core/index.js';
 import { computeNewShape, type Plan } from '../data/index.js';
 import { affineFromHeader, type NiftiHeader } from '../io/index.js';
+import { windowCountPerAxis } from './slidingWindow.js';
 
 /**
  * At most this many windows per case. The nnU-Net default step 0.5 gives 10^1 to 10^4 windows on
@@ -20,12 +21,6 @@ import { affineFromHeader, type NiftiHeader } from '../io/index.js';
  * almost 3 hours without mirroring (a day with it), so more is a mistyped --step, not a choice.
  */
 export const MAX_SLIDING_WINDOWS = 1_000_000;
-
-/** Windows along one axis of `size` voxels (padded to at least `patch`): nnU-Net's step count. */
-export function windowCountPerAxis(size: number, patch: number, stepFraction: number): number {
-  if (size <= patch) return 1;
-  return Math.ceil((size - patch) / (patch * stepFraction)) + 1;
-}
 
 /** Throws InputError naming --step unless it is a fraction of the patch in (0, 1]. */
 export function checkStepFraction(stepFraction: number, option = '--step'): void {

@@ -21,13 +21,22 @@ export function roundHalfEven(value: number): number {
  * step = (size - patch) / (n - 1)). `size` must be >= `patch` (pad first).
  * e.g. slidingWindowSteps(256, 128, 0.5) -> [0, 64, 128].
  */
+/**
+ * Windows along one axis of `size` voxels (padded to at least `patch`): nnU-Net's step count,
+ * ceil((size - patch) / (patch * step)) + 1, computed without listing the windows.
+ */
+export function windowCountPerAxis(size: number, patch: number, stepFraction: number): number {
+  if (size <= patch) return 1;
+  return Math.ceil((size - patch) / (patch * stepFraction)) + 1;
+}
+
 export function slidingWindowSteps(size: number, patch: number, stepFraction = 0.5): number[] {
   if (!Number.isInteger(size) || !Number.isInteger(patch) || patch < 1) {
     throw new RangeError(`slidingWindowSteps: size ${size} and patch ${patch} must be positive integers`);
   }
   if (size < patch) throw new RangeError(`slidingWindowSteps: size ${size} is smaller than the patch ${patch}; pad the volume first`);
   if (!(stepFraction > 0 && stepFraction <= 1)) throw new RangeError(`slidingWindowSteps: step fraction must be in (0, 1], got ${stepFraction}`);
-  const count = Math.ceil((size - patch) / (patch * stepFraction)) + 1;
+  const count = windowCountPerAxis(size, patch, stepFraction);
   if (count === 1) return [0];
   const step = (size - patch) / (count - 1);
   return Array.from({ length: count }, (_, i) => roundHalfEven(step * i));
