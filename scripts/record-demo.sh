@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs `lesionseg demo` in a fresh folder and records what the README quotes under results/demo/:
 # results.json (it names the CPU in `hardware`), tables 1-3, the demo's printed table and the CPU.
-# Usage: bash scripts/record-demo.sh   (after npm run setup; a few minutes on 2 cores)
+# Usage: bash scripts/record-demo.sh   (runs the set-up first; a few minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/setup.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 node bin/lesionseg.js demo --out "$work/demo" | tee "$work/stdout.txt"
