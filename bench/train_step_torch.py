@@ -1,6 +1,9 @@
 """PyTorch side of the training-step benchmark: the identical PlainConvUNet, loss and SGD step.
 
 Usage: /usr/bin/python3 bench/train_step_torch.py [--precision fp32|bf16] [--threads 2] [--iterations 10]
+       [--features 16,32,...] [--patch 32,96,96] [--batch 2] [--kernels JSON] [--strides JSON]
+--kernels / --strides take a plan's per-stage lists as JSON (e.g. '[[1,3,3],[3,3,3]]'); by default
+3x3x3 kernels and the strides of the cpu preset's topology.
 Prints one JSON object with the same fields as `lesionseg bench train-step --json`.
 """
 import argparse
@@ -26,6 +29,8 @@ def main():
     p.add_argument("--features", default="16,32,64,128,256")
     p.add_argument("--patch", default="32,96,96")
     p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--kernels", default=None, help="per-stage kernel sizes as JSON")
+    p.add_argument("--strides", default=None, help="per-stage strides as JSON")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -33,6 +38,10 @@ def main():
     patch = [int(v) for v in args.patch.split(",")]
     strides = [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2], [1, 2, 2], [1, 2, 2]][: len(features)]
     kernels = [[3, 3, 3]] * len(features)
+    if args.strides is not None:
+        strides = json.loads(args.strides)
+    if args.kernels is not None:
+        kernels = json.loads(args.kernels)
     model = PlainConvUNet(1, features, kernels, strides, 2)
     he_init(model)
     opt = make_sgd(model)

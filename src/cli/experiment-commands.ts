@@ -9,7 +9,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { assertDeviceAvailable, InputError, parseDevice, type Logger } from '../core/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
 import { experimentPreset, readExperimentSpec, runExperiment, spawnStepRunner, type CommandLauncher, type ExperimentSpec, type StudyResults } from '../experiments/index.js';
-import { armLabel, writeReport, writeTables } from '../report/index.js';
+import { armLabel, verdictSentence, writeReport, writeTables } from '../report/index.js';
 import { terminalProgress } from './progress.js';
 import { checkThreads, positiveInt, threadCount } from './parse.js';
 
@@ -48,7 +48,7 @@ async function runStudy(spec: ExperimentSpec, out: string): Promise<StudyResults
 export function registerExperimentCommands(program: Command): void {
   program
     .command('experiment')
-    .description('run a transfer study (pre-train, train each strategy and fold, predict, evaluate; resumable) and write results.json and Tables 1-3')
+    .description('run a transfer study (pre-train, train each arm, seed and fold, predict, evaluate; resumable; on a finished folder it only rewrites) and write results.json, Tables 1-3 and findings.md')
     .argument('[spec]', 'experiment spec JSON')
     .option('--preset <name>', 'a built-in study instead of a spec: demo, synthetic, paper')
     .requiredOption('--out <dir>', 'study folder (created; an existing one is continued)')
@@ -63,7 +63,8 @@ export function registerExperimentCommands(program: Command): void {
       assertDeviceAvailable(device, device.type === 'cpu' ? 0 : cudaDeviceCount(), `the spec's device (${specFile ?? `preset ${options.preset}`})`);
       checkThreads(spec.threads, `the spec's threads (${specFile ?? `preset ${options.preset}`})`);
       const results = await runStudy(spec, options.out);
-      process.stdout.write(`${shortTable(results)}\n\nexperiment: ${results.arms.length} arm(s) in ${results.wallSeconds.toFixed(0)} s (steps: ${(results.stepSeconds.total / 60).toFixed(1)} min over ${results.stepSeconds.timedSteps} timed step(s)); results ${path.join(options.out, 'results.json')}, tables in ${path.join(options.out, 'tables')}\n`);
+      const verdicts = (results.findings?.findings ?? []).map((f) => verdictSentence(f)).join('\n');
+      process.stdout.write(`${shortTable(results)}\n\n${verdicts}${verdicts ? '\n\n' : ''}experiment: ${results.arms.length} arm(s) in ${results.wallSeconds.toFixed(0)} s (steps: ${(results.stepSeconds.total / 60).toFixed(1)} min over ${results.stepSeconds.timedSteps} timed step(s)); results ${path.join(options.out, 'results.json')}, tables and findings.md in ${path.join(options.out, 'tables')}\n`);
     });
 
   program

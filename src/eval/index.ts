@@ -1,6 +1,7 @@
 /**
  * eval: segmentation metrics on host arrays. Pure functions (confusion counts, DSC, NSD, HD95,
- * per-case metrics, aggregation, lung involvement), one state holder (MetricAccumulator) and the
+ * per-case metrics, aggregation, lung involvement, paired statistics: bootstrap intervals, the
+ * Wilcoxon signed-rank test as SciPy 1.10, Holm), one state holder (MetricAccumulator) and the
  * folder-level evaluation behind `lesionseg evaluate` (reads NIfTI through io).
  * Surface metrics follow google-deepmind/surface-distance exactly (see surface.ts).
  */
@@ -52,3 +53,6 @@ export {
   evaluateFolder,
 } from './evaluateFolder.js';
 export { F1_NOTE, evaluationReport, evaluationCsv, writeEvaluation } from './evaluationReport.js';
+export { type WilcoxonMethod, type WilcoxonResult, wilcoxon, normalSf, averageRanks, signedRankDistribution } from './statsWilcoxon.js';
+export { type BootstrapCi, BOOTSTRAP_DEFAULTS, bootstrapCi, quantileSorted, stratifiedBootstrapCi, stratifiedResampleIndices } from './statsBootstrap.js';
+export { type PairedUnit, type PairedComparison, type PairedOptions, comparePaired, holmAdjust } from './statsPaired.js';

@@ -13,6 +13,8 @@ import type { OverlaySlice } from './results.js';
 export interface OverlayArm {
   pretrained: string;
   strategy: string;
+  /** The arm's name (differs from the strategy for a named variant). */
+  arm: string;
   /** The arm's predictions folder of the case's fold. */
   predictionDir: string;
 }
@@ -85,7 +87,7 @@ export async function writeOverlay(rawCase: RawCase, fold: number, label: number
   const predictions: OverlaySlice['predictions'] = [];
   for (const arm of arms) {
     const mask = await readNifti(path.join(arm.predictionDir, `${rawCase.id}.nii.gz`));
-    predictions.push({ pretrained: arm.pretrained, strategy: arm.strategy, mask: base64(displaySlice(mask, z, new Uint8Array(ny * nx), isLabel)) });
+    predictions.push({ pretrained: arm.pretrained, strategy: arm.strategy, ...(arm.arm !== arm.strategy ? { name: arm.arm } : {}), mask: base64(displaySlice(mask, z, new Uint8Array(ny * nx), isLabel)) });
   }
   const overlay: OverlaySlice = {
     caseId: rawCase.id,

@@ -9,8 +9,10 @@
  *   study takes about 4-5 minutes on 2 idle CPU cores. On tiny phantoms (6x6x10 mm voxels) the
  *   COVID lesions are too small and faint to learn within minutes.
  * - synthetic: the paper's whole grid on small phantoms: 20 COVID-like cases in 5 folds of 4 train /
- *   16 test, 12 cases of each source, single- and multi-lesion models, every strategy (4 pre-training
- *   runs, 85 target runs). It uses the demo's tiny plan and schedule: at the CPU preset (patch
+ *   16 test, 12 cases of each source, single- and multi-lesion models, every strategy, and one
+ *   variant arm, Hybrid-encoder Learning from a random decoder with the multi-lesion model
+ *   ('hybrid-random-decoder', so that the decoder comparison comes from the same spec run): 4
+ *   pre-training runs, 90 target runs. It uses the demo's tiny plan and schedule: at the CPU preset (patch
  *   28x96x96, ~1 s per iteration here) the same grid with enough iterations to learn would take
  *   about a day on 2 cores; with the tiny plan it takes about 1.5 hours. It runs two steps at
  *   once with one thread each (jobs 2, threads 1): the tiny network's ops are too small to keep
@@ -67,7 +69,7 @@ export const EXPERIMENT_PRESETS: Readonly<Record<ExperimentPresetName, Record<st
     sources: ['tumor', 'gtv', 'effusion'],
     target: { dataset: 'covid', split: { limited: { folds: 5, seed: 0 } }, folds: [0, 1, 2, 3, 4], label: 1, toleranceMm: 3 },
     pretrained: ['none', 'tumor', 'gtv', 'effusion', 'multi'],
-    strategies: ALL_STRATEGIES,
+    strategies: [...ALL_STRATEGIES, { strategy: 'hybrid', name: 'hybrid-random-decoder', options: { decoderInit: 'random' }, pretrained: ['multi'] }],
     preset: 'tiny',
     pretraining: { epochs: 48, iterationsPerEpoch: 25, validationIterations: 2 },
     training: { epochs: 32, iterationsPerEpoch: 25, validationIterations: 2 },

@@ -1,15 +1,23 @@
 /**
  * results.json of a study: plain JSON the report renders (report imports these types only). One
- * arm per (pre-trained model, strategy), one fold result per fold with its per-case metrics, the
+ * arm per (pre-trained model, arm), one fold result per (seed, fold) with its per-case metrics, the
  * fold's means, the paper's F1 (2PS/(P+S) of the fold's mean precision and sensitivity), the
- * training curve and the seconds per epoch; the pre-training runs' curves; and the overlay slices.
+ * training curve and the seconds per epoch; the pre-training runs' curves; the overlay slices; the
+ * paired comparisons and the paper's four findings (comparisons.ts, findings.ts).
  * Across folds: mean and population std of the fold means (each fold counts once), as the paper.
+ * With several seeds (armSummary): the mean over seeds of each seed's mean over folds, the
+ * fold-to-fold std (the mean over seeds of each seed's std over folds: what a one-seed study
+ * reports) and the seed-to-seed std (the std over seeds of the seeds' means), all population stds.
+ * Version 2 added arm names and options, seeds, comparisons and findings; version 1 files (one
+ * seed, arms named by their strategy) still read.
  */
 import type { CpuInfo } from '../core/index.js';
+import type { StudyComparisons } from './comparisons.js';
+import type { StudyFindings } from './findings.js';
 import { f1OfMeans, summarise, summariseCases, type CaseMetrics } from '../eval/index.js';
 
 export const RESULTS_FORMAT = 'lesionseg-study-results';
-export const RESULTS_VERSION = 1;
+export const RESULTS_VERSION = 2;
 
 /** The metrics the tables use; `f1` is the paper's F1 of the means (see F1_NOTE in eval). */
 export const TABLE_METRICS = ['dsc', 'nsd', 'sensitivity', 'precision', 'f1', 'accuracy', 'hd95', 'secondsPerEpoch'] as const;
@@ -17,8 +25,12 @@ export type TableMetric = (typeof TABLE_METRICS)[number];
 
 export interface MeanStd {
   mean: number | null;
+  /** Fold-to-fold population std (with seeds: its mean over seeds). */
   std: number | null;
+  /** (seed, fold) values used. */
   n: number;
+  /** Seed-to-seed population std of the seeds' means over folds (only with several seeds). */
+  seedStd?: number | null;
 }
 
 /** Per test case; null where a metric is undefined (e.g. DSC with both masks empty) or infinite. */
@@ -44,6 +56,8 @@ export interface EpochPoint {
 
 export interface FoldResult {
   fold: number;
+  /** The training seed of this run (only in studies with several seeds). */
+  seed?: number;
   runDir: string;
   predictionDir: string;
   cases: CaseResult[];
@@ -55,13 +69,26 @@ export interface FoldResult {
 export interface ArmResult {
   pretrained: string;
   strategy: string;
+  /** The arm's name (the strategy's unless a named variant; absent in version 1 files). */
+  name?: string;
+  /** The strategy's options of a variant (decoderInit, fuseLevels). */
+  options?: Record<string, string>;
+  /** The seeds of a study with several (absent: one seed). */
+  seeds?: number[];
+  /** One per (seed, fold), seed by seed. */
   folds: FoldResult[];
-  /** Mean and std over the fold means. */
+  /** Mean and std over the fold means (with seeds: see the file comment). */
   summary: Record<TableMetric, MeanStd>;
+}
+
+/** An arm's name: `name`, or for version 1 files its strategy. */
+export function armName(arm: Pick<ArmResult, 'name' | 'strategy'>): string {
+  return arm.name ?? arm.strategy;
 }
 
 export interface PretrainResult {
   model: string;
+  seed?: number;
   mode: 'single' | 'multi';
   datasets: string[];
   runDir: string;
@@ -83,7 +110,8 @@ export interface OverlaySlice {
   ctHu: string;
   /** Base64 of Uint8 0/1 masks. */
   groundTruth: string;
-  predictions: { pretrained: string; strategy: string; mask: string }[];
+  /** `name`: the arm's name where it differs from the strategy. */
+  predictions: { pretrained: string; strategy: string; name?: string; mask: string }[];
 }
 
 export interface StepSeconds {
@@ -114,6 +142,10 @@ export interface StudyResults {
   /** Overlay files, relative to the study folder. */
   overlays: string[];
   spec: Record<string, unknown>;
+  /** Paired comparisons (absent in version 1 files). */
+  comparisons?: StudyComparisons;
+  /** The paper's four findings with verdicts (absent in version 1 files). */
+  findings?: StudyFindings;
 }
 
 function nullIfNotFinite(value: number): number | null {
@@ -150,13 +182,26 @@ export function foldMetrics(cases: readonly CaseMetrics[], epochs: readonly Epoc
   };
 }
 
-/** Mean and population std over the folds (folds without a value are left out). */
+/**
+ * Mean and population std over the folds (folds without a value are left out). With several seeds
+ * (folds carrying `seed`): the mean of the seeds' means, the mean of the seeds' fold-to-fold stds,
+ * and the std of the seeds' means as `seedStd`.
+ */
 export function armSummary(folds: readonly FoldResult[]): Record<TableMetric, MeanStd> {
+  const seeds = [...new Set(folds.map((f) => f.seed))];
   const out = {} as Record<TableMetric, MeanStd>;
   for (const metric of TABLE_METRICS) {
-    const values = folds.map((f) => f.metrics[metric]).filter((v): v is number => v !== null);
-    const stat = summarise(values);
-    out[metric] = { mean: nullIfNotFinite(stat.mean), std: nullIfNotFinite(stat.std), n: stat.n };
+    const valuesOf = (list: readonly FoldResult[]): number[] => list.map((f) => f.metrics[metric]).filter((v): v is number => v !== null);
+    const n = valuesOf(folds).length;
+    if (seeds.length <= 1) {
+      const stat = summarise(valuesOf(folds));
+      out[metric] = { mean: nullIfNotFinite(stat.mean), std: nullIfNotFinite(stat.std), n };
+      continue;
+    }
+    const perSeed = seeds.map((seed) => summarise(valuesOf(folds.filter((f) => f.seed === seed)))).filter((stat) => stat.n > 0);
+    const means = summarise(perSeed.map((stat) => stat.mean));
+    const foldStd = summarise(perSeed.map((stat) => stat.std));
+    out[metric] = { mean: nullIfNotFinite(means.mean), std: nullIfNotFinite(foldStd.mean), n, seedStd: perSeed.length > 1 ? nullIfNotFinite(means.std) : null };
   }
   return out;
 }

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InputError } from '../core/index.js';
+import { cpuInfo, InputError, type CpuInfo } from '../core/index.js';
 import { runExperiment } from './runner.js';
 import { validateExperimentSpec } from './spec.js';
 import { spawnStepRunner } from './steps.js';
@@ -60,7 +60,8 @@ test('a whole study runs, writes results.json, and a second call reuses every ru
     assert.equal(split.folds[0]!.train.length, 2);
     // Every arm trains on all of its fold's training cases (nnU-Net with the benchmark's splits), none held out.
     for (const arm of results.arms) {
-      const sidecar = JSON.parse(fs.readFileSync(path.join(dir, 'runs', arm.pretrained, arm.strategy, 'fold_0', 'checkpoint_final.json'), 'utf8')) as { data: { train: string[]; validation: string[]; validationMode: string; test: string[] } };
+      const sidecar = JSON.parse(fs.readFileSync(path.join(dir, 'runs', arm.pretrained, arm.strategy, 'fold_0', 'checkpoint_final.json'), 'utf8')) as { data: { train: string[]; validation: string[]; validationMode: string; test: string[] }; hardware: CpuInfo };
+      assert.deepEqual(sidecar.hardware, cpuInfo(), 'the sidecar names the CPU (model, flags) the run trained on');
       assert.deepEqual(sidecar.data.train, [...split.folds[0]!.train].sort(), `${arm.pretrained}/${arm.strategy} trains on every training case of fold 0`);
       assert.equal(sidecar.data.validationMode, 'training-cases');
       assert.deepEqual(sidecar.data.test, [...split.folds[0]!.test].sort());
@@ -69,6 +70,7 @@ test('a whole study runs, writes results.json, and a second call reuses every ru
     const overlay = JSON.parse(fs.readFileSync(path.join(dir, results.overlays[0]!), 'utf8')) as OverlaySlice;
     assert.equal(overlay.predictions.length, 2);
     assert.equal(Buffer.from(overlay.ctHu, 'base64').length, overlay.width * overlay.height * 2);
+    assert.deepEqual(results.hardware, cpuInfo(), 'results.json names the CPU');
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')).arms, JSON.parse(JSON.stringify(results.arms)));
     // Step times: 1 pre-training, 2 trainings, 2 predictions, each recorded in timings.json and summed.
     const timings = JSON.parse(fs.readFileSync(path.join(dir, 'timings.json'), 'utf8')) as Record<string, number>;

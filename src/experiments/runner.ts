@@ -1,8 +1,9 @@
 /**
  * The study runner behind `lesionseg experiment`: datasets (synthesised or as given), one pooled
- * plan, the target's split, pre-training (single- and multi-lesion), a training run per
- * (pre-trained model, strategy, fold), prediction of each fold's test cases, evaluation, overlay
- * slices, and results.json. Resumable at every level: finished runs (checkpoint_final) are reused,
+ * plan, the target's split, pre-training (single- and multi-lesion, once per seed), a training run
+ * per (pre-trained model, arm, seed, fold), prediction of each fold's test cases, evaluation,
+ * overlay slices, and results.json with the paired comparisons and the paper's findings. On a
+ * finished study folder it trains nothing and rewrites results.json from the runs in seconds. Resumable at every level: finished runs (checkpoint_final) are reused,
  * an interrupted run continues from its latest checkpoint (`--resume`), existing predictions are
  * kept. Pre-training, training and prediction run as separate `lesionseg` processes (StepRunner),
  * up to `spec.jobs` at once (each with `spec.threads` threads; pre-training first, then the arms,
@@ -17,9 +18,12 @@ import { writeSynthDataset } from '../synth/index.js';
 import { datasetInfo, loadPlan, planDatasets, savePlan } from '../data/index.js';
 import { readEpochLog, readSplitFile, type SplitFold } from '../train/index.js';
 import { evaluateFolder, F1_NOTE, writeEvaluation, type CaseMetrics } from '../eval/index.js';
-import { limitedSplit, pretrainJobs, studyLayout, studyPairs, trainJobs, type PretrainJob, type StudyLayout, type TrainJob } from './layout.js';
+import { limitedSplit, pretrainJobs, runParts, studyLayout, studyPairs, studySeeds, trainingSeed, trainJobs, type PretrainJob, type RunKey, type StudyLayout, type TrainJob } from './layout.js';
+import { armTrainArgs } from './arms.js';
+import { studyComparisons } from './comparisons.js';
+import { studyFindings } from './findings.js';
 import { runPool } from './pool.js';
-import { transferPlanShape, type TransferPlan } from '../transfer/index.js';
+import { staleRun } from './staleRun.js';
 import { stepKey, StepTimings } from './timings.js';
 import { writeOverlay } from './overlays.js';
 import { armSummary, caseResult, foldMetrics, RESULTS_FORMAT, RESULTS_VERSION, type ArmResult, type EpochPoint, type FoldResult, type PretrainResult, type StudyResults } from './results.js';
@@ -34,6 +38,8 @@ export interface RunExperimentOptions {
   progress?: ProgressReporter;
   /** Overlay figures: how many test cases of the first fold (default 2). */
   overlayCases?: number;
+  /** Bootstrap resamples of each comparison (default 10,000). */
+  bootstrapResamples?: number;
 }
 
 /** Spec keys that may change between calls on the same folder (they extend the grid or change resources only). */
@@ -43,12 +49,14 @@ function checkSameStudy(layout: StudyLayout, spec: ExperimentSpec): void {
   if (!fs.existsSync(layout.spec)) return;
   const before = JSON.parse(fs.readFileSync(layout.spec, 'utf8')) as Record<string, unknown>;
   const now = specToJson(spec);
-  const changed = Object.keys(now).filter((key) => {
+  const changed = [...new Set([...Object.keys(now), ...Object.keys(before)])].filter((key) => {
     if (key === 'target') {
       const { folds: _a, ...restBefore } = (before.target ?? {}) as Record<string, unknown>;
       const { folds: _b, ...restNow } = now.target as Record<string, unknown>;
       return JSON.stringify(restBefore) !== JSON.stringify(restNow);
     }
+    // More or fewer seeds extend or shrink the grid; seeds or none is another folder layout.
+    if (key === 'seeds') return (before.seeds === undefined) !== (now.seeds === undefined);
     return !MUTABLE_SPEC_KEYS.has(key) && JSON.stringify(before[key]) !== JSON.stringify(now[key]);
   });
   if (changed.length > 0) {
@@ -108,12 +116,13 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
   for (const fold of spec.target.folds) if (fold >= split.length) throw new InputError(`fold ${fold} does not exist: the split has ${split.length} folds`, { file: spec.target.split.kind === 'file' ? spec.target.split.path : layout.split, code: 'bad-fold' });
   atomicWriteJsonSync(layout.split, { source: spec.target.split.kind === 'file' ? spec.target.split.path : `limited-annotation split (${spec.target.split.folds} folds, seed ${spec.target.split.seed})`, folds: split });
 
-  const common = ['--plan', layout.plan, '--seed', String(spec.seed), '--device', spec.device, '--precision', spec.precision, '--threads', String(spec.threads), '--resume'];
+  const common = ['--plan', layout.plan, '--device', spec.device, '--precision', spec.precision, '--threads', String(spec.threads), '--resume'];
   const lengthArgs = (l: ExperimentSpec['training']): string[] => ['--epochs', String(l.epochs), '--iters-per-epoch', String(l.iterationsPerEpoch), '--val-iters', String(l.validationIterations)];
   // Caches live in DIR/preprocessed/<dataset.json name> (the layout `pretrain --preprocessed ROOT` uses), shared by every run.
   const cacheName = (name: string): string => datasetInfo(datasetDir(name)).name;
   // A multi-lesion run is its --out folder; a single-lesion run is --out/<dataset.json name>.
-  const pretrainedRunDir = (job: PretrainJob): string => (job.mode === 'multi' ? layout.pretrainRun(job.model) : path.join(layout.pretrainRun(job.model), cacheName(job.datasets[0]!)));
+  const pretrainedRunDir = (job: PretrainJob): string => (job.mode === 'multi' ? layout.pretrainRun(job.model, job.seed) : path.join(layout.pretrainRun(job.model, job.seed), cacheName(job.datasets[0]!)));
+  const seedArgs = (seed: number | null): string[] => ['--seed', String(trainingSeed(spec, seed))];
   const pretrain = pretrainJobs(spec);
   const train = trainJobs(spec);
   const total = pretrain.length + train.length;
@@ -121,7 +130,7 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
 
   const timings = new StepTimings(layout.timings);
   // A finished run is reused only if it was trained the way its strategy trains now.
-  const stale = train.map((job) => staleRun(layout.run(job.pretrained, job.strategy, job.fold), job)).filter((why): why is string => why !== null);
+  const stale = train.map((job) => staleRun(layout.run(job), job)).filter((why): why is string => why !== null);
   if (stale.length > 0) {
     throw new InputError(
       `finished runs of this study were trained another way than their strategies train now:\n  - ${stale.slice(0, 10).join('\n  - ')}${stale.length > 10 ? `\n  - and ${stale.length - 10} more` : ''}\ndelete those run folders (and their predictions/ and evaluations/) to train them again, or use another --out`,
@@ -132,31 +141,31 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
   // 4. Pre-training (independent runs).
   await runPool(pretrain.map((job) => async () => {
     const runDir = pretrainedRunDir(job);
-    const label = `[${++step}/${total}] pretrain ${job.model} (${job.mode}: ${job.datasets.join(', ')})`;
+    const label = `[${++step}/${total}] pretrain ${job.model} (${job.mode}: ${job.datasets.join(', ')})${seedText(job.seed)}`;
     if (isFinished(runDir)) {
       logger.info(`${label}: finished earlier, reused`);
       return;
     }
     const t = performance.now();
-    await options.runStep(['pretrain', '--datasets', job.datasets.map(datasetDir).join(','), '--mode', job.mode, '--out', layout.pretrainRun(job.model), '--preprocessed', path.join(layout.root, 'preprocessed'), '--workers', String(spec.workers), ...common, ...lengthArgs(spec.pretraining)], path.join(layout.logs, `pretrain_${job.model}.log`));
-    timings.add(stepKey('pretrain', job.model), (performance.now() - t) / 1000);
+    await options.runStep(['pretrain', '--datasets', job.datasets.map(datasetDir).join(','), '--mode', job.mode, '--out', layout.pretrainRun(job.model, job.seed), '--preprocessed', path.join(layout.root, 'preprocessed'), '--workers', String(spec.workers), ...common, ...seedArgs(job.seed), ...lengthArgs(spec.pretraining)], path.join(layout.logs, `pretrain_${job.model}${seedPart(job.seed)}.log`));
+    timings.add(pretrainStepKey(job), (performance.now() - t) / 1000);
     logger.info(`${label}: ${seconds(t)}`);
   }), spec.jobs);
 
-  // 5. Training, prediction and evaluation per (model, strategy, fold).
+  // 5. Training, prediction and evaluation per (model, arm, seed, fold).
   const evaluated = new Map<string, { fold: FoldResult; metrics: CaseMetrics[] }>();
   await runPool(train.map((job) => async () => {
-    const runDir = layout.run(job.pretrained, job.strategy, job.fold);
-    const label = `[${++step}/${total}] ${job.strategy}${job.strategy === 'scratch' ? '' : ` from ${job.pretrained}`}, fold ${job.fold}`;
+    const runDir = layout.run(job);
+    const label = `[${++step}/${total}] ${job.arm}${job.strategy === 'scratch' ? '' : ` from ${job.pretrained}`}, fold ${job.fold}${seedText(job.seed)}`;
     const t = performance.now();
     if (isFinished(runDir)) {
       logger.info(`${label}: trained earlier, reused`);
     } else {
-      const source = pretrain.find((p) => p.model === job.pretrained);
+      const source = pretrain.find((p) => p.model === job.pretrained && p.seed === job.seed);
       const pretrained = source === undefined ? [] : ['--pretrained', finalCheckpoint(pretrainedRunDir(source))];
       await options.runStep(
-        ['train', '--dataset', targetDir, '--strategy', job.strategy, '--out', runDir, ...pretrained, '--split', layout.split, '--fold', String(job.fold), '--preprocessed', layout.preprocessed(cacheName(spec.target.dataset)), '--workers', String(spec.workers), ...common, ...lengthArgs(spec.training)],
-        path.join(layout.logs, `train_${job.pretrained}_${job.strategy}_fold${job.fold}.log`),
+        ['train', '--dataset', targetDir, '--strategy', job.strategy, ...armTrainArgs(job.options), '--out', runDir, ...pretrained, '--split', layout.split, '--fold', String(job.fold), '--preprocessed', layout.preprocessed(cacheName(spec.target.dataset)), '--workers', String(spec.workers), ...common, ...seedArgs(job.seed), ...lengthArgs(spec.training)],
+        path.join(layout.logs, `train_${runName(job)}.log`),
       );
       timings.add(armStepKey('train', job), (performance.now() - t) / 1000);
       logger.info(`${label}: trained in ${seconds(t)}`);
@@ -174,6 +183,10 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
   // 6. Overlay slices of the first fold's test cases.
   const overlays = await writeOverlays(spec, layout, evaluated, targetCases, options.overlayCases ?? 2);
 
+  // 7. Paired comparisons and the paper's findings (pure, from the evaluated runs).
+  const arms = armResults(spec, evaluated);
+  const comparisons = studyComparisons(arms, { seed: spec.seed, ...(options.bootstrapResamples !== undefined ? { resamples: options.bootstrapResamples } : {}) });
+
   const results: StudyResults = {
     format: RESULTS_FORMAT,
     version: RESULTS_VERSION,
@@ -181,67 +194,68 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
     createdAt: new Date().toISOString(),
     wallSeconds: (performance.now() - started) / 1000,
     stepSeconds: timings.summarise([
-      ...pretrain.map((job) => ({ kind: 'pretrain' as const, key: stepKey('pretrain', job.model) })),
+      ...pretrain.map((job) => ({ kind: 'pretrain' as const, key: pretrainStepKey(job) })),
       ...train.flatMap((job) => (['train', 'predict'] as const).map((kind) => ({ kind, key: armStepKey(kind, job) }))),
     ]),
     hardware: cpuInfo(),
     target: { dataset: spec.target.dataset, label: spec.target.label, toleranceMm: spec.target.toleranceMm, folds: spec.target.folds },
     f1Note: F1_NOTE,
-    arms: studyPairs(spec).map((pair): ArmResult => {
-      const folds = spec.target.folds.map((fold) => evaluated.get(key({ ...pair, fold }))!.fold);
-      return { ...pair, folds, summary: armSummary(folds) };
-    }),
+    arms,
     pretraining: pretrain.map((job: PretrainJob): PretrainResult => {
       const runDir = pretrainedRunDir(job);
       const epochs = epochPoints(runDir);
-      return { ...job, runDir: path.relative(layout.root, runDir), epochs, secondsPerEpoch: epochs.length > 0 ? epochs.reduce((s, e) => s + e.seconds, 0) / epochs.length : null };
+      const { seed, ...rest } = job;
+      return { ...rest, ...(seed !== null ? { seed } : {}), runDir: path.relative(layout.root, runDir), epochs, secondsPerEpoch: epochs.length > 0 ? epochs.reduce((s, e) => s + e.seconds, 0) / epochs.length : null };
     }),
     overlays: overlays.map((file) => path.relative(layout.root, file)),
     spec: specToJson(spec),
+    comparisons,
+    findings: studyFindings(arms, comparisons),
   };
   atomicWriteJsonSync(layout.results, results);
   return results;
 }
 
-/** The parts of a transfer plan that say how a run was set up (not the schedule, whose length comes from the checkpoint). */
-function planShape(plan: Partial<TransferPlan>): Record<string, string> {
-  const mappings = (m: { from: string; to: string }[] | undefined): string => `[${(m ?? []).map((c) => `${c.from}->${c.to}`).join(', ')}]`;
-  return {
-    model: JSON.stringify(plan.model ?? null),
-    copy: mappings(plan.copy),
-    skip: `[${(plan.skip ?? []).join(', ')}]`,
-    freeze: `[${(plan.freeze ?? []).join(', ')}]`,
-    optimizer: String(plan.optimizer),
-    decoderInit: plan.decoderInit ?? '(none)',
-  };
+/** The study's arms from the evaluated runs: one per (model, arm), its folds seed by seed. */
+function armResults(spec: ExperimentSpec, evaluated: Map<string, { fold: FoldResult }>): ArmResult[] {
+  return studyPairs(spec).map((pair): ArmResult => {
+    const folds = studySeeds(spec).flatMap((seed) => spec.target.folds.map((fold) => evaluated.get(key({ ...pair, fold, seed }))!.fold));
+    const options = Object.fromEntries(Object.entries(pair.options).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    return {
+      pretrained: pair.pretrained,
+      strategy: pair.strategy,
+      name: pair.arm,
+      ...(Object.keys(options).length > 0 ? { options } : {}),
+      ...(spec.seeds !== null ? { seeds: [...spec.seeds] } : {}),
+      folds,
+      summary: armSummary(folds),
+    };
+  });
 }
 
-/** Why a finished run does not match its job's strategy as it trains now, or null (also for runs not finished yet). */
-function staleRun(runDir: string, job: TrainJob): string | null {
-  const sidecarFile = path.join(runDir, 'checkpoint_final.json');
-  if (!fs.existsSync(sidecarFile)) return null;
-  let strategy: { name?: unknown; details?: { transfer?: { plan?: Partial<TransferPlan> } } } | undefined;
-  try {
-    strategy = (JSON.parse(fs.readFileSync(sidecarFile, 'utf8')) as { strategy?: typeof strategy }).strategy;
-  } catch (cause) {
-    throw new InputError(`the final checkpoint's sidecar is not valid JSON (${(cause as Error).message})`, { file: sidecarFile, code: 'bad-json', cause });
-  }
-  if (strategy?.name !== job.strategy) return `${runDir}: trained with strategy '${String(strategy?.name)}', the study wants '${job.strategy}'`;
-  if (job.strategy === 'scratch') return null;
-  const recorded = strategy.details?.transfer?.plan;
-  if (recorded === undefined) return `${runDir}: its ${job.strategy} set-up is not recorded in its sidecar`;
-  const before = planShape(recorded);
-  const now = planShape(transferPlanShape(job.strategy));
-  const changed = Object.keys(now).filter((k) => before[k] !== now[k]);
-  return changed.length === 0 ? null : `${runDir}: ${changed.map((k) => `${k} ${before[k]}, now ${now[k]}`).join('; ')}`;
+function seedPart(seed: number | null): string {
+  return seed === null ? '' : `_seed${seed}`;
 }
 
-function armStepKey(kind: 'train' | 'predict', job: TrainJob): string {
-  return stepKey(kind, job.pretrained, job.strategy, `fold_${job.fold}`);
+function seedText(seed: number | null): string {
+  return seed === null ? '' : `, seed ${seed}`;
 }
 
-function key(job: Pick<TrainJob, 'pretrained' | 'strategy' | 'fold'>): string {
-  return `${job.pretrained}\0${job.strategy}\0${job.fold}`;
+/** A run's name in logs and temporary folders: <model>_<arm>[_seed<s>]_fold<K>. */
+function runName(job: RunKey): string {
+  return `${job.pretrained}_${job.arm}${seedPart(job.seed)}_fold${job.fold}`;
+}
+
+function pretrainStepKey(job: PretrainJob): string {
+  return job.seed === null ? stepKey('pretrain', job.model) : stepKey('pretrain', job.model, `seed_${job.seed}`);
+}
+
+function armStepKey(kind: 'train' | 'predict', job: RunKey): string {
+  return stepKey(kind, ...runParts(job));
+}
+
+function key(job: RunKey): string {
+  return runParts(job).join('\0');
 }
 
 /**
@@ -250,10 +264,10 @@ function key(job: Pick<TrainJob, 'pretrained' | 'strategy' | 'fold'>): string {
  * so an existing one is complete). Returns how many were predicted.
  */
 async function predictTestCases(job: TrainJob, runDir: string, cases: readonly RawCase[], layout: StudyLayout, spec: ExperimentSpec, runStep: StepRunner): Promise<number> {
-  const predictionDir = layout.predictions(job.pretrained, job.strategy, job.fold);
-  const todo = cases.filter((c) => !fs.existsSync(layout.prediction(job.pretrained, job.strategy, job.fold, c.id)));
+  const predictionDir = layout.predictions(job);
+  const todo = cases.filter((c) => !fs.existsSync(layout.prediction(job, c.id)));
   if (todo.length === 0) return 0;
-  const name = `${job.pretrained}_${job.strategy}_fold${job.fold}`;
+  const name = runName(job);
   const inputDir = path.join(layout.root, 'tmp', `predict_${name}`);
   fs.rmSync(inputDir, { recursive: true, force: true });
   fs.mkdirSync(inputDir, { recursive: true });
@@ -277,7 +291,7 @@ async function evaluateArm(
   layout: StudyLayout,
   spec: ExperimentSpec,
 ): Promise<{ fold: FoldResult; metrics: CaseMetrics[] }> {
-  const predictionDir = layout.predictions(job.pretrained, job.strategy, job.fold);
+  const predictionDir = layout.predictions(job);
   const targetDir = path.dirname(path.dirname(cases[0]!.label!));
   const evaluation = await evaluateFolder({
     gtDir: path.join(targetDir, 'labelsTr'),
@@ -289,13 +303,14 @@ async function evaluateArm(
     ignoreLabel: ignoreLabelOf(readDatasetJson(targetDir).labels),
     ...(spec.target.lungs !== null ? { lungsDir: spec.target.lungs } : {}),
   });
-  writeEvaluation(evaluation, { jsonPath: layout.evaluation(job.pretrained, job.strategy, job.fold) });
+  writeEvaluation(evaluation, { jsonPath: layout.evaluation(job) });
   const metrics = evaluation.cases.map((c) => c.metrics);
   const epochs = epochPoints(runDir);
   return {
     metrics,
     fold: {
       fold: job.fold,
+      ...(job.seed !== null ? { seed: job.seed } : {}),
       runDir: path.relative(layout.root, runDir),
       predictionDir: path.relative(layout.root, predictionDir),
       cases: evaluation.cases.map((c) => caseResult(c.caseId, c.metrics)),
@@ -313,13 +328,14 @@ async function writeOverlays(
   count: number,
 ): Promise<string[]> {
   const fold = spec.target.folds[0];
+  const seed = studySeeds(spec)[0]!;
   const pairs = studyPairs(spec);
   if (fold === undefined || pairs.length === 0 || count === 0) return [];
-  // Cases ranked by ground-truth lesion volume: the largest and the median make the figures.
-  const first = evaluated.get(key({ ...pairs[0]!, fold }))!;
+  // Cases ranked by ground-truth lesion volume: the largest and the median make the figures (the first seed's runs).
+  const first = evaluated.get(key({ ...pairs[0]!, fold, seed }))!;
   const ranked = first.fold.cases.map((c, i) => ({ caseId: c.caseId, volume: first.metrics[i]!.refVolumeMl })).filter((c) => c.volume > 0).sort((a, b) => b.volume - a.volume);
   const chosen = [ranked[0], ranked[Math.floor(ranked.length / 2)]].filter((c, i, all): c is { caseId: string; volume: number } => c !== undefined && all.findIndex((d) => d?.caseId === c.caseId) === i).slice(0, count);
-  const arms = pairs.map((pair) => ({ ...pair, predictionDir: layout.predictions(pair.pretrained, pair.strategy, fold) }));
+  const arms = pairs.map((pair) => ({ pretrained: pair.pretrained, strategy: pair.strategy, arm: pair.arm, predictionDir: layout.predictions({ ...pair, fold, seed }) }));
   const files: string[] = [];
   for (const c of chosen) files.push(await writeOverlay(targetCases.get(c.caseId)!, fold, spec.target.label, arms, layout.overlays));
   return files;

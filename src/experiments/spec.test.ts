@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ValidationError, InputError } from '../core/index.js';
 import { COVID19_CTSEG_SPLIT, EXPERIMENT_PRESETS, experimentPreset } from './presets.js';
-import { limitedSplit, pretrainJobs, studyPairs, trainJobs } from './layout.js';
+import { limitedSplit, pretrainJobs, studyLayout, studyPairs, trainJobs } from './layout.js';
 import { readExperimentSpec, specToJson, validateExperimentSpec } from './spec.js';
 
 const demo = EXPERIMENT_PRESETS.demo;
@@ -14,7 +14,7 @@ const demo = EXPERIMENT_PRESETS.demo;
 test('every preset validates; the demo expands to one multi-lesion pre-training and five runs', () => {
   for (const name of ['demo', 'synthetic', 'paper']) experimentPreset(name, '/data');
   const spec = experimentPreset('demo', '/data');
-  assert.deepEqual(pretrainJobs(spec), [{ model: 'multi', mode: 'multi', datasets: ['tumor', 'gtv', 'effusion'] }]);
+  assert.deepEqual(pretrainJobs(spec), [{ model: 'multi', mode: 'multi', datasets: ['tumor', 'gtv', 'effusion'], seed: null }]);
   assert.deepEqual(trainJobs(spec).map((j) => `${j.pretrained}/${j.strategy}/${j.fold}`), ['none/scratch/0', 'multi/continual/0', 'multi/finetune/0', 'multi/frozen-encoder/0', 'multi/hybrid/0']);
   const paper = experimentPreset('paper', '/data');
   assert.equal(paper.datasets.covid!.kind === 'folder' && paper.datasets.covid!.path, '/data/raw/covid19-ctseg');
@@ -115,4 +115,69 @@ test('the paper preset points at the shipped COVID-19-CT-Seg split (5 folds, 4 t
   for (const fold of split.folds) assert.deepEqual([fold.train.length, fold.test.length], [4, 16]);
   const spec = experimentPreset('paper', '/data');
   assert.equal(spec.target.split.kind === 'file' && spec.target.split.path, COVID19_CTSEG_SPLIT);
+});
+
+test('the synthetic preset adds the hybrid-random-decoder arm with the multi-lesion model only', () => {
+  const spec = experimentPreset('synthetic', '/data');
+  const variant = spec.strategies.find((a) => a.name === 'hybrid-random-decoder')!;
+  assert.deepEqual(variant, { name: 'hybrid-random-decoder', strategy: 'hybrid', options: { decoderInit: 'random' }, pretrained: ['multi'] });
+  const pairs = studyPairs(spec);
+  assert.equal(pairs.length, 18, 'scratch + 4 models x 4 strategies + 1 variant');
+  assert.deepEqual(pairs.filter((p) => p.strategy === 'hybrid').map((p) => `${p.pretrained}/${p.arm}`), ['tumor/hybrid', 'gtv/hybrid', 'effusion/hybrid', 'multi/hybrid', 'multi/hybrid-random-decoder']);
+  assert.equal(trainJobs(spec).length, 90);
+  // Plain names write back as plain names, the variant as its object.
+  assert.deepEqual(specToJson(spec).strategies, ['scratch', 'continual', 'finetune', 'frozen-encoder', 'hybrid', { strategy: 'hybrid', name: 'hybrid-random-decoder', options: { decoderInit: 'random' }, pretrained: ['multi'] }]);
+  assert.equal('seeds' in specToJson(spec), false, 'a one-seed spec writes no seeds key (its spec.json reads as before)');
+});
+
+test('arm objects: bad names, options that do not apply, unknown models and duplicates are all listed', () => {
+  const bad = {
+    ...demo,
+    strategies: [
+      'scratch',
+      'hybrid',
+      { strategy: 'hybrid', name: 'hybrid' },
+      { strategy: 'frozen-encoder', name: 'finetune' },
+      { strategy: 'continual', name: 'cont-x', options: { decoderInit: 'random' } },
+      { strategy: 'hybrid', name: 'h b', options: { fuseLevels: 'some' } },
+      { strategy: 'frozen-encoder', name: 'frozen-r', options: { decoderInit: 'random', colour: 1 }, pretrained: ['msd'] },
+      { strategy: 'hybird' },
+      { name: 'x' },
+    ],
+    seeds: [0, 0],
+  };
+  try {
+    validateExperimentSpec(bad, 'arms.json');
+    assert.fail('expected a ValidationError');
+  } catch (error) {
+    assert.ok(error instanceof ValidationError);
+    assert.deepEqual(error.issues.map((i) => `${i.path}:${i.code}`).sort(), [
+      'seeds:bad-value',
+      'strategies[2]:duplicate-arm',
+      'strategies[3].name:bad-name',
+      'strategies[4].options:bad-option',
+      'strategies[5].name:bad-name',
+      'strategies[5].options.fuseLevels:unknown-name',
+      'strategies[6].options.colour:unknown-key',
+      'strategies[6].pretrained[0]:unknown-model',
+      'strategies[7].strategy:unknown-strategy',
+      'strategies[8].strategy:missing-field',
+    ]);
+    assert.match(error.issues.find((i) => i.code === 'bad-option')!.message, /decoderInit applies only to frozen-encoder and hybrid, not continual/);
+  }
+});
+
+test('seeds repeat every pre-training and run; the folders gain a seed level only with seeds', () => {
+  const spec = validateExperimentSpec({ ...demo, seeds: [3, 5] }, 'seeds.json');
+  assert.deepEqual(spec.seeds, [3, 5]);
+  assert.deepEqual(pretrainJobs(spec).map((j) => `${j.model}:${j.seed}`), ['multi:3', 'multi:5']);
+  const jobs = trainJobs(spec);
+  assert.equal(jobs.length, 10);
+  assert.deepEqual(jobs.slice(0, 2).map((j) => `${j.seed}/${j.fold}/${j.pretrained}/${j.arm}`), ['3/0/none/scratch', '3/0/multi/continual']);
+  assert.deepEqual(validateExperimentSpec(specToJson(spec), 'again.json'), spec);
+  const layout = studyLayout('/s');
+  const one = { pretrained: 'none', arm: 'scratch', fold: 2, seed: null };
+  assert.deepEqual([layout.run(one), layout.predictions(one), layout.evaluation(one), layout.pretrainRun('multi', null)], ['/s/runs/none/scratch/fold_2', '/s/predictions/none/scratch/fold_2', '/s/evaluations/none/scratch/fold_2.json', '/s/pretrain/multi']);
+  const seeded = { pretrained: 'multi', arm: 'hybrid-random-decoder', fold: 0, seed: 1 };
+  assert.deepEqual([layout.run(seeded), layout.prediction(seeded, 'c1'), layout.evaluation(seeded), layout.pretrainRun('multi', 1)], ['/s/runs/multi/hybrid-random-decoder/seed_1/fold_0', '/s/predictions/multi/hybrid-random-decoder/seed_1/fold_0/c1.nii.gz', '/s/evaluations/multi/hybrid-random-decoder/seed_1/fold_0.json', '/s/pretrain/multi/seed_1']);
 });

@@ -5,14 +5,16 @@
  * strategies, and the training settings. Data validated at the edge (STYLE rule 7): the spec is
  * plain JSON with a `version`; `validateExperimentSpec` collects every problem (unknown keys,
  * unknown strategies or models, bad values) and throws one ValidationError listing all of them.
+ * An arm is a strategy or a named variant with options (arms.ts); `seeds` repeats every arm.
  * Relative paths are resolved against the spec file's folder.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InputError, PRECISION_REQUESTS, ValidationError, type Issue } from '../core/index.js';
+import { InputError, PRECISION_REQUESTS, ValidationError } from '../core/index.js';
 import { LESION_KINDS, SYNTH_SIZES, type LesionKind, type SynthSize } from '../synth/index.js';
 import { PRESET_NAMES, type PresetName } from '../data/index.js';
-import { TRANSFER_STRATEGIES, type TransferStrategy } from '../transfer/index.js';
+import { armToJson, parseArms, type ArmSpec } from './arms.js';
+import { Checker, join } from './specCheck.js';
 
 export const SPEC_VERSION = 1;
 export const MULTI_LESION = 'multi';
@@ -40,11 +42,18 @@ export interface ExperimentSpec {
   target: { dataset: string; split: SplitSource; folds: number[]; label: number; toleranceMm: number; lungs: string | null };
   /** 'none' (from scratch), a source name (single-lesion) or 'multi' (multi-lesion). */
   pretrained: string[];
-  strategies: TransferStrategy[];
+  /** The arms: a strategy, or a named variant of one with options (arms.ts). */
+  strategies: ArmSpec[];
   preset: PresetName;
   pretraining: TrainingLength;
   training: TrainingLength;
+  /** The training seed of a one-seed study; with `seeds`, the seed of the statistics' bootstrap only. */
   seed: number;
+  /**
+   * Train (and pre-train) every arm once per seed; run folders gain a seed_<s> level. Null: one
+   * seed (`seed`), and the folder layout of a one-seed study (no seed level).
+   */
+  seeds: number[] | null;
   device: string;
   precision: (typeof PRECISIONS)[number];
   /** Intra-op CPU threads of each step (process). */
@@ -53,76 +62,6 @@ export interface ExperimentSpec {
   jobs: number;
   workers: number;
   prediction: { tta: boolean };
-}
-
-type Json = Record<string, unknown>;
-
-class Checker {
-  readonly issues: Issue[] = [];
-  constructor(readonly file: string) {}
-
-  add(at: string, code: string, message: string): void {
-    this.issues.push({ file: this.file, path: at, code, message });
-  }
-
-  object(value: unknown, at: string): Json | null {
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Json;
-    this.add(at, 'bad-type', 'must be an object');
-    return null;
-  }
-
-  /** Unknown keys are problems: list each with the valid ones. */
-  keys(record: Json, at: string, allowed: readonly string[], required: readonly string[] = []): void {
-    for (const key of Object.keys(record)) {
-      if (!allowed.includes(key)) this.add(join(at, key), 'unknown-key', `unknown key '${key}' (valid: ${allowed.join(', ')})`);
-    }
-    for (const key of required) if (!(key in record)) this.add(join(at, key), 'missing-field', `'${key}' is required`);
-  }
-
-  integer(record: Json, key: string, at: string, minimum: number, fallback: number): number {
-    const value = record[key];
-    if (value === undefined) return fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum) {
-      this.add(join(at, key), 'bad-value', `must be an integer >= ${minimum}, got ${JSON.stringify(value)}`);
-      return fallback;
-    }
-    return value;
-  }
-
-  string(record: Json, key: string, at: string, fallback: string): string {
-    const value = record[key];
-    if (value === undefined) return fallback;
-    if (typeof value !== 'string' || value.length === 0) {
-      this.add(join(at, key), 'bad-value', `must be a non-empty string, got ${JSON.stringify(value)}`);
-      return fallback;
-    }
-    return value;
-  }
-
-  choice<T extends string>(record: Json, key: string, at: string, valid: readonly T[], fallback: T): T {
-    const value = record[key];
-    if (value === undefined) return fallback;
-    if (typeof value !== 'string' || !(valid as readonly string[]).includes(value)) {
-      this.add(join(at, key), 'unknown-name', `unknown value ${JSON.stringify(value)} (valid: ${valid.join(', ')})`);
-      return fallback;
-    }
-    return value as T;
-  }
-
-  stringList(record: Json, key: string, at: string): string[] {
-    const value = record[key];
-    if (value === undefined) return [];
-    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
-      this.add(join(at, key), 'bad-value', 'must be a list of strings');
-      return [];
-    }
-    return value as string[];
-  }
-}
-
-function join(at: string, key: string | number): string {
-  if (typeof key === 'number') return `${at}[${key}]`;
-  return at === '' ? key : `${at}.${key}`;
 }
 
 function resolvePath(value: string, baseDir: string): string {
@@ -173,7 +112,7 @@ function trainingLength(check: Checker, value: unknown, at: string): TrainingLen
   };
 }
 
-const TOP_KEYS = ['$schema', 'version', 'name', 'datasets', 'sources', 'target', 'pretrained', 'strategies', 'preset', 'pretraining', 'training', 'seed', 'device', 'precision', 'threads', 'jobs', 'workers', 'prediction'] as const;
+const TOP_KEYS = ['$schema', 'version', 'name', 'datasets', 'sources', 'target', 'pretrained', 'strategies', 'preset', 'pretraining', 'training', 'seed', 'seeds', 'device', 'precision', 'threads', 'jobs', 'workers', 'prediction'] as const;
 
 /** Validate parsed spec JSON; `file` names it in messages and anchors relative paths. Throws a ValidationError with every problem. */
 export function validateExperimentSpec(json: unknown, file: string, baseDir: string = path.dirname(path.resolve(file))): ExperimentSpec {
@@ -219,17 +158,22 @@ export function validateExperimentSpec(json: unknown, file: string, baseDir: str
   pretrained.forEach((name, i) => {
     if (!validModels.includes(name)) check.add(join('pretrained', i), 'unknown-model', `unknown pre-trained model '${name}' (valid: ${validModels.join(', ')})`);
   });
-  const strategies = check.stringList(top, 'strategies', '');
-  strategies.forEach((name, i) => {
-    if (!(TRANSFER_STRATEGIES as readonly string[]).includes(name)) check.add(join('strategies', i), 'unknown-strategy', `unknown strategy '${name}' (valid: ${TRANSFER_STRATEGIES.join(', ')})`);
-  });
-  if (strategies.includes('scratch') !== pretrained.includes(NO_PRETRAINING)) {
+  const strategies = parseArms(check, top.strategies, pretrained, NO_PRETRAINING);
+  if (strategies.some((a) => a.strategy === 'scratch') !== pretrained.includes(NO_PRETRAINING)) {
     check.add('pretrained', 'scratch-pairing', `'scratch' (strategies) and '${NO_PRETRAINING}' (pretrained) go together: list both or neither`);
   }
-  if (strategies.some((s) => s !== 'scratch') && !pretrained.some((p) => p !== NO_PRETRAINING)) {
+  if (strategies.some((a) => a.strategy !== 'scratch') && !pretrained.some((p) => p !== NO_PRETRAINING)) {
     check.add('pretrained', 'no-model', 'transfer strategies need at least one pre-trained model (a source name or multi)');
   }
   if (pretrained.some((p) => p !== NO_PRETRAINING) && sources.length === 0) check.add('sources', 'no-sources', 'pre-trained models need at least one source dataset');
+
+  let seeds: number[] | null = null;
+  if (top.seeds !== undefined) {
+    const list = Array.isArray(top.seeds) ? (top.seeds as unknown[]) : null;
+    if (list === null || list.length === 0 || !list.every((s) => typeof s === 'number' && Number.isInteger(s) && s >= 0)) check.add('seeds', 'bad-value', 'must be a non-empty list of integer seeds >= 0, e.g. [0, 1, 2]');
+    else if (new Set(list).size !== list.length) check.add('seeds', 'bad-value', `seeds repeat: ${JSON.stringify(list)}`);
+    else seeds = list as number[];
+  }
 
   const prediction = check.object(top.prediction ?? {}, 'prediction') ?? {};
   check.keys(prediction, 'prediction', ['tta']);
@@ -242,11 +186,12 @@ export function validateExperimentSpec(json: unknown, file: string, baseDir: str
     sources,
     target: { dataset: targetName, split, folds: foldList, label: check.integer(targetRecord, 'label', 'target', 1, 1), toleranceMm: typeof toleranceMm === 'number' ? toleranceMm : 3, lungs: lungs === null ? null : resolvePath(lungs, baseDir) },
     pretrained,
-    strategies: strategies as TransferStrategy[],
+    strategies,
     preset: check.choice(top, 'preset', '', PRESET_NAMES, 'cpu'),
     pretraining: trainingLength(check, top.pretraining, 'pretraining'),
     training: trainingLength(check, top.training, 'training'),
     seed: check.integer(top, 'seed', '', 0, 0),
+    seeds,
     device: check.string(top, 'device', '', 'cpu'),
     precision: check.choice(top, 'precision', '', PRECISIONS, 'fp32'),
     threads: check.integer(top, 'threads', '', 1, 2),
@@ -289,11 +234,13 @@ export function specToJson(spec: ExperimentSpec): Record<string, unknown> {
     sources: spec.sources,
     target: { ...spec.target, split },
     pretrained: spec.pretrained,
-    strategies: spec.strategies,
+    strategies: spec.strategies.map(armToJson),
     preset: spec.preset,
     pretraining: spec.pretraining,
     training: spec.training,
     seed: spec.seed,
+    // Absent for a one-seed study, so that its spec.json reads as it did before seeds existed.
+    ...(spec.seeds !== null ? { seeds: spec.seeds } : {}),
     device: spec.device,
     precision: spec.precision,
     threads: spec.threads,

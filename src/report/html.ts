@@ -1,12 +1,17 @@
 /**
  * The report page: one self-contained HTML file (inline CSS and SVG, images as data URIs, no
- * network) with the study's tables, box plots of per-case DSC and NSD per arm, learning curves,
- * seconds per epoch, and the overlay figures. A tiny inline script marks the body with
+ * network) with the study's tables, the paper's findings in words with forest plots of the
+ * differences against scratch (where results.json has comparisons), box plots of per-case DSC
+ * and NSD per arm, learning curves, seconds per epoch, and the overlay figures. A tiny inline script marks the body with
  * `data-images-ok="<decoded>/<total>"` once the images have loaded, which the browser test reads.
  */
 import type { StudyResults } from '../experiments/index.js';
 import { barChartSvg, boxPlotSvg, escapeXml, lineChartSvg, type BoxGroup, type LineSeries } from './charts.js';
-import { cellText, pretrainedLabel, strategyLabel, type StudyTable } from './tables.js';
+import { forestPlotSvg } from './forest.js';
+import { pText, signed, verdictSentence } from './findings.js';
+import { armLabel, armStrategyLabel, cellText, MARK_NOTE, pretrainedLabel, type StudyTable } from './tables.js';
+
+export { armLabel };
 
 export interface OverlayPanel {
   caption: string;
@@ -28,6 +33,10 @@ export interface ReportCharts {
   pseudoDice: string;
   pretrainLoss: string | null;
   secondsPerEpoch: string;
+  /** Forest plots of the case-level differences against scratch (null without comparisons). */
+  forestDsc: string | null;
+  forestNsd: string | null;
+  forestSensitivity: string | null;
 }
 
 /** The study's step time over all the calls that ran it (results written before it was kept have none). */
@@ -39,16 +48,22 @@ function stepTimeText(results: StudyResults): string {
   return `; its steps took ${minutes(t.total)} min in all (pre-training ${minutes(t.pretraining)}, training ${minutes(t.training)}, prediction ${minutes(t.prediction)}${untimed})`;
 }
 
-export function armLabel(arm: { strategy: string; pretrained: string }): string {
-  return arm.strategy === 'scratch' ? strategyLabel(arm.strategy) : `${strategyLabel(arm.strategy)} (${pretrainedLabel(arm.pretrained)})`;
-}
 
 const SHORT_STRATEGY: Readonly<Record<string, string>> = { scratch: 'Scratch', continual: 'Continual', finetune: 'Fine-tune', 'frozen-encoder': 'Frozen enc.', hybrid: 'Hybrid' };
 
-/** A short label for chart axes and legends, e.g. `Hybrid/multi`. */
-export function shortArmLabel(arm: { strategy: string; pretrained: string }): string {
-  const strategy = SHORT_STRATEGY[arm.strategy] ?? arm.strategy;
+/** A short label for chart axes and legends, e.g. `Hybrid/multi`, a variant by its name: `hybrid-random-decoder/multi`. */
+export function shortArmLabel(arm: { strategy: string; pretrained: string; name?: string }): string {
+  const name = arm.name ?? arm.strategy;
+  const strategy = name !== arm.strategy ? name : (SHORT_STRATEGY[arm.strategy] ?? arm.strategy);
   return arm.strategy === 'scratch' ? strategy : `${strategy}/${arm.pretrained}`;
+}
+
+function forest(results: StudyResults, metric: 'dsc' | 'nsd' | 'sensitivity', label: string): string | null {
+  if (results.comparisons === undefined) return null;
+  const rows = results.comparisons.results
+    .filter((c) => c.family === 'vs-scratch' && c.level === 'cases' && c.metric === metric)
+    .map((c) => ({ label: shortArmLabel(c.a), difference: c.difference, low: c.ci?.low ?? null, high: c.ci?.high ?? null, significance: c.significance, note: `${signed(c.difference, 3)}, Holm p ${pText(c.adjustedP)}` }));
+  return forestPlotSvg(`${label}: difference against from scratch (paired test cases, 95% bootstrap CI)`, `${label} of the arm - ${label} from scratch`, rows);
 }
 
 /** The charts of a study (SVG strings). */
@@ -69,9 +84,12 @@ export function studyCharts(results: StudyResults): ReportCharts {
     pseudoDice: lineChartSvg(`Validation pseudo Dice, ${foldText}`, 'epoch', 'pseudo Dice', curves((e) => e.pseudoDice)),
     pretrainLoss:
       results.pretraining.length > 0
-        ? lineChartSvg('Pre-training loss', 'epoch', 'loss', results.pretraining.map((p) => ({ label: p.model === 'multi' ? 'multi-lesion' : p.model, points: p.epochs.map((e): [number, number] => [e.epoch + 1, e.trainLoss]) })))
+        ? lineChartSvg('Pre-training loss', 'epoch', 'loss', results.pretraining.map((p) => ({ label: `${p.model === 'multi' ? 'multi-lesion' : p.model}${p.seed !== undefined ? ` seed ${p.seed}` : ''}`, points: p.epochs.map((e): [number, number] => [e.epoch + 1, e.trainLoss]) })))
         : null,
     secondsPerEpoch: barChartSvg('Seconds per training epoch (mean +/- std over folds)', 's/epoch', results.arms.map((arm) => ({ label: shortArmLabel(arm), value: arm.summary.secondsPerEpoch.mean, error: arm.summary.secondsPerEpoch.std }))),
+    forestDsc: forest(results, 'dsc', 'DSC'),
+    forestNsd: forest(results, 'nsd', 'NSD'),
+    forestSensitivity: forest(results, 'sensitivity', 'Sensitivity'),
   };
 }
 
@@ -79,11 +97,11 @@ export function tableHtml(table: StudyTable): string {
   const head = ['Strategy', 'Pre-trained', ...table.columns.map((c) => c.header)].map((h) => `<th>${escapeXml(h)}</th>`).join('');
   const rows = table.rows
     .map((row) => {
-      const cells = row.cells.map((cell, c) => `<td${cell.best ? ' class="best"' : ''}>${escapeXml(cellText(table.columns[c]!, cell))}</td>`).join('');
-      return `<tr><th scope="row">${escapeXml(strategyLabel(row.strategy))}</th><td>${escapeXml(pretrainedLabel(row.pretrained))}</td>${cells}</tr>`;
+      const cells = row.cells.map((cell, c) => `<td${cell.best ? ' class="best"' : ''}>${escapeXml(cellText(table.columns[c]!, cell) + cell.mark)}</td>`).join('');
+      return `<tr><th scope="row">${escapeXml(armStrategyLabel(row))}</th><td>${escapeXml(pretrainedLabel(row.pretrained))}</td>${cells}</tr>`;
     })
     .join('\n');
-  const notes = table.notes.map((n) => `<li>${escapeXml(n)}</li>`).join('');
+  const notes = table.notes.map((n) => `<li>${escapeXml(n === MARK_NOTE ? n.replace('see findings.md', 'see Findings below') : n)}</li>`).join('');
   return `<section class="study-table" id="${table.id}"><h3>${escapeXml(table.title)}</h3>
 <div class="scroll"><table><thead><tr>${head}</tr></thead><tbody>
 ${rows}
@@ -98,7 +116,8 @@ thead th { background: #f0f0f0; } tbody th { text-align: left; } td.best { font-
 .scroll { overflow-x: auto; } .notes { font-size: 12px; color: #555; }
 .charts svg { max-width: 100%; height: auto; border: 1px solid #eee; margin: 0.5em 0; }
 .figure { display: flex; flex-wrap: wrap; gap: 10px; } .figure figure { margin: 0; } .figure img { display: block; image-rendering: pixelated; }
-figcaption { font-size: 12px; max-width: 320px; } .legend span { display: inline-block; width: 1em; height: 0.6em; margin: 0 0.3em; }
+figcaption { font-size: 12px; max-width: 320px; } .findings li { margin: 0.4em 0; } .rule { font-size: 12px; color: #555; }
+.verdict-supported { color: #1a6b1a; } .verdict-not-supported { color: #a01c1c; } .legend span { display: inline-block; width: 1em; height: 0.6em; margin: 0 0.3em; }
 `;
 
 const IMAGE_CHECK = `
@@ -123,6 +142,16 @@ export function reportHtml(page: ReportPage): string {
       return `<h3>Case ${escapeXml(figure.caseId)} (fold ${figure.fold}, axial slice ${figure.slice})</h3>\n<div class="figure">${panels}</div>`;
     })
     .join('\n');
+  const findings = results.findings;
+  const findingsHtml =
+    findings === undefined
+      ? '<p>No comparisons in this results.json (written before results version 2): run <code>lesionseg experiment</code> on the study folder again.</p>'
+      : `<ul class="findings">${findings.findings.map((f) => `<li class="verdict-${f.verdict.replace(/ /g, '-')}">${escapeXml(verdictSentence(f))}<br><span class="rule">Decided by: ${escapeXml(f.rule)}.</span></li>`).join('\n')}</ul>
+<p class="notes">Rule (alpha ${findings.alpha}): ${escapeXml(findings.rule)}</p>
+<div class="charts">
+${[page.charts.forestDsc, page.charts.forestNsd, page.charts.forestSensitivity].filter((c): c is string => c !== null).join('\n')}
+</div>
+<p class="notes">${escapeXml(results.comparisons?.method ?? '')}</p>`;
   const charts = [page.charts.dscBox, page.charts.nsdBox, page.charts.trainLoss, page.charts.pseudoDice, page.charts.pretrainLoss, page.charts.secondsPerEpoch].filter((c): c is string => c !== null);
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>lesionseg study: ${escapeXml(results.name)}</title>
@@ -132,6 +161,8 @@ export function reportHtml(page: ReportPage): string {
 <p class="meta">Target <b>${escapeXml(results.target.dataset)}</b>, label ${results.target.label}, fold(s) ${results.target.folds.join(', ')}; ${results.arms.length} arm(s) (strategy x pre-trained model); written ${escapeXml(results.createdAt)}; the experiment call took ${results.wallSeconds.toFixed(0)} s${stepTimeText(results)}.</p>
 <h2>Tables</h2>
 ${page.tables.map(tableHtml).join('\n')}
+<h2>Findings</h2>
+${findingsHtml}
 <h2>Charts</h2>
 <div class="charts">
 ${charts.join('\n')}

@@ -1,11 +1,13 @@
 /**
- * report: the study's tables (Markdown, CSV), charts (SVG), overlay figures (PNG through our own
- * encoder) and one self-contained HTML page, from results.json. Imports only types from
- * experiments; renders, never computes a metric.
+ * report: the study's tables (Markdown, CSV), findings.md, charts and forest plots (SVG),
+ * overlay figures (PNG through our own encoder) and one self-contained HTML page, from
+ * results.json. Imports only types from experiments; renders, never computes a metric or a test.
  */
 export { crc32, encodePng, pngDataUri } from './png.js';
-export { studyTables, tableMarkdown, tableCsv, cellText, strategyLabel, pretrainedLabel, STRATEGY_LABELS, type StudyTable, type TableCell, type TableColumn } from './tables.js';
+export { studyTables, tableMarkdown, tableCsv, cellText, strategyLabel, pretrainedLabel, armLabel, armStrategyLabel, HIGHER_MARK, LOWER_MARK, MARK_NOTE, STRATEGY_LABELS, type StudyTable, type TableCell, type TableColumn } from './tables.js';
 export { boxPlotSvg, lineChartSvg, barChartSvg, boxStats, quantile, escapeXml, type BoxGroup, type BoxStats, type LineSeries, type Bar } from './charts.js';
 export { decodeOverlay, renderOverlay, lungWindow, scaleFactors, LUNG_WINDOW_HU, type DecodedOverlay, type RgbImage } from './overlay.js';
-export { reportHtml, studyCharts, tableHtml, armLabel, type ReportPage, type OverlayFigure, type OverlayPanel, type ReportCharts } from './html.js';
+export { reportHtml, studyCharts, tableHtml, shortArmLabel, type ReportPage, type OverlayFigure, type OverlayPanel, type ReportCharts } from './html.js';
 export { readStudyResults, writeTables, writeReport, type WrittenReport } from './writeReport.js';
+export { forestPlotSvg, type ForestRow } from './forest.js';
+export { findingsMarkdown, verdictSentence, comparisonLabel } from './findings.js';

@@ -22,7 +22,7 @@ export interface DecodedOverlay {
   pixelSpacingMm: [number, number];
   ctHu: Int16Array;
   groundTruth: Uint8Array;
-  predictions: { pretrained: string; strategy: string; mask: Uint8Array }[];
+  predictions: { pretrained: string; strategy: string; name?: string; mask: Uint8Array }[];
 }
 
 function bytes(base64: string): Buffer {
@@ -45,7 +45,7 @@ export function decodeOverlay(slice: OverlaySlice): DecodedOverlay {
     pixelSpacingMm: slice.pixelSpacingMm,
     ctHu,
     groundTruth: mask(slice.groundTruth),
-    predictions: slice.predictions.map((p) => ({ pretrained: p.pretrained, strategy: p.strategy, mask: mask(p.mask) })),
+    predictions: slice.predictions.map((p) => ({ pretrained: p.pretrained, strategy: p.strategy, ...(p.name !== undefined ? { name: p.name } : {}), mask: mask(p.mask) })),
   };
 }
 

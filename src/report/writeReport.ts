@@ -1,6 +1,7 @@
 /**
  * `lesionseg report RUN_DIR`: read the study's results.json and overlay slices, and write
  *   RUN_DIR/tables/table{1,2,3}.md and .csv      (also written by `experiment`)
+ *   RUN_DIR/tables/findings.md                  the paper's findings with verdicts (also by `experiment`)
  *   RUN_DIR/report/report.html                  one self-contained page
  *   RUN_DIR/report/figures/*.png, *.svg           the same figures as files
  * Aggregation and rendering only: no NIfTI, no tensors.
@@ -9,13 +10,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { atomicWriteFileSync, InputError } from '../core/index.js';
 import type { OverlaySlice, StudyResults } from '../experiments/index.js';
-import { armLabel, reportHtml, studyCharts, type OverlayFigure } from './html.js';
+import { reportHtml, studyCharts, type OverlayFigure } from './html.js';
+import { findingsMarkdown } from './findings.js';
 import { decodeOverlay, GROUND_TRUTH_RGB, PREDICTION_RGB, renderOverlay } from './overlay.js';
 import { encodePng, pngDataUri } from './png.js';
-import { studyTables, tableCsv, tableMarkdown, type StudyTable } from './tables.js';
+import { armLabel, studyTables, tableCsv, tableMarkdown, type StudyTable } from './tables.js';
 
 const RESULTS_FORMAT = 'lesionseg-study-results';
-const RESULTS_VERSIONS = [1];
+const RESULTS_VERSIONS = [1, 2];
 
 export function readStudyResults(runDir: string): StudyResults {
   const file = path.join(runDir, 'results.json');
@@ -33,7 +35,7 @@ export function readStudyResults(runDir: string): StudyResults {
   return json as StudyResults;
 }
 
-/** Table 1-3 as Markdown and CSV in `dir`; returns the tables. */
+/** Table 1-3 as Markdown and CSV, and findings.md, in `dir`; returns the tables. */
 export function writeTables(results: StudyResults, dir: string): StudyTable[] {
   const tables = studyTables(results);
   fs.mkdirSync(dir, { recursive: true });
@@ -41,6 +43,7 @@ export function writeTables(results: StudyResults, dir: string): StudyTable[] {
     atomicWriteFileSync(path.join(dir, `${table.id}.md`), tableMarkdown(table));
     atomicWriteFileSync(path.join(dir, `${table.id}.csv`), tableCsv(table));
   }
+  atomicWriteFileSync(path.join(dir, 'findings.md'), findingsMarkdown(results));
   return tables;
 }
 
@@ -74,7 +77,7 @@ function overlayFigures(runDir: string, results: StudyResults, figuresDir: strin
         panel('ct', 'CT (lung window)', []),
         panel('ground_truth', 'Ground truth', [{ mask: decoded.groundTruth, rgb: GROUND_TRUTH_RGB }]),
         ...decoded.predictions.map((p) =>
-          panel(`${p.pretrained}_${p.strategy}`, armLabel(p), [
+          panel(`${p.pretrained}_${p.name ?? p.strategy}`, armLabel(p), [
             { mask: decoded.groundTruth, rgb: GROUND_TRUTH_RGB },
             { mask: p.mask, rgb: PREDICTION_RGB },
           ]),

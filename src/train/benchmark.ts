@@ -12,6 +12,8 @@ import { trainStep, type Precision } from './step.js';
 export interface TrainStepBenchOptions {
   featuresPerStage: number[];
   strides: number[][];
+  /** Per-stage conv kernels (a plan's, e.g. [1, 3, 3] on anisotropic data); null: 3x3x3 everywhere. */
+  kernelSizes: number[][] | null;
   patchSize: number[];
   batchSize: number;
   inputChannels: number;
@@ -28,6 +30,7 @@ export interface TrainStepBenchOptions {
 export const TRAIN_STEP_BENCH_DEFAULTS: TrainStepBenchOptions = {
   featuresPerStage: [16, 32, 64, 128, 256],
   strides: [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2]],
+  kernelSizes: null,
   patchSize: [32, 96, 96],
   batchSize: 2,
   inputChannels: 1,
@@ -86,7 +89,7 @@ export function benchmarkTrainStep(options: Partial<TrainStepBenchOptions> = {})
     inputChannels: o.inputChannels,
     numClasses: o.numClasses,
     featuresPerStage: o.featuresPerStage,
-    kernelSizes: o.featuresPerStage.map(() => [3, 3, 3]),
+    kernelSizes: o.kernelSizes ?? o.featuresPerStage.map(() => [3, 3, 3]),
     strides: o.strides,
     deepSupervision: true,
   };
