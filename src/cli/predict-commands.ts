@@ -1,8 +1,8 @@
-/** `lesionseg predict`: segment images with a trained model or a fold ensemble (src/infer predictFiles). */
+/** `lesionseg predict`: segment images with a trained model, a fold ensemble or an nnU-Net v2 model folder (src/infer predictFiles). */
 import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
 import { BYTES_PER_GIB, InputError, parseDevice, type Logger } from '../core/index.js';
-import { predictFiles, type SpatialAxis } from '../infer/index.js';
+import { predictFiles, type ModelFold, type SpatialAxis } from '../infer/index.js';
 import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
@@ -32,9 +32,9 @@ function gibibytes(name: string) {
  */
 const DEFAULT_MAX_MEMORY_GIB = Number((os.totalmem() / BYTES_PER_GIB).toFixed(1));
 
-function foldList(value: string): number[] {
-  const folds = value.split(',').map((v) => Number(v.trim()));
-  if (folds.some((n) => !Number.isInteger(n) || n < 0)) throw new InputError(`--folds must be fold numbers like 0,1,2,3,4, got '${value}'`);
+function foldList(value: string): ModelFold[] {
+  const folds = value.split(',').map((v) => (v.trim() === 'all' ? ('all' as const) : Number(v.trim())));
+  if (folds.some((n) => n !== 'all' && (!Number.isInteger(n) || n < 0))) throw new InputError(`--folds must be fold numbers like 0,1,2,3,4 (or all, nnU-Net's fold_all), got '${value}'`);
   return folds;
 }
 
@@ -53,14 +53,16 @@ export function registerPredictCommands(program: Command): void {
   program
     .command('predict')
     .description('segment CT images: preprocessing from the model\'s plan, Gaussian sliding window, mirroring TTA, masks in the input geometry')
-    .requiredOption('-m, --model <path>', 'a checkpoint (.safetensors with its .json), a run folder (uses checkpoint_final) or a folder of fold_K runs (ensemble)')
+    .requiredOption('-m, --model <path>', 'a checkpoint (.safetensors with its .json), a run folder (uses checkpoint_final), a folder of fold_K runs (ensemble), or an nnU-Net v2 model folder (dataset.json, plans.json, fold_K/checkpoint_final.pth), one of its fold_K folders or .pth files')
     .requiredOption('-i, --input <path>', 'an image (.nii/.nii.gz; case_0000.nii.gz picks up case_0001... as further channels) or a folder of <case>_0000.nii.gz')
     .requiredOption('-o, --output <path>', 'a .nii.gz file (one case) or a folder for <case>.nii.gz')
     .option('--tta', 'mirroring test-time augmentation (default)')
     .option('--no-tta', 'no mirroring: one pass per window (8x faster)')
-    .option('--mirror-axes <axes>', 'axes mirrored with TTA (0 z, 1 y, 2 x)', mirrorAxes, [0, 1, 2] as SpatialAxis[])
+    .option('--mirror-axes <axes>', 'axes mirrored with TTA (0 z, 1 y, 2 x; default: the model\'s, an nnU-Net checkpoint\'s inference_allowed_mirroring_axes, else 0,1,2)', mirrorAxes)
     .option('--step <fraction>', 'window step as a fraction of the patch', stepFraction, 0.5)
-    .option('--folds <list>', 'folds to ensemble when -m is a folder of fold_K runs (default: all found)', foldList)
+    .option('--folds <list>', 'folds to ensemble when -m is a folder of fold_K runs or an nnU-Net model folder (default: all found; all = fold_all)', foldList)
+    .addOption(new Option('--checkpoint <which>', 'checkpoint_final or checkpoint_best of each run or fold').choices(['final', 'best'] as const).default('final' as const))
+    .option('--configuration <name>', 'nnU-Net model folders: the configuration the model was trained as (3d_fullres; 2d and 3d_lowres are not supported yet)')
     .option('--save-probabilities', 'also write softmax probabilities: one float32 <case>_probabilities_<k>.nii.gz per class')
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
     .addOption(precisionOption('fp32'))
@@ -78,10 +80,12 @@ export function registerPredictCommands(program: Command): void {
           input: options.input,
           output: options.output,
           ...(options.folds !== undefined ? { folds: options.folds } : {}),
+          checkpoint: options.checkpoint,
+          ...(options.configuration !== undefined ? { configuration: options.configuration } : {}),
           saveProbabilities: options.saveProbabilities === true,
           device: parseDevice(options.device),
           precision: resolvePrecisionFlag(options.precision, parseDevice(options.device)),
-          mirrorAxes: options.tta === false ? [] : options.mirrorAxes,
+          ...(options.tta === false ? { mirrorAxes: [] } : options.mirrorAxes !== undefined ? { mirrorAxes: options.mirrorAxes } : {}),
           stepFraction: options.step,
           windowsPerBatch: options.batch,
           accumulateOn: options.accumulateOn,

@@ -96,7 +96,7 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--dataset <dir>', 'raw dataset (nnU-Net v2 layout)')
     .requiredOption('--out <run>', 'run folder (checkpoints, log.jsonl, plan.json)')
     .addOption(new Option('--strategy <s>', STRATEGY_NAMES.join(', ')).default('scratch'))
-    .option('--pretrained <ckpt>', 'pre-trained checkpoint (transfer strategies; its plan is used for the target dataset)')
+    .option('--pretrained <ckpt>', 'pre-trained model (transfer strategies; its plan is used for the target dataset): our checkpoint (RUN/checkpoint_final), or an nnU-Net v2 PlainConvUNet model folder with one fold, FOLDER/fold_K or its .pth')
     .addOption(new Option('--decoder-init <init>', 'frozen-encoder and hybrid: decoder from the pre-trained one or random (default pretrained)').choices(['pretrained', 'random'] as const))
     .addOption(new Option('--fuse-levels <levels>', 'hybrid: Selective Fusion at every skip level or at the bottleneck only (default all)').choices(['all', 'bottleneck'] as const))
     .option('--split <file>', 'split file: { folds: [{ train, test }] } (default: a seeded 5-fold split written to RUN/split.json)')

@@ -46,14 +46,20 @@ export interface ChannelNormalizationPlan {
   ct?: { mean: number; std: number; percentile_00_5: number; percentile_99_5: number };
 }
 
+/** The architectures a plan may name (ResidualEncoderUNet: from nnU-Net's ResEnc plans). */
+export const PLAN_ARCHITECTURES = ['PlainConvUNet', 'ResidualEncoderUNet'] as const;
+
 export interface NetworkPlan {
-  architecture: 'PlainConvUNet';
+  architecture: (typeof PLAN_ARCHITECTURES)[number];
   nStages: number;
   featuresPerStage: number[];
   kernelSizes: Triple[];
   strides: Triple[];
+  /** PlainConvUNet: convs per encoder stage. ResidualEncoderUNet: 2, the convs of one residual block. */
   nConvPerStage: number;
   nConvPerStageDecoder: number;
+  /** ResidualEncoderUNet only: BasicBlockD blocks per encoder stage. */
+  nBlocksPerStage?: number[];
   convBias: boolean;
   norm: { kind: 'instance'; eps: number; affine: boolean };
   nonlin: { kind: 'leaky_relu'; negativeSlope: number };
@@ -145,7 +151,14 @@ function validateResampling(w: Walker, parent: unknown, path: string): void {
 
 function validateNetwork(w: Walker, network: unknown, path: string): void {
   const nStages = w.field(network, path, 'nStages', positiveInt);
-  w.field(network, path, 'architecture', oneOf(['PlainConvUNet']));
+  const architecture = w.field(network, path, 'architecture', oneOf(PLAN_ARCHITECTURES));
+  if (architecture === 'ResidualEncoderUNet') {
+    const blocks = w.list(network, path, 'nBlocksPerStage');
+    if (typeof nStages === 'number' && blocks.length !== nStages) w.report(`${path}.nBlocksPerStage`, 'bad-length', `${path}.nBlocksPerStage has ${blocks.length} entries, nStages is ${nStages}`);
+    blocks.forEach((entry, i) => {
+      if (positiveInt(entry) !== null) w.report(`${path}.nBlocksPerStage.${i}`, 'bad-value', `${path}.nBlocksPerStage.${i} must be a positive integer`);
+    });
+  }
   for (const key of ['featuresPerStage', 'kernelSizes', 'strides']) {
     const list = w.list(network, path, key);
     if (typeof nStages === 'number' && list.length !== nStages) {

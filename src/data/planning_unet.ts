@@ -17,14 +17,17 @@ export interface UNetConfigFromPlan {
   featuresPerStage: number[];
   kernelSizes: Triple[];
   strides: Triple[];
-  nConvPerStage: 2;
-  nConvPerStageDecoder: 2;
+  nConvPerStage: number;
+  nConvPerStageDecoder: number;
   deepSupervision: boolean;
 }
 
 /** The U-Net settings of a plan, with the class count of `datasetName` (default: the first dataset). */
 export function unetConfigFromPlan(plan: Plan, datasetName?: string): UNetConfigFromPlan {
   const network = plan.configuration.network;
+  if (network.architecture !== 'PlainConvUNet') {
+    throw new InputError(`the plan's network is a ${network.architecture}; training builds PlainConvUNet plans only (a ${network.architecture} can predict)`, { code: 'unsupported-architecture' });
+  }
   const numClassesPerDataset: Record<string, number> = {};
   for (const dataset of plan.datasets) numClassesPerDataset[dataset.name] = segmentationClassCount(dataset.labels);
   const chosen = datasetName ?? plan.datasets[0]?.name;
@@ -41,8 +44,8 @@ export function unetConfigFromPlan(plan: Plan, datasetName?: string): UNetConfig
     featuresPerStage: [...network.featuresPerStage],
     kernelSizes: network.kernelSizes.map((k) => [...k] as Triple),
     strides: network.strides.map((s) => [...s] as Triple),
-    nConvPerStage: 2,
-    nConvPerStageDecoder: 2,
+    nConvPerStage: network.nConvPerStage,
+    nConvPerStageDecoder: network.nConvPerStageDecoder,
     deepSupervision: plan.configuration.deepSupervision,
   };
 }

@@ -88,9 +88,9 @@ test('not our checkpoint: bare safetensors, another sidecar format, a .pth file,
   // A JSON that is something else.
   fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ network_weights: 'x' }));
   assert.throws(() => readInferenceCheckpoint(path.join(dir, 'model.safetensors')), isCheckpointError(/not a lesionseg checkpoint sidecar/, 'model.json'));
-  // A PyTorch pickle is neither.
+  // A PyTorch .pth is read only inside an nnU-Net model folder (its plans say what the network is).
   fs.writeFileSync(path.join(dir, 'checkpoint_final.pth'), Buffer.from([0x80, 0x02, 0x7d, 0x71]));
-  assert.throws(() => readInferenceCheckpoint(path.join(dir, 'checkpoint_final.pth')), isCheckpointError(/no checkpoint here/, 'checkpoint_final.pth'));
+  assert.throws(() => readInferenceCheckpoint(path.join(dir, 'checkpoint_final.pth')), isCheckpointError(/an nnU-Net checkpoint must sit in fold_K\/ of a model folder with plans\.json and dataset\.json/, 'checkpoint_final.pth'));
   // Weights of another network under a valid sidecar.
   const other = new PlainConvUNet({ ...TINY_CONFIG, featuresPerStage: [6, 8] });
   const file = writeTestCheckpoint(dir, 'foreign', other, TINY_CONFIG, tinyInferencePlan());

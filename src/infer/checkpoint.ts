@@ -1,22 +1,27 @@
 /**
- * Reading a trained model for inference: the checkpoint set the trainer writes (src/train
- * checkpoint.ts: `<base>.safetensors` with the model's dotted PyTorch parameter names and the
- * `<base>.json` sidecar with format 'lesionseg-checkpoint', the architecture config and the plan).
+ * Reading a trained model for inference, the one door for every kind (STYLE rule 16): the
+ * checkpoint set our trainer writes (src/train checkpoint.ts: `<base>.safetensors` with the
+ * model's dotted PyTorch parameter names and the `<base>.json` sidecar with format
+ * 'lesionseg-checkpoint', the architecture config and the plan), and nnU-Net v2 trained model
+ * folders (nnunetCheckpoint.ts: plans.json, dataset.json, fold_K/checkpoint_final.pth).
  * infer may not import train (layer rule), so this is a minimal reader of the same files: it checks
  * the sidecar's format and version, the weight file's recorded size and sha256, builds the network
  * from the recorded architecture (explicit registry) and loads every weight, refusing anything
  * missing, unexpected or of another shape. Also resolves `-m` paths: a checkpoint file, a run folder
- * (its checkpoint_final) or a folder of fold_K runs (an ensemble).
+ * (its checkpoint_final, or checkpoint_best), a folder of fold_K runs (an ensemble), or an nnU-Net
+ * model folder, one of its fold folders or one of its .pth files.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { CheckpointError, InputError, type Device } from '../core/index.js';
-import { readSafetensors, type SafetensorsEntry } from '../io/index.js';
+import { nnunetModelFolderOf, readSafetensors, type SafetensorsEntry } from '../io/index.js';
 import { validatePlan, type Plan } from '../data/index.js';
-import { HybridUNet, PlainConvUNet, type FuseLevels, type UNetConfig } from '../models/index.js';
+import { HybridUNet, isResidualEncoderConfig, PlainConvUNet, ResidualEncoderUNet, type FuseLevels, type UNetConfig } from '../models/index.js';
 import { loadStateDict, type Module } from '../nn/index.js';
 import type { Tensor } from '../tensor/index.js';
+import type { SpatialAxis } from './mirroring.js';
+import { readNnunetInferenceCheckpoint, resolveNnunetCheckpoints, type ModelFold } from './nnunetCheckpoint.js';
 
 /** The sidecar `format` the trainer writes (src/train/checkpoint.ts CHECKPOINT_FORMAT). */
 export const CHECKPOINT_FORMAT = 'lesionseg-checkpoint';
@@ -32,12 +37,26 @@ export interface SegmentationNetwork extends Module {
 }
 
 export interface InferenceCheckpoint {
-  /** The weights file (`<base>.safetensors`). */
+  /** The weights file (`<base>.safetensors`, or nnU-Net's `.pth`). */
   file: string;
+  /** What describes the model: our sidecar, or nnU-Net's plans.json. */
   sidecarFile: string;
+  kind: 'lesionseg' | 'nnunet';
   architecture: { name: string; config: UNetConfig };
   plan: Plan;
   weights: Map<string, SafetensorsEntry>;
+  /** The mirroring axes the model allows (nnU-Net's inference_allowed_mirroring_axes; [] none); null: not recorded (all). */
+  mirrorAxes: SpatialAxis[] | null;
+  /** One line for logs. */
+  description: string;
+}
+
+/** Which checkpoint of a run or fold to predict with (nnU-Net's -chk checkpoint_final.pth / checkpoint_best.pth). */
+export type CheckpointChoice = 'final' | 'best';
+
+export interface ReadCheckpointOptions {
+  /** nnU-Net: the configuration the model must have been trained as (default: whatever it was). */
+  configuration?: string;
 }
 
 type NetworkBuilder = (checkpoint: InferenceCheckpoint, device: Device) => SegmentationNetwork;
@@ -51,6 +70,11 @@ function hybridFuseLevels(checkpoint: InferenceCheckpoint): FuseLevels {
 export const INFERENCE_ARCHITECTURES = {
   PlainConvUNet: (checkpoint, device) => new PlainConvUNet(checkpoint.architecture.config, { device }),
   HybridUNet: (checkpoint, device) => new HybridUNet(checkpoint.architecture.config, { device, fuseLevels: hybridFuseLevels(checkpoint) }),
+  ResidualEncoderUNet: (checkpoint, device) => {
+    const config = checkpoint.architecture.config;
+    if (!isResidualEncoderConfig(config)) throw new Error('a ResidualEncoderUNet config needs nBlocksPerStage');
+    return new ResidualEncoderUNet(config, { device });
+  },
 } satisfies Record<string, NetworkBuilder>;
 
 export type InferenceArchitecture = keyof typeof INFERENCE_ARCHITECTURES;
@@ -107,8 +131,15 @@ function planOf(sidecar: Record<string, unknown>, sidecarFile: string): Plan {
   return plan as Plan;
 }
 
-/** Read a checkpoint set for inference (no optimizer state). CheckpointError names the file for anything not ours. */
-export function readInferenceCheckpoint(file: string): InferenceCheckpoint {
+/**
+ * Read a checkpoint for inference (no optimizer state): ours (a set) or an nnU-Net `.pth` in its
+ * model folder. CheckpointError names the file for anything that cannot be read.
+ */
+export function readInferenceCheckpoint(file: string, options: ReadCheckpointOptions = {}): InferenceCheckpoint {
+  if (file.endsWith('.pth')) return readNnunetInferenceCheckpoint(file, options);
+  if (options.configuration !== undefined && options.configuration !== '3d_fullres') {
+    throw new InputError(`--configuration ${options.configuration}: a lesionseg checkpoint is one 3D full-resolution model (configurations belong to nnU-Net model folders)`, { file, code: 'bad-configuration' });
+  }
   const base = checkpointBase(file);
   const weightsFile = `${base}.safetensors`;
   const sidecarFile = `${base}.json`;
@@ -139,7 +170,16 @@ export function readInferenceCheckpoint(file: string): InferenceCheckpoint {
   if (!fs.existsSync(weightsFile)) throw new CheckpointError(`the weights ${path.basename(weightsFile)} named by this sidecar are missing`, { file: sidecarFile });
   checkDigest(weightsFile, isRecord(sidecar.files) ? sidecar.files.weights : undefined, sidecarFile);
   const weights = readSafetensors(weightsFile).tensors;
-  return { file: weightsFile, sidecarFile, architecture: { name: architecture.name, config: architecture.config as unknown as UNetConfig }, plan, weights };
+  return {
+    file: weightsFile,
+    sidecarFile,
+    kind: 'lesionseg',
+    architecture: { name: architecture.name, config: architecture.config as unknown as UNetConfig },
+    plan,
+    weights,
+    mirrorAxes: null,
+    description: `${architecture.name} ${path.basename(base)}`,
+  };
 }
 
 /** Build the checkpoint's network on `device` with its weights, deep supervision off. */
@@ -168,10 +208,16 @@ export function buildInferenceNetwork(checkpoint: InferenceCheckpoint, device: D
 
 /**
  * The checkpoint files `-m` names: a checkpoint (`.safetensors`, `.json` or the base), a run folder
- * (RUN/checkpoint_final), or a folder holding fold_K run folders (one checkpoint per fold in
- * `folds`, default every fold_K found, in K order).
+ * (RUN/checkpoint_final, or _best), a folder holding fold_K run folders (one checkpoint per fold
+ * in `folds`, default every fold_K found, in K order), or an nnU-Net model folder (its folds'
+ * checkpoint_final.pth or _best.pth, see nnunetCheckpoint.ts).
  */
-export function resolveCheckpoints(modelPath: string, folds?: readonly number[]): string[] {
+export function resolveCheckpoints(modelPath: string, folds?: readonly ModelFold[], options: { checkpoint?: CheckpointChoice } = {}): string[] {
+  if (nnunetModelFolderOf(modelPath) !== null) {
+    return resolveNnunetCheckpoints(modelPath, { ...(folds !== undefined ? { folds } : {}), ...(options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {}) });
+  }
+  if (folds?.includes('all')) throw new InputError('--folds all names an nnU-Net fold_all; this is not an nnU-Net model folder', { file: modelPath, code: 'bad-folds' });
+  const chosen = options.checkpoint === 'best' ? 'checkpoint_best' : FINAL_CHECKPOINT;
   let stat: fs.Stats;
   try {
     stat = fs.statSync(modelPath);
@@ -184,7 +230,7 @@ export function resolveCheckpoints(modelPath: string, folds?: readonly number[])
     if (folds !== undefined) throw new InputError('--folds needs -m to be a folder of fold_K runs, not a checkpoint file', { file: modelPath, code: 'bad-folds' });
     return [`${checkpointBase(modelPath)}.safetensors`];
   }
-  const final = path.join(modelPath, FINAL_CHECKPOINT);
+  const final = path.join(modelPath, chosen);
   const foldDirs = fs.readdirSync(modelPath)
     .map((name) => /^fold_(\d+)$/.exec(name))
     .filter((match): match is RegExpExecArray => match !== null)
@@ -193,7 +239,7 @@ export function resolveCheckpoints(modelPath: string, folds?: readonly number[])
   if (foldDirs.length === 0 || (folds === undefined && fs.existsSync(`${final}.json`))) {
     if (folds !== undefined) throw new InputError(`--folds ${folds.join(',')}: there are no fold_K folders here`, { file: modelPath, code: 'bad-folds' });
     if (!fs.existsSync(`${final}.json`) && !fs.existsSync(`${final}.safetensors`)) {
-      throw new CheckpointError(`no ${FINAL_CHECKPOINT}.safetensors and no fold_K folders: not a lesionseg run folder`, { file: modelPath });
+      throw new CheckpointError(`no ${chosen}.safetensors and no fold_K folders: not a lesionseg run folder nor an nnU-Net model folder (plans.json, dataset.json)`, { file: modelPath });
     }
     return [`${final}.safetensors`];
   }
@@ -203,6 +249,6 @@ export function resolveCheckpoints(modelPath: string, folds?: readonly number[])
     if (found === undefined) {
       throw new InputError(`fold ${fold} is not here: found ${foldDirs.map((f) => `fold_${f.fold}`).join(', ')}`, { file: modelPath, code: 'bad-folds' });
     }
-    return path.join(found.dir, `${FINAL_CHECKPOINT}.safetensors`);
+    return path.join(found.dir, `${chosen}.safetensors`);
   });
 }

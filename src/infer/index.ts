@@ -25,8 +25,11 @@ export {
   FINAL_CHECKPOINT,
   type InferenceCheckpoint,
   type InferenceArchitecture,
+  type CheckpointChoice,
+  type ReadCheckpointOptions,
   type SegmentationNetwork,
 } from './checkpoint.js';
+export { resolveNnunetCheckpoints, readNnunetInferenceCheckpoint, type ModelFold } from './nnunetCheckpoint.js';
 export { Predictor, type PredictorOptions, type PredictCaseOptions, type CasePrediction } from './predictor.js';
 export { collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
 export { predictFiles, type PredictFilesOptions, type PredictFilesResult, type PredictedCaseRecord } from './predictFiles.js';

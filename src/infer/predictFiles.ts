@@ -1,6 +1,6 @@
 /**
- * The entry function of `lesionseg predict`: resolve the model (a checkpoint, a run folder or a
- * folder of fold runs), collect the cases, and for each one read its channels, predict, and write
+ * The entry function of `lesionseg predict`: resolve the model (a checkpoint, a run folder, a
+ * folder of fold runs, or an nnU-Net v2 model folder), collect the cases, and for each one read its channels, predict, and write
  * the mask (uint8, the input's header and geometry) and optionally one float32 probability map per
  * class, all through atomic writes.
  *
@@ -18,7 +18,8 @@ import * as path from 'node:path';
 import { assertDeviceAvailable, CPU, InputError, SILENT_LOGGER, type Logger } from '../core/index.js';
 import { assertFiniteVoxels, checkImageSize, readNifti, readNiftiHeader, writeNifti, type NiftiHeader, type NiftiImage } from '../io/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
-import { resolveCheckpoints } from './checkpoint.js';
+import { resolveCheckpoints, type CheckpointChoice } from './checkpoint.js';
+import type { ModelFold } from './nnunetCheckpoint.js';
 import { checkPredictionOutputs, collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
 import { caseExtent, checkCaseExtent, checkStepFraction } from './predictChecks.js';
 import { Predictor, type PredictorOptions } from './predictor.js';
@@ -28,8 +29,10 @@ export interface PredictFilesOptions extends PredictorOptions {
   model: string;
   input: string;
   output: string;
-  /** Folds of a fold-run folder to ensemble (default: every fold_K found). */
-  folds?: number[];
+  /** Folds of a fold-run folder or an nnU-Net model folder to ensemble (default: every fold_K found). */
+  folds?: ModelFold[];
+  /** checkpoint_final (default) or checkpoint_best of each run or fold. */
+  checkpoint?: CheckpointChoice;
   saveProbabilities?: boolean;
   /** Most memory (bytes) one case may need by the header estimate (default: the machine's, os.totalmem()). */
   maxMemoryBytes?: number;
@@ -108,7 +111,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
   checkStepFraction(options.stepFraction ?? SLIDING_WINDOW_DEFAULTS.stepFraction);
   const cases = collectPredictionCases(options.input, options.output);
   checkPredictionOutputs(cases, options.input, options.output);
-  const checkpoints = resolveCheckpoints(options.model, options.folds);
+  const checkpoints = resolveCheckpoints(options.model, options.folds, options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {});
   const predictor = Predictor.fromCheckpoints(checkpoints, { ...options, logger });
   const records: PredictedCaseRecord[] = [];
   try {
@@ -121,6 +124,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
       if (index === 0) firstImages = images;
     }
     logger.info(`predicting ${cases.length} case(s) with ${checkpoints.length} model(s): ${checkpoints.join(', ')}`);
+    logger.info(`model: ${predictor.description}; mirroring axes [${predictor.mirrorAxes.join(', ')}]`);
     for (const [index, item] of cases.entries()) {
       const t0 = performance.now();
       const images = index === 0 && firstImages !== null ? firstImages : await readCase(item, options.maxImageBytes);

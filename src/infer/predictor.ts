@@ -8,7 +8,7 @@
 import { CheckpointError, InputError, SILENT_LOGGER, TorchError, type Device, type Logger, type ProgressReporter, type Volume } from '../core/index.js';
 import { preprocessCase, type CaseProperties, type Plan } from '../data/index.js';
 import { contiguous, fromArray, narrow, scope, type Tensor } from '../tensor/index.js';
-import { buildInferenceNetwork, readInferenceCheckpoint, type SegmentationNetwork } from './checkpoint.js';
+import { buildInferenceNetwork, readInferenceCheckpoint, type InferenceCheckpoint, type SegmentationNetwork } from './checkpoint.js';
 import { exportPrediction } from './export.js';
 import { ALL_MIRROR_AXES, type SpatialAxis } from './mirroring.js';
 import { SLIDING_WINDOW_DEFAULTS, slidingWindowPredict, type InferencePrecision, type LogitsFunction } from './slidingWindowPredict.js';
@@ -16,8 +16,13 @@ import { SLIDING_WINDOW_DEFAULTS, slidingWindowPredict, type InferencePrecision,
 export interface PredictorOptions {
   device?: Device;
   precision?: InferencePrecision;
-  /** Spatial axes mirrored for test-time augmentation (default all three); [] turns TTA off. */
+  /**
+   * Spatial axes mirrored for test-time augmentation; [] turns TTA off. Default: the model's
+   * (an nnU-Net checkpoint's inference_allowed_mirroring_axes), else all three.
+   */
   mirrorAxes?: readonly SpatialAxis[];
+  /** nnU-Net model folders: the configuration the checkpoints must have been trained as. */
+  configuration?: string;
   stepFraction?: number;
   windowsPerBatch?: number;
   /** Where the sliding-window accumulators live: on the compute device (default) or on the host. */
@@ -55,7 +60,9 @@ export class Predictor {
   readonly networks: readonly SegmentationNetwork[];
   readonly plan: Plan;
   readonly numClasses: number;
-  private readonly options: Required<Omit<PredictorOptions, 'progress' | 'logger'>> & Pick<PredictorOptions, 'progress'> & { logger: Logger };
+  /** One line naming the model, for logs. */
+  description = 'networks';
+  private readonly options: Required<Omit<PredictorOptions, 'progress' | 'logger' | 'configuration'>> & Pick<PredictorOptions, 'progress'> & { logger: Logger };
 
   /** `networks` share `plan`; their deep supervision is switched off (only full-resolution logits are used). */
   constructor(networks: readonly SegmentationNetwork[], plan: Plan, options: PredictorOptions = {}) {
@@ -93,11 +100,13 @@ export class Predictor {
     const device = options.device ?? CPU_DEVICE;
     const networks: SegmentationNetwork[] = [];
     let plan: Plan | null = null;
+    let first: InferenceCheckpoint | null = null;
     try {
       for (const file of files) {
-        const checkpoint = readInferenceCheckpoint(file);
+        const checkpoint = readInferenceCheckpoint(file, options.configuration !== undefined ? { configuration: options.configuration } : {});
         if (plan === null) {
           plan = checkpoint.plan;
+          first = checkpoint;
         } else if (JSON.stringify(checkpoint.plan.configuration) !== JSON.stringify(plan.configuration)) {
           throw new CheckpointError(`its plan differs from ${files[0]}'s: an ensemble must share preprocessing, patch and network`, { file: checkpoint.sidecarFile });
         }
@@ -111,7 +120,16 @@ export class Predictor {
       for (const network of networks) network.dispose();
       throw error;
     }
-    return new Predictor(networks, plan!, { ...options, device });
+    // As nnU-Net: the first fold's mirroring axes, unless the caller chose.
+    const mirrorAxes = options.mirrorAxes ?? first?.mirrorAxes ?? ALL_MIRROR_AXES;
+    const predictor = new Predictor(networks, plan!, { ...options, device, mirrorAxes });
+    predictor.description = `${first!.description}${files.length > 1 ? ` (ensemble of ${files.length})` : ''}`;
+    return predictor;
+  }
+
+  /** The spatial axes mirrored for test-time augmentation ([] none). */
+  get mirrorAxes(): readonly SpatialAxis[] {
+    return this.options.mirrorAxes;
   }
 
   /** The channel names the plan expects, in order. */

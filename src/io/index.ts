@@ -1,6 +1,7 @@
 /**
  * io: files on the host, as typed arrays. NIfTI-1/2 images, safetensors checkpoints, .npy arrays,
- * nnU-Net v2 raw datasets (dataset.json + imagesTr/labelsTr) and their checks. Imports only core.
+ * nnU-Net v2 raw datasets (dataset.json + imagesTr/labelsTr) and their checks, PyTorch .pth checkpoints
+ * (zip + a pickle read under an allowlist, never executed). Imports only core.
  */
 export type { NiftiDatatype, NiftiGeometrySource, NiftiHeader, NiftiImage } from './nifti-types.js';
 export { readNifti, readNiftiHeader, type ReadNiftiOptions } from './nifti-read.js';
@@ -29,3 +30,34 @@ export { checkDataset, type CheckDatasetOptions, type CheckDatasetResult } from 
 export * from './importers/index.js';
 export * from './split.js';
 export { nonFiniteCount, nonFiniteMessage, assertFiniteVoxels, firstNonIntegerVoxel, assertIntegerLabels, type NonFiniteCount } from './validate-voxels.js';
+export { ZipArchive, ZIP_DEFAULTS, type ZipEntry, type ZipLimits } from './zip.js';
+export {
+  unpickle,
+  PyDict,
+  PyGlobal,
+  pyGet,
+  pySequence,
+  pyToJson,
+  pyTypeName,
+  UNPICKLE_DEFAULTS,
+  type PyValue,
+  type PyKey,
+  type PyExtension,
+  type PyGlobalHandler,
+  type UnpickleLimits,
+  type UnpickleOptions,
+} from './pickle.js';
+export { readPth, stateDictEntries, isPthTensor, PTH_GLOBALS, type PthFile, type PthTensor, type PthStorage, type PthLimits, type TorchDevice } from './pth.js';
+export {
+  isNnunetModelFolder,
+  nnunetModelFolderOf,
+  readNnunetModelFolder,
+  readNnunetCheckpoint,
+  nnunetCheckpointFile,
+  canonicalTwin,
+  type NnunetModelFolder,
+  type NnunetCheckpoint,
+  type NnunetCheckpointName,
+  type NnunetFold,
+  type NnunetSgdState,
+} from './nnunet-model.js';

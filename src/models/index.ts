@@ -2,4 +2,5 @@
 export * from './plainConvUNet.js';
 export * from './selectiveFusion.js';
 export * from './hybridUNet.js';
+export * from './residualEncoderUNet.js';
 export * from './registry.js';

@@ -5,9 +5,11 @@
 import { type Device } from '../core/index.js';
 import { MultiHeadUNet, PlainConvUNet, type UNetConfig } from './plainConvUNet.js';
 import { HybridUNet, type HybridUNetOptions } from './hybridUNet.js';
+import { isResidualEncoderConfig, ResidualEncoderUNet } from './residualEncoderUNet.js';
 
 export interface ArchitectureSpec {
   name: ArchitectureName;
+  /** ResidualEncoderUNet: a ResidualEncoderUNetConfig (with nBlocksPerStage). */
   config: UNetConfig;
   /** MultiHeadUNet: classes (incl. background) of each task's head. */
   taskClasses?: number[];
@@ -22,6 +24,10 @@ export const ARCHITECTURES = {
     return new MultiHeadUNet(spec.config, spec.taskClasses, { device });
   },
   HybridUNet: (spec: ArchitectureSpec, device: Device) => new HybridUNet(spec.config, { ...spec.hybrid, device }),
+  ResidualEncoderUNet: (spec: ArchitectureSpec, device: Device) => {
+    if (!isResidualEncoderConfig(spec.config)) throw new Error('ResidualEncoderUNet needs nBlocksPerStage in its config');
+    return new ResidualEncoderUNet(spec.config, { device });
+  },
 } as const;
 
 export type ArchitectureName = keyof typeof ARCHITECTURES;
@@ -30,7 +36,7 @@ export function isArchitectureName(name: string): name is ArchitectureName {
   return Object.hasOwn(ARCHITECTURES, name);
 }
 
-export function buildArchitecture(spec: ArchitectureSpec, device: Device = { type: 'cpu' }): PlainConvUNet | MultiHeadUNet | HybridUNet {
+export function buildArchitecture(spec: ArchitectureSpec, device: Device = { type: 'cpu' }): PlainConvUNet | MultiHeadUNet | HybridUNet | ResidualEncoderUNet {
   if (!isArchitectureName(spec.name)) {
     throw new Error(`unknown architecture '${String(spec.name)}' (known: ${Object.keys(ARCHITECTURES).join(', ')})`);
   }

@@ -16,7 +16,7 @@ import {
 } from '../data/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
 import type { BatchLoader } from './batches.js';
-import { loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
+import { loadPretrained, type PretrainedSource } from './pretrained.js';
 import { describeLoadReport } from '../nn/index.js';
 import { planForTarget, sharedPlanDifferences } from './sharedPlan.js';
 import { epochSummaryHook, progressHook, RUN_FILES } from './hooks.js';
@@ -77,13 +77,13 @@ function foldCases(options: TrainCommandOptions, caseIds: string[]): { fold: Spl
  * The run's plan: --plan, the run's own plan.json on resume, the pre-trained checkpoint's plan
  * extended by the target dataset (a given --plan must agree with it), or a new plan by preset.
  */
-async function resolvePlan(options: TrainCommandOptions, dataset: CheckedDataset, pretrained: LoadedCheckpoint | null, progress: ProgressReporter): Promise<{ plan: Plan; source: string }> {
+async function resolvePlan(options: TrainCommandOptions, dataset: CheckedDataset, pretrained: PretrainedSource | null, progress: ProgressReporter): Promise<{ plan: Plan; source: string }> {
   if (options.plan !== null && options.preset !== null) throw new InputError('give either --plan or --preset, not both', { code: 'bad-arguments' });
   const ownPlan = path.join(options.out, RUN_FILES.plan);
   if (options.resume && options.plan === null && options.preset === null && fs.existsSync(ownPlan)) return { plan: loadPlan(ownPlan), source: ownPlan };
   if (pretrained !== null) {
-    const sidecarFile = `${pretrained.base}.json`;
-    const pretrainedPlan = pretrained.sidecar.plan;
+    const sidecarFile = pretrained.describedBy;
+    const pretrainedPlan = pretrained.plan;
     if (pretrainedPlan === null) throw new InputError('the pre-trained checkpoint records no plan, so the target cannot be preprocessed as its training data was', { file: sidecarFile, code: 'plan-mismatch' });
     if (options.preset !== null) throw new InputError(`with --pretrained the plan comes from the checkpoint (preset ${pretrainedPlan.preset}); drop --preset ${options.preset}`, { code: 'bad-arguments' });
     const target = dataset.info;
@@ -136,7 +136,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<Traini
   if (options.pretrained === null && options.strategy.requiresPretrained && mode === 'fresh') {
     throw new InputError(`strategy '${options.strategy.name}' needs --pretrained CKPT`, { code: 'missing-pretrained' });
   }
-  const pretrained = options.pretrained !== null ? loadCheckpoint(options.pretrained) : null;
+  const pretrained = options.pretrained !== null ? loadPretrained(options.pretrained) : null;
 
   const [dataset] = await checkDatasets([options.dataset]);
   const caseIds = listRawCases(options.dataset).map((c) => c.id);

@@ -7,6 +7,7 @@ export * from './schedule.js';
 export * from './pseudoDice.js';
 export * from './trainer.js';
 export * from './checkpoint.js';
+export * from './pretrained.js';
 export * from './hooks.js';
 export * from './split.js';
 export * from './strategy.js';

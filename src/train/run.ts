@@ -18,6 +18,7 @@ import type { UNetConfig } from '../models/index.js';
 import type { BatchLoader } from './batches.js';
 import { loadCheckpoint, recoverCheckpoint, restoreOptimizer, restoreWeights, type CheckpointSidecar, type LoadedCheckpoint, type SidecarContent } from './checkpoint.js';
 import { checkpointBaseIn, checkpointHook, jsonlLogHook, RUN_FILES, truncateEpochLog } from './hooks.js';
+import { loadPretrained } from './pretrained.js';
 import { buildStrategyModel, type StrategySetup, type TrainingStrategy } from './strategy.js';
 import { TRAIN_STEP_DEFAULTS, type Precision } from './step.js';
 import { initialTrainerState, Trainer, type EpochRecord, type TrainerHook, type TrainerState } from './trainer.js';
@@ -173,7 +174,7 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
     const mismatches = resumeMismatches(latest.sidecar, options, config);
     if (mismatches.length > 0) throw new InputError(`cannot resume with other settings:\n  - ${mismatches.join('\n  - ')}`, { file: `${latestBase}.json`, code: 'resume-mismatch' });
   }
-  const pretrained = latest === null && options.pretrained !== null ? loadCheckpoint(options.pretrained) : null;
+  const pretrained = latest === null && options.pretrained !== null ? loadPretrained(options.pretrained) : null;
   if (latest === null && options.strategy.requiresPretrained && pretrained === null) {
     throw new InputError(`strategy '${options.strategy.name}' needs a pre-trained checkpoint (--pretrained CKPT)`, { code: 'missing-pretrained' });
   }

@@ -8,7 +8,7 @@
 import type { Device } from '../tensor/index.js';
 import type { HostTensor, LoadReport, Module } from '../nn/index.js';
 import { MultiHeadUNet, PlainConvUNet, type NetworkKeys, type UNetConfig } from '../models/index.js';
-import type { LoadedCheckpoint } from './checkpoint.js';
+import type { PretrainedSource } from './pretrained.js';
 import { polySchedule, type LrSchedule } from './schedule.js';
 import type { TrainableModel } from './trainer.js';
 
@@ -16,8 +16,8 @@ export type StrategyModel = Module & TrainableModel & NetworkKeys;
 
 export interface StrategyContext {
   model: StrategyModel;
-  /** The validated pre-trained checkpoint, or null when none was given. */
-  pretrained: LoadedCheckpoint | null;
+  /** The validated pre-trained model (ours or nnU-Net's), or null when none was given. */
+  pretrained: PretrainedSource | null;
   /** This run's epochs (a fresh poly schedule spans them). */
   numEpochs: number;
   device: Device;
@@ -47,7 +47,7 @@ export interface TrainingStrategy {
    * Refuse a pre-trained checkpoint that cannot serve this strategy for a model of `config` (another
    * architecture, topology or plan), before anything is written; throws naming every difference.
    */
-  checkPretrained?(pretrained: LoadedCheckpoint, config: UNetConfig): void;
+  checkPretrained?(pretrained: PretrainedSource, config: UNetConfig): void;
   /** Prepare a freshly initialised model (not called on resume: the checkpoint holds the result). */
   prepare(context: StrategyContext): StrategySetup;
 }

@@ -9,7 +9,7 @@
 import { CheckpointError } from '../core/index.js';
 import { type LoadReport } from '../nn/index.js';
 import { type UNetConfig } from '../models/index.js';
-import { polySchedule, SCRATCH, type LoadedCheckpoint, type StrategyModel, type TrainingStrategy } from '../train/index.js';
+import { polySchedule, SCRATCH, type PretrainedSource, type StrategyModel, type TrainingStrategy } from '../train/index.js';
 import { applyTransfer, PRETRAINED_ARCHITECTURES, topologyDifferences, type PretrainedArchitectureName, type PretrainedCheckpoint, type TransferModel, type TransferReport } from './apply.js';
 import { buildModelForPlan } from './build.js';
 import { transferPlan, transferPlanShape, type DecoderInit, type TransferStrategy } from './plan.js';
@@ -22,14 +22,14 @@ export interface TransferStrategyOptions {
   fuseLevels?: FuseLevels;
 }
 
-/** The pre-trained run as applyTransfer reads it. */
-export function pretrainedFromCheckpoint(checkpoint: LoadedCheckpoint): PretrainedCheckpoint {
-  const { architecture, training } = checkpoint.sidecar;
+/** The pre-trained run (ours or an nnU-Net fold) as applyTransfer reads it. */
+export function pretrainedFromCheckpoint(checkpoint: PretrainedSource): PretrainedCheckpoint {
+  const { architecture } = checkpoint;
   const source: PretrainedCheckpoint = {
     state: checkpoint.weights,
-    epochs: training.numEpochs,
+    epochs: checkpoint.numEpochs,
     architecture: { name: architecture.name as PretrainedArchitectureName, config: architecture.config, ...(architecture.taskClasses ? { taskClasses: architecture.taskClasses } : {}) },
-    file: `${checkpoint.base}.safetensors`,
+    file: checkpoint.file,
   };
   if (checkpoint.optimizer !== null) source.optimizerState = checkpoint.optimizer;
   return source;
@@ -50,14 +50,14 @@ export function mergedLoadReport(report: TransferReport): LoadReport {
 }
 
 /** Every reason a checkpoint cannot serve `strategy` for a model of `config` (empty: it can). */
-export function pretrainedProblems(strategy: TransferStrategy, checkpoint: LoadedCheckpoint, config: UNetConfig): string[] {
-  const { architecture } = checkpoint.sidecar;
+export function pretrainedProblems(strategy: TransferStrategy, checkpoint: PretrainedSource, config: UNetConfig): string[] {
+  const { architecture } = checkpoint;
   if (!Object.hasOwn(PRETRAINED_ARCHITECTURES, architecture.name)) {
     return [`architecture '${architecture.name}': transfer reads ${Object.keys(PRETRAINED_ARCHITECTURES).join(' or ')} checkpoints`];
   }
   const problems = topologyDifferences(architecture.config, config);
   if (strategy === 'continual' && checkpoint.optimizer === null) {
-    problems.push(`continual carries the optimizer state, and ${checkpoint.sidecar.name} checkpoints have no SGD momentum buffers (use checkpoint_final or checkpoint_latest)`);
+    problems.push(`continual carries the optimizer state, and ${checkpoint.name} checkpoints have no SGD momentum buffers (use checkpoint_final or checkpoint_latest)`);
   }
   return problems;
 }
@@ -76,7 +76,7 @@ export function transferTrainingStrategy(strategy: TransferStrategy, options: Tr
     checkPretrained(pretrained, config) {
       const problems = pretrainedProblems(strategy, pretrained, config);
       if (problems.length > 0) {
-        throw new CheckpointError(`the pre-trained checkpoint cannot start '${strategy}':\n${problems.map((p) => `  - ${p}`).join('\n')}`, { file: `${pretrained.base}.json` });
+        throw new CheckpointError(`the pre-trained checkpoint cannot start '${strategy}':\n${problems.map((p) => `  - ${p}`).join('\n')}`, { file: pretrained.describedBy });
       }
     },
     prepare(context) {

@@ -1,0 +1,319 @@
+/**
+ * nnU-Net v2's plans.json (nnunetv2 utilities/plans_handling/plans_handler.py) as our Plan: one
+ * configuration (3d_fullres; inheritance through `inherits_from` resolved as PlansManager does)
+ * becomes the preprocessing (transpose, target spacing, normalisation schemes with the pooled CT
+ * statistics of `foreground_intensity_properties_per_channel`, resampling orders), the patch
+ * and the network (`architecture.network_class_name` + `arch_kwargs`: PlainConvUNet or
+ * ResidualEncoderUNet of dynamic-network-architectures). Everything that would make our
+ * preprocessing or network differ from nnU-Net's is refused, each problem named with its JSON
+ * path in one ValidationError: other architectures (by class name), 2d and cascade
+ * configurations, dropout, conv_bias false, norms other than affine InstanceNorm3d, other
+ * resampling functions or normalisation schemes, reorienting image readers, region labels.
+ * The network comes out as a plain object the models layer builds (data does not import models).
+ */
+import { InputError, ValidationError, type Issue } from '../core/index.js';
+import { segmentationClassCount, type DatasetJson } from '../io/index.js';
+import type { NormalizationScheme } from './normalize.js';
+import { transposeTriple } from './planning.js';
+import type { ChannelNormalizationPlan, NetworkPlan, Plan } from './planning_schema.js';
+import type { Triple } from './planning_topology.js';
+import type { ResampleSettings } from './resample.js';
+
+export interface NnunetNetwork {
+  name: 'PlainConvUNet' | 'ResidualEncoderUNet';
+  /** Structurally a UNetConfig (ResidualEncoderUNetConfig with nBlocksPerStage); deep supervision off. */
+  config: {
+    inputChannels: number;
+    numClasses: number;
+    featuresPerStage: number[];
+    kernelSizes: Triple[];
+    strides: Triple[];
+    nConvPerStage: number;
+    nConvPerStageDecoder: number;
+    nBlocksPerStage?: number[];
+    deepSupervision: boolean;
+    negativeSlope: number;
+    normEps: number;
+  };
+}
+
+export interface NnunetPlanResult {
+  plan: Plan;
+  network: NnunetNetwork;
+  configuration: string;
+}
+
+const CLASS_NAMES: Readonly<Record<string, NnunetNetwork['name']>> = {
+  'dynamic_network_architectures.architectures.unet.PlainConvUNet': 'PlainConvUNet',
+  'dynamic_network_architectures.architectures.unet.ResidualEncoderUNet': 'ResidualEncoderUNet',
+  'dynamic_network_architectures.architectures.residual_unet.ResidualEncoderUNet': 'ResidualEncoderUNet',
+};
+
+const SCHEMES: Readonly<Record<string, NormalizationScheme>> = {
+  CTNormalization: 'ct',
+  ZScoreNormalization: 'zscore',
+  NoNormalization: 'none',
+  RescaleTo01Normalization: 'rescale_to_0_1',
+  RGBTo01Normalization: 'rgb_to_0_1',
+};
+
+const READERS = ['NibabelIO', 'SimpleITKIO'];
+const RESAMPLING_FUNCTION = 'resample_data_or_seg_to_shape';
+const CONV3D = ['torch.nn.modules.conv.Conv3d', 'torch.nn.Conv3d'];
+const INSTANCE_NORM3D = ['torch.nn.modules.instancenorm.InstanceNorm3d', 'torch.nn.InstanceNorm3d'];
+const LEAKY_RELU = ['torch.nn.LeakyReLU', 'torch.nn.modules.activation.LeakyReLU'];
+const BASIC_BLOCK = ['dynamic_network_architectures.building_blocks.residual.BasicBlockD'];
+const COMMON_KWARGS = ['n_stages', 'features_per_stage', 'conv_op', 'kernel_sizes', 'strides', 'n_conv_per_stage_decoder', 'conv_bias', 'norm_op', 'norm_op_kwargs', 'dropout_op', 'dropout_op_kwargs', 'nonlin', 'nonlin_kwargs', 'deep_supervision'];
+const PLAIN_KWARGS = [...COMMON_KWARGS, 'n_conv_per_stage', 'nonlin_first'];
+const RESIDUAL_KWARGS = [...COMMON_KWARGS, 'n_blocks_per_stage', 'block', 'bottleneck_channels', 'stem_channels'];
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isPositiveInt = (value: unknown): value is number => Number.isInteger(value) && (value as number) > 0;
+
+/** The configuration's dict with `inherits_from` resolved (parent first, child keys win). */
+function resolveConfiguration(configurations: Record<string, unknown>, name: string, file: string, seen: string[] = []): Record<string, unknown> {
+  const own = configurations[name];
+  if (!isRecord(own)) {
+    throw new InputError(`configuration '${name}' is not in the plans (they hold ${Object.keys(configurations).join(', ')})`, { file, code: 'unknown-configuration' });
+  }
+  const parent = own.inherits_from;
+  if (typeof parent !== 'string') return { ...own };
+  if (seen.includes(parent) || parent === name) throw new InputError(`configuration inheritance loops: ${[...seen, name, parent].join(' -> ')}`, { file, code: 'bad-plan' });
+  return { ...resolveConfiguration(configurations, parent, file, [...seen, name]), ...own };
+}
+
+/** Convert plans.json + dataset.json to our Plan and network for `configuration` (default 3d_fullres). */
+export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, options: { plansFile: string; configuration?: string }): NnunetPlanResult {
+  const file = options.plansFile;
+  const name = options.configuration ?? '3d_fullres';
+  const issues: Issue[] = [];
+  const report = (path: string, message: string, code = 'unsupported'): void => {
+    issues.push({ file, path, code, message });
+  };
+  if (!isRecord(plansJson) || !isRecord(plansJson.configurations)) throw new InputError('not nnU-Net v2 plans: no "configurations" object', { file, code: 'bad-plan' });
+  const c = resolveConfiguration(plansJson.configurations, name, file);
+  const at = `configurations.${name}`;
+  if (name === '2d' || (Array.isArray(c.patch_size) && c.patch_size.length === 2)) {
+    throw new InputError(`configuration '${name}' is 2D; lesionseg predicts 3D configurations only for now (use 3d_fullres)`, { file, code: 'unsupported-configuration' });
+  }
+  if (name === '3d_lowres' || typeof c.previous_stage === 'string' || typeof c.next_stage === 'string') {
+    throw new InputError(`configuration '${name}' belongs to nnU-Net's cascade (3d_lowres -> 3d_cascade_fullres), not supported for now: use 3d_fullres`, { file, code: 'unsupported-configuration' });
+  }
+
+  const triple = (value: unknown, path: string, check: (v: unknown) => boolean, what: string): Triple => {
+    if (!Array.isArray(value) || value.length !== 3 || !value.every(check)) {
+      report(path, `${path} must be 3 ${what} (got ${JSON.stringify(value)})`, 'bad-value');
+      return [1, 1, 1];
+    }
+    return [value[0], value[1], value[2]] as Triple;
+  };
+  const positiveNumber = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v > 0;
+  const patchSize = triple(c.patch_size, `${at}.patch_size`, isPositiveInt, 'positive integers');
+  const targetSpacing = triple(c.spacing, `${at}.spacing`, positiveNumber, 'positive numbers');
+  const medianShape = triple(c.median_image_size_in_voxels, `${at}.median_image_size_in_voxels`, positiveNumber, 'positive numbers');
+  const permutation = (value: unknown, path: string): Triple => {
+    const t = triple(value, path, (v) => v === 0 || v === 1 || v === 2, 'axes');
+    if (new Set(t).size !== 3) report(path, `${path} must be a permutation of [0, 1, 2]`, 'bad-value');
+    return t;
+  };
+  const forward = permutation(plansJson.transpose_forward, 'transpose_forward');
+  const backward = permutation(plansJson.transpose_backward, 'transpose_backward');
+  if (c.preprocessor_name !== undefined && c.preprocessor_name !== 'DefaultPreprocessor') report(`${at}.preprocessor_name`, `preprocessor '${String(c.preprocessor_name)}' is not supported (DefaultPreprocessor is)`);
+  if (plansJson.image_reader_writer !== undefined && !READERS.includes(plansJson.image_reader_writer as string)) {
+    report('image_reader_writer', `image reader '${String(plansJson.image_reader_writer)}' is not supported (${READERS.join(', ')} read images as lesionseg does; a reorienting reader would change the arrays)`);
+  }
+  if (plansJson.label_manager !== undefined && plansJson.label_manager !== 'LabelManager') report('label_manager', `label manager '${String(plansJson.label_manager)}' is not supported`);
+  const regions = Object.entries(datasetJson.labels).filter(([, value]) => Array.isArray(value));
+  if (regions.length > 0 || datasetJson.regions_class_order !== undefined) {
+    report('dataset.json labels', `region-based models (sigmoid outputs; labels ${regions.map(([label]) => label).join(', ')}) are not supported`);
+  }
+
+  const channels = Object.keys(datasetJson.channel_names).sort((a, b) => Number(a) - Number(b));
+  const schemes = Array.isArray(c.normalization_schemes) ? c.normalization_schemes : [];
+  const masks = Array.isArray(c.use_mask_for_norm) ? c.use_mask_for_norm : [];
+  if (schemes.length !== channels.length || masks.length !== channels.length) {
+    report(`${at}.normalization_schemes`, `normalization_schemes and use_mask_for_norm need one entry per channel of dataset.json (${channels.length})`, 'bad-value');
+  }
+  const intensities = isRecord(plansJson.foreground_intensity_properties_per_channel) ? plansJson.foreground_intensity_properties_per_channel : {};
+  const normalization: ChannelNormalizationPlan[] = channels.map((channel, i) => {
+    const schemeName = String(schemes[i]);
+    const scheme = SCHEMES[schemeName];
+    if (scheme === undefined) report(`${at}.normalization_schemes.${i}`, `normalisation '${schemeName}' is not supported (${Object.keys(SCHEMES).join(', ')})`);
+    const entry: ChannelNormalizationPlan = { channel: datasetJson.channel_names[channel]!, scheme: scheme ?? 'none', useMaskForNorm: masks[i] === true };
+    if (scheme === 'ct') {
+      const stats = intensities[channel];
+      const value = (key: string): number => {
+        const v = isRecord(stats) ? stats[key] : undefined;
+        if (typeof v !== 'number' || !Number.isFinite(v)) report(`foreground_intensity_properties_per_channel.${channel}.${key}`, `CT normalisation needs ${key} of channel ${channel}`, 'missing-field');
+        return typeof v === 'number' ? v : 0;
+      };
+      entry.ct = { mean: value('mean'), std: value('std'), percentile_00_5: value('percentile_00_5'), percentile_99_5: value('percentile_99_5') };
+    }
+    return entry;
+  });
+
+  const resampling = (key: string, segmentation: boolean): ResampleSettings => {
+    if (c[`resampling_fn_${key}`] !== RESAMPLING_FUNCTION) report(`${at}.resampling_fn_${key}`, `resampling function '${String(c[`resampling_fn_${key}`])}' is not supported (${RESAMPLING_FUNCTION} is)`);
+    const kwargs = isRecord(c[`resampling_fn_${key}_kwargs`]) ? (c[`resampling_fn_${key}_kwargs`] as Record<string, unknown>) : {};
+    const order = (k: string, fallback: number): 0 | 1 | 3 => {
+      const v = kwargs[k] ?? fallback;
+      if (v !== 0 && v !== 1 && v !== 3) report(`${at}.resampling_fn_${key}_kwargs.${k}`, `interpolation order ${JSON.stringify(v)} is not supported (0, 1, 3)`);
+      return (v === 0 || v === 1 || v === 3 ? v : 0) as 0 | 1 | 3;
+    };
+    const force = kwargs.force_separate_z ?? null;
+    if (force !== null && typeof force !== 'boolean') report(`${at}.resampling_fn_${key}_kwargs.force_separate_z`, 'force_separate_z must be null, true or false', 'bad-value');
+    return { order: order('order', segmentation ? 1 : 3), orderZ: order('order_z', 0), forceSeparateZ: force as boolean | null, anisotropyThreshold: 3 };
+  };
+  const data = resampling('data', false);
+  const segmentation = resampling('seg', true);
+  const probabilities = resampling('probabilities', false);
+  if (probabilities.order !== 1 || probabilities.orderZ !== 0 || probabilities.forceSeparateZ !== null) {
+    report(`${at}.resampling_fn_probabilities_kwargs`, 'logits are exported with order 1, order_z 0 and force_separate_z null (nnU-Net\'s default); other settings are not supported');
+  }
+
+  const network = networkOf(c.architecture, `${at}.architecture`, report, channels.length, segmentationClassCount(datasetJson.labels), patchSize);
+  if (typeof c.batch_dice !== 'boolean') report(`${at}.batch_dice`, 'batch_dice must be true or false', 'bad-value');
+  if (issues.length > 0) throw new ValidationError(issues, { file });
+
+  const datasetName = typeof plansJson.dataset_name === 'string' ? plansJson.dataset_name : datasetJson.name ?? 'nnU-Net dataset';
+  const originalSpacing = Array.isArray(plansJson.original_median_spacing_after_transp) ? transposeTriple(plansJson.original_median_spacing_after_transp as number[], backward) : targetSpacing;
+  const originalShape = Array.isArray(plansJson.original_median_shape_after_transp) ? transposeTriple(plansJson.original_median_shape_after_transp as number[], backward) : medianShape;
+  const labels: Record<string, number> = {};
+  for (const [label, value] of Object.entries(datasetJson.labels)) labels[label] = value as number;
+  const plan: Plan = {
+    version: 1,
+    preset: 'nnunet',
+    datasets: [{ name: datasetName, labels, channelNames: { ...datasetJson.channel_names }, numTraining: datasetJson.numTraining, fileEnding: datasetJson.file_ending }],
+    fingerprint: {
+      numCases: datasetJson.numTraining,
+      medianSpacing: originalSpacing,
+      medianShapeAfterCrop: originalShape,
+      medianRelativeSizeAfterCropping: 1,
+      foregroundIntensityPropertiesPerChannel: channels.map((channel) => intensityOf(intensities[channel])),
+      intensitySampling: { samplesPerCase: 0, seed: 1234, generator: `nnU-Net v2 plans ${String(plansJson.plans_name ?? '')}`.trim() },
+      cases: [],
+    },
+    configuration: {
+      patchSize,
+      batchSize: isPositiveInt(c.batch_size) ? c.batch_size : 2,
+      targetSpacing,
+      medianShape,
+      transpose: { forward, backward },
+      normalization,
+      resampling: { data, segmentation },
+      network: network.plan,
+      deepSupervision: true,
+      batchDice: c.batch_dice as boolean,
+      vramEstimate: 0,
+    },
+  };
+  return { plan, network: network.network, configuration: name };
+}
+
+function intensityOf(value: unknown): Plan['fingerprint']['foregroundIntensityPropertiesPerChannel'][number] {
+  const get = (key: string): number => (isRecord(value) && typeof value[key] === 'number' ? (value[key] as number) : 0);
+  return { mean: get('mean'), median: get('median'), std: get('std'), min: get('min'), max: get('max'), percentile_00_5: get('percentile_00_5'), percentile_99_5: get('percentile_99_5') };
+}
+
+/** arch_kwargs -> our network plan and builder config, reporting everything we would build differently. */
+function networkOf(
+  architecture: unknown,
+  at: string,
+  report: (path: string, message: string, code?: string) => void,
+  inputChannels: number,
+  numClasses: number,
+  patchSize: Triple,
+): { plan: NetworkPlan; network: NnunetNetwork } {
+  const arch = isRecord(architecture) ? architecture : {};
+  const className = String(arch.network_class_name);
+  const name = CLASS_NAMES[className];
+  if (name === undefined) {
+    report(`${at}.network_class_name`, `architecture '${className}' is not supported: lesionseg builds ${Object.keys(CLASS_NAMES).join(', ')}`);
+  }
+  const kw = isRecord(arch.arch_kwargs) ? arch.arch_kwargs : {};
+  const k = `${at}.arch_kwargs`;
+  const allowed = name === 'ResidualEncoderUNet' ? RESIDUAL_KWARGS : PLAIN_KWARGS;
+  for (const key of Object.keys(kw)) if (name !== undefined && !allowed.includes(key)) report(`${k}.${key}`, `arch_kwargs '${key}' is not supported for ${name}`);
+  const features = Array.isArray(kw.features_per_stage) ? kw.features_per_stage : typeof kw.n_stages === 'number' && isPositiveInt(kw.features_per_stage) ? new Array(kw.n_stages).fill(kw.features_per_stage) : [];
+  const n = features.length;
+  if (n < 2 || !features.every(isPositiveInt)) report(`${k}.features_per_stage`, 'features_per_stage must list at least 2 positive integers', 'bad-value');
+  if (kw.n_stages !== undefined && kw.n_stages !== n) report(`${k}.n_stages`, `n_stages ${String(kw.n_stages)} differs from features_per_stage's ${n} entries`, 'bad-value');
+  const perStage = (value: unknown, path: string, odd: boolean): Triple[] => {
+    const list = isPositiveInt(value) ? new Array<unknown>(n).fill(value) : Array.isArray(value) ? value : [];
+    if (list.length !== n) report(path, `${path} needs ${n} entries`, 'bad-value');
+    return list.map((entry, i) => {
+      const t = isPositiveInt(entry) ? [entry, entry, entry] : entry;
+      if (!Array.isArray(t) || t.length !== 3 || !t.every(isPositiveInt) || (odd && t.some((v) => v % 2 === 0))) {
+        report(`${path}.${i}`, `${path}.${i} must be 3 ${odd ? 'odd ' : ''}positive integers (got ${JSON.stringify(entry)})`, 'bad-value');
+        return [1, 1, 1] as Triple;
+      }
+      return [t[0], t[1], t[2]] as Triple;
+    });
+  };
+  const kernelSizes = perStage(kw.kernel_sizes, `${k}.kernel_sizes`, true);
+  const strides = perStage(kw.strides, `${k}.strides`, false);
+  const divisor = strides.reduce<number[]>((acc, s) => acc.map((v, axis) => v * s[axis]!), [1, 1, 1]);
+  if (patchSize.some((p, axis) => p % divisor[axis]! !== 0)) report(`${k}.strides`, `the patch [${patchSize.join(', ')}] is not divisible by the total stride [${divisor.join(', ')}]`, 'bad-value');
+  const uniform = (value: unknown, path: string, count: number): number => {
+    const list = isPositiveInt(value) ? [value] : Array.isArray(value) ? value : [];
+    if ((Array.isArray(value) && list.length !== count) || list.length === 0 || !list.every(isPositiveInt)) {
+      report(path, `${path} needs ${count} positive integers`, 'bad-value');
+      return 1;
+    }
+    if (new Set(list).size !== 1) report(path, `${path} [${list.join(', ')}] differs between stages; only one count for all stages is supported`);
+    return list[0] as number;
+  };
+  const nConvPerStageDecoder = uniform(kw.n_conv_per_stage_decoder, `${k}.n_conv_per_stage_decoder`, n - 1);
+  let nConvPerStage = 2;
+  let nBlocksPerStage: number[] | undefined;
+  if (name === 'ResidualEncoderUNet') {
+    const blocks = isPositiveInt(kw.n_blocks_per_stage) ? new Array<number>(n).fill(kw.n_blocks_per_stage) : Array.isArray(kw.n_blocks_per_stage) ? kw.n_blocks_per_stage : [];
+    if (blocks.length !== n || !blocks.every(isPositiveInt)) report(`${k}.n_blocks_per_stage`, `n_blocks_per_stage needs ${n} positive integers`, 'bad-value');
+    nBlocksPerStage = blocks as number[];
+    if (kw.block !== undefined && !BASIC_BLOCK.includes(kw.block as string)) report(`${k}.block`, `block '${String(kw.block)}' is not supported (BasicBlockD is)`);
+    if (kw.bottleneck_channels !== undefined && kw.bottleneck_channels !== null) report(`${k}.bottleneck_channels`, 'bottleneck_channels (BottleneckD) are not supported');
+    if (kw.stem_channels !== undefined && kw.stem_channels !== null && kw.stem_channels !== features[0]) report(`${k}.stem_channels`, 'a stem width other than features_per_stage[0] is not supported');
+  } else {
+    nConvPerStage = uniform(kw.n_conv_per_stage, `${k}.n_conv_per_stage`, n);
+    if (kw.nonlin_first === true) report(`${k}.nonlin_first`, 'nonlin_first (conv -> nonlin -> norm) is not supported');
+  }
+  if (!CONV3D.includes(kw.conv_op as string)) report(`${k}.conv_op`, `conv_op '${String(kw.conv_op)}' is not supported (Conv3d is)`);
+  if (kw.conv_bias !== true) report(`${k}.conv_bias`, 'conv_bias false is not supported (nnU-Net plans set true)');
+  const normKwargs = isRecord(kw.norm_op_kwargs) ? kw.norm_op_kwargs : {};
+  if (!INSTANCE_NORM3D.includes(kw.norm_op as string)) report(`${k}.norm_op`, `norm_op '${String(kw.norm_op)}' is not supported (InstanceNorm3d is)`);
+  if (normKwargs.affine !== true) report(`${k}.norm_op_kwargs.affine`, 'an instance norm without affine weights is not supported');
+  for (const key of Object.keys(normKwargs)) if (key !== 'eps' && key !== 'affine') report(`${k}.norm_op_kwargs.${key}`, `norm_op_kwargs '${key}' is not supported`);
+  const eps = typeof normKwargs.eps === 'number' ? normKwargs.eps : 1e-5;
+  if (kw.dropout_op !== null && kw.dropout_op !== undefined) report(`${k}.dropout_op`, `dropout ('${String(kw.dropout_op)}') is not supported`);
+  if (!LEAKY_RELU.includes(kw.nonlin as string)) report(`${k}.nonlin`, `nonlin '${String(kw.nonlin)}' is not supported (LeakyReLU is)`);
+  const nonlinKwargs = isRecord(kw.nonlin_kwargs) ? kw.nonlin_kwargs : {};
+  const negativeSlope = typeof nonlinKwargs.negative_slope === 'number' ? nonlinKwargs.negative_slope : 0.01;
+  const networkName = name ?? 'PlainConvUNet';
+  const plan: NetworkPlan = {
+    architecture: networkName,
+    nStages: n,
+    featuresPerStage: features as number[],
+    kernelSizes,
+    strides,
+    nConvPerStage,
+    nConvPerStageDecoder,
+    ...(nBlocksPerStage !== undefined ? { nBlocksPerStage } : {}),
+    convBias: true,
+    norm: { kind: 'instance', eps, affine: true },
+    nonlin: { kind: 'leaky_relu', negativeSlope },
+  };
+  const config: NnunetNetwork['config'] = {
+    inputChannels,
+    numClasses,
+    featuresPerStage: features as number[],
+    kernelSizes,
+    strides,
+    nConvPerStage,
+    nConvPerStageDecoder,
+    ...(nBlocksPerStage !== undefined ? { nBlocksPerStage } : {}),
+    deepSupervision: false,
+    negativeSlope,
+    normEps: eps,
+  };
+  return { plan, network: { name: networkName, config } };
+}
