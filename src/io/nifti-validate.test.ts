@@ -287,13 +287,13 @@ test('6b. the gzip buffer is allocated in full only when ISIZE vouches for it, e
 test('6c. an image declaring more than maxBytes (default 8 GiB) is refused before reading, naming the limit', async () => {
   const bytes = await validBytes();
   const file = patched(bytes, () => {});
-  await assertRefused(readNifti(file, { maxBytes: 200 }), file, 'too-large', 'dims [6, 5, 4] of int16 need 240 bytes of memory, over the limit of 200 bytes per image (raise it with --max-image-gib)');
+  await assertRefused(readNifti(file, { maxBytes: 200 }), file, 'too-large', 'dims [6, 5, 4] of int16 need 240 bytes of memory, over the limit of 200 bytes per image (predict --max-image-gib raises it)');
   assert.equal((await readNifti(file, { maxBytes: 240 })).data.length, 120);
   // Scaling to float32 adds 4 bytes a voxel: 120 * (2 + 4) = 720 bytes.
   const scaled = patched(bytes, (b) => b.writeFloatLE(2, AT.sclSlope));
   await assertRefused(readNifti(scaled, { maxBytes: 719 }), scaled, 'too-large', /of int16, scaled to float32, need 720 bytes of memory, over the limit of 719 bytes/);
   // 32767^3 int16 voxels (64 TiB) in a file of a few hundred bytes, refused by the default limit.
   const huge = await shortGzip([32767, 32767, 32767], 0);
-  await assertRefused(readNifti(huge), huge, 'too-large', 'dims [32767, 32767, 32767] of int16 need 65500 GiB of memory, over the limit of 8 GiB per image (raise it with --max-image-gib)');
+  await assertRefused(readNifti(huge), huge, 'too-large', 'dims [32767, 32767, 32767] of int16 need 65500 GiB of memory, over the limit of 8 GiB per image (predict --max-image-gib raises it)');
   await assertRefused(readNifti(file, { maxBytes: 0 }), file, 'bad-option', /maxBytes 0 is not a positive number/);
 });

@@ -141,7 +141,7 @@ export function checkImageSize(h: NiftiHeader, file: string, maxBytes: number = 
   const scaled = scaling(h) ? `, scaled to float${scaledValueBytes(h.datatype) * 8},` : '';
   throw new InputError(
     `dims [${h.dims.join(', ')}] of ${h.datatype}${scaled} need ${formatBytes(needed)} of memory, over the limit of ` +
-      `${formatBytes(maxBytes)} per image (raise it with --max-image-gib)`,
+      `${formatBytes(maxBytes)} per image (predict --max-image-gib raises it)`,
     { file, code: 'too-large' },
   );
 }
