@@ -21,14 +21,17 @@ fi
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
-# Optional: the report test renders the HTML report in headless Chromium (skipped without it).
+# Optional: the report test renders the HTML report in headless Chromium, and the export tests load
+# exported models in Debian's PyTorch (both skipped without them, except under CI=true).
 optional=()
 [ -x /usr/bin/chromium ] || optional+=(chromium)
+/usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || optional+=(python3-torch)
+/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || optional+=(python3-numpy)
 if [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && [ -z "${LESIONSEG_SKIP_APT:-}" ]; then
     missing+=("${optional[@]}")
   else
-    log "optional: ${optional[*]} is not installed (the report's browser test will be skipped)"
+    log "optional: ${optional[*]} is not installed (the report's browser test and the PyTorch checks of exported models will be skipped)"
   fi
 elif [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
   missing+=("${optional[@]}")

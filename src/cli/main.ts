@@ -67,6 +67,7 @@ export async function buildProgram(): Promise<Command> {
   train.registerTrainCommands(program);
   experiment.registerExperimentCommands(program);
   pretrain.registerPretrainCommands(program);
+  (await import('./export-commands.js')).registerExportCommands(program);
   configureUsageErrors(program);
   return program;
 }

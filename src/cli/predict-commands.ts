@@ -1,8 +1,12 @@
-/** `lesionseg predict`: segment images with a trained model, a fold ensemble or an nnU-Net v2 model folder (src/infer predictFiles). */
+/**
+ * `lesionseg predict`: segment images with a trained model, a fold ensemble or an nnU-Net v2 model folder (src/infer predictFiles),
+ * through libtorch (--engine torch) or the same network exported to ONNX and run by onnxruntime-node (--engine onnx).
+ */
 import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
 import { BYTES_PER_GIB, InputError, parseDevice, type Logger } from '../core/index.js';
-import { predictFiles, type ModelFold, type SpatialAxis } from '../infer/index.js';
+import { onnxEngineFactory } from '../export/index.js';
+import { ENGINE_KINDS, predictFiles, type EngineKind, type ModelFold, type SpatialAxis } from '../infer/index.js';
 import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
@@ -64,6 +68,7 @@ export function registerPredictCommands(program: Command): void {
     .addOption(new Option('--checkpoint <which>', 'checkpoint_final or checkpoint_best of each run or fold').choices(['final', 'best'] as const).default('final' as const))
     .option('--configuration <name>', 'nnU-Net model folders: the configuration the model was trained as (3d_fullres; 2d and 3d_lowres are not supported yet)')
     .option('--save-probabilities', 'also write softmax probabilities: one float32 <case>_probabilities_<k>.nii.gz per class')
+    .addOption(new Option('--engine <engine>', 'torch: our libtorch network; onnx: the network exported to ONNX in memory and run by onnxruntime-node (CPU, fp32), same preprocessing, sliding window and TTA').choices(ENGINE_KINDS).default('torch' as EngineKind))
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
     .addOption(precisionOption('fp32'))
     .option('--batch <n>', 'windows per forward batch', positiveInt('batch'), 2)
@@ -91,6 +96,7 @@ export function registerPredictCommands(program: Command): void {
           accumulateOn: options.accumulateOn,
           maxMemoryBytes: options.maxMemoryGib,
           maxImageBytes: options.maxImageGib,
+          ...(options.engine === 'onnx' ? { engine: onnxEngineFactory(options.threads !== undefined ? { threads: options.threads } : {}) } : {}),
           progress: terminalProgress(),
         },
         stderrLogger,

@@ -8,7 +8,7 @@ import { CheckpointError, InputError } from '../core/index.js';
 import { readNifti } from '../io/index.js';
 import { HybridUNet, PlainConvUNet } from '../models/index.js';
 import { argmax, fromArray, manualSeed, noGrad, scope } from '../tensor/index.js';
-import { buildInferenceNetwork, readInferenceCheckpoint, resolveCheckpoints } from './checkpoint.js';
+import { buildInferenceNetwork, readInferenceCheckpoint, resolveCheckpoints } from '../checkpoint/index.js';
 import { Predictor } from './predictor.js';
 import { FIXTURES, TINY_CONFIG, TINY_PATCH, fixtureUNet, tinyInferencePlan, writeTestCheckpoint } from './test-support.js';
 
@@ -47,7 +47,15 @@ test('a hybrid-encoder checkpoint (fusion at every level or the bottleneck only)
   for (const fuseLevels of ['all', 'bottleneck'] as const) {
     manualSeed(fuseLevels === 'all' ? 3 : 4);
     const model = new HybridUNet(TINY_CONFIG, { fuseLevels });
-    const file = writeTestCheckpoint(path.join(dir, fuseLevels), 'checkpoint_final', model, TINY_CONFIG, tinyInferencePlan(), 'HybridUNet');
+    // The fusion levels come from the sidecar: architecture.hybrid (written now), or the strategy's
+    // transfer plan (runs written before), never from the weight names; with neither it is refused.
+    const bare = writeTestCheckpoint(path.join(dir, `${fuseLevels}-bare`), 'checkpoint_final', model, TINY_CONFIG, tinyInferencePlan(), 'HybridUNet');
+    assert.throws(() => readInferenceCheckpoint(bare), isCheckpointError(/records a HybridUNet but not its fusion levels/, 'checkpoint_final.json'));
+    const older = writeTestCheckpoint(path.join(dir, `${fuseLevels}-older`), 'checkpoint_final', model, TINY_CONFIG, tinyInferencePlan(), 'HybridUNet', {
+      strategyDetails: { transfer: { plan: { model: { kind: 'HybridUNet', fuseLevels } } } },
+    });
+    assert.deepEqual(readInferenceCheckpoint(older).architecture.hybrid, { fuseLevels });
+    const file = writeTestCheckpoint(path.join(dir, fuseLevels), 'checkpoint_final', model, TINY_CONFIG, tinyInferencePlan(), 'HybridUNet', { hybrid: { fuseLevels } });
     const network = buildInferenceNetwork(readInferenceCheckpoint(file), { type: 'cpu' });
     assert.ok(network instanceof HybridUNet);
     assert.equal(network.fuseLevels, fuseLevels);
@@ -98,7 +106,7 @@ test('not our checkpoint: bare safetensors, another sidecar format, a .pth file,
   assert.throws(() => buildInferenceNetwork(checkpoint, { type: 'cpu' }), isCheckpointError(/the weights do not fit the recorded PlainConvUNet: .*encoder\.stages\.0\.0\.convs\.0\.conv\.weight has shape \[6, 1, 1, 3, 3\]/, 'foreign.safetensors'));
   // Weights changed after the sidecar was written.
   fs.appendFileSync(file, Buffer.from([0]));
-  assert.throws(() => readInferenceCheckpoint(file), isCheckpointError(/are not the ones this sidecar recorded/, 'foreign.json'));
+  assert.throws(() => readInferenceCheckpoint(file), isCheckpointError(/torn checkpoint set: foreign\.safetensors has \d+ bytes and sha256 [0-9a-f]{12}\.\.\., the sidecar recorded/, 'foreign.json'));
   // A multi-head pre-training model has no single label space.
   const multi = writeTestCheckpoint(dir, 'multi', other, TINY_CONFIG, tinyInferencePlan(), 'MultiHeadUNet');
   assert.throws(() => readInferenceCheckpoint(multi), isCheckpointError(/architecture 'MultiHeadUNet' cannot predict/, 'multi.json'));

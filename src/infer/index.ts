@@ -5,31 +5,37 @@
  */
 export { slidingWindowSteps, slidingWindowBoxes, paddingToPatch, paddedShape, roundHalfEven, type WindowBox, type AxisPadding, type Triple } from './slidingWindow.js';
 export { gaussianImportanceMap, GAUSSIAN_DEFAULTS } from './gaussian.js';
-export { mirrorCombinations, predictMirrored, ALL_MIRROR_AXES, type SpatialAxis } from './mirroring.js';
+export { mirrorCombinations, mirroredPasses, predictMirrored, ALL_MIRROR_AXES, type SpatialAxis } from './mirroring.js';
+export { drivePasses, drivePassesAsync, type PassGenerator } from './passes.js';
+export { TorchEngine, isWindowEngine, ENGINE_KINDS, type EngineKind, type EngineFactory, type WindowEngine } from './engine.js';
 export {
   slidingWindowPredict,
+  slidingWindowPredictAsync,
   SLIDING_WINDOW_DEFAULTS,
+  type AsyncLogitsFunction,
+  type WindowPass,
   type SlidingWindowOptions,
   type InferencePrecision,
   type LogitsFunction,
 } from './slidingWindowPredict.js';
 export { exportPrediction, LOGITS_RESAMPLING, type ExportOptions, type ExportedPrediction } from './export.js';
+// The model reader lives in src/checkpoint (the one door to every checkpoint kind); these are the
+// names prediction's callers use.
 export {
   readInferenceCheckpoint,
   buildInferenceNetwork,
   resolveCheckpoints,
+  resolveNnunetCheckpoints,
   checkpointBase,
-  INFERENCE_ARCHITECTURES,
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSIONS,
   FINAL_CHECKPOINT,
   type InferenceCheckpoint,
-  type InferenceArchitecture,
   type CheckpointChoice,
   type ReadCheckpointOptions,
   type SegmentationNetwork,
-} from './checkpoint.js';
-export { resolveNnunetCheckpoints, readNnunetInferenceCheckpoint, type ModelFold } from './nnunetCheckpoint.js';
+  type ModelFold,
+} from '../checkpoint/index.js';
 export { Predictor, type PredictorOptions, type PredictCaseOptions, type CasePrediction } from './predictor.js';
 export { collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
 export { predictFiles, type PredictFilesOptions, type PredictFilesResult, type PredictedCaseRecord } from './predictFiles.js';

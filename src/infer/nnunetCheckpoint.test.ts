@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { CheckpointError, InputError, ValidationError } from '../core/index.js';
 import { readNifti, readNnunetCheckpoint, readNpy } from '../io/index.js';
 import { fromArray, noGrad, scope } from '../tensor/index.js';
-import { buildInferenceNetwork, readInferenceCheckpoint, resolveCheckpoints } from './checkpoint.js';
+import { buildInferenceNetwork, readInferenceCheckpoint, resolveCheckpoints } from '../checkpoint/index.js';
 import { predictFiles } from './predictFiles.js';
 
 const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/nnunet');

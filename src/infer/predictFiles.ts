@@ -18,10 +18,10 @@ import * as path from 'node:path';
 import { assertDeviceAvailable, CPU, InputError, SILENT_LOGGER, type Logger } from '../core/index.js';
 import { assertFiniteVoxels, checkImageSize, readNifti, readNiftiHeader, writeNifti, type NiftiHeader, type NiftiImage } from '../io/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
-import { resolveCheckpoints, type CheckpointChoice } from './checkpoint.js';
-import type { ModelFold } from './nnunetCheckpoint.js';
+import { resolveCheckpoints, type CheckpointChoice, type ModelFold } from '../checkpoint/index.js';
 import { checkPredictionOutputs, collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
 import { caseExtent, checkCaseExtent, checkStepFraction } from './predictChecks.js';
+import type { EngineFactory } from './engine.js';
 import { Predictor, type PredictorOptions } from './predictor.js';
 import { SLIDING_WINDOW_DEFAULTS } from './slidingWindowPredict.js';
 
@@ -38,6 +38,8 @@ export interface PredictFilesOptions extends PredictorOptions {
   maxMemoryBytes?: number;
   /** Most bytes one image may decode to (io's readNifti limit; default its DEFAULT_MAX_IMAGE_BYTES). */
   maxImageBytes?: number;
+  /** Builds the engine of each checkpoint (e.g. ONNX through onnxruntime-node); default: the libtorch network. */
+  engine?: EngineFactory;
 }
 
 export interface PredictedCaseRecord {
@@ -112,7 +114,9 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
   const cases = collectPredictionCases(options.input, options.output);
   checkPredictionOutputs(cases, options.input, options.output);
   const checkpoints = resolveCheckpoints(options.model, options.folds, options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {});
-  const predictor = Predictor.fromCheckpoints(checkpoints, { ...options, logger });
+  const predictor = options.engine === undefined
+    ? Predictor.fromCheckpoints(checkpoints, { ...options, logger })
+    : await Predictor.fromCheckpointsWith(checkpoints, options.engine, { ...options, logger });
   const records: PredictedCaseRecord[] = [];
   try {
     if (options.saveProbabilities === true) checkPredictionOutputs(cases, options.input, options.output, predictor.numClasses);
@@ -130,7 +134,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
       const images = index === 0 && firstImages !== null ? firstImages : await readCase(item, options.maxImageBytes);
       firstImages = null;
       const t1 = performance.now();
-      const result = predictor.predictCase(images, { caseId: item.caseId, probabilities: options.saveProbabilities === true });
+      const result = await predictor.predictCaseAsync(images, { caseId: item.caseId, probabilities: options.saveProbabilities === true });
       const t2 = performance.now();
       fs.mkdirSync(path.dirname(path.resolve(item.outputFile)), { recursive: true });
       await writeNifti(item.outputFile, result.segmentation, { header: images[0]!.header, datatype: 'uint8' });

@@ -4,14 +4,17 @@
  * predicts a case given as one Volume per channel: preprocess with the plan (data's preprocessCase,
  * no label), sliding window on the device (no grad, autocast for bf16/fp16), logits back to the
  * input geometry (export.ts). Constructors do no I/O; `Predictor.fromCheckpoints` reads files.
+ * The models are engines (engine.ts): libtorch networks, or engines an EngineFactory builds from
+ * the same checkpoints (ONNX through onnxruntime-node), all under the same sliding window.
  */
 import { CheckpointError, InputError, SILENT_LOGGER, TorchError, type Device, type Logger, type ProgressReporter, type Volume } from '../core/index.js';
 import { preprocessCase, type CaseProperties, type Plan } from '../data/index.js';
 import { contiguous, fromArray, narrow, scope, type Tensor } from '../tensor/index.js';
-import { buildInferenceNetwork, readInferenceCheckpoint, type InferenceCheckpoint, type SegmentationNetwork } from './checkpoint.js';
+import { buildInferenceNetwork, readInferenceCheckpoint, type InferenceCheckpoint, type SegmentationNetwork } from '../checkpoint/index.js';
+import { isWindowEngine, TorchEngine, type EngineFactory, type WindowEngine } from './engine.js';
 import { exportPrediction } from './export.js';
 import { ALL_MIRROR_AXES, type SpatialAxis } from './mirroring.js';
-import { SLIDING_WINDOW_DEFAULTS, slidingWindowPredict, type InferencePrecision, type LogitsFunction } from './slidingWindowPredict.js';
+import { SLIDING_WINDOW_DEFAULTS, slidingWindowPredict, slidingWindowPredictAsync, type InferencePrecision, type LogitsFunction, type SlidingWindowOptions } from './slidingWindowPredict.js';
 
 export interface PredictorOptions {
   device?: Device;
@@ -56,28 +59,52 @@ function now(): number {
   return performance.now() / 1000;
 }
 
+/** An ensemble's checkpoints must share plan and label space. */
+function checkSameModel(checkpoint: InferenceCheckpoint, first: InferenceCheckpoint, firstFile: string): void {
+  if (JSON.stringify(checkpoint.plan.configuration) !== JSON.stringify(first.plan.configuration)) {
+    throw new CheckpointError(`its plan differs from ${firstFile}'s: an ensemble must share preprocessing, patch and network`, { file: checkpoint.sidecarFile });
+  }
+  if (checkpoint.architecture.config.numClasses !== first.architecture.config.numClasses) {
+    throw new CheckpointError(`it predicts ${checkpoint.architecture.config.numClasses} classes, ${firstFile} ${first.architecture.config.numClasses}`, { file: checkpoint.file });
+  }
+}
+
+/** Read `files` one at a time (so one weight file is held at a time), each checked against the first. */
+function* readModelCheckpoints(files: readonly string[], options: PredictorOptions): Generator<InferenceCheckpoint> {
+  let first: InferenceCheckpoint | null = null;
+  for (const file of files) {
+    const checkpoint = readInferenceCheckpoint(file, options.configuration !== undefined ? { configuration: options.configuration } : {});
+    if (first === null) first = checkpoint;
+    else checkSameModel(checkpoint, first, files[0]!);
+    yield checkpoint;
+  }
+}
+
 export class Predictor {
-  readonly networks: readonly SegmentationNetwork[];
+  readonly engines: readonly WindowEngine[];
   readonly plan: Plan;
   readonly numClasses: number;
   /** One line naming the model, for logs. */
   description = 'networks';
   private readonly options: Required<Omit<PredictorOptions, 'progress' | 'logger' | 'configuration'>> & Pick<PredictorOptions, 'progress'> & { logger: Logger };
 
-  /** `networks` share `plan`; their deep supervision is switched off (only full-resolution logits are used). */
-  constructor(networks: readonly SegmentationNetwork[], plan: Plan, options: PredictorOptions = {}) {
-    if (networks.length === 0) throw new RangeError('a Predictor needs at least one network');
-    const classes = new Set(networks.map((n) => n.config.numClasses));
+  /**
+   * `models` (libtorch networks or engines) share `plan`; the networks' deep supervision is
+   * switched off (only full-resolution logits are used).
+   */
+  constructor(models: readonly (SegmentationNetwork | WindowEngine)[], plan: Plan, options: PredictorOptions = {}) {
+    if (models.length === 0) throw new RangeError('a Predictor needs at least one network');
+    const engines = models.map((model) => (isWindowEngine(model) ? model : new TorchEngine(model)));
+    const classes = new Set(engines.map((e) => e.numClasses));
     if (classes.size !== 1) throw new RangeError(`the networks disagree on the number of classes: ${[...classes].join(', ')}`);
     const channels = plan.configuration.normalization.length;
-    for (const network of networks) {
-      if (network.config.inputChannels !== channels) throw new RangeError(`a network takes ${network.config.inputChannels} channel(s), the plan ${channels}`);
-      network.deepSupervision = false;
+    for (const engine of engines) {
+      if (engine.inputChannels !== channels) throw new RangeError(`a network takes ${engine.inputChannels} channel(s), the plan ${channels}`);
     }
     checkPrecision(options);
-    this.networks = networks;
+    this.engines = engines;
     this.plan = plan;
-    this.numClasses = networks[0]!.config.numClasses;
+    this.numClasses = engines[0]!.numClasses;
     this.options = {
       device: options.device ?? CPU_DEVICE,
       precision: options.precision ?? SLIDING_WINDOW_DEFAULTS.precision,
@@ -99,32 +126,63 @@ export class Predictor {
     checkPrecision(options);
     const device = options.device ?? CPU_DEVICE;
     const networks: SegmentationNetwork[] = [];
-    let plan: Plan | null = null;
     let first: InferenceCheckpoint | null = null;
     try {
-      for (const file of files) {
-        const checkpoint = readInferenceCheckpoint(file, options.configuration !== undefined ? { configuration: options.configuration } : {});
-        if (plan === null) {
-          plan = checkpoint.plan;
-          first = checkpoint;
-        } else if (JSON.stringify(checkpoint.plan.configuration) !== JSON.stringify(plan.configuration)) {
-          throw new CheckpointError(`its plan differs from ${files[0]}'s: an ensemble must share preprocessing, patch and network`, { file: checkpoint.sidecarFile });
-        }
-        const network = buildInferenceNetwork(checkpoint, device);
-        networks.push(network);
-        if (network.config.numClasses !== networks[0]!.config.numClasses) {
-          throw new CheckpointError(`it predicts ${network.config.numClasses} classes, ${files[0]} ${networks[0]!.config.numClasses}`, { file: checkpoint.file });
-        }
+      for (const checkpoint of readModelCheckpoints(files, options)) {
+        first ??= checkpoint;
+        networks.push(buildInferenceNetwork(checkpoint, device));
       }
     } catch (error) {
       for (const network of networks) network.dispose();
       throw error;
     }
-    // As nnU-Net: the first fold's mirroring axes, unless the caller chose.
-    const mirrorAxes = options.mirrorAxes ?? first?.mirrorAxes ?? ALL_MIRROR_AXES;
-    const predictor = new Predictor(networks, plan!, { ...options, device, mirrorAxes });
-    predictor.description = `${first!.description}${files.length > 1 ? ` (ensemble of ${files.length})` : ''}`;
+    return Predictor.ofModel(networks, first!, files, { ...options, device });
+  }
+
+  /**
+   * The same with engines that `factory` builds from each checkpoint (e.g. ONNX through
+   * onnxruntime-node). Such engines run on the CPU in fp32.
+   */
+  static async fromCheckpointsWith(files: readonly string[], factory: EngineFactory, options: PredictorOptions = {}): Promise<Predictor> {
+    if (files.length === 0) throw new InputError('no checkpoint to predict with');
+    if ((options.device ?? CPU_DEVICE).type !== 'cpu') {
+      throw new InputError(`--engine ${factory.kind} runs on the CPU (onnxruntime's CPU execution provider): use --device cpu, or --engine torch for ${options.device!.type}`, { code: 'bad-engine' });
+    }
+    if ((options.precision ?? 'fp32') !== 'fp32') {
+      throw new InputError(`--engine ${factory.kind} runs fp32: use --precision fp32, or --engine torch for ${options.precision}`, { code: 'bad-engine' });
+    }
+    const engines: WindowEngine[] = [];
+    let first: InferenceCheckpoint | null = null;
+    try {
+      for (const checkpoint of readModelCheckpoints(files, options)) {
+        first ??= checkpoint;
+        engines.push(await factory.create(checkpoint));
+      }
+    } catch (error) {
+      for (const engine of engines) engine.dispose();
+      throw error;
+    }
+    const predictor = Predictor.ofModel(engines, first!, files, { ...options, device: CPU_DEVICE });
+    predictor.description += ` [${factory.kind}]`;
     return predictor;
+  }
+
+  private static ofModel(models: readonly (SegmentationNetwork | WindowEngine)[], first: InferenceCheckpoint, files: readonly string[], options: PredictorOptions): Predictor {
+    // As nnU-Net: the first fold's mirroring axes, unless the caller chose.
+    const mirrorAxes = options.mirrorAxes ?? first.mirrorAxes ?? ALL_MIRROR_AXES;
+    const predictor = new Predictor(models, first.plan, { ...options, mirrorAxes });
+    predictor.description = `${first.description}${files.length > 1 ? ` (ensemble of ${files.length})` : ''}`;
+    return predictor;
+  }
+
+  /** The libtorch networks among the engines. */
+  get networks(): readonly SegmentationNetwork[] {
+    return this.engines.flatMap((engine) => (engine instanceof TorchEngine ? [engine.network] : []));
+  }
+
+  /** True when every engine answers synchronously, so `predictCase` (not only `predictCaseAsync`) works. */
+  get synchronous(): boolean {
+    return this.engines.every((engine) => engine.synchronous);
   }
 
   /** The spatial axes mirrored for test-time augmentation ([] none). */
@@ -137,24 +195,34 @@ export class Predictor {
     return this.plan.configuration.normalization.map((n) => n.channel);
   }
 
-  /** Logits [K, z, y, x] float32 of a preprocessed case [C, z, y, x] (a tensor on the device). */
-  predictLogits(data: Tensor, accumulatorDevice?: Device): Tensor {
-    const forwards: LogitsFunction[] = this.networks.map((network) => (x: Tensor) => network.forward(x)[0]!);
-    return slidingWindowPredict(forwards, data, {
+  private windowOptions(accumulatorDevice: Device): SlidingWindowOptions {
+    return {
       patchSize: this.plan.configuration.patchSize,
       numClasses: this.numClasses,
       stepFraction: this.options.stepFraction,
       mirrorAxes: this.options.mirrorAxes,
       windowsPerBatch: this.options.windowsPerBatch,
       precision: this.options.precision,
-      accumulatorDevice: accumulatorDevice ?? (this.options.accumulateOn === 'cpu' ? CPU_DEVICE : this.options.device),
+      accumulatorDevice,
       ...(this.options.progress !== undefined ? { progress: this.options.progress } : {}),
-    });
+    };
   }
 
-  /** Predict one case given as one volume per channel (the plan's channel order). */
-  predictCase(images: readonly Volume[], options: PredictCaseOptions = {}): CasePrediction {
-    const caseId = options.caseId ?? 'case';
+  /** Logits [K, z, y, x] float32 of a preprocessed case [C, z, y, x] (a tensor on the device); synchronous engines only. */
+  predictLogits(data: Tensor, accumulatorDevice?: Device): Tensor {
+    if (!this.synchronous) throw new RangeError(`the ${this.engines[0]!.kind} engine answers asynchronously: use predictCaseAsync / predictLogitsAsync`);
+    const forwards: LogitsFunction[] = this.engines.map((engine) => (x: Tensor) => engine.run(x) as Tensor);
+    return slidingWindowPredict(forwards, data, this.windowOptions(accumulatorDevice ?? (this.options.accumulateOn === 'cpu' ? CPU_DEVICE : this.options.device)));
+  }
+
+  /** The same for any engine (call outside any scope; the caller owns the result). */
+  async predictLogitsAsync(data: Tensor): Promise<Tensor> {
+    if (this.synchronous) return this.predictLogits(data);
+    return slidingWindowPredictAsync(this.engines.map((engine) => (x: Tensor) => engine.run(x)), data, this.windowOptions(CPU_DEVICE));
+  }
+
+  /** The channel images of one case, checked and preprocessed. */
+  private preprocess(images: readonly Volume[], caseId: string) {
     const expected = this.channelNames;
     if (images.length !== expected.length) {
       throw new InputError(
@@ -162,38 +230,67 @@ export class Predictor {
         { code: 'channel-mismatch' },
       );
     }
+    return preprocessCase(images, null, this.plan, { caseId });
+  }
+
+  /** Logits (disposed here) back to the input geometry; `times` are when preprocessing and the sliding window started and ended. */
+  private exportLogits(logits: Tensor, properties: CaseProperties, options: PredictCaseOptions, times: [number, number, number]): CasePrediction {
+    let exported: ReturnType<typeof exportPrediction>;
+    try {
+      // Classes go to the host one at a time, so the export holds one class of logits at a time.
+      const classLogits = (k: number): Float32Array => scope(() => contiguous(narrow(logits, 0, k, 1)).toFloat32Array());
+      exported = exportPrediction(classLogits, this.numClasses, properties, { probabilities: options.probabilities === true });
+    } finally {
+      logits.dispose();
+    }
+    const [t0, t1, t2] = times;
+    return {
+      segmentation: exported.segmentation,
+      probabilities: exported.probabilities,
+      properties,
+      seconds: { preprocess: t1 - t0, slidingWindow: t2 - t1, export: now() - t2 },
+    };
+  }
+
+  /** Predict one case given as one volume per channel (the plan's channel order); synchronous engines only. */
+  predictCase(images: readonly Volume[], options: PredictCaseOptions = {}): CasePrediction {
+    const caseId = options.caseId ?? 'case';
     const t0 = now();
-    const preprocessed = preprocessCase(images, null, this.plan, { caseId });
+    const preprocessed = this.preprocess(images, caseId);
     const t1 = now();
-    let t2 = t1;
-    const exported = scope(() => {
+    const logits = scope(() => {
       const data = fromArray(preprocessed.data, preprocessed.shape, { device: this.options.device });
-      let logits: Tensor;
       try {
-        logits = this.predictLogits(data);
+        return this.predictLogits(data);
       } catch (error) {
         // As nnU-Net: when the accumulators do not fit on the GPU, retry with them on the host.
         if (!(error instanceof TorchError) || this.options.device.type === 'cpu' || this.options.accumulateOn === 'cpu') throw error;
         this.options.logger.warn(`case '${caseId}': sliding window on the ${this.options.device.type} device failed (${error.message}); retrying with host accumulators`);
-        logits = this.predictLogits(data, CPU_DEVICE);
+        return this.predictLogits(data, CPU_DEVICE);
       }
-      data.dispose();
-      t2 = now();
-      // Classes go to the host one at a time, so the export holds one class of logits at a time.
-      const classLogits = (k: number): Float32Array => scope(() => contiguous(narrow(logits, 0, k, 1)).toFloat32Array());
-      return exportPrediction(classLogits, this.numClasses, preprocessed.properties, { probabilities: options.probabilities === true });
     });
-    const t3 = now();
-    return {
-      segmentation: exported.segmentation,
-      probabilities: exported.probabilities,
-      properties: preprocessed.properties,
-      seconds: { preprocess: t1 - t0, slidingWindow: t2 - t1, export: t3 - t2 },
-    };
+    return this.exportLogits(logits, preprocessed.properties, options, [t0, t1, now()]);
   }
 
-  /** Release the networks' weights. */
+  /** The same for any engine: the synchronous path for libtorch networks, the asynchronous sliding window otherwise. */
+  async predictCaseAsync(images: readonly Volume[], options: PredictCaseOptions = {}): Promise<CasePrediction> {
+    if (this.synchronous) return this.predictCase(images, options);
+    const caseId = options.caseId ?? 'case';
+    const t0 = now();
+    const preprocessed = this.preprocess(images, caseId);
+    const t1 = now();
+    const data = fromArray(preprocessed.data, preprocessed.shape, { device: CPU_DEVICE });
+    let logits: Tensor;
+    try {
+      logits = await this.predictLogitsAsync(data);
+    } finally {
+      data.dispose();
+    }
+    return this.exportLogits(logits, preprocessed.properties, options, [t0, t1, now()]);
+  }
+
+  /** Release the engines' weights and sessions. */
   dispose(): void {
-    for (const network of this.networks) network.dispose();
+    for (const engine of this.engines) engine.dispose();
   }
 }

@@ -8,14 +8,17 @@
  * Memory: only one batch of windows is alive at a time; each batch's intermediates are released
  * before the next (scope), so the peak is the accumulators (numClasses + 1 float32 maps of the
  * padded volume) plus one batch. We accumulate in float32 (nnU-Net uses fp16), on the input's
- * device unless `accumulatorDevice` says otherwise.
+ * device unless `accumulatorDevice` says otherwise. The loop is one generator of forward passes
+ * (passes.ts) with a synchronous driver for libtorch networks and an asynchronous one for engines
+ * such as onnxruntime-node, so tiling, blending and mirroring exist once.
  */
 import { SILENT_PROGRESS, type Device, type Precision, type ProgressReporter } from '../core/index.js';
 import {
   addInPlace, autocast, cast, fromArray, mulInPlace, narrow, noGrad, pad, pow, scope, squeeze, stack, to, zeros, type Tensor,
 } from '../tensor/index.js';
 import { gaussianImportanceMap } from './gaussian.js';
-import { predictMirrored, type SpatialAxis } from './mirroring.js';
+import { mirroredPasses, type SpatialAxis } from './mirroring.js';
+import { drivePasses, drivePassesAsync, type PassGenerator } from './passes.js';
 import { paddedShape, paddingToPatch, slidingWindowBoxes, type Triple, type WindowBox } from './slidingWindow.js';
 
 /** The resolved precision of the forward passes (core's Precision; `auto` is resolved at the edge). */
@@ -23,6 +26,9 @@ export type InferencePrecision = Precision;
 
 /** A network as the sliding window sees it: [B, C, z, y, x] -> logits [B, K, z, y, x]. */
 export type LogitsFunction = (x: Tensor) => Tensor;
+
+/** The same for an engine that answers later (onnxruntime-node); the caller owns the returned tensor. */
+export type AsyncLogitsFunction = (x: Tensor) => Tensor | Promise<Tensor>;
 
 export interface SlidingWindowOptions {
   /** Window size [z, y, x] (the plan's patch). */
@@ -61,66 +67,100 @@ function windowView(accumulator: Tensor, box: WindowBox, patch: Triple, firstSpa
   return view;
 }
 
-/**
- * Logits [K, z, y, x] float32 for `data` [C, z, y, x] (the preprocessed case, on the compute
- * device): the Gaussian-weighted blend of every window, averaged over `networks` (an ensemble
- * averages logits) and mirror combinations. The result has the input's spatial shape (padding removed).
- */
-export function slidingWindowPredict(networks: readonly LogitsFunction[], data: Tensor, options: SlidingWindowOptions): Tensor {
-  if (networks.length === 0) throw new RangeError('slidingWindowPredict needs at least one network');
+/** One forward pass the sliding window asks for: model `model` of the ensemble on `input` [B, C, z, y, x]. */
+export interface WindowPass {
+  model: number;
+  input: Tensor;
+}
+
+interface ResolvedOptions {
+  patch: Triple;
+  numClasses: number;
+  stepFraction: number;
+  mirrorAxes: readonly SpatialAxis[];
+  windowsPerBatch: number;
+  useGaussian: boolean;
+  accumulatorDevice: Device;
+  progress: ProgressReporter;
+}
+
+function resolveOptions(modelCount: number, data: Tensor, options: SlidingWindowOptions): ResolvedOptions {
+  if (modelCount === 0) throw new RangeError('slidingWindowPredict needs at least one network');
   if (data.ndim !== 4) throw new RangeError(`slidingWindowPredict expects data [C, z, y, x], got [${data.shape.join(', ')}]`);
-  const patch = [...options.patchSize] as Triple;
-  const stepFraction = options.stepFraction ?? SLIDING_WINDOW_DEFAULTS.stepFraction;
-  const mirrorAxes = options.mirrorAxes ?? SLIDING_WINDOW_DEFAULTS.mirrorAxes;
   const windowsPerBatch = options.windowsPerBatch ?? SLIDING_WINDOW_DEFAULTS.windowsPerBatch;
-  const useGaussian = options.gaussian ?? SLIDING_WINDOW_DEFAULTS.gaussian;
-  const precision = options.precision ?? SLIDING_WINDOW_DEFAULTS.precision;
-  const progress = options.progress ?? SILENT_PROGRESS;
-  const computeDevice = data.device;
-  const accumulatorDevice = options.accumulatorDevice ?? computeDevice;
   if (!Number.isInteger(windowsPerBatch) || windowsPerBatch < 1) throw new RangeError(`windowsPerBatch must be a positive integer, got ${windowsPerBatch}`);
+  return {
+    patch: [...options.patchSize] as Triple,
+    numClasses: options.numClasses,
+    stepFraction: options.stepFraction ?? SLIDING_WINDOW_DEFAULTS.stepFraction,
+    mirrorAxes: options.mirrorAxes ?? SLIDING_WINDOW_DEFAULTS.mirrorAxes,
+    windowsPerBatch,
+    useGaussian: options.gaussian ?? SLIDING_WINDOW_DEFAULTS.gaussian,
+    accumulatorDevice: options.accumulatorDevice ?? data.device,
+    progress: options.progress ?? SILENT_PROGRESS,
+  };
+}
 
-  return noGrad(() => scope(() => {
-    const spatial = data.shape.slice(1);
-    const padding = paddingToPatch(spatial, patch);
+/**
+ * The sliding window as a generator of forward passes (passes.ts): it yields every pass of every
+ * model on every batch of windows and returns the blended logits. It disposes everything it
+ * creates except the result, so it runs under a scope (synchronous driver) or without one (async).
+ */
+function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOptions): PassGenerator<WindowPass, Tensor> {
+  const { patch, mirrorAxes, useGaussian, accumulatorDevice, progress } = options;
+  const computeDevice = data.device;
+  const spatial = data.shape.slice(1);
+  const padding = paddingToPatch(spatial, patch);
+  const shape = paddedShape(spatial, padding);
+  const boxes = slidingWindowBoxes(shape, patch, options.stepFraction);
+  const weightHost = useGaussian ? gaussianImportanceMap(patch) : new Float32Array(patch[0] * patch[1] * patch[2]).fill(1);
+  const held: Tensor[] = [];
+  const hold = (tensor: Tensor): Tensor => {
+    held.push(tensor);
+    return tensor;
+  };
+  try {
     const padded = padding.some((p) => p.before + p.after > 0)
-      ? pad(data, [padding[2].before, padding[2].after, padding[1].before, padding[1].after, padding[0].before, padding[0].after])
+      ? hold(scope(() => pad(data, [padding[2].before, padding[2].after, padding[1].before, padding[1].after, padding[0].before, padding[0].after])))
       : data;
-    const shape = paddedShape(spatial, padding);
-    const boxes = slidingWindowBoxes(shape, patch, stepFraction);
-
-    const weightHost = useGaussian ? gaussianImportanceMap(patch) : new Float32Array(patch[0] * patch[1] * patch[2]).fill(1);
-    const weightOnCompute = fromArray(weightHost, patch, { device: computeDevice });
-    const weightOnAccumulator = sameDevice(accumulatorDevice, computeDevice) ? weightOnCompute : fromArray(weightHost, patch, { device: accumulatorDevice });
-    const logits = zeros([options.numClasses, ...shape], { device: accumulatorDevice });
-    const weights = zeros(shape, { device: accumulatorDevice });
-
-    const forward = (network: LogitsFunction) => (x: Tensor): Tensor =>
-      precision === 'fp32' ? network(x) : autocast({ device: computeDevice, dtype: precision === 'bf16' ? 'bfloat16' : 'float16' }, () => network(x));
+    const weightOnCompute = hold(fromArray(weightHost, patch, { device: computeDevice }));
+    const weightOnAccumulator = sameDevice(accumulatorDevice, computeDevice) ? weightOnCompute : hold(fromArray(weightHost, patch, { device: accumulatorDevice }));
+    const logits = hold(zeros([options.numClasses, ...shape], { device: accumulatorDevice }));
+    const weights = hold(zeros(shape, { device: accumulatorDevice }));
 
     progress.start('sliding window', boxes.length);
     try {
-      for (let first = 0; first < boxes.length; first += windowsPerBatch) {
-        const batch = boxes.slice(first, first + windowsPerBatch);
-        scope(() => {
-          const windows = stack(batch.map((box) => windowView(padded, box, patch, 1)), 0);
-          let prediction = predictMirrored(forward(networks[0]!), windows, mirrorAxes);
-          for (const network of networks.slice(1)) {
-            const other = predictMirrored(forward(network), windows, mirrorAxes);
-            addInPlace(prediction, other);
-            other.dispose();
+      for (let first = 0; first < boxes.length; first += options.windowsPerBatch) {
+        const batch = boxes.slice(first, first + options.windowsPerBatch);
+        const windows = scope(() => stack(batch.map((box) => windowView(padded, box, patch, 1)), 0));
+        let prediction: Tensor | null = null;
+        try {
+          for (let model = 0; model < modelCount; model++) {
+            const mean: Tensor = yield* mirroredPasses(windows, mirrorAxes, (input): WindowPass => ({ model, input }));
+            if (prediction === null) {
+              prediction = mean;
+            } else {
+              addInPlace(prediction, mean);
+              mean.dispose();
+            }
           }
-          if (networks.length > 1) mulInPlace(prediction, 1 / networks.length);
-          if (prediction.shape[1] !== options.numClasses) {
-            throw new RangeError(`the network returned ${prediction.shape[1]} classes, expected ${options.numClasses}`);
-          }
-          if (useGaussian) mulInPlace(prediction, weightOnCompute);
-          if (!sameDevice(accumulatorDevice, computeDevice)) prediction = to(prediction, { device: accumulatorDevice });
-          batch.forEach((box, b) => {
-            addInPlace(windowView(logits, box, patch, 1), squeeze(narrow(prediction, 0, b, 1), 0));
-            addInPlace(windowView(weights, box, patch, 0), weightOnAccumulator);
+          const summed = prediction!;
+          scope(() => {
+            if (modelCount > 1) mulInPlace(summed, 1 / modelCount);
+            if (summed.shape[1] !== options.numClasses) {
+              throw new RangeError(`the network returned ${summed.shape[1]} classes, expected ${options.numClasses}`);
+            }
+            if (useGaussian) mulInPlace(summed, weightOnCompute);
+            const onAccumulator = sameDevice(accumulatorDevice, computeDevice) ? summed : to(summed, { device: accumulatorDevice });
+            batch.forEach((box, b) => {
+              addInPlace(windowView(logits, box, patch, 1), squeeze(narrow(onAccumulator, 0, b, 1), 0));
+              addInPlace(windowView(weights, box, patch, 0), weightOnAccumulator);
+            });
           });
-        });
+        } finally {
+          windows.dispose();
+          prediction?.dispose();
+        }
         progress.tick(batch.length);
       }
     } finally {
@@ -131,10 +171,41 @@ export function slidingWindowPredict(networks: readonly LogitsFunction[], data: 
     weights.dispose();
     mulInPlace(logits, reciprocal);
     reciprocal.dispose();
-    let result = logits;
-    for (let axis = 0; axis < 3; axis++) {
-      if (padding[axis]!.before + padding[axis]!.after > 0) result = narrow(result, axis + 1, padding[axis]!.before, spatial[axis]!);
-    }
-    return result.dtype === 'float32' ? result : cast(result, 'float32');
-  }));
+    const result = scope(() => {
+      let view = logits;
+      for (let axis = 0; axis < 3; axis++) {
+        if (padding[axis]!.before + padding[axis]!.after > 0) view = narrow(view, axis + 1, padding[axis]!.before, spatial[axis]!);
+      }
+      return view.dtype === 'float32' ? view : cast(view, 'float32');
+    });
+    if (result === logits) held.splice(held.indexOf(logits), 1);
+    return result;
+  } finally {
+    for (const tensor of held) tensor.dispose();
+  }
+}
+
+/**
+ * Logits [K, z, y, x] float32 for `data` [C, z, y, x] (the preprocessed case, on the compute
+ * device): the Gaussian-weighted blend of every window, averaged over `networks` (an ensemble
+ * averages logits) and mirror combinations. The result has the input's spatial shape (padding removed).
+ */
+export function slidingWindowPredict(networks: readonly LogitsFunction[], data: Tensor, options: SlidingWindowOptions): Tensor {
+  const resolved = resolveOptions(networks.length, data, options);
+  const precision = options.precision ?? SLIDING_WINDOW_DEFAULTS.precision;
+  const computeDevice = data.device;
+  const forward = (network: LogitsFunction, x: Tensor): Tensor =>
+    precision === 'fp32' ? network(x) : autocast({ device: computeDevice, dtype: precision === 'bf16' ? 'bfloat16' : 'float16' }, () => network(x));
+  return noGrad(() => scope(() => drivePasses(windowPasses(networks.length, data, resolved), (pass) => forward(networks[pass.model]!, pass.input))));
+}
+
+/**
+ * The same sliding window for engines whose forward pass is asynchronous (onnxruntime-node): one
+ * batch of windows in flight at a time, fp32 only (the engines run in their own precision).
+ * Call it outside any scope; the caller owns the result.
+ */
+export async function slidingWindowPredictAsync(engines: readonly AsyncLogitsFunction[], data: Tensor, options: SlidingWindowOptions): Promise<Tensor> {
+  const resolved = resolveOptions(engines.length, data, options);
+  if ((options.precision ?? 'fp32') !== 'fp32') throw new RangeError(`slidingWindowPredictAsync runs fp32 engines only, got precision ${options.precision}`);
+  return drivePassesAsync(windowPasses(engines.length, data, resolved), (pass) => engines[pass.model]!(pass.input));
 }

@@ -13,7 +13,7 @@ import { readSafetensors, writeSafetensors } from '../io/index.js';
 import { PlainConvUNet, type UNetConfig } from '../models/index.js';
 import { Conv3d, loadStateDict, Module, stateDict } from '../nn/index.js';
 import type { Tensor } from '../tensor/index.js';
-import { CHECKPOINT_FORMAT, type SegmentationNetwork } from './checkpoint.js';
+import { CHECKPOINT_FORMAT, type SegmentationNetwork } from '../checkpoint/index.js';
 
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/infer');
 
@@ -97,7 +97,15 @@ function digest(file: string): { file: string; bytes: number; sha256: string } {
 }
 
 /** Write `<dir>/<name>.safetensors` + `<name>.json` with the fields src/train's writeCheckpoint records. */
-export function writeTestCheckpoint(dir: string, name: string, model: Module, config: UNetConfig, plan: Plan | null, architecture = 'PlainConvUNet'): string {
+export function writeTestCheckpoint(
+  dir: string,
+  name: string,
+  model: Module,
+  config: UNetConfig,
+  plan: Plan | null,
+  architecture = 'PlainConvUNet',
+  extra: { hybrid?: { fuseLevels: 'all' | 'bottleneck' }; strategyDetails?: Record<string, unknown> } = {},
+): string {
   fs.mkdirSync(dir, { recursive: true });
   const weights = path.join(dir, `${name}.safetensors`);
   writeSafetensors(weights, stateDict(model), { format: 'pt', producer: 'lesionseg' });
@@ -105,10 +113,10 @@ export function writeTestCheckpoint(dir: string, name: string, model: Module, co
     format: CHECKPOINT_FORMAT,
     version: 1,
     name: 'final',
-    architecture: { name: architecture, config, taskClasses: null },
+    architecture: { name: architecture, config, taskClasses: null, ...(extra.hybrid !== undefined ? { hybrid: extra.hybrid } : {}) },
     plan,
     planDigest: null,
-    strategy: { name: 'scratch', pretrained: null, details: {} },
+    strategy: { name: 'scratch', pretrained: null, details: extra.strategyDetails ?? {} },
     files: { weights: digest(weights), optimizer: null },
     writtenAt: new Date(0).toISOString(),
   });

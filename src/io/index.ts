@@ -1,7 +1,8 @@
 /**
  * io: files on the host, as typed arrays. NIfTI-1/2 images, safetensors checkpoints, .npy arrays,
  * nnU-Net v2 raw datasets (dataset.json + imagesTr/labelsTr) and their checks, PyTorch .pth checkpoints
- * (zip + a pickle read under an allowlist, never executed). Imports only core.
+ * (zip + a pickle read under an allowlist, never executed; and written: stored zip, protocol-2 pickle).
+ * Imports only core.
  */
 export type { NiftiDatatype, NiftiGeometrySource, NiftiHeader, NiftiImage } from './nifti-types.js';
 export { readNifti, readNiftiHeader, type ReadNiftiOptions } from './nifti-read.js';
@@ -48,6 +49,9 @@ export {
   type UnpickleOptions,
 } from './pickle.js';
 export { readPth, stateDictEntries, isPthTensor, PTH_GLOBALS, type PthFile, type PthTensor, type PthStorage, type PthLimits, type TorchDevice } from './pth.js';
+export { storedZipChunks, type ZipWriteEntry, type ZipWriteOptions } from './zip-write.js';
+export { pickle, pickleTensor, pyFloat, pyTuple, pyOrderedDict, PickleFloat, PickleOrderedDict, STORAGE_CLASS, type PickleValue, type PickleTensor, type PickleStorage } from './pickle-write.js';
+export { PthBuilder, PTH_ARCHIVE_NAME } from './pth-write.js';
 export {
   isNnunetModelFolder,
   nnunetModelFolderOf,

@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { atomicWriteFileSync, type Logger, type ProgressReporter } from '../core/index.js';
-import { writeCheckpoint, type CheckpointName, type SidecarContent } from './checkpoint.js';
+import { writeCheckpoint, type CheckpointName } from '../checkpoint/index.js';
+import type { TrainingSidecarContent } from './sidecar.js';
 import type { EpochRecord, Trainer, TrainerHook } from './trainer.js';
 
 export const RUN_FILES = { log: 'log.jsonl', plan: 'plan.json', split: 'split.json' } as const;
@@ -49,7 +50,7 @@ export function truncateEpochLog(file: string, epoch: number): EpochRecord[] {
 export interface CheckpointHookOptions {
   runDir: string;
   /** The sidecar content for the trainer's current state. */
-  content: (trainer: Trainer) => SidecarContent;
+  content: (trainer: Trainer) => TrainingSidecarContent;
   /** Write `latest` every this many epochs (default 1, so a kill loses at most one epoch). */
   latestEvery?: number;
 }

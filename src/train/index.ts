@@ -6,7 +6,7 @@ export * from './batches.js';
 export * from './schedule.js';
 export * from './pseudoDice.js';
 export * from './trainer.js';
-export * from './checkpoint.js';
+export * from './sidecar.js';
 export * from './pretrained.js';
 export * from './hooks.js';
 export * from './split.js';

@@ -14,9 +14,10 @@ import { manualSeed, setNumThreads } from '../tensor/index.js';
 import { SGD, SGD_DEFAULTS, type DiceCeOptions } from '../nn/index.js';
 import { ignoreLabelOf } from '../io/index.js';
 import { unetConfigFromPlan, type Plan } from '../data/index.js';
-import type { UNetConfig } from '../models/index.js';
+import { HybridUNet, type UNetConfig } from '../models/index.js';
 import type { BatchLoader } from './batches.js';
-import { loadCheckpoint, recoverCheckpoint, restoreOptimizer, restoreWeights, type CheckpointSidecar, type LoadedCheckpoint, type SidecarContent } from './checkpoint.js';
+import { assertTrainingRecord, loadCheckpoint, recoverCheckpoint, restoreOptimizer, restoreWeights, type LoadedCheckpoint } from '../checkpoint/index.js';
+import type { TrainingSidecar, TrainingSidecarContent } from './sidecar.js';
 import { checkpointBaseIn, checkpointHook, jsonlLogHook, RUN_FILES, truncateEpochLog } from './hooks.js';
 import { loadPretrained } from './pretrained.js';
 import { buildStrategyModel, type StrategySetup, type TrainingStrategy } from './strategy.js';
@@ -106,7 +107,7 @@ export interface TrainingRunResult {
 }
 
 /** Settings that change the result: a resume with other values is refused. */
-function resumeMismatches(sidecar: CheckpointSidecar, options: TrainingRunOptions, config: UNetConfig): string[] {
+function resumeMismatches(sidecar: TrainingSidecar, options: TrainingRunOptions, config: UNetConfig): string[] {
   const now: Record<string, unknown> = {
     strategy: options.strategy.name,
     plan: planFingerprint(options.plan),
@@ -169,7 +170,8 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
   const lossOptions = lossOptionsFromPlan(options.plan, options.datasetName);
   const taskLossOptions = options.taskDatasets?.map((name) => lossOptionsFromPlan(options.plan, name));
   const latestBase = checkpointBaseIn(options.runDir, 'latest');
-  const latest: LoadedCheckpoint | null = options.mode === 'resume' ? loadCheckpoint(latestBase) : null;
+  const latest: LoadedCheckpoint<TrainingSidecar> | null = options.mode === 'resume' ? loadCheckpoint<TrainingSidecar>(latestBase) : null;
+  if (latest !== null) assertTrainingRecord(latest.sidecar, `${latestBase}.json`);
   if (latest !== null) {
     const mismatches = resumeMismatches(latest.sidecar, options, config);
     if (mismatches.length > 0) throw new InputError(`cannot resume with other settings:\n  - ${mismatches.join('\n  - ')}`, { file: `${latestBase}.json`, code: 'resume-mismatch' });
@@ -215,8 +217,14 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
 
   const counts = model.countParameters();
   options.onPrepared?.({ setup, parameters: counts, resumed: latest !== null });
-  const content = (trainer: Trainer): SidecarContent => ({
-    architecture: { name: options.strategy.architecture ?? 'PlainConvUNet', config, taskClasses: options.strategy.taskClasses ?? null },
+  const content = (trainer: Trainer): TrainingSidecarContent => ({
+    architecture: {
+      name: options.strategy.architecture ?? 'PlainConvUNet',
+      config,
+      taskClasses: options.strategy.taskClasses ?? null,
+      // The hybrid's build options, so that every reader builds it as it trained (not guessed from weight names).
+      ...(model instanceof HybridUNet ? { hybrid: { fuseLevels: model.fuseLevels } } : {}),
+    },
     plan: options.plan,
     planDigest: planFingerprint(options.plan),
     strategy: { name: options.strategy.name, pretrained: latest ? latest.sidecar.strategy.pretrained : options.pretrained, details: setup.details },

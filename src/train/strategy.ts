@@ -7,7 +7,7 @@
  */
 import type { Device } from '../tensor/index.js';
 import type { HostTensor, LoadReport, Module } from '../nn/index.js';
-import { MultiHeadUNet, PlainConvUNet, type NetworkKeys, type UNetConfig } from '../models/index.js';
+import { buildArchitecture, type MultiHeadUNet, type NetworkKeys, type PlainConvUNet, type UNetConfig } from '../models/index.js';
 import type { PretrainedSource } from './pretrained.js';
 import { polySchedule, type LrSchedule } from './schedule.js';
 import type { TrainableModel } from './trainer.js';
@@ -71,7 +71,7 @@ export function multiHeadPretraining(taskClasses: readonly number[]): TrainingSt
     requiresPretrained: false,
     architecture: 'MultiHeadUNet',
     taskClasses: [...taskClasses],
-    buildModel: (config, device) => new MultiHeadUNet(config, [...taskClasses], { device }),
+    buildModel: (config, device) => buildArchitecture({ name: 'MultiHeadUNet', config, taskClasses: [...taskClasses] }, device) as MultiHeadUNet,
     prepare(context) {
       return { loadReport: null, frozenPrefixes: [], optimizerState: null, schedule: polySchedule(context.numEpochs), details: { init: 'random (He, seeded)', taskClasses: [...taskClasses] } };
     },
@@ -79,7 +79,7 @@ export function multiHeadPretraining(taskClasses: readonly number[]): TrainingSt
 }
 
 export function buildStrategyModel(strategy: TrainingStrategy, config: UNetConfig, device: Device): StrategyModel {
-  return strategy.buildModel ? strategy.buildModel(config, device) : new PlainConvUNet(config, { device });
+  return strategy.buildModel ? strategy.buildModel(config, device) : (buildArchitecture({ name: 'PlainConvUNet', config }, device) as PlainConvUNet);
 }
 
 /** The names lesionseg knows; the CLI maps each to an implementation (or says it is not available yet). */

@@ -12,7 +12,8 @@ import { CPU, CheckpointError } from '../core/index.js';
 import { manualSeed, setNumThreads } from '../tensor/index.js';
 import { SGD } from '../nn/index.js';
 import { PlainConvUNet, type UNetConfig } from '../models/index.js';
-import { loadCheckpoint, recoverCheckpoint, restoreOptimizer, restoreWeights, writeCheckpoint, type SidecarContent } from './checkpoint.js';
+import { loadCheckpoint, recoverCheckpoint, restoreOptimizer, restoreWeights, writeCheckpoint } from '../checkpoint/index.js';
+import type { TrainingSidecar, TrainingSidecarContent as SidecarContent } from './sidecar.js';
 import { polySchedule, learningRate } from './schedule.js';
 import { updateEma } from './pseudoDice.js';
 import { MemoryBatchLoader } from './test-support.js';
@@ -95,7 +96,7 @@ test('checkpoint round trip (weights, momentum, trainer state) continues exactly
   writeCheckpoint(base, 'latest', first.model, first.optimizer, content(first.trainer));
   first.dispose();
 
-  const loaded = loadCheckpoint(`${base}.safetensors`);
+  const loaded = loadCheckpoint<TrainingSidecar>(`${base}.safetensors`);
   assert.equal(loaded.sidecar.state.epoch, 2);
   assert.equal(loaded.optimizer!.size, [...loaded.weights.keys()].length, 'a momentum buffer for every parameter');
   const second = makeTrainer(4, loaded.sidecar.state);
@@ -160,7 +161,7 @@ test('a kill while a checkpoint set is written leaves the old set or the new one
     fs.writeFileSync(`${base}.optim.safetensors`, oldMomentum!);
     fs.writeFileSync(`${base}.json`, oldSidecar!);
   };
-  const epochOf = (b: string) => loadCheckpoint(b).sidecar.state.epoch;
+  const epochOf = (b: string) => loadCheckpoint<TrainingSidecar>(b).sidecar.state.epoch;
   assert.equal(epochOf(base), 0);
   assert.equal(epochOf(newBase), 1);
 
@@ -168,7 +169,7 @@ test('a kill while a checkpoint set is written leaves the old set or the new one
   fs.writeFileSync(`${base}.safetensors`, newWeights!);
   fs.writeFileSync(`${base}.optim.safetensors.partial`, newMomentum!);
   fs.writeFileSync(`${base}.json.partial`, newSidecar!);
-  const loaded = loadCheckpoint(base);
+  const loaded = loadCheckpoint<TrainingSidecar>(base);
   assert.equal(loaded.sidecar.state.epoch, 1);
   assert.deepEqual(fs.readFileSync(`${base}.optim.safetensors`), newMomentum);
   assert.deepEqual(fs.readdirSync(dir).sort(), ['checkpoint_latest.json', 'checkpoint_latest.optim.safetensors', 'checkpoint_latest.safetensors']);

@@ -11,16 +11,17 @@
  */
 import { CheckpointError, InputError } from '../core/index.js';
 import { loadStateDict, type HostTensor, type LoadReport } from '../nn/index.js';
-import { HybridUNet, PlainConvUNet, UNET_DEFAULTS, type UNetConfig } from '../models/index.js';
+import { headPrefixes, HybridUNet, PlainConvUNet, UNET_DEFAULTS, type ArchitectureName, type UNetConfig } from '../models/index.js';
 import { type TransferPlan, type TransferStrategy } from './plan.js';
 
-/** The architectures a pre-trained checkpoint may have, and where their heads live. */
-export const PRETRAINED_ARCHITECTURES = {
-  PlainConvUNet: { heads: ['decoder.seg_layers.'] },
-  MultiHeadUNet: { heads: ['decoder.task_heads.'] },
-} as const satisfies Record<string, { heads: readonly string[] }>;
+/** The architectures a pre-trained checkpoint may have (the registry says where their heads live). */
+export const PRETRAINED_ARCHITECTURES = ['PlainConvUNet', 'MultiHeadUNet'] as const satisfies readonly ArchitectureName[];
 
-export type PretrainedArchitectureName = keyof typeof PRETRAINED_ARCHITECTURES;
+export type PretrainedArchitectureName = (typeof PRETRAINED_ARCHITECTURES)[number];
+
+export function isPretrainedArchitecture(name: string): name is PretrainedArchitectureName {
+  return (PRETRAINED_ARCHITECTURES as readonly string[]).includes(name);
+}
 
 export interface PretrainedArchitecture {
   name: PretrainedArchitectureName;
@@ -127,8 +128,8 @@ export function applyTransfer(model: TransferModel, pretrained: PretrainedCheckp
 
   if (source) {
     checkSource(model, source, plan);
-    const headPrefixes: readonly string[] = PRETRAINED_ARCHITECTURES[source.architecture.name].heads;
-    const isHead = (name: string): boolean => headPrefixes.some((prefix) => name.startsWith(prefix));
+    const heads = headPrefixes(source.architecture.name);
+    const isHead = (name: string): boolean => heads.some((prefix) => name.startsWith(prefix));
     const problems: string[] = [];
     for (const name of source.state.keys()) {
       if (isHead(name)) droppedHeads.push(name);
@@ -174,8 +175,8 @@ export function applyTransfer(model: TransferModel, pretrained: PretrainedCheckp
 /** The checks that need no loading: known architecture, same topology, the schedule's epoch count. */
 function checkSource(model: TransferModel, source: PretrainedCheckpoint, plan: TransferPlan): void {
   const name = source.architecture.name;
-  if (!(name in PRETRAINED_ARCHITECTURES)) {
-    fail(source, 'unsupported pre-trained architecture', [`'${String(name)}'; transfer reads ${Object.keys(PRETRAINED_ARCHITECTURES).join(' or ')} checkpoints`]);
+  if (!isPretrainedArchitecture(name)) {
+    fail(source, 'unsupported pre-trained architecture', [`'${String(name)}'; transfer reads ${PRETRAINED_ARCHITECTURES.join(' or ')} checkpoints`]);
   }
   const differences = topologyDifferences(source.architecture.config, model.config);
   if (differences.length) fail(source, `the pre-trained ${name} has another topology than the ${plan.model.kind} to train`, differences);
@@ -187,7 +188,7 @@ function checkSource(model: TransferModel, source: PretrainedCheckpoint, plan: T
 /** Momentum buffers renamed through the plan's mappings; head buffers (and those of frozen weights) dropped. */
 function mapMomentum(model: TransferModel, source: PretrainedCheckpoint, plan: TransferPlan): { momentum: Map<string, HostTensor>; report: NonNullable<TransferReport['momentum']> } {
   if (!source.optimizerState) fail(source, `the ${plan.strategy} strategy carries the optimizer state`, ['the checkpoint has no SGD momentum buffers']);
-  const headPrefixes: readonly string[] = PRETRAINED_ARCHITECTURES[source.architecture.name].heads;
+  const heads = headPrefixes(source.architecture.name);
   const parameters = model.parameterDict();
   const momentum = new Map<string, HostTensor>();
   const dropped: string[] = [];
@@ -195,7 +196,7 @@ function mapMomentum(model: TransferModel, source: PretrainedCheckpoint, plan: T
   for (const [name, buffer] of source.optimizerState) {
     const mapping = plan.copy.find((m) => name.startsWith(m.from));
     const target = mapping ? mapping.to + name.slice(mapping.from.length) : undefined;
-    if (headPrefixes.some((prefix) => name.startsWith(prefix)) || target === undefined || plan.skip.some((prefix) => target.startsWith(prefix))) {
+    if (heads.some((prefix) => name.startsWith(prefix)) || target === undefined || plan.skip.some((prefix) => target.startsWith(prefix))) {
       dropped.push(name);
       continue;
     }

@@ -5,7 +5,7 @@
  */
 import { fromArray, cast, scope, type Device } from '../tensor/index.js';
 import { SGD, hostToFloat32, type SgdOptions, type Parameter } from '../nn/index.js';
-import { HybridUNet, PlainConvUNet, type FuseLevels, type HybridUNetOptions, type UNetConfig } from '../models/index.js';
+import { buildArchitecture, type ArchitectureSpec, type FuseLevels, type HybridUNet, type HybridUNetOptions, type PlainConvUNet, type UNetConfig } from '../models/index.js';
 import { TRANSFER_DEFAULTS, type TransferModelSpec, type TransferPlan, type TransferStrategy } from './plan.js';
 import { type TransferModel, type TransferResult } from './apply.js';
 
@@ -19,12 +19,12 @@ export interface BuildOptions {
 export function buildModel(spec: TransferModelSpec, config: UNetConfig, targetClasses: number, options: BuildOptions = {}): TransferModel {
   const targetConfig: UNetConfig = { ...config, numClasses: targetClasses };
   const device = options.device ?? { type: 'cpu' };
+  // Through the one architecture registry, as every checkpoint reader builds it back.
   if (spec.kind === 'HybridUNet') {
-    const hybridOptions: HybridUNetOptions = { fuseLevels: spec.fuseLevels, device };
-    if (options.fusion) hybridOptions.fusion = options.fusion;
-    return new HybridUNet(targetConfig, hybridOptions);
+    const hybrid: ArchitectureSpec['hybrid'] = { fuseLevels: spec.fuseLevels, ...(options.fusion ? { fusion: options.fusion } : {}) };
+    return buildArchitecture({ name: 'HybridUNet', config: targetConfig, hybrid }, device) as HybridUNet;
   }
-  return new PlainConvUNet(targetConfig, { device });
+  return buildArchitecture({ name: 'PlainConvUNet', config: targetConfig }, device) as PlainConvUNet;
 }
 
 /** The network a plan trains. */

@@ -13,7 +13,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CPU, CheckpointError, InputError } from '../core/index.js';
 import { readSafetensors } from '../io/index.js';
-import { loadCheckpoint, loadPretrained, runTraining, type TrainingRunResult } from '../train/index.js';
+import { loadCheckpoint } from '../checkpoint/index.js';
+import { loadPretrained, runTraining, type TrainingRunResult, type TrainingSidecar } from '../train/index.js';
 import { MemoryBatchLoader, tinyPlan } from '../train/test-support.js';
 import { transferTrainingStrategy } from './index.js';
 import type { TransferStrategy } from './plan.js';
@@ -74,7 +75,7 @@ for (const strategy of ['continual', 'finetune', 'frozen-encoder', 'hybrid'] as 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `nnunet-${strategy}-`));
     const result = await run(strategy, dir);
     assert.equal(result.finished, true);
-    const final = loadCheckpoint(path.join(dir, 'checkpoint_final'));
+    const final = loadCheckpoint<TrainingSidecar>(path.join(dir, 'checkpoint_final'));
     const source = loadPretrained(FOLD0);
     const report = final.sidecar.loadReport!;
     const bodyNames = [...source.weights.keys()].filter((name) => !name.startsWith('decoder.seg_layers.'));

@@ -10,7 +10,7 @@ import { CheckpointError } from '../core/index.js';
 import { type LoadReport } from '../nn/index.js';
 import { type UNetConfig } from '../models/index.js';
 import { polySchedule, SCRATCH, type PretrainedSource, type StrategyModel, type TrainingStrategy } from '../train/index.js';
-import { applyTransfer, PRETRAINED_ARCHITECTURES, topologyDifferences, type PretrainedArchitectureName, type PretrainedCheckpoint, type TransferModel, type TransferReport } from './apply.js';
+import { applyTransfer, isPretrainedArchitecture, PRETRAINED_ARCHITECTURES, topologyDifferences, type PretrainedArchitectureName, type PretrainedCheckpoint, type TransferModel, type TransferReport } from './apply.js';
 import { buildModelForPlan } from './build.js';
 import { transferPlan, transferPlanShape, type DecoderInit, type TransferStrategy } from './plan.js';
 import { type FuseLevels } from '../models/index.js';
@@ -52,8 +52,8 @@ export function mergedLoadReport(report: TransferReport): LoadReport {
 /** Every reason a checkpoint cannot serve `strategy` for a model of `config` (empty: it can). */
 export function pretrainedProblems(strategy: TransferStrategy, checkpoint: PretrainedSource, config: UNetConfig): string[] {
   const { architecture } = checkpoint;
-  if (!Object.hasOwn(PRETRAINED_ARCHITECTURES, architecture.name)) {
-    return [`architecture '${architecture.name}': transfer reads ${Object.keys(PRETRAINED_ARCHITECTURES).join(' or ')} checkpoints`];
+  if (!isPretrainedArchitecture(architecture.name)) {
+    return [`architecture '${architecture.name}': transfer reads ${PRETRAINED_ARCHITECTURES.join(' or ')} checkpoints`];
   }
   const problems = topologyDifferences(architecture.config, config);
   if (strategy === 'continual' && checkpoint.optimizer === null) {

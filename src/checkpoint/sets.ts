@@ -1,5 +1,5 @@
 /**
- * Checkpoints: `<base>.safetensors` (weights under the model's dotted PyTorch names),
+ * Our checkpoint sets: `<base>.safetensors` (weights under the model's dotted PyTorch names),
  * `<base>.optim.safetensors` (SGD momentum buffers under the same names; latest and final only)
  * and `<base>.json`, the sidecar holding everything needed to resume exactly and to know where the
  * weights came from. The sidecar records the size and sha256 of the weight files, so a set torn
@@ -11,6 +11,10 @@
  * renamed into place, sidecar last. `recoverCheckpoint` (run by loadCheckpoint and before a run
  * decides to resume) finishes the renames of a committed set and deletes the partial files of an
  * uncommitted one.
+ *
+ * This layer knows the sidecar fields every reader needs (architecture, plan, strategy, files);
+ * what only the trainer reads back (its state, history, schedule) is typed by src/train, which
+ * writes and resumes it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,15 +22,15 @@ import { createHash } from 'node:crypto';
 import { atomicWriteJsonSync, CheckpointError, type CpuInfo } from '../core/index.js';
 import { readSafetensors, writeSafetensors } from '../io/index.js';
 import { fromArray, type Device } from '../tensor/index.js';
-import { hostToFloat32, loadStateDict, stateDict, tensorToHost, type HostTensor, type LoadReport, type Module, type SGD } from '../nn/index.js';
+import { hostToFloat32, stateDict, tensorToHost, type HostTensor, type LoadReport, type Module, type SGD } from '../nn/index.js';
 import type { Plan } from '../data/index.js';
-import type { UNetConfig } from '../models/index.js';
-import type { LrSchedule } from './schedule.js';
-import type { Precision } from './step.js';
-import type { EpochRecord, TrainerState } from './trainer.js';
+import type { ArchitectureSpec } from '../models/index.js';
+import { loadWeightsStrict } from './weights.js';
 
 export const CHECKPOINT_FORMAT = 'lesionseg-checkpoint';
 export const CHECKPOINT_VERSION = 1;
+/** The sidecar versions this lesionseg reads. */
+export const CHECKPOINT_VERSIONS: readonly number[] = [CHECKPOINT_VERSION];
 
 export type CheckpointName = 'latest' | 'best' | 'final';
 
@@ -45,45 +49,40 @@ export interface StrategyRecord {
   details: Record<string, unknown>;
 }
 
+/** What the sidecar records of the network: the registry's name, its config and options. */
+export type ArchitectureRecord = Omit<ArchitectureSpec, 'name' | 'taskClasses'> & { name: string; taskClasses: number[] | null };
+
+/**
+ * The sidecar as every reader sees it. `training`, `state` and `history` are the trainer's (its
+ * types live in src/train, `TrainingSidecar`); here only the schedule length is read.
+ */
 export interface CheckpointSidecar {
   format: typeof CHECKPOINT_FORMAT;
   version: number;
   name: CheckpointName;
-  architecture: { name: string; config: UNetConfig; taskClasses: number[] | null };
+  architecture: ArchitectureRecord;
   plan: Plan | null;
   planDigest: string | null;
   strategy: StrategyRecord;
-  training: {
-    numEpochs: number;
-    iterationsPerEpoch: number;
-    validationIterations: number;
-    seed: number;
-    precision: Precision;
-    device: string;
-    threads: number | null;
-    schedule: LrSchedule;
-    optimizer: { kind: 'sgd'; momentum: number; nesterov: boolean; weightDecay: number };
-    clipNorm: number;
-  };
+  training: { numEpochs: number } & Record<string, unknown>;
   /** The machine the run trained on (CPU name and flags; written since issue 9, absent in older runs). */
   hardware?: CpuInfo;
-  /** The trainer state after `state.epoch` completed epochs. */
-  state: TrainerState;
+  state: unknown;
   parameters: { trainable: number; frozen: number; total: number; frozenPrefixes: string[] };
   loadReport: LoadReport | null;
   /** Which cases trained, validated and were held out for testing (split file, fold). */
   data: Record<string, unknown> | null;
-  history: EpochRecord[];
+  history: unknown[];
   files: { weights: FileDigest; optimizer: FileDigest | null };
   writtenAt: string;
 }
 
-export type SidecarContent = Omit<CheckpointSidecar, 'format' | 'version' | 'name' | 'files' | 'writtenAt'>;
+export type SidecarContent<S extends CheckpointSidecar = CheckpointSidecar> = Omit<S, 'format' | 'version' | 'name' | 'files' | 'writtenAt'>;
 
-export interface LoadedCheckpoint {
+export interface LoadedCheckpoint<S extends CheckpointSidecar = CheckpointSidecar> {
   /** Path without extension (`RUN/checkpoint_latest`). */
   base: string;
-  sidecar: CheckpointSidecar;
+  sidecar: S;
   weights: Map<string, HostTensor>;
   /** Momentum buffers, when the checkpoint has them. */
   optimizer: Map<string, HostTensor> | null;
@@ -120,12 +119,12 @@ const PARTIAL = '.partial';
  * Write a checkpoint set (journalled, see the file comment). `optimizer` null writes no momentum
  * file (and removes a stale one).
  */
-export function writeCheckpoint(base: string, name: CheckpointName, model: Module, optimizer: SGD | null, content: SidecarContent): CheckpointSidecar {
+export function writeCheckpoint<S extends CheckpointSidecar>(base: string, name: CheckpointName, model: Module, optimizer: SGD | null, content: SidecarContent<S>): S {
   const paths = checkpointPaths(base);
   recoverCheckpoint(base);
   writeSafetensors(paths.weights + PARTIAL, stateDict(model), { format: 'pt', producer: 'lesionseg' });
   if (optimizer !== null) writeSafetensors(paths.optimizer + PARTIAL, optimizerState(optimizer), { format: 'pt', producer: 'lesionseg', content: 'sgd-momentum' });
-  const sidecar: CheckpointSidecar = {
+  const sidecar = {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     name,
@@ -135,7 +134,7 @@ export function writeCheckpoint(base: string, name: CheckpointName, model: Modul
       optimizer: optimizer !== null ? digestBytes(fs.readFileSync(paths.optimizer + PARTIAL), path.basename(paths.optimizer)) : null,
     },
     writtenAt: new Date().toISOString(),
-  };
+  } as unknown as S;
   atomicWriteJsonSync(paths.sidecar + PARTIAL, sidecar);
   commitPartials(paths, optimizer !== null);
   return sidecar;
@@ -173,7 +172,8 @@ export function recoverCheckpoint(base: string): 'clean' | 'completed' | 'discar
   return strays.length > 0 ? 'discarded' : 'clean';
 }
 
-function readSidecar(file: string): CheckpointSidecar {
+/** Read and validate a sidecar (format, version, the fields every reader needs); CheckpointError names the file. */
+export function readSidecar(file: string): CheckpointSidecar {
   let parsed: unknown;
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -185,11 +185,23 @@ function readSidecar(file: string): CheckpointSidecar {
   if (typeof parsed !== 'object' || parsed === null || sidecar.format !== CHECKPOINT_FORMAT) {
     throw new CheckpointError(`not a lesionseg checkpoint sidecar (format must be '${CHECKPOINT_FORMAT}')`, { file });
   }
-  if (sidecar.version !== CHECKPOINT_VERSION) throw new CheckpointError(`checkpoint version ${String(sidecar.version)} is not supported (this lesionseg reads ${CHECKPOINT_VERSION})`, { file });
-  const missing = (['name', 'architecture', 'strategy', 'training', 'state', 'parameters', 'files'] as const).filter((key) => typeof sidecar[key] !== 'object' && typeof sidecar[key] !== 'string');
+  if (!CHECKPOINT_VERSIONS.includes(sidecar.version as number)) throw new CheckpointError(`checkpoint version ${JSON.stringify(sidecar.version)} is not supported (this lesionseg reads ${CHECKPOINT_VERSIONS.join(', ')})`, { file });
+  const missing = (['name', 'architecture', 'strategy', 'files'] as const).filter((key) => typeof sidecar[key] !== 'object' && typeof sidecar[key] !== 'string');
   if (missing.length > 0) throw new CheckpointError(`checkpoint sidecar lacks ${missing.join(', ')}`, { file });
+  const architecture = sidecar.architecture as Partial<ArchitectureRecord> | null;
+  if (architecture === null || typeof architecture.name !== 'string' || typeof architecture.config !== 'object' || architecture.config === null) {
+    throw new CheckpointError('the sidecar has no architecture { name, config }', { file });
+  }
   if (typeof sidecar.files?.weights?.sha256 !== 'string') throw new CheckpointError('checkpoint sidecar lacks files.weights', { file });
   return sidecar as CheckpointSidecar;
+}
+
+/** The trainer's part of a sidecar (needed to resume, or to continue its schedule); CheckpointError names what lacks. */
+export function assertTrainingRecord(sidecar: CheckpointSidecar, file: string): void {
+  const record = sidecar as Partial<CheckpointSidecar>;
+  const missing = (['training', 'state', 'parameters', 'history'] as const).filter((key) => typeof record[key] !== 'object' || record[key] === null);
+  if (missing.length === 0 && typeof sidecar.training.numEpochs !== 'number') missing.push('training');
+  if (missing.length > 0) throw new CheckpointError(`checkpoint sidecar lacks ${missing.join(', ')} (not written by lesionseg's trainer?)`, { file });
 }
 
 function verifyDigest(digest: FileDigest, folder: string, sidecarFile: string): string {
@@ -209,18 +221,21 @@ function verifyDigest(digest: FileDigest, folder: string, sidecarFile: string): 
   return file;
 }
 
-/** Read and validate a checkpoint set (sidecar, weights, momentum if present); CheckpointError on any mismatch. */
-export function loadCheckpoint(file: string): LoadedCheckpoint {
+/**
+ * Read and validate a checkpoint set (sidecar, weights, momentum if present and not declined with
+ * `optimizer: false`); CheckpointError on any mismatch.
+ */
+export function loadCheckpoint<S extends CheckpointSidecar = CheckpointSidecar>(file: string, options: { optimizer?: boolean } = {}): LoadedCheckpoint<S> {
   const base = checkpointBase(file);
   recoverCheckpoint(base);
   const paths = checkpointPaths(base);
   const folder = path.dirname(base);
   const sidecar = readSidecar(paths.sidecar);
   const weightsFile = verifyDigest(sidecar.files.weights, folder, paths.sidecar);
-  const optimizerFile = sidecar.files.optimizer ? verifyDigest(sidecar.files.optimizer, folder, paths.sidecar) : null;
+  const optimizerFile = sidecar.files.optimizer && options.optimizer !== false ? verifyDigest(sidecar.files.optimizer, folder, paths.sidecar) : null;
   return {
     base,
-    sidecar,
+    sidecar: sidecar as S,
     weights: readSafetensors(weightsFile).tensors,
     optimizer: optimizerFile !== null ? readSafetensors(optimizerFile).tensors : null,
   };
@@ -228,17 +243,7 @@ export function loadCheckpoint(file: string): LoadedCheckpoint {
 
 /** Load every weight into the model; anything missing, unexpected or of another shape is a CheckpointError. */
 export function restoreWeights(model: Module, checkpoint: LoadedCheckpoint): LoadReport {
-  const report = loadStateDict(model, checkpoint.weights);
-  const problems = [
-    ...report.missing.map((n) => `missing ${n}`),
-    ...report.unexpected.map((n) => `unexpected ${n}`),
-    ...report.shapeMismatch.map((m) => `${m.name} has shape [${m.found.join(', ')}], the model [${m.expected.join(', ')}]`),
-  ];
-  if (problems.length > 0) {
-    const shown = problems.slice(0, 8).join('; ');
-    throw new CheckpointError(`the weights do not fit the model: ${shown}${problems.length > 8 ? `; and ${problems.length - 8} more` : ''}`, { file: `${checkpoint.base}.safetensors` });
-  }
-  return report;
+  return loadWeightsStrict(model, checkpoint.weights, `${checkpoint.base}.safetensors`, 'the model');
 }
 
 /** Replace the optimizer's momentum buffers by the checkpoint's (names must be model parameters). */

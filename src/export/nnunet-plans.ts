@@ -1,0 +1,145 @@
+/**
+ * Our plan as nnU-Net v2's plans.json with one configuration, `3d_fullres`, and dataset.json: the
+ * inverse of data's planFromNnunet (which reads the files this writes back into the same
+ * preprocessing and network, a test checks). Spacings, shapes and patch are already in network
+ * axis order in both. CT statistics go into `foreground_intensity_properties_per_channel` (what
+ * nnU-Net's CTNormalization reads), the resampling settings into the kwargs of
+ * `resample_data_or_seg_to_shape`, the network into `architecture` (PlainConvUNet or
+ * ResidualEncoderUNet of dynamic-network-architectures, deep supervision left to the trainer as
+ * nnU-Net does). The image reader is NibabelIO: it reads NIfTI as lesionseg does (no reorienting).
+ */
+import type { Plan, PlanDataset } from '../data/index.js';
+import { LOGITS_RESAMPLING } from '../infer/index.js';
+import { isResidualEncoderConfig, UNET_DEFAULTS, type UNetConfig } from '../models/index.js';
+import type { ExportArchitecture } from './model.js';
+
+type Resampling = Plan['configuration']['resampling']['data'];
+
+/** The plans' identifier (nnU-Net folders are `<trainer>__<plans>__<configuration>`). */
+export const EXPORT_PLANS_NAME = 'nnUNetPlans';
+export const EXPORT_CONFIGURATION = '3d_fullres';
+
+const SCHEME_NAMES: Readonly<Record<string, string>> = {
+  ct: 'CTNormalization',
+  zscore: 'ZScoreNormalization',
+  none: 'NoNormalization',
+  rescale_to_0_1: 'RescaleTo01Normalization',
+  rgb_to_0_1: 'RGBTo01Normalization',
+};
+
+const ARCHITECTURE_CLASSES: Readonly<Record<ExportArchitecture, string>> = {
+  PlainConvUNet: 'dynamic_network_architectures.architectures.unet.PlainConvUNet',
+  ResidualEncoderUNet: 'dynamic_network_architectures.architectures.unet.ResidualEncoderUNet',
+};
+
+function transposed<T>(values: readonly T[], forward: readonly number[]): T[] {
+  return forward.map((axis) => values[axis]!);
+}
+
+function resamplingKwargs(settings: Resampling, isSeg: boolean): Record<string, unknown> {
+  return {
+    is_seg: isSeg,
+    order: settings.order,
+    order_z: settings.orderZ,
+    force_separate_z: settings.forceSeparateZ,
+    // nnU-Net's default threshold is 3 (ANISO_THRESHOLD); name it only when ours differs.
+    ...(settings.anisotropyThreshold !== 3 ? { separate_z_anisotropy_threshold: settings.anisotropyThreshold } : {}),
+  };
+}
+
+function architectureOf(architecture: ExportArchitecture, config: UNetConfig): Record<string, unknown> {
+  const n = config.featuresPerStage.length;
+  const negativeSlope = config.negativeSlope ?? UNET_DEFAULTS.negativeSlope;
+  const common = {
+    n_stages: n,
+    features_per_stage: [...config.featuresPerStage],
+    conv_op: 'torch.nn.modules.conv.Conv3d',
+    kernel_sizes: config.kernelSizes.map((k) => [...k]),
+    strides: config.strides.map((s) => [...s]),
+  };
+  const decoderConvs = new Array<number>(n - 1).fill(config.nConvPerStageDecoder ?? UNET_DEFAULTS.nConvPerStageDecoder);
+  const tail = {
+    conv_bias: true,
+    norm_op: 'torch.nn.modules.instancenorm.InstanceNorm3d',
+    norm_op_kwargs: { eps: config.normEps ?? UNET_DEFAULTS.normEps, affine: true },
+    dropout_op: null,
+    dropout_op_kwargs: null,
+    nonlin: 'torch.nn.LeakyReLU',
+    nonlin_kwargs: { inplace: true, ...(negativeSlope !== 0.01 ? { negative_slope: negativeSlope } : {}) },
+  };
+  const kwargs =
+    architecture === 'ResidualEncoderUNet' && isResidualEncoderConfig(config)
+      ? { ...common, n_blocks_per_stage: [...config.nBlocksPerStage], n_conv_per_stage_decoder: decoderConvs, ...tail }
+      : { ...common, n_conv_per_stage: new Array<number>(n).fill(config.nConvPerStage ?? UNET_DEFAULTS.nConvPerStage), n_conv_per_stage_decoder: decoderConvs, ...tail };
+  return { network_class_name: ARCHITECTURE_CLASSES[architecture], arch_kwargs: kwargs, _kw_requires_import: ['conv_op', 'norm_op', 'dropout_op', 'nonlin'] };
+}
+
+export interface NnunetFiles {
+  plans: Record<string, unknown>;
+  datasetJson: Record<string, unknown>;
+}
+
+/** plans.json and dataset.json for the model (`dataset`: the label space of its head). */
+export function nnunetPlansFromPlan(plan: Plan, architecture: ExportArchitecture, config: UNetConfig, dataset: PlanDataset): NnunetFiles {
+  const c = plan.configuration;
+  const forward = c.transpose.forward;
+  const channels = Object.keys(dataset.channelNames).sort((a, b) => Number(a) - Number(b));
+  const datasetIndex = plan.datasets.findIndex((d) => d.name === dataset.name);
+  const fingerprintStats = plan.fingerprint.foregroundIntensityPropertiesPerChannel;
+  const intensities: Record<string, unknown> = {};
+  channels.forEach((channel, i) => {
+    const stats = fingerprintStats[i];
+    const ct = c.normalization[i]?.ct;
+    if (stats === undefined && ct === undefined) return;
+    // CTNormalization reads mean, std and the two percentiles; ours are those of the plan's normalisation.
+    intensities[channel] = {
+      max: stats?.max ?? 0,
+      mean: ct?.mean ?? stats?.mean ?? 0,
+      median: stats?.median ?? 0,
+      min: stats?.min ?? 0,
+      percentile_00_5: ct?.percentile_00_5 ?? stats?.percentile_00_5 ?? 0,
+      percentile_99_5: ct?.percentile_99_5 ?? stats?.percentile_99_5 ?? 0,
+      std: ct?.std ?? stats?.std ?? 0,
+    };
+  });
+  const configuration = {
+    data_identifier: `${EXPORT_PLANS_NAME}_${EXPORT_CONFIGURATION}`,
+    preprocessor_name: 'DefaultPreprocessor',
+    batch_size: c.batchSize,
+    patch_size: [...c.patchSize],
+    median_image_size_in_voxels: [...c.medianShape],
+    spacing: [...c.targetSpacing],
+    normalization_schemes: c.normalization.map((n) => SCHEME_NAMES[n.scheme] ?? n.scheme),
+    use_mask_for_norm: c.normalization.map((n) => n.useMaskForNorm),
+    resampling_fn_data: 'resample_data_or_seg_to_shape',
+    resampling_fn_seg: 'resample_data_or_seg_to_shape',
+    resampling_fn_data_kwargs: resamplingKwargs(c.resampling.data, false),
+    resampling_fn_seg_kwargs: resamplingKwargs(c.resampling.segmentation, true),
+    resampling_fn_probabilities: 'resample_data_or_seg_to_shape',
+    resampling_fn_probabilities_kwargs: resamplingKwargs(LOGITS_RESAMPLING, false),
+    architecture: architectureOf(architecture, config),
+    batch_dice: c.batchDice,
+  };
+  const plans = {
+    dataset_name: dataset.name,
+    plans_name: EXPORT_PLANS_NAME,
+    original_median_spacing_after_transp: transposed(plan.fingerprint.medianSpacing, forward),
+    original_median_shape_after_transp: transposed(plan.fingerprint.medianShapeAfterCrop, forward),
+    image_reader_writer: 'NibabelIO',
+    transpose_forward: [...forward],
+    transpose_backward: [...c.transpose.backward],
+    configurations: { [EXPORT_CONFIGURATION]: configuration },
+    experiment_planner_used: `lesionseg (${plan.preset} preset)`,
+    label_manager: 'LabelManager',
+    foreground_intensity_properties_per_channel: intensities,
+  };
+  const datasetJson = {
+    channel_names: Object.fromEntries(channels.map((channel) => [channel, dataset.channelNames[channel]!])),
+    labels: { ...dataset.labels },
+    numTraining: dataset.numTraining,
+    file_ending: dataset.fileEnding,
+    name: dataset.name,
+    ...(datasetIndex > 0 ? { description: `dataset ${datasetIndex} of a lesionseg plan over ${plan.datasets.map((d) => d.name).join(', ')}` } : {}),
+  };
+  return { plans, datasetJson };
+}
