@@ -55,7 +55,8 @@ fi
 lock_hash=$(sha256sum package-lock.json package.json | sha256sum | cut -c1-16)
 if [ ! -f node_modules/.lesionseg-stamp ] || [ "$(cat node_modules/.lesionseg-stamp)" != "$lock_hash" ]; then
   log "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  # The env var as well as .npmrc: npm warns about unknown keys in .npmrc and will drop them in its next major.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error >/dev/null
   echo "$lock_hash" > node_modules/.lesionseg-stamp
 fi
 

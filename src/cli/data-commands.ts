@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Command, Option } from '@commander-js/extra-typings';
 import { assertWritableOutput, InputError, type Issue, type ProgressReporter, type TypedArray } from '../core/index.js';
-import { checkDataset, IMPORT_KINDS, importDataset, readNifti, type NiftiImage } from '../io/index.js';
+import { checkDataset, COVID_LABEL_SETS, IMPORT_KINDS, importDataset, readNifti, type NiftiImage } from '../io/index.js';
 import { LESION_KINDS, SYNTH_SIZES, writeSynthDataset, type LesionKind, type SynthSize } from '../synth/index.js';
 import { getPreset, loadPlan, planDatasets, preprocessDataset, PRESET_NAMES, savePlan, type PresetName } from '../data/index.js';
 import { terminalProgress } from './progress.js';
@@ -178,10 +178,12 @@ export function registerDataCommands(program: Command, io: DataCommandsIo = {}):
     .argument('<src>', 'the release folder, unpacked')
     .requiredOption('--out <dir>', 'dataset folder (empty, new, or the same import to complete)')
     .option('--images <dir>', 'nsclc-effusion: folder of the CT converted with `dcm2niix -z y -f %i` (LUNG1-xxx.nii.gz)')
+    .addOption(new Option('--labels <set>', 'covid19-ctseg: infection (1 = infection), or lungs+infection (Lung_and_Infection_Mask: 1 left lung, 2 right lung, 3 infection)').choices(COVID_LABEL_SETS))
     .action(async (kind, src, options) => {
       const result = await importDataset(kind, src, options.out, {
         progress: progress(),
         ...(options.images !== undefined ? { imagesDir: options.images } : {}),
+        ...(options.labels !== undefined ? { labels: options.labels } : {}),
       });
       const kept = result.kept.length > 0 ? ` (${result.kept.length} kept from an earlier run)` : '';
       write(`import ${kind}: ${result.written.length + result.kept.length} cases in ${result.out}${kept}`);

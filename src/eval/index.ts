@@ -1,6 +1,6 @@
 /**
  * eval: segmentation metrics on host arrays. Pure functions (confusion counts, DSC, NSD, HD95,
- * per-case metrics, aggregation, lung involvement, paired statistics: bootstrap intervals, the
+ * per-case metrics, aggregation, lung involvement and the CT severity score (severity.ts), paired statistics: bootstrap intervals, the
  * Wilcoxon signed-rank test as SciPy 1.10, Holm), one state holder (MetricAccumulator) and the
  * folder-level evaluation behind `lesionseg evaluate` (reads NIfTI through io).
  * Surface metrics follow google-deepmind/surface-distance exactly (see surface.ts).
@@ -39,6 +39,21 @@ export {
   f1OfMeans,
 } from './summary.js';
 export { type LungInvolvement, LUNG_LABELS, lungInvolvement } from './lungs.js';
+export {
+  type LobeName,
+  type LobeInvolvement,
+  type RegionInvolvement,
+  type SeveritySummary,
+  type SeveritySummaryInput,
+  LOBE_NAMES,
+  SEVERITY_BINS,
+  SEVERITY_CONVENTION,
+  SUMMARY_CSV_COLUMNS,
+  lobeSeverityScore,
+  severitySummary,
+  severitySummaryCsv,
+  voxelVolumeMl,
+} from './severity.js';
 export { type CaseRecord, MetricAccumulator } from './accumulator.js';
 export { type EvaluationSplit, type SplitFold, parseSplit, readSplit } from '../io/index.js';
 export {

@@ -43,7 +43,7 @@ export interface RunExperimentOptions {
 }
 
 /** Spec keys that may change between calls on the same folder (they extend the grid or change resources only). */
-const MUTABLE_SPEC_KEYS = new Set(['name', 'pretrained', 'strategies', 'threads', 'jobs', 'workers', 'prediction', 'target']);
+const MUTABLE_SPEC_KEYS = new Set(['name', 'pretrained', 'strategies', 'threads', 'jobs', 'workers', 'prediction', 'target', 'executor', 'slurm']);
 
 function checkSameStudy(layout: StudyLayout, spec: ExperimentSpec): void {
   if (!fs.existsSync(layout.spec)) return;

@@ -62,6 +62,97 @@ export interface ExperimentSpec {
   jobs: number;
   workers: number;
   prediction: { tta: boolean };
+  /** Where the heavy steps run: child processes here (local), or Slurm jobs (slurm). */
+  executor: ExecutorName;
+  /** Slurm resources and fault handling (used with executor slurm). */
+  slurm: SlurmSettings;
+}
+
+export const EXECUTOR_NAMES = ['local', 'slurm'] as const;
+export type ExecutorName = (typeof EXECUTOR_NAMES)[number];
+export const SLURM_STEP_KINDS = ['pretrain', 'train', 'predict'] as const;
+
+/** What one job asks Slurm for; null leaves it to the cluster's defaults (or SBATCH_* variables). */
+export interface SlurmResources {
+  partition: string | null;
+  account: string | null;
+  qos: string | null;
+  /** Time limit as sbatch reads it: minutes, HH:MM:SS or D-HH:MM:SS. */
+  time: string | null;
+  /** Default: the spec's threads. */
+  cpusPerTask: number | null;
+  /** As sbatch --mem reads it: 16G, 4000M. */
+  memory: string | null;
+  /** As sbatch --gpus reads it (1, a100:1). Default on a cuda device: 1. */
+  gpus: string | null;
+  /** More sbatch options, one per entry (--constraint=v100). */
+  extra: string[];
+}
+
+export interface SlurmSettings extends SlurmResources {
+  /** Per-step overrides of the resources above. */
+  steps: Record<(typeof SLURM_STEP_KINDS)[number], Partial<SlurmResources>>;
+  /** Resubmissions of a cancelled, preempted, timed-out or node-failed job in a row without progress. */
+  maxResubmits: number;
+  /** Slurm sends USR1 this many seconds before the time limit; training saves and exits to be resubmitted (must exceed an epoch). */
+  signalSeconds: number;
+  /** How often the driver asks Slurm about its jobs. */
+  pollSeconds: number;
+}
+
+const SLURM_RESOURCE_KEYS = ['partition', 'account', 'qos', 'time', 'cpusPerTask', 'memory', 'gpus', 'extra'] as const;
+
+function slurmResources(check: Checker, record: Record<string, unknown>, at: string): Partial<SlurmResources> {
+  const out: Partial<SlurmResources> = {};
+  for (const key of ['partition', 'account', 'qos', 'time', 'memory'] as const) if (record[key] !== undefined) out[key] = check.string(record, key, at, '');
+  if (record.gpus !== undefined) {
+    if (typeof record.gpus === 'number' && Number.isInteger(record.gpus) && record.gpus >= 0) out.gpus = String(record.gpus);
+    else out.gpus = check.string(record, 'gpus', at, '');
+  }
+  if (record.cpusPerTask !== undefined) out.cpusPerTask = check.integer(record, 'cpusPerTask', at, 1, 1);
+  if (record.extra !== undefined) {
+    out.extra = check.stringList(record, 'extra', at);
+    out.extra.forEach((option, i) => {
+      if (!option.startsWith('-')) check.add(join(join(at, 'extra'), i), 'bad-value', `an sbatch option starts with '-', got ${JSON.stringify(option)}`);
+    });
+  }
+  return out;
+}
+
+function slurmSettings(check: Checker, value: unknown): SlurmSettings {
+  const record = check.object(value ?? {}, 'slurm') ?? {};
+  check.keys(record, 'slurm', [...SLURM_RESOURCE_KEYS, ...SLURM_STEP_KINDS, 'maxResubmits', 'signalSeconds', 'pollSeconds']);
+  const base = slurmResources(check, record, 'slurm');
+  const steps = {} as SlurmSettings['steps'];
+  for (const kind of SLURM_STEP_KINDS) {
+    const sub = check.object(record[kind] ?? {}, join('slurm', kind)) ?? {};
+    check.keys(sub, join('slurm', kind), SLURM_RESOURCE_KEYS);
+    steps[kind] = slurmResources(check, sub, join('slurm', kind));
+  }
+  return {
+    partition: base.partition ?? null,
+    account: base.account ?? null,
+    qos: base.qos ?? null,
+    time: base.time ?? null,
+    cpusPerTask: base.cpusPerTask ?? null,
+    memory: base.memory ?? null,
+    gpus: base.gpus ?? null,
+    extra: base.extra ?? [],
+    steps,
+    maxResubmits: check.integer(record, 'maxResubmits', 'slurm', 0, 3),
+    signalSeconds: check.integer(record, 'signalSeconds', 'slurm', 1, 300),
+    pollSeconds: check.integer(record, 'pollSeconds', 'slurm', 1, 10),
+  };
+}
+
+const DEFAULT_SLURM: SlurmSettings = slurmSettings(new Checker('defaults'), {});
+
+/** The slurm settings as spec JSON: only what differs from the defaults. */
+function slurmToJson(settings: SlurmSettings): Record<string, unknown> {
+  const resources = (r: Partial<SlurmResources>): Record<string, unknown> => Object.fromEntries(Object.entries(r).filter(([k, v]) => v !== null && v !== undefined && !(k === 'extra' && (v as string[]).length === 0)));
+  const steps = Object.fromEntries(SLURM_STEP_KINDS.map((kind) => [kind, resources(settings.steps[kind])]).filter(([, r]) => Object.keys(r as object).length > 0));
+  const { steps: _steps, maxResubmits, signalSeconds, pollSeconds, ...base } = settings;
+  return { ...resources(base), ...steps, maxResubmits, signalSeconds, pollSeconds };
 }
 
 function resolvePath(value: string, baseDir: string): string {
@@ -112,7 +203,7 @@ function trainingLength(check: Checker, value: unknown, at: string): TrainingLen
   };
 }
 
-const TOP_KEYS = ['$schema', 'version', 'name', 'datasets', 'sources', 'target', 'pretrained', 'strategies', 'preset', 'pretraining', 'training', 'seed', 'seeds', 'device', 'precision', 'threads', 'jobs', 'workers', 'prediction'] as const;
+const TOP_KEYS = ['$schema', 'version', 'name', 'datasets', 'sources', 'target', 'pretrained', 'strategies', 'preset', 'pretraining', 'training', 'seed', 'seeds', 'device', 'precision', 'threads', 'jobs', 'workers', 'prediction', 'executor', 'slurm'] as const;
 
 /** Validate parsed spec JSON; `file` names it in messages and anchors relative paths. Throws a ValidationError with every problem. */
 export function validateExperimentSpec(json: unknown, file: string, baseDir: string = path.dirname(path.resolve(file))): ExperimentSpec {
@@ -198,6 +289,8 @@ export function validateExperimentSpec(json: unknown, file: string, baseDir: str
     jobs: check.integer(top, 'jobs', '', 1, 1),
     workers: check.integer(top, 'workers', '', 0, 0),
     prediction: { tta: prediction.tta === true },
+    executor: check.choice(top, 'executor', '', EXECUTOR_NAMES, 'local'),
+    slurm: slurmSettings(check, top.slurm),
   };
   if (check.issues.length > 0) throw new ValidationError(check.issues, { file });
   return spec;
@@ -247,5 +340,8 @@ export function specToJson(spec: ExperimentSpec): Record<string, unknown> {
     jobs: spec.jobs,
     workers: spec.workers,
     prediction: spec.prediction,
+    // Absent for a local study, so that its spec.json reads as it did before executors existed.
+    ...(spec.executor !== 'local' ? { executor: spec.executor } : {}),
+    ...(spec.executor !== 'local' || JSON.stringify(spec.slurm) !== JSON.stringify(DEFAULT_SLURM) ? { slurm: slurmToJson(spec.slurm) } : {}),
   };
 }

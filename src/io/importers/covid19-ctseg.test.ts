@@ -167,3 +167,29 @@ test('a non-empty --out that is not this import is refused; a missing source is 
     await assert.rejects(importDataset('covid', src, path.join(dir, 'o3')), /unknown import kind 'covid': use one of covid19-ctseg/);
   });
 });
+
+test('--labels lungs+infection: labelsTr is Lung_and_Infection_Mask as released, dataset.json names both lungs', async () => {
+  await withTemp(async (dir) => {
+    const src = path.join(dir, 'zenodo');
+    const out = path.join(dir, 'Dataset_lungs');
+    await release(src);
+    // Without the combined folder the label set cannot be made: refused, naming the folder.
+    assert.deepEqual(await issuesOf(importDataset('covid19-ctseg', src, out, { labels: 'lungs+infection' })), ['missing-folder Lung_and_Infection_Mask']);
+    const combined = (id: string) => new Uint8Array(VOXELS).map((_, i) => (binaryMask(id.length)[i] === 1 ? 3 : lungs()[i]!));
+    for (const id of ['coronacases_001', 'radiopaedia_10_85902_1', 'radiopaedia_10_85902_3']) await nifti(path.join(src, 'Lung_and_Infection_Mask', `${id}.nii.gz`), combined(id));
+    await importDataset('covid19-ctseg', src, out, { labels: 'lungs+infection' });
+    const json = readDatasetJson(out);
+    assert.deepEqual(json.labels, { background: 0, 'left lung': 1, 'right lung': 2, infection: 3 });
+    const label = await readNifti(path.join(out, 'labelsTr', 'coronacases_001.nii.gz'));
+    assert.deepEqual([...label.data], [...combined('coronacases_001')]);
+    assert.deepEqual(new Set(label.data), new Set([0, 1, 2, 3]));
+    assert.deepEqual((await checkDataset(out)).issues, []);
+    // Resuming it with the other label set is another import: refused.
+    await assert.rejects(importDataset('covid19-ctseg', src, out), (error: unknown) => error instanceof InputError && /different import: labels/.test(error.message));
+    // The default import of the same release still takes the infection alone.
+    const infectionOnly = path.join(dir, 'Dataset_infection');
+    await importDataset('covid19-ctseg', src, infectionOnly, { labels: 'infection' });
+    assert.deepEqual(readDatasetJson(infectionOnly).labels, { background: 0, infection: 1 });
+    await assert.rejects(importDataset('msd-lung', src, path.join(dir, 'o4'), { labels: 'infection' }), /--labels applies to covid19-ctseg only/);
+  });
+});

@@ -10,14 +10,16 @@
  * in the image folder; .nii works as well as .nii.gz.
  *
  * Output: labelsTr = infection (1) from Infection_Mask (else value 3 of Lung_and_Infection_Mask),
- * lungsTr = Lung_Mask (1 left, 2 right) when that folder exists. The Radiopaedia scans were windowed
+ * lungsTr = Lung_Mask (1 left, 2 right) when that folder exists. With `labels: 'lungs+infection'`
+ * labelsTr is Lung_and_Infection_Mask as released (1 left lung, 2 right lung, 3 infection; that folder
+ * is then required), so a model learns both lungs and the infection. The Radiopaedia scans were windowed
  * to [-1250, 250] HU and rescaled to 0..255; an image whose values all lie in [0, 255] is mapped back
  * to HU (see convert.ts), which import_meta.json records per case, with the patients scanned twice.
  */
 import * as path from 'node:path';
 import type { Issue } from '../../core/index.js';
 import { findNifti, firstFolder, niftiNames, niftiStem } from './scan-helpers.js';
-import type { Importer, ScanResult, SourceCase, SourceMask } from './types.js';
+import type { ImportOptions, Importer, ScanResult, SourceCase, SourceMask } from './types.js';
 
 /** The 20 case ids of the release (equal to the ids of the benchmark's split file). */
 export const COVID19_CTSEG_CASE_IDS: readonly string[] = [
@@ -43,14 +45,20 @@ export function covidCaseId(imageName: string): string | undefined {
   return undefined;
 }
 
-function scan(source: string): ScanResult {
+/** dataset.json labels of `--labels lungs+infection` (the values of Lung_and_Infection_Mask). */
+export const COVID19_CTSEG_LUNG_LABELS = { background: 0, 'left lung': 1, 'right lung': 2, infection: 3 } as const;
+
+function scan(source: string, options: ImportOptions): ScanResult {
   const issues: Issue[] = [];
+  const withLungs = options.labels === 'lungs+infection';
   const imageFolder = firstFolder([path.join(source, IMAGE_FOLDER)]) ?? source;
   const maskFolder = (name: string) => firstFolder([path.join(source, name), path.join(imageFolder, name)]);
   const infectionFolder = maskFolder('Infection_Mask');
   const lungFolder = maskFolder('Lung_Mask');
   const combinedFolder = maskFolder('Lung_and_Infection_Mask');
-  if (!infectionFolder && !combinedFolder) {
+  if (withLungs && !combinedFolder) {
+    issues.push({ file: path.join(source, 'Lung_and_Infection_Mask'), path: '', code: 'missing-folder', message: '--labels lungs+infection needs the release\'s Lung_and_Infection_Mask folder (1 left lung, 2 right lung, 3 infection)' });
+  } else if (!infectionFolder && !combinedFolder) {
     issues.push({ file: path.join(source, 'Infection_Mask'), path: '', code: 'missing-folder', message: 'neither Infection_Mask nor Lung_and_Infection_Mask found' });
   }
   const ignored: string[] = [];
@@ -71,9 +79,11 @@ function scan(source: string): ScanResult {
       issues.push({ file: path.join(folder, `${id}.nii.gz`), path: '', code: 'missing-file', message: `mask of case ${id} (image ${image}) not found` });
       return undefined;
     };
-    const label = infectionFolder
-      ? mask(infectionFolder, { kind: 'values', allowed: [0, 1] })
-      : mask(combinedFolder, { kind: 'values', allowed: [0, 1, 2, 3], map: { 0: 0, 1: 0, 2: 0, 3: 1 } });
+    const label = withLungs
+      ? mask(combinedFolder, { kind: 'values', allowed: [0, 1, 2, 3] })
+      : infectionFolder
+        ? mask(infectionFolder, { kind: 'values', allowed: [0, 1] })
+        : mask(combinedFolder, { kind: 'values', allowed: [0, 1, 2, 3], map: { 0: 0, 1: 0, 2: 0, 3: 1 } });
     const lungs = mask(lungFolder, { kind: 'values', allowed: [0, 1, 2] });
     if (!label) continue;
     const patient = COVID19_CTSEG_SAME_PATIENT.find((group) => group.includes(id));
@@ -104,8 +114,8 @@ function scan(source: string): ScanResult {
     issues,
     notes: {
       release: 'COVID-19-CT-Seg, Zenodo record 3757476 (doi:10.5281/zenodo.3757476)',
-      labels: 'labelsTr: 1 = infection; lungsTr: 1 = left lung, 2 = right lung',
-      labelSource: infectionFolder ? 'Infection_Mask' : 'Lung_and_Infection_Mask (value 3)',
+      labels: withLungs ? 'labelsTr: 1 = left lung, 2 = right lung, 3 = infection; lungsTr: 1 = left lung, 2 = right lung' : 'labelsTr: 1 = infection; lungsTr: 1 = left lung, 2 = right lung',
+      labelSource: withLungs ? 'Lung_and_Infection_Mask (as released)' : infectionFolder ? 'Infection_Mask' : 'Lung_and_Infection_Mask (value 3)',
       lungs: lungFolder ? 'Lung_Mask -> lungsTr' : 'no Lung_Mask folder: no lungsTr',
       samePatient: COVID19_CTSEG_SAME_PATIENT.filter((group) => group.every((id) => found.has(id))),
       samePatientSource: 'COVID-19-CT-Seg benchmark documentation: radiopaedia 10_85902_1 and 10_85902_3 are the same patient',
@@ -113,6 +123,9 @@ function scan(source: string): ScanResult {
       ...(missing.length > 0 ? { casesNotInSource: missing } : {}),
       ...(ignored.length > 0 ? { ignoredFiles: ignored } : {}),
     },
+    ...(withLungs
+      ? { datasetJson: { labels: { ...COVID19_CTSEG_LUNG_LABELS }, description: 'COVID-19 CT Lung and Infection Segmentation Dataset (Ma et al. 2020), 20 CT scans, labels 1 left lung, 2 right lung, 3 infection (Lung_and_Infection_Mask); lungs also in lungsTr' } }
+      : {}),
   };
 }
 

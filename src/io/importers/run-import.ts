@@ -31,6 +31,8 @@ export interface ImportMeta {
   source: string;
   /** True once every case and dataset.json are written. */
   complete: boolean;
+  /** dataset.json labels of this import (absent in metas written before --labels existed: the importer's default). */
+  labels?: Record<string, number>;
   notes: Record<string, unknown>;
   cases: Record<string, Record<string, unknown>>;
 }
@@ -218,8 +220,16 @@ export async function runImport(importer: Importer, sourceDir: string, outDir: s
     progress.stop();
   }
   if (issues.length > 0) throw new ValidationError(issues, { file: sourceDir });
+  const labels = { ...(scan.datasetJson?.labels ?? importer.datasetJson.labels) } as Record<string, number>;
+  if (previous !== null && JSON.stringify(previous.labels ?? importer.datasetJson.labels) !== JSON.stringify(labels)) {
+    throw new InputError(
+      `is not empty and holds a different import: labels ${JSON.stringify(previous.labels ?? importer.datasetJson.labels)} (asked ${JSON.stringify(labels)}): refusing to import over it (choose an empty or new folder)`,
+      { file: out, code: 'out-not-empty' },
+    );
+  }
 
-  const meta: ImportMeta = previous ?? { importer: 'lesionseg-import', kind: importer.kind, version: IMPORTER_VERSION, source, complete: false, notes: {}, cases: {} };
+  const meta: ImportMeta = previous ?? { importer: 'lesionseg-import', kind: importer.kind, version: IMPORTER_VERSION, source, complete: false, labels, notes: {}, cases: {} };
+  meta.labels = labels;
   meta.notes = scan.notes;
   meta.complete = false;
   const metaFile = path.join(out, IMPORT_META_FILE);
@@ -251,6 +261,8 @@ export async function runImport(importer: Importer, sourceDir: string, outDir: s
 
   const datasetJson: DatasetJson = {
     ...importer.datasetJson,
+    ...scan.datasetJson,
+    labels,
     numTraining: scan.cases.filter((sourceCase) => sourceCase.label !== null).length,
     lesionseg_import: { kind: importer.kind, version: IMPORTER_VERSION, source },
   };

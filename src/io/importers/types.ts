@@ -50,12 +50,20 @@ export interface ScanResult {
   issues: Issue[];
   /** Dataset-wide notes for import_meta.json. */
   notes: Record<string, unknown>;
+  /** dataset.json fields that depend on the options (e.g. covid19-ctseg --labels), over the importer's own. */
+  datasetJson?: Partial<Importer['datasetJson']>;
 }
+
+/** covid19-ctseg: the infection alone (1), or the release's Lung_and_Infection_Mask (1 left lung, 2 right lung, 3 infection). */
+export const COVID_LABEL_SETS = ['infection', 'lungs+infection'] as const;
+export type CovidLabelSet = (typeof COVID_LABEL_SETS)[number];
 
 export interface ImportOptions {
   progress?: ProgressReporter;
   /** nsclc-effusion: folder of the converted CT (LUNG1-xxx.nii.gz); default: looked for in SRC. */
   imagesDir?: string;
+  /** covid19-ctseg: which labels labelsTr holds (default infection). */
+  labels?: CovidLabelSet;
 }
 
 export interface Importer {
