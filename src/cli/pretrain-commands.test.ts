@@ -140,7 +140,7 @@ test('bad input: clear errors, exit 2, no stack trace, nothing overwritten', asy
   const train = (...args: string[]) => lesionseg('train', '--dataset', at('covid'), '--split', at('split.json'), '--fold', '0', '--out', guarded, '--force', ...SHORT, ...args);
   const cases: [string, () => Promise<Run>, RegExp][] = [
     ['unknown strategy', () => train('--strategy', 'transfer'), /unknown strategy 'transfer': use one of scratch, continual, finetune, frozen-encoder, hybrid/],
-    ['missing checkpoint', () => train('--strategy', 'finetune', '--pretrained', at('nowhere', 'checkpoint_final')), /checkpoint sidecar not found/],
+    ['missing checkpoint', () => train('--strategy', 'finetune', '--pretrained', at('nowhere', 'checkpoint_final')), /no checkpoint here \(expected <name>\.safetensors with its <name>\.json sidecar\)/],
     ['no checkpoint given', () => train('--strategy', 'hybrid'), /strategy 'hybrid' needs --pretrained CKPT/],
     ['other topology', () => train('--strategy', 'finetune', '--pretrained', at('other', 'checkpoint_final')), /featuresPerStage: checkpoint \[4, 8, 16, 64\], model \[4, 8, 16, 32\]/],
     ['other architecture', () => train('--strategy', 'finetune', '--pretrained', at('runs', 'hybrid', 'checkpoint_final')), /architecture 'HybridUNet': transfer reads PlainConvUNet or MultiHeadUNet checkpoints/],

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readSidecar } from '../checkpoint/index.js';
+import { InputError } from '../core/index.js';
 import { transferPlanShape, type TransferPlan } from '../transfer/index.js';
 import type { TrainJob } from './layout.js';
 
@@ -27,7 +27,12 @@ function planShape(plan: Partial<TransferPlan>): Record<string, string> {
 export function staleRun(runDir: string, job: TrainJob): string | null {
   const sidecarFile = path.join(runDir, 'checkpoint_final.json');
   if (!fs.existsSync(sidecarFile)) return null;
-  const strategy = readSidecar(sidecarFile).strategy as { name?: unknown; details?: { transfer?: { plan?: Partial<TransferPlan> } } };
+  let strategy: { name?: unknown; details?: { transfer?: { plan?: Partial<TransferPlan> } } } | undefined;
+  try {
+    strategy = (JSON.parse(fs.readFileSync(sidecarFile, 'utf8')) as { strategy?: typeof strategy }).strategy;
+  } catch (cause) {
+    throw new InputError(`the final checkpoint's sidecar is not valid JSON (${(cause as Error).message})`, { file: sidecarFile, code: 'bad-json', cause });
+  }
   if (strategy?.name !== job.strategy) return `${runDir}: trained with strategy '${String(strategy?.name)}', the study wants '${job.strategy}'`;
   if (job.strategy === 'scratch') return null;
   const recorded = strategy.details?.transfer?.plan;
