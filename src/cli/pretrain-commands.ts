@@ -9,6 +9,7 @@ import { PRETRAIN_MODES, pretrainCommand, type PretrainMode } from '../train/ind
 import { meanEpochSeconds, sharedTrainingArgs } from './train-commands.js';
 import { integer, threadCount } from './parse.js';
 import { precisionOption } from './precision.js';
+import { exitIfInterrupted } from './signals.js';
 
 function datasetList(value: string): string[] {
   const dirs = value.split(',').map((d) => d.trim()).filter((d) => d.length > 0);
@@ -43,11 +44,13 @@ export function registerPretrainCommands(program: Command): void {
     .option('--resume', 'continue the run(s) in --out from their latest checkpoints')
     .option('--force', 'start again in an existing run folder (its run files are removed)')
     .action(async (options) => {
+      const shared = sharedTrainingArgs(options);
       const result = await pretrainCommand({
         datasets: options.datasets,
         mode: options.mode,
-        ...sharedTrainingArgs(options),
+        ...shared,
       });
+      exitIfInterrupted(shared.stop, result.runs.every((run) => run.result.finished));
       for (const run of result.runs) {
         const last = run.result.history.at(-1);
         process.stdout.write(

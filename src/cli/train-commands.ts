@@ -10,6 +10,7 @@ import { transferTrainingStrategy, type TransferStrategyOptions } from '../trans
 import { terminalProgress } from './progress.js';
 import { precisionOption, resolvePrecisionFlag } from './precision.js';
 import { integer, threadCount } from './parse.js';
+import { exitIfInterrupted, interruptSignal } from './signals.js';
 
 /** Implementations by name (each given the strategy options that apply to it). */
 export const TRAINING_STRATEGIES: Record<StrategyName, (options: TransferStrategyOptions) => TrainingStrategy> = {
@@ -86,6 +87,7 @@ export function sharedTrainingArgs(options: SharedTrainingCliOptions) {
     workers: options.workers,
     progress: terminalProgress(),
     logger: stderrLogger,
+    stop: interruptSignal(),
   };
 }
 
@@ -117,6 +119,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--resume', 'continue the run in --out from its latest checkpoint')
     .option('--force', 'start again in an existing run folder (its run files are removed)')
     .action(async (options) => {
+      const shared = sharedTrainingArgs(options);
       const result = await trainCommand({
         dataset: options.dataset,
         strategy: strategyByName(options.strategy, { ...(options.decoderInit !== undefined ? { decoderInit: options.decoderInit } : {}), ...(options.fuseLevels !== undefined ? { fuseLevels: options.fuseLevels } : {}) }),
@@ -124,8 +127,9 @@ export function registerTrainCommands(program: Command): void {
         split: options.split ?? null,
         fold: options.fold,
         validationFraction: options.valFraction,
-        ...sharedTrainingArgs(options),
+        ...shared,
       });
+      exitIfInterrupted(shared.stop, result.finished);
       const last = result.history.at(-1);
       process.stdout.write(
         `train: ${result.finished ? 'finished' : 'stopped'} after ${result.history.length} epoch(s)${result.resumedFromEpoch !== null ? ` (resumed at epoch ${result.resumedFromEpoch})` : ''}; ` +

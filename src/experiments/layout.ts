@@ -12,7 +12,8 @@
  *   DIR/predictions/<pretrained>/<arm>/fold_K/      predicted masks of the fold's test cases
  *   DIR/evaluations/<pretrained>/<arm>/fold_K.json
  *   DIR/overlays/<case>.json                        axial slices for the overlay figures
- *   DIR/logs/*.log                                  output of every spawned step
+ *   DIR/logs/*.log                                  output of every spawned step (or Slurm job)
+ *   DIR/slurm/<step>.sbatch, DIR/slurm/jobs.json    Slurm executor: each step's job script; the job ids
  *   DIR/tmp/predict_<arm>/                          links to the images a prediction step reads (removed after it)
  *   DIR/timings.json                                seconds of every pre-training, training and prediction step run
  *   DIR/results.json, DIR/tables/, DIR/report/

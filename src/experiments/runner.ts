@@ -5,26 +5,27 @@
  * overlay slices, and results.json with the paired comparisons and the paper's findings. On a
  * finished study folder it trains nothing and rewrites results.json from the runs in seconds. Resumable at every level: finished runs (checkpoint_final) are reused,
  * an interrupted run continues from its latest checkpoint (`--resume`), existing predictions are
- * kept. Pre-training, training and prediction run as separate `lesionseg` processes (StepRunner),
- * up to `spec.jobs` at once (each with `spec.threads` threads; pre-training first, then the arms,
- * each arm's steps in order); the light steps (synth, plan, evaluate, overlays) run here. See
+ * kept. Pre-training, training and prediction are the study's steps (studySteps.ts), run by an
+ * executor: separate `lesionseg` processes here, up to `spec.jobs` at once with `spec.threads`
+ * threads each (executor.ts), or Slurm jobs (slurm.ts); the light steps (synth, plan, evaluate,
+ * overlays) run here. See
  * layout.ts for the folder.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { atomicWriteJsonSync, cpuInfo, InputError, parseDevice, SILENT_LOGGER, SILENT_PROGRESS, type Logger, type ProgressReporter } from '../core/index.js';
+import { atomicWriteJsonSync, cpuInfo, InputError, LesionsegError, parseDevice, SILENT_LOGGER, SILENT_PROGRESS, type Logger, type ProgressReporter } from '../core/index.js';
 import { ignoreLabelOf, listRawCases, readDatasetJson, type RawCase } from '../io/index.js';
 import { writeSynthDataset } from '../synth/index.js';
-import { datasetInfo, loadPlan, planDatasets, savePlan } from '../data/index.js';
+import { loadPlan, planDatasets, savePlan } from '../data/index.js';
 import { readEpochLog, readSplitFile, type SplitFold } from '../train/index.js';
 import { evaluateFolder, F1_NOTE, writeEvaluation, type CaseMetrics } from '../eval/index.js';
-import { limitedSplit, pretrainJobs, runParts, studyLayout, studyPairs, studySeeds, trainingSeed, trainJobs, type PretrainJob, type RunKey, type StudyLayout, type TrainJob } from './layout.js';
-import { armTrainArgs } from './arms.js';
+import { limitedSplit, pretrainJobs, runParts, studyLayout, studyPairs, studySeeds, trainJobs, type PretrainJob, type RunKey, type StudyLayout, type TrainJob } from './layout.js';
 import { studyComparisons } from './comparisons.js';
 import { studyFindings } from './findings.js';
-import { runPool } from './pool.js';
+import { localExecutor, type ExecutorOutcome, type StepExecutor } from './executor.js';
+import { pretrainStepKey, armStepKey, studyPaths, studySteps, type StudyStep } from './studySteps.js';
 import { staleRun } from './staleRun.js';
-import { stepKey, StepTimings } from './timings.js';
+import { StepTimings } from './timings.js';
 import { writeOverlay } from './overlays.js';
 import { armSummary, caseResult, foldMetrics, RESULTS_FORMAT, RESULTS_VERSION, type ArmResult, type EpochPoint, type FoldResult, type PretrainResult, type StudyResults } from './results.js';
 import { specToJson, type ExperimentSpec } from './spec.js';
@@ -33,7 +34,10 @@ import type { StepRunner } from './steps.js';
 export interface RunExperimentOptions {
   spec: ExperimentSpec;
   outDir: string;
-  runStep: StepRunner;
+  /** Where the heavy steps run (default: child processes through runStep, spec.jobs at once). */
+  executor?: StepExecutor;
+  /** Starts a `lesionseg` step here (the local executor's). */
+  runStep?: StepRunner;
   logger?: Logger;
   progress?: ProgressReporter;
   /** Overlay figures: how many test cases of the first fold (default 2). */
@@ -68,14 +72,25 @@ function epochPoints(runDir: string): EpochPoint[] {
   return readEpochLog(path.join(runDir, 'log.jsonl')).map((r) => ({ epoch: r.epoch, trainLoss: r.train_loss, valLoss: r.val_loss, pseudoDice: r.pseudo_dice, lr: r.lr, seconds: r.epoch_seconds }));
 }
 
-const isFinished = (runDir: string): boolean => fs.existsSync(path.join(runDir, 'checkpoint_final.json'));
-const finalCheckpoint = (runDir: string): string => path.join(runDir, 'checkpoint_final.safetensors');
 
 function seconds(start: number): string {
   return `${((performance.now() - start) / 1000).toFixed(1)} s`;
 }
 
+/** What a study call ended with: the results, or (Slurm --detach) the jobs it submitted. */
+export type ExperimentOutcome = { kind: 'results'; results: StudyResults } | Extract<ExecutorOutcome, { kind: 'detached' }>;
+
+const missingRunner = (): Promise<void> => Promise.reject(new LesionsegError('no-executor', 'runExperiment needs an executor or a runStep'));
+
+/** Run the study and return its results (an executor that detaches is an error here: use startExperiment). */
 export async function runExperiment(options: RunExperimentOptions): Promise<StudyResults> {
+  const outcome = await startExperiment(options);
+  if (outcome.kind === 'detached') throw new LesionsegError('detached', `the study's ${outcome.jobs.length} job(s) were submitted and not waited for (${outcome.registry})`);
+  return outcome.results;
+}
+
+/** Run the study: every step not done yet, then evaluation, comparisons and results.json (see the file comment). */
+export async function startExperiment(options: RunExperimentOptions): Promise<ExperimentOutcome> {
   const started = performance.now();
   const { spec } = options;
   const logger = options.logger ?? SILENT_LOGGER;
@@ -116,17 +131,14 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
   for (const fold of spec.target.folds) if (fold >= split.length) throw new InputError(`fold ${fold} does not exist: the split has ${split.length} folds`, { file: spec.target.split.kind === 'file' ? spec.target.split.path : layout.split, code: 'bad-fold' });
   atomicWriteJsonSync(layout.split, { source: spec.target.split.kind === 'file' ? spec.target.split.path : `limited-annotation split (${spec.target.split.folds} folds, seed ${spec.target.split.seed})`, folds: split });
 
-  const common = ['--plan', layout.plan, '--device', spec.device, '--precision', spec.precision, '--threads', String(spec.threads), '--resume'];
-  const lengthArgs = (l: ExperimentSpec['training']): string[] => ['--epochs', String(l.epochs), '--iters-per-epoch', String(l.iterationsPerEpoch), '--val-iters', String(l.validationIterations)];
-  // Caches live in DIR/preprocessed/<dataset.json name> (the layout `pretrain --preprocessed ROOT` uses), shared by every run.
-  const cacheName = (name: string): string => datasetInfo(datasetDir(name)).name;
-  // A multi-lesion run is its --out folder; a single-lesion run is --out/<dataset.json name>.
-  const pretrainedRunDir = (job: PretrainJob): string => (job.mode === 'multi' ? layout.pretrainRun(job.model, job.seed) : path.join(layout.pretrainRun(job.model, job.seed), cacheName(job.datasets[0]!)));
-  const seedArgs = (seed: number | null): string[] => ['--seed', String(trainingSeed(spec, seed))];
+  const steps = studySteps({ spec, layout, split, targetCases });
+  const { pretrainedRunDir } = studyPaths(spec, layout);
   const pretrain = pretrainJobs(spec);
   const train = trainJobs(spec);
-  const total = pretrain.length + train.length;
-  let step = 0;
+  const total = steps.filter((s) => s.kind !== 'predict').length;
+  const ordinal = new Map(steps.filter((s) => s.kind !== 'predict').map((s, i) => [s.key, i + 1]));
+  const trainKeyOf = new Map(steps.filter((s) => s.kind === 'predict').map((s) => [s.key, s.after[0]!]));
+  const tag = (step: StudyStep): string => `[${ordinal.get(step.kind === 'predict' ? trainKeyOf.get(step.key)! : step.key)}/${total}] ${step.label}`;
 
   const timings = new StepTimings(layout.timings);
   // A finished run is reused only if it was trained the way its strategy trains now.
@@ -138,47 +150,29 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
     );
   }
 
-  // 4. Pre-training (independent runs).
-  await runPool(pretrain.map((job) => async () => {
-    const runDir = pretrainedRunDir(job);
-    const label = `[${++step}/${total}] pretrain ${job.model} (${job.mode}: ${job.datasets.join(', ')})${seedText(job.seed)}`;
-    if (isFinished(runDir)) {
-      logger.info(`${label}: finished earlier, reused`);
-      return;
-    }
-    const t = performance.now();
-    await options.runStep(['pretrain', '--datasets', job.datasets.map(datasetDir).join(','), '--mode', job.mode, '--out', layout.pretrainRun(job.model, job.seed), '--preprocessed', path.join(layout.root, 'preprocessed'), '--workers', String(spec.workers), ...common, ...seedArgs(job.seed), ...lengthArgs(spec.pretraining)], path.join(layout.logs, `pretrain_${job.model}${seedPart(job.seed)}.log`));
-    timings.add(pretrainStepKey(job), (performance.now() - t) / 1000);
-    logger.info(`${label}: ${seconds(t)}`);
-  }), spec.jobs);
+  // 4. Pre-training, training and prediction: the executor's (child processes here, or Slurm jobs).
+  const executor = options.executor ?? localExecutor(options.runStep ?? missingRunner, spec.jobs);
+  const outcome = await executor.run(steps, {
+      reused: (step) => {
+        if (step.kind === 'pretrain') logger.info(`${tag(step)}: finished earlier, reused`);
+        else if (step.kind === 'train') logger.info(`${tag(step)}: trained earlier, reused`);
+      },
+      finished: (step, stepSeconds) => {
+        if (stepSeconds !== null) timings.add(step.key, stepSeconds);
+        const took = stepSeconds === null ? '' : ` in ${stepSeconds.toFixed(1)} s`;
+        if (step.kind === 'pretrain') logger.info(`${tag(step)}: pre-trained${took}`);
+        else if (step.kind === 'train') logger.info(`${tag(step)}: trained${took}`);
+        else logger.info(`${tag(step)}: predicted its test case(s)${took}`);
+      },
+  });
+  if (outcome.kind === 'detached') return outcome;
 
-  // 5. Training, prediction and evaluation per (model, arm, seed, fold).
+  // 5. Evaluation per (model, arm, seed, fold), here.
   const evaluated = new Map<string, { fold: FoldResult; metrics: CaseMetrics[] }>();
-  await runPool(train.map((job) => async () => {
-    const runDir = layout.run(job);
-    const label = `[${++step}/${total}] ${job.arm}${job.strategy === 'scratch' ? '' : ` from ${job.pretrained}`}, fold ${job.fold}${seedText(job.seed)}`;
-    const t = performance.now();
-    if (isFinished(runDir)) {
-      logger.info(`${label}: trained earlier, reused`);
-    } else {
-      const source = pretrain.find((p) => p.model === job.pretrained && p.seed === job.seed);
-      const pretrained = source === undefined ? [] : ['--pretrained', finalCheckpoint(pretrainedRunDir(source))];
-      await options.runStep(
-        ['train', '--dataset', targetDir, '--strategy', job.strategy, ...armTrainArgs(job.options), '--out', runDir, ...pretrained, '--split', layout.split, '--fold', String(job.fold), '--preprocessed', layout.preprocessed(cacheName(spec.target.dataset)), '--workers', String(spec.workers), ...common, ...seedArgs(job.seed), ...lengthArgs(spec.training)],
-        path.join(layout.logs, `train_${runName(job)}.log`),
-      );
-      timings.add(armStepKey('train', job), (performance.now() - t) / 1000);
-      logger.info(`${label}: trained in ${seconds(t)}`);
-    }
+  for (const job of train) {
     const cases = split[job.fold]!.test.map((id) => targetCases.get(id)!);
-    const tp = performance.now();
-    const predicted = await predictTestCases(job, runDir, cases, layout, spec, options.runStep);
-    if (predicted > 0) {
-      timings.add(armStepKey('predict', job), (performance.now() - tp) / 1000);
-      logger.info(`${label}: predicted ${predicted} test case(s) in ${seconds(tp)}`);
-    }
-    evaluated.set(key(job), await evaluateArm(job, runDir, split[job.fold]!, cases, layout, spec));
-  }), spec.jobs);
+    evaluated.set(key(job), await evaluateArm(job, layout.run(job), split[job.fold]!, cases, layout, spec));
+  }
 
   // 6. Overlay slices of the first fold's test cases.
   const overlays = await writeOverlays(spec, layout, evaluated, targetCases, options.overlayCases ?? 2);
@@ -213,7 +207,7 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Stud
     findings: studyFindings(arms, comparisons),
   };
   atomicWriteJsonSync(layout.results, results);
-  return results;
+  return { kind: 'results', results };
 }
 
 /** The study's arms from the evaluated runs: one per (model, arm), its folds seed by seed. */
@@ -233,54 +227,8 @@ function armResults(spec: ExperimentSpec, evaluated: Map<string, { fold: FoldRes
   });
 }
 
-function seedPart(seed: number | null): string {
-  return seed === null ? '' : `_seed${seed}`;
-}
-
-function seedText(seed: number | null): string {
-  return seed === null ? '' : `, seed ${seed}`;
-}
-
-/** A run's name in logs and temporary folders: <model>_<arm>[_seed<s>]_fold<K>. */
-function runName(job: RunKey): string {
-  return `${job.pretrained}_${job.arm}${seedPart(job.seed)}_fold${job.fold}`;
-}
-
-function pretrainStepKey(job: PretrainJob): string {
-  return job.seed === null ? stepKey('pretrain', job.model) : stepKey('pretrain', job.model, `seed_${job.seed}`);
-}
-
-function armStepKey(kind: 'train' | 'predict', job: RunKey): string {
-  return stepKey(kind, ...runParts(job));
-}
-
 function key(job: RunKey): string {
   return runParts(job).join('\0');
-}
-
-/**
- * Predict the test cases of a fold that have no mask yet with the run's final checkpoint, as one
- * `lesionseg predict` step over a folder of links to their images (masks are written atomically,
- * so an existing one is complete). Returns how many were predicted.
- */
-async function predictTestCases(job: TrainJob, runDir: string, cases: readonly RawCase[], layout: StudyLayout, spec: ExperimentSpec, runStep: StepRunner): Promise<number> {
-  const predictionDir = layout.predictions(job);
-  const todo = cases.filter((c) => !fs.existsSync(layout.prediction(job, c.id)));
-  if (todo.length === 0) return 0;
-  const name = runName(job);
-  const inputDir = path.join(layout.root, 'tmp', `predict_${name}`);
-  fs.rmSync(inputDir, { recursive: true, force: true });
-  fs.mkdirSync(inputDir, { recursive: true });
-  try {
-    for (const c of todo) for (const image of c.images) fs.symlinkSync(path.resolve(image), path.join(inputDir, path.basename(image)));
-    await runStep(
-      ['predict', '-m', finalCheckpoint(runDir), '-i', inputDir, '-o', predictionDir, spec.prediction.tta ? '--tta' : '--no-tta', '--device', spec.device, '--precision', spec.precision, '--threads', String(spec.threads)],
-      path.join(layout.logs, `predict_${name}.log`),
-    );
-  } finally {
-    fs.rmSync(inputDir, { recursive: true, force: true });
-  }
-  return todo.length;
 }
 
 async function evaluateArm(

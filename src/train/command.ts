@@ -19,7 +19,7 @@ import type { BatchLoader } from './batches.js';
 import { loadPretrained, type PretrainedSource } from './pretrained.js';
 import { describeLoadReport } from '../nn/index.js';
 import { planForTarget, sharedPlanDifferences } from './sharedPlan.js';
-import { epochSummaryHook, progressHook, RUN_FILES } from './hooks.js';
+import { epochSummaryHook, progressHook, RUN_FILES, stopOnAbortHook } from './hooks.js';
 import { clearRunFolder, decideRunMode, runTraining, TRAINING_LENGTHS, unetConfig, type TrainingRunResult } from './run.js';
 import { chooseValidationCases, defaultSplit, readSplitFile, selectFold, SPLIT_DEFAULTS, type SplitFold } from './split.js';
 import type { Precision } from './step.js';
@@ -45,6 +45,8 @@ export interface RunCommandOptions {
   createLoader?: (options: LoaderOptions) => BatchLoader;
   progress?: ProgressReporter;
   logger?: Logger;
+  /** Aborted: stop after the current epoch (its checkpoint saved), to be resumed. */
+  stop?: AbortSignal;
 }
 
 export interface TrainCommandOptions extends RunCommandOptions {
@@ -190,7 +192,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<Traini
       train: createLoader({ ...loaderBase, caseIds: [validation.train], seed: options.seed, augment: true, workers: options.workers }),
       validation: validationIterations > 0 ? createLoader({ ...loaderBase, caseIds: [validation.validation], seed: options.seed + 1, augment: false, workers: 0 }) : null,
     }),
-    hooks: [progressHook(progress), epochSummaryHook(logger)],
+    hooks: [progressHook(progress), epochSummaryHook(logger), ...(options.stop !== undefined ? [stopOnAbortHook(options.stop)] : [])],
     onPrepared: ({ setup, parameters, resumed }) => {
       const load = setup.loadReport !== null ? `; pre-trained weights: ${describeLoadReport(setup.loadReport)}` : '';
       const frozen = setup.frozenPrefixes.length > 0 ? ` (frozen: ${setup.frozenPrefixes.join(', ')})` : '';

@@ -103,3 +103,19 @@ export function epochSummaryHook(logger: Logger): TrainerHook {
     },
   };
 }
+
+/**
+ * Stop after the current epoch once `signal` aborts (the CLI aborts it on SIGTERM or SIGUSR1, as
+ * Slurm sends before a time limit or on scancel): the epoch's checkpoint is written by then, so
+ * the run resumes from it. Already aborted at the start: no epoch runs.
+ */
+export function stopOnAbortHook(signal: AbortSignal): TrainerHook {
+  return {
+    onTrainStart(trainer) {
+      if (signal.aborted) trainer.requestStop();
+    },
+    onEpochEnd(trainer) {
+      if (signal.aborted) trainer.requestStop();
+    },
+  };
+}

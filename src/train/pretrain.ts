@@ -22,7 +22,7 @@ import { atomicWriteJsonSync, InputError, SILENT_LOGGER, SILENT_PROGRESS, type P
 import { ignoreLabelOf, listRawCases } from '../io/index.js';
 import { checkDatasets, checkPreprocessing, createBatchLoader, getPreset, loadPlan, planDatasets, preprocessDataset, unetConfigFromPlan, type CheckedDataset, type Plan } from '../data/index.js';
 import { cacheOptions, checkRunResources, type RunCommandOptions } from './command.js';
-import { epochSummaryHook, progressHook, RUN_FILES } from './hooks.js';
+import { epochSummaryHook, progressHook, RUN_FILES, stopOnAbortHook } from './hooks.js';
 import { clearRunFolder, decideRunMode, runTraining, TRAINING_LENGTHS, type RunMode, type TrainingRunResult } from './run.js';
 import { chooseValidationCases, SPLIT_DEFAULTS } from './split.js';
 import { multiHeadPretraining, SCRATCH } from './strategy.js';
@@ -161,7 +161,7 @@ export async function pretrainCommand(options: PretrainCommandOptions): Promise<
     };
   };
   const common = { plan, pretrained: null, numEpochs, iterationsPerEpoch, validationIterations, seed: options.seed, device: options.device, precision: options.precision, threads: options.threads };
-  const hooks = [progressHook(progress), epochSummaryHook(logger)];
+  const hooks = [progressHook(progress), epochSummaryHook(logger), ...(options.stop !== undefined ? [stopOnAbortHook(options.stop)] : [])];
   const runs: PretrainRun[] = [];
   if (options.mode === 'multi') {
     const classes = unetConfigFromPlan(plan).numClassesPerDataset;

@@ -1,0 +1,29 @@
+/**
+ * SIGTERM and SIGUSR1 for the training commands: the first asks the run to stop after its current
+ * epoch (its checkpoint written) and the command to exit with EXIT_INTERRUPTED (75, "run me again"),
+ * which is how Slurm's time-limit signal (`--signal=B:USR1@s`), scancel and a preemption reach a
+ * study's job; a second one ends the process at once, as the signal would by default.
+ */
+import { EXIT_INTERRUPTED } from '../experiments/index.js';
+
+const SIGNALS = ['SIGTERM', 'SIGUSR1'] as const;
+
+export function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) {
+      for (const s of SIGNALS) process.removeAllListeners(s);
+      process.kill(process.pid, signal);
+      return;
+    }
+    process.stderr.write(`lesionseg: ${signal}: stopping after this epoch (its checkpoint is saved; --resume continues)\n`);
+    controller.abort(signal);
+  };
+  for (const s of SIGNALS) process.on(s, onSignal);
+  return controller.signal;
+}
+
+/** After a training command: a run stopped by a signal exits 75. */
+export function exitIfInterrupted(signal: AbortSignal, finished: boolean): void {
+  if (signal.aborted && !finished) process.exitCode = EXIT_INTERRUPTED;
+}
