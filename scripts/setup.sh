@@ -21,17 +21,21 @@ fi
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
-# Optional: the report test renders the HTML report in headless Chromium, and the export tests load
-# exported models in Debian's PyTorch (both skipped without them, except under CI=true).
+# predict and import convert DICOM series with Debian's dcm2niix.
+command -v dcm2niix >/dev/null 2>&1 || missing+=(dcm2niix)
+# Optional: the report test renders the HTML report in headless Chromium, the export tests load
+# exported models in Debian's PyTorch, the DICOM tests use pydicom (all skipped without them, except under CI=true).
 optional=()
 [ -x /usr/bin/chromium ] || optional+=(chromium)
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || optional+=(python3-torch)
 /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || optional+=(python3-numpy)
+# The DICOM tests write CT series and read DICOM SEGs back with pydicom.
+/usr/bin/python3 -c 'import pydicom' >/dev/null 2>&1 || optional+=(python3-pydicom)
 if [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && [ -z "${LESIONSEG_SKIP_APT:-}" ]; then
     missing+=("${optional[@]}")
   else
-    log "optional: ${optional[*]} is not installed (the report's browser test and the PyTorch checks of exported models will be skipped)"
+    log "optional: ${optional[*]} is not installed (the report's browser test, the PyTorch checks of exported models and the pydicom checks of DICOM will be skipped)"
   fi
 elif [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
   missing+=("${optional[@]}")

@@ -177,7 +177,7 @@ export function registerDataCommands(program: Command, io: DataCommandsIo = {}):
     .addArgument(program.createArgument('<kind>', `one of ${IMPORT_KINDS.join(', ')}`).choices(IMPORT_KINDS))
     .argument('<src>', 'the release folder, unpacked')
     .requiredOption('--out <dir>', 'dataset folder (empty, new, or the same import to complete)')
-    .option('--images <dir>', 'nsclc-effusion: folder of the CT converted with `dcm2niix -z y -f %i` (LUNG1-xxx.nii.gz)')
+    .option('--images <dir>', 'nsclc-effusion: folder of the CT, as LUNG1-xxx.nii.gz or as LUNG1-xxx/ DICOM folders (converted with dcm2niix)')
     .addOption(new Option('--labels <set>', 'covid19-ctseg: infection (1 = infection), or lungs+infection (Lung_and_Infection_Mask: 1 left lung, 2 right lung, 3 infection)').choices(COVID_LABEL_SETS))
     .action(async (kind, src, options) => {
       const result = await importDataset(kind, src, options.out, {

@@ -68,6 +68,7 @@ export async function buildProgram(): Promise<Command> {
   experiment.registerExperimentCommands(program);
   pretrain.registerPretrainCommands(program);
   (await import('./export-commands.js')).registerExportCommands(program);
+  (await import('./view-commands.js')).registerViewCommand(program);
   configureUsageErrors(program);
   return program;
 }

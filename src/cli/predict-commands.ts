@@ -1,15 +1,17 @@
 /**
  * `lesionseg predict`: segment images with a trained model, a fold ensemble or an nnU-Net v2 model folder (src/infer predictFiles),
- * through libtorch (--engine torch) or the same network exported to ONNX and run by onnxruntime-node (--engine onnx).
+ * through libtorch (--engine torch) or the same network exported to ONNX and run by onnxruntime-node (--engine onnx);
+ * --summary, --view, --lungs and --lobes write a summary and a viewer page per case (case-summary.ts).
  */
 import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
 import { BYTES_PER_GIB, InputError, parseDevice, type Logger } from '../core/index.js';
 import { onnxEngineFactory } from '../export/index.js';
-import { ENGINE_KINDS, predictFiles, type EngineKind, type ModelFold, type SpatialAxis } from '../infer/index.js';
+import { ENGINE_KINDS, OUTPUT_TYPES, predictFiles, type EngineKind, type ModelFold, type OutputType, type PredictionCase, type SpatialAxis } from '../infer/index.js';
 import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
+import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, type CaseOutputOptions } from './case-summary.js';
 import { precisionOption, resolvePrecisionFlag } from './precision.js';
 import { positiveInt, threadCount } from './parse.js';
 
@@ -48,6 +50,14 @@ function mirrorAxes(value: string): SpatialAxis[] {
   return axes as SpatialAxis[];
 }
 
+/** `--output-type nifti,dicom-seg`: one or both, comma-separated. */
+function outputTypeList(value: string): OutputType[] {
+  const types = value.split(',').map((v) => v.trim());
+  const unknown = types.filter((t) => !(OUTPUT_TYPES as readonly string[]).includes(t));
+  if (unknown.length > 0 || types.length === 0) throw new InputError(`--output-type takes ${OUTPUT_TYPES.join(', ')} (comma-separated), got '${value}'`, { code: 'bad-arguments' });
+  return [...new Set(types)] as OutputType[];
+}
+
 const stderrLogger: Logger = {
   info: (message) => process.stderr.write(`${message}\n`),
   warn: (message) => process.stderr.write(`warning: ${message}\n`),
@@ -58,7 +68,7 @@ export function registerPredictCommands(program: Command): void {
     .command('predict')
     .description('segment CT images: preprocessing from the model\'s plan, Gaussian sliding window, mirroring TTA, masks in the input geometry')
     .requiredOption('-m, --model <path>', 'a checkpoint (.safetensors with its .json), a run folder (uses checkpoint_final), a folder of fold_K runs (ensemble), or an nnU-Net v2 model folder (dataset.json, plans.json, fold_K/checkpoint_final.pth), one of its fold_K folders or .pth files')
-    .requiredOption('-i, --input <path>', 'an image (.nii/.nii.gz; case_0000.nii.gz picks up case_0001... as further channels) or a folder of <case>_0000.nii.gz')
+    .requiredOption('-i, --input <path>', 'an image (.nii/.nii.gz; case_0000.nii.gz picks up case_0001... as further channels), a folder of <case>_0000.nii.gz, or a DICOM series folder (converted by dcm2niix)')
     .requiredOption('-o, --output <path>', 'a .nii.gz file (one case) or a folder for <case>.nii.gz')
     .option('--tta', 'mirroring test-time augmentation (default)')
     .option('--no-tta', 'no mirroring: one pass per window (8x faster)')
@@ -76,9 +86,18 @@ export function registerPredictCommands(program: Command): void {
     .option('--threads <n>', 'intra-op CPU threads (at most 4 per CPU)', threadCount('threads'))
     .addOption(new Option('--max-memory-gib <gib>', 'refuse a case whose images, logits accumulators and weight map (estimated from its headers) need more memory').argParser(gibibytes('max-memory-gib')).default(os.totalmem(), `${DEFAULT_MAX_MEMORY_GIB}, this machine's total`))
     .addOption(new Option('--max-image-gib <gib>', 'refuse an image that decodes to more than this').argParser(gibibytes('max-image-gib')).default(DEFAULT_MAX_IMAGE_BYTES, `${DEFAULT_MAX_IMAGE_BYTES / BYTES_PER_GIB}`))
+    .option('--output-type <types>', 'nifti (the mask as .nii.gz) and/or dicom-seg (a DICOM Segmentation referencing the input series; DICOM input only), comma-separated', outputTypeList, ['nifti'] as OutputType[])
+    .option('--series <uid>', 'DICOM input: the SeriesInstanceUID to predict when the folder holds several series')
+    .option('--summary', 'also write <case>.summary.json (infection mL; each lung\'s mL and % involved, from the model\'s lung labels or --lungs; each lobe\'s % and the CT severity score 0-25 with --lobes) and, for a folder of cases, summary.csv')
+    .option('--view', 'also write <case>.html beside each mask: a self-contained viewer page (CT, mask overlay, 3D, the summary)')
+    .option('--lungs <fileOrDir>', 'lung masks for --summary/--view: a label map (1 left, 2 right) on the CT\'s grid, or a folder of <case>.nii.gz')
+    .option('--lobes <dir>', 'lobe masks for --summary (TotalSegmentator names: lung_upper_lobe_left.nii.gz, ...; a folder, or a folder of <case>/ folders)')
     .option('--json', 'print a JSON summary on stdout')
     .action(async (options) => {
       if (options.threads !== undefined) setNumThreads(options.threads);
+      const caseOutputs: CaseOutputOptions = { summary: options.summary === true, view: options.view === true, ...(options.lungs !== undefined ? { lungs: options.lungs } : {}), ...(options.lobes !== undefined ? { lobes: options.lobes } : {}) };
+      checkCaseOutputOptions(caseOutputs, options.outputType);
+      let writer: ReturnType<typeof caseOutputWriter> | null = null;
       const result = await predictFiles(
         {
           model: options.model,
@@ -96,11 +115,24 @@ export function registerPredictCommands(program: Command): void {
           accumulateOn: options.accumulateOn,
           maxMemoryBytes: options.maxMemoryGib,
           maxImageBytes: options.maxImageGib,
+          outputTypes: options.outputType,
+          ...(options.series !== undefined ? { series: options.series } : {}),
+          softwareVersion: `lesionseg ${program.version() ?? ''}`.trim(),
           ...(options.engine === 'onnx' ? { engine: onnxEngineFactory(options.threads !== undefined ? { threads: options.threads } : {}) } : {}),
           progress: terminalProgress(),
+          ...(caseOutputs.summary || caseOutputs.view
+            ? {
+                beforePredict: async (cases: readonly PredictionCase[]) => {
+                  writer = caseOutputWriter(caseOutputs, await checkCaseOutputs(cases, caseOutputs, options.output), options.output, cases.length);
+                },
+                afterCase: (...args: Parameters<ReturnType<typeof caseOutputWriter>['afterCase']>) => writer!.afterCase(...args),
+              }
+            : {}),
         },
         stderrLogger,
       );
+      const csv = (writer as ReturnType<typeof caseOutputWriter> | null)?.finish() ?? null;
+      if (csv !== null) stderrLogger.info(`summary of ${result.cases.length} case(s): ${csv}`);
       if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else process.stdout.write(`predicted ${result.cases.length} case(s) with ${result.checkpoints.length} model(s)\n`);
     });

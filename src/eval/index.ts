@@ -40,6 +40,7 @@ export {
 } from './summary.js';
 export { type LungInvolvement, LUNG_LABELS, lungInvolvement } from './lungs.js';
 export {
+  type LabelRoles,
   type LobeName,
   type LobeInvolvement,
   type RegionInvolvement,
@@ -49,7 +50,9 @@ export {
   SEVERITY_BINS,
   SEVERITY_CONVENTION,
   SUMMARY_CSV_COLUMNS,
+  labelRoles,
   lobeSeverityScore,
+  lungLabelsFromPrediction,
   severitySummary,
   severitySummaryCsv,
   voxelVolumeMl,

@@ -2,7 +2,8 @@
  * The data behind the overlay figures (the paper's Figures 2 and 3): for a few test cases, the axial
  * slice with the most ground-truth lesion, the CT in HU, the ground truth and every arm's predicted
  * mask, oriented for display (anterior up, the patient's right on the left, as radiologists read).
- * Written as DIR/overlays/<case>.json so the report renders figures without reading NIfTI.
+ * Written as DIR/overlays/<case>.json so the report renders figures without reading NIfTI; `files`
+ * names the whole volumes, for the report's viewer page of the case.
  */
 import * as path from 'node:path';
 import { atomicWriteJsonSync, type TypedArray, type Volume } from '../core/index.js';
@@ -85,8 +86,11 @@ export async function writeOverlay(rawCase: RawCase, fold: number, label: number
   const [, ny, nx] = image.shape;
   const isLabel = (v: number): number => (v === label ? 1 : 0);
   const predictions: OverlaySlice['predictions'] = [];
+  const predictionFiles: string[] = [];
   for (const arm of arms) {
-    const mask = await readNifti(path.join(arm.predictionDir, `${rawCase.id}.nii.gz`));
+    const maskFile = path.join(arm.predictionDir, `${rawCase.id}.nii.gz`);
+    predictionFiles.push(path.resolve(maskFile));
+    const mask = await readNifti(maskFile);
     predictions.push({ pretrained: arm.pretrained, strategy: arm.strategy, ...(arm.arm !== arm.strategy ? { name: arm.arm } : {}), mask: base64(displaySlice(mask, z, new Uint8Array(ny * nx), isLabel)) });
   }
   const overlay: OverlaySlice = {
@@ -99,6 +103,7 @@ export async function writeOverlay(rawCase: RawCase, fold: number, label: number
     ctHu: base64(displaySlice(image, z, new Int16Array(ny * nx), huMapping(image.data))),
     groundTruth: base64(displaySlice(truth, z, new Uint8Array(ny * nx), isLabel)),
     predictions,
+    files: { image: path.resolve(rawCase.images[0]!), groundTruth: path.resolve(rawCase.label!), predictions: predictionFiles },
   };
   const file = path.join(outDir, `${rawCase.id}.json`);
   atomicWriteJsonSync(file, overlay);

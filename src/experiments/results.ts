@@ -112,6 +112,8 @@ export interface OverlaySlice {
   groundTruth: string;
   /** `name`: the arm's name where it differs from the strategy. */
   predictions: { pretrained: string; strategy: string; name?: string; mask: string }[];
+  /** The whole volumes (absolute paths) behind the slice, for the report's viewer page of the case (absent in files written before). */
+  files?: { image: string; groundTruth: string; predictions: string[] };
 }
 
 export interface StepSeconds {

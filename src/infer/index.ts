@@ -39,3 +39,4 @@ export {
 export { Predictor, type PredictorOptions, type PredictCaseOptions, type CasePrediction } from './predictor.js';
 export { collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
 export { predictFiles, type PredictFilesOptions, type PredictFilesResult, type PredictedCaseRecord } from './predictFiles.js';
+export { OUTPUT_TYPES, isDicomInput, type OutputType } from './dicomInput.js';

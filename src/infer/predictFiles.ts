@@ -15,12 +15,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { assertDeviceAvailable, CPU, InputError, SILENT_LOGGER, type Logger } from '../core/index.js';
-import { assertFiniteVoxels, checkImageSize, readNifti, readNiftiHeader, writeNifti, type NiftiHeader, type NiftiImage } from '../io/index.js';
+import { assertDeviceAvailable, CPU, InputError, SILENT_LOGGER, type Logger, type Volume } from '../core/index.js';
+import { assertFiniteVoxels, checkImageSize, readNifti, readNiftiHeader, writeDicomSeg, writeNifti, type NiftiHeader, type NiftiImage, type SegmentLabel } from '../io/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
 import { resolveCheckpoints, type CheckpointChoice, type ModelFold } from '../checkpoint/index.js';
 import { checkPredictionOutputs, collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
 import { caseExtent, checkCaseExtent, checkStepFraction } from './predictChecks.js';
+import { checkDicomTools, collectDicomCase, convertDicomCase, isDicomInput, type DicomCase, type OutputType } from './dicomInput.js';
 import type { EngineFactory } from './engine.js';
 import { Predictor, type PredictorOptions } from './predictor.js';
 import { SLIDING_WINDOW_DEFAULTS } from './slidingWindowPredict.js';
@@ -40,6 +41,16 @@ export interface PredictFilesOptions extends PredictorOptions {
   maxImageBytes?: number;
   /** Builds the engine of each checkpoint (e.g. ONNX through onnxruntime-node); default: the libtorch network. */
   engine?: EngineFactory;
+  /** What is written per case (default ['nifti']); 'dicom-seg' needs a DICOM series as input. */
+  outputTypes?: readonly OutputType[];
+  /** The SeriesInstanceUID to predict when the DICOM input folder holds several series. */
+  series?: string;
+  /** SoftwareVersions of a DICOM SEG. */
+  softwareVersion?: string;
+  /** Checks of the caller's own inputs per case (e.g. predict --lungs geometry), run once the cases' images exist and before any voxel is predicted. */
+  beforePredict?: (cases: readonly PredictionCase[]) => Promise<void>;
+  /** Called after each case's files are written, with its mask and the model's labels (dataset.json names), e.g. for predict --summary and --view. */
+  afterCase?: (item: PredictionCase, record: PredictedCaseRecord, segmentation: Volume, labels: Readonly<Record<string, number>>) => Promise<void>;
 }
 
 export interface PredictedCaseRecord {
@@ -47,6 +58,10 @@ export interface PredictedCaseRecord {
   inputs: string[];
   output: string;
   probabilities: string[];
+  /** The DICOM SEG written, when asked for. */
+  dicomSeg?: string;
+  /** DICOM input: the series predicted and how far dcm2niix's grid was from its tags (mm). */
+  dicom?: { seriesInstanceUid: string; instances: number; geometryDifferenceMm: number };
   shape: number[];
   seconds: { read: number; preprocess: number; slidingWindow: number; export: number; write: number };
 }
@@ -107,20 +122,41 @@ async function checkCaseHeaders(cases: readonly PredictionCase[], predictor: Pre
   }
 }
 
+/** The model's foreground labels (dataset.json names from the plan; `label_<k>` where a class has no name), one SEG segment each. */
+function segmentLabelsOf(predictor: Predictor): SegmentLabel[] {
+  const names = new Map<number, string>();
+  for (const [name, value] of Object.entries(predictor.plan.datasets[0]?.labels ?? {})) names.set(value, name);
+  return Array.from({ length: predictor.numClasses - 1 }, (_, index) => ({ value: index + 1, name: names.get(index + 1) ?? `label_${index + 1}` }));
+}
+
 export async function predictFiles(options: PredictFilesOptions, logger: Logger = SILENT_LOGGER): Promise<PredictFilesResult> {
   const device = options.device ?? CPU;
   assertDeviceAvailable(device, device.type === 'cpu' ? 0 : cudaDeviceCount());
   checkStepFraction(options.stepFraction ?? SLIDING_WINDOW_DEFAULTS.stepFraction);
-  const cases = collectPredictionCases(options.input, options.output);
-  checkPredictionOutputs(cases, options.input, options.output);
+  const outputTypes = options.outputTypes ?? ['nifti'];
+  let dicom: DicomCase | null = null;
+  if (isDicomInput(options.input)) {
+    dicom = collectDicomCase(options.input, options.output, outputTypes, options.series);
+    if (options.saveProbabilities === true) throw new InputError('--save-probabilities is not written for DICOM input yet', { code: 'bad-arguments' });
+    await checkDicomTools();
+  } else {
+    if (options.series !== undefined) throw new InputError('--series picks a series of a DICOM folder; this input holds NIfTI images', { file: options.input, code: 'bad-arguments' });
+    if (outputTypes.includes('dicom-seg')) throw new InputError('--output-type dicom-seg needs a DICOM series as -i (the SEG references its instances)', { file: options.input, code: 'bad-arguments' });
+  }
+  const cases = dicom !== null ? [dicom.item] : collectPredictionCases(options.input, options.output);
+  if (dicom === null) checkPredictionOutputs(cases, options.input, options.output);
   const checkpoints = resolveCheckpoints(options.model, options.folds, options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {});
   const predictor = options.engine === undefined
     ? Predictor.fromCheckpoints(checkpoints, { ...options, logger })
     : await Predictor.fromCheckpointsWith(checkpoints, options.engine, { ...options, logger });
   const records: PredictedCaseRecord[] = [];
+  let dicomWork: Awaited<ReturnType<typeof convertDicomCase>> | null = null;
   try {
     if (options.saveProbabilities === true) checkPredictionOutputs(cases, options.input, options.output, predictor.numClasses);
+    const segmentLabels = dicom?.segFile != null ? segmentLabelsOf(predictor) : [];
+    if (dicom !== null) dicomWork = await forCase(dicom.item.caseId, () => convertDicomCase(dicom!));
     await checkCaseHeaders(cases, predictor, options);
+    if (options.beforePredict !== undefined) await options.beforePredict(cases);
     // Every voxel of every case before the first prediction; the first case's images are kept.
     let firstImages: NiftiImage[] | null = null;
     for (const [index, item] of cases.entries()) {
@@ -137,7 +173,11 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
       const result = await predictor.predictCaseAsync(images, { caseId: item.caseId, probabilities: options.saveProbabilities === true });
       const t2 = performance.now();
       fs.mkdirSync(path.dirname(path.resolve(item.outputFile)), { recursive: true });
-      await writeNifti(item.outputFile, result.segmentation, { header: images[0]!.header, datatype: 'uint8' });
+      if (dicom === null || dicom.writeNifti) await writeNifti(item.outputFile, result.segmentation, { header: images[0]!.header, datatype: 'uint8' });
+      if (dicom !== null && dicom.segFile !== null) {
+        fs.mkdirSync(path.dirname(path.resolve(dicom.segFile)), { recursive: true });
+        await writeDicomSeg(dicom.segFile, dicom.series, result.segmentation.data, segmentLabels, { softwareVersion: options.softwareVersion ?? 'lesionseg' });
+      }
       const probabilityFiles: string[] = [];
       for (const [k, volume] of (result.probabilities ?? []).entries()) {
         const file = probabilityFile(item.outputFile, k);
@@ -147,17 +187,23 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
       const t3 = performance.now();
       const record: PredictedCaseRecord = {
         caseId: item.caseId,
-        inputs: item.channelFiles,
-        output: item.outputFile,
+        inputs: dicom !== null ? [dicom.series.folder] : item.channelFiles,
+        output: dicom === null || dicom.writeNifti ? item.outputFile : dicom.segFile!,
         probabilities: probabilityFiles,
+        ...(dicom?.segFile != null ? { dicomSeg: dicom.segFile } : {}),
+        ...(dicom !== null && dicomWork !== null
+          ? { dicom: { seriesInstanceUid: dicom.series.seriesInstanceUid, instances: dicom.series.instances.length, geometryDifferenceMm: dicomWork.converted.geometryDifferenceMm } }
+          : {}),
         shape: [...result.segmentation.shape],
         seconds: { read: (t1 - t0) / 1000, ...result.seconds, write: (t3 - t2) / 1000 },
       };
       records.push(record);
-      logger.info(`${item.caseId}: ${record.shape.join('x')} in ${((t3 - t0) / 1000).toFixed(1)} s (sliding window ${result.seconds.slidingWindow.toFixed(1)} s) -> ${item.outputFile}`);
+      if (options.afterCase !== undefined) await forCase(item.caseId, () => options.afterCase!(item, record, result.segmentation, predictor.plan.datasets[0]?.labels ?? {}));
+      logger.info(`${item.caseId}: ${record.shape.join('x')} in ${((t3 - t0) / 1000).toFixed(1)} s (sliding window ${result.seconds.slidingWindow.toFixed(1)} s) -> ${[record.output, ...(record.dicomSeg !== undefined && record.dicomSeg !== record.output ? [record.dicomSeg] : [])].join(', ')}`);
     }
   } finally {
     predictor.dispose();
+    if (dicomWork !== null) fs.rmSync(dicomWork.workDir, { recursive: true, force: true });
   }
   return { checkpoints, cases: records };
 }

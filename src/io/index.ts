@@ -9,6 +9,22 @@ export { readNifti, readNiftiHeader, type ReadNiftiOptions } from './nifti-read.
 export { DEFAULT_MAX_IMAGE_BYTES, checkImageSize, headerProblems, validateNiftiHeader } from './nifti-validate.js';
 export { writeNifti, type WriteNiftiOptions } from './nifti-write.js';
 export { affineFromHeader } from './nifti-affine.js';
+export { readDicomHeader, isDicomFile, DICOM_TAGS, DICOM_READ_DEFAULTS, TRANSFER_SYNTAX, type DicomHeader, type DicomKeyword, type DicomReadLimits } from './dicom.js';
+export {
+  scanDicomFolder,
+  summarizeSeries,
+  formatSeriesList,
+  chooseSeries,
+  checkDicomSeries,
+  readDicomSeries,
+  holdsDicom,
+  type DicomScan,
+  type DicomSeries,
+  type DicomSeriesSummary,
+  type DicomInstance,
+} from './dicom-series.js';
+export { convertDicomSeries, assertDcm2niix, cornerDifferenceMm, DCM2NIIX_GEOMETRY_TOLERANCE_MM, type ConvertedSeries, type ConvertOptions } from './dicom-convert.js';
+export { writeDicomSeg, buildDicomSeg, encodeDicomSeg, segmentCodes, packBits, newUid, SEGMENT_CODES, SEGMENTATION_SOP_CLASS_UID, type SegmentLabel, type DicomSegOptions, type CodedConcept } from './dicom-seg.js';
 export {
   readSafetensors,
   writeSafetensors,

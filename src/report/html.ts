@@ -24,6 +24,8 @@ export interface OverlayFigure {
   fold: number;
   slice: number;
   panels: OverlayPanel[];
+  /** The case's viewer page (NiiVue), relative to the report page, when one was written. */
+  viewer?: string;
 }
 
 export interface ReportCharts {
@@ -139,7 +141,8 @@ export function reportHtml(page: ReportPage): string {
   const figures = page.overlays
     .map((figure) => {
       const panels = figure.panels.map((p) => `<figure><img src="${p.dataUri}" alt="${escapeXml(p.caption)}"><figcaption>${escapeXml(p.caption)}</figcaption></figure>`).join('\n');
-      return `<h3>Case ${escapeXml(figure.caseId)} (fold ${figure.fold}, axial slice ${figure.slice})</h3>\n<div class="figure">${panels}</div>`;
+      const viewer = figure.viewer !== undefined ? ` <a class="viewer" href="${escapeXml(figure.viewer)}">open in the 3D viewer</a>` : '';
+      return `<h3>Case ${escapeXml(figure.caseId)} (fold ${figure.fold}, axial slice ${figure.slice})${viewer}</h3>\n<div class="figure">${panels}</div>`;
     })
     .join('\n');
   const findings = results.findings;

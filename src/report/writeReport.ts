@@ -4,6 +4,7 @@
  *   RUN_DIR/tables/findings.md                  the paper's findings with verdicts (also by `experiment`)
  *   RUN_DIR/report/report.html                  one self-contained page
  *   RUN_DIR/report/figures/*.png, *.svg           the same figures as files
+ *   RUN_DIR/report/viewers/<case>.html            linked viewer pages of the overlay cases (written by the caller)
  * Aggregation and rendering only: no NIfTI, no tensors.
  */
 import * as fs from 'node:fs';
@@ -51,7 +52,29 @@ function safeName(text: string): string {
   return text.replace(/[^A-Za-z0-9_-]+/g, '_');
 }
 
-function overlayFigures(runDir: string, results: StudyResults, figuresDir: string): OverlayFigure[] {
+/** The overlay cases whose whole volumes are known (overlay files with `files`), for their viewer pages. */
+export function overlayViewerCases(runDir: string, results: StudyResults): { caseId: string; image: string; groundTruth: string; predictions: { label: string; file: string }[] }[] {
+  const cases = [];
+  for (const relative of results.overlays) {
+    let slice: OverlaySlice;
+    try {
+      slice = JSON.parse(fs.readFileSync(path.join(runDir, relative), 'utf8')) as OverlaySlice;
+    } catch (cause) {
+      throw new InputError('cannot read the overlay slice (run `lesionseg experiment` again to rewrite it)', { file: path.join(runDir, relative), code: 'bad-overlay', cause });
+    }
+    if (slice.files === undefined || slice.files.predictions.length !== slice.predictions.length) continue;
+    const files = slice.files;
+    cases.push({ caseId: slice.caseId, image: files.image, groundTruth: files.groundTruth, predictions: slice.predictions.map((p, k) => ({ label: armLabel(p), file: files.predictions[k]! })) });
+  }
+  return cases;
+}
+
+/** Where the viewer page of an overlay case goes: RUN_DIR/report/viewers/<case>.html. */
+export function viewerPageOf(runDir: string, caseId: string): string {
+  return path.join(runDir, 'report', 'viewers', `${safeName(caseId)}.html`);
+}
+
+function overlayFigures(runDir: string, results: StudyResults, figuresDir: string, viewers: ReadonlySet<string>): OverlayFigure[] {
   const figures: OverlayFigure[] = [];
   for (const relative of results.overlays) {
     const file = path.join(runDir, relative);
@@ -73,6 +96,7 @@ function overlayFigures(runDir: string, results: StudyResults, figuresDir: strin
       caseId: slice.caseId,
       fold: slice.fold,
       slice: slice.slice,
+      ...(viewers.has(slice.caseId) ? { viewer: path.relative(path.dirname(figuresDir), viewerPageOf(runDir, slice.caseId)).split(path.sep).join('/') } : {}),
       panels: [
         panel('ct', 'CT (lung window)', []),
         panel('ground_truth', 'Ground truth', [{ mask: decoded.groundTruth, rgb: GROUND_TRUTH_RGB }]),
@@ -94,7 +118,8 @@ export interface WrittenReport {
   tables: StudyTable[];
 }
 
-export function writeReport(runDir: string): WrittenReport {
+/** `viewers`: the overlay cases whose viewer page (viewerPageOf) was written, which the page links. */
+export function writeReport(runDir: string, options: { viewers?: ReadonlySet<string> } = {}): WrittenReport {
   const results = readStudyResults(runDir);
   const tables = writeTables(results, path.join(runDir, 'tables'));
   const reportDir = path.join(runDir, 'report');
@@ -108,7 +133,7 @@ export function writeReport(runDir: string): WrittenReport {
     atomicWriteFileSync(file, svg);
     figures.push(file);
   }
-  const overlays = overlayFigures(runDir, results, figuresDir);
+  const overlays = overlayFigures(runDir, results, figuresDir, options.viewers ?? new Set());
   for (const figure of overlays) for (const p of figure.panels) figures.push(path.join(runDir, p.file));
   const html = path.join(reportDir, 'report.html');
   atomicWriteFileSync(html, reportHtml({ results, tables, charts, overlays }));

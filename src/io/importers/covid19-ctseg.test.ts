@@ -182,7 +182,7 @@ test('--labels lungs+infection: labelsTr is Lung_and_Infection_Mask as released,
     assert.deepEqual(json.labels, { background: 0, 'left lung': 1, 'right lung': 2, infection: 3 });
     const label = await readNifti(path.join(out, 'labelsTr', 'coronacases_001.nii.gz'));
     assert.deepEqual([...label.data], [...combined('coronacases_001')]);
-    assert.deepEqual(new Set(label.data), new Set([0, 1, 2, 3]));
+    assert.deepEqual(new Set(Array.from(label.data as Uint8Array)), new Set([0, 1, 2, 3]));
     assert.deepEqual((await checkDataset(out)).issues, []);
     // Resuming it with the other label set is another import: refused.
     await assert.rejects(importDataset('covid19-ctseg', src, out), (error: unknown) => error instanceof InputError && /different import: labels/.test(error.message));

@@ -13,6 +13,7 @@
  */
 import * as path from 'node:path';
 import type { Issue } from '../../core/index.js';
+import { holdsDicom } from '../dicom-series.js';
 import { findNifti, firstFolder, folderNames, niftiNames, niftiStem } from './scan-helpers.js';
 import type { Importer, ImportOptions, ScanResult, SourceCase } from './types.js';
 
@@ -22,7 +23,7 @@ const MASK_SUFFIX = '_effusion_first_reviewer';
 function imagesFolder(source: string, options: ImportOptions): string | undefined {
   if (options.imagesDir !== undefined) return path.resolve(options.imagesDir);
   const candidates = [source, 'images', 'NSCLC-Radiomics', 'CT'].map((name) => path.resolve(source, name));
-  return candidates.find((folder) => niftiNames(folder).some((name) => PATIENT.test(niftiStem(name))));
+  return candidates.find((folder) => niftiNames(folder).some((name) => PATIENT.test(niftiStem(name))) || folderNames(folder).some((name) => PATIENT.test(name) && holdsDicom(path.join(folder, name))));
 }
 
 function scan(source: string, options: ImportOptions): ScanResult {
@@ -51,7 +52,9 @@ function scan(source: string, options: ImportOptions): ScanResult {
       continue;
     }
     if (!images) continue;
-    const image = findNifti(images, patient);
+    // The CT as NIfTI (LUNG1-xxx.nii.gz), else as the patient's DICOM folder (LUNG1-xxx/, as TCIA ships it; run-import converts it).
+    const dicomFolder = path.join(images, patient);
+    const image = findNifti(images, patient) ?? (holdsDicom(dicomFolder) ? dicomFolder : undefined);
     if (!image) {
       issues.push({ file: path.join(images, `${patient}.nii.gz`), path: '', code: 'missing-file', message: `CT of ${patient} not found (its effusion mask is ${mask})` });
       continue;

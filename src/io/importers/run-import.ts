@@ -10,6 +10,7 @@
  * and importer version), whose finished cases are then kept.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { atomicWriteJsonSync, InputError, SILENT_PROGRESS, ValidationError, type Issue, type Shape3, type TypedArray, type Volume } from '../../core/index.js';
 import { readNifti, readNiftiHeader } from '../nifti-read.js';
@@ -18,6 +19,8 @@ import { affineFromHeader } from '../nifti-affine.js';
 import { writeDatasetJson, type DatasetJson } from '../dataset-json.js';
 import type { NiftiHeader, NiftiImage } from '../nifti-types.js';
 import { convertCtImage, convertMask } from './convert.js';
+import { readDicomSeries } from '../dicom-series.js';
+import { assertDcm2niix, convertDicomSeries } from '../dicom-convert.js';
 import { describeMapping, findAxisMapping, isIdentityMapping, reorientToImage } from './reorient.js';
 import { IMPORTER_VERSION, type Importer, type ImportOptions, type ImportResult, type ImportKind, type SourceCase, type SourceMask } from './types.js';
 
@@ -210,6 +213,58 @@ export async function runImport(importer: Importer, sourceDir: string, outDir: s
   if (scan.cases.length === 0 && issues.length === 0) {
     issues.push({ file: sourceDir, path: '', code: 'no-cases', message: `no ${importer.kind} cases found` });
   }
+  const dicomWork = await convertDicomImages(scan.cases, issues, progress);
+  try {
+    return await importScanned(importer, scan, issues, { source, out, sourceDir, previous, progress });
+  } finally {
+    if (dicomWork !== null) fs.rmSync(dicomWork, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Cases whose image is a DICOM folder: its CT series checked from the headers (io dicom-series) and
+ * converted by dcm2niix onto the series' grid into a temporary folder (returned, for the caller to
+ * remove); problems become issues of the case.
+ */
+async function convertDicomImages(cases: SourceCase[], issues: Issue[], progress: NonNullable<ImportOptions['progress']>): Promise<string | null> {
+  const dicomCases = cases.filter((sourceCase) => fs.statSync(sourceCase.image).isDirectory());
+  if (dicomCases.length === 0) return null;
+  const series = new Map<SourceCase, ReturnType<typeof readDicomSeries>>();
+  for (const sourceCase of dicomCases) {
+    try {
+      series.set(sourceCase, readDicomSeries(sourceCase.image, undefined, '--series', 'CT'));
+    } catch (error) {
+      issues.push(issueFromError(error, sourceCase.image));
+    }
+  }
+  if (issues.length > 0) return null;
+  await assertDcm2niix();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'lesionseg-import-dicom-'));
+  progress.start('convert DICOM (dcm2niix)', dicomCases.length);
+  try {
+    for (const sourceCase of dicomCases) {
+      try {
+        const converted = await convertDicomSeries(series.get(sourceCase)!, path.join(work, sourceCase.id), sourceCase.id);
+        sourceCase.facts = { ...sourceCase.facts, dicomFolder: sourceCase.image, dicomSeries: series.get(sourceCase)!.seriesInstanceUid, dcm2niixGeometryDifferenceMm: converted.geometryDifferenceMm };
+        sourceCase.image = converted.file;
+      } catch (error) {
+        issues.push(issueFromError(error, sourceCase.image));
+      }
+      progress.tick(1, sourceCase.id);
+    }
+  } finally {
+    progress.stop();
+  }
+  return work;
+}
+
+async function importScanned(
+  importer: Importer,
+  scan: ReturnType<Importer['scan']>,
+  issues: Issue[],
+  context: { source: string; out: string; sourceDir: string; previous: ImportMeta | null; progress: NonNullable<ImportOptions['progress']> },
+): Promise<ImportResult> {
+  const { source, out, sourceDir, previous, progress } = context;
   progress.start(`check ${importer.kind}`, scan.cases.length);
   try {
     for (const sourceCase of scan.cases) {

@@ -1,0 +1,72 @@
+/**
+ * `predict` on DICOM, as a user runs it: a CT series that Debian's python3-pydicom writes from the
+ * infer phantom (oblique orientation) goes through predict with the tiny fixture U-Net; the mask's
+ * affine equals the phantom's, the SEG's frames land on the source instances and hold the NIfTI
+ * mask, and a folder of two series is listed and refused (exit 2) without --series.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { readNifti, readNpy } from '../io/index.js';
+import { checkSegWithPydicom, dcm2niixAvailable, makeDicomSeries, pydicomAvailable } from '../io/test-support.js';
+import { FIXTURES, TINY_CONFIG, fixtureUNet, tinyInferencePlan, writeTestCheckpoint } from '../infer/test-support.js';
+import { lesionseg } from './test-support.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-dicom-'));
+test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const at = (...parts: string[]): string => path.join(tmp, ...parts);
+
+const ready = (async () => {
+  const model = fixtureUNet();
+  writeTestCheckpoint(at('run'), 'checkpoint_final', model, TINY_CONFIG, tinyInferencePlan());
+  model.dispose();
+  const phantom = await readNifti(path.join(FIXTURES, 'phantom.nii.gz'));
+  return { phantom, data: Int16Array.from(phantom.data as Int16Array) };
+})();
+
+test('predict -i DICOM_SERIES: the mask has the phantom geometry, the SEG lands on the source instances', async (t) => {
+  if (!pydicomAvailable(t) || !dcm2niixAvailable(t)) return;
+  const { phantom, data } = await ready;
+  makeDicomSeries(at('ct'), { data, shape: phantom.shape, affine: phantom.affine });
+  const run = await lesionseg('predict', '-m', at('run'), '-i', at('ct'), '-o', at('out'), '--output-type', 'nifti,dicom-seg', '--json');
+  assert.equal(run.code, 0, run.stderr);
+  const record = (JSON.parse(run.stdout) as { cases: { output: string; dicomSeg: string; dicom: { geometryDifferenceMm: number } }[] }).cases[0]!;
+  assert.equal(record.output, at('out', 'ct.nii.gz'));
+  assert.equal(record.dicomSeg, at('out', 'ct.seg.dcm'));
+  const mask = await readNifti(record.output);
+  const difference = Math.max(...mask.affine.flatMap((row, r) => row.map((value, c) => Math.abs(value - phantom.affine[r]![c]!))));
+  t.diagnostic(`mask affine vs phantom: ${difference.toExponential(2)} mm; dcm2niix's grid vs the DICOM tags: ${record.dicom.geometryDifferenceMm.toExponential(2)} mm`);
+  assert.ok(difference < 1e-4, `affine differs by ${difference} mm`);
+  assert.deepEqual(mask.shape, phantom.shape);
+
+  const check = checkSegWithPydicom(record.dicomSeg, at('ct'), at('seg.npy'));
+  assert.equal(check.misplacedFrames, 0);
+  assert.deepEqual(check.segments.map((s) => s.label), ['lesion', 'effusion']);
+  // Segment numbers are the label values here (1 lesion, 2 effusion): the SEG holds the NIfTI mask voxel for voxel.
+  assert.deepEqual(Uint8Array.from(readNpy(at('seg.npy')).data as Uint8Array), Uint8Array.from(mask.data as Uint8Array));
+  assert.deepEqual(fs.readdirSync(at('ct')).filter((name) => !name.endsWith('.dcm')), [], 'nothing written into the DICOM folder');
+});
+
+test('predict on a folder of two series lists them and exits 2; --series picks one; dicom-seg needs DICOM input', async (t) => {
+  if (!pydicomAvailable(t) || !dcm2niixAvailable(t)) return;
+  const { phantom, data } = await ready;
+  const first = makeDicomSeries(at('two'), { data, shape: phantom.shape, affine: phantom.affine, seriesNumber: 4, description: 'lung' });
+  const second = makeDicomSeries(at('two'), { data, shape: phantom.shape, affine: phantom.affine, seriesNumber: 5, description: 'mediastinum' });
+  const run = await lesionseg('predict', '-m', at('run'), '-i', at('two'), '-o', at('out-two'));
+  assert.equal(run.code, 2, run.stderr);
+  assert.doesNotMatch(run.stderr, /^\s+at /m);
+  assert.match(run.stderr, new RegExp(`holds 2 DICOM series; choose one with --series UID: ${first.replaceAll('.', '\\.')} \\(series 4, "lung", CT, 11 instances\\); ${second.replaceAll('.', '\\.')} \\(series 5, "mediastinum", CT, 11 instances\\)`));
+  assert.equal(fs.existsSync(at('out-two')), false);
+  const picked = await lesionseg('predict', '-m', at('run'), '-i', at('two'), '-o', at('picked.dcm'), '--series', second, '--output-type', 'dicom-seg');
+  assert.equal(picked.code, 0, picked.stderr);
+  assert.equal(fs.existsSync(at('picked.dcm')), true);
+  assert.equal(fs.existsSync(at('picked.nii.gz')), false);
+  const nifti = await lesionseg('predict', '-m', at('run'), '-i', path.join(FIXTURES, 'phantom.nii.gz'), '-o', at('x.nii.gz'), '--output-type', 'dicom-seg');
+  assert.equal(nifti.code, 2);
+  assert.match(nifti.stderr, /--output-type dicom-seg needs a DICOM series as -i/);
+  const inside = await lesionseg('predict', '-m', at('run'), '-i', at('two'), '-o', at('two', 'masks'), '--series', first);
+  assert.equal(inside.code, 2);
+  assert.match(inside.stderr, /-o lies inside the DICOM input folder/);
+});

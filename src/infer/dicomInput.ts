@@ -1,0 +1,107 @@
+/**
+ * `predict -i` on DICOM: a folder holding a DICOM series (or several, one picked with `--series
+ * UID`; several without it are listed and refused). The series' headers are checked first (io
+ * readDicomSeries: CT, no tilt, uniform spacing, no missing slices, one orientation), then its
+ * outputs are decided and checked, and only later (convertDicomCase) converted by dcm2niix into a
+ * temporary NIfTI on the series' own grid, so that the mask maps back onto the source instances for
+ * `--output-type dicom-seg`.
+ *
+ * Outputs: `-o FOLDER` gives FOLDER/<case>.nii.gz and FOLDER/<case>.seg.dcm, where <case> is the
+ * input folder's name; `-o FILE.nii.gz` or `-o FILE.dcm` names one of them, the other (when asked
+ * for) sits beside it with the same stem. No output may land inside the DICOM folder: the next
+ * scan of it would find the SEG as another series.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { assertDistinctOutputs, assertWritableOutput, InputError } from '../core/index.js';
+import { assertDcm2niix, convertDicomSeries, holdsDicom, readDicomSeries, type ConvertedSeries, type DicomSeries } from '../io/index.js';
+import type { PredictionCase } from './inputs.js';
+
+export const OUTPUT_TYPES = ['nifti', 'dicom-seg'] as const;
+export type OutputType = (typeof OUTPUT_TYPES)[number];
+
+const NIFTI = /\.nii(\.gz)?$/i;
+const DCM = /\.dcm$/i;
+const CHANNEL_FILE = /_\d{4}\.nii(\.gz)?$/i;
+
+export interface DicomCase {
+  series: DicomSeries;
+  item: PredictionCase;
+  /** Where the SEG goes (when dicom-seg is asked for). */
+  segFile: string | null;
+  /** Whether the NIfTI mask is written. */
+  writeNifti: boolean;
+}
+
+/** True when `input` is a folder of DICOM files rather than of `<case>_0000.nii.gz` images. */
+export function isDicomInput(input: string): boolean {
+  try {
+    if (!fs.statSync(input).isDirectory()) return false;
+  } catch {
+    return false;
+  }
+  if (fs.readdirSync(input).some((name) => CHANNEL_FILE.test(name))) return false;
+  return holdsDicom(input);
+}
+
+function isInside(folder: string, file: string): boolean {
+  const relative = path.relative(path.resolve(folder), path.resolve(file));
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
+/** Read and check the series, decide and check its outputs (nothing is converted yet). */
+export function collectDicomCase(input: string, output: string, outputTypes: readonly OutputType[], seriesUid?: string): DicomCase {
+  const series = readDicomSeries(input, seriesUid);
+  const caseId = path.basename(path.resolve(input)).replace(/[^A-Za-z0-9._-]+/g, '_') || 'series';
+  const wantNifti = outputTypes.includes('nifti');
+  const wantSeg = outputTypes.includes('dicom-seg');
+  let niftiFile: string;
+  let segFile: string;
+  if (NIFTI.test(output)) {
+    if (!wantNifti) throw new InputError('-o names a NIfTI file but --output-type has no nifti: give a .dcm file or a folder', { file: output, code: 'bad-output' });
+    niftiFile = output;
+    segFile = `${output.replace(NIFTI, '')}.seg.dcm`;
+  } else if (DCM.test(output)) {
+    if (!wantSeg) throw new InputError('-o names a .dcm file but --output-type has no dicom-seg: give a .nii.gz file or a folder', { file: output, code: 'bad-output' });
+    segFile = output;
+    niftiFile = `${output.replace(/(\.seg)?\.dcm$/i, '')}.nii.gz`;
+  } else {
+    assertWritableOutput(output, { option: '-o', kind: 'folder' });
+    niftiFile = path.join(output, `${caseId}.nii.gz`);
+    segFile = path.join(output, `${caseId}.seg.dcm`);
+  }
+  const outputs = [...(wantNifti ? [niftiFile] : []), ...(wantSeg ? [segFile] : [])];
+  for (const file of [output, ...outputs]) {
+    if (isInside(input, file)) throw new InputError(`-o lies inside the DICOM input folder ${input}: write the outputs elsewhere (a SEG there would be read as another series)`, { file, code: 'output-is-input' });
+  }
+  assertDistinctOutputs(outputs, '-o');
+  for (const file of outputs) assertWritableOutput(file, { option: '-o', kind: 'file' });
+  return {
+    series,
+    item: { caseId, channelFiles: [], outputFile: niftiFile },
+    segFile: wantSeg ? segFile : null,
+    writeNifti: wantNifti,
+  };
+}
+
+/** dcm2niix must be there before the model is loaded (a LesionsegError saying how to install it). */
+export async function checkDicomTools(): Promise<void> {
+  await assertDcm2niix();
+}
+
+/**
+ * Convert the series into a temporary folder (returned, for the caller to remove) and point the
+ * case's channel 0 at the NIfTI.
+ */
+export async function convertDicomCase(dicom: DicomCase): Promise<{ workDir: string; converted: ConvertedSeries }> {
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lesionseg-dicom-'));
+  try {
+    const converted = await convertDicomSeries(dicom.series, workDir, `${dicom.item.caseId}_0000`);
+    dicom.item.channelFiles = [converted.file];
+    return { workDir, converted };
+  } catch (error) {
+    fs.rmSync(workDir, { recursive: true, force: true });
+    throw error;
+  }
+}

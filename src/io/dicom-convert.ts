@@ -1,0 +1,146 @@
+/**
+ * A checked DICOM series (dicom-series.ts) into a NIfTI on the series' own grid, through Debian's
+ * dcm2niix, which decodes every transfer syntax (JS decoders returned garbage on JPEG-lossless):
+ *
+ *   dcm2niix -z n -b n -f series -o WORK/out WORK/in        (WORK/in: links to the series' files only)
+ *
+ * dcm2niix writes its NIfTI in its own voxel order (rows flipped, slices in the order it sorts
+ * them) with an LPS->RAS-correct affine. That affine is checked against the one built from the
+ * DICOM tags (ImagePositionPatient, ImageOrientationPatient, PixelSpacing): the two grids must be
+ * the same voxel centres up to an axis permutation and flips, within 0.01 mm at every corner (the
+ * measured difference is returned); then the voxels are laid out on the tags' grid (i = column,
+ * j = row, k = slice along the normal) and written with the tags' affine, so a mask predicted on it
+ * maps back onto the source instances one slice each (dicom-seg.ts).
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InputError, LesionsegError, type Affine, type Shape3, type TypedArray } from '../core/index.js';
+import { readNifti } from './nifti-read.js';
+import { writeNifti } from './nifti-write.js';
+import { findAxisMapping, reorientToImage, describeMapping, isIdentityMapping, type AxisMapping } from './importers/reorient.js';
+import type { DicomSeries } from './dicom-series.js';
+
+/** Largest distance (mm) between dcm2niix's and the tags' position of a grid corner that is accepted. */
+export const DCM2NIIX_GEOMETRY_TOLERANCE_MM = 0.01;
+
+export interface ConvertedSeries {
+  /** The NIfTI on the series' grid (`<name>.nii` in the work folder). */
+  file: string;
+  /** Largest corner distance between dcm2niix's grid and the tags' grid, mm. */
+  geometryDifferenceMm: number;
+  /** How dcm2niix's axes were laid onto the tags' grid. */
+  reorientation: string;
+}
+
+export interface ConvertOptions {
+  /** The dcm2niix executable (default `dcm2niix` on the PATH). */
+  dcm2niix?: string;
+  /** Seconds dcm2niix may take (default 600). */
+  timeoutSeconds?: number;
+}
+
+function runDcm2niix(executable: string, args: string[], timeoutSeconds: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(executable, args, { timeout: timeoutSeconds * 1000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error === null) {
+        resolve(`${stdout}${stderr}`);
+        return;
+      }
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        reject(new LesionsegError('missing-tool', `${executable} not found: DICOM input needs Debian's dcm2niix (apt-get install dcm2niix; scripts/setup.sh installs it)`));
+        return;
+      }
+      const lastLines = `${stdout}${stderr}`.trim().split('\n').slice(-3).join(' / ');
+      reject(new LesionsegError('dcm2niix', `${executable} failed (${error.killed ? `killed after ${timeoutSeconds} s` : `exit ${String(error.code)}`}): ${lastLines}`));
+    });
+  });
+}
+
+/** Whether dcm2niix runs (before any long work); a LesionsegError saying how to install it otherwise. */
+export async function assertDcm2niix(executable = 'dcm2niix'): Promise<void> {
+  await runDcm2niix(executable, ['-v'], 30).catch((error: unknown) => {
+    // `dcm2niix -v` exits 0 on current versions, 3 on some older ones: only a missing executable matters.
+    if (error instanceof LesionsegError && error.code === 'missing-tool') throw error;
+  });
+}
+
+function corners(shape: Shape3): [number, number, number][] {
+  const [nz, ny, nx] = shape;
+  const out: [number, number, number][] = [];
+  for (const k of [0, nz - 1]) for (const j of [0, ny - 1]) for (const i of [0, nx - 1]) out.push([i, j, k]);
+  return out;
+}
+
+function apply(affine: Affine, [i, j, k]: [number, number, number]): [number, number, number] {
+  return [0, 1, 2].map((r) => affine[r]![0] * i + affine[r]![1] * j + affine[r]![2] * k + affine[r]![3]) as [number, number, number];
+}
+
+/** The dcm2niix voxel (NIfTI order) that `mapping` puts at the tags' voxel `index`. */
+function mappedIndex(index: [number, number, number], mapping: AxisMapping, convertedDims: [number, number, number]): [number, number, number] {
+  const out: [number, number, number] = [0, 0, 0];
+  for (let a = 0; a < 3; a++) {
+    const b = mapping.maskAxis[a]!;
+    out[b] = mapping.flip[a] ? convertedDims[b]! - 1 - index[a]! : index[a]!;
+  }
+  return out;
+}
+
+/** Largest distance between where the tags and dcm2niix put the same voxel, over the grid's corners. */
+export function cornerDifferenceMm(tagsAffine: Affine, shape: Shape3, convertedAffine: Affine, convertedShape: Shape3, mapping: AxisMapping): number {
+  const dims: [number, number, number] = [convertedShape[2], convertedShape[1], convertedShape[0]];
+  let worst = 0;
+  for (const corner of corners(shape)) {
+    const a = apply(tagsAffine, corner);
+    const b = apply(convertedAffine, mappedIndex(corner, mapping, dims));
+    worst = Math.max(worst, Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]));
+  }
+  return worst;
+}
+
+/** Integral values that fit int16 stay int16 (as CT is stored); anything else is written as float32. */
+function storedType(data: TypedArray): 'int16' | 'float32' {
+  for (let index = 0; index < data.length; index++) {
+    const value = Number(data[index]!);
+    if (!Number.isInteger(value) || value < -32768 || value > 32767) return 'float32';
+  }
+  return 'int16';
+}
+
+/**
+ * Convert `series` with dcm2niix in `workDir` (created; the caller removes it) into `<name>.nii`
+ * on the tags' grid. Refuses (InputError naming the series folder) a conversion that splits the
+ * series or whose geometry does not match the tags.
+ */
+export async function convertDicomSeries(series: DicomSeries, workDir: string, name: string, options: ConvertOptions = {}): Promise<ConvertedSeries> {
+  const executable = options.dcm2niix ?? 'dcm2niix';
+  const inputDir = path.join(workDir, 'dicom');
+  const outputDir = path.join(workDir, 'dcm2niix');
+  fs.mkdirSync(inputDir, { recursive: true });
+  fs.mkdirSync(outputDir, { recursive: true });
+  // Only this series' files, so that dcm2niix sees no other series of the folder.
+  series.instances.forEach((instance, index) => fs.symlinkSync(path.resolve(instance.file), path.join(inputDir, `${String(index).padStart(5, '0')}.dcm`)));
+  await runDcm2niix(executable, ['-z', 'n', '-b', 'n', '-f', 'series', '-o', outputDir, inputDir], options.timeoutSeconds ?? 600);
+  const written = fs.readdirSync(outputDir).filter((file) => /\.nii$/i.test(file)).sort();
+  const what = `series ${series.seriesInstanceUid}`;
+  if (written.length !== 1) {
+    throw new InputError(`dcm2niix made ${written.length} volumes of ${what} (${written.join(', ') || 'none'}), one was expected; it splits series whose images differ (echoes, phases, sizes)`, { file: series.folder, code: 'dicom-conversion' });
+  }
+  const converted = await readNifti(path.join(outputDir, written[0]!));
+  if (converted.header.dims.slice(3).some((n) => n !== 1)) {
+    throw new InputError(`dcm2niix made a ${converted.header.dims.length}D volume of ${what}; a 3D CT was expected`, { file: series.folder, code: 'dicom-conversion' });
+  }
+  const mapping = findAxisMapping(series.affine, series.shape, converted.affine, converted.shape, { linear: 1e-3, voxels: 0.01 });
+  if (typeof mapping === 'string') {
+    throw new InputError(`dcm2niix's geometry of ${what} does not match its ImagePositionPatient/ImageOrientationPatient/PixelSpacing: ${mapping}`, { file: series.folder, code: 'dicom-geometry' });
+  }
+  const difference = cornerDifferenceMm(series.affine, series.shape, converted.affine, converted.shape, mapping);
+  if (difference > DCM2NIIX_GEOMETRY_TOLERANCE_MM) {
+    throw new InputError(`dcm2niix places ${what} ${difference.toPrecision(3)} mm away from its DICOM tags (at most ${DCM2NIIX_GEOMETRY_TOLERANCE_MM} mm is accepted)`, { file: series.folder, code: 'dicom-geometry' });
+  }
+  const data = isIdentityMapping(mapping) ? converted.data : reorientToImage(converted.data, converted.shape, mapping, series.shape);
+  const spacing: Shape3 = [series.sliceSpacingMm, series.pixelSpacingMm[0], series.pixelSpacingMm[1]];
+  const file = path.join(workDir, `${name}.nii`);
+  await writeNifti(file, { data, shape: series.shape, spacing, affine: series.affine }, { datatype: storedType(data) });
+  return { file, geometryDifferenceMm: difference, reorientation: describeMapping(mapping).replaceAll('image', 'tags').replaceAll('mask', 'dcm2niix') };
+}

@@ -1,0 +1,88 @@
+/**
+ * Test support for DICOM: write a CT series from a volume and its NIfTI affine with the committed
+ * test/fixtures/dicom/make_dicom_series.py (Debian's python3-pydicom), and read a SEG back with
+ * check_seg.py. Without pydicom the tests skip, except under CI=true where they fail. Only tests
+ * import this file.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Affine } from '../core/index.js';
+import { writeNpy } from './npy.js';
+
+export const DICOM_FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/dicom');
+export const PYTHON = '/usr/bin/python3';
+
+/** Whether python3 with pydicom and numpy runs here; in CI (CI=true) its absence fails the test. */
+export function pydicomAvailable(t: { skip(message: string): void }): boolean {
+  const probe = spawnSync(PYTHON, ['-c', 'import pydicom, numpy'], { encoding: 'utf8' });
+  if (probe.status === 0) return true;
+  const why = `${PYTHON} cannot import pydicom and numpy (${(probe.stderr || String(probe.error ?? '')).trim().split('\n').pop()}); install python3-pydicom and python3-numpy (scripts/setup.sh)`;
+  if (process.env.CI === 'true') assert.fail(why);
+  t.skip(why);
+  return false;
+}
+
+/** Whether dcm2niix runs here; the same rule. */
+export function dcm2niixAvailable(t: { skip(message: string): void }): boolean {
+  const probe = spawnSync('dcm2niix', ['-h'], { encoding: 'utf8' });
+  if (probe.error === undefined) return true;
+  const why = 'dcm2niix is not installed (apt-get install dcm2niix; scripts/setup.sh)';
+  if (process.env.CI === 'true') assert.fail(why);
+  t.skip(why);
+  return false;
+}
+
+export interface SeriesSpec {
+  /** int16 voxels [z, y, x]. */
+  data: Int16Array;
+  shape: [number, number, number];
+  affine: Affine;
+  variant?: 'none' | 'tilt' | 'gap' | 'nonuniform' | 'mixed-orientation' | 'mixed-size';
+  seriesNumber?: number;
+  description?: string;
+  modality?: string;
+  implicit?: boolean;
+}
+
+/** Write the series into `out` (created); returns its SeriesInstanceUID. */
+export function makeDicomSeries(out: string, spec: SeriesSpec): string {
+  fs.mkdirSync(out, { recursive: true });
+  const work = fs.mkdtempSync(path.join(path.dirname(out), '.series-'));
+  try {
+    writeNpy(path.join(work, 'volume.npy'), spec.data, [...spec.shape]);
+    fs.writeFileSync(path.join(work, 'geometry.json'), JSON.stringify({ affine: spec.affine }));
+    const args = [path.join(DICOM_FIXTURES, 'make_dicom_series.py'), '--volume', path.join(work, 'volume.npy'), '--geometry', path.join(work, 'geometry.json'), '--out', out];
+    if (spec.variant !== undefined) args.push('--variant', spec.variant);
+    if (spec.seriesNumber !== undefined) args.push('--series-number', String(spec.seriesNumber));
+    if (spec.description !== undefined) args.push('--description', spec.description);
+    if (spec.modality !== undefined) args.push('--modality', spec.modality);
+    if (spec.implicit === true) args.push('--implicit');
+    const printed = execFileSync('nice', ['-n', '19', PYTHON, ...args], { encoding: 'utf8' });
+    return (JSON.parse(printed) as { series: string }).series;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+export interface SegCheck {
+  sopClassUid: string;
+  frameOfReferenceUid: string;
+  studyInstanceUid: string;
+  referencedSeries: string;
+  referencedInstances: string[];
+  segments: { number: number; label: string; category: string[]; type: string[] }[];
+  frames: number;
+  /** Largest |frame ImagePositionPatient - its source instance's| (mm). */
+  maxPositionDifferenceMm: number;
+  /** Frames whose position is not their source instance's. */
+  misplacedFrames: number;
+}
+
+/** Read `seg` with pydicom against the source `seriesDir`; the label volume by segment number goes to `volumeNpy`. */
+export function checkSegWithPydicom(seg: string, seriesDir: string, volumeNpy: string): SegCheck {
+  const printed = execFileSync('nice', ['-n', '19', PYTHON, path.join(DICOM_FIXTURES, 'check_seg.py'), seg, seriesDir, volumeNpy], { encoding: 'utf8' });
+  return JSON.parse(printed) as SegCheck;
+}
