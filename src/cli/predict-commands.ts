@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
 import { BYTES_PER_GIB, InputError, parseDevice, type Logger } from '../core/index.js';
 import { onnxEngineFactory } from '../export/index.js';
-import { ENGINE_KINDS, OUTPUT_TYPES, predictFiles, type EngineKind, type ModelFold, type OutputType, type PredictionCase, type SpatialAxis } from '../infer/index.js';
+import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, predictFiles, type EngineKind, type ModelFold, type OutputType, type PredictionCase, type SpatialAxis } from '../infer/index.js';
 import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
@@ -73,7 +73,11 @@ export function registerPredictCommands(program: Command): void {
     .option('--tta', 'mirroring test-time augmentation (default)')
     .option('--no-tta', 'no mirroring: one pass per window (8x faster)')
     .option('--mirror-axes <axes>', 'axes mirrored with TTA (0 z, 1 y, 2 x; default: the model\'s, an nnU-Net checkpoint\'s inference_allowed_mirroring_axes, else 0,1,2)', mirrorAxes)
-    .option('--step <fraction>', 'window step as a fraction of the patch', stepFraction, 0.5)
+    .option('--step <fraction>', `window step as a fraction of the patch (default ${SLIDING_WINDOW_DEFAULTS.stepFraction}, ${FAST_MODE.stepFraction} with --fast)`, stepFraction)
+    .option('--fast', `no mirroring and step ${FAST_MODE.stepFraction} unless --tta, --mirror-axes or --step say otherwise (see the README for its cost in DSC)`)
+    .option('--skip-background', 'do not run windows wholly outside the body (CT-normalised plans: farther than 4 voxels from the largest component above -500 HU; the mask is unchanged inside the body); default with --fast')
+    .option('--no-skip-background', 'run every window, as nnU-Net does (the default without --fast)')
+    .option('--verbose', 'print each case\'s stages: seconds, process RSS high-water, windows run and windows per second')
     .option('--folds <list>', 'folds to ensemble when -m is a folder of fold_K runs or an nnU-Net model folder (default: all found; all = fold_all)', foldList)
     .addOption(new Option('--checkpoint <which>', 'checkpoint_final or checkpoint_best of each run or fold').choices(['final', 'best'] as const).default('final' as const))
     .option('--configuration <name>', 'nnU-Net model folders: the configuration the model was trained as (3d_fullres; 2d and 3d_lowres are not supported yet)')
@@ -109,8 +113,17 @@ export function registerPredictCommands(program: Command): void {
           saveProbabilities: options.saveProbabilities === true,
           device: parseDevice(options.device),
           precision: resolvePrecisionFlag(options.precision, parseDevice(options.device)),
-          ...(options.tta === false ? { mirrorAxes: [] } : options.mirrorAxes !== undefined ? { mirrorAxes: options.mirrorAxes } : {}),
-          stepFraction: options.step,
+          ...(options.tta === false
+            ? { mirrorAxes: [] }
+            : options.mirrorAxes !== undefined
+              ? { mirrorAxes: options.mirrorAxes }
+              : options.fast === true && options.tta !== true
+                ? { mirrorAxes: FAST_MODE.mirrorAxes }
+                : {}),
+          stepFraction: options.step ?? (options.fast === true ? FAST_MODE.stepFraction : SLIDING_WINDOW_DEFAULTS.stepFraction),
+          // Off by default so that predict -m on an nnU-Net model gives nnU-Net's mask voxel for voxel.
+          skipBackground: options.skipBackground ?? options.fast === true,
+          verbose: options.verbose === true,
           windowsPerBatch: options.batch,
           accumulateOn: options.accumulateOn,
           maxMemoryBytes: options.maxMemoryGib,

@@ -25,6 +25,15 @@ export interface ExportedPrediction {
   segmentation: Volume<Uint8Array>;
   /** One volume per class, in the input's geometry; null unless asked for. */
   probabilities: Volume<Float32Array>[] | null;
+  /**
+   * Where the export's time went: `resampleBack` fetching and resampling each class's logits,
+   * `argmax` the running argmax, paste into the uncropped grid, transpose and softmax.
+   */
+  seconds: { resampleBack: number; argmax: number };
+}
+
+function now(): number {
+  return performance.now() / 1000;
 }
 
 function permute(values: readonly number[], order: readonly number[]): Shape3 {
@@ -74,8 +83,12 @@ export function exportPrediction(
   const best = new Float32Array(croppedVoxels).fill(-Infinity);
   const argmax = new Uint8Array(croppedVoxels);
   const kept: Float32Array[] = [];
+  const start = now();
+  let resampleBack = 0;
   for (let k = 0; k < numClasses; k++) {
+    const before = now();
     const values = resampled(k);
+    resampleBack += now() - before;
     for (let i = 0; i < croppedVoxels; i++) {
       if (values[i]! > best[i]!) {
         best[i] = values[i]!;
@@ -117,5 +130,5 @@ export function exportPrediction(
       return { data: toInputOrder(full, (n) => new Float32Array(n)), ...geometry, shape: [...inputShape] as Shape3 };
     });
   }
-  return { segmentation, probabilities };
+  return { segmentation, probabilities, seconds: { resampleBack, argmax: now() - start - resampleBack } };
 }

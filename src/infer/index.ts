@@ -12,6 +12,9 @@ export {
   slidingWindowPredict,
   slidingWindowPredictAsync,
   SLIDING_WINDOW_DEFAULTS,
+  FAST_MODE,
+  BACKGROUND_LOGIT,
+  type WindowCounts,
   type AsyncLogitsFunction,
   type WindowPass,
   type SlidingWindowOptions,
@@ -36,7 +39,8 @@ export {
   type SegmentationNetwork,
   type ModelFold,
 } from '../checkpoint/index.js';
-export { Predictor, type PredictorOptions, type PredictCaseOptions, type CasePrediction } from './predictor.js';
+export { Predictor, type PredictorOptions, type PredictCaseOptions, type CasePrediction, type CaseStageSeconds, type CaseStagePeaks } from './predictor.js';
+export { largestComponentAbove, normalizedCtThreshold, windowsTouchingMask, BODY_THRESHOLD_HU, BODY_MARGIN_VOXELS } from './bodyMask.js';
 export { collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
-export { predictFiles, type PredictFilesOptions, type PredictFilesResult, type PredictedCaseRecord } from './predictFiles.js';
+export { predictFiles, formatCaseStages, type PredictFilesOptions, type PredictFilesResult, type PredictedCaseRecord } from './predictFiles.js';
 export { OUTPUT_TYPES, isDicomInput, type OutputType } from './dicomInput.js';

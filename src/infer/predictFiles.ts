@@ -23,7 +23,8 @@ import { checkPredictionOutputs, collectPredictionCases, probabilityFile, type P
 import { caseExtent, checkCaseExtent, checkStepFraction } from './predictChecks.js';
 import { checkDicomTools, collectDicomCase, convertDicomCase, isDicomInput, type DicomCase, type OutputType } from './dicomInput.js';
 import type { EngineFactory } from './engine.js';
-import { Predictor, type PredictorOptions } from './predictor.js';
+import { peakRssMiB, Predictor, type CaseStageSeconds, type PredictorOptions } from './predictor.js';
+import type { WindowCounts } from './slidingWindowPredict.js';
 import { SLIDING_WINDOW_DEFAULTS } from './slidingWindowPredict.js';
 
 export interface PredictFilesOptions extends PredictorOptions {
@@ -51,6 +52,8 @@ export interface PredictFilesOptions extends PredictorOptions {
   beforePredict?: (cases: readonly PredictionCase[]) => Promise<void>;
   /** Called after each case's files are written, with its mask and the model's labels (dataset.json names), e.g. for predict --summary and --view. */
   afterCase?: (item: PredictionCase, record: PredictedCaseRecord, segmentation: Volume, labels: Readonly<Record<string, number>>) => Promise<void>;
+  /** Log each case's stages (seconds, RSS high-water, windows per second) through the logger. */
+  verbose?: boolean;
 }
 
 export interface PredictedCaseRecord {
@@ -63,7 +66,33 @@ export interface PredictedCaseRecord {
   /** DICOM input: the series predicted and how far dcm2niix's grid was from its tags (mm). */
   dicom?: { seriesInstanceUid: string; instances: number; geometryDifferenceMm: number };
   shape: number[];
-  seconds: { read: number; preprocess: number; slidingWindow: number; export: number; write: number };
+  /** Seconds per stage (Predictor's CasePrediction.seconds plus reading and writing files). */
+  seconds: { read: number; write: number } & CaseStageSeconds;
+  /** The process's RSS high-water mark (MiB) at the end of each stage. */
+  peakRssMiB: { read: number; preprocess: number; bodyMask: number; slidingWindow: number; export: number; write: number };
+  /** Sliding windows of the case, run through the network(s) (the rest lay outside the body). */
+  windows: WindowCounts;
+}
+
+/** One case's stages as lines for `predict --verbose`. */
+export function formatCaseStages(record: PredictedCaseRecord): string[] {
+  const s = record.seconds;
+  const m = record.peakRssMiB;
+  const w = record.windows;
+  const row = (stage: string, seconds: number, peak: number | null, extra = ''): string =>
+    `  ${stage.padEnd(15)}${seconds.toFixed(2).padStart(9)} s${peak === null ? '' : `${peak.toFixed(0).padStart(8)} MiB peak`}${extra}`;
+  return [
+    `${record.caseId}: stages (seconds; process RSS high-water at the end of the stage)`,
+    row('read', s.read, m.read),
+    row('preprocess', s.preprocess, m.preprocess, ' (transpose, crop, normalise, resample)'),
+    row('body mask', s.bodyMask, m.bodyMask),
+    row('sliding window', s.slidingWindow, m.slidingWindow,
+      `; ${w.run} of ${w.total} windows run (${w.total - w.run} skipped as outside the body), ${(w.run / Math.max(s.slidingWindow, 1e-9)).toFixed(2)} windows/s`),
+    row('export', s.export, m.export),
+    row('  resample back', s.resampleBack, null),
+    row('  argmax', s.argmax, null, ' (and paste, transpose)'),
+    row('write', s.write, m.write),
+  ];
 }
 
 export interface PredictFilesResult {
@@ -170,6 +199,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
       const images = index === 0 && firstImages !== null ? firstImages : await readCase(item, options.maxImageBytes);
       firstImages = null;
       const t1 = performance.now();
+      const readPeak = peakRssMiB();
       const result = await predictor.predictCaseAsync(images, { caseId: item.caseId, probabilities: options.saveProbabilities === true });
       const t2 = performance.now();
       fs.mkdirSync(path.dirname(path.resolve(item.outputFile)), { recursive: true });
@@ -196,8 +226,11 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
           : {}),
         shape: [...result.segmentation.shape],
         seconds: { read: (t1 - t0) / 1000, ...result.seconds, write: (t3 - t2) / 1000 },
+        peakRssMiB: { read: readPeak, ...result.peakRssMiB, write: peakRssMiB() },
+        windows: result.windows,
       };
       records.push(record);
+      if (options.verbose === true) for (const line of formatCaseStages(record)) logger.info(line);
       if (options.afterCase !== undefined) await forCase(item.caseId, () => options.afterCase!(item, record, result.segmentation, predictor.plan.datasets[0]?.labels ?? {}));
       logger.info(`${item.caseId}: ${record.shape.join('x')} in ${((t3 - t0) / 1000).toFixed(1)} s (sliding window ${result.seconds.slidingWindow.toFixed(1)} s) -> ${[record.output, ...(record.dicomSeg !== undefined && record.dicomSeg !== record.output ? [record.dicomSeg] : [])].join(', ')}`);
     }

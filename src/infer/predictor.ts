@@ -12,9 +12,11 @@ import { preprocessCase, type CaseProperties, type Plan } from '../data/index.js
 import { contiguous, fromArray, narrow, scope, type Tensor } from '../tensor/index.js';
 import { buildInferenceNetwork, readInferenceCheckpoint, type InferenceCheckpoint, type SegmentationNetwork } from '../checkpoint/index.js';
 import { isWindowEngine, TorchEngine, type EngineFactory, type WindowEngine } from './engine.js';
+import { largestComponentAbove, normalizedCtThreshold } from './bodyMask.js';
 import { exportPrediction } from './export.js';
 import { ALL_MIRROR_AXES, type SpatialAxis } from './mirroring.js';
-import { SLIDING_WINDOW_DEFAULTS, slidingWindowPredict, slidingWindowPredictAsync, type InferencePrecision, type LogitsFunction, type SlidingWindowOptions } from './slidingWindowPredict.js';
+import { SLIDING_WINDOW_DEFAULTS, slidingWindowPredict, slidingWindowPredictAsync, type InferencePrecision, type LogitsFunction, type SlidingWindowOptions, type WindowCounts } from './slidingWindowPredict.js';
+import type { Triple } from './slidingWindow.js';
 
 export interface PredictorOptions {
   device?: Device;
@@ -30,6 +32,12 @@ export interface PredictorOptions {
   windowsPerBatch?: number;
   /** Where the sliding-window accumulators live: on the compute device (default) or on the host. */
   accumulateOn?: 'device' | 'cpu';
+  /**
+   * Skip sliding windows wholly outside the body (default false, as nnU-Net runs every window;
+   * predict --fast turns it on). Only plans with a CT-normalised
+   * channel whose clip range holds -500 HU find a body (bodyMask.ts); others skip nothing.
+   */
+  skipBackground?: boolean;
   progress?: ProgressReporter;
   logger?: Logger;
 }
@@ -44,7 +52,45 @@ export interface CasePrediction {
   segmentation: Volume<Uint8Array>;
   probabilities: Volume<Float32Array>[] | null;
   properties: CaseProperties;
-  seconds: { preprocess: number; slidingWindow: number; export: number };
+  /**
+   * Seconds per stage: preprocess (transpose, crop, normalise, resample), bodyMask (finding the body
+   * for window skipping), slidingWindow, export (of which resampleBack and argmax).
+   */
+  seconds: CaseStageSeconds;
+  /** The process's RSS high-water mark (MiB) at the end of each stage. */
+  peakRssMiB: CaseStagePeaks;
+  /** Sliding windows of the case and how many ran through the network(s). */
+  windows: WindowCounts;
+}
+
+export interface CaseStageSeconds {
+  preprocess: number;
+  bodyMask: number;
+  slidingWindow: number;
+  export: number;
+  resampleBack: number;
+  argmax: number;
+}
+
+export type CaseStagePeaks = Record<'preprocess' | 'bodyMask' | 'slidingWindow' | 'export', number>;
+
+/** The process's resident-set high-water mark so far, MiB (maxRSS is KiB). */
+export function peakRssMiB(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+/** Times and memory high-water marks as the stages of one case end. */
+class StageClock {
+  readonly ends: number[] = [];
+  readonly peaks: number[] = [];
+  constructor(private readonly start = now()) {}
+  mark(): void {
+    this.ends.push(now());
+    this.peaks.push(peakRssMiB());
+  }
+  seconds(stage: number): number {
+    return this.ends[stage]! - (stage === 0 ? this.start : this.ends[stage - 1]!);
+  }
 }
 
 const CPU_DEVICE: Device = { type: 'cpu' };
@@ -112,6 +158,7 @@ export class Predictor {
       stepFraction: options.stepFraction ?? SLIDING_WINDOW_DEFAULTS.stepFraction,
       windowsPerBatch: options.windowsPerBatch ?? SLIDING_WINDOW_DEFAULTS.windowsPerBatch,
       accumulateOn: options.accumulateOn ?? 'device',
+      skipBackground: options.skipBackground ?? false,
       progress: options.progress,
       logger: options.logger ?? SILENT_LOGGER,
     };
@@ -195,8 +242,25 @@ export class Predictor {
     return this.plan.configuration.normalization.map((n) => n.channel);
   }
 
-  private windowOptions(accumulatorDevice: Device): SlidingWindowOptions {
+  /**
+   * The body of a preprocessed case for window skipping: the largest component above -500 HU of
+   * its first CT-normalised channel; null when skipping is off or the plan has no usable CT channel.
+   */
+  bodyMask(data: Float32Array, shape: readonly number[]): Uint8Array | null {
+    if (!this.options.skipBackground) return null;
+    const channel = this.plan.configuration.normalization.findIndex((n) => n.scheme === 'ct' && n.ct !== undefined);
+    if (channel < 0) return null;
+    const threshold = normalizedCtThreshold(this.plan.configuration.normalization[channel]!.ct!);
+    if (threshold === null) return null;
+    const spatial = shape.slice(1) as Triple;
+    const voxels = spatial[0] * spatial[1] * spatial[2];
+    return largestComponentAbove(data.subarray(channel * voxels, (channel + 1) * voxels), spatial, threshold);
+  }
+
+  private windowOptions(accumulatorDevice: Device, body: Uint8Array | null = null, onWindows?: (counts: WindowCounts) => void): SlidingWindowOptions {
     return {
+      ...(body !== null ? { bodyMask: { mask: body } } : {}),
+      ...(onWindows !== undefined ? { onWindows } : {}),
       patchSize: this.plan.configuration.patchSize,
       numClasses: this.numClasses,
       stepFraction: this.options.stepFraction,
@@ -209,16 +273,16 @@ export class Predictor {
   }
 
   /** Logits [K, z, y, x] float32 of a preprocessed case [C, z, y, x] (a tensor on the device); synchronous engines only. */
-  predictLogits(data: Tensor, accumulatorDevice?: Device): Tensor {
+  predictLogits(data: Tensor, accumulatorDevice?: Device, body: Uint8Array | null = null, onWindows?: (counts: WindowCounts) => void): Tensor {
     if (!this.synchronous) throw new RangeError(`the ${this.engines[0]!.kind} engine answers asynchronously: use predictCaseAsync / predictLogitsAsync`);
     const forwards: LogitsFunction[] = this.engines.map((engine) => (x: Tensor) => engine.run(x) as Tensor);
-    return slidingWindowPredict(forwards, data, this.windowOptions(accumulatorDevice ?? (this.options.accumulateOn === 'cpu' ? CPU_DEVICE : this.options.device)));
+    return slidingWindowPredict(forwards, data, this.windowOptions(accumulatorDevice ?? (this.options.accumulateOn === 'cpu' ? CPU_DEVICE : this.options.device), body, onWindows));
   }
 
   /** The same for any engine (call outside any scope; the caller owns the result). */
-  async predictLogitsAsync(data: Tensor): Promise<Tensor> {
-    if (this.synchronous) return this.predictLogits(data);
-    return slidingWindowPredictAsync(this.engines.map((engine) => (x: Tensor) => engine.run(x)), data, this.windowOptions(CPU_DEVICE));
+  async predictLogitsAsync(data: Tensor, body: Uint8Array | null = null, onWindows?: (counts: WindowCounts) => void): Promise<Tensor> {
+    if (this.synchronous) return this.predictLogits(data, undefined, body, onWindows);
+    return slidingWindowPredictAsync(this.engines.map((engine) => (x: Tensor) => engine.run(x)), data, this.windowOptions(CPU_DEVICE, body, onWindows));
   }
 
   /** The channel images of one case, checked and preprocessed. */
@@ -233,8 +297,8 @@ export class Predictor {
     return preprocessCase(images, null, this.plan, { caseId });
   }
 
-  /** Logits (disposed here) back to the input geometry; `times` are when preprocessing and the sliding window started and ended. */
-  private exportLogits(logits: Tensor, properties: CaseProperties, options: PredictCaseOptions, times: [number, number, number]): CasePrediction {
+  /** Logits (disposed here) back to the input geometry; `clock` has marked preprocessing, body mask and sliding window. */
+  private exportLogits(logits: Tensor, properties: CaseProperties, options: PredictCaseOptions, clock: StageClock, windows: WindowCounts): CasePrediction {
     let exported: ReturnType<typeof exportPrediction>;
     try {
       // Classes go to the host one at a time, so the export holds one class of logits at a time.
@@ -243,50 +307,71 @@ export class Predictor {
     } finally {
       logits.dispose();
     }
-    const [t0, t1, t2] = times;
+    clock.mark();
     return {
       segmentation: exported.segmentation,
       probabilities: exported.probabilities,
       properties,
-      seconds: { preprocess: t1 - t0, slidingWindow: t2 - t1, export: now() - t2 },
+      seconds: {
+        preprocess: clock.seconds(0),
+        bodyMask: clock.seconds(1),
+        slidingWindow: clock.seconds(2),
+        export: clock.seconds(3),
+        ...exported.seconds,
+      },
+      peakRssMiB: { preprocess: clock.peaks[0]!, bodyMask: clock.peaks[1]!, slidingWindow: clock.peaks[2]!, export: clock.peaks[3]! },
+      windows,
     };
   }
 
   /** Predict one case given as one volume per channel (the plan's channel order); synchronous engines only. */
   predictCase(images: readonly Volume[], options: PredictCaseOptions = {}): CasePrediction {
     const caseId = options.caseId ?? 'case';
-    const t0 = now();
+    const clock = new StageClock();
     const preprocessed = this.preprocess(images, caseId);
-    const t1 = now();
+    clock.mark();
+    const body = this.bodyMask(preprocessed.data, preprocessed.shape);
+    clock.mark();
+    let windows: WindowCounts = { total: 0, run: 0 };
+    const onWindows = (counts: WindowCounts): void => {
+      windows = counts;
+    };
     const logits = scope(() => {
       const data = fromArray(preprocessed.data, preprocessed.shape, { device: this.options.device });
       try {
-        return this.predictLogits(data);
+        return this.predictLogits(data, undefined, body, onWindows);
       } catch (error) {
         // As nnU-Net: when the accumulators do not fit on the GPU, retry with them on the host.
         if (!(error instanceof TorchError) || this.options.device.type === 'cpu' || this.options.accumulateOn === 'cpu') throw error;
         this.options.logger.warn(`case '${caseId}': sliding window on the ${this.options.device.type} device failed (${error.message}); retrying with host accumulators`);
-        return this.predictLogits(data, CPU_DEVICE);
+        return this.predictLogits(data, CPU_DEVICE, body, onWindows);
       }
     });
-    return this.exportLogits(logits, preprocessed.properties, options, [t0, t1, now()]);
+    clock.mark();
+    return this.exportLogits(logits, preprocessed.properties, options, clock, windows);
   }
 
   /** The same for any engine: the synchronous path for libtorch networks, the asynchronous sliding window otherwise. */
   async predictCaseAsync(images: readonly Volume[], options: PredictCaseOptions = {}): Promise<CasePrediction> {
     if (this.synchronous) return this.predictCase(images, options);
     const caseId = options.caseId ?? 'case';
-    const t0 = now();
+    const clock = new StageClock();
     const preprocessed = this.preprocess(images, caseId);
-    const t1 = now();
+    clock.mark();
+    const body = this.bodyMask(preprocessed.data, preprocessed.shape);
+    clock.mark();
+    let windows: WindowCounts = { total: 0, run: 0 };
     const data = fromArray(preprocessed.data, preprocessed.shape, { device: CPU_DEVICE });
     let logits: Tensor;
     try {
-      logits = await this.predictLogitsAsync(data);
+      logits = await this.predictLogitsAsync(data, body, (counts) => {
+        windows = counts;
+      });
     } finally {
       data.dispose();
     }
-    return this.exportLogits(logits, preprocessed.properties, options, [t0, t1, now()]);
+    clock.mark();
+    return this.exportLogits(logits, preprocessed.properties, options, clock, windows);
   }
 
   /** Release the engines' weights and sessions. */

@@ -14,8 +14,9 @@
  */
 import { SILENT_PROGRESS, type Device, type Precision, type ProgressReporter } from '../core/index.js';
 import {
-  addInPlace, autocast, cast, fromArray, mulInPlace, narrow, noGrad, pad, pow, scope, squeeze, stack, to, zeros, type Tensor,
+  addInPlace, autocast, cast, copyInPlace, eq, fromArray, mulInPlace, narrow, noGrad, pad, pow, scope, squeeze, stack, to, where, zeros, type Tensor,
 } from '../tensor/index.js';
+import { BODY_MARGIN_VOXELS, windowsTouchingMask } from './bodyMask.js';
 import { gaussianImportanceMap } from './gaussian.js';
 import { mirroredPasses, type SpatialAxis } from './mirroring.js';
 import { drivePasses, drivePassesAsync, type PassGenerator } from './passes.js';
@@ -46,7 +47,27 @@ export interface SlidingWindowOptions {
   /** Where the accumulators live (default: the input's device). */
   accumulatorDevice?: Device;
   progress?: ProgressReporter;
+  /**
+   * Skip windows wholly outside the body (bodyMask.ts): `mask` [z, y, x] on the data's spatial
+   * grid, 1 for body. Windows farther than `marginVoxels` from it are not run; voxels no run window
+   * covers get background (class 0 logit BACKGROUND_LOGIT, others 0). Voxels of the dilated body
+   * are only in run windows, so their logits are exactly those of the full sliding window.
+   */
+  bodyMask?: { mask: Uint8Array; marginVoxels?: number };
+  /** Told how many windows the volume has and how many were run through the network(s). */
+  onWindows?: (counts: WindowCounts) => void;
 }
+
+export interface WindowCounts {
+  total: number;
+  run: number;
+}
+
+/** `predict --fast`: no test-time mirroring and a step of 3/4 of the patch (about 2.4x fewer windows in 3D than 0.5). */
+export const FAST_MODE = { stepFraction: 0.75, mirrorAxes: [] as readonly SpatialAxis[] } as const;
+
+/** The class-0 logit of voxels that no run window covers (all other classes get 0). */
+export const BACKGROUND_LOGIT = 100;
 
 export const SLIDING_WINDOW_DEFAULTS = {
   stepFraction: 0.5,
@@ -82,6 +103,8 @@ interface ResolvedOptions {
   useGaussian: boolean;
   accumulatorDevice: Device;
   progress: ProgressReporter;
+  bodyMask: SlidingWindowOptions['bodyMask'];
+  onWindows: SlidingWindowOptions['onWindows'];
 }
 
 function resolveOptions(modelCount: number, data: Tensor, options: SlidingWindowOptions): ResolvedOptions {
@@ -98,6 +121,8 @@ function resolveOptions(modelCount: number, data: Tensor, options: SlidingWindow
     useGaussian: options.gaussian ?? SLIDING_WINDOW_DEFAULTS.gaussian,
     accumulatorDevice: options.accumulatorDevice ?? data.device,
     progress: options.progress ?? SILENT_PROGRESS,
+    bodyMask: options.bodyMask,
+    onWindows: options.onWindows,
   };
 }
 
@@ -112,7 +137,14 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
   const spatial = data.shape.slice(1);
   const padding = paddingToPatch(spatial, patch);
   const shape = paddedShape(spatial, padding);
-  const boxes = slidingWindowBoxes(shape, patch, options.stepFraction);
+  const allBoxes = slidingWindowBoxes(shape, patch, options.stepFraction);
+  const body = options.bodyMask;
+  if (body !== undefined && body.mask.length !== spatial[0]! * spatial[1]! * spatial[2]!) {
+    throw new RangeError(`the body mask has ${body.mask.length} voxels, the data [${spatial.join(', ')}]`);
+  }
+  const runs = body === undefined ? null : windowsTouchingMask(allBoxes, patch, body.mask, spatial as Triple, padding, body.marginVoxels ?? BODY_MARGIN_VOXELS);
+  const boxes = runs === null ? allBoxes : allBoxes.filter((_, i) => runs[i]);
+  options.onWindows?.({ total: allBoxes.length, run: boxes.length });
   const weightHost = useGaussian ? gaussianImportanceMap(patch) : new Float32Array(patch[0] * patch[1] * patch[2]).fill(1);
   const held: Tensor[] = [];
   const hold = (tensor: Tensor): Tensor => {
@@ -165,6 +197,16 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
       }
     } finally {
       progress.stop();
+    }
+    if (boxes.length < allBoxes.length) {
+      // Voxels that no run window covered: weight 1 and background logits, so the division below
+      // gives class 0 a large logit there (a network window never added anything to them).
+      scope(() => {
+        const uncovered = eq(weights, 0);
+        copyInPlace(weights, where(uncovered, 1, weights));
+        const background = narrow(logits, 0, 0, 1);
+        copyInPlace(background, where(uncovered, BACKGROUND_LOGIT, background));
+      });
     }
     // Divide by the summed weights (a reciprocal map, then in place, to avoid a second logits-sized copy).
     const reciprocal = pow(weights, -1);
