@@ -324,14 +324,20 @@ export class Predictor {
     };
   }
 
-  /** Predict one case given as one volume per channel (the plan's channel order); synchronous engines only. */
-  predictCase(images: readonly Volume[], options: PredictCaseOptions = {}): CasePrediction {
-    const caseId = options.caseId ?? 'case';
+  /** The stages before the sliding window, timed: preprocessing, then the body mask (null: every window runs). */
+  private prepareCase(images: readonly Volume[], caseId: string): { clock: StageClock; preprocessed: ReturnType<Predictor['preprocess']>; body: Uint8Array | null } {
     const clock = new StageClock();
     const preprocessed = this.preprocess(images, caseId);
     clock.mark();
     const body = this.bodyMask(preprocessed.data, preprocessed.shape);
     clock.mark();
+    return { clock, preprocessed, body };
+  }
+
+  /** Predict one case given as one volume per channel (the plan's channel order); synchronous engines only. */
+  predictCase(images: readonly Volume[], options: PredictCaseOptions = {}): CasePrediction {
+    const caseId = options.caseId ?? 'case';
+    const { clock, preprocessed, body } = this.prepareCase(images, caseId);
     let windows: WindowCounts = { total: 0, run: 0 };
     const onWindows = (counts: WindowCounts): void => {
       windows = counts;
@@ -355,11 +361,7 @@ export class Predictor {
   async predictCaseAsync(images: readonly Volume[], options: PredictCaseOptions = {}): Promise<CasePrediction> {
     if (this.synchronous) return this.predictCase(images, options);
     const caseId = options.caseId ?? 'case';
-    const clock = new StageClock();
-    const preprocessed = this.preprocess(images, caseId);
-    clock.mark();
-    const body = this.bodyMask(preprocessed.data, preprocessed.shape);
-    clock.mark();
+    const { clock, preprocessed, body } = this.prepareCase(images, caseId);
     let windows: WindowCounts = { total: 0, run: 0 };
     const data = fromArray(preprocessed.data, preprocessed.shape, { device: CPU_DEVICE });
     let logits: Tensor;
