@@ -25,6 +25,7 @@ import { fromArray, noGrad, scope } from '../tensor/index.js';
 import { runTinyTraining } from '../train/test-support.js';
 import { tinyInferencePlan, writeTestCheckpoint } from '../infer/test-support.js';
 import { exportNnunet, exportTorch, readExportModel } from './index.js';
+import { relativeError } from '../tensor/test-support.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SCRIPT = path.join(ROOT, 'test/fixtures/pyref/exported_model_check.py');
@@ -44,17 +45,6 @@ function runPython(args: string[]): Record<string, unknown> {
   const report = args[args.length - 1]!;
   execFileSync('nice', ['-n', '19', PYTHON, SCRIPT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return JSON.parse(fs.readFileSync(report, 'utf8')) as Record<string, unknown>;
-}
-
-/** Largest |ours - reference| over the reference's largest magnitude. */
-function relativeError(ours: Float32Array, reference: Float32Array): number {
-  let worst = 0;
-  let scale = 0;
-  for (let i = 0; i < reference.length; i++) {
-    worst = Math.max(worst, Math.abs(ours[i]! - reference[i]!));
-    scale = Math.max(scale, Math.abs(reference[i]!));
-  }
-  return worst / scale;
 }
 
 function window(dir: string, shape: number[], seed: number): { file: string; data: Float32Array } {

@@ -16,6 +16,7 @@ import { readNifti, readNnunetCheckpoint, readNpy } from '../io/index.js';
 import { fromArray, noGrad, scope } from '../tensor/index.js';
 import { buildInferenceNetwork, readInferenceCheckpoint, resolveCheckpoints } from '../checkpoint/index.js';
 import { predictFiles } from './predictFiles.js';
+import { relativeError } from '../tensor/test-support.js';
 
 const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/nnunet');
 const PLAIN = path.join(HERE, 'models/Dataset901_Tiny/nnUNetTrainer__nnUNetPlans__3d_fullres');
@@ -24,17 +25,6 @@ const RESENC = path.join(HERE, 'models/Dataset901_Tiny/nnUNetTrainer__nnUNetResE
 function float32(file: string): { data: Float32Array; shape: number[] } {
   const array = readNpy(file);
   return { data: array.data as Float32Array, shape: array.shape };
-}
-
-/** Largest |ours - reference| over the reference's largest magnitude. */
-function relativeError(ours: Float32Array, reference: Float32Array): number {
-  let worst = 0;
-  let scale = 0;
-  for (let i = 0; i < reference.length; i++) {
-    worst = Math.max(worst, Math.abs(ours[i]! - reference[i]!));
-    scale = Math.max(scale, Math.abs(reference[i]!));
-  }
-  return worst / scale;
 }
 
 const WINDOWS = [

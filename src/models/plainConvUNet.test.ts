@@ -20,6 +20,7 @@ import {
   type HostTensor,
 } from '../nn/index.js';
 import { PlainConvUNet, type UNetConfig } from './index.js';
+import { relativeError } from '../tensor/test-support.js';
 
 const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/nn/unet_step.safetensors');
 const { tensors, metadata } = readSafetensors(fixture);
@@ -53,17 +54,6 @@ function hostTensor(name: string): Tensor {
  * differ between CPUs (oneDNN picks AVX2, AVX-512 or AMX code, which sums in other orders), so one
  * op moves values by ~1e-7 relative; the 1e-4 bound leaves room for the ~30 ops a gradient passes.
  */
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  assert.equal(actual.length, expected.length);
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < actual.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(actual[i]! - expected[i]!));
-    maxRef = Math.max(maxRef, Math.abs(expected[i]!));
-  }
-  return maxRef === 0 ? maxDiff : maxDiff / maxRef;
-}
-
 function maxAbs(values: Float32Array): number {
   let worst = 0;
   for (const v of values) worst = Math.max(worst, Math.abs(v));
