@@ -69,4 +69,12 @@ test('predict on a folder of two series lists them and exits 2; --series picks o
   const inside = await lesionseg('predict', '-m', at('run'), '-i', at('two'), '-o', at('two', 'masks'), '--series', first);
   assert.equal(inside.code, 2);
   assert.match(inside.stderr, /-o lies inside the DICOM input folder/);
+  // A folder of .dcm files none of which is DICOM is refused by the DICOM reader, naming the folder.
+  fs.mkdirSync(at('not-dicom'));
+  fs.writeFileSync(at('not-dicom', 'a.dcm'), Buffer.alloc(300, 7));
+  const junk = await lesionseg('predict', '-m', at('run'), '-i', at('not-dicom'), '-o', at('out-junk'));
+  assert.equal(junk.code, 2, junk.stderr);
+  assert.match(junk.stderr, /not-dicom: holds no DICOM files \(none has the DICM preamble\)/);
+  assert.doesNotMatch(junk.stderr, /^\s+at /m);
+  assert.equal(fs.existsSync(at('out-junk')), false);
 });

@@ -41,8 +41,11 @@ export function isDicomInput(input: string): boolean {
   } catch {
     return false;
   }
-  if (fs.readdirSync(input).some((name) => CHANNEL_FILE.test(name))) return false;
-  return holdsDicom(input);
+  const names = fs.readdirSync(input);
+  if (names.some((name) => CHANNEL_FILE.test(name))) return false;
+  // Files named .dcm make it DICOM input even when none is readable, so that the DICOM reader says
+  // what is wrong with them instead of the NIfTI naming rule.
+  return names.some((name) => DCM.test(name)) || holdsDicom(input);
 }
 
 function isInside(folder: string, file: string): boolean {
