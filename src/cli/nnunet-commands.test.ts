@@ -17,7 +17,7 @@ const PLAIN = path.join(FIXTURES, 'models/Dataset901_Tiny/nnUNetTrainer__nnUNetP
 test('predict -m an nnU-Net model folder --folds 0,1 --checkpoint final --configuration 3d_fullres: PyTorch\'s mask', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-nnunet-'));
   const output = path.join(dir, 'mask.nii.gz');
-  const run = await lesionseg('predict', '-m', PLAIN, '-i', path.join(FIXTURES, 'case/case_0000.nii.gz'), '-o', output, '--folds', '0,1', '--checkpoint', 'final', '--configuration', '3d_fullres', '--json');
+  const run = await lesionseg('predict', '-m', PLAIN, '-i', path.join(FIXTURES, 'case/case_0000.nii.gz'), '-o', output, '--folds', '0,1', '--checkpoint', 'final', '--configuration', '3d_fullres', '--precision', 'fp32', '--json');
   assert.equal(run.code, 0, run.stderr);
   const summary = JSON.parse(run.stdout) as { checkpoints: string[] };
   assert.deepEqual(summary.checkpoints.map((file) => path.relative(PLAIN, file)), ['fold_0/checkpoint_final.pth', 'fold_1/checkpoint_final.pth']);

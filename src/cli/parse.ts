@@ -16,6 +16,12 @@ export function integer(name: string, minimum: number) {
 /** An integer option at least 1. */
 export const positiveInt = (name: string) => integer(name, 1);
 
+/** 'auto' or an integer option at least 1. */
+export function positiveIntOrAuto(name: string) {
+  const parse = positiveInt(name);
+  return (value: string): number | 'auto' => (value.trim() === 'auto' ? 'auto' : parse(value));
+}
+
 /**
  * Most threads `--threads` accepts: four per logical CPU (os.availableParallelism). A count a
  * little above the cores only slows libtorch down, and hosts with hyperthreading, or containers

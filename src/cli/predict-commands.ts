@@ -13,7 +13,7 @@ import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
 import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, type CaseOutputOptions } from './case-summary.js';
 import { precisionOption, resolvePrecisionFlag } from './precision.js';
-import { positiveInt, threadCount } from './parse.js';
+import { positiveIntOrAuto, threadCount } from './parse.js';
 
 
 function stepFraction(value: string): number {
@@ -84,8 +84,8 @@ export function registerPredictCommands(program: Command): void {
     .option('--save-probabilities', 'also write softmax probabilities: one float32 <case>_probabilities_<k>.nii.gz per class')
     .addOption(new Option('--engine <engine>', 'torch: our libtorch network; onnx: the network exported to ONNX in memory and run by onnxruntime-node (CPU, fp32), same preprocessing, sliding window and TTA').choices(ENGINE_KINDS).default('torch' as EngineKind))
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
-    .addOption(precisionOption('fp32'))
-    .option('--batch <n>', 'windows per forward batch', positiveInt('batch'), 2)
+    .addOption(precisionOption('auto'))
+    .option('--batch <n>', 'windows per forward batch, or auto: the fastest of 1, 2 and 4 per window, measured on the first batches (CPU; 2 on CUDA)', positiveIntOrAuto('batch'), 'auto' as number | 'auto')
     .addOption(new Option('--accumulate-on <where>', 'where the sliding-window sums live').choices(['device', 'cpu'] as const).default('device' as const))
     .option('--threads <n>', 'intra-op CPU threads (at most 4 per CPU)', threadCount('threads'))
     .addOption(new Option('--max-memory-gib <gib>', 'refuse a case whose images, logits accumulators and weight map (estimated from its headers) need more memory').argParser(gibibytes('max-memory-gib')).default(os.totalmem(), `${DEFAULT_MAX_MEMORY_GIB}, this machine's total`))
@@ -112,7 +112,8 @@ export function registerPredictCommands(program: Command): void {
           ...(options.configuration !== undefined ? { configuration: options.configuration } : {}),
           saveProbabilities: options.saveProbabilities === true,
           device: parseDevice(options.device),
-          precision: resolvePrecisionFlag(options.precision, parseDevice(options.device)),
+          // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); the ONNX engine runs fp32.
+          precision: options.engine === 'onnx' && options.precision === 'auto' ? 'fp32' : resolvePrecisionFlag(options.precision, parseDevice(options.device)),
           ...(options.tta === false
             ? { mirrorAxes: [] }
             : options.mirrorAxes !== undefined

@@ -27,7 +27,7 @@ export type {
 export { poolAndConvProps, convFeatureMapSize, featuresPerStage, padShape, type Topology, type Triple } from './planning_topology.js';
 export { unetConfigFromPlan, type UNetConfigFromPlan } from './planning_unet.js';
 export { preprocessCase, sampleClassLocations, transposeArray } from './preprocess.js';
-export type { PreprocessedCase, CaseProperties, PreprocessCaseOptions } from './preprocess.js';
+export type { PreprocessedCase, CaseProperties, PreprocessCaseOptions, PreprocessSeconds } from './preprocess.js';
 export { preprocessDataset, checkPreprocessing, type PreprocessDatasetOptions, type PreprocessDatasetResult } from './preprocess_dataset.js';
 export { checkDatasets, ensureChecked, assertPlanCovers, assertCacheFits, DEFAULT_CACHE_OPTIONS, type CheckedDataset, type DatasetInput, type CacheOptions } from './validate_datasets.js';
 export { casePaths, isCaseComplete, planDigest, type CachedCaseProperties } from './preprocess_case_io.js';

@@ -44,6 +44,15 @@ export interface PreprocessedCase {
   /** int8 [1, z, y, x] with -1 outside the nonzero region; null when no label was given. */
   seg: Int8Array | null;
   properties: CaseProperties;
+  /** Seconds of each step (the label's resampling and sampling counted in `resample`). */
+  seconds: PreprocessSeconds;
+}
+
+export interface PreprocessSeconds {
+  transpose: number;
+  crop: number;
+  normalize: number;
+  resample: number;
 }
 
 export interface PreprocessCaseOptions {
@@ -171,14 +180,23 @@ export function preprocessCase(
   const originalSpacing: Shape3 = [...images[0]!.spacing];
   const spacing = transposeTriple(originalSpacing, forward);
 
+  const seconds: PreprocessSeconds = { transpose: 0, crop: 0, normalize: 0, resample: 0 };
+  let mark = performance.now();
+  const lap = (step: keyof PreprocessSeconds): void => {
+    const time = performance.now();
+    seconds[step] += (time - mark) / 1000;
+    mark = time;
+  };
   const transposed = images.map(
     (image) => transposeArray(numericData(image), inputShape, forward, (n) => new Float32Array(n)).data,
   );
   const transposedLabel =
     label === null ? null : transposeArray(numericData(label), inputShape, forward, (n) => new Int8Array(n)).data;
   const shapeBeforeCropping = transposeTriple(inputShape, forward);
+  lap('transpose');
 
   const cropped = cropToNonzero(transposed, shapeBeforeCropping, transposedLabel);
+  lap('crop');
   const croppedShape = cropped.shape;
   const targetSpacing: Shape3 = [...configuration.targetSpacing];
   const newShape = computeNewShape(croppedShape, spacing, targetSpacing);
@@ -192,6 +210,7 @@ export function preprocessCase(
       useMaskForNorm: plan.useMaskForNorm,
       intensityProperties: plan.ct === undefined ? undefined : { ...plan.ct, median: Number.NaN, min: Number.NaN, max: Number.NaN },
     });
+    lap('normalize');
     const resampled = resampleVolumeToShape(
       { data: channel, shape: croppedShape },
       newShape,
@@ -200,6 +219,7 @@ export function preprocessCase(
       configuration.resampling.data,
     );
     data.set(resampled.data, c * voxels);
+    lap('resample');
   });
 
   let seg: Int8Array | null = null;
@@ -214,6 +234,7 @@ export function preprocessCase(
     ).data;
     const labels = options.foregroundLabels ?? presentForegroundLabels(seg);
     classLocations = sampleClassLocations(seg, newShape, labels);
+    lap('resample');
   }
 
   return {
@@ -233,5 +254,6 @@ export function preprocessCase(
       transpose: { forward: [...forward], backward: [...configuration.transpose.backward] },
       classLocations,
     },
+    seconds,
   };
 }

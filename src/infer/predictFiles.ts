@@ -74,6 +74,14 @@ export interface PredictedCaseRecord {
   windows: WindowCounts;
 }
 
+/** How the windows were batched, for `--verbose`. */
+function batchText(batch: WindowCounts['batch']): string {
+  if (batch === undefined) return 'batch ?';
+  if (typeof batch === 'number') return `batch ${batch}`;
+  const timed = Object.entries(batch.secondsPerWindow).map(([size, seconds]) => `${size}: ${seconds.toFixed(3)} s`).join(', ');
+  return `batch ${batch.chosen ?? '?'} (auto; seconds per window ${timed})`;
+}
+
 /** One case's stages as lines for `predict --verbose`. */
 export function formatCaseStages(record: PredictedCaseRecord): string[] {
   const s = record.seconds;
@@ -84,10 +92,14 @@ export function formatCaseStages(record: PredictedCaseRecord): string[] {
   return [
     `${record.caseId}: stages (seconds; process RSS high-water at the end of the stage)`,
     row('read', s.read, m.read),
-    row('preprocess', s.preprocess, m.preprocess, ' (transpose, crop, normalise, resample)'),
+    row('preprocess', s.preprocess, m.preprocess),
+    row('  transpose', s.preprocessSteps.transpose, null),
+    row('  crop', s.preprocessSteps.crop, null, ' (to the nonzero region)'),
+    row('  normalise', s.preprocessSteps.normalize, null),
+    row('  resample', s.preprocessSteps.resample, null, ' (to the plan\'s spacing)'),
     row('body mask', s.bodyMask, m.bodyMask),
     row('sliding window', s.slidingWindow, m.slidingWindow,
-      `; ${w.run} of ${w.total} windows run (${w.total - w.run} skipped as outside the body), ${(w.run / Math.max(s.slidingWindow, 1e-9)).toFixed(2)} windows/s`),
+      `; ${w.run} of ${w.total} windows run (${w.total - w.run} skipped as outside the body), ${(w.run / Math.max(s.slidingWindow, 1e-9)).toFixed(2)} windows/s, ${batchText(w.batch)}`),
     row('export', s.export, m.export),
     row('  resample back', s.resampleBack, null),
     row('  argmax', s.argmax, null, ' (and paste, transpose)'),
@@ -193,7 +205,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
       if (index === 0) firstImages = images;
     }
     logger.info(`predicting ${cases.length} case(s) with ${checkpoints.length} model(s): ${checkpoints.join(', ')}`);
-    logger.info(`model: ${predictor.description}; mirroring axes [${predictor.mirrorAxes.join(', ')}]`);
+    logger.info(`model: ${predictor.description}; mirroring axes [${predictor.mirrorAxes.join(', ')}]; ${predictor.precision} on ${predictor.device.type}`);
     for (const [index, item] of cases.entries()) {
       const t0 = performance.now();
       const images = index === 0 && firstImages !== null ? firstImages : await readCase(item, options.maxImageBytes);

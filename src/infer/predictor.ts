@@ -8,7 +8,7 @@
  * the same checkpoints (ONNX through onnxruntime-node), all under the same sliding window.
  */
 import { CheckpointError, InputError, SILENT_LOGGER, TorchError, type Device, type Logger, type ProgressReporter, type Volume } from '../core/index.js';
-import { preprocessCase, type CaseProperties, type Plan } from '../data/index.js';
+import { preprocessCase, type CaseProperties, type Plan, type PreprocessSeconds } from '../data/index.js';
 import { contiguous, fromArray, narrow, scope, type Tensor } from '../tensor/index.js';
 import { buildInferenceNetwork, readInferenceCheckpoint, type InferenceCheckpoint, type SegmentationNetwork } from '../checkpoint/index.js';
 import { isWindowEngine, TorchEngine, type EngineFactory, type WindowEngine } from './engine.js';
@@ -29,7 +29,7 @@ export interface PredictorOptions {
   /** nnU-Net model folders: the configuration the checkpoints must have been trained as. */
   configuration?: string;
   stepFraction?: number;
-  windowsPerBatch?: number;
+  windowsPerBatch?: number | 'auto';
   /** Where the sliding-window accumulators live: on the compute device (default) or on the host. */
   accumulateOn?: 'device' | 'cpu';
   /**
@@ -65,6 +65,8 @@ export interface CasePrediction {
 
 export interface CaseStageSeconds {
   preprocess: number;
+  /** The steps of preprocessing. */
+  preprocessSteps: PreprocessSeconds;
   bodyMask: number;
   slidingWindow: number;
   export: number;
@@ -232,6 +234,15 @@ export class Predictor {
     return this.engines.every((engine) => engine.synchronous);
   }
 
+  /** The precision of the forward passes. */
+  get precision(): InferencePrecision {
+    return this.options.precision;
+  }
+
+  get device(): Device {
+    return this.options.device;
+  }
+
   /** The spatial axes mirrored for test-time augmentation ([] none). */
   get mirrorAxes(): readonly SpatialAxis[] {
     return this.options.mirrorAxes;
@@ -298,7 +309,8 @@ export class Predictor {
   }
 
   /** Logits (disposed here) back to the input geometry; `clock` has marked preprocessing, body mask and sliding window. */
-  private exportLogits(logits: Tensor, properties: CaseProperties, options: PredictCaseOptions, clock: StageClock, windows: WindowCounts): CasePrediction {
+  private exportLogits(logits: Tensor, preprocessed: { properties: CaseProperties; seconds: PreprocessSeconds }, options: PredictCaseOptions, clock: StageClock, windows: WindowCounts): CasePrediction {
+    const properties = preprocessed.properties;
     let exported: ReturnType<typeof exportPrediction>;
     try {
       // Classes go to the host one at a time, so the export holds one class of logits at a time.
@@ -314,6 +326,7 @@ export class Predictor {
       properties,
       seconds: {
         preprocess: clock.seconds(0),
+        preprocessSteps: preprocessed.seconds,
         bodyMask: clock.seconds(1),
         slidingWindow: clock.seconds(2),
         export: clock.seconds(3),
@@ -354,7 +367,7 @@ export class Predictor {
       }
     });
     clock.mark();
-    return this.exportLogits(logits, preprocessed.properties, options, clock, windows);
+    return this.exportLogits(logits, preprocessed, options, clock, windows);
   }
 
   /** The same for any engine: the synchronous path for libtorch networks, the asynchronous sliding window otherwise. */
@@ -373,7 +386,7 @@ export class Predictor {
       data.dispose();
     }
     clock.mark();
-    return this.exportLogits(logits, preprocessed.properties, options, clock, windows);
+    return this.exportLogits(logits, preprocessed, options, clock, windows);
   }
 
   /** Release the engines' weights and sessions. */

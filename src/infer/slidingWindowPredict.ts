@@ -16,6 +16,7 @@ import { SILENT_PROGRESS, type Device, type Precision, type ProgressReporter } f
 import {
   addInPlace, autocast, cast, copyInPlace, eq, fromArray, mulInPlace, narrow, noGrad, pad, pow, scope, squeeze, stack, to, where, zeros, type Tensor,
 } from '../tensor/index.js';
+import { BatchTuner, type BatchTunerReport } from './batchTuner.js';
 import { BODY_MARGIN_VOXELS, windowsTouchingMask } from './bodyMask.js';
 import { gaussianImportanceMap } from './gaussian.js';
 import { mirroredPasses, type SpatialAxis } from './mirroring.js';
@@ -39,8 +40,11 @@ export interface SlidingWindowOptions {
   stepFraction?: number;
   /** Spatial axes to mirror for test-time augmentation; [] for none. */
   mirrorAxes?: readonly SpatialAxis[];
-  /** Windows stacked into one forward batch. */
-  windowsPerBatch?: number;
+  /**
+   * Windows stacked into one forward batch, or 'auto': chosen by measured throughput on the first
+   * batches (batchTuner.ts; on the CPU only, CUDA takes 2 as its timings are asynchronous).
+   */
+  windowsPerBatch?: number | 'auto';
   /** Gaussian weighting (true) or a plain average of the overlapping windows (false). */
   gaussian?: boolean;
   precision?: InferencePrecision;
@@ -61,6 +65,8 @@ export interface SlidingWindowOptions {
 export interface WindowCounts {
   total: number;
   run: number;
+  /** Windows per batch: the fixed size, or what the tuner measured and chose (`auto`). */
+  batch?: number | BatchTunerReport;
 }
 
 /** `predict --fast`: no test-time mirroring and a step of 3/4 of the patch (about 2.4x fewer windows in 3D than 0.5). */
@@ -99,7 +105,7 @@ interface ResolvedOptions {
   numClasses: number;
   stepFraction: number;
   mirrorAxes: readonly SpatialAxis[];
-  windowsPerBatch: number;
+  windowsPerBatch: number | 'auto';
   useGaussian: boolean;
   accumulatorDevice: Device;
   progress: ProgressReporter;
@@ -110,8 +116,9 @@ interface ResolvedOptions {
 function resolveOptions(modelCount: number, data: Tensor, options: SlidingWindowOptions): ResolvedOptions {
   if (modelCount === 0) throw new RangeError('slidingWindowPredict needs at least one network');
   if (data.ndim !== 4) throw new RangeError(`slidingWindowPredict expects data [C, z, y, x], got [${data.shape.join(', ')}]`);
-  const windowsPerBatch = options.windowsPerBatch ?? SLIDING_WINDOW_DEFAULTS.windowsPerBatch;
-  if (!Number.isInteger(windowsPerBatch) || windowsPerBatch < 1) throw new RangeError(`windowsPerBatch must be a positive integer, got ${windowsPerBatch}`);
+  const requested = options.windowsPerBatch ?? SLIDING_WINDOW_DEFAULTS.windowsPerBatch;
+  const windowsPerBatch = requested === 'auto' && data.device.type !== 'cpu' ? SLIDING_WINDOW_DEFAULTS.windowsPerBatch : requested;
+  if (windowsPerBatch !== 'auto' && (!Number.isInteger(windowsPerBatch) || windowsPerBatch < 1)) throw new RangeError(`windowsPerBatch must be a positive integer or 'auto', got ${windowsPerBatch}`);
   return {
     patch: [...options.patchSize] as Triple,
     numClasses: options.numClasses,
@@ -144,7 +151,8 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
   }
   const runs = body === undefined ? null : windowsTouchingMask(allBoxes, patch, body.mask, spatial as Triple, padding, body.marginVoxels ?? BODY_MARGIN_VOXELS);
   const boxes = runs === null ? allBoxes : allBoxes.filter((_, i) => runs[i]);
-  options.onWindows?.({ total: allBoxes.length, run: boxes.length });
+  const tuner = options.windowsPerBatch === 'auto' ? new BatchTuner() : null;
+  const fixedBatch = options.windowsPerBatch === 'auto' ? 0 : options.windowsPerBatch;
   const weightHost = useGaussian ? gaussianImportanceMap(patch) : new Float32Array(patch[0] * patch[1] * patch[2]).fill(1);
   const held: Tensor[] = [];
   const hold = (tensor: Tensor): Tensor => {
@@ -162,8 +170,10 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
 
     progress.start('sliding window', boxes.length);
     try {
-      for (let first = 0; first < boxes.length; first += options.windowsPerBatch) {
-        const batch = boxes.slice(first, first + options.windowsPerBatch);
+      for (let first = 0; first < boxes.length; ) {
+        const batch = boxes.slice(first, first + (tuner === null ? fixedBatch : tuner.next(boxes.length - first)));
+        first += batch.length;
+        const started = performance.now();
         const windows = scope(() => stack(batch.map((box) => windowView(padded, box, patch, 1)), 0));
         let prediction: Tensor | null = null;
         try {
@@ -193,11 +203,13 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
           windows.dispose();
           prediction?.dispose();
         }
+        tuner?.record(batch.length, (performance.now() - started) / 1000);
         progress.tick(batch.length);
       }
     } finally {
       progress.stop();
     }
+    options.onWindows?.({ total: allBoxes.length, run: boxes.length, batch: tuner === null ? fixedBatch : tuner.report });
     if (boxes.length < allBoxes.length) {
       // Voxels that no run window covered: weight 1 and background logits, so the division below
       // gives class 0 a large logit there (a network window never added anything to them).

@@ -89,7 +89,7 @@ export class HybridUNet extends Module implements NetworkKeys {
 
   /** Logits: with deep supervision one per decoder level, full resolution first; else one. */
   forward(x: Tensor): Tensor[] {
-    return applyHeads(this.decoder.seg_layers, this.decoder.levels(this.fusedSkips(x)), this.deepSupervision);
+    return applyHeads(this.decoder.seg_layers, this.decoder.levels(this.fusedSkips(x), !this.deepSupervision), this.deepSupervision);
   }
 }
 

@@ -79,8 +79,15 @@ export class StackedConvBlocks extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    // Each block's output is released as soon as the next block has used it (as PyTorch's
+    // Sequential drops it), not when the caller's scope ends: without this, every encoder stage
+    // kept its first block's activation alive until the end of the whole forward pass.
     let out = x;
-    for (const block of this.convs.items) out = block.forward(out);
+    for (const block of this.convs.items) {
+      const next = block.forward(out);
+      if (out !== x) out.dispose();
+      out = next;
+    }
     return out;
   }
 }
@@ -140,14 +147,27 @@ export class UNetDecoderBody extends Module {
     this.transpconvs = this.addModule('transpconvs', new ModuleList(transpconvs));
   }
 
-  /** Features of each decoder level, lowest resolution first (the order of the heads). */
-  forward(skips: readonly Tensor[]): Tensor[] {
+  /**
+   * Features of each decoder level, lowest resolution first (the order of the heads); with
+   * `onlyLast` only the full-resolution level, each lower one freed once the next is computed.
+   */
+  forward(skips: readonly Tensor[], onlyLast = false): Tensor[] {
     const levels: Tensor[] = [];
     let x = skips[skips.length - 1]!;
     for (let s = 0; s < this.stages.length; s++) {
       const skip = skips[skips.length - s - 2]!;
       const below = x;
-      x = scope(() => this.stages.at(s).forward(cat([this.transpconvs.at(s).forward(below), skip], 1)));
+      x = scope(() => {
+        // The up-sampled features and their concatenation with the skip are freed as soon as they
+        // have been used, as in PyTorch's decoder (at full resolution each is a patch-sized map).
+        const up = this.transpconvs.at(s).forward(below);
+        const merged = cat([up, skip], 1);
+        up.dispose();
+        const out = this.stages.at(s).forward(merged);
+        merged.dispose();
+        return out;
+      });
+      if (onlyLast && s > 0) levels.pop()!.dispose();
       levels.push(x);
     }
     return levels;
@@ -185,8 +205,8 @@ export class UNetDecoder extends Module {
     this.seg_layers = this.addModule('seg_layers', buildHeads(config, config.numClasses, device));
   }
 
-  levels(skips: readonly Tensor[]): Tensor[] {
-    return this.body.forward(skips);
+  levels(skips: readonly Tensor[], onlyLast = false): Tensor[] {
+    return this.body.forward(skips, onlyLast);
   }
 }
 
@@ -216,7 +236,7 @@ export class PlainConvUNet extends Module implements NetworkKeys {
 
   /** Logits: with deep supervision one per decoder level, full resolution first; else one. */
   forward(x: Tensor): Tensor[] {
-    return applyHeads(this.decoder.seg_layers, this.decoder.levels(this.encoder.forward(x)), this.deepSupervision);
+    return applyHeads(this.decoder.seg_layers, this.decoder.levels(this.encoder.forward(x), !this.deepSupervision), this.deepSupervision);
   }
 }
 

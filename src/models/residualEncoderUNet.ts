@@ -159,7 +159,7 @@ export class ResidualEncoderUNet extends Module implements NetworkKeys {
 
   /** Logits: with deep supervision one per decoder level, full resolution first; else one. */
   forward(x: Tensor): Tensor[] {
-    return applyHeads(this.decoder.seg_layers, this.decoder.levels(this.encoder.forward(x)), this.deepSupervision);
+    return applyHeads(this.decoder.seg_layers, this.decoder.levels(this.encoder.forward(x), !this.deepSupervision), this.deepSupervision);
   }
 }
 
