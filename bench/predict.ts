@@ -2,7 +2,9 @@
  * Predict benchmark, lesionseg vs PyTorch (Debian python3-torch) in one run: the sliding-window
  * procedure (Gaussian blend, step 0.5, optional mirroring, several windows per batch) on a random
  * preprocessed volume with the cpu-preset PlainConvUNet; the same weights go to PyTorch through a
- * safetensors file, and the two logit volumes are compared.
+ * safetensors file, and the two logit volumes are compared. Each side runs in a child process of
+ * its own that reads the weights and the volume from files and writes its logits to a .npy file,
+ * so that each peak RSS is that side's alone (this script's model and arrays count for neither).
  * Usage: npx tsx bench/predict.ts [--shape 64,256,256] [--patch 32,96,96] [--features 16,32,64,128,256]
  *        [--batch 2] [--tta] [--threads 2] [--precision auto|fp32|bf16] [--device cpu|cuda] [--rounds 1]
  * Prints JSON: seconds per side (median over rounds), ratio ours / PyTorch, max |logit difference|.
@@ -13,13 +15,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuInfo, parseDevice, resolvePrecision, type PrecisionRequest } from '../src/core/index.js';
-import { readNpy, writeNpy, writeSafetensors } from '../src/io/index.js';
+import { readNpy, readSafetensors, writeNpy, writeSafetensors } from '../src/io/index.js';
+import { loadWeightsStrict } from '../src/checkpoint/index.js';
 import { slidingWindowPredict, type InferencePrecision } from '../src/infer/index.js';
 import { PlainConvUNet } from '../src/models/index.js';
 import { stateDict } from '../src/nn/index.js';
 import { fromArray, manualSeed, narrow, noGrad, randn, scope, setNumThreads, unsqueeze } from '../src/tensor/index.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const script = fileURLToPath(import.meta.url);
+const root = path.resolve(path.dirname(script), '..');
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string): string => {
   const index = args.indexOf(`--${name}`);
@@ -54,25 +58,42 @@ const model = new PlainConvUNet({
   strides: STRIDES.slice(0, features.length),
   deepSupervision: false,
 }, { device });
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-predict-'));
+const childDir = option('child', '');
+const dir = childDir !== '' ? childDir : fs.mkdtempSync(path.join(os.tmpdir(), 'bench-predict-'));
 const weightsFile = path.join(dir, 'weights.safetensors');
 const volumeFile = path.join(dir, 'volume.npy');
+if (childDir !== '') {
+  oursChild(option('child-out', ''));
+  process.exit(0);
+}
 writeSafetensors(weightsFile, stateDict(model), { format: 'pt' });
-const host = scope(() => randn([1, ...shape]).toFloat32Array());
-writeNpy(volumeFile, host, [1, ...shape]);
+writeNpy(volumeFile, scope(() => randn([1, ...shape]).toFloat32Array()), [1, ...shape]);
 
 const median = (v: number[]): number => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 
-function runOurs(): { seconds: number; logits: Float32Array } {
-  return scope(() => {
-    const volume = fromArray(host, [1, ...shape], { device });
+/** Our side, in this child process: weights and volume from the files, logits to `out`; prints seconds and peak RSS. */
+function oursChild(out: string): void {
+  loadWeightsStrict(model, readSafetensors(weightsFile).tensors, weightsFile, 'the benchmark network');
+  const seconds = scope(() => {
+    let array: Float32Array | null = readNpy(volumeFile).data as Float32Array;
+    const volume = fromArray(array, [1, ...shape], { device });
+    array = null;
     // Warm-up forward on one window, as the PyTorch side does.
     noGrad(() => scope(() => { model.forward(unsqueeze(narrow(narrow(narrow(volume, 1, 0, patch[0]!), 2, 0, patch[1]!), 3, 0, patch[2]!), 0)); }));
     const t0 = performance.now();
     const logits = slidingWindowPredict([(x) => model.forward(x)[0]!], volume, { patchSize: patch, numClasses, mirrorAxes: tta ? [0, 1, 2] : [], windowsPerBatch, precision });
-    const values = logits.toFloat32Array();
-    return { seconds: (performance.now() - t0) / 1000, logits: values };
+    const elapsed = (performance.now() - t0) / 1000;
+    writeNpy(out, logits.toFloat32Array(), logits.shape);
+    return elapsed;
   });
+  process.stdout.write(JSON.stringify({ side: 'lesionseg', seconds, peak_rss_mib: process.resourceUsage().maxRSS / 1024 }));
+}
+
+function runOurs(): { seconds: number; peak_rss_mib: number; logits: Float32Array } {
+  const out = path.join(dir, 'ours_logits.npy');
+  const text = execFileSync(process.execPath, [...process.execArgv, script, ...args, '--child', dir, '--child-out', out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const result = JSON.parse(text) as { seconds: number; peak_rss_mib: number };
+  return { ...result, logits: readNpy(out).data as Float32Array };
 }
 
 function runTorch(): { seconds: number; peak_rss_mib: number; logits: Float32Array } {
@@ -89,8 +110,6 @@ function runTorch(): { seconds: number; peak_rss_mib: number; logits: Float32Arr
 const ours: number[] = [];
 const torch: number[] = [];
 let torchRss = 0;
-// Our peak RSS right after our first run (round 0 runs ours first): later the process also holds
-// PyTorch's logits read back for the comparison, which the PyTorch side's own figure does not count.
 let oursRss = 0;
 let difference = 0;
 for (let round = 0; round < rounds; round++) {
@@ -98,7 +117,7 @@ for (let round = 0; round < rounds; round++) {
   let a: Float32Array | null = null;
   let b: Float32Array | null = null;
   for (const side of order) {
-    if (side === 'ours') { const r = runOurs(); ours.push(r.seconds); a = r.logits; if (round === 0) oursRss = process.resourceUsage().maxRSS / 1024; }
+    if (side === 'ours') { const r = runOurs(); ours.push(r.seconds); oursRss = Math.max(oursRss, r.peak_rss_mib); a = r.logits; }
     else { const r = runTorch(); torch.push(r.seconds); torchRss = Math.max(torchRss, r.peak_rss_mib); b = r.logits; }
   }
   for (let i = 0; i < a!.length; i++) difference = Math.max(difference, Math.abs(a![i]! - b![i]!));
@@ -109,9 +128,10 @@ console.log(JSON.stringify({
   cpu: cpuInfo(),
   benchmark: 'predict-sliding-window',
   config: { shape, patch, features, classes: numClasses, windows_per_batch: windowsPerBatch, windows, tta, threads, precision, device: deviceText, rounds },
-  lesionseg: { seconds: median(ours), rounds: ours, peak_rss_mib: oursRss, peak_rss_mib_whole_script: process.resourceUsage().maxRSS / 1024 },
+  lesionseg: { seconds: median(ours), rounds: ours, peak_rss_mib: oursRss },
   pytorch: { seconds: median(torch), rounds: torch, peak_rss_mib: torchRss },
   ratio_time_ours_over_pytorch: median(ours) / median(torch),
+  ratio_peak_rss_ours_over_pytorch: oursRss / torchRss,
   max_abs_logit_difference: difference,
 }, null, 2));
 model.dispose();

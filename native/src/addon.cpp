@@ -299,35 +299,39 @@ c10::Device Args::device(size_t i) const {
 
 // libtorch's CPU allocator is plain malloc. With glibc's defaults every activation above the
 // dynamic mmap threshold is a fresh mmap, so each training step pays page faults for all of its
-// activations (measured: ~20% of a U-Net forward+backward on 2 cores). Keeping allocations on the
-// heap and not trimming it below 1 GiB lets steps reuse the same pages; the heap then stays at
-// its peak, which is what a training or inference loop reaches anyway. glibc caps the mmap
-// threshold at 32 MiB, so larger blocks (a full-resolution activation of two windows is 33 MB)
-// would still be mapped afresh each time: M_MMAP_MAX 0 keeps those on the heap too (measured with
-// 30 forward passes of the cpu preset's U-Net at batch 1, 2 and 4, fp32 and bf16, on 2 cores:
-// system time 20 s -> 3 s, minor page faults 1.1 million -> 355,000).
-// LESIONSEG_MALLOC_TUNING=0 keeps glibc's defaults (smaller resident memory, slower steps).
-static void TuneAllocatorOnce() {
+// activations (measured: ~20% of a U-Net forward+backward on 2 cores). Keeping allocations up to
+// 32 MiB on the heap and not trimming it below 1 GiB lets steps reuse the same pages; the heap
+// then stays at its peak, which is what a training loop reaches anyway. Training asks for this
+// (tuneAllocator, from src/train); prediction keeps glibc's defaults, which trim the heap: with
+// the tuning its sliding window's peak RSS was 1.15x PyTorch's, without it 0.94x, at about the
+// same speed (bench/predict.ts, results/predict/). LESIONSEG_MALLOC_TUNING=0 keeps glibc's
+// defaults for training too (smaller resident memory, slower steps). Returns whether it applied.
+static Napi::Value TuneAllocator(const Napi::CallbackInfo& info) {
+  bool applied = false;
 #if defined(__GLIBC__)
   static std::once_flag once;
+  static bool tuned = false;
   std::call_once(once, [] {
     const char* setting = std::getenv("LESIONSEG_MALLOC_TUNING");
     if (setting != nullptr && std::string(setting) == "0") return;
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
     mallopt(M_TOP_PAD, 256 << 20);
-    mallopt(M_MMAP_MAX, 0);
+    tuned = true;
   });
+  applied = tuned;
 #endif
+  return Napi::Boolean::New(info.Env(), applied);
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  TuneAllocatorOnce();
+  ls::InstallCpuBlockCache();
   auto* data = new ls::AddonData();
   data->tensorConstructor = Napi::Persistent(ls::TensorHandle::Define(env));
   env.SetInstanceData<ls::AddonData>(data);
   exports.Set("TensorHandle", data->tensorConstructor.Value());
-  for (const auto* table : {&ls::CreationOps(), &ls::PointwiseOps(), &ls::NnOps(), &ls::ShapeOps()}) {
+  exports.Set("tuneAllocator", Napi::Function::New(env, TuneAllocator, "tuneAllocator"));
+  for (const auto* table : {&ls::CreationOps(), &ls::PointwiseOps(), &ls::NnOps(), &ls::ShapeOps(), &ls::AllocatorOps()}) {
     for (const ls::OpDef& def : *table) {
       exports.Set(def.name, Napi::Function::New(env, ls::Trampoline, def.name, const_cast<ls::OpDef*>(&def)));
     }

@@ -99,6 +99,10 @@ const std::vector<OpDef>& CreationOps();
 const std::vector<OpDef>& PointwiseOps();
 const std::vector<OpDef>& NnOps();
 const std::vector<OpDef>& ShapeOps();
+const std::vector<OpDef>& AllocatorOps();
+
+/** Put the block cache (allocator.cpp) in front of libtorch's CPU allocator, once. */
+void InstallCpuBlockCache();
 
 /** Converts a JS number to a scalar the way PyTorch converts a Python value. */
 at::Scalar ScalarFromNumber(double value);

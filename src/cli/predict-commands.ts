@@ -5,7 +5,7 @@
  */
 import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
-import { BYTES_PER_GIB, InputError, parseDevice, type Logger } from '../core/index.js';
+import { BYTES_PER_GIB, InputError, parseDevice, threadsForFreeCores, type Logger } from '../core/index.js';
 import { onnxEngineFactory } from '../export/index.js';
 import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, predictFiles, type EngineKind, type ModelFold, type OutputType, type PredictionCase, type SpatialAxis } from '../infer/index.js';
 import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
@@ -87,7 +87,7 @@ export function registerPredictCommands(program: Command): void {
     .addOption(precisionOption('auto'))
     .option('--batch <n>', 'windows per forward batch, or auto: the fastest of 1, 2 and 4 per window, measured on the first batches (CPU; 2 on CUDA)', positiveIntOrAuto('batch'), 'auto' as number | 'auto')
     .addOption(new Option('--accumulate-on <where>', 'where the sliding-window sums live').choices(['device', 'cpu'] as const).default('device' as const))
-    .option('--threads <n>', 'intra-op CPU threads (at most 4 per CPU)', threadCount('threads'))
+    .option('--threads <n>', 'intra-op CPU threads (at most 4 per CPU; default: the cores not busy with other work, measured for 0.2 s at start)', threadCount('threads'))
     .addOption(new Option('--max-memory-gib <gib>', 'refuse a case whose images, logits accumulators and weight map (estimated from its headers) need more memory').argParser(gibibytes('max-memory-gib')).default(os.totalmem(), `${DEFAULT_MAX_MEMORY_GIB}, this machine's total`))
     .addOption(new Option('--max-image-gib <gib>', 'refuse an image that decodes to more than this').argParser(gibibytes('max-image-gib')).default(DEFAULT_MAX_IMAGE_BYTES, `${DEFAULT_MAX_IMAGE_BYTES / BYTES_PER_GIB}`))
     .option('--output-type <types>', 'nifti (the mask as .nii.gz) and/or dicom-seg (a DICOM Segmentation referencing the input series; DICOM input only), comma-separated', outputTypeList, ['nifti'] as OutputType[])
@@ -98,7 +98,14 @@ export function registerPredictCommands(program: Command): void {
     .option('--lobes <dir>', 'lobe masks for --summary (TotalSegmentator names: lung_upper_lobe_left.nii.gz, ...; a folder, or a folder of <case>/ folders)')
     .option('--json', 'print a JSON summary on stdout')
     .action(async (options) => {
-      if (options.threads !== undefined) setNumThreads(options.threads);
+      // Without --threads: the cores not busy with other work (sampled for 0.2 s), so that two
+      // predictions side by side share the cores instead of each oversubscribing them.
+      const threadChoice = options.threads !== undefined ? null : threadsForFreeCores();
+      const threads = options.threads ?? threadChoice!.threads;
+      setNumThreads(threads);
+      if (options.verbose === true) {
+        stderrLogger.info(threadChoice === null ? `threads: ${threads} (--threads)` : `threads: ${threads} (${threadChoice.busy === null ? 'load unknown' : `${threadChoice.busy.toFixed(1)} of ${threadChoice.cores} cores busy with other work`})`);
+      }
       const caseOutputs: CaseOutputOptions = { summary: options.summary === true, view: options.view === true, ...(options.lungs !== undefined ? { lungs: options.lungs } : {}), ...(options.lobes !== undefined ? { lobes: options.lobes } : {}) };
       checkCaseOutputOptions(caseOutputs, options.outputType);
       let writer: ReturnType<typeof caseOutputWriter> | null = null;
@@ -132,7 +139,7 @@ export function registerPredictCommands(program: Command): void {
           outputTypes: options.outputType,
           ...(options.series !== undefined ? { series: options.series } : {}),
           softwareVersion: `lesionseg ${program.version() ?? ''}`.trim(),
-          ...(options.engine === 'onnx' ? { engine: onnxEngineFactory(options.threads !== undefined ? { threads: options.threads } : {}) } : {}),
+          ...(options.engine === 'onnx' ? { engine: onnxEngineFactory({ threads }) } : {}),
           progress: terminalProgress(),
           ...(caseOutputs.summary || caseOutputs.view
             ? {

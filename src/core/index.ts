@@ -8,3 +8,4 @@ export * from './progress.js';
 export * from './precision.js';
 export * from './paths.js';
 export * from './resources.js';
+export * from './cpuLoad.js';

@@ -14,7 +14,7 @@
  */
 import { SILENT_PROGRESS, type Device, type Precision, type ProgressReporter } from '../core/index.js';
 import {
-  addInPlace, autocast, cast, copyInPlace, eq, fromArray, mulInPlace, narrow, noGrad, pad, pow, scope, squeeze, stack, to, where, zeros, type Tensor,
+  addInPlace, autocast, cast, copyInPlace, emptyCpuCache, eq, fromArray, mulInPlace, narrow, noGrad, pad, pow, scope, squeeze, stack, to, where, zeros, type Tensor,
 } from '../tensor/index.js';
 import { BatchTuner, type BatchTunerReport } from './batchTuner.js';
 import { BODY_MARGIN_VOXELS, windowsTouchingMask } from './bodyMask.js';
@@ -170,9 +170,14 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
 
     progress.start('sliding window', boxes.length);
     try {
+      // The addon keeps the activations' blocks for the next batch of the same size; when the size
+      // changes (the tuner's trials, the last batch) the old size's blocks would stay idle: drop them.
+      let lastBatchSize = 0;
       for (let first = 0; first < boxes.length; ) {
         const batch = boxes.slice(first, first + (tuner === null ? fixedBatch : tuner.next(boxes.length - first)));
         first += batch.length;
+        if (batch.length !== lastBatchSize) emptyCpuCache();
+        lastBatchSize = batch.length;
         const started = performance.now();
         const windows = scope(() => stack(batch.map((box) => windowView(padded, box, patch, 1)), 0));
         let prediction: Tensor | null = null;
@@ -250,7 +255,10 @@ export function slidingWindowPredict(networks: readonly LogitsFunction[], data: 
   const computeDevice = data.device;
   const forward = (network: LogitsFunction, x: Tensor): Tensor =>
     precision === 'fp32' ? network(x) : autocast({ device: computeDevice, dtype: precision === 'bf16' ? 'bfloat16' : 'float16' }, () => network(x));
-  return noGrad(() => scope(() => drivePasses(windowPasses(networks.length, data, resolved), (pass) => forward(networks[pass.model]!, pass.input))));
+  const logits = noGrad(() => scope(() => drivePasses(windowPasses(networks.length, data, resolved), (pass) => forward(networks[pass.model]!, pass.input))));
+  // The windows' activations were reused block for block; give them back now that the loop is done.
+  emptyCpuCache();
+  return logits;
 }
 
 /**
@@ -261,5 +269,7 @@ export function slidingWindowPredict(networks: readonly LogitsFunction[], data: 
 export async function slidingWindowPredictAsync(engines: readonly AsyncLogitsFunction[], data: Tensor, options: SlidingWindowOptions): Promise<Tensor> {
   const resolved = resolveOptions(engines.length, data, options);
   if ((options.precision ?? 'fp32') !== 'fp32') throw new RangeError(`slidingWindowPredictAsync runs fp32 engines only, got precision ${options.precision}`);
-  return drivePassesAsync(windowPasses(engines.length, data, resolved), (pass) => engines[pass.model]!(pass.input));
+  const logits = await drivePassesAsync(windowPasses(engines.length, data, resolved), (pass) => engines[pass.model]!(pass.input));
+  emptyCpuCache();
+  return logits;
 }

@@ -58,6 +58,8 @@ export interface TorchBinding {
   getNumThreads(): number;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
+  tuneAllocator(): boolean;
+  emptyCpuCache(): number;
   // element-wise
   neg(x: H): H; exp(x: H): H; log(x: H): H; sqrt(x: H): H; rsqrt(x: H): H; abs(x: H): H; square(x: H): H;
   sigmoid(x: H): H; relu(x: H): H; tanh(x: H): H; logicalNot(x: H): H; sign(x: H): H; floor(x: H): H; round(x: H): H;
@@ -137,6 +139,12 @@ export function loadBinding(addonPath: string): TorchBinding {
   if (!existsSync(addonPath)) {
     throw new LesionsegError('addon-missing', `the libtorch addon is not built: ${addonPath} is missing; ${setUp} first`);
   }
+  // libgomp reads its settings once, when libtorch loads it with the addon. By default its threads
+  // spin for a while at the end of every parallel region before they sleep: alone that saves a
+  // wake-up, but beside another process on the same cores each spinning thread takes the core the
+  // other process' threads need (two 2-thread trainings on 2 cores ran ten times slower than one).
+  // PASSIVE sleeps at once; the user's own OMP_WAIT_POLICY (or GOMP_SPINCOUNT) wins.
+  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
   const require = createRequire(import.meta.url);
   try {
     return require(addonPath) as TorchBinding;

@@ -6,7 +6,7 @@ export { fromArray, zeros, ones, full, randn, rand, arange, zerosLike, onesLike,
 export { scope, liveTensors, finalizedTensors } from './scope.js';
 export {
   noGrad, enableGrad, isGradEnabled, autocast, manualSeed, setNumThreads, getNumThreads, cudaIsAvailable, cudaDeviceCount,
-  nativeLiveTensors, nativeFinalizedTensors,
+  nativeLiveTensors, nativeFinalizedTensors, tuneAllocatorForTraining, emptyCpuCache,
 } from './state.js';
 export * from './ops_pointwise.js';
 export * from './ops_nn.js';

@@ -71,6 +71,25 @@ export function setNumThreads(n: number): void {
   binding.setNumThreads(n);
 }
 
+/**
+ * Keep training's activations on glibc's heap, untrimmed (addon.cpp TuneAllocator: a U-Net step
+ * was 1.3x slower with glibc's defaults). Training calls it; prediction does not (its peak RSS
+ * would grow ~15% for no measurable speed). Once per process; false where not glibc or
+ * LESIONSEG_MALLOC_TUNING=0.
+ */
+export function tuneAllocatorForTraining(): boolean {
+  return binding.tuneAllocator();
+}
+
+/**
+ * Unmap the CPU blocks the addon keeps for reuse (allocator.cpp: blocks of 1 MiB and more stay
+ * mapped when their tensor dies, for the next tensor of that size). Call it when a loop of
+ * same-sized work ends (the sliding window does), so the idle blocks leave the RSS. Returns bytes.
+ */
+export function emptyCpuCache(): number {
+  return binding.emptyCpuCache();
+}
+
 export function getNumThreads(): number {
   return binding.getNumThreads();
 }

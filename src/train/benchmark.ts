@@ -3,7 +3,7 @@
  * supervision, backward, clipping at 12, SGD step), peak RSS and parameter count for a given
  * U-Net configuration. bench/train-step-compare.ts runs it beside the same network in PyTorch.
  */
-import { fromArray, manualSeed, randn, scope, setNumThreads, getNumThreads, type Device } from '../tensor/index.js';
+import { fromArray, manualSeed, randn, scope, setNumThreads, getNumThreads, tuneAllocatorForTraining, type Device } from '../tensor/index.js';
 import { SGD, deepSupervisionTargets, deepSupervisionWeights } from '../nn/index.js';
 import { PlainConvUNet, type UNetConfig } from '../models/index.js';
 import { cpuInfo, Rng, type CpuInfo } from '../core/index.js';
@@ -83,6 +83,7 @@ function randomTarget(shape: number[], numClasses: number, rng: Rng): BigInt64Ar
 
 export function benchmarkTrainStep(options: Partial<TrainStepBenchOptions> = {}): TrainStepBenchResult {
   const o = { ...TRAIN_STEP_BENCH_DEFAULTS, ...options };
+  tuneAllocatorForTraining();
   setNumThreads(o.threads);
   manualSeed(o.seed);
   const config: UNetConfig = {

@@ -6,7 +6,7 @@
  * EMA). Everything that decides the next epoch lives in `TrainerState`, so a checkpoint of the
  * state plus weights and momentum buffers continues a run exactly. The constructor does no I/O.
  */
-import { argmax, manualSeed, noGrad, scope, type Device } from '../tensor/index.js';
+import { argmax, manualSeed, noGrad, scope, tuneAllocatorForTraining, type Device } from '../tensor/index.js';
 import { deepSupervisionLoss, deepSupervisionWeights, diceCeLoss, type DiceCeOptions, type SGD } from '../nn/index.js';
 import { Rng, type RngState } from '../core/index.js';
 import { batchTensors, type BatchLoader } from './batches.js';
@@ -99,6 +99,7 @@ export class Trainer {
   private stopRequested = false;
 
   constructor(options: TrainerOptions) {
+    tuneAllocatorForTraining();
     for (const key of ['numEpochs', 'iterationsPerEpoch'] as const) {
       if (!Number.isInteger(options[key]) || options[key] < 1) throw new RangeError(`Trainer: ${key} must be a positive integer, got ${options[key]}`);
     }

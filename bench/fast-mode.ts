@@ -1,0 +1,108 @@
+/**
+ * What `predict --fast` costs in DSC, on a finished study's phantoms: for one arm, every fold's
+ * model predicts that fold's test cases with the real CLI in each mode, and each mask is scored
+ * against the reference label and against the default mode's mask.
+ * Modes: default (mirroring on all axes, step 0.5, precision auto), fp32 (the default in fp32,
+ * which is what the study itself ran, less its --no-tta), no-tta, fast (no mirroring, step 0.75,
+ * windows outside the body skipped).
+ * Usage: npx tsx bench/fast-mode.ts --study DIR [--arm multi/continual] [--dataset covid]
+ *        [--modes default,no-tta,fast] (fp32 also) [--threads 2] [--out FILE]
+ * DIR is a study folder written by `lesionseg experiment` (results/synthetic/ describes the one the
+ * committed numbers come from). Prints one JSON object.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpuInfo } from '../src/core/index.js';
+import { dice, maskOfLabel } from '../src/eval/index.js';
+import { readNifti } from '../src/io/index.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string): string => {
+  const index = args.indexOf(`--${name}`);
+  return index >= 0 && args[index + 1] !== undefined ? args[index + 1]! : fallback;
+};
+const study = option('study', '');
+if (study === '' || !fs.existsSync(path.join(study, 'runs'))) {
+  process.stderr.write('bench/fast-mode: --study DIR must be a study folder with runs/ (lesionseg experiment)\n');
+  process.exit(2);
+}
+const arm = option('arm', 'multi/continual');
+const dataset = option('dataset', 'covid');
+const threads = option('threads', String(cpuInfo().cores));
+const MODES: Record<string, string[]> = { default: [], fp32: ['--precision', 'fp32'], 'no-tta': ['--no-tta'], fast: ['--fast'] };
+const modes = option('modes', 'default,no-tta,fast').split(',');
+for (const mode of modes) if (MODES[mode] === undefined) throw new Error(`unknown mode ${mode}: one of ${Object.keys(MODES).join(', ')}`);
+if (!modes.includes('default')) throw new Error('--modes must include default (the reference of the agreement)');
+
+interface CaseRow { fold: number; caseId: string; diceToLabel: Record<string, number>; diceToDefault: Record<string, number> }
+
+const armDir = path.join(study, 'runs', arm);
+const folds = fs.readdirSync(armDir).filter((name) => /^fold_\d+$/.test(name)).sort();
+const images = path.join(study, 'datasets', dataset, 'imagesTr');
+const labels = path.join(study, 'datasets', dataset, 'labelsTr');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-fast-mode-'));
+const rows: CaseRow[] = [];
+const seconds: Record<string, number> = Object.fromEntries(modes.map((m) => [m, 0]));
+const windows: Record<string, number> = Object.fromEntries(modes.map((m) => [m, 0]));
+try {
+  for (const fold of folds) {
+    const k = Number(fold.slice(5));
+    const run = path.join(armDir, fold);
+    const sidecar = JSON.parse(fs.readFileSync(path.join(run, 'checkpoint_final.json'), 'utf8')) as { data: { test: string[] } };
+    const input = path.join(work, `input_${k}`);
+    fs.mkdirSync(input);
+    for (const caseId of sidecar.data.test) fs.symlinkSync(path.join(images, `${caseId}_0000.nii.gz`), path.join(input, `${caseId}_0000.nii.gz`));
+    const masks: Record<string, string> = {};
+    for (const mode of modes) {
+      const out = path.join(work, `${mode}_${k}`);
+      const started = performance.now();
+      const text = execFileSync(process.execPath, [path.join(root, 'bin/lesionseg.js'), 'predict', '-m', run, '-i', input, '-o', out, '--threads', threads, '--json', ...MODES[mode]!], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      seconds[mode]! += (performance.now() - started) / 1000;
+      const result = JSON.parse(text) as { cases: { windows: { run: number } }[] };
+      windows[mode]! += result.cases.reduce((n, c) => n + c.windows.run, 0);
+      masks[mode] = out;
+    }
+    for (const caseId of sidecar.data.test) {
+      const label = await readNifti(path.join(labels, `${caseId}.nii.gz`));
+      const reference = { data: maskOfLabel(label.data, 1), shape: label.shape };
+      const predicted: Record<string, { data: Uint8Array; shape: typeof label.shape }> = {};
+      for (const mode of modes) {
+        const mask = await readNifti(path.join(masks[mode]!, `${caseId}.nii.gz`));
+        predicted[mode] = { data: maskOfLabel(mask.data, 1), shape: mask.shape };
+      }
+      rows.push({
+        fold: k,
+        caseId,
+        diceToLabel: Object.fromEntries(modes.map((m) => [m, dice(predicted[m]!, reference)])),
+        diceToDefault: Object.fromEntries(modes.map((m) => [m, dice(predicted[m]!, predicted.default!)])),
+      });
+    }
+    process.stderr.write(`bench/fast-mode: ${fold} done (${sidecar.data.test.length} cases)\n`);
+  }
+} finally {
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
+const summary = Object.fromEntries(modes.map((mode) => {
+  const toLabel = rows.map((r) => r.diceToLabel[mode]!);
+  const toDefault = rows.map((r) => r.diceToDefault[mode]!);
+  const change = rows.map((r) => r.diceToLabel[mode]! - r.diceToLabel.default!);
+  return [mode, {
+    args: MODES[mode],
+    seconds: seconds[mode],
+    windows_run: windows[mode],
+    dice_to_label: { mean: mean(toLabel), worst: Math.min(...toLabel) },
+    dice_to_default_mask: { mean: mean(toDefault), worst: Math.min(...toDefault) },
+    dice_to_label_minus_default: { mean: mean(change), worst: Math.min(...change) },
+  }];
+}));
+const report = { benchmark: 'fast-mode', cpu: cpuInfo(), threads: Number(threads), study: path.basename(path.resolve(study)), arm, dataset, folds: folds.length, cases: rows.length, modes: summary, per_case: rows };
+const text = `${JSON.stringify(report, null, 2)}\n`;
+const outFile = option('out', '');
+if (outFile !== '') fs.writeFileSync(outFile, text);
+process.stdout.write(text);

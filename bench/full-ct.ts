@@ -1,0 +1,113 @@
+/**
+ * A full-size chest CT through the real `lesionseg predict`, in the modes issue 14 asks about:
+ * one `synth --size paper` phantom (120 x 512 x 512 at 0.74 x 0.74 x 2.6 mm), a run of the `cpu`
+ * preset's network (patch 24 x 112 x 96, features 16..256; trained for one iteration, so its
+ * masks are noise, its timing is that of any trained network of the plan), then
+ * - fp32: `--no-tta --precision fp32 --batch 2 --no-skip-background` (the settings the issue timed),
+ * - default: `--no-tta` (precision auto, batch auto, step 0.5, every window run),
+ * - fast: `--fast` (no mirroring, step 0.75, windows outside the body skipped),
+ * - fast x2: two `--fast` predictions started together (the shared-machine case),
+ * each in its own process, timed from outside (wall) and by its own stages (`--json`).
+ * Usage: npx tsx bench/full-ct.ts [--modes fp32,default,fast,fast-x2] [--size paper] [--out FILE]
+ * Prints one JSON object with the CPU.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpuInfo } from '../src/core/index.js';
+import { writeSynthDataset, type SynthSize } from '../src/synth/index.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cli = path.join(root, 'bin/lesionseg.js');
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string): string => {
+  const index = args.indexOf(`--${name}`);
+  return index >= 0 && args[index + 1] !== undefined ? args[index + 1]! : fallback;
+};
+const MODES: Record<string, string[]> = {
+  fp32: ['--no-tta', '--precision', 'fp32', '--batch', '2', '--no-skip-background'],
+  default: ['--no-tta'],
+  fast: ['--fast'],
+};
+const modes = option('modes', 'fp32,default,fast,fast-x2').split(',');
+const size = option('size', 'paper') as SynthSize;
+
+interface CaseJson {
+  shape: number[];
+  seconds: Record<string, unknown>;
+  peakRssMiB: Record<string, number>;
+  windows: { total: number; run: number; batch?: unknown };
+}
+
+/** One `predict` child: wall seconds from outside and its JSON record of the case. */
+function predict(run: string, image: string, out: string, extra: string[]): Promise<{ wall_seconds: number; case: CaseJson; stderr_tail: string }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [cli, 'predict', '-m', run, '-i', image, '-o', out, '--json', '--verbose', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const wall = (performance.now() - started) / 1000;
+      if (code !== 0) return reject(new Error(`predict ${extra.join(' ')} exited ${code}: ${stderr.slice(-2000)}`));
+      const result = JSON.parse(stdout) as { cases: CaseJson[] };
+      const lines = stderr.split(/\r|\n/).filter((l) => l.trim() !== '' && !/^sliding window: \d+\/\d+/.test(l.trim()));
+      resolve({ wall_seconds: wall, case: result.cases[0]!, stderr_tail: lines.slice(-16).join('\n') });
+    });
+  });
+}
+
+let shape: number[] | null = null;
+function summarize(r: Awaited<ReturnType<typeof predict>>) {
+  shape ??= r.case.shape;
+  return {
+    wall_seconds: r.wall_seconds,
+    peak_rss_mib: Math.max(...Object.values(r.case.peakRssMiB)),
+    windows: r.case.windows,
+    stages_seconds: r.case.seconds,
+    stages_peak_rss_mib: r.case.peakRssMiB,
+    log: r.stderr_tail,
+  };
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-full-ct-'));
+try {
+  const dataset = path.join(dir, 'ct');
+  await writeSynthDataset({ kind: 'covid', cases: 1, out: dataset, seed: 0, size });
+  const image = path.join(dataset, 'imagesTr', 'covid_000_0000.nii.gz');
+  const run = path.join(dir, 'run');
+  process.stderr.write('bench/full-ct: a one-iteration run of the cpu preset ...\n');
+  execFileSync(process.execPath, [cli, 'train', '--dataset', dataset, '--out', run, '--preset', 'cpu', '--epochs', '1', '--iters-per-epoch', '1', '--val-iters', '1', '--fold', 'all'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const plan = JSON.parse(fs.readFileSync(path.join(run, 'plan.json'), 'utf8')) as { configuration: { patchSize: number[]; targetSpacing: number[]; network: { featuresPerStage: number[] } } };
+  const results: Record<string, unknown> = {};
+  for (const mode of modes) {
+    process.stderr.write(`bench/full-ct: ${mode} ...\n`);
+    if (mode === 'fast-x2') {
+      const pair = await Promise.all([0, 1].map((i) => predict(run, image, path.join(dir, `fast-x2-${i}.nii.gz`), MODES.fast!)));
+      results[mode] = { processes: pair.map(summarize), wall_seconds_max: Math.max(...pair.map((r) => r.wall_seconds)) };
+    } else {
+      if (MODES[mode] === undefined) throw new Error(`unknown mode ${mode}`);
+      results[mode] = { args: MODES[mode], ...summarize(await predict(run, image, path.join(dir, `${mode}.nii.gz`), MODES[mode]!)) };
+    }
+  }
+  const wall = (mode: string): number | null => (results[mode] as { wall_seconds?: number; wall_seconds_max?: number } | undefined)?.wall_seconds ?? (results[mode] as { wall_seconds_max?: number } | undefined)?.wall_seconds_max ?? null;
+  const ratio = (a: string, b: string): number | null => (wall(a) !== null && wall(b) !== null ? wall(a)! / wall(b)! : null);
+  const report = {
+    benchmark: 'full-ct',
+    cpu: cpuInfo(),
+    phantom: { size, shape: shape, image: 'synth --kind covid --size paper --seed 0' },
+    plan: { preset: 'cpu', patch: plan.configuration.patchSize, target_spacing: plan.configuration.targetSpacing, features: plan.configuration.network.featuresPerStage },
+    modes: results,
+    ratios: { default_over_fp32: ratio('default', 'fp32'), fast_over_fp32: ratio('fast', 'fp32'), fast_x2_over_fast: ratio('fast-x2', 'fast') },
+  };
+  const text = `${JSON.stringify(report, null, 2)}\n`;
+  const outFile = option('out', '');
+  if (outFile !== '') fs.writeFileSync(outFile, text);
+  process.stdout.write(text);
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
