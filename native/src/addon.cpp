@@ -322,7 +322,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->tensorConstructor = Napi::Persistent(ls::TensorHandle::Define(env));
   env.SetInstanceData<ls::AddonData>(data);
   exports.Set("TensorHandle", data->tensorConstructor.Value());
-  for (const auto* table : {&ls::CreationOps(), &ls::PointwiseOps(), &ls::NnOps(), &ls::ShapeOps()}) {
+  for (const auto* table : {&ls::CreationOps(), &ls::PointwiseOps(), &ls::NnOps(), &ls::ShapeOps(), &ls::DistributedOps()}) {
     for (const ls::OpDef& def : *table) {
       exports.Set(def.name, Napi::Function::New(env, ls::Trampoline, def.name, const_cast<ls::OpDef*>(&def)));
     }

@@ -99,6 +99,7 @@ const std::vector<OpDef>& CreationOps();
 const std::vector<OpDef>& PointwiseOps();
 const std::vector<OpDef>& NnOps();
 const std::vector<OpDef>& ShapeOps();
+const std::vector<OpDef>& DistributedOps();
 
 /** Converts a JS number to a scalar the way PyTorch converts a Python value. */
 at::Scalar ScalarFromNumber(double value);
