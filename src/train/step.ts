@@ -78,13 +78,34 @@ export function batchLoss(
 }
 
 export function trainStep(parts: TrainStepParts, x: Tensor, targets: readonly Tensor[], tasks?: readonly number[]): StepResult {
+  return scope(() => applyGradients(parts, backwardPass(parts, x, targets, tasks)));
+}
+
+/**
+ * The first half of a step: zero the gradients, forward, loss, backward (scaled for fp16). Returns
+ * the loss value; the gradients are in the parameters. A data-parallel step reduces them over the
+ * ranks before `applyGradients`.
+ */
+export function backwardPass(parts: TrainStepParts, x: Tensor, targets: readonly Tensor[], tasks?: readonly number[]): number {
   return scope(() => {
     parts.model.zeroGrad();
     const loss = batchLoss(parts, x, targets, tasks);
     const lossValue = loss.item();
-    const scaler = parts.precision === 'fp16' ? parts.scaler ?? (parts.scaler = { scale: GRAD_SCALER_DEFAULTS.scale, goodSteps: 0 }) : undefined;
+    const scaler = scalerOf(parts);
     if (scaler) mul(loss, scaler.scale).backward();
     else loss.backward();
+    return lossValue;
+  });
+}
+
+function scalerOf(parts: TrainStepParts): GradScalerState | undefined {
+  return parts.precision === 'fp16' ? parts.scaler ?? (parts.scaler = { scale: GRAD_SCALER_DEFAULTS.scale, goodSteps: 0 }) : undefined;
+}
+
+/** The second half: unscale (fp16), clip at `clipNorm`, SGD step (skipped on inf/NaN under fp16). */
+export function applyGradients(parts: TrainStepParts, lossValue: number): StepResult {
+  return scope(() => {
+    const scaler = scalerOf(parts);
     const parameters = parts.model.parameters();
     if (scaler) {
       const inverse = 1 / scaler.scale;

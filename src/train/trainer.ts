@@ -12,7 +12,8 @@ import { Rng, type RngState } from '../core/index.js';
 import { batchTensors, type BatchLoader } from './batches.js';
 import { accumulateCounts, diceFromCounts, emptyCounts, nanMean, updateEma } from './pseudoDice.js';
 import { learningRate, type LrSchedule } from './schedule.js';
-import { trainStep, withPrecision, type GradScalerState, type Precision, type TrainStepParts } from './step.js';
+import { applyGradients, backwardPass, trainStep, withPrecision, type GradScalerState, type Precision, type StepResult, type TrainStepParts } from './step.js';
+import type { DataParallel } from './distributed.js';
 import { accumulateTaskCounts, emptyTaskCounts, isTaskRouted, multiTaskLoss, taskPseudoDice } from './multiTask.js';
 
 /**
@@ -85,6 +86,12 @@ export interface TrainerOptions {
   hooks?: TrainerHook[];
   /** A restored state (resume); default a fresh one from `seed`. */
   state?: TrainerState;
+  /**
+   * This process is one rank of a data-parallel run (distributed.ts): the loaders give the rank's
+   * part of each batch, losses are the global batch's, gradients are summed over the ranks before
+   * clipping, pseudo-Dice counts are summed, and the ranks agree on stopping.
+   */
+  dataParallel?: DataParallel;
 }
 
 export function initialTrainerState(seed: number): TrainerState {
@@ -140,6 +147,7 @@ export class Trainer {
     const numOutputs = this.model.deepSupervision === false ? 1 : this.numOutputs;
     const parts: TrainStepParts = { model: o.model, optimizer: o.optimizer, device: o.device, precision: o.precision, weights: deepSupervisionWeights(numOutputs) };
     if (o.lossOptions !== undefined) parts.lossOptions = o.lossOptions;
+    if (o.dataParallel !== undefined) parts.lossOptions = { ...(o.lossOptions ?? {}), crossRank: o.dataParallel.crossRank };
     if (o.taskLossOptions !== undefined) parts.taskLossOptions = o.taskLossOptions;
     if (o.clipNorm !== undefined) parts.clipNorm = o.clipNorm;
     if (this.current.scaler !== null) parts.scaler = this.current.scaler;
@@ -151,7 +159,9 @@ export class Trainer {
     const hooks = this.options.hooks ?? [];
     const records: EpochRecord[] = [];
     for (const hook of hooks) await hook.onTrainStart?.(this);
-    while (!this.finished && !this.stopRequested) {
+    // Ranks stop together: a signal may reach them at different moments.
+    const agreeStop = async (): Promise<boolean> => (this.options.dataParallel ? this.options.dataParallel.any(this.stopRequested) : this.stopRequested);
+    while (!this.finished && !(await agreeStop())) {
       const record = await this.runEpoch();
       records.push(record);
       for (const hook of hooks) await hook.onEpochEnd?.(this, record);
@@ -179,10 +189,20 @@ export class Trainer {
     let skipped = 0;
     for (let iteration = 0; iteration < o.iterationsPerEpoch; iteration++) {
       const batch = await o.loader.next();
-      const result = scope(() => {
-        const { input, targets } = batchTensors(batch, o.device, this.model.config.strides, deepSupervision);
-        return trainStep(parts, input, targets, batch.tasks);
-      });
+      let result: StepResult;
+      if (o.dataParallel !== undefined) {
+        const lossValue = scope(() => {
+          const { input, targets } = batchTensors(batch, o.device, this.model.config.strides, deepSupervision);
+          return backwardPass(parts, input, targets, batch.tasks);
+        });
+        await o.dataParallel.reduceGradients(this.model);
+        result = applyGradients(parts, lossValue);
+      } else {
+        result = scope(() => {
+          const { input, targets } = batchTensors(batch, o.device, this.model.config.strides, deepSupervision);
+          return trainStep(parts, input, targets, batch.tasks);
+        });
+      }
       lossSum += result.loss;
       if (!result.applied) skipped++;
       for (const hook of hooks) hook.onIteration?.(this, iteration, result.loss);
@@ -244,13 +264,14 @@ export class Trainer {
           }
           return withPrecision(o.device, o.precision, () => {
             const outputs = model.forward(input);
-            const loss = deepSupervisionLoss(outputs, targets, (logits, target) => diceCeLoss(logits, target, o.lossOptions), parts.weights);
+            const loss = deepSupervisionLoss(outputs, targets, (logits, target) => diceCeLoss(logits, target, parts.lossOptions), parts.weights);
             accumulateCounts(counts, argmax(outputs[0]!, 1).toTypedArray() as ArrayLike<number | bigint>, batch.seg, o.lossOptions?.ignoreLabel);
             return loss.item();
           });
         }),
       );
     }
+    if (o.dataParallel !== undefined) await o.dataParallel.sumCounts(taskCounts ?? [counts]);
     if (taskCounts !== null) return { loss: lossSum / o.validationIterations, ...taskPseudoDice(taskCounts) };
     const perClass = diceFromCounts(counts);
     return { loss: lossSum / o.validationIterations, pseudoDice: nanMean(perClass), perClass };

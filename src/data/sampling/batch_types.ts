@@ -58,13 +58,21 @@ export interface LoaderOptions {
   device?: Device;
   /** Case arrays each loader thread keeps in memory (default 2 GiB), least recently used evicted. */
   cacheBytes?: number;
+  /**
+   * Data-parallel rank: this loader makes only the rank's samples of every (global) batch, see
+   * rankBatchShare. Default: the whole batch.
+   */
+  shard?: { rank: number; worldSize: number };
 }
 
 /** Everything a thread needs to draw and render batches: plain JSON, sent to workers once. */
 export interface BatchSpec {
   preprocessedDirs: string[];
   caseIds: string[][];
+  /** The plan's (global) batch size. */
   batchSize: number;
+  /** The samples [first, end) of each global batch this loader makes (all of them without a shard). */
+  sampleRange: [number, number];
   channels: number;
   finalPatchSize: Triple;
   sampledPatchSize: Triple;
