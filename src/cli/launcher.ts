@@ -5,7 +5,8 @@
  * (Linux: SIGKILL on the parent's death, so a launcher killed by SIGKILL leaves no rank behind).
  * Rank 0 prints to stdout; every rank's errors reach stderr prefixed with its rank. When a rank
  * fails, the launcher names it, gives the others a few seconds to notice (their next collective
- * fails at once) and then kills them; it exits with the failed rank's status. SIGTERM and
+ * fails at once) and then kills them; it exits with the failed rank's status. A rank that exits
+ * with 2 (a mistake in the input, which every rank finds alike) has the others killed at once. SIGTERM and
  * SIGUSR1 are passed on to every rank (they stop together after the current epoch).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -88,7 +89,10 @@ export async function launchRanks(nproc: number, argv: readonly string[]): Promi
         // 75 (stopped by a signal, resume me) is not a failure.
         if (status !== 0 && status !== 75 && failure === null) {
           failure = { rank, status };
-          if (exited.size < nproc) {
+          if (status === 2) {
+            // A mistake in the input (its one line is printed): every rank would find the same.
+            forward('SIGKILL');
+          } else if (exited.size < nproc) {
             process.stderr.write(`lesionseg: rank ${rank} of ${nproc} ${describeExit(code, signal)}; stopping the other ranks\n`);
             killTimer = setTimeout(() => forward('SIGKILL'), LAUNCHER_DEFAULTS.graceMs);
           } else {

@@ -113,11 +113,14 @@ test('two ranks on 127.0.0.1 train as one process on the whole batch: same losse
   // fp32: the ranks' CE and Dice sums are added in another order than one process adds them,
   // and a batch of 2 and of 1 may run other oneDNN convolution kernels than a batch of 3; each
   // is a relative rounding of ~1e-7 per op, far below 1e-5 after 6 steps (measured: ~1e-7).
+  // The pseudo Dice counts argmax voxels, and a near-tie voxel may flip: one flip in ~1000
+  // counted voxels moves it by ~1e-3, its bound (absolute).
   for (const history of histories) {
     assert.equal(history.length, 2);
     history.forEach((record, epoch) => {
       const expected = reference.history[epoch]!;
-      for (const key of ['train_loss', 'val_loss', 'pseudo_dice', 'lr'] as const) {
+      assert.ok(Math.abs(record.pseudo_dice! - expected.pseudo_dice!) <= 1e-3, `epoch ${epoch} pseudo Dice ${record.pseudo_dice} vs ${expected.pseudo_dice}`);
+      for (const key of ['train_loss', 'val_loss', 'lr'] as const) {
         const value = record[key] as number;
         const want = expected[key] as number;
         worstLoss = Math.max(worstLoss, Math.abs(value - want) / Math.max(Math.abs(want), 1e-3));
