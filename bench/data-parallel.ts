@@ -2,7 +2,8 @@
  * Data-parallel training on this machine, in one run: training steps per second of one process
  * with 2 intra-op threads on the whole batch against 2 ranks (127.0.0.1, Gloo) with 1 thread each
  * on half the batch, the same U-Net and global batch; and for the ranks, the seconds per step
- * spent in the gradient all-reduce (bucketed, off the JS thread) and the bytes it moves.
+ * spent in the gradient all-reduce (bucketed, off the JS thread; inside a step it includes waiting
+ * for the slower rank) and the same all-reduce run alone (the communication itself).
  *
  *   node --import tsx bench/data-parallel.ts [--patch 32,64,64] [--features 16,32,64,128] [--warmup 2] [--iterations 8]
  *
@@ -41,6 +42,8 @@ interface WorkerResult {
   threads: number;
   secondsPerStep: number;
   allReduceSecondsPerStep: number | null;
+  /** The same all-reduce with no step around it (ranks already in step): the communication alone. */
+  allReduceOnlySeconds: number | null;
   gradientBytes: number;
   losses: number[];
 }
@@ -93,11 +96,18 @@ async function worker(): Promise<void> {
       losses.push(loss);
     }
   }
+  let allReduceOnlySeconds: number | null = null;
+  if (dataParallel !== null) {
+    const alone: number[] = [];
+    for (let i = 0; i < settings.iterations; i++) alone.push(await dataParallel.reduceGradients(model));
+    allReduceOnlySeconds = median(alone);
+  }
   const result: WorkerResult = {
     rank,
     threads,
     secondsPerStep: median(seconds),
     allReduceSecondsPerStep: dataParallel !== null ? reduceSeconds / settings.iterations : null,
+    allReduceOnlySeconds,
     gradientBytes,
     losses,
   };
@@ -128,6 +138,9 @@ async function main(): Promise<void> {
   const loadBefore = os.loadavg()[0]!;
   process.stderr.write('data-parallel bench: 1 rank x 2 threads\n');
   const single = await runWorker(['--rank', '0', '--world', '1', '--threads', '2']);
+  // What one rank's share costs without a peer: the step time data parallelism starts from.
+  process.stderr.write('data-parallel bench: 1 rank x 1 thread on half the batch\n');
+  const half = await runWorker(['--rank', '0', '--world', '1', '--threads', '1', '--batch', String(Math.ceil(settings.batchSize / 2))]);
   process.stderr.write('data-parallel bench: 2 ranks x 1 thread\n');
   const port = await freePort();
   const ranks = await Promise.all([0, 1].map((rank) => runWorker(['--rank', String(rank), '--world', '2', '--threads', '1', '--port', String(port)])));
@@ -143,11 +156,14 @@ async function main(): Promise<void> {
         warmup: settings.warmup,
         iterations: settings.iterations,
         one_rank_two_threads: { steps_per_second: 1 / single.secondsPerStep, seconds_per_step: single.secondsPerStep },
+        one_rank_one_thread_half_batch: { steps_per_second: 1 / half.secondsPerStep, seconds_per_step: half.secondsPerStep },
         two_ranks_one_thread: {
           steps_per_second: 1 / slowest,
           seconds_per_step: slowest,
           all_reduce_seconds_per_step: ranks.map((r) => r.allReduceSecondsPerStep),
           all_reduce_share_of_step: ranks.map((r) => r.allReduceSecondsPerStep! / r.secondsPerStep),
+          // Inside a step the all-reduce also waits for the slower rank's backward; alone it is the communication.
+          all_reduce_alone_seconds: ranks.map((r) => r.allReduceOnlySeconds),
         },
         speedup_two_ranks: single.secondsPerStep / slowest,
         max_relative_loss_difference: maxLossDiff,

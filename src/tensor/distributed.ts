@@ -43,11 +43,18 @@ export function processGroupInitialized(): boolean {
   return binding.distInfo().initialized;
 }
 
+/** A failed collective, said plainly: nearly always another rank died or stopped answering. */
+function collectiveError(error: unknown): LesionsegError {
+  const detail = String((error as Error).message ?? error).replace(/^dist[A-Za-z]+: /, '');
+  return new LesionsegError('distributed-failure', `a collective with the other ranks failed (did another rank die or stop answering?): ${detail}`, { cause: error });
+}
+
 async function settle<T>(what: string, promise: Promise<T>): Promise<T> {
   try {
     return await promise;
   } catch (error) {
-    throw new LesionsegError('distributed-failure', String((error as Error).message ?? error), { cause: error });
+    if (what === 'distInit') throw new LesionsegError('distributed-failure', String((error as Error).message ?? error), { cause: error });
+    throw collectiveError(error);
   }
 }
 
@@ -79,7 +86,7 @@ export function allReduceSync(x: Tensor, op: 'sum' | 'max' = 'sum'): Tensor {
   try {
     return call('distAllReduceSync', [x], (hs) => binding.distAllReduceSync(h(hs, 0), op));
   } catch (error) {
-    throw new LesionsegError('distributed-failure', String((error as Error).message ?? error), { cause: error });
+    throw collectiveError(error);
   }
 }
 
