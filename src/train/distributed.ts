@@ -102,7 +102,7 @@ export function rendezvousFromEnv(env: Record<string, string | undefined>): Rend
 export function assertDistributedAvailable(what: string): void {
   const support = distributedSupport();
   if (!support.available) {
-    throw new InputError(`${what} needs data-parallel support, which this build of the addon lacks (${support.reason}); install libgloo-dev and rebuild (npm run setup)`, { code: 'no-distributed' });
+    throw new InputError(`${what} needs data-parallel support, which this build of the addon lacks (${support.reason}); rebuild with it: npm run setup installs libgloo-dev, and its build log says whether data-parallel training is on`, { code: 'no-distributed' });
   }
 }
 
