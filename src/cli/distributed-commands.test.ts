@@ -2,7 +2,8 @@
  * `train --nproc 2` as a user runs it, on a tiny COVID phantom with the real loader (augmentation
  * on): the same log and weights as one process on the whole batch; a launcher killed by SIGKILL
  * takes its ranks with it and the run resumes to the same result; a rank killed mid-run ends the
- * launcher with a message naming it; and the refusals (exit 2, one line).
+ * launcher with a message naming it; `pretrain --mode single --nproc 2`; and the refusals (exit 2,
+ * one line).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -137,6 +138,21 @@ test('a rank killed mid-run ends the launcher within seconds, naming the rank', 
   assert.match(run.stderr, /rank 1 of 2 was killed by SIGKILL; stopping the other ranks/);
   assert.match(run.stderr, /rank 0: a collective with the other ranks failed \(did another rank die or stop answering\?\): .*Connection (closed|reset) by peer/);
   assert.ok(seconds < 10, `the launcher took ${seconds.toFixed(1)} s`);
+});
+
+test('pretrain --mode single --nproc 2 gives the losses of one process', { skip }, async () => {
+  await dataset;
+  const short = ['--datasets', at('covid'), '--mode', 'single', '--preset', 'tiny', '--epochs', '2', '--iters-per-epoch', '2', '--val-iters', '1', '--workers', '0'];
+  ok(await lesionseg('pretrain', ...short, '--out', at('pre-one'), '--threads', '1'));
+  const run = ok(await lesionseg('pretrain', ...short, '--out', at('pre-two'), '--nproc', '2'));
+  assert.equal(run.stdout.trim().split('\n').length, 1, 'rank 0 alone reports');
+  const got = readLog(path.join('pre-two', 'covid'));
+  const want = readLog(path.join('pre-one', 'covid'));
+  assert.equal(got.length, 2);
+  // As for train (see assertSameRun): fp32 sums in another order, ~1e-7.
+  got.forEach((record, epoch) => {
+    for (const key of ['train_loss', 'val_loss']) assert.ok(Math.abs(record[key]! - want[epoch]![key]!) <= 1e-5 * Math.abs(want[epoch]![key]!), `epoch ${epoch} ${key}: ${record[key]} vs ${want[epoch]![key]}`);
+  });
 });
 
 test('--nproc refusals: more ranks than the batch, --nproc inside a rank, multi-lesion pre-training', { skip }, async () => {
