@@ -219,9 +219,12 @@ Napi::Value DistInit(Args& a) {
       created->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(created->store, rank, world, options);
 #endif
     }
-    // Every rank has joined once a first tiny collective completes.
-    std::vector<at::Tensor> probe{at::zeros({1}, backend == "nccl" ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU))};
-    created->pg->allreduce(probe)->wait();
+    // Every rank has joined once a first tiny collective completes (NCCL connects lazily, on the
+    // rank's own device, at the first collective).
+    if (backend == "gloo") {
+      std::vector<at::Tensor> probe{at::zeros({1})};
+      created->pg->allreduce(probe)->wait();
+    }
     std::lock_guard<std::mutex> lock(groupMutex);
     group = created;
     return SecondsSince(start);

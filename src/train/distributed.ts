@@ -14,7 +14,7 @@
  * RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT (LOCAL_RANK), or Slurm's SLURM_PROCID /
  * SLURM_NTASKS / SLURM_STEP_NODELIST (its first node serves the store; SLURM_LOCALID).
  */
-import { InputError, LesionsegError } from '../core/index.js';
+import { InputError, LesionsegError, type Device } from '../core/index.js';
 import {
   add, allReduce, allReduceSync, broadcast, DEFAULT_BUCKET_BYTES, distributedSupport, fromArray, initProcessGroup, scope, storeSet, storeTryGet, sub,
   type Tensor,
@@ -121,7 +121,15 @@ export class DataParallel {
   gradientSeconds = 0;
   gradientReductions = 0;
 
-  constructor(readonly rendezvous: Rendezvous) {}
+  /**
+   * `backend` 'nccl' reduces CUDA tensors only, so the run's own numbers (pseudo-Dice counts,
+   * the stop flag) then travel on this rank's GPU.
+   */
+  constructor(readonly rendezvous: Rendezvous, readonly backend: 'gloo' | 'nccl' = 'gloo') {}
+
+  private get numbersDevice(): Device {
+    return this.backend === 'nccl' ? { type: 'cuda', index: this.rendezvous.localRank } : { type: 'cpu' };
+  }
 
   get rank(): number {
     return this.rendezvous.rank;
@@ -166,7 +174,7 @@ export class DataParallel {
   /** Numbers summed (or maxed) over ranks, in float64. */
   async allReduceNumbers(values: readonly number[], op: 'sum' | 'max' = 'sum'): Promise<number[]> {
     if (values.length === 0) return [];
-    const tensor = scope(() => fromArray(Float64Array.from(values), [values.length]).keep());
+    const tensor = scope(() => fromArray(Float64Array.from(values), [values.length], { device: this.numbersDevice }).keep());
     try {
       await allReduce([tensor], op, DISTRIBUTED_DEFAULTS.bucketBytes);
       return Array.from(tensor.toTypedArray() as Float64Array);
@@ -233,5 +241,5 @@ export async function joinDataParallel(rendezvous: Rendezvous, options: { backen
   } catch (error) {
     throw new LesionsegError('distributed-failure', `rank ${rendezvous.rank} of ${rendezvous.worldSize} could not join the group at ${rendezvous.host}:${rendezvous.port} (${rendezvous.source}): ${String((error as Error).message ?? error)}`, { cause: error });
   }
-  return new DataParallel(rendezvous);
+  return new DataParallel(rendezvous, options.backend ?? 'gloo');
 }
