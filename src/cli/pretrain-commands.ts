@@ -43,7 +43,7 @@ export function registerPretrainCommands(program: Command): void {
     .option('--preprocessed <root>', 'root of the preprocessed caches, one folder per dataset (default RUN/preprocessed)')
     .option('--resume', 'continue the run(s) in --out from their latest checkpoints')
     .option('--force', 'start again in an existing run folder (its run files are removed)')
-    .option('--nproc <n>', 'data-parallel ranks on this machine (--mode single; the plan\'s batch is split over them; under srun or torchrun the ranks come from the environment)', integer('nproc', 1))
+    .option('--nproc <n>', 'data-parallel ranks on this machine (the plan\'s batch is split over them; under srun or torchrun the ranks come from the environment)', integer('nproc', 1))
     .action(async (options) => {
       const setup = await dataParallelSetup(options);
       if ('launched' in setup) {

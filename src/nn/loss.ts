@@ -36,6 +36,8 @@ import {
   sum,
   type Tensor,
   where,
+  zeros,
+  type Device,
 } from '../tensor/index.js';
 
 /** Defaults for callers without a plan; training passes the plan's batchDice (train lossOptionsFromPlan). */
@@ -142,8 +144,6 @@ export function diceCeLoss(logits: Tensor, target: Tensor, options: DiceCeOption
  * and the gradients of the ranks add up to the global batch's gradient.
  */
 function crossRankDiceCeLoss(logits: Tensor, target: Tensor, options: DiceCeOptions, crossRank: (local: Tensor) => Tensor): Tensor {
-  const weightCe = options.weightCe ?? 1;
-  const weightDice = options.weightDice ?? 1;
   const smooth = options.smooth ?? DICE_DEFAULTS.smooth;
   const batchDice = options.batchDice ?? DICE_DEFAULTS.batchDice;
   const ignoreLabel = options.ignoreLabel;
@@ -156,19 +156,42 @@ function crossRankDiceCeLoss(logits: Tensor, target: Tensor, options: DiceCeOpti
   const ceSum = crossEntropy(logits, labels, ignoreLabel === undefined ? { reduction: 'sum' } : { reduction: 'sum', ignoreIndex: ignoreLabel });
   const terms = softDiceTerms(logits, diceTarget, options, mask);
   const f32 = (x: Tensor): Tensor => cast(reshape(x, [-1]), 'float32');
-  const classes = terms.intersect.shape.at(-1)!;
-  if (batchDice) {
-    const global = crossRank(cat([f32(ceSum), annotated, f32(terms.intersect), f32(terms.sumPred), f32(terms.sumGt)], 0));
-    const ce = div(narrow(global, 0, 0, 1), clamp(narrow(global, 0, 1, 1), { min: 1 }));
-    const dice = diceRatio(narrow(global, 0, 2, classes), narrow(global, 0, 2 + classes, classes), narrow(global, 0, 2 + 2 * classes, classes), smooth);
-    return reshape(add(mul(ce, weightCe), mul(neg(mean(dice)), weightDice)), []);
-  }
+  if (batchDice) return lossOfGlobalSums(crossRank(cat([f32(ceSum), annotated, f32(terms.intersect), f32(terms.sumPred), f32(terms.sumGt)], 0)), options);
   const perSample = diceRatio(terms.intersect, terms.sumPred, terms.sumGt, smooth);
   const count = full([1], perSample.shape.reduce((a, b) => a * b, 1), { device: target.device });
-  const global = crossRank(cat([f32(ceSum), annotated, f32(sum(perSample)), count], 0));
+  return lossOfGlobalSums(crossRank(cat([f32(ceSum), annotated, f32(sum(perSample)), count], 0)), options);
+}
+
+/**
+ * The Dice+CE of the reduced sums: [CE sum, counted voxels, then intersections, prediction sums
+ * and target sums per class (batch Dice) or the sum and count of per-sample Dice values].
+ */
+function lossOfGlobalSums(global: Tensor, options: DiceCeOptions): Tensor {
+  const weightCe = options.weightCe ?? 1;
+  const weightDice = options.weightDice ?? 1;
+  const smooth = options.smooth ?? DICE_DEFAULTS.smooth;
   const ce = div(narrow(global, 0, 0, 1), clamp(narrow(global, 0, 1, 1), { min: 1 }));
-  const dice = div(narrow(global, 0, 2, 1), narrow(global, 0, 3, 1));
+  let dice: Tensor;
+  if (options.batchDice ?? DICE_DEFAULTS.batchDice) {
+    const classes = (global.shape[0]! - 2) / 3;
+    dice = mean(diceRatio(narrow(global, 0, 2, classes), narrow(global, 0, 2 + classes, classes), narrow(global, 0, 2 + 2 * classes, classes), smooth));
+  } else {
+    dice = div(narrow(global, 0, 2, 1), narrow(global, 0, 3, 1));
+  }
   return reshape(add(mul(ce, weightCe), mul(neg(dice), weightDice)), []);
+}
+
+/**
+ * A data-parallel rank's part in diceCeLoss when it has no sample for the loss (a multi-task
+ * batch whose task has samples on other ranks only): the same cross-rank reduction, with zeros,
+ * so that every rank takes part in the same reductions in the same order; returns the loss of
+ * the other ranks' samples (a value without gradient here).
+ */
+export function crossRankIdle(numClasses: number, options: DiceCeOptions, device: Device): Tensor {
+  if (options.crossRank === undefined) throw new Error('crossRankIdle needs options.crossRank');
+  const batchDice = options.batchDice ?? DICE_DEFAULTS.batchDice;
+  const classes = (options.includeBackground ?? DICE_DEFAULTS.includeBackground) ? numClasses : numClasses - 1;
+  return lossOfGlobalSums(options.crossRank(zeros([batchDice ? 2 + 3 * classes : 4], { device })), options);
 }
 
 /** Deep-supervision weights for n outputs: 1/2^i, the last set to 0, normalised to sum 1. */

@@ -16,7 +16,7 @@
  */
 import { InputError, LesionsegError, type Device } from '../core/index.js';
 import {
-  add, allReduce, allReduceSync, broadcast, DEFAULT_BUCKET_BYTES, distributedSupport, fromArray, initProcessGroup, scope, storeSet, storeTryGet, sub,
+  add, allReduce, allReduceSync, broadcast, DEFAULT_BUCKET_BYTES, distributedSupport, fromArray, initProcessGroup, mul, scope, storeSet, storeTryGet, sub, sum,
   type Tensor,
 } from '../tensor/index.js';
 import type { Module } from '../nn/index.js';
@@ -152,13 +152,27 @@ export class DataParallel {
     await broadcast(values, 0, DISTRIBUTED_DEFAULTS.bucketBytes);
   }
 
-  /** Sum the parameters' gradients over the ranks (in place); frozen or unused parameters have none. */
+  /**
+   * Sum the parameters' gradients over the ranks (in place). Frozen or unused parameters have
+   * none; a parameter that has one on some rank only (a multi-task head whose task's samples are
+   * all on other ranks) first gets a zero gradient where it has none, so that every rank reduces
+   * the same tensors and applies the same update.
+   */
   async reduceGradients(model: Module): Promise<number> {
+    const parameters = model.parameters();
+    const has = scope(() => parameters.map((p) => p.value.grad !== null));
+    const anywhere = await this.allReduceNumbers(has.map((h) => (h ? 1 : 0)), 'max');
+    scope(() => {
+      parameters.forEach((p, i) => {
+        // 0 * sum(p) adds an exact zero gradient to p, creating it.
+        if (!has[i] && anywhere[i]! > 0) mul(sum(p.value), 0).backward();
+      });
+    });
     // The JS handles of the gradients may go: the addon holds the tensors until it resolves.
     const grads = scope(() =>
-      model.parameters().flatMap((p) => {
-        const grad = p.value.grad;
-        return grad === null ? [] : [grad.keep()];
+      parameters.flatMap((p, i) => {
+        if (anywhere[i]! === 0) return [];
+        return [p.value.grad!.keep()];
       }),
     );
     try {

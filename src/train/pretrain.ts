@@ -119,9 +119,6 @@ export async function pretrainCommand(options: PretrainCommandOptions): Promise<
   if (options.datasets.length === 0) throw new InputError('give the source datasets: --datasets DIR,DIR,...', { code: 'bad-arguments' });
   const dataParallel = options.dataParallel ?? null;
   const writer = dataParallel === null || dataParallel.isWriter;
-  if (dataParallel !== null && options.mode === 'multi') {
-    throw new InputError('--mode multi (one head per dataset) does not run data-parallel yet: use --mode single, or one process', { code: 'bad-arguments' });
-  }
   checkRunResources(options);
   const datasets = await checkAll(options.datasets);
   const names = datasets.map((d) => d.info.name);

@@ -170,9 +170,6 @@ export function lossOptionsFromPlan(plan: Plan, datasetName: string): DiceCeOpti
 export async function runTraining(options: TrainingRunOptions): Promise<TrainingRunResult> {
   const dataParallel = options.dataParallel;
   const writer = dataParallel === undefined || dataParallel.isWriter;
-  if (dataParallel !== undefined && options.taskDatasets !== undefined) {
-    throw new InputError('multi-lesion pre-training (one head per dataset) does not run data-parallel yet: use one process (no --nproc, one task)', { code: 'bad-arguments' });
-  }
   if (options.threads !== null) setNumThreads(options.threads);
   const config = unetConfig(options.plan, options.datasetName);
   const lossOptions = lossOptionsFromPlan(options.plan, options.datasetName);

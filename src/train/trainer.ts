@@ -12,7 +12,7 @@ import { Rng, type RngState } from '../core/index.js';
 import { batchTensors, type BatchLoader } from './batches.js';
 import { accumulateCounts, diceFromCounts, emptyCounts, nanMean, updateEma } from './pseudoDice.js';
 import { learningRate, type LrSchedule } from './schedule.js';
-import { applyGradients, backwardPass, trainStep, withPrecision, type GradScalerState, type Precision, type StepResult, type TrainStepParts } from './step.js';
+import { applyGradients, backwardPass, globalTasks, trainStep, withPrecision, type GradScalerState, type Precision, type StepResult, type TrainStepParts } from './step.js';
 import type { DataParallel } from './distributed.js';
 import { accumulateTaskCounts, emptyTaskCounts, isTaskRouted, multiTaskLoss, taskPseudoDice } from './multiTask.js';
 
@@ -147,8 +147,12 @@ export class Trainer {
     const numOutputs = this.model.deepSupervision === false ? 1 : this.numOutputs;
     const parts: TrainStepParts = { model: o.model, optimizer: o.optimizer, device: o.device, precision: o.precision, weights: deepSupervisionWeights(numOutputs) };
     if (o.lossOptions !== undefined) parts.lossOptions = o.lossOptions;
-    if (o.dataParallel !== undefined) parts.lossOptions = { ...(o.lossOptions ?? {}), crossRank: o.dataParallel.crossRank };
     if (o.taskLossOptions !== undefined) parts.taskLossOptions = o.taskLossOptions;
+    if (o.dataParallel !== undefined) {
+      const crossRank = o.dataParallel.crossRank;
+      parts.lossOptions = { ...(o.lossOptions ?? {}), crossRank };
+      if (o.taskLossOptions !== undefined) parts.taskLossOptions = o.taskLossOptions.map((options) => ({ ...options, crossRank }));
+    }
     if (o.clipNorm !== undefined) parts.clipNorm = o.clipNorm;
     if (this.current.scaler !== null) parts.scaler = this.current.scaler;
     return parts;
@@ -193,7 +197,7 @@ export class Trainer {
       if (o.dataParallel !== undefined) {
         const lossValue = scope(() => {
           const { input, targets } = batchTensors(batch, o.device, this.model.config.strides, deepSupervision);
-          return backwardPass(parts, input, targets, batch.tasks);
+          return backwardPass(parts, input, targets, batch.tasks, batch.batchTasks);
         });
         await o.dataParallel.reduceGradients(this.model);
         result = applyGradients(parts, lossValue);
@@ -247,7 +251,7 @@ export class Trainer {
     const model = o.model;
     const counts = emptyCounts(this.model.config.numClasses);
     const taskCounts = isTaskRouted(model) ? emptyTaskCounts(model.taskClasses) : null;
-    const optionsOfTask = (task: number): DiceCeOptions | undefined => o.taskLossOptions?.[task] ?? o.lossOptions;
+    const optionsOfTask = (task: number): DiceCeOptions | undefined => parts.taskLossOptions?.[task] ?? parts.lossOptions;
     let lossSum = 0;
     for (let i = 0; i < o.validationIterations; i++) {
       const batch = await o.validationLoader.next();
@@ -259,7 +263,8 @@ export class Trainer {
               const outputs = model.forwardTasks(input, batch.tasks);
               const ignoreLabels = model.taskClasses.map((_, task) => optionsOfTask(task)?.ignoreLabel);
               accumulateTaskCounts(taskCounts!, outputs, batch.seg, batch.tasks, ignoreLabels);
-              return multiTaskLoss(outputs, targets, batch.tasks, (logits, target, task) => diceCeLoss(logits, target, optionsOfTask(task)), parts.weights).item();
+              const global = globalTasks(parts, model, batch.batchTasks);
+              return multiTaskLoss(outputs, targets, batch.tasks, (logits, target, task) => diceCeLoss(logits, target, optionsOfTask(task)), parts.weights, global).item();
             });
           }
           return withPrecision(o.device, o.precision, () => {

@@ -119,7 +119,8 @@ export function drawBatch(spec: BatchSpec, batchIndex: number, store: CaseStore)
       augmentation: spec.augment ? sampleAugmentation(sampleRng, meta) : null,
     };
   });
-  return { batchIndex, samples };
+  const sharded = first !== 0 || end !== spec.batchSize;
+  return { batchIndex, samples, ...(sharded ? { batchTasks: picks.map((pick) => pick.task) } : {}) };
 }
 
 /** The cropped, not yet augmented sample of one record (image padded 0, labels -1). */
@@ -160,6 +161,7 @@ export function renderBatch(spec: BatchSpec, record: BatchRecord, store: CaseSto
     seg,
     shape: [batchSize, spec.channels, z, y, x],
     tasks: record.samples.map((s) => s.task),
+    ...(record.batchTasks !== undefined ? { batchTasks: [...record.batchTasks] } : {}),
     caseIds: record.samples.map((s) => s.caseId),
   };
 }

@@ -17,6 +17,11 @@ export interface HostBatch {
   shape: [number, number, number, number, number];
   /** Task (dataset) index of each sample, for multi-head models; all 0 for a single dataset. */
   tasks: number[];
+  /**
+   * The task of every sample of the global batch, when this is a data-parallel rank's share of
+   * it (the ranks' multi-task losses then agree on which tasks the batch has); else absent.
+   */
+  batchTasks?: number[];
   caseIds: string[];
 }
 
@@ -104,4 +109,6 @@ export interface SampleRecord {
 export interface BatchRecord {
   batchIndex: number;
   samples: SampleRecord[];
+  /** The task of every sample of the global batch (a data-parallel share has only some of them). */
+  batchTasks?: number[];
 }
