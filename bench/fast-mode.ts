@@ -6,7 +6,7 @@
  * which is what the study itself ran, less its --no-tta), no-tta, fast (no mirroring, step 0.75,
  * windows outside the body skipped).
  * Usage: npx tsx bench/fast-mode.ts --study DIR [--arm multi/continual] [--dataset covid]
- *        [--modes default,no-tta,fast] (fp32 also) [--threads 2] [--out FILE]
+ *        [--modes default,no-tta,fast] (fp32 also) [--folds 0,1,...] [--threads 2] [--out FILE]
  * DIR is a study folder written by `lesionseg experiment` (results/synthetic/ describes the one the
  * committed numbers come from). Prints one JSON object.
  */
@@ -41,7 +41,8 @@ if (!modes.includes('default')) throw new Error('--modes must include default (t
 interface CaseRow { fold: number; caseId: string; diceToLabel: Record<string, number>; diceToDefault: Record<string, number> }
 
 const armDir = path.join(study, 'runs', arm);
-const folds = fs.readdirSync(armDir).filter((name) => /^fold_\d+$/.test(name)).sort();
+const foldFilter = option('folds', '');
+const folds = fs.readdirSync(armDir).filter((name) => /^fold_\d+$/.test(name) && (foldFilter === '' || foldFilter.split(',').includes(name.slice(5)))).sort();
 const images = path.join(study, 'datasets', dataset, 'imagesTr');
 const labels = path.join(study, 'datasets', dataset, 'labelsTr');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-fast-mode-'));

@@ -33,6 +33,8 @@ if [ "$rebuild" = 1 ]; then
   (cd native && CMAKE_BUILD_PARALLEL_LEVEL=$jobs npx --no-install cmake-js compile --log-level error "${cmake_args[@]}" >/dev/null) || {
     log "addon build failed; rerun with: (cd native && npx cmake-js compile) to see the compiler output"; exit 1; }
   mkdir -p native/build && echo "$torch_key" > "$stamp"
+  # Say whether data-parallel training (c10d) made it into this build, and why not.
+  node -e 'const i = require(process.argv[1]).distInfo(); console.error(i.available ? `[build] data-parallel training: on (${i.reason}${i.nccl ? ", NCCL" : ""})` : `[build] data-parallel training: OFF (${i.reason}); --nproc > 1 and srun ranks will be refused`)' "$PWD/$addon" || true
 fi
 
 if [ -f dist/.tsbuildinfo ] && [ -z "$(find src -name '*.ts' -newer dist/.tsbuildinfo -print | head -n 1)" ] \

@@ -7,6 +7,7 @@
 #                                PyTorch install: python3 -c 'import torch; print(torch.utils.cmake_prefix_path)'/../..)
 #   Torch_DIR=/path/to/share/cmake/Torch   same, pointing at TorchConfig.cmake's folder
 #   LESIONSEG_SKIP_APT=1         never call apt-get (you installed the dependencies yourself)
+#   LESIONSEG_WITH_SLURM=1       also install slurm-wlm (the Slurm tests, scripts/slurm-local.sh); `npm test` sets it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,8 @@ command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 # predict and import convert DICOM series with Debian's dcm2niix.
 command -v dcm2niix >/dev/null 2>&1 || missing+=(dcm2niix)
+# Data-parallel training (train/pretrain --nproc, srun): the gloo headers c10d's ProcessGroupGloo needs.
+have_pkg libgloo-dev || [ -f /usr/include/gloo/config.h ] || missing+=(libgloo-dev)
 # Optional: the report test renders the HTML report in headless Chromium, the export tests load
 # exported models in Debian's PyTorch, the DICOM tests use pydicom (all skipped without them, except under CI=true).
 optional=()
@@ -31,6 +34,8 @@ optional=()
 /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || optional+=(python3-numpy)
 # The DICOM tests write CT series and read DICOM SEGs back with pydicom.
 /usr/bin/python3 -c 'import pydicom' >/dev/null 2>&1 || optional+=(python3-pydicom)
+# Slurm only for its tests or when asked: the data-parallel srun test and the slurm executor's.
+if [ -n "${LESIONSEG_WITH_SLURM:-}" ]; then command -v srun >/dev/null 2>&1 || optional+=(slurm-wlm); fi
 if [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && [ -z "${LESIONSEG_SKIP_APT:-}" ]; then
     missing+=("${optional[@]}")

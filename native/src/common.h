@@ -99,6 +99,7 @@ const std::vector<OpDef>& CreationOps();
 const std::vector<OpDef>& PointwiseOps();
 const std::vector<OpDef>& NnOps();
 const std::vector<OpDef>& ShapeOps();
+const std::vector<OpDef>& DistributedOps();
 const std::vector<OpDef>& AllocatorOps();
 
 /** Put the block cache (allocator.cpp) in front of libtorch's CPU allocator, once. */

@@ -82,6 +82,9 @@ function causeChain(error: unknown): string {
   return text;
 }
 
+/** A rank of a data-parallel run says which one it is (its peers print too). */
+const RANK_PREFIX = Number(process.env.WORLD_SIZE ?? process.env.SLURM_NTASKS ?? 1) > 1 ? `rank ${process.env.RANK ?? process.env.SLURM_PROCID ?? '?'}: ` : '';
+
 /** Print `error` for the user and return the exit status it stands for. */
 function report(error: unknown): number {
   if (error instanceof CommanderError) {
@@ -90,10 +93,10 @@ function report(error: unknown): number {
   }
   let status: number;
   if (isUserError(error)) {
-    process.stderr.write(`lesionseg: ${error.message}\n`);
+    process.stderr.write(`lesionseg: ${RANK_PREFIX}${error.message}\n`);
     status = EXIT_USER;
   } else if (error instanceof LesionsegError) {
-    process.stderr.write(`lesionseg: ${error.message}\n`);
+    process.stderr.write(`lesionseg: ${RANK_PREFIX}${error.message}\n`);
     status = EXIT_INTERNAL;
   } else {
     const name = error instanceof Error ? error.name : typeof error;

@@ -75,8 +75,8 @@ export function registerPredictCommands(program: Command): void {
     .option('--mirror-axes <axes>', 'axes mirrored with TTA (0 z, 1 y, 2 x; default: the model\'s, an nnU-Net checkpoint\'s inference_allowed_mirroring_axes, else 0,1,2)', mirrorAxes)
     .option('--step <fraction>', `window step as a fraction of the patch (default ${SLIDING_WINDOW_DEFAULTS.stepFraction}, ${FAST_MODE.stepFraction} with --fast)`, stepFraction)
     .option('--fast', `no mirroring and step ${FAST_MODE.stepFraction} unless --tta, --mirror-axes or --step say otherwise (see the README for its cost in DSC)`)
-    .option('--skip-background', 'do not run windows wholly outside the body (CT-normalised plans: farther than 4 voxels from the largest component above -500 HU; the mask is unchanged inside the body); default with --fast')
-    .option('--no-skip-background', 'run every window, as nnU-Net does (the default without --fast)')
+    .option('--skip-background', 'do not run windows wholly outside the body (CT-normalised plans: farther than 4 voxels from the largest component above -500 HU; the mask is unchanged inside the body); the default for lesionseg models and with --fast')
+    .option('--no-skip-background', 'run every window, as nnU-Net does (the default for nnU-Net models without --fast)')
     .option('--verbose', 'print each case\'s stages: seconds, process RSS high-water, windows run and windows per second')
     .option('--folds <list>', 'folds to ensemble when -m is a folder of fold_K runs or an nnU-Net model folder (default: all found; all = fold_all)', foldList)
     .addOption(new Option('--checkpoint <which>', 'checkpoint_final or checkpoint_best of each run or fold').choices(['final', 'best'] as const).default('final' as const))
@@ -129,8 +129,8 @@ export function registerPredictCommands(program: Command): void {
                 ? { mirrorAxes: FAST_MODE.mirrorAxes }
                 : {}),
           stepFraction: options.step ?? (options.fast === true ? FAST_MODE.stepFraction : SLIDING_WINDOW_DEFAULTS.stepFraction),
-          // Off by default so that predict -m on an nnU-Net model gives nnU-Net's mask voxel for voxel.
-          skipBackground: options.skipBackground ?? options.fast === true,
+          // Default by model (Predictor.fromCheckpoints): on for ours, off for nnU-Net models (nnU-Net runs every window); on with --fast.
+          ...(options.skipBackground !== undefined ? { skipBackground: options.skipBackground } : options.fast === true ? { skipBackground: true } : {}),
           verbose: options.verbose === true,
           windowsPerBatch: options.batch,
           accumulateOn: options.accumulateOn,

@@ -6,7 +6,7 @@
 import { type Command, Option } from '@commander-js/extra-typings';
 import { InputError } from '../core/index.js';
 import { PRETRAIN_MODES, pretrainCommand, type PretrainMode } from '../train/index.js';
-import { meanEpochSeconds, sharedTrainingArgs } from './train-commands.js';
+import { dataParallelSetup, meanEpochSeconds, sharedTrainingArgs } from './train-commands.js';
 import { integer, threadCount } from './parse.js';
 import { precisionOption } from './precision.js';
 import { exitIfInterrupted } from './signals.js';
@@ -43,14 +43,21 @@ export function registerPretrainCommands(program: Command): void {
     .option('--preprocessed <root>', 'root of the preprocessed caches, one folder per dataset (default RUN/preprocessed)')
     .option('--resume', 'continue the run(s) in --out from their latest checkpoints')
     .option('--force', 'start again in an existing run folder (its run files are removed)')
+    .option('--nproc <n>', 'data-parallel ranks on this machine (the plan\'s batch is split over them; under srun or torchrun the ranks come from the environment)', integer('nproc', 1))
     .action(async (options) => {
-      const shared = sharedTrainingArgs(options);
+      const setup = await dataParallelSetup(options);
+      if ('launched' in setup) {
+        process.exitCode = setup.launched;
+        return;
+      }
+      const shared = sharedTrainingArgs(options, setup);
       const result = await pretrainCommand({
         datasets: options.datasets,
         mode: options.mode,
         ...shared,
       });
       exitIfInterrupted(shared.stop, result.runs.every((run) => run.result.finished));
+      if (setup.dataParallel !== null && !setup.dataParallel.isWriter) return;
       for (const run of result.runs) {
         const last = run.result.history.at(-1);
         process.stdout.write(

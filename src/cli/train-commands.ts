@@ -4,8 +4,10 @@
  * training strategies (frozen-encoder and hybrid take --decoder-init, hybrid --fuse-levels).
  */
 import { type Command, Option } from '@commander-js/extra-typings';
-import { InputError, parseDevice, type Logger, type PrecisionRequest } from '../core/index.js';
-import { STRATEGY_NAMES, SPLIT_DEFAULTS, trainCommand, type StrategyName, type TrainingStrategy } from '../train/index.js';
+import { InputError, parseDevice, SILENT_PROGRESS, type Device, type Logger, type PrecisionRequest } from '../core/index.js';
+import { distributedSupport } from '../tensor/index.js';
+import { joinDataParallel, STRATEGY_NAMES, SPLIT_DEFAULTS, trainCommand, type DataParallel, type StrategyName, type TrainingStrategy } from '../train/index.js';
+import { launchIfAsked, rankFromEnvironment } from './launcher.js';
 import { transferTrainingStrategy, type TransferStrategyOptions } from '../transfer/index.js';
 import { terminalProgress } from './progress.js';
 import { precisionOption, resolvePrecisionFlag } from './precision.js';
@@ -66,10 +68,31 @@ export interface SharedTrainingCliOptions {
   force?: true;
   preprocessed?: string;
   workers: number;
+  nproc?: number;
 }
 
-/** The arguments both training entry functions take, from the shared options. */
-export function sharedTrainingArgs(options: SharedTrainingCliOptions) {
+/** Ranks other than 0 log only warnings (rank 0 speaks for the run). */
+const quietLogger: Logger = { info: () => undefined, warn: stderrLogger.warn };
+
+/**
+ * `--nproc N` (N > 1): launch N ranks of this command and return their status; else, when this
+ * process is a rank (launcher, torchrun, srun), join the group: `{ dataParallel, device }` with
+ * `--device cuda` meaning this rank's GPU (cuda:LOCAL_RANK).
+ */
+export async function dataParallelSetup(options: SharedTrainingCliOptions): Promise<{ launched: number } | { dataParallel: DataParallel | null; device: Device }> {
+  const launched = await launchIfAsked(options.nproc);
+  if (launched !== null) return { launched };
+  const rendezvous = rankFromEnvironment(options.nproc);
+  let device = parseDevice(options.device);
+  if (rendezvous === null) return { dataParallel: null, device };
+  if (device.type === 'cuda' && options.device.trim().toLowerCase() === 'cuda') device = { type: 'cuda', index: rendezvous.localRank };
+  const backend = device.type === 'cuda' && distributedSupport().nccl ? 'nccl' : 'gloo';
+  return { dataParallel: await joinDataParallel(rendezvous, { backend }), device };
+}
+
+/** The arguments both training entry functions take, from the shared options (and the rank, if any). */
+export function sharedTrainingArgs(options: SharedTrainingCliOptions, rank: { dataParallel: DataParallel | null; device: Device } = { dataParallel: null, device: parseDevice(options.device) }) {
+  const quiet = rank.dataParallel !== null && !rank.dataParallel.isWriter;
   return {
     out: options.out,
     preset: options.preset ?? null,
@@ -78,16 +101,17 @@ export function sharedTrainingArgs(options: SharedTrainingCliOptions) {
     iterationsPerEpoch: options.itersPerEpoch ?? options.iterationsPerEpoch ?? null,
     validationIterations: options.valIters ?? null,
     seed: options.seed,
-    device: parseDevice(options.device),
-    precision: resolvePrecisionFlag(options.precision as PrecisionRequest, parseDevice(options.device)),
+    device: rank.device,
+    precision: resolvePrecisionFlag(options.precision as PrecisionRequest, rank.device),
     threads: options.threads ?? null,
     resume: options.resume === true,
     force: options.force === true,
     preprocessed: options.preprocessed ?? null,
     workers: options.workers,
-    progress: terminalProgress(),
-    logger: stderrLogger,
+    progress: quiet ? SILENT_PROGRESS : terminalProgress(),
+    logger: quiet ? quietLogger : stderrLogger,
     stop: interruptSignal(),
+    dataParallel: rank.dataParallel,
   };
 }
 
@@ -118,8 +142,14 @@ export function registerTrainCommands(program: Command): void {
     .option('--preprocessed <dir>', 'preprocessed cache (default RUN/preprocessed; folds can share one)')
     .option('--resume', 'continue the run in --out from its latest checkpoint')
     .option('--force', 'start again in an existing run folder (its run files are removed)')
+    .option('--nproc <n>', 'data-parallel ranks on this machine (the plan\'s batch is split over them; under srun or torchrun the ranks come from the environment)', integer('nproc', 1))
     .action(async (options) => {
-      const shared = sharedTrainingArgs(options);
+      const setup = await dataParallelSetup(options);
+      if ('launched' in setup) {
+        process.exitCode = setup.launched;
+        return;
+      }
+      const shared = sharedTrainingArgs(options, setup);
       const result = await trainCommand({
         dataset: options.dataset,
         strategy: strategyByName(options.strategy, { ...(options.decoderInit !== undefined ? { decoderInit: options.decoderInit } : {}), ...(options.fuseLevels !== undefined ? { fuseLevels: options.fuseLevels } : {}) }),
@@ -130,6 +160,7 @@ export function registerTrainCommands(program: Command): void {
         ...shared,
       });
       exitIfInterrupted(shared.stop, result.finished);
+      if (setup.dataParallel !== null && !setup.dataParallel.isWriter) return;
       const last = result.history.at(-1);
       process.stdout.write(
         `train: ${result.finished ? 'finished' : 'stopped'} after ${result.history.length} epoch(s)${result.resumedFromEpoch !== null ? ` (resumed at epoch ${result.resumedFromEpoch})` : ''}; ` +

@@ -33,8 +33,9 @@ export interface PredictorOptions {
   /** Where the sliding-window accumulators live: on the compute device (default) or on the host. */
   accumulateOn?: 'device' | 'cpu';
   /**
-   * Skip sliding windows wholly outside the body (default false, as nnU-Net runs every window;
-   * predict --fast turns it on). Only plans with a CT-normalised
+   * Skip sliding windows wholly outside the body. A Predictor built directly runs every window
+   * unless told; from checkpoints (fromCheckpoints) the default is by model: on for lesionseg's
+   * own, off for nnU-Net models, as nnU-Net runs every window. Only plans with a CT-normalised
    * channel whose clip range holds -500 HU find a body (bodyMask.ts); others skip nothing.
    */
   skipBackground?: boolean;
@@ -219,7 +220,8 @@ export class Predictor {
   private static ofModel(models: readonly (SegmentationNetwork | WindowEngine)[], first: InferenceCheckpoint, files: readonly string[], options: PredictorOptions): Predictor {
     // As nnU-Net: the first fold's mirroring axes, unless the caller chose.
     const mirrorAxes = options.mirrorAxes ?? first.mirrorAxes ?? ALL_MIRROR_AXES;
-    const predictor = new Predictor(models, first.plan, { ...options, mirrorAxes });
+    const skipBackground = options.skipBackground ?? first.kind === 'lesionseg';
+    const predictor = new Predictor(models, first.plan, { ...options, mirrorAxes, skipBackground });
     predictor.description = `${first.description}${files.length > 1 ? ` (ensemble of ${files.length})` : ''}`;
     return predictor;
   }

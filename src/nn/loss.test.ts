@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { eq, fromArray, liveTensors, scope, sum, type Tensor } from '../tensor/index.js';
+import { Rng } from '../core/index.js';
+import { add, eq, fromArray, liveTensors, scope, sum, type Tensor } from '../tensor/index.js';
 import { deepSupervisionLoss, deepSupervisionTargets, deepSupervisionWeights, diceCeLoss, DICE_DEFAULTS } from './index.js';
 
 const SMOOTH = DICE_DEFAULTS.smooth;
@@ -112,4 +113,43 @@ test('deep-supervised Dice+CE with an ignore label equals nnU-Net (PyTorch fixtu
     });
   });
   assert.equal(liveTensors(), before);
+});
+
+test('crossRank: two shares of a batch (2 + 1 samples) give the whole batch\'s loss, and their gradients add up to its gradient', () => {
+  // What data-parallel ranks do (train's crossRankSum), simulated in one process: each share's
+  // partial sums are completed by the other share's (detached), so every share's loss is the
+  // whole batch's and each share's gradient is its part of the whole batch's gradient.
+  const rng = new Rng(7);
+  const [b, c, v] = [3, 3, 40];
+  const logitsData = Float32Array.from({ length: b * c * v }, () => rng.uniform(-1.5, 1.5));
+  const labelData = Int8Array.from({ length: b * v }, () => Math.floor(rng.uniform(0, 3.6))); // 3 = the ignore label, sometimes
+  for (const options of [{ batchDice: true }, { batchDice: false }, { batchDice: true, ignoreLabel: 3 }, { batchDice: false, ignoreLabel: 3 }]) {
+    scope(() => {
+      const whole = fromArray(logitsData, [b, c, 1, 1, v], { requiresGrad: true });
+      const wholeTarget = fromArray(options.ignoreLabel === undefined ? labelData.map((l) => l % 3) : labelData, [b, 1, 1, 1, v]);
+      const reference = diceCeLoss(whole, wholeTarget, options);
+      reference.backward();
+      const wholeGrad = whole.grad!.toTypedArray() as Float32Array;
+      const shares = [[0, 2], [2, 3]].map(([first, end]) => ({
+        logits: fromArray(logitsData.slice(first! * c * v, end! * c * v), [end! - first!, c, 1, 1, v], { requiresGrad: true }),
+        target: fromArray((options.ignoreLabel === undefined ? labelData.map((l) => l % 3) : labelData).slice(first! * v, end! * v), [end! - first!, 1, 1, 1, v]),
+      }));
+      // Pass 1: each share's partial sums; pass 2: the loss with the other share's added.
+      const partial = shares.map((share) => {
+        let captured: Tensor | null = null;
+        diceCeLoss(share.logits, share.target, { ...options, crossRank: (local) => (captured = local.detach()) });
+        return captured!;
+      });
+      const grads: number[] = [];
+      shares.forEach((share, i) => {
+        const loss = diceCeLoss(share.logits, share.target, { ...options, crossRank: (local) => add(local, partial[1 - i]!) });
+        close(loss.item(), reference.item());
+        loss.backward();
+        grads.push(...(share.logits.grad!.toTypedArray() as Float32Array));
+      });
+      // Gradients of O(1/N) from sums in another order: 1e-6 of the largest holds on every CPU.
+      const largest = Math.max(...wholeGrad.map(Math.abs));
+      wholeGrad.forEach((g, i) => assert.ok(Math.abs(grads[i]! - g) <= 1e-6 * largest, `${JSON.stringify(options)}: gradient ${i}: ${grads[i]} vs ${g}`));
+    });
+  }
 });

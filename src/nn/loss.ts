@@ -17,6 +17,8 @@ import {
   add,
   arange,
   cast,
+  cat,
+  full,
   clamp,
   crossEntropy,
   div,
@@ -34,6 +36,8 @@ import {
   sum,
   type Tensor,
   where,
+  zeros,
+  type Device,
 } from '../tensor/index.js';
 
 /** Defaults for callers without a plan; training passes the plan's batchDice (train lossOptionsFromPlan). */
@@ -59,6 +63,12 @@ export function oneHotChannels(target: Tensor, numClasses: number, dtype: 'float
  */
 export function softDiceLoss(logits: Tensor, target: Tensor, options: DiceOptions = {}, lossMask?: Tensor): Tensor {
   const smooth = options.smooth ?? DICE_DEFAULTS.smooth;
+  const { intersect, sumPred, sumGt } = softDiceTerms(logits, target, options, lossMask);
+  return neg(mean(diceRatio(intersect, sumPred, sumGt, smooth)));
+}
+
+/** The Dice's intersection and sums per class ([C'] with batch Dice, else [B, C']). */
+function softDiceTerms(logits: Tensor, target: Tensor, options: DiceOptions, lossMask?: Tensor): { intersect: Tensor; sumPred: Tensor; sumGt: Tensor } {
   const batchDice = options.batchDice ?? DICE_DEFAULTS.batchDice;
   const includeBackground = options.includeBackground ?? DICE_DEFAULTS.includeBackground;
   const numClasses = logits.shape[1]!;
@@ -79,8 +89,11 @@ export function softDiceLoss(logits: Tensor, target: Tensor, options: DiceOption
     sumPred = sum(sumPred, [0]);
     sumGt = sum(sumGt, [0]);
   }
-  const dice = div(add(mul(intersect, 2), smooth), clamp(add(add(sumGt, sumPred), smooth), { min: 1e-8 }));
-  return neg(mean(dice));
+  return { intersect, sumPred, sumGt };
+}
+
+function diceRatio(intersect: Tensor, sumPred: Tensor, sumGt: Tensor, smooth: number): Tensor {
+  return div(add(mul(intersect, 2), smooth), clamp(add(add(sumGt, sumPred), smooth), { min: 1e-8 }));
 }
 
 /** Cross-entropy of logits [B, C, ...] against a label map [B, 1, ...] (mean over voxels). */
@@ -94,12 +107,20 @@ export interface DiceCeOptions extends DiceOptions {
   weightDice?: number;
   /** The dataset's ignore label: its voxels count in neither term (see the file comment). */
   ignoreLabel?: number;
+  /**
+   * Data-parallel training: the sum over ranks of a vector of this rank's partial sums, whose
+   * gradient flows back into this rank's vector unchanged (train's crossRankSum). With it the loss
+   * is the loss of the global batch: CE sums and voxel counts and the Dice's intersections and sums
+   * (batch Dice) or per-sample Dice values and their count go through it before any ratio.
+   */
+  crossRank?: (local: Tensor) => Tensor;
 }
 
 /** nnU-Net's DC_and_CE_loss: weightCe * CE + weightDice * (-Dice), ignore-label voxels left out. */
 export function diceCeLoss(logits: Tensor, target: Tensor, options: DiceCeOptions = {}): Tensor {
   const weightCe = options.weightCe ?? 1;
   const weightDice = options.weightDice ?? 1;
+  if (options.crossRank !== undefined) return crossRankDiceCeLoss(logits, target, options, options.crossRank);
   if (options.ignoreLabel === undefined) {
     const ce = labelCrossEntropy(logits, target);
     const dice = softDiceLoss(logits, target, options);
@@ -115,6 +136,62 @@ export function diceCeLoss(logits: Tensor, target: Tensor, options: DiceCeOption
   const ce = div(ceSum, clamp(annotated, { min: 1 }));
   const dice = softDiceLoss(logits, diceTarget, options, mask);
   return add(mul(ce, weightCe), mul(dice, weightDice));
+}
+
+/**
+ * diceCeLoss over the ranks' batches together: every mean and every Dice ratio is taken of sums
+ * reduced across ranks (one reduction per call), so each rank's value is the global batch's loss
+ * and the gradients of the ranks add up to the global batch's gradient.
+ */
+function crossRankDiceCeLoss(logits: Tensor, target: Tensor, options: DiceCeOptions, crossRank: (local: Tensor) => Tensor): Tensor {
+  const smooth = options.smooth ?? DICE_DEFAULTS.smooth;
+  const batchDice = options.batchDice ?? DICE_DEFAULTS.batchDice;
+  const ignoreLabel = options.ignoreLabel;
+  const { mask, diceTarget, annotated } = noGrad(() => {
+    if (ignoreLabel === undefined) return { mask: undefined, diceTarget: target, annotated: full([1], target.shape.reduce((a, b) => a * b, 1), { device: target.device }) };
+    const kept = ne(target, ignoreLabel);
+    return { mask: cast(kept, 'float32'), diceTarget: where(kept, target, 0), annotated: reshape(sum(cast(kept, 'float32')), [1]) };
+  });
+  const labels = squeeze(cast(target, 'int64'), 1);
+  const ceSum = crossEntropy(logits, labels, ignoreLabel === undefined ? { reduction: 'sum' } : { reduction: 'sum', ignoreIndex: ignoreLabel });
+  const terms = softDiceTerms(logits, diceTarget, options, mask);
+  const f32 = (x: Tensor): Tensor => cast(reshape(x, [-1]), 'float32');
+  if (batchDice) return lossOfGlobalSums(crossRank(cat([f32(ceSum), annotated, f32(terms.intersect), f32(terms.sumPred), f32(terms.sumGt)], 0)), options);
+  const perSample = diceRatio(terms.intersect, terms.sumPred, terms.sumGt, smooth);
+  const count = full([1], perSample.shape.reduce((a, b) => a * b, 1), { device: target.device });
+  return lossOfGlobalSums(crossRank(cat([f32(ceSum), annotated, f32(sum(perSample)), count], 0)), options);
+}
+
+/**
+ * The Dice+CE of the reduced sums: [CE sum, counted voxels, then intersections, prediction sums
+ * and target sums per class (batch Dice) or the sum and count of per-sample Dice values].
+ */
+function lossOfGlobalSums(global: Tensor, options: DiceCeOptions): Tensor {
+  const weightCe = options.weightCe ?? 1;
+  const weightDice = options.weightDice ?? 1;
+  const smooth = options.smooth ?? DICE_DEFAULTS.smooth;
+  const ce = div(narrow(global, 0, 0, 1), clamp(narrow(global, 0, 1, 1), { min: 1 }));
+  let dice: Tensor;
+  if (options.batchDice ?? DICE_DEFAULTS.batchDice) {
+    const classes = (global.shape[0]! - 2) / 3;
+    dice = mean(diceRatio(narrow(global, 0, 2, classes), narrow(global, 0, 2 + classes, classes), narrow(global, 0, 2 + 2 * classes, classes), smooth));
+  } else {
+    dice = div(narrow(global, 0, 2, 1), narrow(global, 0, 3, 1));
+  }
+  return reshape(add(mul(ce, weightCe), mul(neg(dice), weightDice)), []);
+}
+
+/**
+ * A data-parallel rank's part in diceCeLoss when it has no sample for the loss (a multi-task
+ * batch whose task has samples on other ranks only): the same cross-rank reduction, with zeros,
+ * so that every rank takes part in the same reductions in the same order; returns the loss of
+ * the other ranks' samples (a value without gradient here).
+ */
+export function crossRankIdle(numClasses: number, options: DiceCeOptions, device: Device): Tensor {
+  if (options.crossRank === undefined) throw new Error('crossRankIdle needs options.crossRank');
+  const batchDice = options.batchDice ?? DICE_DEFAULTS.batchDice;
+  const classes = (options.includeBackground ?? DICE_DEFAULTS.includeBackground) ? numClasses : numClasses - 1;
+  return lossOfGlobalSums(options.crossRank(zeros([batchDice ? 2 + 3 * classes : 4], { device })), options);
 }
 
 /** Deep-supervision weights for n outputs: 1/2^i, the last set to 0, normalised to sum 1. */

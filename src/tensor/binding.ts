@@ -123,6 +123,18 @@ export interface TorchBinding {
   to(x: H, device: string | null, dtype: number | null): H;
   cast(x: H, dtype: number): H;
   clone(x: H): H;
+  // data-parallel collectives (native/src/distributed.cpp); the Promises settle off the JS thread
+  distInfo(): { available: boolean; reason: string; nccl: boolean; initialized: boolean };
+  distInit(rank: number, worldSize: number, host: string, port: number, timeoutMs: number, backend: 'gloo' | 'nccl', networkInterface: string | null): Promise<number>;
+  /** In place; resolves to the seconds the collectives took. */
+  distAllReduce(tensors: readonly H[], op: 'sum' | 'max', bucketBytes: number): Promise<number>;
+  distBroadcast(tensors: readonly H[], root: number, bucketBytes: number): Promise<number>;
+  /** Blocks the JS thread: only for a few numbers inside a forward pass. */
+  distAllReduceSync(x: H, op: 'sum' | 'max'): H;
+  distStoreSet(key: string, value: string): void;
+  distStoreTryGet(key: string): string | null;
+  distShutdown(): void;
+  setParentDeathSignal(expectedParentPid: number): boolean;
 }
 
 /** Path of the addon relative to the package root (src/tensor and dist/tensor both sit two levels down). */

@@ -24,6 +24,7 @@ import { clearRunFolder, decideRunMode, runTraining, TRAINING_LENGTHS, unetConfi
 import { chooseValidationCases, defaultSplit, readSplitFile, selectFold, SPLIT_DEFAULTS, type SplitFold } from './split.js';
 import type { Precision } from './step.js';
 import type { TrainingStrategy } from './strategy.js';
+import type { DataParallel } from './distributed.js';
 
 /** What `train` and `pretrain` share: the plan, the schedule's length, seed, device and resources, resume/force. */
 export interface RunCommandOptions {
@@ -47,6 +48,18 @@ export interface RunCommandOptions {
   logger?: Logger;
   /** Aborted: stop after the current epoch (its checkpoint saved), to be resumed. */
   stop?: AbortSignal;
+  /**
+   * This process is one rank of a data-parallel run: rank 0 validates, decides fresh/resume,
+   * writes the split and preprocesses, then publishes its decisions; the other ranks validate
+   * read-only, take rank 0's mode and plan, and each loader makes its rank's part of every batch.
+   */
+  dataParallel?: DataParallel | null;
+}
+
+/** What rank 0 decided before training (published to the other ranks). */
+export interface PreparedRun {
+  mode: 'fresh' | 'resume';
+  plan: Plan;
 }
 
 export interface TrainCommandOptions extends RunCommandOptions {
@@ -122,6 +135,13 @@ export function checkRunResources(options: RunCommandOptions & { preprocessed: s
   if (options.preprocessed !== null) assertWritableOutput(options.preprocessed, { option: '--preprocessed', kind: 'folder' });
 }
 
+/** Every rank needs at least one sample of the plan's batch (nnU-Net refuses the same). */
+export function assertBatchSplits(plan: Plan, worldSize: number): void {
+  if (plan.configuration.batchSize < worldSize) {
+    throw new InputError(`--nproc ${worldSize}: the plan's batch size is ${plan.configuration.batchSize}, and every rank needs at least one sample of it; use at most ${plan.configuration.batchSize} ranks or a plan with a larger batch`, { code: 'bad-arguments' });
+  }
+}
+
 /** How train and pretrain name their cache: --preprocessed, replaced with --force. */
 export function cacheOptions(options: RunCommandOptions): CacheOptions {
   return { option: '--preprocessed', forceFlag: '--force', force: options.force };
@@ -130,8 +150,11 @@ export function cacheOptions(options: RunCommandOptions): CacheOptions {
 export async function trainCommand(options: TrainCommandOptions): Promise<TrainingRunResult> {
   const progress = options.progress ?? SILENT_PROGRESS;
   const logger = options.logger ?? SILENT_LOGGER;
+  const dataParallel = options.dataParallel ?? null;
+  const writer = dataParallel === null || dataParallel.isWriter;
   checkRunResources(options);
-  const mode = decideRunMode(options.out, { resume: options.resume, force: options.force });
+  // Rank 0 decides (and recovers a torn checkpoint set); the others take its decision below.
+  const mode = writer ? decideRunMode(options.out, { resume: options.resume, force: options.force }) : options.resume ? 'resume' : 'fresh';
   if (options.pretrained !== null && !options.strategy.requiresPretrained) {
     throw new InputError(`strategy '${options.strategy.name}' does not use a pre-trained checkpoint; drop --pretrained`, { code: 'bad-arguments' });
   }
@@ -144,27 +167,57 @@ export async function trainCommand(options: TrainCommandOptions): Promise<Traini
   const caseIds = listRawCases(options.dataset).map((c) => c.id);
   const { fold, splitLabel, generated } = foldCases(options, caseIds);
   const validation = chooseValidationCases(fold.train, { fraction: options.validationFraction, seed: options.seed });
+  const cache = options.preprocessed ?? path.join(options.out, 'preprocessed');
+  const context = { dataset: dataset!, fold, splitLabel, validation, cache };
+  if (!writer) {
+    const prepared = await dataParallel!.awaitPublished<PreparedRun>('train-prepared');
+    return runFold(options, { ...context, ...prepared, source: 'rank 0' });
+  }
   const { plan, source } = await resolvePlan(options, dataset!, pretrained, progress);
   const datasetName = dataset!.info.name;
   assertPlanCovers(plan, datasetName, `the plan (${source})`);
-  const cache = options.preprocessed ?? path.join(options.out, 'preprocessed');
+  if (dataParallel !== null) assertBatchSplits(plan, dataParallel.worldSize);
   await checkPreprocessing(dataset!, plan, cache, cacheOptions(options));
   if (pretrained !== null && mode === 'fresh') options.strategy.checkPretrained?.(pretrained, unetConfig(plan, datasetName));
-  const lengths = TRAINING_LENGTHS[plan.preset];
-  const numEpochs = options.epochs ?? lengths.numEpochs;
-  const iterationsPerEpoch = options.iterationsPerEpoch ?? lengths.iterationsPerEpoch;
-  const validationIterations = options.validationIterations ?? lengths.validationIterations;
-
   // Every input is valid: from here on the run folder changes.
   if (mode === 'fresh' && options.force) clearRunFolder(options.out);
   fs.mkdirSync(options.out, { recursive: true });
   if (generated !== null && mode === 'fresh') atomicWriteJsonSync(path.join(options.out, RUN_FILES.split), { source: `seeded ${generated.length}-fold split (seed ${SPLIT_DEFAULTS.seed}) of the sorted case ids`, folds: generated });
   await preprocessDataset(dataset!, plan, cache, { progress, workers: options.workers > 0 ? options.workers : 0, cache: cacheOptions(options) });
+  dataParallel?.publish('train-prepared', { mode, plan } satisfies PreparedRun);
   logger.info(`train: ${validation.train.length} training case(s), validation on ${validation.mode === 'held-out' ? `${validation.validation.length} held-out training case(s) (${validation.validation.join(', ')})` : 'the training cases themselves (too few to hold one out)'}, ${fold.test.length} test case(s) never seen`);
 
+  return runFold(options, { ...context, mode, plan, source });
+}
+
+interface FoldContext {
+  dataset: CheckedDataset;
+  fold: SplitFold;
+  splitLabel: string;
+  validation: ReturnType<typeof chooseValidationCases>;
+  cache: string;
+  mode: 'fresh' | 'resume';
+  plan: Plan;
+  source: string;
+}
+
+/** Train the prepared fold (every rank of a data-parallel run arrives here with rank 0's decisions). */
+function runFold(options: TrainCommandOptions, context: FoldContext): Promise<TrainingRunResult> {
+  const progress = options.progress ?? SILENT_PROGRESS;
+  const logger = options.logger ?? SILENT_LOGGER;
+  const dataParallel = options.dataParallel ?? null;
+  const { dataset, fold, splitLabel, validation, cache, mode, plan, source } = context;
+  const datasetName = dataset.info.name;
+  const lengths = TRAINING_LENGTHS[plan.preset];
+  const numEpochs = options.epochs ?? lengths.numEpochs;
+  const iterationsPerEpoch = options.iterationsPerEpoch ?? lengths.iterationsPerEpoch;
+  const validationIterations = options.validationIterations ?? lengths.validationIterations;
+
+  const shard = dataParallel !== null ? { shard: { rank: dataParallel.rank, worldSize: dataParallel.worldSize } } : {};
   const createLoader = options.createLoader ?? createBatchLoader;
-  const loaderBase = { preprocessedDirs: [cache], plan, oversampleForeground: TRAIN_COMMAND_DEFAULTS.oversampleForeground, ignoreLabels: [ignoreLabelOf(dataset!.info.labels)], device: options.device.type === 'cpu' ? options.device : { type: 'cpu' as const } };
+  const loaderBase = { preprocessedDirs: [cache], plan, oversampleForeground: TRAIN_COMMAND_DEFAULTS.oversampleForeground, ignoreLabels: [ignoreLabelOf(dataset.info.labels)], device: options.device.type === 'cpu' ? options.device : { type: 'cpu' as const } };
   return runTraining({
+    ...(dataParallel !== null ? { dataParallel } : {}),
     runDir: options.out,
     mode,
     plan,
@@ -189,8 +242,8 @@ export async function trainCommand(options: TrainCommandOptions): Promise<Traini
       test: fold.test,
     },
     createLoaders: () => ({
-      train: createLoader({ ...loaderBase, caseIds: [validation.train], seed: options.seed, augment: true, workers: options.workers }),
-      validation: validationIterations > 0 ? createLoader({ ...loaderBase, caseIds: [validation.validation], seed: options.seed + 1, augment: false, workers: 0 }) : null,
+      train: createLoader({ ...loaderBase, ...shard, caseIds: [validation.train], seed: options.seed, augment: true, workers: options.workers }),
+      validation: validationIterations > 0 ? createLoader({ ...loaderBase, ...shard, caseIds: [validation.validation], seed: options.seed + 1, augment: false, workers: 0 }) : null,
     }),
     hooks: [progressHook(progress), epochSummaryHook(logger), ...(options.stop !== undefined ? [stopOnAbortHook(options.stop)] : [])],
     onPrepared: ({ setup, parameters, resumed }) => {

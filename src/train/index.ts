@@ -16,3 +16,4 @@ export * from './command.js';
 export * from './multiTask.js';
 export * from './sharedPlan.js';
 export * from './pretrain.js';
+export * from './distributed.js';

@@ -8,6 +8,12 @@
  * its voxels); the batch loss is the mean of the groups' losses weighted by their sample counts,
  * sum_t (n_t / B) * L_t. A batch of one task is exactly the single-task loss, and a head whose task
  * has no sample in the batch gets no gradient at all (its grad stays null).
+ *
+ * A data-parallel rank has a share of the batch (`global`): the groups and their weights n_t / B
+ * are the global batch's, each group's loss is taken over the ranks (the loss's crossRank), and
+ * for a task whose samples are all on other ranks the rank takes part in that loss's reductions
+ * with zeros (`idle`, which gives that term's value), so that every rank's value is the global
+ * batch's loss and its gradient is its samples' part of the global gradient.
  */
 import { argmax, cat, mul, add, narrow, type Tensor } from '../tensor/index.js';
 import { deepSupervisionLoss, type Module } from '../nn/index.js';
@@ -52,18 +58,29 @@ export function multiTaskLoss(
   taskOfSample: readonly number[],
   loss: (logits: Tensor, target: Tensor, task: number) => Tensor,
   weights?: readonly number[],
+  global?: { batchTasks: readonly number[]; idle: (task: number) => Tensor },
 ): Tensor {
-  const batchSize = taskOfSample.length;
-  if (outputsPerSample.length !== batchSize) throw new Error(`multi-task loss: ${outputsPerSample.length} sample outputs for ${batchSize} task ids`);
+  const localSize = taskOfSample.length;
+  if (outputsPerSample.length !== localSize) throw new Error(`multi-task loss: ${outputsPerSample.length} sample outputs for ${localSize} task ids`);
+  const batchTasks = global?.batchTasks ?? taskOfSample;
+  const batchSize = batchTasks.length;
+  const local = groupByTask(taskOfSample);
   let total: Tensor | null = null;
-  for (const [task, samples] of groupByTask(taskOfSample)) {
+  for (const [task, globalSamples] of groupByTask(batchTasks)) {
+    const samples = local.get(task);
+    if (samples === undefined) {
+      // The task's samples are on other ranks: its term's value (no gradient from this rank).
+      const term = mul(global!.idle(task), globalSamples.length / batchSize);
+      total = total === null ? term : add(total, term);
+      continue;
+    }
     const levels = outputsPerSample[samples[0]!]!.length;
     const groupOutputs = Array.from({ length: levels }, (_, level) => {
       const parts = samples.map((s) => outputsPerSample[s]![level]!);
       return parts.length === 1 ? parts[0]! : cat(parts, 0);
     });
     const groupTargets = targets.map((target) => selectSamples(target, samples));
-    const term = mul(deepSupervisionLoss(groupOutputs, groupTargets, (logits, target) => loss(logits, target, task), weights), samples.length / batchSize);
+    const term = mul(deepSupervisionLoss(groupOutputs, groupTargets, (logits, target) => loss(logits, target, task), weights), globalSamples.length / batchSize);
     total = total === null ? term : add(total, term);
   }
   if (total === null) throw new Error('multi-task loss: empty batch');

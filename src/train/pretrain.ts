@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { atomicWriteJsonSync, InputError, SILENT_LOGGER, SILENT_PROGRESS, type ProgressReporter } from '../core/index.js';
 import { ignoreLabelOf, listRawCases } from '../io/index.js';
 import { checkDatasets, checkPreprocessing, createBatchLoader, getPreset, loadPlan, planDatasets, preprocessDataset, unetConfigFromPlan, type CheckedDataset, type Plan } from '../data/index.js';
-import { cacheOptions, checkRunResources, type RunCommandOptions } from './command.js';
+import { assertBatchSplits, cacheOptions, checkRunResources, type RunCommandOptions } from './command.js';
 import { epochSummaryHook, progressHook, RUN_FILES, stopOnAbortHook } from './hooks.js';
 import { clearRunFolder, decideRunMode, runTraining, TRAINING_LENGTHS, type RunMode, type TrainingRunResult } from './run.js';
 import { chooseValidationCases, SPLIT_DEFAULTS } from './split.js';
@@ -117,36 +117,44 @@ export async function pretrainCommand(options: PretrainCommandOptions): Promise<
   const logger = options.logger ?? SILENT_LOGGER;
   if (!PRETRAIN_MODES.includes(options.mode)) throw new InputError(`unknown pre-training mode '${String(options.mode)}': use single or multi`, { code: 'bad-arguments' });
   if (options.datasets.length === 0) throw new InputError('give the source datasets: --datasets DIR,DIR,...', { code: 'bad-arguments' });
+  const dataParallel = options.dataParallel ?? null;
+  const writer = dataParallel === null || dataParallel.isWriter;
   checkRunResources(options);
   const datasets = await checkAll(options.datasets);
   const names = datasets.map((d) => d.info.name);
   const runDirs = options.mode === 'multi' ? [options.out] : names.map((name) => path.join(options.out, name));
-  const modes = decideModes(options, runDirs);
+  // Rank 0 decides and prepares; the other ranks wait for its modes and plan (read-only until then).
+  const prepared = writer ? null : await dataParallel!.awaitPublished<{ modes: RunMode[]; plan: Plan }>('pretrain-prepared');
+  const modes = prepared?.modes ?? decideModes(options, runDirs);
   const split = pretrainSplit(new Map(datasets.map((d) => [d.info.name, listRawCases(d.dir).map((c) => c.id)])), options.seed);
   const splitFile = path.join(options.out, RUN_FILES.split);
   if (options.resume && fs.existsSync(splitFile)) {
     const previous = JSON.parse(fs.readFileSync(splitFile, 'utf8')) as Partial<PretrainSplit>;
     if (JSON.stringify(previous.datasets) !== JSON.stringify(split.datasets)) throw new InputError('the run was split differently (other datasets, cases or seed?): cannot resume', { file: splitFile, code: 'resume-mismatch' });
   }
-  const { plan, source } = await resolvePlan(options, datasets, names, progress);
+  const { plan, source } = prepared !== null ? { plan: prepared.plan, source: 'rank 0' } : await resolvePlan(options, datasets, names, progress);
+  if (dataParallel !== null) assertBatchSplits(plan, dataParallel.worldSize);
   const cacheRoot = options.preprocessed ?? path.join(options.out, 'preprocessed');
   const caches = names.map((name) => path.join(cacheRoot, name));
-  for (const [i, dataset] of datasets.entries()) await checkPreprocessing(dataset, plan, caches[i]!, cacheOptions(options));
+  if (writer) for (const [i, dataset] of datasets.entries()) await checkPreprocessing(dataset, plan, caches[i]!, cacheOptions(options));
   const lengths = TRAINING_LENGTHS[plan.preset];
   const numEpochs = options.epochs ?? lengths.numEpochs;
   const iterationsPerEpoch = options.iterationsPerEpoch ?? lengths.iterationsPerEpoch;
   const validationIterations = options.validationIterations ?? lengths.validationIterations;
 
-  // Every input is valid: from here on the run folder changes.
-  if (options.force) {
-    clearRunFolder(options.out);
-    for (const dir of runDirs) clearRunFolder(dir);
-  }
-  fs.mkdirSync(options.out, { recursive: true });
+  // Every input is valid: from here on the run folder changes (rank 0 alone writes it).
   const planFile = path.join(options.out, RUN_FILES.plan);
-  atomicWriteJsonSync(planFile, plan);
-  atomicWriteJsonSync(splitFile, split);
-  for (const [i, dataset] of datasets.entries()) await preprocessDataset(dataset, plan, caches[i]!, { progress, workers: options.workers > 0 ? options.workers : 0, cache: cacheOptions(options) });
+  if (writer) {
+    if (options.force) {
+      clearRunFolder(options.out);
+      for (const dir of runDirs) clearRunFolder(dir);
+    }
+    fs.mkdirSync(options.out, { recursive: true });
+    atomicWriteJsonSync(planFile, plan);
+    atomicWriteJsonSync(splitFile, split);
+    for (const [i, dataset] of datasets.entries()) await preprocessDataset(dataset, plan, caches[i]!, { progress, workers: options.workers > 0 ? options.workers : 0, cache: cacheOptions(options) });
+    dataParallel?.publish('pretrain-prepared', { modes, plan });
+  }
   logger.info(`pretrain (${options.mode}): plan from ${source}; ${names.map((n) => `${n} ${split.datasets[n]!.train.length} train / ${split.datasets[n]!.validation.length} validation`).join(', ')}`);
 
   const createLoader = options.createLoader ?? createBatchLoader;
@@ -155,12 +163,13 @@ export async function pretrainCommand(options: PretrainCommandOptions): Promise<
     // each source dataset's ignore label (never a forced-foreground centre)
     const ignoreLabels = tasks.map((t) => ignoreLabelOf(plan.datasets.find((d) => d.name === names[t])!.labels));
     const base = { preprocessedDirs: tasks.map((t) => caches[t]!), plan, oversampleForeground: PRETRAIN_DEFAULTS.oversampleForeground, ignoreLabels, device: loaderDevice };
+    const shard = dataParallel !== null ? { shard: { rank: dataParallel.rank, worldSize: dataParallel.worldSize } } : {};
     return {
-      train: createLoader({ ...base, caseIds: tasks.map((t) => split.datasets[names[t]!]!.train), seed: options.seed, augment: true, workers: options.workers }),
-      validation: validationIterations > 0 ? createLoader({ ...base, caseIds: tasks.map((t) => split.datasets[names[t]!]!.validation), seed: options.seed + 1, augment: false, workers: 0 }) : null,
+      train: createLoader({ ...base, ...shard, caseIds: tasks.map((t) => split.datasets[names[t]!]!.train), seed: options.seed, augment: true, workers: options.workers }),
+      validation: validationIterations > 0 ? createLoader({ ...base, ...shard, caseIds: tasks.map((t) => split.datasets[names[t]!]!.validation), seed: options.seed + 1, augment: false, workers: 0 }) : null,
     };
   };
-  const common = { plan, pretrained: null, numEpochs, iterationsPerEpoch, validationIterations, seed: options.seed, device: options.device, precision: options.precision, threads: options.threads };
+  const common = { ...(dataParallel !== null ? { dataParallel } : {}), plan, pretrained: null, numEpochs, iterationsPerEpoch, validationIterations, seed: options.seed, device: options.device, precision: options.precision, threads: options.threads };
   const hooks = [progressHook(progress), epochSummaryHook(logger), ...(options.stop !== undefined ? [stopOnAbortHook(options.stop)] : [])];
   const runs: PretrainRun[] = [];
   if (options.mode === 'multi') {

@@ -22,6 +22,7 @@ import { checkpointBaseIn, checkpointHook, jsonlLogHook, RUN_FILES, truncateEpoc
 import { loadPretrained } from './pretrained.js';
 import { buildStrategyModel, type StrategySetup, type TrainingStrategy } from './strategy.js';
 import { TRAIN_STEP_DEFAULTS, type Precision } from './step.js';
+import type { DataParallel } from './distributed.js';
 import { initialTrainerState, Trainer, type EpochRecord, type TrainerHook, type TrainerState } from './trainer.js';
 
 /** Epochs and iterations per plan preset (nnU-Net: 1000 x 250, 50 validation batches). */
@@ -93,6 +94,8 @@ export interface TrainingRunOptions {
   createLoaders: () => { train: BatchLoader; validation: BatchLoader | null };
   hooks?: TrainerHook[];
   latestEvery?: number;
+  /** One rank of a data-parallel run: rank 0 alone writes the run folder; parameters start as rank 0's. */
+  dataParallel?: DataParallel;
   /** Told what the strategy did (load report, frozen prefixes, parameter counts) before the first epoch. */
   onPrepared?: (info: { setup: StrategySetup; parameters: { trainable: number; frozen: number; total: number }; resumed: boolean }) => void;
 }
@@ -165,6 +168,8 @@ export function lossOptionsFromPlan(plan: Plan, datasetName: string): DiceCeOpti
 
 /** Train (or continue) the run described by `options`; see the file comment. */
 export async function runTraining(options: TrainingRunOptions): Promise<TrainingRunResult> {
+  const dataParallel = options.dataParallel;
+  const writer = dataParallel === undefined || dataParallel.isWriter;
   if (options.threads !== null) setNumThreads(options.threads);
   const config = unetConfig(options.plan, options.datasetName);
   const lossOptions = lossOptionsFromPlan(options.plan, options.datasetName);
@@ -194,8 +199,8 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
       const sidecar = latest.sidecar;
       setup = { loadReport: sidecar.loadReport, frozenPrefixes: sidecar.parameters.frozenPrefixes, optimizerState: latest.optimizer, schedule: sidecar.training.schedule, details: sidecar.strategy.details };
       state = sidecar.state;
-      history = truncateEpochLog(path.join(options.runDir, RUN_FILES.log), state.epoch);
-      if (history.length !== state.epoch) {
+      history = writer ? truncateEpochLog(path.join(options.runDir, RUN_FILES.log), state.epoch) : sidecar.history.slice(0, state.epoch);
+      if (writer && history.length !== state.epoch) {
         // The log lost lines (edited or deleted): rebuild it from the checkpoint's own history.
         history = sidecar.history.slice(0, state.epoch);
         atomicWriteFileSync(path.join(options.runDir, RUN_FILES.log), history.map((record) => `${JSON.stringify(record)}\n`).join(''));
@@ -203,12 +208,16 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
     } else {
       setup = options.strategy.prepare({ model, pretrained, numEpochs: options.numEpochs, device: options.device });
       state = initialTrainerState(options.seed);
-      fs.mkdirSync(options.runDir, { recursive: true });
-      atomicWriteJsonSync(path.join(options.runDir, RUN_FILES.plan), options.plan);
-      fs.rmSync(path.join(options.runDir, RUN_FILES.log), { force: true });
+      if (writer) {
+        fs.mkdirSync(options.runDir, { recursive: true });
+        atomicWriteJsonSync(path.join(options.runDir, RUN_FILES.plan), options.plan);
+        fs.rmSync(path.join(options.runDir, RUN_FILES.log), { force: true });
+      }
     }
     if (setup.frozenPrefixes.length > 0) model.freeze(setup.frozenPrefixes);
     if (setup.optimizerState !== null) restoreOptimizer(optimizer, setup.optimizerState, parameterNames, options.device, latest ? `${latestBase}.optim.safetensors` : String(options.pretrained));
+    // Every rank built and restored the same weights; rank 0's are the ones that count.
+    if (dataParallel !== undefined) await dataParallel.broadcastParameters(model);
   } catch (error) {
     optimizer.dispose();
     model.dispose();
@@ -265,10 +274,15 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
       lossOptions,
       ...(taskLossOptions !== undefined ? { taskLossOptions } : {}),
       state,
+      ...(dataParallel !== undefined ? { dataParallel } : {}),
       hooks: [
         historyHook,
-        jsonlLogHook(path.join(options.runDir, RUN_FILES.log)),
-        checkpointHook({ runDir: options.runDir, content, ...(options.latestEvery !== undefined ? { latestEvery: options.latestEvery } : {}) }),
+        ...(writer
+          ? [
+              jsonlLogHook(path.join(options.runDir, RUN_FILES.log)),
+              checkpointHook({ runDir: options.runDir, content, ...(options.latestEvery !== undefined ? { latestEvery: options.latestEvery } : {}) }),
+            ]
+          : []),
         ...(options.hooks ?? []),
       ],
     });

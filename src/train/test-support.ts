@@ -6,6 +6,8 @@
 import { CPU, Rng } from '../core/index.js';
 import { DATA_RESAMPLING, SEGMENTATION_RESAMPLING, type Plan } from '../data/index.js';
 import type { BatchLoader, HostBatch } from './batches.js';
+import { rankBatchShare } from '../data/index.js';
+import type { DataParallel } from './distributed.js';
 import { runTraining, type RunMode, type TrainingRunResult } from './run.js';
 import { SCRATCH } from './strategy.js';
 import type { TrainerHook } from './trainer.js';
@@ -56,6 +58,39 @@ export class MemoryBatchLoader implements BatchLoader {
   }
 }
 
+/**
+ * The samples [first, end) of every batch of `MemoryBatchLoader(seed, batchSize)` that rank
+ * `rank` of `worldSize` makes, split as the data layer splits a batch (rankBatchShare): together
+ * the ranks see exactly the one-process batches.
+ */
+export class ShardedSphereLoader implements BatchLoader {
+  private next_ = 0;
+  constructor(private readonly seed: number, private readonly batchSize: number, private readonly rank: number, private readonly worldSize: number) {}
+  get position(): number {
+    return this.next_;
+  }
+  get waitSeconds(): number {
+    return 0;
+  }
+  seek(batchIndex: number): void {
+    this.next_ = batchIndex;
+  }
+  async next(): Promise<HostBatch> {
+    const whole = sphereHostBatch(this.seed, this.next_++, this.batchSize);
+    const [first, end] = rankBatchShare(this.batchSize, this.worldSize, this.rank);
+    const voxels = whole.seg.length / this.batchSize;
+    const [, c, z, y, x] = whole.shape;
+    return {
+      image: whole.image.slice(first * c * voxels, end * c * voxels),
+      seg: whole.seg.slice(first * voxels, end * voxels),
+      shape: [end - first, c, z, y, x],
+      tasks: whole.tasks.slice(first, end),
+      caseIds: whole.caseIds.slice(first, end),
+    };
+  }
+  async close(): Promise<void> {}
+}
+
 /** A valid plan for one single-channel dataset `Spheres` with labels background/lesion and a 2-stage U-Net. */
 export function tinyPlan(): Plan {
   return {
@@ -104,15 +139,25 @@ export interface TinyRunOptions {
   numEpochs?: number;
   seed?: number;
   hooks?: TrainerHook[];
+  /** The plan's (global) batch size (default 2). */
+  batchSize?: number;
+  /** One rank of a data-parallel run: its loaders make its share of every batch. */
+  dataParallel?: DataParallel;
 }
 
 /** A whole scratch run on the tiny plan with in-memory spheres: 3 iterations and 2 validation batches per epoch, 1 thread. */
 export function runTinyTraining(options: TinyRunOptions): Promise<TrainingRunResult> {
   const seed = options.seed ?? 11;
+  const batchSize = options.batchSize ?? 2;
+  const plan = tinyPlan();
+  plan.configuration.batchSize = batchSize;
+  const dp = options.dataParallel;
+  const loader = (loaderSeed: number): BatchLoader => (dp === undefined ? new MemoryBatchLoader(loaderSeed, batchSize) : new ShardedSphereLoader(loaderSeed, batchSize, dp.rank, dp.worldSize));
   return runTraining({
+    ...(dp !== undefined ? { dataParallel: dp } : {}),
     runDir: options.runDir,
     mode: options.mode,
-    plan: tinyPlan(),
+    plan,
     datasetName: 'Spheres',
     strategy: SCRATCH,
     pretrained: null,
@@ -124,7 +169,7 @@ export function runTinyTraining(options: TinyRunOptions): Promise<TrainingRunRes
     precision: 'fp32',
     threads: 1,
     data: { split: 'in-memory spheres', fold: 0 },
-    createLoaders: () => ({ train: new MemoryBatchLoader(seed), validation: new MemoryBatchLoader(seed + 1000) }),
+    createLoaders: () => ({ train: loader(seed), validation: loader(seed + 1000) }),
     hooks: options.hooks ?? [],
   });
 }

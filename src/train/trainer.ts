@@ -12,7 +12,8 @@ import { Rng, type RngState } from '../core/index.js';
 import { batchTensors, type BatchLoader } from './batches.js';
 import { accumulateCounts, diceFromCounts, emptyCounts, nanMean, updateEma } from './pseudoDice.js';
 import { learningRate, type LrSchedule } from './schedule.js';
-import { trainStep, withPrecision, type GradScalerState, type Precision, type TrainStepParts } from './step.js';
+import { applyGradients, backwardPass, globalTasks, trainStep, withPrecision, type GradScalerState, type Precision, type StepResult, type TrainStepParts } from './step.js';
+import type { DataParallel } from './distributed.js';
 import { accumulateTaskCounts, emptyTaskCounts, isTaskRouted, multiTaskLoss, taskPseudoDice } from './multiTask.js';
 
 /**
@@ -85,6 +86,12 @@ export interface TrainerOptions {
   hooks?: TrainerHook[];
   /** A restored state (resume); default a fresh one from `seed`. */
   state?: TrainerState;
+  /**
+   * This process is one rank of a data-parallel run (distributed.ts): the loaders give the rank's
+   * part of each batch, losses are the global batch's, gradients are summed over the ranks before
+   * clipping, pseudo-Dice counts are summed, and the ranks agree on stopping.
+   */
+  dataParallel?: DataParallel;
 }
 
 export function initialTrainerState(seed: number): TrainerState {
@@ -142,6 +149,11 @@ export class Trainer {
     const parts: TrainStepParts = { model: o.model, optimizer: o.optimizer, device: o.device, precision: o.precision, weights: deepSupervisionWeights(numOutputs) };
     if (o.lossOptions !== undefined) parts.lossOptions = o.lossOptions;
     if (o.taskLossOptions !== undefined) parts.taskLossOptions = o.taskLossOptions;
+    if (o.dataParallel !== undefined) {
+      const crossRank = o.dataParallel.crossRank;
+      parts.lossOptions = { ...(o.lossOptions ?? {}), crossRank };
+      if (o.taskLossOptions !== undefined) parts.taskLossOptions = o.taskLossOptions.map((options) => ({ ...options, crossRank }));
+    }
     if (o.clipNorm !== undefined) parts.clipNorm = o.clipNorm;
     if (this.current.scaler !== null) parts.scaler = this.current.scaler;
     return parts;
@@ -152,7 +164,9 @@ export class Trainer {
     const hooks = this.options.hooks ?? [];
     const records: EpochRecord[] = [];
     for (const hook of hooks) await hook.onTrainStart?.(this);
-    while (!this.finished && !this.stopRequested) {
+    // Ranks stop together: a signal may reach them at different moments.
+    const agreeStop = async (): Promise<boolean> => (this.options.dataParallel ? this.options.dataParallel.any(this.stopRequested) : this.stopRequested);
+    while (!this.finished && !(await agreeStop())) {
       const record = await this.runEpoch();
       records.push(record);
       for (const hook of hooks) await hook.onEpochEnd?.(this, record);
@@ -180,10 +194,20 @@ export class Trainer {
     let skipped = 0;
     for (let iteration = 0; iteration < o.iterationsPerEpoch; iteration++) {
       const batch = await o.loader.next();
-      const result = scope(() => {
-        const { input, targets } = batchTensors(batch, o.device, this.model.config.strides, deepSupervision);
-        return trainStep(parts, input, targets, batch.tasks);
-      });
+      let result: StepResult;
+      if (o.dataParallel !== undefined) {
+        const lossValue = scope(() => {
+          const { input, targets } = batchTensors(batch, o.device, this.model.config.strides, deepSupervision);
+          return backwardPass(parts, input, targets, batch.tasks, batch.batchTasks);
+        });
+        await o.dataParallel.reduceGradients(this.model);
+        result = applyGradients(parts, lossValue);
+      } else {
+        result = scope(() => {
+          const { input, targets } = batchTensors(batch, o.device, this.model.config.strides, deepSupervision);
+          return trainStep(parts, input, targets, batch.tasks);
+        });
+      }
       lossSum += result.loss;
       if (!result.applied) skipped++;
       for (const hook of hooks) hook.onIteration?.(this, iteration, result.loss);
@@ -228,7 +252,7 @@ export class Trainer {
     const model = o.model;
     const counts = emptyCounts(this.model.config.numClasses);
     const taskCounts = isTaskRouted(model) ? emptyTaskCounts(model.taskClasses) : null;
-    const optionsOfTask = (task: number): DiceCeOptions | undefined => o.taskLossOptions?.[task] ?? o.lossOptions;
+    const optionsOfTask = (task: number): DiceCeOptions | undefined => parts.taskLossOptions?.[task] ?? parts.lossOptions;
     let lossSum = 0;
     for (let i = 0; i < o.validationIterations; i++) {
       const batch = await o.validationLoader.next();
@@ -240,18 +264,20 @@ export class Trainer {
               const outputs = model.forwardTasks(input, batch.tasks);
               const ignoreLabels = model.taskClasses.map((_, task) => optionsOfTask(task)?.ignoreLabel);
               accumulateTaskCounts(taskCounts!, outputs, batch.seg, batch.tasks, ignoreLabels);
-              return multiTaskLoss(outputs, targets, batch.tasks, (logits, target, task) => diceCeLoss(logits, target, optionsOfTask(task)), parts.weights).item();
+              const global = globalTasks(parts, model, batch.batchTasks);
+              return multiTaskLoss(outputs, targets, batch.tasks, (logits, target, task) => diceCeLoss(logits, target, optionsOfTask(task)), parts.weights, global).item();
             });
           }
           return withPrecision(o.device, o.precision, () => {
             const outputs = model.forward(input);
-            const loss = deepSupervisionLoss(outputs, targets, (logits, target) => diceCeLoss(logits, target, o.lossOptions), parts.weights);
+            const loss = deepSupervisionLoss(outputs, targets, (logits, target) => diceCeLoss(logits, target, parts.lossOptions), parts.weights);
             accumulateCounts(counts, argmax(outputs[0]!, 1).toTypedArray() as ArrayLike<number | bigint>, batch.seg, o.lossOptions?.ignoreLabel);
             return loss.item();
           });
         }),
       );
     }
+    if (o.dataParallel !== undefined) await o.dataParallel.sumCounts(taskCounts ?? [counts]);
     if (taskCounts !== null) return { loss: lossSum / o.validationIterations, ...taskPseudoDice(taskCounts) };
     const perClass = diceFromCounts(counts);
     return { loss: lossSum / o.validationIterations, pseudoDice: nanMean(perClass), perClass };

@@ -5,6 +5,14 @@
  * j >= round(B (1 - p)); patch position; augmentation parameters), and `renderBatch` turns a record
  * into the HostBatch deterministically. So batch k is the same in every thread, after a seek, and
  * when replayed from its record.
+ *
+ * Data-parallel ranks (LoaderOptions.shard) split every global batch as nnU-Net's DDP does
+ * (nnUNetTrainer._set_batch_size_and_oversample: per-rank sizes differ by at most one, the first
+ * ranks take the extra samples) and keep the global batch's foreground share: a rank's sample j of
+ * the global batch is forced foreground by the same rule j >= round(B (1 - p)) as in one process.
+ * Each rank draws the (cheap) dataset and case choice of every sample, so the streams stay
+ * aligned, and then only its own samples, each from its own stream `fork(k).fork('sample j')`:
+ * the ranks' samples never repeat one another, and together they are exactly the one-process batch.
  */
 import { InputError, Rng } from '../../core/index.js';
 import { applyAugmentation, finalizeSample, sampleAugmentation } from './augment_pipeline.js';
@@ -13,6 +21,15 @@ import type { BatchRecord, BatchSpec, HostBatch, LoaderOptions, SampleRecord } f
 import type { CaseStore } from './case_store.js';
 import { choosePatch, cropAndPad, isForcedForeground } from './patch_sampler.js';
 import { augmentationGeometry } from './patch_size.js';
+
+/** Samples [first, end) of a global batch of `batchSize` that rank `rank` of `worldSize` makes. */
+export function rankBatchShare(batchSize: number, worldSize: number, rank: number): [number, number] {
+  const base = Math.floor(batchSize / worldSize);
+  const sizeOf = (r: number): number => base + (base * worldSize + r < batchSize ? 1 : 0);
+  let first = 0;
+  for (let r = 0; r < rank; r++) first += sizeOf(r);
+  return [first, first + sizeOf(rank)];
+}
 
 /** Validate the loader options and turn them into the spec every thread works from. */
 export function batchSpecFromOptions(options: LoaderOptions): BatchSpec {
@@ -37,6 +54,12 @@ export function batchSpecFromOptions(options: LoaderOptions): BatchSpec {
     problems.push(`ignoreLabels must be positive integers or null, got ${JSON.stringify(ignoreLabels)}`);
   }
   if (!Number.isFinite(options.seed)) problems.push(`seed must be a finite number, got ${options.seed}`);
+  const shard = options.shard ?? { rank: 0, worldSize: 1 };
+  if (!(Number.isInteger(shard.worldSize) && shard.worldSize >= 1 && Number.isInteger(shard.rank) && shard.rank >= 0 && shard.rank < shard.worldSize)) {
+    problems.push(`shard must be a rank in [0, worldSize), got ${JSON.stringify(options.shard)}`);
+  } else if (plan.configuration.batchSize < shard.worldSize) {
+    problems.push(`the plan's batch size ${plan.configuration.batchSize} is smaller than the ${shard.worldSize} ranks: every rank needs a sample`);
+  }
   if (problems.length > 0) throw new InputError(`invalid batch loader options: ${problems.join('; ')}`, { code: 'bad-loader-options' });
   const configuration = plan.configuration;
   const geometry = augmentationGeometry(configuration.patchSize, options.augment);
@@ -44,6 +67,7 @@ export function batchSpecFromOptions(options: LoaderOptions): BatchSpec {
     preprocessedDirs: [...preprocessedDirs],
     caseIds: caseIds.map((ids) => [...ids]),
     batchSize: configuration.batchSize,
+    sampleRange: rankBatchShare(configuration.batchSize, shard.worldSize, shard.rank),
     channels: configuration.normalization.length,
     finalPatchSize: [...configuration.patchSize],
     sampledPatchSize: geometry.sampledPatchSize,
@@ -79,7 +103,9 @@ export function drawBatch(spec: BatchSpec, batchIndex: number, store: CaseStore)
     return { task, caseId: rng.choice(spec.caseIds[task]!) };
   });
   const meta = augmentMeta(spec);
-  const samples = picks.map(({ task, caseId }, j): SampleRecord => {
+  const [first, end] = spec.sampleRange;
+  const samples = picks.slice(first, end).map(({ task, caseId }, offset): SampleRecord => {
+    const j = first + offset;
     const sampleRng = rng.fork(`sample ${j}`);
     const loaded = store.get(spec.preprocessedDirs[task]!, caseId);
     const forcedForeground = isForcedForeground(j, spec.batchSize, spec.oversampleForeground);
@@ -93,7 +119,8 @@ export function drawBatch(spec: BatchSpec, batchIndex: number, store: CaseStore)
       augmentation: spec.augment ? sampleAugmentation(sampleRng, meta) : null,
     };
   });
-  return { batchIndex, samples };
+  const sharded = first !== 0 || end !== spec.batchSize;
+  return { batchIndex, samples, ...(sharded ? { batchTasks: picks.map((pick) => pick.task) } : {}) };
 }
 
 /** The cropped, not yet augmented sample of one record (image padded 0, labels -1). */
@@ -134,6 +161,7 @@ export function renderBatch(spec: BatchSpec, record: BatchRecord, store: CaseSto
     seg,
     shape: [batchSize, spec.channels, z, y, x],
     tasks: record.samples.map((s) => s.task),
+    ...(record.batchTasks !== undefined ? { batchTasks: [...record.batchTasks] } : {}),
     caseIds: record.samples.map((s) => s.caseId),
   };
 }

@@ -17,6 +17,11 @@ export interface HostBatch {
   shape: [number, number, number, number, number];
   /** Task (dataset) index of each sample, for multi-head models; all 0 for a single dataset. */
   tasks: number[];
+  /**
+   * The task of every sample of the global batch, when this is a data-parallel rank's share of
+   * it (the ranks' multi-task losses then agree on which tasks the batch has); else absent.
+   */
+  batchTasks?: number[];
   caseIds: string[];
 }
 
@@ -58,13 +63,21 @@ export interface LoaderOptions {
   device?: Device;
   /** Case arrays each loader thread keeps in memory (default 2 GiB), least recently used evicted. */
   cacheBytes?: number;
+  /**
+   * Data-parallel rank: this loader makes only the rank's samples of every (global) batch, see
+   * rankBatchShare. Default: the whole batch.
+   */
+  shard?: { rank: number; worldSize: number };
 }
 
 /** Everything a thread needs to draw and render batches: plain JSON, sent to workers once. */
 export interface BatchSpec {
   preprocessedDirs: string[];
   caseIds: string[][];
+  /** The plan's (global) batch size. */
   batchSize: number;
+  /** The samples [first, end) of each global batch this loader makes (all of them without a shard). */
+  sampleRange: [number, number];
   channels: number;
   finalPatchSize: Triple;
   sampledPatchSize: Triple;
@@ -96,4 +109,6 @@ export interface SampleRecord {
 export interface BatchRecord {
   batchIndex: number;
   samples: SampleRecord[];
+  /** The task of every sample of the global batch (a data-parallel share has only some of them). */
+  batchTasks?: number[];
 }

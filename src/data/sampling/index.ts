@@ -5,7 +5,7 @@
  */
 export type { HostBatch, BatchLoader, LoaderOptions, BatchSpec, BatchRecord, SampleRecord } from './batch_types.js';
 export { createBatchLoader } from './loader.js';
-export { batchSpecFromOptions, drawBatch, renderBatch, makeBatch, cropSample, augmentMeta } from './batch.js';
+export { batchSpecFromOptions, drawBatch, renderBatch, makeBatch, cropSample, augmentMeta, rankBatchShare } from './batch.js';
 export { CaseStore, loadCase, DEFAULT_CACHE_BYTES, type LoadedCase } from './case_store.js';
 export {
   augmentationGeometry,

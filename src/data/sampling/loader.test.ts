@@ -176,6 +176,34 @@ test('batch k is identical with 0 and 2 workers and after seek(k); waitSeconds a
   await assert.rejects(threaded.next(), /closed/);
 });
 
+test("data-parallel shards: the ranks' samples are exactly the one-process batch, foreground share kept", async () => {
+  // A batch of 3 over 2 ranks: rank 0 makes samples 0-1, rank 1 sample 2 (nnU-Net's split).
+  const plan: Plan = { ...dataset.plan, configuration: { ...dataset.plan.configuration, batchSize: 3 } };
+  const whole = createBatchLoader(options({ plan, seed: 5 }));
+  const ranks = [0, 1].map((rank) => createBatchLoader(options({ plan, seed: 5, shard: { rank, worldSize: 2 }, workers: rank })));
+  try {
+    for (let k = 0; k < 3; k++) {
+      const expected = await whole.next();
+      const parts = await Promise.all(ranks.map((loader) => loader.next()));
+      assert.deepEqual(parts.map((p) => p.shape[0]), [2, 1], `batch ${k}: shares`);
+      const voxels = expected.seg.length / 3;
+      const channels = expected.shape[1];
+      assert.deepEqual(parts[0]!.image, expected.image.subarray(0, 2 * channels * voxels), `batch ${k}: rank 0 images`);
+      assert.deepEqual(parts[1]!.image, expected.image.subarray(2 * channels * voxels), `batch ${k}: rank 1 images`);
+      assert.deepEqual([...parts[0]!.seg, ...parts[1]!.seg], [...expected.seg], `batch ${k}: labels`);
+      assert.deepEqual([...parts[0]!.caseIds, ...parts[1]!.caseIds], expected.caseIds);
+    }
+  } finally {
+    await whole.close();
+    for (const loader of ranks) await loader.close();
+  }
+  // Forced foreground by the global position j >= round(3 * 0.67) = 2: the last sample, on rank 1.
+  const store = new CaseStore(1 << 30);
+  const shares = [0, 1].map((rank) => drawBatch(batchSpecFromOptions(options({ plan, shard: { rank, worldSize: 2 } })), 0, store));
+  assert.deepEqual(shares.map((r) => r.samples.map((sample) => sample.forcedForeground)), [[false, false], [true]]);
+  assert.throws(() => createBatchLoader(options({ plan, shard: { rank: 0, worldSize: 4 } })), /batch size 3 is smaller than the 4 ranks/);
+});
+
 test('bad loader input gives InputErrors naming what is wrong', async () => {
   assert.throws(() => createBatchLoader(options({ caseIds: [dataset.caseIds[0]!] })), (error: unknown) => {
     return error instanceof InputError && /caseIds has 1 list/.test(error.message);
