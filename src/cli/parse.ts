@@ -18,8 +18,14 @@ export const positiveInt = (name: string) => integer(name, 1);
 
 /** 'auto' or an integer option at least 1. */
 export function positiveIntOrAuto(name: string) {
-  const parse = positiveInt(name);
-  return (value: string): number | 'auto' => (value.trim() === 'auto' ? 'auto' : parse(value));
+  return (value: string): number | 'auto' => {
+    if (value.trim() === 'auto') return 'auto';
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
+      throw new InputError(`--${name} must be auto or an integer >= 1, got '${value}'`, { code: 'bad-arguments' });
+    }
+    return n;
+  };
 }
 
 /**

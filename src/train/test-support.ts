@@ -39,7 +39,7 @@ export class MemoryBatchLoader implements BatchLoader {
   private next_ = 0;
   made = 0;
   closed = false;
-  constructor(private readonly seed: number, private readonly batchSize = 2) {}
+  constructor(private readonly seed: number, protected readonly batchSize = 2) {}
   get position(): number {
     return this.next_;
   }
@@ -63,20 +63,12 @@ export class MemoryBatchLoader implements BatchLoader {
  * `rank` of `worldSize` makes, split as the data layer splits a batch (rankBatchShare): together
  * the ranks see exactly the one-process batches.
  */
-export class ShardedSphereLoader implements BatchLoader {
-  private next_ = 0;
-  constructor(private readonly seed: number, private readonly batchSize: number, private readonly rank: number, private readonly worldSize: number) {}
-  get position(): number {
-    return this.next_;
+export class ShardedSphereLoader extends MemoryBatchLoader {
+  constructor(seed: number, batchSize: number, private readonly rank: number, private readonly worldSize: number) {
+    super(seed, batchSize);
   }
-  get waitSeconds(): number {
-    return 0;
-  }
-  seek(batchIndex: number): void {
-    this.next_ = batchIndex;
-  }
-  async next(): Promise<HostBatch> {
-    const whole = sphereHostBatch(this.seed, this.next_++, this.batchSize);
+  override async next(): Promise<HostBatch> {
+    const whole = await super.next();
     const [first, end] = rankBatchShare(this.batchSize, this.worldSize, this.rank);
     const voxels = whole.seg.length / this.batchSize;
     const [, c, z, y, x] = whole.shape;
@@ -88,7 +80,6 @@ export class ShardedSphereLoader implements BatchLoader {
       caseIds: whole.caseIds.slice(first, end),
     };
   }
-  async close(): Promise<void> {}
 }
 
 /** A valid plan for one single-channel dataset `Spheres` with labels background/lesion and a 2-stage U-Net. */
