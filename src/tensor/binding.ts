@@ -17,6 +17,15 @@ type H = NativeHandle;
 type Ints = readonly number[];
 type TensorOrNumber = H | number | boolean;
 
+/** Bytes in the CPU block cache's blocks (allocator.cpp), now and at their peaks since the last reset. */
+export interface CpuCacheStats {
+  liveBytes: number;
+  idleBytes: number;
+  mappedBytes: number;
+  peakLiveBytes: number;
+  peakMappedBytes: number;
+}
+
 /** Everything the addon exports. Argument order is positional; `null` means "use the default". */
 export interface TorchBinding {
   // handles, metadata and autograd
@@ -60,6 +69,7 @@ export interface TorchBinding {
   cudaDeviceCount(): number;
   tuneAllocator(): boolean;
   emptyCpuCache(): number;
+  cpuCacheStats(reset: boolean): CpuCacheStats | null;
   // element-wise
   neg(x: H): H; exp(x: H): H; log(x: H): H; sqrt(x: H): H; rsqrt(x: H): H; abs(x: H): H; square(x: H): H;
   sigmoid(x: H): H; relu(x: H): H; tanh(x: H): H; logicalNot(x: H): H; sign(x: H): H; floor(x: H): H; round(x: H): H;

@@ -3,7 +3,7 @@
  * grad mode, autocast; plus seed, intra-op threads and CUDA queries.
  */
 import { formatDevice, type Device } from '../core/index.js';
-import { binding } from './binding.js';
+import { binding, type CpuCacheStats } from './binding.js';
 import { dtypeCode } from './dtype.js';
 
 function refusePromise(what: string, result: unknown): void {
@@ -88,6 +88,15 @@ export function tuneAllocatorForTraining(): boolean {
  */
 export function emptyCpuCache(): number {
   return binding.emptyCpuCache();
+}
+
+/**
+ * The CPU block cache's bytes: live (held by tensors), idle (kept for reuse), mapped (both) and the
+ * peaks of live and mapped since the last call with `reset`; null when the cache is off
+ * (LESIONSEG_CPU_BLOCK_CACHE=0). Blocks under 1 MiB are not counted.
+ */
+export function cpuCacheStats(reset = false): CpuCacheStats | null {
+  return binding.cpuCacheStats(reset);
 }
 
 export function getNumThreads(): number {
