@@ -8,7 +8,10 @@
  * - fast: `--fast` (no mirroring, step 0.75, windows outside the body skipped),
  * - fast x2: two `--fast` predictions started together (the shared-machine case),
  * each in its own process, timed from outside (wall) and by its own stages (`--json`).
- * Usage: npx tsx bench/full-ct.ts [--modes fp32,default,fast,fast-x2] [--size paper] [--out FILE]
+ * --slices N resamples the phantom along z to N slices first (linear, the same 312 mm; e.g. 300 for
+ * the 512 x 512 x 300 CT whose memory issue 14 bounds); predict resamples it to the plan's spacing
+ * and its logits back to N slices.
+ * Usage: npx tsx bench/full-ct.ts [--modes fp32,default,fast,fast-x2] [--size paper] [--slices N] [--out FILE]
  * Prints one JSON object with the CPU.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -18,6 +21,9 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuInfo } from '../src/core/index.js';
 import { writeSynthDataset, type SynthSize } from '../src/synth/index.js';
+import { readNifti, writeNifti } from '../src/io/index.js';
+import { resampleVolumeToShape } from '../src/data/index.js';
+import type { Affine, Shape3 } from '../src/core/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'bin/lesionseg.js');
@@ -33,6 +39,7 @@ const MODES: Record<string, string[]> = {
 };
 const modes = option('modes', 'fp32,default,fast,fast-x2').split(',');
 const size = option('size', 'paper') as SynthSize;
+const slices = Number(option('slices', '0'));
 
 interface CaseJson {
   shape: number[];
@@ -82,6 +89,16 @@ try {
   const run = path.join(dir, 'run');
   process.stderr.write('bench/full-ct: a one-iteration run of the cpu preset ...\n');
   execFileSync(process.execPath, [cli, 'train', '--dataset', dataset, '--out', run, '--preset', 'cpu', '--epochs', '1', '--iters-per-epoch', '1', '--val-iters', '1', '--fold', 'all'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // After training, so that the plan keeps the phantom's 2.6 mm.
+  if (slices > 0) {
+    const ct = await readNifti(image);
+    const shapeZ: Shape3 = [slices, ct.shape[1], ct.shape[2]];
+    const factor = ct.shape[0] / slices;
+    const spacing: Shape3 = [ct.spacing[0] * factor, ct.spacing[1], ct.spacing[2]];
+    const affine = ct.affine.map((row) => [row[0], row[1], row[2] * factor, row[3]]) as Affine;
+    const data = resampleVolumeToShape(ct, shapeZ, ct.spacing, spacing).data;
+    await writeNifti(image, { data: Int16Array.from(data, Math.round), shape: shapeZ, spacing, affine }, { header: ct.header });
+  }
   const plan = JSON.parse(fs.readFileSync(path.join(run, 'plan.json'), 'utf8')) as { configuration: { patchSize: number[]; targetSpacing: number[]; network: { featuresPerStage: number[] } } };
   const results: Record<string, unknown> = {};
   for (const mode of modes) {
@@ -99,7 +116,7 @@ try {
   const report = {
     benchmark: 'full-ct',
     cpu: cpuInfo(),
-    phantom: { size, shape: shape, image: 'synth --kind covid --size paper --seed 0' },
+    phantom: { size, shape: shape, image: `synth --kind covid --size ${size} --seed 0${slices > 0 ? `, resampled along z to ${slices} slices` : ''}` },
     plan: { preset: 'cpu', patch: plan.configuration.patchSize, target_spacing: plan.configuration.targetSpacing, features: plan.configuration.network.featuresPerStage },
     modes: results,
     ratios: { default_over_fp32: ratio('default', 'fp32'), fast_over_fp32: ratio('fast', 'fp32'), fast_x2_over_fast: ratio('fast-x2', 'fast') },

@@ -245,6 +245,11 @@ export class Predictor {
     return this.options.device;
   }
 
+  /** Whether windows wholly outside the body are left unrun (default: for lesionseg models, not nnU-Net's). */
+  get skipsBackground(): boolean {
+    return this.options.skipBackground;
+  }
+
   /** The spatial axes mirrored for test-time augmentation ([] none). */
   get mirrorAxes(): readonly SpatialAxis[] {
     return this.options.mirrorAxes;

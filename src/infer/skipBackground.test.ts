@@ -18,6 +18,10 @@ import { Predictor } from './predictor.js';
 import { BACKGROUND_LOGIT, slidingWindowPredict, type WindowCounts } from './slidingWindowPredict.js';
 import { FIXTURES, PointwiseNetwork, TINY_CONFIG, TINY_PATCH, fixtureUNet, tinyInferencePlan, writeTestCheckpoint } from './test-support.js';
 import type { Triple } from './slidingWindow.js';
+import { fileURLToPath } from 'node:url';
+
+const NNUNET_FOLD0 = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
+  '../../test/fixtures/nnunet/models/Dataset901_Tiny/nnUNetTrainer__nnUNetPlans__3d_fullres/fold_0/checkpoint_final.pth');
 
 const SHAPE: Triple = [16, 80, 96];
 const TORSO = { y: [30, 50], x: [36, 60] } as const;
@@ -138,5 +142,24 @@ test('predictFiles --verbose logs every stage of a case, and the record carries 
   assert.ok(lines.some((l) => new RegExp(`${record.windows.run} of ${record.windows.total} windows run .*windows/s`).test(l)));
   assert.ok(Object.values(record.peakRssMiB).every((p) => p > 0));
   assert.ok(record.seconds.slidingWindow > 0);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('the skip default follows the model: on for lesionseg checkpoints, off for nnU-Net model folders (as nnU-Net runs every window)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infer-skip-default-'));
+  const model = fixtureUNet();
+  const ours = writeTestCheckpoint(path.join(dir, 'run'), 'checkpoint_final', model, TINY_CONFIG, tinyInferencePlan());
+  model.dispose();
+  const cases = [
+    { file: ours, options: {}, skips: true },
+    { file: ours, options: { skipBackground: false }, skips: false },
+    { file: NNUNET_FOLD0, options: {}, skips: false },
+    { file: NNUNET_FOLD0, options: { skipBackground: true }, skips: true },
+  ];
+  for (const { file, options, skips } of cases) {
+    const predictor = Predictor.fromCheckpoints([file], { mirrorAxes: [], ...options });
+    assert.equal(predictor.skipsBackground, skips, `${path.basename(file)} with ${JSON.stringify(options)}`);
+    predictor.dispose();
+  }
   fs.rmSync(dir, { recursive: true, force: true });
 });
