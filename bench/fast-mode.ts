@@ -1,11 +1,11 @@
 /**
- * What `predict --fast` costs in DSC, on a finished study's phantoms: for one arm, every fold's
+ * What `predict --fast` costs in DSC, on a finished study's phantoms: for each arm given, every fold's
  * model predicts that fold's test cases with the real CLI in each mode, and each mask is scored
  * against the reference label and against the default mode's mask.
  * Modes: default (mirroring on all axes, step 0.5, precision auto), fp32 (the default in fp32,
  * which is what the study itself ran, less its --no-tta), no-tta, fast (no mirroring, step 0.75,
  * windows outside the body skipped).
- * Usage: npx tsx bench/fast-mode.ts --study DIR [--arm multi/continual] [--dataset covid]
+ * Usage: npx tsx bench/fast-mode.ts --study DIR [--arm multi/continual | A,B | all] [--dataset covid]
  *        [--modes default,no-tta,fast] (fp32 also) [--folds 0,1,...] [--threads 2] [--out FILE]
  * DIR is a study folder written by `lesionseg experiment` (results/synthetic/ describes the one the
  * committed numbers come from). Prints one JSON object.
@@ -30,7 +30,12 @@ if (study === '' || !fs.existsSync(path.join(study, 'runs'))) {
   process.stderr.write('bench/fast-mode: --study DIR must be a study folder with runs/ (lesionseg experiment)\n');
   process.exit(2);
 }
-const arm = option('arm', 'multi/continual');
+// One arm, a comma-separated list, or all: every runs/<pretrained>/<strategy> folder of the study.
+const armOption = option('arm', 'multi/continual');
+const arms = armOption === 'all'
+  ? fs.readdirSync(path.join(study, 'runs')).sort().flatMap((model) => fs.readdirSync(path.join(study, 'runs', model)).sort().map((strategy) => `${model}/${strategy}`))
+    .filter((arm) => fs.statSync(path.join(study, 'runs', arm)).isDirectory())
+  : armOption.split(',');
 const dataset = option('dataset', 'covid');
 const threads = option('threads', String(cpuInfo().cores));
 const MODES: Record<string, string[]> = { default: [], fp32: ['--precision', 'fp32'], 'no-tta': ['--no-tta'], fast: ['--fast'] };
@@ -38,11 +43,11 @@ const modes = option('modes', 'default,no-tta,fast').split(',');
 for (const mode of modes) if (MODES[mode] === undefined) throw new Error(`unknown mode ${mode}: one of ${Object.keys(MODES).join(', ')}`);
 if (!modes.includes('default')) throw new Error('--modes must include default (the reference of the agreement)');
 
-interface CaseRow { fold: number; caseId: string; diceToLabel: Record<string, number>; diceToDefault: Record<string, number> }
+interface CaseRow { arm: string; fold: number; caseId: string; diceToLabel: Record<string, number>; diceToDefault: Record<string, number> }
 
-const armDir = path.join(study, 'runs', arm);
 const foldFilter = option('folds', '');
-const folds = fs.readdirSync(armDir).filter((name) => /^fold_\d+$/.test(name) && (foldFilter === '' || foldFilter.split(',').includes(name.slice(5)))).sort();
+const foldsOf = (armDir: string): string[] => fs.readdirSync(armDir).filter((name) => /^fold_\d+$/.test(name) && (foldFilter === '' || foldFilter.split(',').includes(name.slice(5)))).sort();
+let foldCount = 0;
 const images = path.join(study, 'datasets', dataset, 'imagesTr');
 const labels = path.join(study, 'datasets', dataset, 'labelsTr');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-fast-mode-'));
@@ -50,16 +55,18 @@ const rows: CaseRow[] = [];
 const seconds: Record<string, number> = Object.fromEntries(modes.map((m) => [m, 0]));
 const windows: Record<string, number> = Object.fromEntries(modes.map((m) => [m, 0]));
 try {
-  for (const fold of folds) {
+  for (const [a, arm] of arms.entries()) for (const fold of foldsOf(path.join(study, 'runs', arm))) {
+    const armDir = path.join(study, 'runs', arm);
+    foldCount++;
     const k = Number(fold.slice(5));
     const run = path.join(armDir, fold);
     const sidecar = JSON.parse(fs.readFileSync(path.join(run, 'checkpoint_final.json'), 'utf8')) as { data: { test: string[] } };
-    const input = path.join(work, `input_${k}`);
+    const input = path.join(work, `input_${a}_${k}`);
     fs.mkdirSync(input);
     for (const caseId of sidecar.data.test) fs.symlinkSync(path.join(images, `${caseId}_0000.nii.gz`), path.join(input, `${caseId}_0000.nii.gz`));
     const masks: Record<string, string> = {};
     for (const mode of modes) {
-      const out = path.join(work, `${mode}_${k}`);
+      const out = path.join(work, `${mode}_${a}_${k}`);
       const started = performance.now();
       const text = execFileSync(process.execPath, [path.join(root, 'bin/lesionseg.js'), 'predict', '-m', run, '-i', input, '-o', out, '--threads', threads, '--json', ...MODES[mode]!], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
       seconds[mode]! += (performance.now() - started) / 1000;
@@ -76,13 +83,14 @@ try {
         predicted[mode] = { data: maskOfLabel(mask.data, 1), shape: mask.shape };
       }
       rows.push({
+        arm,
         fold: k,
         caseId,
         diceToLabel: Object.fromEntries(modes.map((m) => [m, dice(predicted[m]!, reference)])),
         diceToDefault: Object.fromEntries(modes.map((m) => [m, dice(predicted[m]!, predicted.default!)])),
       });
     }
-    process.stderr.write(`bench/fast-mode: ${fold} done (${sidecar.data.test.length} cases)\n`);
+    process.stderr.write(`bench/fast-mode: ${arm} ${fold} done (${sidecar.data.test.length} cases)\n`);
   }
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
@@ -102,7 +110,7 @@ const summary = Object.fromEntries(modes.map((mode) => {
     dice_to_label_minus_default: { mean: mean(change), worst: Math.min(...change) },
   }];
 }));
-const report = { benchmark: 'fast-mode', cpu: cpuInfo(), threads: Number(threads), study: path.basename(path.resolve(study)), arm, dataset, folds: folds.length, cases: rows.length, modes: summary, per_case: rows };
+const report = { benchmark: 'fast-mode', cpu: cpuInfo(), threads: Number(threads), study: path.basename(path.resolve(study)), arms, dataset, folds: foldCount, cases: rows.length, modes: summary, per_case: rows };
 const text = `${JSON.stringify(report, null, 2)}\n`;
 const outFile = option('out', '');
 if (outFile !== '') fs.writeFileSync(outFile, text);

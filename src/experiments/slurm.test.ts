@@ -7,12 +7,11 @@
  * second call. All three give the same metrics. Where the cluster cannot start (not root, no
  * apt), the tests are skipped with the reason, except under CI=true, where that is a failure.
  */
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readEpochLog } from '../train/index.js';
@@ -25,27 +24,14 @@ import { formatStatus, studyStatus } from './status.js';
 import { spawnStepRunner } from './steps.js';
 import type { StudyResults } from './results.js';
 import type { StudyStep } from './studySteps.js';
+import { localSlurmCluster } from './test-support.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
-const script = path.join(repo, 'scripts', 'slurm-local.sh');
 const mainScript = path.join(repo, 'src', 'cli', 'main.ts');
 const launcher = { executable: process.execPath, args: ['--import', 'tsx', mainScript], cwd: repo };
-const state = fs.mkdtempSync(path.join(os.tmpdir(), 'lesionseg-slurm-'));
-const env = { ...process.env, LESIONSEG_SLURM_DIR: state, LESIONSEG_SLURM_PORT: String(16817 + (process.pid % 500) * 2), SLURM_CONF: path.join(state, 'slurm.conf') };
+const cluster = localSlurmCluster({ prefix: 'lesionseg-slurm-', basePort: 16817 });
+const env = cluster.env;
 const client = new SlurmClient(execCommandRunner(env));
-
-let skipReason: string | null = null;
-before(() => {
-  const started = spawnSync('nice', ['-n', '19', 'bash', script, 'start'], { env, encoding: 'utf8', timeout: 600_000 });
-  if (started.status === 0) return;
-  const why = `the one-node Slurm cluster did not start (scripts/slurm-local.sh start: status ${started.status}): ${started.stderr.trim().split('\n').slice(-3).join(' | ')}`;
-  if (process.env.CI === 'true') throw new Error(why);
-  skipReason = why;
-});
-after(() => {
-  spawnSync('bash', [script, 'stop'], { env, encoding: 'utf8', timeout: 120_000 });
-  fs.rmSync(state, { recursive: true, force: true });
-});
 
 const SPEC = {
   version: 1,
@@ -111,12 +97,14 @@ const folder = (name: string): string => {
 };
 
 test('the study with the local executor (the reference)', { timeout: 600_000 }, async (t) => {
+  const skipReason = cluster.skipReason();
   if (skipReason !== null) return t.skip(skipReason);
   local = await runExperiment({ spec: { ...spec, executor: 'local' }, outDir: folder('slurm-ref'), executor: localExecutor(spawnStepRunner(launcher), spec.jobs), bootstrapResamples: 100 });
   assert.equal(local.arms.length, 2);
 });
 
 test('through Slurm, with a training job scancel\'ed mid-run: the same metrics, and that run resumed where it stopped', { timeout: 900_000 }, async (t) => {
+  const skipReason = cluster.skipReason();
   if (skipReason !== null) return t.skip(skipReason);
   assert.ok(local !== null, 'the reference study ran');
   const dir = folder('slurm-cancel');
@@ -174,6 +162,7 @@ test('through Slurm, with a training job scancel\'ed mid-run: the same metrics, 
 });
 
 test('--detach submits the whole grid and exits; --status lists the jobs; a second call collects the study', { timeout: 900_000 }, async (t) => {
+  const skipReason = cluster.skipReason();
   if (skipReason !== null) return t.skip(skipReason);
   assert.ok(local !== null, 'the reference study ran');
   const dir = folder('slurm-detach');
@@ -199,6 +188,7 @@ test('--detach submits the whole grid and exits; --status lists the jobs; a seco
 });
 
 test('a job that fails for a reason of its own stops the study with its log\'s last lines, and is not resubmitted', { timeout: 300_000 }, async (t) => {
+  const skipReason = cluster.skipReason();
   if (skipReason !== null) return t.skip(skipReason);
   const dir = folder('slurm-fail');
   const nothing = (): void => {};
