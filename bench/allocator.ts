@@ -16,15 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { cpuInfo } from '../src/core/index.js';
 import { PlainConvUNet } from '../src/models/index.js';
 import { autocast, cpuCacheStats, manualSeed, noGrad, randn, scope, setNumThreads } from '../src/tensor/index.js';
+import { args, option, ints, median } from './support.js';
 
 const script = fileURLToPath(import.meta.url);
 const root = path.resolve(path.dirname(script), '..');
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string): string => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? args[index + 1]! : fallback;
-};
-const ints = (text: string): number[] => text.split(',').map(Number);
 const patch = ints(option('patch', '32,96,96'));
 const features = ints(option('features', '16,32,64,128,256'));
 const batch = Number(option('batch', '2'));
@@ -39,7 +34,6 @@ const MiB = 2 ** 20;
 interface Side { seconds: number[]; minor_faults: number[]; base_rss_mib: number; peak_rss_mib: number; arena?: Record<string, number> | null }
 
 const rssMib = (): number => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
-const median = (v: number[]): number => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 
 function child(): void {
   setNumThreads(threads);

@@ -16,15 +16,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuInfo } from '../src/core/index.js';
-import { dice, maskOfLabel } from '../src/eval/index.js';
+import { dice, labelMask } from '../src/eval/index.js';
 import { readNifti } from '../src/io/index.js';
+import { option, report } from './support.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string): string => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? args[index + 1]! : fallback;
-};
 const study = option('study', '');
 if (study === '' || !fs.existsSync(path.join(study, 'runs'))) {
   process.stderr.write('bench/fast-mode: --study DIR must be a study folder with runs/ (lesionseg experiment)\n');
@@ -76,11 +72,11 @@ try {
     }
     for (const caseId of sidecar.data.test) {
       const label = await readNifti(path.join(labels, `${caseId}.nii.gz`));
-      const reference = { data: maskOfLabel(label.data, 1), shape: label.shape };
+      const reference = { data: labelMask(label.data, 1), shape: label.shape };
       const predicted: Record<string, { data: Uint8Array; shape: typeof label.shape }> = {};
       for (const mode of modes) {
         const mask = await readNifti(path.join(masks[mode]!, `${caseId}.nii.gz`));
-        predicted[mode] = { data: maskOfLabel(mask.data, 1), shape: mask.shape };
+        predicted[mode] = { data: labelMask(mask.data, 1), shape: mask.shape };
       }
       rows.push({
         arm,
@@ -110,8 +106,5 @@ const summary = Object.fromEntries(modes.map((mode) => {
     dice_to_label_minus_default: { mean: mean(change), worst: Math.min(...change) },
   }];
 }));
-const report = { benchmark: 'fast-mode', cpu: cpuInfo(), threads: Number(threads), study: path.basename(path.resolve(study)), arms, dataset, folds: foldCount, cases: rows.length, modes: summary, per_case: rows };
-const text = `${JSON.stringify(report, null, 2)}\n`;
-const outFile = option('out', '');
-if (outFile !== '') fs.writeFileSync(outFile, text);
-process.stdout.write(text);
+const result = { benchmark: 'fast-mode', cpu: cpuInfo(), threads: Number(threads), study: path.basename(path.resolve(study)), arms, dataset, folds: foldCount, cases: rows.length, modes: summary, per_case: rows };
+report(result);

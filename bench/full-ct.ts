@@ -24,14 +24,10 @@ import { writeSynthDataset, type SynthSize } from '../src/synth/index.js';
 import { readNifti, writeNifti } from '../src/io/index.js';
 import { resampleVolumeToShape } from '../src/data/index.js';
 import type { Affine, Shape3 } from '../src/core/index.js';
+import { option, report } from './support.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'bin/lesionseg.js');
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string): string => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? args[index + 1]! : fallback;
-};
 const MODES: Record<string, string[]> = {
   fp32: ['--no-tta', '--precision', 'fp32', '--batch', '2', '--no-skip-background'],
   default: ['--no-tta'],
@@ -96,7 +92,8 @@ try {
     const factor = ct.shape[0] / slices;
     const spacing: Shape3 = [ct.spacing[0] * factor, ct.spacing[1], ct.spacing[2]];
     const affine = ct.affine.map((row) => [row[0], row[1], row[2] * factor, row[3]]) as Affine;
-    const data = resampleVolumeToShape(ct, shapeZ, ct.spacing, spacing).data;
+    if (ct.data instanceof BigInt64Array || ct.data instanceof BigUint64Array) throw new Error(`${image}: a 64-bit integer CT`);
+    const data = resampleVolumeToShape({ data: ct.data, shape: ct.shape }, shapeZ, ct.spacing, spacing).data;
     await writeNifti(image, { data: Int16Array.from(data, Math.round), shape: shapeZ, spacing, affine }, { header: ct.header });
   }
   const plan = JSON.parse(fs.readFileSync(path.join(run, 'plan.json'), 'utf8')) as { configuration: { patchSize: number[]; targetSpacing: number[]; network: { featuresPerStage: number[] } } };
@@ -113,7 +110,7 @@ try {
   }
   const wall = (mode: string): number | null => (results[mode] as { wall_seconds?: number; wall_seconds_max?: number } | undefined)?.wall_seconds ?? (results[mode] as { wall_seconds_max?: number } | undefined)?.wall_seconds_max ?? null;
   const ratio = (a: string, b: string): number | null => (wall(a) !== null && wall(b) !== null ? wall(a)! / wall(b)! : null);
-  const report = {
+  const result = {
     benchmark: 'full-ct',
     cpu: cpuInfo(),
     phantom: { size, shape: shape, image: `synth --kind covid --size ${size} --seed 0${slices > 0 ? `, resampled along z to ${slices} slices` : ''}` },
@@ -121,10 +118,7 @@ try {
     modes: results,
     ratios: { default_over_fp32: ratio('default', 'fp32'), fast_over_fp32: ratio('fast', 'fp32'), fast_x2_over_fast: ratio('fast-x2', 'fast') },
   };
-  const text = `${JSON.stringify(report, null, 2)}\n`;
-  const outFile = option('out', '');
-  if (outFile !== '') fs.writeFileSync(outFile, text);
-  process.stdout.write(text);
+  report(result);
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

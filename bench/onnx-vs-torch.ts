@@ -24,15 +24,9 @@ import { tinyInferencePlan, writeTestCheckpoint } from '../src/infer/test-suppor
 import { readNifti, writeNifti } from '../src/io/index.js';
 import { PlainConvUNet, type UNetConfig } from '../src/models/index.js';
 import { manualSeed, setNumThreads } from '../src/tensor/index.js';
+import { args, option, ints, median } from './support.js';
 
 const self = fileURLToPath(import.meta.url);
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string): string => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? args[index + 1]! : fallback;
-};
-const ints = (text: string): number[] => text.split(',').map(Number);
-const median = (v: number[]): number => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 const STRIDES = [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2], [1, 2, 2], [1, 2, 2]];
 const SPACING: [number, number, number] = [2, 1, 1];
 

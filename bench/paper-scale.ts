@@ -31,14 +31,10 @@ import { PlainConvUNet } from '../src/models/index.js';
 import { writeSynthDataset, type SynthSize } from '../src/synth/index.js';
 import { manualSeed, setNumThreads } from '../src/tensor/index.js';
 import { benchmarkTrainStep, type Precision } from '../src/train/index.js';
+import { args, option } from './support.js';
 
 const script = fileURLToPath(import.meta.url);
 const root = path.resolve(path.dirname(script), '..');
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string): string => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? args[index + 1]! : fallback;
-};
 const cpu = cpuInfo();
 const threads = Number(option('threads', String(cpu.cores)));
 const iterations = Number(option('iterations', '3'));

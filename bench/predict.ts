@@ -21,15 +21,10 @@ import { slidingWindowPredict, type InferencePrecision } from '../src/infer/inde
 import { PlainConvUNet } from '../src/models/index.js';
 import { stateDict } from '../src/nn/index.js';
 import { fromArray, manualSeed, narrow, noGrad, randn, scope, setNumThreads, unsqueeze } from '../src/tensor/index.js';
+import { args, option, ints, median } from './support.js';
 
 const script = fileURLToPath(import.meta.url);
 const root = path.resolve(path.dirname(script), '..');
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string): string => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? args[index + 1]! : fallback;
-};
-const ints = (text: string): number[] => text.split(',').map(Number);
 const shape = ints(option('shape', '64,256,256'));
 const patch = ints(option('patch', '32,96,96'));
 const features = ints(option('features', '16,32,64,128,256'));
@@ -69,7 +64,6 @@ if (childDir !== '') {
 writeSafetensors(weightsFile, stateDict(model), { format: 'pt' });
 writeNpy(volumeFile, scope(() => randn([1, ...shape]).toFloat32Array()), [1, ...shape]);
 
-const median = (v: number[]): number => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 
 /** Our side, in this child process: weights and volume from the files, logits to `out`; prints seconds and peak RSS. */
 function oursChild(out: string): void {

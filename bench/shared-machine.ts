@@ -22,14 +22,10 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuInfo } from '../src/core/index.js';
 import { writeSynthDataset } from '../src/synth/index.js';
+import { option, report } from './support.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'bin/lesionseg.js');
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string): string => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? args[index + 1]! : fallback;
-};
 const epochs = Number(option('epochs', '12'));
 const modes = option('modes', 'alone,pair,pair-active,pair-1thread').split(',');
 const MODES: Record<string, { processes: number; threads: number; env: Record<string, string> }> = {
@@ -73,7 +69,7 @@ try {
   const alone = (results.alone as { wall_seconds_max: number } | undefined)?.wall_seconds_max;
   const slowdown = Object.fromEntries(Object.entries(results).filter(([mode]) => mode !== 'alone' && alone !== undefined)
     .map(([mode, r]) => [mode, (r as { wall_seconds_max: number }).wall_seconds_max / alone!]));
-  const report = {
+  const result = {
     benchmark: 'shared-machine-pretraining',
     cpu: cpuInfo(),
     config: { pretraining: 'demo multi-lesion (tumor, gtv, effusion; 4 small cases each), tiny plan', epochs, iterations_per_epoch: 25, validation_iterations: 2, workers: 0 },
@@ -81,10 +77,7 @@ try {
     slowdown_of_the_slower_of_two_over_alone: slowdown,
     proportional: 2,
   };
-  const text = `${JSON.stringify(report, null, 2)}\n`;
-  const outFile = option('out', '');
-  if (outFile !== '') fs.writeFileSync(outFile, text);
-  process.stdout.write(text);
+  report(result);
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -11,13 +11,9 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuInfo } from '../src/core/index.js';
+import { option, median } from './support.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-function option(name: string, fallback: string): string {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? args[index + 1]! : fallback;
-}
 const rounds = Number(option('rounds', '3'));
 const cpu = cpuInfo();
 const precisions = option('precisions', cpu.nativeBf16 ? 'fp32,bf16' : 'fp32').split(',');
@@ -35,7 +31,6 @@ function runTorch(precision: string): SideResult {
   const out = execFileSync(python, [path.join(root, 'bench/train_step_torch.py'), '--precision', precision, '--iterations', iterations], { encoding: 'utf8' });
   return JSON.parse(out) as SideResult;
 }
-const median = (v: number[]): number => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 
 const results: Record<string, unknown> = {};
 const perPrecision: Record<string, { ours: number[]; torch: number[]; oursRss: number[]; torchRss: number[]; oursParams: number; torchParams: number }> = {};
