@@ -7,7 +7,8 @@
  * so that each peak RSS is that side's alone (this script's model and arrays count for neither).
  * Usage: npx tsx bench/predict.ts [--shape 64,256,256] [--patch 32,96,96] [--features 16,32,64,128,256]
  *        [--batch 2] [--tta] [--threads 2] [--precision auto|fp32|bf16] [--device cpu|cuda] [--rounds 1]
- * Prints JSON: seconds per side (median over rounds), ratio ours / PyTorch, max |logit difference|.
+ * Prints JSON: seconds and peak RSS per side (medians over rounds, the sides alternating which goes
+ * first), ratios ours / PyTorch, max |logit difference|.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -103,16 +104,16 @@ function runTorch(): { seconds: number; peak_rss_mib: number; logits: Float32Arr
 
 const ours: number[] = [];
 const torch: number[] = [];
-let torchRss = 0;
-let oursRss = 0;
+const torchRss: number[] = [];
+const oursRss: number[] = [];
 let difference = 0;
 for (let round = 0; round < rounds; round++) {
   const order = round % 2 === 0 ? ['ours', 'torch'] : ['torch', 'ours'];
   let a: Float32Array | null = null;
   let b: Float32Array | null = null;
   for (const side of order) {
-    if (side === 'ours') { const r = runOurs(); ours.push(r.seconds); oursRss = Math.max(oursRss, r.peak_rss_mib); a = r.logits; }
-    else { const r = runTorch(); torch.push(r.seconds); torchRss = Math.max(torchRss, r.peak_rss_mib); b = r.logits; }
+    if (side === 'ours') { const r = runOurs(); ours.push(r.seconds); oursRss.push(r.peak_rss_mib); a = r.logits; }
+    else { const r = runTorch(); torch.push(r.seconds); torchRss.push(r.peak_rss_mib); b = r.logits; }
   }
   for (let i = 0; i < a!.length; i++) difference = Math.max(difference, Math.abs(a![i]! - b![i]!));
 }
@@ -122,10 +123,10 @@ console.log(JSON.stringify({
   cpu: cpuInfo(),
   benchmark: 'predict-sliding-window',
   config: { shape, patch, features, classes: numClasses, windows_per_batch: windowsPerBatch, windows, tta, threads, precision, device: deviceText, rounds },
-  lesionseg: { seconds: median(ours), rounds: ours, peak_rss_mib: oursRss },
-  pytorch: { seconds: median(torch), rounds: torch, peak_rss_mib: torchRss },
+  lesionseg: { seconds: median(ours), rounds: ours, peak_rss_mib: median(oursRss), peak_rss_mib_rounds: oursRss },
+  pytorch: { seconds: median(torch), rounds: torch, peak_rss_mib: median(torchRss), peak_rss_mib_rounds: torchRss },
   ratio_time_ours_over_pytorch: median(ours) / median(torch),
-  ratio_peak_rss_ours_over_pytorch: oursRss / torchRss,
+  ratio_peak_rss_ours_over_pytorch: median(oursRss) / median(torchRss),
   max_abs_logit_difference: difference,
 }, null, 2));
 model.dispose();
