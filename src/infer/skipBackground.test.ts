@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Volume } from '../core/index.js';
 import { copyInPlace, fromArray, noGrad, scope, type Tensor } from '../tensor/index.js';
 import { BODY_MARGIN_VOXELS, largestComponentAbove, normalizedCtThreshold } from './bodyMask.js';
@@ -18,7 +19,6 @@ import { Predictor } from './predictor.js';
 import { BACKGROUND_LOGIT, slidingWindowPredict, type WindowCounts } from './slidingWindowPredict.js';
 import { FIXTURES, PointwiseNetwork, TINY_CONFIG, TINY_PATCH, fixtureUNet, tinyInferencePlan, writeTestCheckpoint } from './test-support.js';
 import type { Triple } from './slidingWindow.js';
-import { fileURLToPath } from 'node:url';
 
 const NNUNET_FOLD0 = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
   '../../test/fixtures/nnunet/models/Dataset901_Tiny/nnUNetTrainer__nnUNetPlans__3d_fullres/fold_0/checkpoint_final.pth');

@@ -82,17 +82,19 @@ export function tuneAllocatorForTraining(): boolean {
 }
 
 /**
- * Unmap the CPU blocks the addon keeps for reuse (allocator.cpp: blocks of 1 MiB and more stay
- * mapped when their tensor dies, for the next tensor of that size). Call it when a loop of
- * same-sized work ends (the sliding window does), so the idle blocks leave the RSS. Returns bytes.
+ * Hand the idle pages of the addon's CPU arena back to the kernel (allocator.cpp: blocks of 1 MiB
+ * and more keep their pages when their tensor dies, for the next tensors of the loop). Call it when
+ * a loop of same-sized work ends (the sliding window does), so the idle pages leave the RSS.
+ * Returns bytes.
  */
 export function emptyCpuCache(): number {
   return binding.emptyCpuCache();
 }
 
 /**
- * The CPU block cache's bytes: live (held by tensors), idle (kept for reuse), mapped (both) and the
- * peaks of live and mapped since the last call with `reset`; null when the cache is off
+ * The CPU arena's bytes: live (held by tensors), idle (free, may still be resident), mapped (the
+ * extent that may be resident: its high-water mark since the last emptyCpuCache) and the peaks of
+ * live and mapped since the last call with `reset`; null when the arena is off
  * (LESIONSEG_CPU_BLOCK_CACHE=0). Blocks under 1 MiB are not counted.
  */
 export function cpuCacheStats(reset = false): CpuCacheStats | null {
