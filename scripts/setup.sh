@@ -26,21 +26,24 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 command -v dcm2niix >/dev/null 2>&1 || missing+=(dcm2niix)
 # Data-parallel training (train/pretrain --nproc, srun): the gloo headers c10d's ProcessGroupGloo needs.
 have_pkg libgloo-dev || [ -f /usr/include/gloo/config.h ] || missing+=(libgloo-dev)
-# Optional: the report test renders the HTML report in headless Chromium, the export tests load
-# exported models in Debian's PyTorch, the DICOM tests use pydicom (all skipped without them, except under CI=true).
+# The reference tests' tools: the report test renders the HTML report in headless Chromium, the export
+# tests load exported models in Debian's PyTorch, the DICOM tests use pydicom, `info` is compared with
+# nibabel. Installed when set-up runs as root; elsewhere those tests skip, except under CI=true, where
+# scripts/test.sh fails a run with any skipped test.
 optional=()
 [ -x /usr/bin/chromium ] || optional+=(chromium)
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || optional+=(python3-torch)
 /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || optional+=(python3-numpy)
 # The DICOM tests write CT series and read DICOM SEGs back with pydicom.
 /usr/bin/python3 -c 'import pydicom' >/dev/null 2>&1 || optional+=(python3-pydicom)
+/usr/bin/python3 -c 'import nibabel' >/dev/null 2>&1 || optional+=(python3-nibabel)
 # Slurm only for its tests or when asked: the data-parallel srun test and the slurm executor's.
 if [ -n "${LESIONSEG_WITH_SLURM:-}" ]; then command -v srun >/dev/null 2>&1 || optional+=(slurm-wlm); fi
 if [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && [ -z "${LESIONSEG_SKIP_APT:-}" ]; then
     missing+=("${optional[@]}")
   else
-    log "optional: ${optional[*]} is not installed (the report's browser test, the PyTorch checks of exported models and the pydicom checks of DICOM will be skipped)"
+    log "optional: ${optional[*]} is not installed (the reference tests that need them will be skipped; under CI=true a skip fails the run)"
   fi
 elif [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
   missing+=("${optional[@]}")
@@ -64,7 +67,8 @@ fi
 lock_hash=$(sha256sum package-lock.json package.json | sha256sum | cut -c1-16)
 if [ ! -f node_modules/.lesionseg-stamp ] || [ "$(cat node_modules/.lesionseg-stamp)" != "$lock_hash" ]; then
   log "npm ci"
-  # The env var as well as .npmrc: npm warns about unknown keys in .npmrc and will drop them in its next major.
+  # .npmrc sets ignore-scripts; the env var keeps onnxruntime-node's download off even if a user's
+  # own npm config turns scripts back on.
   ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error >/dev/null
   echo "$lock_hash" > node_modules/.lesionseg-stamp
 fi
