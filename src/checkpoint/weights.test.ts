@@ -37,6 +37,9 @@ test('firstNonFinite: the first NaN or infinity of F32, F64, F16 and BF16, from 
   assert.equal(firstNonFinite(tensor('F32', [0, -0, 1, -f32Max, f32Max, 1e-45, 1.2e-38])), -1);
   assert.equal(firstNonFinite(tensor('F32', [1, 2, Number.NaN, Infinity])), 2);
   assert.equal(firstNonFinite(tensor('F32', [-Infinity])), 0);
+  const aligned = (values: number[]): HostTensor => ({ dtype: 'F32', shape: [values.length], data: new Uint8Array(Float32Array.from(values).buffer) });
+  assert.equal(firstNonFinite(aligned([f32Max, -f32Max, 1e-45, 0])), -1, 'aligned F32 (word by word)');
+  assert.equal(firstNonFinite(aligned([1, -Infinity, Number.NaN])), 1, 'aligned F32 (word by word)');
   assert.equal(firstNonFinite(tensor('F64', [1e308, -1e308, 5e-324, 0])), -1);
   assert.equal(firstNonFinite(tensor('F64', [0, 0, 0, -Infinity])), 3);
   assert.equal(firstNonFinite(tensor('F64', [Number.NaN])), 0);
