@@ -14,6 +14,7 @@ import { nnunetCheckpointFile, nnunetModelFolderOf, readNnunetCheckpoint, readNn
 import type { UNetConfig } from '../models/index.js';
 import type { MirrorAxis, ModelCheckpoint, ReadModelOptions } from './model.js';
 import type { CheckpointName } from './sets.js';
+import { assertFiniteWeights } from './weights.js';
 
 export type ModelFold = number | 'all';
 
@@ -67,6 +68,8 @@ export function readNnunetModelCheckpoint(file: string, options: ReadModelOption
   const where = nnunetModelFolderOf(file);
   if (where === null || where.file === null) throw new CheckpointError('an nnU-Net checkpoint must sit in fold_K/ of a model folder with plans.json and dataset.json', { file });
   const checkpoint = readNnunetCheckpoint(file, { optimizer: options.optimizer === true });
+  assertFiniteWeights(checkpoint.weights, file);
+  if (checkpoint.optimizer !== null) assertFiniteWeights(checkpoint.optimizer.momentum, file, 'momentum buffer');
   if (options.configuration !== undefined && options.configuration !== checkpoint.configuration) {
     throw new InputError(`this model was trained as configuration '${checkpoint.configuration}', not '${options.configuration}'`, { file, code: 'bad-configuration' });
   }

@@ -25,7 +25,7 @@ import { fromArray, type Device } from '../tensor/index.js';
 import { hostToFloat32, stateDict, tensorToHost, type HostTensor, type LoadReport, type Module, type SGD } from '../nn/index.js';
 import type { Plan } from '../data/index.js';
 import type { ArchitectureSpec } from '../models/index.js';
-import { loadWeightsStrict } from './weights.js';
+import { assertFiniteWeights, loadWeightsStrict } from './weights.js';
 
 export const CHECKPOINT_FORMAT = 'lesionseg-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -223,7 +223,7 @@ function verifyDigest(digest: FileDigest, folder: string, sidecarFile: string): 
 
 /**
  * Read and validate a checkpoint set (sidecar, weights, momentum if present and not declined with
- * `optimizer: false`); CheckpointError on any mismatch.
+ * `optimizer: false`); CheckpointError on any mismatch or non-finite value.
  */
 export function loadCheckpoint<S extends CheckpointSidecar = CheckpointSidecar>(file: string, options: { optimizer?: boolean } = {}): LoadedCheckpoint<S> {
   const base = checkpointBase(file);
@@ -233,12 +233,11 @@ export function loadCheckpoint<S extends CheckpointSidecar = CheckpointSidecar>(
   const sidecar = readSidecar(paths.sidecar);
   const weightsFile = verifyDigest(sidecar.files.weights, folder, paths.sidecar);
   const optimizerFile = sidecar.files.optimizer && options.optimizer !== false ? verifyDigest(sidecar.files.optimizer, folder, paths.sidecar) : null;
-  return {
-    base,
-    sidecar: sidecar as S,
-    weights: readSafetensors(weightsFile).tensors,
-    optimizer: optimizerFile !== null ? readSafetensors(optimizerFile).tensors : null,
-  };
+  const weights = readSafetensors(weightsFile).tensors;
+  assertFiniteWeights(weights, weightsFile);
+  const optimizer = optimizerFile !== null ? readSafetensors(optimizerFile).tensors : null;
+  if (optimizer !== null) assertFiniteWeights(optimizer, optimizerFile!, 'momentum buffer');
+  return { base, sidecar: sidecar as S, weights, optimizer };
 }
 
 /** Load every weight into the model; anything missing, unexpected or of another shape is a CheckpointError. */

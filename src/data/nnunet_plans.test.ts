@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, ValidationError } from '../core/index.js';
 import { readDatasetJson } from '../io/index.js';
-import { planFromNnunet } from './nnunet_plans.js';
+import { MAX_INHERITANCE_DEPTH, planFromNnunet } from './nnunet_plans.js';
 import { validatePlan } from './planning_schema.js';
 
 const MODELS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/nnunet/models/Dataset901_Tiny');
@@ -52,6 +52,29 @@ test('a ResidualEncoderUNet plan keeps its blocks per stage; configurations inhe
   plans.configurations.loop_a = { inherits_from: 'loop_b' };
   plans.configurations.loop_b = { inherits_from: 'loop_a' };
   assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: 'loop_a' }), /inheritance loops: loop_a -> loop_b -> loop_a/);
+  // A chain as deep as allowed resolves (child keys win at every level); one deeper, or 100,000 deep, is refused by its depth.
+  const chain = (prefix: string, depth: number): string => {
+    for (let i = 1; i < depth; i++) plans.configurations[`${prefix}${i}`] = { inherits_from: i === 1 ? '3d_fullres' : `${prefix}${i - 1}`, ...(i === 3 ? { patch_size: [8, 16, 16] } : {}) };
+    return `${prefix}${depth - 1}`;
+  };
+  const deepest = planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: chain('ok_', MAX_INHERITANCE_DEPTH) });
+  assert.deepEqual(deepest.plan.configuration.patchSize, [8, 16, 16]);
+  assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: chain('deep_', MAX_INHERITANCE_DEPTH + 1) }), (error: unknown) => {
+    assert.ok(error instanceof InputError && error.code === 'bad-plan');
+    assert.match(error.message, /configuration inheritance is deeper than 16: deep_16 -> deep_15 -> deep_14 -> deep_13 -> \.\.\. -> deep_2 -> deep_1 -> 3d_fullres/);
+    return true;
+  });
+  const started = Date.now();
+  assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: chain('huge_', 100_000) }), /inheritance is deeper than 16: huge_99999 -> huge_99998/);
+  assert.ok(Date.now() - started < 1000, 'refused after 16 steps, not after walking 100,000');
+  plans.configurations.self = { inherits_from: 'self' };
+  assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: 'self' }), /inheritance loops: self -> self/);
+  plans.configurations.orphan = { inherits_from: 'ghost' };
+  assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: 'orphan' }), /configuration 'ghost' \(inherited by orphan\) is not in the plans/);
+  plans.configurations.proto = { inherits_from: '__proto__' };
+  assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: 'proto' }), /configuration '__proto__' \(inherited by proto\) is not in the plans/);
+  plans.configurations.numbered = { inherits_from: 3 };
+  assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: 'numbered' }), /configurations\.numbered\.inherits_from must name a configuration, got 3/);
   assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: 'nope' }), (error: unknown) => error instanceof InputError && /'nope' is not in the plans \(they hold 2d, 3d_fullres/.test(error.message));
   assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: '2d' }), /is 2D; lesionseg predicts 3D configurations only/);
 });

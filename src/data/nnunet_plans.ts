@@ -70,16 +70,37 @@ const RESIDUAL_KWARGS = [...COMMON_KWARGS, 'n_blocks_per_stage', 'block', 'bottl
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const isPositiveInt = (value: unknown): value is number => Number.isInteger(value) && (value as number) > 0;
 
-/** The configuration's dict with `inherits_from` resolved (parent first, child keys win). */
-function resolveConfiguration(configurations: Record<string, unknown>, name: string, file: string, seen: string[] = []): Record<string, unknown> {
-  const own = configurations[name];
-  if (!isRecord(own)) {
-    throw new InputError(`configuration '${name}' is not in the plans (they hold ${Object.keys(configurations).join(', ')})`, { file, code: 'unknown-configuration' });
+/** The longest `inherits_from` chain followed (nnU-Net's own plans chain one or two deep). */
+export const MAX_INHERITANCE_DEPTH = 16;
+
+/**
+ * The configuration's dict with `inherits_from` resolved (parent first, child keys win), followed
+ * in a loop: a chain that comes back to a configuration, or one longer than
+ * MAX_INHERITANCE_DEPTH, is refused naming the chain. Only the plans' own keys name configurations
+ * ('constructor' or '__proto__' are not configurations of every plan).
+ */
+function resolveConfiguration(configurations: Record<string, unknown>, name: string, file: string): Record<string, unknown> {
+  const chain: string[] = [];
+  const layers: Record<string, unknown>[] = [];
+  let current: string = name;
+  for (;;) {
+    const own = Object.hasOwn(configurations, current) ? configurations[current] : undefined;
+    if (!isRecord(own)) {
+      const via = chain.length > 0 ? ` (inherited by ${chain.join(' <- ')})` : '';
+      throw new InputError(`configuration '${current}'${via} is not in the plans (they hold ${Object.keys(configurations).join(', ')})`, { file, code: 'unknown-configuration' });
+    }
+    chain.push(current);
+    layers.push(own);
+    const parent = own.inherits_from;
+    if (parent === undefined || parent === null) break;
+    if (typeof parent !== 'string') throw new InputError(`configurations.${current}.inherits_from must name a configuration, got ${JSON.stringify(parent)}`, { file, code: 'bad-plan' });
+    if (chain.includes(parent)) throw new InputError(`configuration inheritance loops: ${[...chain, parent].join(' -> ')}`, { file, code: 'bad-plan' });
+    if (chain.length >= MAX_INHERITANCE_DEPTH) {
+      throw new InputError(`configuration inheritance is deeper than ${MAX_INHERITANCE_DEPTH}: ${[...chain.slice(0, 4), '...', ...chain.slice(-2), parent].join(' -> ')}`, { file, code: 'bad-plan' });
+    }
+    current = parent;
   }
-  const parent = own.inherits_from;
-  if (typeof parent !== 'string') return { ...own };
-  if (seen.includes(parent) || parent === name) throw new InputError(`configuration inheritance loops: ${[...seen, name, parent].join(' -> ')}`, { file, code: 'bad-plan' });
-  return { ...resolveConfiguration(configurations, parent, file, [...seen, name]), ...own };
+  return Object.assign({}, ...layers.reverse()) as Record<string, unknown>;
 }
 
 /** Convert plans.json + dataset.json to our Plan and network for `configuration` (default 3d_fullres). */

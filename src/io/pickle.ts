@@ -7,6 +7,10 @@
  * out-of-band buffers are refused. The structure read is checked before it is returned: no
  * cycles (a list that holds itself), no nesting deeper than `maxDepth`, and no more than
  * `maxValues` values once shared references are expanded (a "billion laughs" of memo GETs).
+ * While reading, the values made (every push but a memo GET or DUP, which reuse one) are at most
+ * `maxObjects` and the memo at most `maxMemo` entries: a pickle of a million one-byte EMPTY_DICTs
+ * is refused after `maxObjects` of them, so the memory it costs is bounded whatever its length.
+ * An nnU-Net checkpoint makes about 20 values per tensor: tens of thousands in all.
  *
  * The values it produces are described in pickle-values.ts.
  * Opcodes: protocols 2 (what torch.save writes) and 3-4's binary ones; protocol 0's text opcodes
@@ -22,13 +26,15 @@ export interface UnpickleLimits {
   maxDepth: number;
   /** Most memo entries. */
   maxMemo: number;
+  /** Most values made while reading (each push but memo GETs and DUP). */
+  maxObjects: number;
   /** Most values once shared references are expanded. */
   maxValues: number;
   /** Longest LONG1/LONG4 integer, in bytes. */
   maxIntBytes: number;
 }
 
-export const UNPICKLE_DEFAULTS: Readonly<UnpickleLimits> = Object.freeze({ maxDepth: 1000, maxMemo: 10_000_000, maxValues: 50_000_000, maxIntBytes: 1024 });
+export const UNPICKLE_DEFAULTS: Readonly<UnpickleLimits> = Object.freeze({ maxDepth: 1000, maxMemo: 1_000_000, maxObjects: 1_000_000, maxValues: 50_000_000, maxIntBytes: 1024 });
 
 export interface UnpickleOptions extends Partial<UnpickleLimits> {
   /** Full dotted name (`collections.OrderedDict`) -> handler. Nothing else may be named. */
@@ -102,7 +108,13 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): PyValue {
   let stack: PyValue[] = [];
   const marks: PyValue[][] = [];
   const memo = new Map<number, PyValue>();
+  let made = 0;
   const push = (value: PyValue): void => {
+    if (++made > limits.maxObjects) fail(`makes more than ${limits.maxObjects} values (a checkpoint's pickle makes tens of thousands)`);
+    stack.push(value);
+  };
+  /** A value that is already counted (memo GET, DUP). */
+  const pushAgain = (value: PyValue): void => {
     stack.push(value);
   };
   const pop = (): PyValue => {
@@ -126,7 +138,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): PyValue {
   };
   const get = (key: number): void => {
     if (!memo.has(key)) fail(`memo key ${key} is not defined`);
-    push(memo.get(key)!);
+    pushAgain(memo.get(key)!);
   };
   const resolveGlobal = (module: string, name: string): PyGlobal => {
     const full = `${PYTHON2_MODULES[module] ?? module}.${name}`;
@@ -175,7 +187,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): PyValue {
         else stack.pop();
         break;
       case 0x31: popMark(); break; // POP_MARK
-      case 0x32: push(top()); break; // DUP
+      case 0x32: pushAgain(top()); break; // DUP
       case 0x4e: push(null); break; // NONE
       case 0x88: push(true); break; // NEWTRUE
       case 0x89: push(false); break; // NEWFALSE

@@ -85,14 +85,31 @@ function rebuildTensor(args: readonly PyValue[]): PthTensor {
   if (shape.length !== stride.length) fail(`tensor size [${shape.join(', ')}] and stride [${stride.join(', ')}] differ in length`);
   const hooks = args[5];
   if (!(hooks instanceof PyDict) || hooks.size > 0) fail('a tensor with backward hooks is not accepted');
-  return {
-    pyClass: 'torch.Tensor',
-    storage: storage as PthStorage,
-    storageOffset: nonNegativeInt(args[1], 'storage offset'),
-    shape,
-    stride,
-    requiresGrad: args[4] === true,
-  };
+  const storageOffset = nonNegativeInt(args[1], 'storage offset');
+  checkView(storage as PthStorage, storageOffset, shape, stride);
+  return { pyClass: 'torch.Tensor', storage: storage as PthStorage, storageOffset, shape, stride, requiresGrad: args[4] === true };
+}
+
+/**
+ * A tensor must view elements its storage holds, and no more of them than it has: every element
+ * it reaches (the last at offset + sum((size_i - 1) * stride_i)) lies inside the storage, and its
+ * element count is at most the storage's. So a tensor costs no more than its storage, whose
+ * bytes the archive holds (checked when the storage is named): a broadcast view (stride 0) that
+ * would expand a few stored elements to gigabytes, or a size whose product overflows, is refused
+ * here, before anything is allocated. Checked in floating point with early exits: every product
+ * compared stays below 2^53 until it exceeds the storage.
+ */
+function checkView(storage: PthStorage, storageOffset: number, shape: readonly number[], stride: readonly number[]): void {
+  const view = `tensor [${shape.join(', ')}] (stride [${stride.join(', ')}], offset ${storageOffset}) of storage ${storage.key}`;
+  if (shape.includes(0)) return;
+  let count = 1;
+  let last = storageOffset;
+  for (let i = 0; i < shape.length; i++) {
+    count *= shape[i]!;
+    if (count > storage.numel) fail(`${view} has more elements than its storage's ${storage.numel}${stride.includes(0) ? ' (a broadcast view: save it with .contiguous())' : ''}`);
+    last += (shape[i]! - 1) * stride[i]!;
+    if (last >= storage.numel) fail(`${view} reaches element ${last} of a storage of ${storage.numel}`);
+  }
 }
 
 function rebuildParameter(args: readonly PyValue[]): PthTensor {
@@ -256,7 +273,11 @@ export function readPth<T>(file: string, use: (pth: PthFile) => T, limits: PthLi
       const storage: PthStorage = { pyClass: 'torch.Storage', key, dtype: STORAGE_DTYPES[type.name]!, numel: nonNegativeInt(numel, `storage ${key} size`), location };
       const known = storages.get(key);
       if (known !== undefined && (known.dtype !== storage.dtype || known.numel !== storage.numel)) fail(`storage ${key} is declared twice with different types or sizes`);
-      if (!archive.entries.has(`${prefix}data/${key}`)) fail(`storage ${key} is not in the archive (${prefix}data/${key})`);
+      const entry = archive.entries.get(`${prefix}data/${key}`);
+      if (entry === undefined) return fail(`storage ${key} is not in the archive (${prefix}data/${key})`);
+      // The declared size is bounded by the file (zip.ts): a storage is never larger than its entry.
+      const bytes = storage.numel * DTYPE_BYTES[storage.dtype];
+      if (entry.uncompressedSize !== bytes) fail(`storage ${key} declares ${storage.numel} ${storage.dtype} elements (${bytes} bytes), its entry ${entry.name} holds ${entry.uncompressedSize}`);
       storages.set(key, known ?? storage);
       return known ?? storage;
     };

@@ -109,6 +109,8 @@ test('refuses malformed files with a CheckpointError naming the file', withTempD
     ['not covering', () => headerFile(dir, { a: t('F32', [1], [0, 4]) }, 8), /4 data bytes are not covered/],
     ['gap', () => headerFile(dir, { a: t('F32', [1], [4, 8]) }, 8), /gap in the data before tensor 'a'/],
     ['dtype/shape vs bytes', () => headerFile(dir, { a: t('F32', [3], [0, 8]) }, 8), /needs 12 bytes, data_offsets span 8/],
+    ['a shape whose product overflows', () => headerFile(dir, { a: t('F32', [2 ** 40, 2 ** 40, 2 ** 40], [0, 8]) }, 8), /tensor 'a' \(F32 \[1099511627776, 1099511627776, 1099511627776\]\) has more elements than the file has data bytes \(8\)/],
+    ['a header length of 2^63', () => headerFile(dir, { a: t('F32', [1], [0, 4]) }, 4, 2n ** 63n), /header length 9223372036854775808 exceeds the 100 MB limit/],
     ['unknown dtype', () => headerFile(dir, { a: t('C64', [1], [0, 8]) }, 8), /unsupported dtype "C64"/],
     ['metadata not strings', () => headerFile(dir, { __metadata__: { epoch: 3 } }, 0), /__metadata__.epoch is not a string/],
     ['missing file', () => path.join(dir, 'nope.safetensors'), /cannot read/],

@@ -1,7 +1,10 @@
 /**
  * safetensors files (the format of huggingface/safetensors): an unsigned 64-bit little-endian header
  * length N, N bytes of JSON `{name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?: {..}}`,
- * then the tensor bytes. Reading checks every rule the reference implementation checks; writing pads
+ * then the tensor bytes. Reading checks every rule the reference implementation checks (the header
+ * at most 100 MB and inside the file, every tensor's bytes inside the data, dtype x shape equal to
+ * its byte range, the tensors tiling the data), so a tensor never costs more than the file's own
+ * bytes, which are read once and viewed, never copied. Writing pads
  * the header with spaces to a multiple of 8 bytes and orders tensors by alignment, then name.
  */
 import * as fs from 'node:fs';
@@ -95,7 +98,10 @@ export function readSafetensors(file: string): SafetensorsFile {
     if (begin > end || end > dataLength) {
       fail(`tensor '${name}' data_offsets [${begin}, ${end}] lie outside the ${dataLength} data bytes`);
     }
-    const expected = elementCount(shape as number[]) * DTYPE_BYTES[dtype as SafetensorsDtype];
+    // A count above the data's bytes is refused before it is multiplied (no product past 2^53).
+    const count = elementCount(shape as number[]);
+    if (count > dataLength) fail(`tensor '${name}' (${dtype} [${(shape as number[]).join(', ')}]) has more elements than the file has data bytes (${dataLength})`);
+    const expected = count * DTYPE_BYTES[dtype as SafetensorsDtype];
     if (end - begin !== expected) {
       fail(`tensor '${name}' (${dtype} [${(shape as number[]).join(', ')}]) needs ${expected} bytes, data_offsets span ${end - begin}`);
     }

@@ -45,7 +45,8 @@ export interface TrainingStrategy {
   taskClasses?: number[];
   /**
    * Refuse a pre-trained checkpoint that cannot serve this strategy for a model of `config` (another
-   * architecture, topology or plan), before anything is written; throws naming every difference.
+   * architecture, topology or plan, weights whose names or shapes do not fit the model, momentum
+   * buffers that do not), before anything is written; throws naming every difference.
    */
   checkPretrained?(pretrained: PretrainedSource, config: UNetConfig): void;
   /** Prepare a freshly initialised model (not called on resume: the checkpoint holds the result). */

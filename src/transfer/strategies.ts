@@ -62,28 +62,43 @@ export function pretrainedProblems(strategy: TransferStrategy, checkpoint: Pretr
   return problems;
 }
 
+function assertPretrainedFits(strategy: TransferStrategy, pretrained: PretrainedSource, config: UNetConfig): void {
+  const problems = pretrainedProblems(strategy, pretrained, config);
+  if (problems.length > 0) {
+    throw new CheckpointError(`the pre-trained checkpoint cannot start '${strategy}':\n${problems.map((p) => `  - ${p}`).join('\n')}`, { file: pretrained.describedBy });
+  }
+}
+
 /** The TrainingStrategy of a transfer strategy ('scratch' is the trainer's own SCRATCH). */
 export function transferTrainingStrategy(strategy: TransferStrategy, options: TransferStrategyOptions = {}): TrainingStrategy {
   if (strategy === 'scratch') return SCRATCH;
   // Validate the options now (the plan is rebuilt in prepare, where continual knows its pre-training length).
   const planOptions = { ...(options.decoderInit !== undefined ? { decoderInit: options.decoderInit } : {}), ...(options.fuseLevels !== undefined ? { fuseLevels: options.fuseLevels } : {}) };
   const shape = transferPlanShape(strategy, planOptions);
+  const planFor = (source: PretrainedCheckpoint) => (strategy === 'continual' ? transferPlan(strategy, { ...planOptions, pretrainEpochs: source.epochs }) : shape);
   return {
     name: strategy,
     requiresPretrained: true,
     architecture: shape.model.kind,
     buildModel: (config, device) => buildModelForPlan(shape, config, config.numClasses, { device }) as StrategyModel,
     checkPretrained(pretrained, config) {
-      const problems = pretrainedProblems(strategy, pretrained, config);
-      if (problems.length > 0) {
-        throw new CheckpointError(`the pre-trained checkpoint cannot start '${strategy}':\n${problems.map((p) => `  - ${p}`).join('\n')}`, { file: pretrained.describedBy });
+      assertPretrainedFits(strategy, pretrained, config);
+      // The weights themselves, as prepare will load them (names, shapes, momentum buffers): into a
+      // model built on the CPU and dropped, so that a checkpoint that does not fit is refused
+      // before the run folder and the preprocessed cache are written.
+      const source = pretrainedFromCheckpoint(pretrained);
+      const model = buildModelForPlan(shape, config, config.numClasses, { device: { type: 'cpu' } });
+      try {
+        applyTransfer(model, source, planFor(source));
+      } finally {
+        model.dispose();
       }
     },
     prepare(context) {
       if (context.pretrained === null) throw new CheckpointError(`strategy '${strategy}' needs a pre-trained checkpoint`);
-      this.checkPretrained!(context.pretrained, context.model.config as UNetConfig);
+      assertPretrainedFits(strategy, context.pretrained, context.model.config as UNetConfig);
       const source = pretrainedFromCheckpoint(context.pretrained);
-      const plan = strategy === 'continual' ? transferPlan(strategy, { ...planOptions, pretrainEpochs: source.epochs }) : shape;
+      const plan = planFor(source);
       const { report, momentum } = applyTransfer(context.model as unknown as TransferModel, source, plan);
       const schedule =
         plan.schedule.kind === 'continue'
