@@ -9,3 +9,4 @@ export * from './precision.js';
 export * from './paths.js';
 export * from './resources.js';
 export * from './cpuLoad.js';
+export * from './quote.js';
