@@ -2,6 +2,7 @@
 export * from './errors.js';
 export * from './rng.js';
 export * from './device.js';
+export * from './temporary.js';
 export * from './atomic.js';
 export * from './volume.js';
 export * from './progress.js';

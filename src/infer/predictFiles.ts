@@ -21,7 +21,7 @@ import { cudaDeviceCount } from '../tensor/index.js';
 import { resolveCheckpoints, type CheckpointChoice, type ModelFold } from '../checkpoint/index.js';
 import { checkPredictionOutputs, collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
 import { caseExtent, checkCaseExtent, checkStepFraction } from './predictChecks.js';
-import { checkDicomTools, collectDicomCase, convertDicomCase, isDicomInput, type DicomCase, type OutputType } from './dicomInput.js';
+import { checkDicomTools, collectDicomCase, convertDicomCase, isDicomInput, removeDicomWork, type DicomCase, type OutputType } from './dicomInput.js';
 import type { EngineFactory } from './engine.js';
 import { peakRssMiB, Predictor, type CaseStageSeconds, type PredictorOptions } from './predictor.js';
 import type { WindowCounts } from './slidingWindowPredict.js';
@@ -248,7 +248,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
     }
   } finally {
     predictor.dispose();
-    if (dicomWork !== null) fs.rmSync(dicomWork.workDir, { recursive: true, force: true });
+    if (dicomWork !== null) removeDicomWork(dicomWork.workDir);
   }
   return { checkpoints, cases: records };
 }
