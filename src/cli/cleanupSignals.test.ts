@@ -56,7 +56,7 @@ test('SIGINT during an atomic write: the temporary file is removed, the target n
   }).done;
   assert.equal(sawTemporary.length, 1, 'a temporary file existed when SIGINT was sent');
   assert.equal(result.signal, 'SIGINT', `ended by SIGINT (code ${result.code}): ${result.stderr}`);
-  assert.match(result.stderr, /lesionseg: SIGINT: stopped; removed 1 temporary file\(s\) being written/);
+  assert.match(result.stderr, /lesionseg: SIGINT: stopped; removed 1 temporary file\(s\)/);
   assert.equal(result.stdout.includes('finished'), false);
   assert.deepEqual(fs.readdirSync(dir), []);
 });

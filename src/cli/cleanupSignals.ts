@@ -15,7 +15,7 @@ export function removeTemporaryFilesOnSignals(): void {
     // A training run's own SIGTERM handler (interruptSignal) stops it gracefully: leave that signal to it.
     if (signal === 'SIGTERM' && process.listenerCount('SIGTERM') > 1) return;
     const removed = removeTemporaryPaths();
-    process.stderr.write(`lesionseg: ${signal}: stopped${removed > 0 ? `; removed ${removed} temporary file(s) being written` : ''}\n`);
+    process.stderr.write(`lesionseg: ${signal}: stopped${removed > 0 ? `; removed ${removed} temporary file(s)` : ''}\n`);
     for (const s of CLEANUP_SIGNALS) process.removeListener(s, onSignal);
     process.kill(process.pid, signal);
   };

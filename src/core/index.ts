@@ -11,3 +11,4 @@ export * from './paths.js';
 export * from './resources.js';
 export * from './cpuLoad.js';
 export * from './quote.js';
+export * from './folderLock.js';
