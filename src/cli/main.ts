@@ -19,6 +19,7 @@
  */
 import { Command, CommanderError, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { isUserError, LesionsegError } from '../core/index.js';
+import { removeTemporaryFilesOnSignals } from './cleanupSignals.js';
 
 const EXIT_INTERNAL = 1;
 const EXIT_USER = 2;
@@ -128,6 +129,7 @@ function handleClosedPipes(): void {
 
 async function main(): Promise<void> {
   handleClosedPipes();
+  removeTemporaryFilesOnSignals();
   // An error thrown outside the command's promise (an event handler, a timer) is reported the same way.
   process.on('uncaughtException', (error) => {
     process.exitCode = report(error);

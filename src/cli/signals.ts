@@ -2,8 +2,10 @@
  * SIGTERM and SIGUSR1 for the training commands: the first asks the run to stop after its current
  * epoch (its checkpoint written) and the command to exit with EXIT_INTERRUPTED (75, "run me again"),
  * which is how Slurm's time-limit signal (`--signal=B:USR1@s`), scancel and a preemption reach a
- * study's job; a second one ends the process at once, as the signal would by default.
+ * study's job; a second one removes the temporary files in progress and ends the process at once,
+ * as the signal would by default (cleanupSignals.ts does the same for SIGINT and other commands).
  */
+import { removeTemporaryPaths } from '../core/index.js';
 import { EXIT_INTERRUPTED } from '../experiments/index.js';
 
 const SIGNALS = ['SIGTERM', 'SIGUSR1'] as const;
@@ -13,6 +15,7 @@ export function interruptSignal(): AbortSignal {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (controller.signal.aborted) {
       for (const s of SIGNALS) process.removeAllListeners(s);
+      removeTemporaryPaths();
       process.kill(process.pid, signal);
       return;
     }

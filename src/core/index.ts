@@ -2,6 +2,7 @@
 export * from './errors.js';
 export * from './rng.js';
 export * from './device.js';
+export * from './temporary.js';
 export * from './atomic.js';
 export * from './volume.js';
 export * from './progress.js';
@@ -9,3 +10,5 @@ export * from './precision.js';
 export * from './paths.js';
 export * from './resources.js';
 export * from './cpuLoad.js';
+export * from './quote.js';
+export * from './folderLock.js';

@@ -7,7 +7,7 @@
  * the case, e.g. DSC when both masks are empty; Infinity: HD95 when exactly one mask is empty, see
  * `pred_empty` / `ref_empty`). The CSV writes them as `nan` and `inf`, which numpy and pandas read.
  */
-import { atomicWriteFileSync, atomicWriteJsonSync } from '../core/index.js';
+import { atomicWriteFileSync, atomicWriteJsonSync, csvText } from '../core/index.js';
 import type { CaseMetrics } from './caseMetrics.js';
 import type { EvaluatedCase, FolderEvaluation } from './evaluateFolder.js';
 import type { LungInvolvement } from './lungs.js';
@@ -122,10 +122,6 @@ function csvNumber(value: number): string {
   if (Number.isNaN(value)) return 'nan';
   if (!Number.isFinite(value)) return value > 0 ? 'inf' : '-inf';
   return String(value);
-}
-
-function csvText(value: string): string {
-  return /[",\n\r]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }
 
 /** One CSV row per evaluated case: id, fold (with a split), metrics, counts, lung involvement (with lungs). */

@@ -14,7 +14,7 @@
  * 0 < p < 5 -> 1, 5 <= p <= 25 -> 2, 25 < p < 50 -> 3, 50 <= p <= 75 -> 4, p > 75 -> 5, and 0 only
  * for a lobe without one infected voxel (see SEVERITY_BINS).
  */
-import { InputError } from '../core/index.js';
+import { csvText, InputError } from '../core/index.js';
 import { LUNG_LABELS } from './lungs.js';
 
 /** TotalSegmentator's lobe names (its `total` task), which `--lobes DIR` files are named by. */
@@ -187,10 +187,9 @@ export function severitySummaryCsv(rows: readonly { caseId: string; summary: Sev
   const lines = [SUMMARY_CSV_COLUMNS.join(',')];
   for (const { caseId, summary } of rows) {
     const { lungs, lobes } = summary;
-    const quoted = /[",\n]/.test(caseId) ? `"${caseId.replace(/"/g, '""')}"` : caseId;
     lines.push(
       [
-        quoted,
+        csvText(caseId),
         cell(summary.infection.volumeMl, 3),
         cell(lungs?.left.volumeMl, 3),
         cell(lungs?.right.volumeMl, 3),

@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LesionsegError } from '../core/index.js';
+import { atomicWriteFileSync, LesionsegError, sbatchQuote, shellQuote } from '../core/index.js';
 import { assertStepOrder, type StepExecutor } from './executor.js';
 import { JobRegistry, SlurmClient, type JobInfo, type StepRecord } from './slurmJobs.js';
 import { logTail, type CommandLauncher } from './steps.js';
@@ -45,8 +45,6 @@ export interface SlurmExecutorOptions {
 export const slurmDir = (root: string): string => path.join(root, 'slurm');
 export const jobRegistryFile = (root: string): string => path.join(slurmDir(root), 'jobs.json');
 
-const quote = (word: string): string => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
-
 /** The sbatch options of one step: the spec's resources, the step kind's overrides, then fault handling. */
 export function sbatchOptions(step: Pick<StudyStep, 'kind' | 'name' | 'logFile'>, options: Pick<SlurmExecutorOptions, 'name' | 'settings' | 'threads' | 'device' | 'launcher'>): string[] {
   const s = options.settings;
@@ -71,14 +69,18 @@ export function sbatchOptions(step: Pick<StudyStep, 'kind' | 'name' | 'logFile'>
   ];
 }
 
-/** The job script of a step: its options as #SBATCH lines, then `lesionseg` exec'd (so that Slurm's signals reach it). */
+/**
+ * The job script of a step: its options as #SBATCH lines, then `lesionseg` exec'd (so that Slurm's
+ * signals reach it). Every value from the spec goes through sbatchQuote (directives) or shellQuote
+ * (the commands), which refuse control characters: no value can add a line or an option.
+ */
 export function sbatchScript(step: StudyStep, options: Pick<SlurmExecutorOptions, 'name' | 'settings' | 'threads' | 'device' | 'launcher'>): string {
-  const command = [options.launcher.executable, ...options.launcher.args, ...step.args].map(quote).join(' ');
+  const command = [options.launcher.executable, ...options.launcher.args, ...step.args].map(shellQuote).join(' ');
   return [
     '#!/bin/bash',
-    `# lesionseg study '${options.name}', step ${step.key}: written by \`lesionseg experiment --executor slurm\`.`,
-    ...sbatchOptions(step, options).map((o) => `#SBATCH ${o}`),
-    `printf '\\n$ lesionseg %s\\n(slurm job %s on %s, restart %s)\\n' ${quote(step.args.join(' '))} "$SLURM_JOB_ID" "$(hostname -s)" "\${SLURM_RESTART_COUNT:-0}"`,
+    `# lesionseg study ${JSON.stringify(options.name)}, step ${JSON.stringify(step.key)}: written by \`lesionseg experiment --executor slurm\`.`,
+    ...sbatchOptions(step, options).map((o) => `#SBATCH ${sbatchQuote(o)}`),
+    `printf '\\n$ lesionseg %s\\n(slurm job %s on %s, restart %s)\\n' ${shellQuote(step.args.join(' '))} "$SLURM_JOB_ID" "$(hostname -s)" "\${SLURM_RESTART_COUNT:-0}"`,
     `exec ${command}`,
     '',
   ].join('\n');
@@ -133,10 +135,9 @@ export function slurmExecutor(options: SlurmExecutorOptions): StepExecutor {
       const submit = async (step: StudyStep): Promise<void> => {
         step.prepare();
         const script = path.join(slurmDir(options.root), `${step.name}.sbatch`);
-        fs.mkdirSync(path.dirname(script), { recursive: true });
         // A job whose output folder does not exist fails without a word: make it first.
         fs.mkdirSync(path.dirname(step.logFile), { recursive: true });
-        fs.writeFileSync(script, sbatchScript(step, options));
+        atomicWriteFileSync(script, sbatchScript(step, options));
         const dependsOn = step.after.filter((k) => !done.has(k)).map((k) => inFlight.get(k)!);
         const jobId = await client.submit(script, dependsOn);
         const before = record(step.key);

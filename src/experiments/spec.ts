@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InputError, PRECISION_REQUESTS, ValidationError } from '../core/index.js';
+import { controlCharacterIn, controlCharacterIssues, InputError, PRECISION_REQUESTS, ValidationError } from '../core/index.js';
 import { LESION_KINDS, SYNTH_SIZES, type LesionKind, type SynthSize } from '../synth/index.js';
 import { PRESET_NAMES, type PresetName } from '../data/index.js';
 import { armToJson, parseArms, type ArmSpec } from './arms.js';
@@ -210,6 +210,8 @@ export function validateExperimentSpec(json: unknown, file: string, baseDir: str
   const check = new Checker(file);
   const top = check.object(json, '');
   if (top === null) throw new ValidationError(check.issues, { file });
+  // Values reach sbatch scripts and shells: a control character (a newline) in any of them is refused here (STYLE rule 20).
+  for (const issue of controlCharacterIssues(json)) check.add(issue.path, 'control-character', issue.message);
   check.keys(top, '', TOP_KEYS, ['version', 'datasets', 'sources', 'target', 'pretrained', 'strategies', 'pretraining', 'training']);
   if (top.version !== undefined && top.version !== SPEC_VERSION) check.add('version', 'bad-version', `version ${JSON.stringify(top.version)} is not supported (this lesionseg reads version ${SPEC_VERSION})`);
 
@@ -292,6 +294,7 @@ export function validateExperimentSpec(json: unknown, file: string, baseDir: str
     executor: check.choice(top, 'executor', '', EXECUTOR_NAMES, 'local'),
     slurm: slurmSettings(check, top.slurm),
   };
+  if (top.name === undefined && controlCharacterIn(spec.name) !== null) check.add('name', 'control-character', `the study's name defaults to the file's name, which holds the control character ${controlCharacterIn(spec.name)}: give a 'name'`);
   if (check.issues.length > 0) throw new ValidationError(check.issues, { file });
   return spec;
 }

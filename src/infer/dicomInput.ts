@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { assertDistinctOutputs, assertWritableOutput, InputError } from '../core/index.js';
+import { assertDistinctOutputs, assertWritableOutput, InputError, registerTemporaryPath, unregisterTemporaryPath } from '../core/index.js';
 import { assertDcm2niix, convertDicomSeries, holdsDicom, readDicomSeries, type ConvertedSeries, type DicomSeries } from '../io/index.js';
 import type { PredictionCase } from './inputs.js';
 
@@ -99,12 +99,20 @@ export async function checkDicomTools(): Promise<void> {
  */
 export async function convertDicomCase(dicom: DicomCase): Promise<{ workDir: string; converted: ConvertedSeries }> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lesionseg-dicom-'));
+  // Removed by the caller (removeDicomWork), or by the signal handler on Ctrl-C.
+  registerTemporaryPath(workDir);
   try {
     const converted = await convertDicomSeries(dicom.series, workDir, `${dicom.item.caseId}_0000`);
     dicom.item.channelFiles = [converted.file];
     return { workDir, converted };
   } catch (error) {
-    fs.rmSync(workDir, { recursive: true, force: true });
+    removeDicomWork(workDir);
     throw error;
   }
+}
+
+/** Remove a conversion's work folder. */
+export function removeDicomWork(workDir: string): void {
+  fs.rmSync(workDir, { recursive: true, force: true });
+  unregisterTemporaryPath(workDir);
 }

@@ -16,12 +16,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { assertDeviceAvailable, CPU, InputError, SILENT_LOGGER, type Logger, type Volume } from '../core/index.js';
-import { assertFiniteVoxels, checkImageSize, readNifti, readNiftiHeader, writeDicomSeg, writeNifti, type NiftiHeader, type NiftiImage, type SegmentLabel } from '../io/index.js';
+import { assertFiniteVoxels, checkDicomImageSize, checkImageSize, DEFAULT_MAX_IMAGE_BYTES, readNifti, readNiftiHeader, writeDicomSeg, writeNifti, type NiftiHeader, type NiftiImage, type SegmentLabel } from '../io/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
 import { resolveCheckpoints, type CheckpointChoice, type ModelFold } from '../checkpoint/index.js';
 import { checkPredictionOutputs, collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
 import { caseExtent, checkCaseExtent, checkStepFraction } from './predictChecks.js';
-import { checkDicomTools, collectDicomCase, convertDicomCase, isDicomInput, type DicomCase, type OutputType } from './dicomInput.js';
+import { checkDicomTools, collectDicomCase, convertDicomCase, isDicomInput, removeDicomWork, type DicomCase, type OutputType } from './dicomInput.js';
 import type { EngineFactory } from './engine.js';
 import { peakRssMiB, Predictor, type CaseStageSeconds, type PredictorOptions } from './predictor.js';
 import type { WindowCounts } from './slidingWindowPredict.js';
@@ -178,6 +178,8 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
   let dicom: DicomCase | null = null;
   if (isDicomInput(options.input)) {
     dicom = collectDicomCase(options.input, options.output, outputTypes, options.series);
+    // From the headers, before dcm2niix decodes anything (the NIfTI check after conversion stays).
+    checkDicomImageSize(dicom.series, options.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES);
     if (options.saveProbabilities === true) throw new InputError('--save-probabilities is not written for DICOM input yet', { code: 'bad-arguments' });
     await checkDicomTools();
   } else {
@@ -248,7 +250,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
     }
   } finally {
     predictor.dispose();
-    if (dicomWork !== null) fs.rmSync(dicomWork.workDir, { recursive: true, force: true });
+    if (dicomWork !== null) removeDicomWork(dicomWork.workDir);
   }
   return { checkpoints, cases: records };
 }

@@ -18,7 +18,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import dcmjs from 'dcmjs';
-import { atomicWriteFile, InputError, type TypedArray } from '../core/index.js';
+import { atomicWriteFile, dicomText, InputError, type TypedArray } from '../core/index.js';
 import type { DicomSeries } from './dicom-series.js';
 
 export const SEGMENTATION_SOP_CLASS_UID = '1.2.840.10008.5.1.4.1.1.66.4';
@@ -167,7 +167,7 @@ export function buildDicomSeg(series: DicomSeries, mask: TypedArray, labels: rea
     Manufacturer: 'lesionseg',
     ReferringPhysicianName: source.ReferringPhysicianName ?? '',
     StudyDescription: source.StudyDescription ?? '',
-    SeriesDescription: options.seriesDescription ?? 'lesionseg segmentation',
+    SeriesDescription: dicomText(options.seriesDescription ?? 'lesionseg segmentation', 'LO'),
     ManufacturerModelName: 'lesionseg',
     ReferencedSeriesSequence: [{
       SeriesInstanceUID: series.seriesInstanceUid,
@@ -178,7 +178,7 @@ export function buildDicomSeg(series: DicomSeries, mask: TypedArray, labels: rea
     PatientBirthDate: source.PatientBirthDate ?? '',
     PatientSex: source.PatientSex ?? '',
     DeviceSerialNumber: '1',
-    SoftwareVersions: options.softwareVersion,
+    SoftwareVersions: dicomText(options.softwareVersion, 'LO'),
     StudyInstanceUID: series.studyInstanceUid,
     SeriesInstanceUID: options.seriesInstanceUid ?? newUid(),
     StudyID: source.StudyID ?? '',
@@ -210,7 +210,8 @@ export function buildDicomSeg(series: DicomSeries, mask: TypedArray, labels: rea
       const codes = segmentCodes(label.name);
       return {
         SegmentNumber: index + 1,
-        SegmentLabel: label.name.slice(0, 64),
+        // LO: a backslash would split the name into two values (PS3.5 6.2); dicomText makes it one.
+        SegmentLabel: dicomText(label.name, 'LO'),
         SegmentAlgorithmType: 'AUTOMATIC',
         SegmentAlgorithmName: 'lesionseg',
         SegmentedPropertyCategoryCodeSequence: [codes.category],

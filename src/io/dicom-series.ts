@@ -3,7 +3,8 @@
  * SeriesInstanceUID, one series chosen (the only one, or `--series UID`; several without a choice
  * are listed and refused: we do not guess), and its geometry checked from the headers alone before
  * anything is converted:
- *   - a CT image series (Modality CT, single-frame images, one sample per pixel);
+ *   - a CT image series (Modality CT, single-frame images, one sample per pixel) whose voxel tags
+ *     (SOP class, rescale, bits, PixelData's length) agree (dicom-voxels.ts);
  *   - every instance has position, orientation, pixel spacing, the same size, spacing, orientation
  *     (within 1e-4) and frame of reference;
  *   - no gantry tilt: GantryDetectorTilt 0 and slice positions that step along the slice normal;
@@ -18,6 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError, type Affine, type Shape3 } from '../core/index.js';
 import { isDicomFile, readDicomHeader, type DicomHeader } from './dicom.js';
+import { checkVoxelTags, decodedImageBytes } from './dicom-voxels.js';
 
 export type Vec3 = [number, number, number];
 
@@ -64,6 +66,8 @@ export interface DicomSeries {
   affine: Affine;
   /** [slices, rows, columns]: lesionseg's [z, y, x]. */
   shape: Shape3;
+  /** Memory of the decoded volume (dicom-voxels.ts decodedImageBytes), known before it is decoded. */
+  decodedBytes: number;
   /** The patient and study attributes of the first instance (text as stored), for derived objects. */
   attributes: DicomHeader['text'];
 }
@@ -243,6 +247,7 @@ export function checkDicomSeries(folder: string, headers: readonly DicomHeader[]
       if (!header.text[keyword]) throw new InputError(`has no ${keyword}`, { file: header.file, code: 'dicom-missing-tag' });
     }
     if (header.numbers.Rows === undefined || header.numbers.Columns === undefined) throw new InputError('has no Rows/Columns (0028,0010/0011)', { file: header.file, code: 'dicom-missing-tag' });
+    checkVoxelTags(header);
   }
   const duplicateUid = headers.find((h, index) => headers.findIndex((o) => o.text.SOPInstanceUID === h.text.SOPInstanceUID) !== index);
   if (duplicateUid !== undefined) throw new InputError(`${what}: SOPInstanceUID ${duplicateUid.text.SOPInstanceUID} occurs twice (${duplicateUid.file} is a copy)`, { file: folder, code: 'dicom-duplicate-instance' });
@@ -352,6 +357,7 @@ export function checkDicomSeries(folder: string, headers: readonly DicomHeader[]
     sliceThicknessMm: thickness !== undefined && thickness > 0 ? thickness : null,
     affine: [...affine, [0, 0, 0, 1]],
     shape: [count, rows, columns],
+    decodedBytes: decodedImageBytes(headers, rows, columns),
     attributes: first.text,
   };
 }

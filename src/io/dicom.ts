@@ -9,7 +9,8 @@
  * A header that cannot be read exactly is refused with an InputError naming the file, the byte
  * offset and what is wrong (truncated element, unknown VR, nesting deeper than 16, elements out of
  * order, a malformed DS/IS/UID value, big-endian or deflated data sets), never read as something
- * plausible. Pixel data is not decoded here: dcm2niix does that (dicom-convert.ts).
+ * plausible. Pixel data is not decoded here: dcm2niix does that (dicom-convert.ts); where it starts
+ * and how long it says it is are kept, so that dicom-voxels.ts can check it against the tags first.
  */
 import * as fs from 'node:fs';
 import { InputError } from '../core/index.js';
@@ -55,6 +56,10 @@ export const DICOM_TAGS = {
   Columns: [0x0028, 0x0011, 'US'],
   PixelSpacing: [0x0028, 0x0030, 'DS'],
   BitsAllocated: [0x0028, 0x0100, 'US'],
+  BitsStored: [0x0028, 0x0101, 'US'],
+  PixelRepresentation: [0x0028, 0x0103, 'US'],
+  RescaleIntercept: [0x0028, 0x1052, 'DS'],
+  RescaleSlope: [0x0028, 0x1053, 'DS'],
 } as const satisfies Record<string, readonly [number, number, string]>;
 
 export type DicomKeyword = keyof typeof DICOM_TAGS;
@@ -67,6 +72,10 @@ export interface DicomHeader {
   mediaStorageSopClassUid: string;
   /** Whether the data set holds (7FE0,0010) PixelData (where reading stopped). */
   hasPixelData: boolean;
+  /** Where PixelData's value starts (byte offset) and its length (null: undefined length, encapsulated). */
+  pixelData: { offset: number; length: number | null } | null;
+  /** The file's size in bytes. */
+  fileBytes: number;
   text: Partial<Record<DicomKeyword, string>>;
   numbers: Partial<Record<DicomKeyword, number[]>>;
 }
@@ -126,6 +135,7 @@ class HeaderParser {
   transferSyntaxUid = '';
   mediaStorageSopClassUid = '';
   hasPixelData = false;
+  pixelData: { offset: number; length: number | null } | null = null;
   private utf8 = false;
 
   constructor(
@@ -225,6 +235,7 @@ class HeaderParser {
       const { tag, vr, length } = this.readElementHeader(explicit);
       if (tag >= FIRST_PIXEL_TAG && (tag >>> 16) === 0x7fe0) {
         this.hasPixelData = tag === PIXEL_DATA || this.hasPixelData;
+        if (tag === PIXEL_DATA) this.pixelData = { offset: this.offset, length: length === UNDEFINED_LENGTH ? null : length };
         return;
       }
       if ((tag >>> 16) === 0xfffe) this.refuse(`item tag ${tagText(tag)} outside a sequence`, start);
@@ -349,6 +360,8 @@ export function readDicomHeader(file: string, limits: Partial<DicomReadLimits> =
           transferSyntaxUid: parser.transferSyntaxUid,
           mediaStorageSopClassUid: parser.mediaStorageSopClassUid,
           hasPixelData: parser.hasPixelData,
+          pixelData: parser.pixelData,
+          fileBytes: size,
           text: parser.text,
           numbers: parser.numbers,
         };

@@ -24,6 +24,7 @@ export {
   type DicomInstance,
 } from './dicom-series.js';
 export { convertDicomSeries, assertDcm2niix, cornerDifferenceMm, DCM2NIIX_GEOMETRY_TOLERANCE_MM, type ConvertedSeries, type ConvertOptions } from './dicom-convert.js';
+export { checkDicomImageSize, CT_IMAGE_STORAGE } from './dicom-voxels.js';
 export { writeDicomSeg, buildDicomSeg, encodeDicomSeg, segmentCodes, packBits, newUid, SEGMENT_CODES, SEGMENTATION_SOP_CLASS_UID, type SegmentLabel, type DicomSegOptions, type CodedConcept } from './dicom-seg.js';
 export {
   readSafetensors,

@@ -13,6 +13,7 @@
  * `<metric>_seed_std`; variant arms show their name and the CSV gains an `arm` column. A one-seed
  * study of plain strategies without comparisons keeps the columns it always had.
  */
+import { csvText } from '../core/index.js';
 import type { ArmResult, ComparisonResult, StudyResults, TableMetric } from '../experiments/index.js';
 
 export interface TableCell {
@@ -187,10 +188,6 @@ export function tableMarkdown(table: StudyTable): string {
   return lines.join('\n');
 }
 
-function csvField(text: string): string {
-  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
 function csvNumber(value: number | null): string {
   return value === null ? '' : String(value);
 }
@@ -201,7 +198,7 @@ export function tableCsv(table: StudyTable): string {
   header.push('best', ...(table.marked ? ['vs_scratch'] : []));
   const lines = [header.join(',')];
   for (const row of table.rows) {
-    const fields = [csvField(row.strategy), ...(table.variants ? [csvField(row.name)] : []), csvField(row.pretrained)];
+    const fields = [csvText(row.strategy), ...(table.variants ? [csvText(row.name)] : []), csvText(row.pretrained)];
     const best: string[] = [];
     const marks: string[] = [];
     row.cells.forEach((cell, c) => {
@@ -211,7 +208,7 @@ export function tableCsv(table: StudyTable): string {
       if (cell.best) best.push(column.summary ? `${column.csvKey}_mean` : column.csvKey);
       if (cell.mark !== '') marks.push(`${column.csvKey}:${cell.mark === HIGHER_MARK ? 'higher' : 'lower'}`);
     });
-    fields.push(csvField(best.join(';')), ...(table.marked ? [csvField(marks.join(';'))] : []));
+    fields.push(csvText(best.join(';')), ...(table.marked ? [csvText(marks.join(';'))] : []));
     lines.push(fields.join(','));
   }
   return `${lines.join('\n')}\n`;

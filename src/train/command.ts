@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertDeviceAvailable, assertWritableOutput, atomicWriteJsonSync, InputError, SILENT_LOGGER, SILENT_PROGRESS, type Device, type Logger, type ProgressReporter } from '../core/index.js';
+import { assertDeviceAvailable, assertWritableOutput, atomicWriteJsonSync, InputError, lockFolder, SILENT_LOGGER, SILENT_PROGRESS, type Device, type Logger, type ProgressReporter } from '../core/index.js';
 import { ignoreLabelOf, listRawCases } from '../io/index.js';
 import {
   assertPlanCovers, checkDatasets, checkPreprocessing, createBatchLoader, getPreset, loadPlan, planDatasets, preprocessDataset,
@@ -147,7 +147,18 @@ export function cacheOptions(options: RunCommandOptions): CacheOptions {
   return { option: '--preprocessed', forceFlag: '--force', force: options.force };
 }
 
+/** One command at a time in the run folder (core/folderLock.ts): rank 0 (the writer) holds its lock. */
 export async function trainCommand(options: TrainCommandOptions): Promise<TrainingRunResult> {
+  const writer = options.dataParallel == null || options.dataParallel.isWriter;
+  const lock = writer ? lockFolder(options.out, options.resume ? 'train --resume' : 'train') : null;
+  try {
+    return await trainInLockedFolder(options);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function trainInLockedFolder(options: TrainCommandOptions): Promise<TrainingRunResult> {
   const progress = options.progress ?? SILENT_PROGRESS;
   const logger = options.logger ?? SILENT_LOGGER;
   const dataParallel = options.dataParallel ?? null;

@@ -18,7 +18,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { atomicWriteJsonSync, InputError, SILENT_LOGGER, SILENT_PROGRESS, type ProgressReporter } from '../core/index.js';
+import { atomicWriteJsonSync, InputError, LOCK_FILE, lockFolder, SILENT_LOGGER, SILENT_PROGRESS, type ProgressReporter } from '../core/index.js';
 import { ignoreLabelOf, listRawCases } from '../io/index.js';
 import { checkDatasets, checkPreprocessing, createBatchLoader, getPreset, loadPlan, planDatasets, preprocessDataset, unetConfigFromPlan, type CheckedDataset, type Plan } from '../data/index.js';
 import { assertBatchSplits, cacheOptions, checkRunResources, type RunCommandOptions } from './command.js';
@@ -105,14 +105,25 @@ function decideModes(options: PretrainCommandOptions, runDirs: readonly string[]
   if (options.mode === 'multi') return [decideRunMode(options.out, options)];
   if (options.resume && options.force) throw new InputError('--resume and --force exclude each other', { code: 'bad-arguments' });
   if (fs.existsSync(options.out) && !fs.statSync(options.out).isDirectory()) throw new InputError('the run folder is a file', { file: options.out, code: 'bad-run-folder' });
-  const entries = fs.existsSync(options.out) ? fs.readdirSync(options.out) : [];
+  const entries = fs.existsSync(options.out) ? fs.readdirSync(options.out).filter((name) => name !== LOCK_FILE) : [];
   if (entries.length > 0 && !options.resume && !options.force) {
     throw new InputError('the run folder is not empty (a pre-training run?): use --resume to continue it or --force to start it again', { file: options.out, code: 'run-exists' });
   }
   return runDirs.map((dir) => (options.force ? 'fresh' : decideRunMode(dir, { resume: options.resume, force: false })));
 }
 
+/** One command at a time in the run folder (core/folderLock.ts): rank 0 (the writer) holds its lock. */
 export async function pretrainCommand(options: PretrainCommandOptions): Promise<PretrainResult> {
+  const writer = options.dataParallel == null || options.dataParallel.isWriter;
+  const lock = writer ? lockFolder(options.out, options.resume ? 'pretrain --resume' : 'pretrain') : null;
+  try {
+    return await pretrainInLockedFolder(options);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function pretrainInLockedFolder(options: PretrainCommandOptions): Promise<PretrainResult> {
   const progress = options.progress ?? SILENT_PROGRESS;
   const logger = options.logger ?? SILENT_LOGGER;
   if (!PRETRAIN_MODES.includes(options.mode)) throw new InputError(`unknown pre-training mode '${String(options.mode)}': use single or multi`, { code: 'bad-arguments' });

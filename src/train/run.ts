@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { atomicWriteFileSync, atomicWriteJsonSync, cpuInfo, formatDevice, InputError, type Device } from '../core/index.js';
+import { atomicWriteFileSync, atomicWriteJsonSync, cpuInfo, formatDevice, InputError, LOCK_FILE, type Device } from '../core/index.js';
 import { manualSeed, setNumThreads } from '../tensor/index.js';
 import { SGD, SGD_DEFAULTS, type DiceCeOptions } from '../nn/index.js';
 import { ignoreLabelOf } from '../io/index.js';
@@ -46,7 +46,8 @@ function isRunFile(name: string): boolean {
  */
 export function decideRunMode(runDir: string, flags: { resume: boolean; force: boolean }): RunMode {
   if (flags.resume && flags.force) throw new InputError('--resume and --force exclude each other', { code: 'bad-arguments' });
-  const entries = fs.existsSync(runDir) ? fs.readdirSync(runDir) : [];
+  // The lock of the command deciding (core/folderLock.ts) is not part of the run.
+  const entries = fs.existsSync(runDir) ? fs.readdirSync(runDir).filter((name) => name !== LOCK_FILE) : [];
   if (fs.existsSync(runDir) && !fs.statSync(runDir).isDirectory()) throw new InputError('the run folder is a file', { file: runDir, code: 'bad-run-folder' });
   if (flags.resume) {
     const latest = checkpointBaseIn(runDir, 'latest');

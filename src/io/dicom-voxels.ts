@@ -1,0 +1,78 @@
+/**
+ * The tags of a CT instance that decide its voxels, checked from the header before dcm2niix decodes
+ * anything (each refusal names the file and the tag, InputError, exit 2):
+ *   - SOPClassUID is CT Image Storage (1.2.840.10008.5.1.4.1.1.2): Modality CT on another kind of
+ *     object (a secondary capture of a CT screen) holds no Hounsfield units;
+ *   - RescaleIntercept and RescaleSlope are present (both Type 1 in the CT Image module, PS3.3
+ *     C.8.2.1: without the intercept, HU are off by 1024 on scanners storing unsigned values), finite,
+ *     and the slope is not 0;
+ *   - BitsAllocated is present, 8, 16 or 32, and BitsStored does not exceed it;
+ *   - uncompressed PixelData (native transfer syntaxes) holds Rows x Columns x BitsAllocated/8 bytes
+ *     (plus one pad byte where that is odd): shorter or longer means the tags misdescribe the pixels;
+ *   - the file holds every byte PixelData declares (a copy cut short, often the last slice).
+ * decodedImageBytes gives the memory of the decoded volume from the same headers, so that
+ * `--max-image-gib` is checked before the series is converted.
+ */
+import { InputError } from '../core/index.js';
+import { TRANSFER_SYNTAX, type DicomHeader } from './dicom.js';
+
+export const CT_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.2';
+const NATIVE_SYNTAXES = new Set<string>([TRANSFER_SYNTAX.implicitLittle, TRANSFER_SYNTAX.explicitLittle]);
+const BITS_ALLOCATED = [8, 16, 32];
+
+function refuse(header: DicomHeader, message: string, code: string): never {
+  throw new InputError(message, { file: header.file, code });
+}
+
+/** Check one single-frame CT instance's voxel tags (see the file comment). */
+export function checkVoxelTags(header: DicomHeader): void {
+  const sopClass = header.text.SOPClassUID ?? '';
+  if (sopClass !== CT_IMAGE_STORAGE) {
+    refuse(header, `SOPClassUID (0008,0016) is ${sopClass || '(none)'}, not CT Image Storage (${CT_IMAGE_STORAGE}), though Modality is CT: such an object (a secondary capture, a screenshot) holds no Hounsfield units`, 'dicom-not-ct');
+  }
+  for (const [keyword, tag] of [['RescaleIntercept', '(0028,1052)'], ['RescaleSlope', '(0028,1053)']] as const) {
+    const values = header.numbers[keyword];
+    if (values === undefined) {
+      refuse(header, `has no ${keyword} ${tag}, which a CT image must have (PS3.3 C.8.2.1): its Hounsfield units are unknown (off by 1024 where the scanner stores unsigned values)`, 'dicom-missing-tag');
+    }
+    if (values.length !== 1 || !Number.isFinite(values[0])) refuse(header, `${keyword} ${tag} is ${header.text[keyword]}, one finite number is needed`, 'dicom-bad-tag');
+  }
+  if (header.numbers.RescaleSlope![0] === 0) refuse(header, 'RescaleSlope (0028,1053) is 0: every voxel would be the intercept', 'dicom-bad-tag');
+
+  const bitsAllocated = header.numbers.BitsAllocated?.[0];
+  if (bitsAllocated === undefined) refuse(header, 'has no BitsAllocated (0028,0100): the size of a pixel is unknown', 'dicom-missing-tag');
+  if (!BITS_ALLOCATED.includes(bitsAllocated)) refuse(header, `BitsAllocated (0028,0100) is ${bitsAllocated}; a CT image has 16 (8 and 32 are read too)`, 'dicom-bad-tag');
+  const bitsStored = header.numbers.BitsStored?.[0];
+  if (bitsStored !== undefined && (bitsStored < 1 || bitsStored > bitsAllocated)) refuse(header, `BitsStored (0028,0101) is ${bitsStored}, outside 1..BitsAllocated (${bitsAllocated})`, 'dicom-bad-tag');
+
+  const pixels = header.pixelData;
+  if (pixels === null) return; // no PixelData: refused by the series check
+  if (pixels.length !== null && pixels.offset + pixels.length > header.fileBytes) {
+    refuse(header, `the file ends inside PixelData (7FE0,0010): ${Math.max(0, header.fileBytes - pixels.offset)} of its ${pixels.length} bytes are there (a truncated copy)`, 'dicom-truncated');
+  }
+  if (!NATIVE_SYNTAXES.has(header.transferSyntaxUid)) return; // encapsulated: the codec's frames are dcm2niix's to check
+  const rows = header.numbers.Rows?.[0] ?? 0;
+  const columns = header.numbers.Columns?.[0] ?? 0;
+  const expected = (rows * columns * bitsAllocated) / 8;
+  if (pixels.length === null) refuse(header, 'PixelData (7FE0,0010) has an undefined length in an uncompressed transfer syntax', 'dicom-bad-pixel-data');
+  if (pixels.length !== expected && pixels.length !== expected + (expected % 2)) {
+    refuse(header, `PixelData (7FE0,0010) holds ${pixels.length} bytes, but Rows x Columns x BitsAllocated/8 (0028,0010/0011/0100) = ${rows} x ${columns} x ${bitsAllocated}/8 = ${expected}: the tags do not describe these pixels`, 'dicom-bad-pixel-data');
+  }
+}
+
+/**
+ * Bytes of the decoded volume: int16 (2 per voxel), as the conversion stores CT, where every
+ * instance's slope and intercept are integers and pixels have at most 16 bits; float32 (4) otherwise.
+ */
+export function decodedImageBytes(headers: readonly DicomHeader[], rows: number, columns: number): number {
+  const integral = headers.every((h) => Number.isInteger(h.numbers.RescaleSlope?.[0]) && Number.isInteger(h.numbers.RescaleIntercept?.[0]) && (h.numbers.BitsAllocated?.[0] ?? 16) <= 16);
+  return headers.length * rows * columns * (integral ? 2 : 4);
+}
+
+/** Refuse (code 'too-large') a series whose decoded volume exceeds `maxBytes`, before it is converted. */
+export function checkDicomImageSize(series: { folder: string; seriesInstanceUid: string; shape: readonly number[]; decodedBytes: number }, maxBytes: number): void {
+  if (series.decodedBytes <= maxBytes) return;
+  // As the NIfTI size check words it: bytes below 1 MiB, else MiB or GiB to three significant digits.
+  const size = (bytes: number): string => (bytes < 2 ** 20 ? `${Math.round(bytes)} bytes` : bytes < 2 ** 30 ? `${Number((bytes / 2 ** 20).toPrecision(3))} MiB` : `${Number((bytes / 2 ** 30).toPrecision(3))} GiB`);
+  throw new InputError(`series ${series.seriesInstanceUid}: ${series.shape.join(' x ')} voxels decode to ${size(series.decodedBytes)}, over the limit of ${size(maxBytes)} per image (predict --max-image-gib raises it)`, { file: series.folder, code: 'too-large' });
+}
