@@ -1,7 +1,8 @@
 /**
  * NIfTI geometry: header -> voxel-to-world affine (sform if sform_code > 0, else qform if
- * qform_code > 0, else nibabel's centred pixdim affine) with the spacing of that same affine, and
- * affine -> qform/sform/pixdim fields for writing. Both directions follow nibabel's conventions so
+ * qform_code > 0, else nibabel's centred pixdim affine) and the spacing by the one rule of
+ * voxelSpacing (pixdim unless the affine's voxel sizes disagree with it), and affine ->
+ * qform/sform/pixdim fields for writing. Both directions follow nibabel's conventions so
  * that nibabel reads our files back with the same affine. The reader validates a header
  * (nifti-validate.ts) before any of this runs, so the fields used here are finite and usable.
  */
