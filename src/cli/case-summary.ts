@@ -128,7 +128,7 @@ export async function caseSummary(segmentation: Volume, labels: Readonly<Record<
   const infectionValues = new Set(roles.infection);
   const values = segmentation.data as ArrayLike<number>;
   const infection = Uint8Array.from(values, (v) => (infectionValues.has(Number(v)) ? 1 : 0));
-  const input: SeveritySummaryInput = { infection, voxelMl: voxelVolumeMl(segmentation.affine) };
+  const input: SeveritySummaryInput = { infection, voxelMl: voxelVolumeMl(segmentation.spacing) };
   if (extras.lungsFile !== undefined) {
     const lungs = await readNifti(extras.lungsFile);
     input.lungs = { labels: Uint8Array.from(lungs.data as ArrayLike<number>, (v) => Number(v)), source: `--lungs ${extras.lungsFile}` };

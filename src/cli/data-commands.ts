@@ -55,13 +55,16 @@ function requireFolder(folder: string, what: string): void {
 export interface NiftiInfo {
   file: string;
   axes: typeof INFO_AXES;
-  /** Voxels along i, j, k (dim[1..3]); the volume's internal shape is the reverse, [z, y, x]. */
-  shape: [number, number, number];
   /**
-   * Voxel size in mm along i, j, k: the voxel sizes of `affine`, which are pixdim[1..3] (nibabel's
-   * get_zooms()) unless `geometryNote` says the header's fields disagree.
+   * Voxels along each axis, dim[1..dim[0]] as nibabel's shape gives them ([31, 19] for a 2D image,
+   * which every command reads as one slice); the volume's internal shape is [z, y, x].
    */
-  spacingMm: [number, number, number];
+  shape: number[];
+  /**
+   * Voxel size in mm along the spatial axes of `shape` (i, j, k; two for a 2D image): pixdim, as
+   * nibabel's get_zooms(), unless `geometryNote` says the affine's voxel sizes disagree with it.
+   */
+  spacingMm: number[];
   /** Voxel (i, j, k) -> world RAS+ mm, row-major 4x4: nibabel's img.affine. */
   affine: NiftiImage['affine'];
   /** The header fields the affine came from (sform, qform, or pixdim alone), as nibabel chooses. */
@@ -80,13 +83,13 @@ export const INFO_AXES = "ijk (NIfTI order, as nibabel's shape and get_zooms())"
 
 /** `info`'s report of an image: the internal [z, y, x] order turned into NIfTI's (i, j, k). */
 export function niftiInfo(file: string, image: NiftiImage): NiftiInfo {
-  const [nz, ny, nx] = image.shape;
   const [sz, sy, sx] = image.spacing;
+  const dims = image.header.dims;
   return {
     file,
     axes: INFO_AXES,
-    shape: [nx, ny, nz],
-    spacingMm: [sx, sy, sz],
+    shape: [...dims],
+    spacingMm: [sx, sy, sz].slice(0, Math.min(3, dims.length)),
     affine: image.affine,
     geometrySource: image.geometrySource,
     ...(image.geometryNote !== undefined ? { geometryNote: image.geometryNote } : {}),
@@ -107,13 +110,17 @@ function short(value: number, digits = 6): string {
   return String(Number(value.toPrecision(digits)));
 }
 
+/** NIfTI's axis letters, dim[1] to dim[7]. */
+const AXIS_LETTERS = ['i', 'j', 'k', 't', 'u', 'v', 'w'];
+
 /** `info`'s text report, one string per line. */
 export function formatNiftiInfo(info: NiftiInfo): string[] {
   const rows = info.affine.slice(0, 3).map((row) => `[${row.map((value) => short(value)).join(', ')}]`);
   const lines = [
     info.file,
-    `  shape      ${info.shape.join(' x ')} voxels (i, j, k: NIfTI order, as nibabel)`,
-    `  spacing    ${info.spacingMm.map((s) => short(s)).join(' x ')} mm (i, j, k)`,
+    `  shape      ${info.shape.join(' x ')} voxels (${AXIS_LETTERS.slice(0, info.shape.length).join(', ')}: NIfTI order, as nibabel)` +
+      (info.shape.length < 3 ? `; read as one slice of ${[...info.shape, 1, 1].slice(0, 3).join(' x ')}` : ''),
+    `  spacing    ${info.spacingMm.map((s) => short(s)).join(' x ')} mm (${AXIS_LETTERS.slice(0, info.spacingMm.length).join(', ')})`,
     `  datatype   ${info.datatype} (NIfTI-${info.niftiVersion})`,
     `  affine     ${rows.join('\n             ')}`,
     `  geometry   affine from ${GEOMETRY_SOURCES[info.geometrySource]}`,

@@ -409,3 +409,78 @@ test('info agrees with nibabel (shape, get_zooms(), affine)', { skip: PYTHON ===
     }
   }
 });
+
+/**
+ * A 2D NIfTI-1 file (dim[0] = 2, dims 31 x 19) built byte by byte: pixdim 0.7, 0.8 and a third
+ * pixdim 2.5 (which nibabel's qform uses), uint8 voxels from `mask(i, j)`, and the geometry codes
+ * given (an sform with a 2.5 mm k column, a qform with the identity rotation, or neither).
+ */
+function twoDimensionalNifti(file: string, codes: { qform: number; sform: number }, mask: (i: number, j: number) => boolean = (i, j) => (i + j) % 3 === 0): void {
+  const [ni, nj] = [31, 19];
+  const header = Buffer.alloc(352);
+  header.writeInt32LE(348, 0);
+  [2, ni, nj, 1, 1, 1, 1, 1].forEach((value, index) => header.writeInt16LE(value, 40 + 2 * index));
+  header.writeInt16LE(2, 70); // datatype uint8
+  header.writeInt16LE(8, 72); // bitpix
+  [1, 0.7, 0.8, 2.5, 0, 0, 0, 0].forEach((value, index) => header.writeFloatLE(value, 76 + 4 * index));
+  header.writeFloatLE(352, 108); // vox_offset
+  header.writeUInt8(2, 123); // xyzt_units: mm
+  header.writeInt16LE(codes.qform, 252);
+  header.writeInt16LE(codes.sform, 254);
+  [3, -4, 5].forEach((value, index) => header.writeFloatLE(value, 268 + 4 * index)); // qoffset_x, y, z
+  const srows = [
+    [0.7, 0, 0, 3],
+    [0, 0.8, 0, -4],
+    [0, 0, 2.5, 5],
+  ];
+  srows.forEach((row, r) => row.forEach((value, c) => header.writeFloatLE(value, 280 + 16 * r + 4 * c)));
+  header.write('n+1\0', 344, 'latin1');
+  const data = Buffer.alloc(ni * nj);
+  for (let j = 0; j < nj; j++) for (let i = 0; i < ni; i++) data[i + ni * j] = mask(i, j) ? 1 : 0;
+  fs.writeFileSync(file, Buffer.concat([header, data]));
+}
+
+// Under CI (CI=true) it runs without nibabel too, and fails: a skipped reference test is a failure there.
+test('info on a 2D NIfTI agrees with nibabel: shape [31, 19], two zooms, the affine of the sform, the qform or pixdim', { skip: PYTHON === undefined && process.env.CI !== 'true' && 'no python3 with nibabel (apt-get install python3-nibabel)' }, async () => {
+  for (const [name, codes] of [['sform', { qform: 0, sform: 1 }], ['qform', { qform: 1, sform: 0 }], ['pixdim', { qform: 0, sform: 0 }]] as const) {
+    const file = path.join(tmp, `flat_${name}.nii`);
+    twoDimensionalNifti(file, codes);
+    const [json, text] = await Promise.all([lesionseg(['info', file, '--json']), lesionseg(['info', file])]);
+    assert.equal(json.code, 0, json.stderr);
+    const ours = JSON.parse(json.stdout) as InfoJson;
+    const theirs = nibabelGeometry(file);
+    assert.ok(theirs, 'no python3 with nibabel (apt-get install python3-nibabel)');
+    assert.deepEqual(ours.shape, theirs.shape, name);
+    assert.deepEqual(theirs.shape, [31, 19]);
+    assert.equal(ours.geometrySource, name);
+    // Both are pixdim's float32 values, read as they are.
+    assert.deepEqual(ours.spacingMm, theirs.zooms, name);
+    for (let r = 0; r < 4; r++) {
+      for (let c = 0; c < 4; c++) {
+        const [a, b] = [ours.affine[r]![c]!, theirs.affine[r]![c]!];
+        assert.ok(Math.abs(a - b) <= 1e-12 * (1 + Math.abs(b)), `${name} affine[${r}][${c}]: ${a} vs nibabel ${b}`);
+      }
+    }
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /\n {2}shape {6}31 x 19 voxels \(i, j: NIfTI order, as nibabel\); read as one slice of 31 x 19 x 1\n/);
+  }
+});
+
+test('a 2D NIfTI is one slice to the computing commands: evaluate scores a 2D pair, the third axis spaced by the affine', async () => {
+  const root = path.join(tmp, 'flat_eval');
+  fs.mkdirSync(path.join(root, 'gt'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'pred'), { recursive: true });
+  // A 10 x 8 rectangle, and the same shifted by one voxel along i: DSC = 2 * 9 * 8 / (80 + 80) = 0.9.
+  twoDimensionalNifti(path.join(root, 'gt', 'c1.nii'), { qform: 0, sform: 1 }, (i, j) => i >= 5 && i < 15 && j >= 4 && j < 12);
+  twoDimensionalNifti(path.join(root, 'pred', 'c1.nii'), { qform: 0, sform: 1 }, (i, j) => i >= 6 && i < 16 && j >= 4 && j < 12);
+  const json = path.join(root, 'metrics.json');
+  const run = await lesionseg(['evaluate', '--gt', path.join(root, 'gt'), '--pred', path.join(root, 'pred'), '--json', json]);
+  assert.equal(run.code, 0, run.stderr);
+  const report = JSON.parse(fs.readFileSync(json, 'utf8')) as { cases: { dsc: number; spacing_mm: number[]; pred_volume_ml: number }[] };
+  const row = report.cases[0]!;
+  const f = Math.fround;
+  assert.ok(Math.abs(row.dsc - 0.9) < 1e-12, `${row.dsc}`);
+  // z, y, x: the sform's k column (2.5 mm; a 2D header has no pixdim for it), then pixdim.
+  assert.deepEqual(row.spacing_mm, [2.5, f(0.8), f(0.7)]);
+  assert.ok(Math.abs(row.pred_volume_ml - (80 * 2.5 * f(0.8) * f(0.7)) / 1000) < 1e-15, `${row.pred_volume_ml}`);
+});

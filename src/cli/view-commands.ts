@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
 import { assertWritableOutput, atomicWriteFileSync, InputError, type Affine, type Shape3, type TypedArray, type Volume } from '../core/index.js';
-import { affineFromHeader, readNifti, readNiftiHeader, writeNifti, type NiftiHeader, type NiftiImage } from '../io/index.js';
+import { affineFromHeader, assertVolume, readNifti, readNiftiHeader, writeNifti, type NiftiHeader, type NiftiImage } from '../io/index.js';
 import type { SeveritySummary } from '../eval/index.js';
 import { overlayViewerCases, readStudyResults, viewerHtml, VIEWER_LABEL_RGB, viewerPageOf, type ViewerMask } from '../report/index.js';
 
@@ -144,7 +144,7 @@ export interface ViewerInput {
 /** Check every mask's header against the CT's (before anything is read or written). */
 export async function checkViewerInputs(input: ViewerInput): Promise<void> {
   const reference = await headerOf(input.image, 'image');
-  if (reference.dims.slice(3).some((n) => n !== 1)) throw new InputError(`image is ${reference.dims.length}D [${reference.dims.join(', ')}]; only 3D images are supported`, { file: input.image, code: 'not-3d' });
+  assertVolume(reference, input.image);
   for (const mask of input.masks) assertSameGrid(mask.file, await headerOf(mask.file, 'mask'), reference, input.image, 'mask');
 }
 

@@ -21,7 +21,7 @@ import {
   sensitivityFromCounts,
   specificityFromCounts,
 } from './confusion.js';
-import { checkMaskPair, checkSpacing, type BinaryMask } from './mask.js';
+import { checkMaskPair, checkSpacing, voxelVolumeMl, type BinaryMask } from './mask.js';
 import { surfaceDistances, totalArea } from './surface.js';
 import { robustHausdorffFromDistances, surfaceDiceFromDistances } from './surfaceMetrics.js';
 
@@ -85,7 +85,7 @@ export function caseMetrics(
   const ignore = options.ignore;
   const counts = confusion(pred, ref, ignore);
   const distances = ignore === undefined ? surfaceDistances(pred, ref, spacing) : surfaceDistances(withoutIgnored(pred, ignore), withoutIgnored(ref, ignore), spacing);
-  const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
+  const voxelMl = voxelVolumeMl(spacing, context);
   return {
     dsc: diceFromCounts(counts),
     nsd: surfaceDiceFromDistances(distances, toleranceMm),

@@ -5,7 +5,7 @@
  * folder-level evaluation behind `lesionseg evaluate` (reads NIfTI through io).
  * Surface metrics follow google-deepmind/surface-distance exactly (see surface.ts).
  */
-export { type BinaryMask, maskOfLabel } from './mask.js';
+export { type BinaryMask, maskOfLabel, voxelVolumeMl } from './mask.js';
 export {
   type ConfusionCounts,
   confusion,
@@ -55,7 +55,6 @@ export {
   lungLabelsFromPrediction,
   severitySummary,
   severitySummaryCsv,
-  voxelVolumeMl,
 } from './severity.js';
 export { type CaseRecord, MetricAccumulator } from './accumulator.js';
 export { type EvaluationSplit, type SplitFold, parseSplit, readSplit } from '../io/index.js';

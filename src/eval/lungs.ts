@@ -7,7 +7,7 @@
  * separately (it is not part of any percentage).
  */
 import { InputError } from '../core/index.js';
-import type { BinaryMask } from './mask.js';
+import { voxelVolumeMl, type BinaryMask } from './mask.js';
 
 export interface LungInvolvement {
   infectionVolumeMl: number;
@@ -37,10 +37,7 @@ export function lungInvolvement(
   if (infection.shape.some((d, axis) => d !== lungLabels.shape[axis])) {
     throw new InputError(`lungInvolvement: infection shape [${infection.shape.join(', ')}] differs from lung shape [${lungLabels.shape.join(', ')}]`);
   }
-  if (spacingMm.length !== 3 || !spacingMm.every((s) => Number.isFinite(s) && s > 0)) {
-    throw new InputError(`lungInvolvement: spacing must be three positive finite mm values, got [${spacingMm.join(', ')}]`);
-  }
-  const voxelMl = (spacingMm[0]! * spacingMm[1]! * spacingMm[2]!) / 1000;
+  const voxelMl = voxelVolumeMl(spacingMm, 'lungInvolvement');
   let left = 0;
   let right = 0;
   let infected = 0;

@@ -42,6 +42,15 @@ export function checkSpacing(spacingMm: readonly number[], context = 'spacing'):
   return [spacingMm[0]!, spacingMm[1]!, spacingMm[2]!];
 }
 
+/**
+ * Volume of one voxel in mL: the product of the spacing (mm, any axis order; the reader's spacing,
+ * pixdim by DESIGN decision 6) / 1000. Every volume in mL (metrics, involvement, summaries) uses it.
+ */
+export function voxelVolumeMl(spacingMm: readonly number[], context = 'voxel volume'): number {
+  const [s0, s1, s2] = checkSpacing(spacingMm, context);
+  return (s0 * s1 * s2) / 1000;
+}
+
 /** The mask of one label of a label map: 1 where labels === label, else 0. */
 export function maskOfLabel(labels: ArrayLike<number>, label: number): Uint8Array {
   const out = new Uint8Array(labels.length);

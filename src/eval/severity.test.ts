@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InputError } from '../core/index.js';
-import { LOBE_NAMES, lobeSeverityScore, severitySummary, severitySummaryCsv, SUMMARY_CSV_COLUMNS, voxelVolumeMl, type LobeName } from './severity.js';
+import { LOBE_NAMES, lobeSeverityScore, severitySummary, severitySummaryCsv, SUMMARY_CSV_COLUMNS, type LobeName } from './severity.js';
+import { voxelVolumeMl } from './mask.js';
 
 test('lobeSeverityScore: Pan et al. bins, with the stated treatment of the bounds', () => {
   const cases: [number, number][] = [
@@ -29,13 +30,12 @@ test('lobeSeverityScore: Pan et al. bins, with the stated treatment of the bound
   assert.throws(() => lobeSeverityScore(Number.NaN), RangeError);
 });
 
-test('voxelVolumeMl is |det| of the 3x3 part: 0.8 x 0.8 x 2.5 mm = 1.6 uL, also with a flipped axis', () => {
-  assert.equal(voxelVolumeMl([[-0.8, 0, 0, 10], [0, 0.8, 0, 0], [0, 0, 2.5, 0], [0, 0, 0, 1]]), 0.0016);
-  // A rotation about z keeps the volume: 2 x 1 x 3 mm = 6 uL.
-  const c = Math.cos(0.3);
-  const s = Math.sin(0.3);
-  assert.ok(Math.abs(voxelVolumeMl([[2 * c, -s, 0, 0], [2 * s, c, 0, 0], [0, 0, 3, 0], [0, 0, 0, 1]]) - 0.006) < 1e-15);
-  assert.throws(() => voxelVolumeMl([[1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]), InputError);
+test('voxelVolumeMl is the product of the spacing: 0.8 x 0.8 x 2.5 mm = 1.6 uL; no spacing, no volume', () => {
+  assert.equal(voxelVolumeMl([2.5, 0.8, 0.8]), 0.0016);
+  // The spacing of an oblique 2 x 1 x 3 mm grid is pixdim exactly, so its voxel is 6 uL exactly.
+  assert.equal(voxelVolumeMl([3, 1, 2]), 0.006);
+  assert.throws(() => voxelVolumeMl([1, 0, 1]), InputError);
+  assert.throws(() => voxelVolumeMl([1, NaN, 1]), InputError);
 });
 
 test('a lung half involved is 50%: left lung 200 voxels with 100 infected, right 100 voxels with 10; 5 infected voxels outside', () => {

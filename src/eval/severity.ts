@@ -2,8 +2,8 @@
  * The per-case summary behind `predict --summary`: infection volume, each lung's volume and share
  * involved, each lobe's share involved and the CT severity score, as pure functions on host arrays.
  *
- * Volumes are voxel counts times the voxel volume (|det| of the affine's 3x3 part, mm^3, / 1000 for
- * mL). A lung's or lobe's percent involved is 100 * (infection voxels inside it) / (its voxels),
+ * Volumes are voxel counts times the voxel volume (mask.ts voxelVolumeMl: the product of the
+ * spacing, mm^3, / 1000 for mL). A lung's or lobe's percent involved is 100 * (infection voxels inside it) / (its voxels),
  * NaN (null in JSON) when it is empty.
  *
  * The severity score is the semi-quantitative CT score of Pan et al., "Time course of lung changes
@@ -44,16 +44,6 @@ export function lobeSeverityScore(percentInvolved: number): 0 | 1 | 2 | 3 | 4 | 
     if (bin.inclusive ? percentInvolved <= bin.upperPercent : percentInvolved < bin.upperPercent) return bin.score;
   }
   return 5;
-}
-
-/** Voxel volume in mL of a row-major 4x4 voxel-to-world affine (mm): |det| of its 3x3 part / 1000. */
-export function voxelVolumeMl(affine: readonly (readonly number[])[]): number {
-  const [a, b, c] = affine as [readonly number[], readonly number[], readonly number[]];
-  const det =
-    a[0]! * (b[1]! * c[2]! - b[2]! * c[1]!) - a[1]! * (b[0]! * c[2]! - b[2]! * c[0]!) + a[2]! * (b[0]! * c[1]! - b[1]! * c[0]!);
-  const ml = Math.abs(det) / 1000;
-  if (!(ml > 0 && Number.isFinite(ml))) throw new InputError(`the affine's voxel volume is ${ml} mL (a singular or non-finite affine)`, { code: 'bad-geometry' });
-  return ml;
 }
 
 /** A region's (lung or lobe) numbers. */

@@ -12,7 +12,7 @@
  */
 import { formatGib, InputError, type Shape3 } from '../core/index.js';
 import { computeNewShape, type Plan } from '../data/index.js';
-import { affineFromHeader, type NiftiHeader } from '../io/index.js';
+import { headerSpacing, volumeShape, type NiftiHeader } from '../io/index.js';
 import { windowCountPerAxis } from './slidingWindow.js';
 
 /**
@@ -45,12 +45,9 @@ function voxels(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** [z, y, x] shape and spacing (mm) from a header: dims reversed, spacing from the affine's columns. */
+/** [z, y, x] shape and spacing (mm) from a header, as readNifti gives them for the image. */
 export function headerGrid(header: NiftiHeader): { shape: Shape3; spacing: Shape3 } {
-  const [nx, ny, nz] = [header.dims[0] ?? 1, header.dims[1] ?? 1, header.dims[2] ?? 1];
-  const affine = affineFromHeader(header);
-  const column = (c: number): number => Math.hypot(affine[0]![c]!, affine[1]![c]!, affine[2]![c]!) || 1;
-  return { shape: [nz, ny, nx], spacing: [column(2), column(1), column(0)] };
+  return { shape: volumeShape(header), spacing: headerSpacing(header) };
 }
 
 export interface CaseExtentOptions {

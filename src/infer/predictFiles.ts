@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { assertDeviceAvailable, CPU, InputError, SILENT_LOGGER, type Logger, type Volume } from '../core/index.js';
-import { assertFiniteVoxels, checkDicomImageSize, checkImageSize, DEFAULT_MAX_IMAGE_BYTES, readNifti, readNiftiHeader, writeDicomSeg, writeNifti, type NiftiHeader, type NiftiImage, type SegmentLabel } from '../io/index.js';
+import { assertFiniteVoxels, assertVolume, checkDicomImageSize, checkImageSize, DEFAULT_MAX_IMAGE_BYTES, readNifti, readNiftiHeader, writeDicomSeg, writeNifti, type NiftiHeader, type NiftiImage, type SegmentLabel } from '../io/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
 import { resolveCheckpoints, type CheckpointChoice, type ModelFold } from '../checkpoint/index.js';
 import { checkPredictionOutputs, collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
@@ -147,9 +147,7 @@ async function checkCaseHeaders(cases: readonly PredictionCase[], predictor: Pre
       const headers: NiftiHeader[] = [];
       for (const file of item.channelFiles) {
         const header = await readNiftiHeader(file);
-        if (header.dims.slice(3).some((n) => n !== 1)) {
-          throw new InputError(`image is ${header.dims.length}D [${header.dims.join(', ')}]; only 3D images are supported`, { file, code: 'not-3d' });
-        }
+        assertVolume(header, file);
         checkImageSize(header, file, options.maxImageBytes);
         const first = headers[0];
         if (first !== undefined && header.dims.slice(0, 3).some((n, axis) => n !== first.dims[axis])) {

@@ -1,6 +1,7 @@
 /**
  * `lesionseg check`: every problem of an nnU-Net v2 raw dataset at once, as Issues: dataset.json
- * fields, case pairing and channels, numTraining, unreadable or 4D NIfTI files, image/label
+ * fields, case pairing and channels, numTraining, NIfTI files with header problems (each under its
+ * own code), unreadable or 4D NIfTI files, image/label
  * geometry (shape, spacing, affine), undeclared label values, non-finite voxels, and paths that
  * leave the dataset folder (symlinks, '..').
  */
@@ -10,7 +11,7 @@ import { InputError, type Issue } from '../core/index.js';
 import { validateDatasetJson, SUPPORTED_FILE_ENDINGS, type DatasetJson } from './dataset-json.js';
 import { escapeRegExp } from './raw-dataset.js';
 import { readNifti } from './nifti-read.js';
-import type { NiftiImage } from './nifti-types.js';
+import { NiftiHeaderError, type NiftiImage } from './nifti-types.js';
 import { nonFiniteCount, nonFiniteMessage } from './validate-voxels.js';
 
 export interface CheckDatasetOptions {
@@ -27,6 +28,9 @@ export interface CheckDatasetResult {
 }
 
 type Split = 'Tr' | 'Ts';
+
+/** Reader error codes that `check` reports as they are; other read errors are 'unreadable'. */
+const OWN_CODES = new Set(['not-3d', 'not-nifti', 'unsupported-datatype', 'too-large']);
 
 class Checker {
   readonly issues: Issue[] = [];
@@ -58,15 +62,24 @@ class Checker {
     return false;
   }
 
-  /** Read a NIfTI file, turning read errors into issues (undefined then). */
+  /**
+   * Read a NIfTI file, turning read errors into issues (undefined then): each header problem under
+   * its own code (bad-pixdim, singular-sform, ...: HeaderProblemCode), a file that is no NIfTI, of
+   * an unsupported datatype, too large or 4D under theirs, and data that cannot be read (truncated,
+   * corrupt gzip, I/O) as 'unreadable'.
+   */
   async read(file: string): Promise<NiftiImage | undefined> {
     if (!this.insideDataset(file)) return undefined;
     try {
       return await readNifti(file);
     } catch (error) {
+      if (error instanceof NiftiHeaderError) {
+        for (const problem of error.problems) this.add(file, problem.code, problem.message);
+        return undefined;
+      }
       if (!(error instanceof InputError)) throw error;
       const message = error.message.startsWith(`${file}: `) ? error.message.slice(file.length + 2) : error.message;
-      this.add(file, error.code === 'not-3d' ? 'not-3d' : 'unreadable', message);
+      this.add(file, OWN_CODES.has(error.code) ? error.code : 'unreadable', message);
       return undefined;
     }
   }

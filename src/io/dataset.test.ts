@@ -201,3 +201,60 @@ test('missing channels and missing folders', async () => {
     assert.deepEqual(codes((await checkDataset(path.join(dir, 'nope'))).issues), ['missing-folder nope']);
   });
 });
+
+test('check reports each header problem under its own code (not "unreadable"), every problem of a file', async () => {
+  await withDataset(async (dir) => {
+    fs.mkdirSync(dir, { recursive: true });
+    const cases: [string, (raw: Buffer) => void][] = [
+      ['a_pixdim', (raw) => raw.writeFloatLE(0, 80)], // pixdim[1] = 0
+      ['b_singular', (raw) => [0, 1, 2].forEach((c) => raw.writeFloatLE(0, 296 + 4 * c))], // srow_y 3x3 part 0
+      ['c_nan_sform', (raw) => raw.writeFloatLE(NaN, 284)], // srow_x[1]
+      ['d_quaternion', (raw) => {
+        raw.writeInt16LE(0, 254); // sform_code 0: the qform decides
+        [0.8, 0.6, 0.1].forEach((value, index) => raw.writeFloatLE(value, 256 + 4 * index));
+      }],
+      ['e_qfac', (raw) => {
+        raw.writeInt16LE(0, 254);
+        raw.writeFloatLE(-0.5, 76);
+      }],
+      ['f_offset', (raw) => raw.writeFloatLE(-4, 108)],
+      ['g_scaling', (raw) => {
+        raw.writeFloatLE(NaN, 112); // scl_slope NaN with scl_inter -1024
+        raw.writeFloatLE(-1024, 116);
+      }],
+      ['h_two', (raw) => {
+        raw.writeFloatLE(NaN, 88); // pixdim[3] (z)
+        raw.writeFloatLE(Infinity, 308); // srow_z[1]
+      }],
+      ['i_datatype', (raw) => raw.writeInt16LE(32, 70)], // complex64
+    ];
+    const { gzipSync, gunzipSync } = await import('node:zlib');
+    for (const [id, patch] of cases) {
+      await goodCase(dir, id);
+      const file = path.join(dir, 'imagesTr', `${id}_0000.nii.gz`);
+      const raw = gunzipSync(fs.readFileSync(file));
+      patch(raw);
+      fs.writeFileSync(file, gzipSync(raw));
+    }
+    writeDatasetJson(dir, { ...JSON_OK, numTraining: cases.length });
+    const result = await checkDataset(dir);
+    assert.deepEqual(codes(result.issues), [
+      'bad-pixdim a_pixdim_0000.nii.gz',
+      'bad-pixdim h_two_0000.nii.gz',
+      'bad-qfac e_qfac_0000.nii.gz',
+      'bad-quaternion d_quaternion_0000.nii.gz',
+      'bad-scaling g_scaling_0000.nii.gz',
+      'bad-vox-offset f_offset_0000.nii.gz',
+      'non-finite-sform c_nan_sform_0000.nii.gz',
+      'non-finite-sform h_two_0000.nii.gz',
+      'singular-sform b_singular_0000.nii.gz',
+      'unsupported-datatype i_datatype_0000.nii.gz',
+    ]);
+    const message = (code: string) => result.issues.find((issue) => issue.code === code)!.message;
+    assert.equal(message('bad-pixdim'), 'pixdim[1] is 0 (voxel sizes must be finite and > 0)');
+    assert.match(message('singular-sform'), /^the sform \(sform_code 1\) is singular: its 3x3 part \[\[0\.8, 0, 0\], \[0, 0, 0\], \[0, 0, 2\]\] has determinant 0/);
+    assert.match(message('non-finite-sform'), /^srow_x\[1\] is NaN/);
+    assert.match(message('bad-quaternion'), /b\^2 \+ c\^2 \+ d\^2 = 1\.01 > 1/);
+    assert.match(message('unsupported-datatype'), /complex64/);
+  });
+});

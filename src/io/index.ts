@@ -4,11 +4,12 @@
  * (zip + a pickle read under an allowlist, never executed; and written: stored zip, protocol-2 pickle).
  * Imports only core.
  */
-export type { NiftiDatatype, NiftiGeometrySource, NiftiHeader, NiftiImage } from './nifti-types.js';
+export type { HeaderProblem, HeaderProblemCode, NiftiDatatype, NiftiGeometrySource, NiftiHeader, NiftiImage } from './nifti-types.js';
+export { NiftiHeaderError } from './nifti-types.js';
 export { readNifti, readNiftiHeader, type ReadNiftiOptions } from './nifti-read.js';
-export { DEFAULT_MAX_IMAGE_BYTES, checkImageSize, headerProblems, validateNiftiHeader } from './nifti-validate.js';
+export { DEFAULT_MAX_IMAGE_BYTES, assertVolume, checkImageSize, headerProblems, validateNiftiHeader, volumeShape } from './nifti-validate.js';
 export { writeNifti, type WriteNiftiOptions } from './nifti-write.js';
-export { affineFromHeader } from './nifti-affine.js';
+export { affineFromHeader, headerSpacing, voxelSpacing, PIXDIM_AGREEMENT_TOLERANCE } from './nifti-affine.js';
 export { readDicomHeader, isDicomFile, DICOM_TAGS, DICOM_READ_DEFAULTS, TRANSFER_SYNTAX, type DicomHeader, type DicomKeyword, type DicomReadLimits } from './dicom.js';
 export {
   scanDicomFolder,

@@ -1,7 +1,8 @@
 /**
  * NIfTI geometry: header -> voxel-to-world affine (sform if sform_code > 0, else qform if
- * qform_code > 0, else nibabel's centred pixdim affine) with the spacing of that same affine, and
- * affine -> qform/sform/pixdim fields for writing. Both directions follow nibabel's conventions so
+ * qform_code > 0, else nibabel's centred pixdim affine) and the spacing by the one rule of
+ * voxelSpacing (pixdim unless the affine's voxel sizes disagree with it), and affine ->
+ * qform/sform/pixdim fields for writing. Both directions follow nibabel's conventions so
  * that nibabel reads our files back with the same affine. The reader validates a header
  * (nifti-validate.ts) before any of this runs, so the fields used here are finite and usable.
  */
@@ -11,15 +12,19 @@ import type { NiftiGeometrySource, NiftiHeader } from './nifti-types.js';
 export type Matrix3 = [[number, number, number], [number, number, number], [number, number, number]];
 
 /**
- * Relative difference between pixdim and the sform's column norms above which the geometry note is
- * set. float32 storage alone accounts for ~1e-7; 1e-4 is 0.1 um on a 1 mm voxel, far below anything
- * that changes a result, and far above rounding.
+ * Relative difference between the voxel sizes a header or volume states (pixdim) and its affine's
+ * column norms up to which the stated sizes are the spacing (DESIGN.md decision 6). float32 storage
+ * of an oblique sform moves its column norms by ~1e-8 relative; 1e-5 (10 nm on a 1 mm voxel) is far
+ * above that and far below anything that changes a result.
  */
-export const ZOOM_DISAGREEMENT_TOLERANCE = 1e-4;
+export const PIXDIM_AGREEMENT_TOLERANCE = 1e-5;
 
-/** Spatial voxel sizes pixdim[1..3] as stored; an axis beyond dim[0] counts as 1 mm. */
-export function spatialZooms(h: NiftiHeader): [number, number, number] {
-  return [0, 1, 2].map((axis) => h.pixdim[axis] ?? 1) as [number, number, number];
+/**
+ * The voxel sizes pixdim[1..3] that nibabel's affines use: the base (no-code) affine takes 1 for an
+ * axis beyond dim[0], as nibabel's get_zooms() pads it; the qform takes pixdim[1..3] as stored.
+ */
+export function spatialZooms(h: NiftiHeader, source: 'qform' | 'pixdim' = 'pixdim'): [number, number, number] {
+  return [0, 1, 2].map((axis) => (source === 'qform' || axis < h.dims.length ? h.pixdim[axis] ?? 1 : 1)) as [number, number, number];
 }
 
 /** Column norms of an affine's 3x3 part: the voxel sizes along x, y, z. */
@@ -54,7 +59,7 @@ function quaternionToMatrix(b: number, c: number, d: number): Matrix3 {
 /** The qform affine: rotation from the quaternion, times diag(pixdim) with qfac on z, plus qoffset. */
 export function qformAffine(h: NiftiHeader): Affine {
   const rotation = quaternionToMatrix(h.quatern[0], h.quatern[1], h.quatern[2]);
-  const zooms = spatialZooms(h);
+  const zooms = spatialZooms(h, 'qform');
   if (h.qfac === -1) zooms[2] = -zooms[2]; // 0 reads as 1, as nibabel fixes it; validation refuses others
   const row = (r: number): [number, number, number, number] => [
     rotation[r]![0] * zooms[0],
@@ -90,31 +95,62 @@ export function affineFromHeader(h: NiftiHeader): Affine {
 export interface HeaderGeometry {
   affine: Affine;
   source: NiftiGeometrySource;
-  /** Voxel sizes of `affine` along x, y, z (mm). */
-  zoomsXyz: [number, number, number];
+  /** Voxel sizes (mm) along x, y, z, by the rule of voxelSpacing. */
+  spacingXyz: [number, number, number];
   /** Why the spacing is not pixdim, when it is not. */
   note?: string;
 }
 
+export interface VoxelSpacing {
+  /** Voxel sizes (mm) along x, y, z. */
+  spacingXyz: [number, number, number];
+  /** Set when the stated sizes and the affine's disagree and the affine's were taken. */
+  note?: string;
+}
+
+const listOf = (values: readonly number[]): string => `[${values.map(formatNumber).join(', ')}]`;
+
 /**
- * The affine nibabel chooses and the voxel sizes of that affine. For the qform and the pixdim
- * affine these are pixdim itself (the qform's rotation is orthonormal, so its column norms are
- * pixdim up to rounding, which would only add noise); for the sform they are its column norms,
- * which win over a pixdim that disagrees, so that spacing and affine always describe one grid.
+ * THE rule for a grid's spacing, used by reading (headers), writing (volumes) and so by every
+ * metric, plan, resampling and volume in mL: the stated voxel sizes (pixdim, what nibabel's
+ * get_zooms() and SimpleITK's GetSpacing() give) when they agree with the affine's column norms to
+ * a relative PIXDIM_AGREEMENT_TOLERANCE on every axis, else the affine's column norms with a note
+ * (the affine places the voxels, as nibabel's img.affine does). An axis with no stated size (beyond
+ * a 1D or 2D header's dim[0]) takes the affine's. `affineName` names the affine in the note.
+ */
+export function voxelSpacing(statedXyz: readonly (number | undefined)[], affine: Affine, affineName: string): VoxelSpacing {
+  const norms = affineZooms(affine);
+  const stated = [0, 1, 2].map((axis) => statedXyz[axis]);
+  const disagrees = stated.some((value, axis) => value !== undefined && !(Math.abs(value - norms[axis]!) <= PIXDIM_AGREEMENT_TOLERANCE * norms[axis]!));
+  if (disagrees) {
+    const shown = stated.filter((value): value is number => value !== undefined);
+    const note = `pixdim ${listOf(shown)} differs from the ${affineName}'s voxel sizes ${listOf(norms.slice(0, shown.length))} by more than ${PIXDIM_AGREEMENT_TOLERANCE} relative; the ${affineName}'s are used, as nibabel's affine places the voxels`;
+    return { spacingXyz: norms, note };
+  }
+  return { spacingXyz: stated.map((value, axis) => value ?? norms[axis]!) as [number, number, number] };
+}
+
+/** pixdim[1..3] as the header states them: undefined for an axis beyond dim[0]. */
+function statedPixdim(h: NiftiHeader): (number | undefined)[] {
+  return [0, 1, 2].map((axis) => (axis < h.dims.length ? h.pixdim[axis] : undefined));
+}
+
+/**
+ * The affine nibabel chooses (sform if sform_code > 0, else qform if qform_code > 0, else the
+ * centred pixdim affine) and the spacing voxelSpacing gives for it: pixdim, as nibabel's
+ * get_zooms() reads it, unless the sform's voxel sizes disagree with it.
  */
 export function geometryFromHeader(h: NiftiHeader): HeaderGeometry {
-  if (h.sformCode > 0) {
-    const affine = sformAffine(h);
-    const zoomsXyz = affineZooms(affine);
-    const pixdim = spatialZooms(h);
-    const disagrees = pixdim.some((value, axis) => Math.abs(value - zoomsXyz[axis]!) > ZOOM_DISAGREEMENT_TOLERANCE * zoomsXyz[axis]!);
-    if (!disagrees) return { affine, source: 'sform', zoomsXyz };
-    const list = (values: readonly number[]): string => `[${values.map(formatNumber).join(', ')}]`;
-    const note = `pixdim ${list(pixdim)} differs from the sform's voxel sizes ${list(zoomsXyz)}; the sform is used, as nibabel does`;
-    return { affine, source: 'sform', zoomsXyz, note };
-  }
-  if (h.qformCode > 0) return { affine: qformAffine(h), source: 'qform', zoomsXyz: spatialZooms(h) };
-  return { affine: baseAffine(h), source: 'pixdim', zoomsXyz: spatialZooms(h) };
+  const source: NiftiGeometrySource = h.sformCode > 0 ? 'sform' : h.qformCode > 0 ? 'qform' : 'pixdim';
+  const affine = source === 'sform' ? sformAffine(h) : source === 'qform' ? qformAffine(h) : baseAffine(h);
+  const { spacingXyz, note } = voxelSpacing(statedPixdim(h), affine, source === 'pixdim' ? 'pixdim affine' : source);
+  return { affine, source, spacingXyz, ...(note !== undefined ? { note } : {}) };
+}
+
+/** Spacing [sz, sy, sx] (array order) of a header, by geometryFromHeader's rule. */
+export function headerSpacing(h: NiftiHeader): [number, number, number] {
+  const [sx, sy, sz] = geometryFromHeader(h).spacingXyz;
+  return [sz, sy, sx];
 }
 
 export function determinant(m: Matrix3): number {
@@ -123,6 +159,27 @@ export function determinant(m: Matrix3): number {
     m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
     m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
   );
+}
+
+/**
+ * |det| / (product of column norms) below which a 3x3 part counts as singular. That ratio is the
+ * volume of the parallelepiped spanned by the unit columns (1 for orthogonal axes, about
+ * sin(angle) for two nearly parallel ones); float32 rounding of a truly singular matrix leaves
+ * about 1e-7, and a real scanner's shear never comes near 1e-6.
+ */
+export const SINGULAR_TOLERANCE = 1e-6;
+
+/**
+ * Why a 3x3 matrix maps no voxel grid to the world (a zero column or a determinant below
+ * SINGULAR_TOLERANCE of its column norms' product), or undefined when it does. The reader's sform
+ * check and the writer's affine check both use it.
+ */
+export function singularityProblem(m: Matrix3): string | undefined {
+  const norms = [0, 1, 2].map((c) => Math.hypot(m[0][c]!, m[1][c]!, m[2][c]!));
+  const det = determinant(m);
+  const product = norms[0]! * norms[1]! * norms[2]!;
+  if (product !== 0 && Math.abs(det) >= SINGULAR_TOLERANCE * product) return undefined;
+  return `its 3x3 part [${m.map((row) => `[${row.map(formatNumber).join(', ')}]`).join(', ')}] has determinant ${formatNumber(det)}, so it maps no voxel grid to the world`;
 }
 
 /** Inverse transpose of a 3x3 matrix. */

@@ -3,7 +3,7 @@
  * byte order, detected from sizeof_hdr; encodes little-endian NIfTI-1 single files ("n+1").
  */
 import { InputError } from '../core/index.js';
-import { DATATYPES, UNSUPPORTED_DATATYPES, datatypeFromCode, type NiftiHeader } from './nifti-types.js';
+import { DATATYPES, NiftiHeaderError, UNSUPPORTED_DATATYPES, datatypeFromCode, type NiftiHeader } from './nifti-types.js';
 
 export const NIFTI1_HEADER_BYTES = 348;
 export const NIFTI2_HEADER_BYTES = 540;
@@ -70,16 +70,15 @@ export function parseNiftiHeader(bytes: Uint8Array, file: string): NiftiHeader {
   const floatSize = version === 1 ? 4 : 8;
   const ndim = i(o.dim);
   if (ndim < 1 || ndim > 7) {
-    throw new InputError(`invalid dim[0] = ${ndim} (must be 1..7)`, { file, code: 'bad-header' });
+    throw new NiftiHeaderError([{ code: 'bad-dims', message: `invalid dim[0] = ${ndim} (must be 1..7)` }], file);
   }
   const dims: number[] = [];
   const pixdim: number[] = [];
-  for (let d = 1; d <= ndim; d++) {
-    dims.push(i(o.dim + d * intSize));
-    pixdim.push(f(o.pixdim + d * floatSize));
-  }
+  for (let d = 1; d <= ndim; d++) dims.push(i(o.dim + d * intSize));
+  // pixdim[1..3] even for a 1D or 2D image: nibabel's qform uses all three.
+  for (let d = 1; d <= Math.max(ndim, 3); d++) pixdim.push(f(o.pixdim + d * floatSize));
   if (dims.some((n) => !(n >= 1))) {
-    throw new InputError(`invalid dimensions [${dims.join(', ')}] (each must be >= 1)`, { file, code: 'bad-header' });
+    throw new NiftiHeaderError([{ code: 'bad-dims', message: `invalid dimensions [${dims.join(', ')}] (each must be >= 1)` }], file);
   }
   const code = view.getInt16(o.datatype, le);
   const info = datatypeFromCode(code);

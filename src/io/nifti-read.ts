@@ -14,7 +14,7 @@ import { DATATYPES, type NiftiHeader, type NiftiImage } from './nifti-types.js';
 import { HEADER_PROBE_BYTES, NIFTI1_HEADER_BYTES, NIFTI2_HEADER_BYTES, detectHeader, parseNiftiHeader } from './nifti-header.js';
 import { geometryFromHeader } from './nifti-affine.js';
 import { applyScaling, scaling } from './nifti-scaling.js';
-import { DEFAULT_MAX_IMAGE_BYTES, checkImageSize, validateNiftiHeader } from './nifti-validate.js';
+import { DEFAULT_MAX_IMAGE_BYTES, assertVolume, checkImageSize, validateNiftiHeader, volumeShape } from './nifti-validate.js';
 
 export interface ReadNiftiOptions {
   /**
@@ -71,9 +71,7 @@ function shortDataError(h: NiftiHeader, file: string, got: number): InputError {
 function checkBeforeReading(h: NiftiHeader, file: string, withData: boolean, options: ReadNiftiOptions): void {
   validateNiftiHeader(h, file);
   if (!withData) return;
-  if (h.dims.slice(3).some((n) => n !== 1)) {
-    throw new InputError(`image is ${h.dims.length}D [${h.dims.join(', ')}]; only 3D images are supported`, { file, code: 'not-3d' });
-  }
+  assertVolume(h, file);
   checkImageSize(h, file, options.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES);
 }
 
@@ -245,10 +243,9 @@ export async function readNifti(file: string, options: ReadNiftiOptions = {}): P
   const raw = new info.array(data.buffer, data.byteOffset, data.byteLength / info.bytes);
   const scale = scaling(header);
   const values = scale ? applyScaling(raw, scale, header.datatype, file) : raw;
-  const [nx, ny, nz] = [header.dims[0] ?? 1, header.dims[1] ?? 1, header.dims[2] ?? 1];
   const geometry = geometryFromHeader(header);
-  const [sx, sy, sz] = geometry.zoomsXyz;
-  const shape: Shape3 = [nz, ny, nx];
+  const [sx, sy, sz] = geometry.spacingXyz;
+  const shape: Shape3 = volumeShape(header);
   return {
     data: values,
     shape,

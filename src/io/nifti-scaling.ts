@@ -12,8 +12,8 @@
  * - a valid slope with a non-finite intercept: nibabel refuses ("Valid slope but invalid
  *   intercept"), nifti1_io reads the intercept as 0. We refuse, as nibabel does.
  */
-import { InputError, type TypedArray } from '../core/index.js';
-import type { NiftiDatatype, NiftiHeader } from './nifti-types.js';
+import type { TypedArray } from '../core/index.js';
+import { NiftiHeaderError, type NiftiDatatype, type NiftiHeader } from './nifti-types.js';
 import { formatNumber } from './nifti-affine.js';
 
 export interface Scaling {
@@ -52,7 +52,7 @@ export function scaledValueBytes(datatype: NiftiDatatype): 4 | 8 {
 
 /**
  * `raw * slope + inter` in a fresh Float32Array or Float64Array (see scaledValueBytes). Throws an
- * InputError naming `file` when the scaling makes finite stored values infinite (beyond the output
+ * NiftiHeaderError ('bad-scaling') naming `file` when the scaling makes finite stored values infinite (beyond the output
  * type's range); NaN or infinite stored values stay what they are, for the caller to judge.
  */
 export function applyScaling(raw: TypedArray, scale: Scaling, datatype: NiftiDatatype, file: string): Float32Array | Float64Array {
@@ -79,11 +79,10 @@ export function applyScaling(raw: TypedArray, scale: Scaling, datatype: NiftiDat
     }
   }
   if (madeInfinite > 0) {
-    throw new InputError(
+    const message =
       `scl_slope ${formatNumber(slope)} and scl_inter ${formatNumber(inter)} make ${madeInfinite} of ${raw.length} voxels infinite ` +
-        `(beyond the ${wide ? 'float64' : 'float32'} range)`,
-      { file, code: 'bad-header' },
-    );
+      `(beyond the ${wide ? 'float64' : 'float32'} range)`;
+    throw new NiftiHeaderError([{ code: 'bad-scaling', message }], file);
   }
   return out;
 }

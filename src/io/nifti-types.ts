@@ -2,7 +2,7 @@
  * NIfTI data model shared by the reader and the writer: the supported datatypes (with their NIfTI
  * codes, byte sizes and typed-array constructors), the decoded header, and the image type.
  */
-import type { Volume, TypedArray } from '../core/index.js';
+import { InputError, type Volume, type TypedArray } from '../core/index.js';
 
 export type NiftiDatatype = 'uint8' | 'int8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'float32' | 'float64';
 
@@ -12,7 +12,10 @@ export interface NiftiHeader {
   littleEndian: boolean;
   /** dim[1..ndim] in file order x, y, z, (t, ...). */
   dims: number[];
-  /** pixdim[1..ndim], same order as dims (as stored, may be negative or zero). */
+  /**
+   * pixdim[1..max(ndim, 3)], same order as dims (as stored, may be negative or zero); a 1D or 2D
+   * header keeps pixdim[1..3] because nibabel's qform uses them.
+   */
   pixdim: number[];
   datatype: NiftiDatatype;
   bitpix: number;
@@ -47,6 +50,32 @@ export interface NiftiHeader {
   dimInfo: number;
 }
 
+/** One problem of a header, under the code `check` reports it with. */
+export type HeaderProblemCode =
+  | 'bad-dims'
+  | 'bad-pixdim'
+  | 'non-finite-sform'
+  | 'singular-sform'
+  | 'non-finite-qform'
+  | 'bad-qfac'
+  | 'bad-quaternion'
+  | 'bad-vox-offset'
+  | 'bad-scaling';
+
+export interface HeaderProblem {
+  code: HeaderProblemCode;
+  message: string;
+}
+
+/** A header that cannot be read as it stands: code 'bad-header', every problem in `problems`. */
+export class NiftiHeaderError extends InputError {
+  readonly problems: readonly HeaderProblem[];
+  constructor(problems: readonly HeaderProblem[], file: string) {
+    super(problems.map((problem) => problem.message).join('; '), { file, code: 'bad-header' });
+    this.problems = problems;
+  }
+}
+
 /**
  * Which header fields the affine (and so the spacing) came from, chosen as nibabel's get_best_affine
  * does: the sform when sform_code > 0, else the qform when qform_code > 0, else pixdim alone.
@@ -59,7 +88,10 @@ export interface NiftiImage extends Volume {
   /** The stored datatype (data may be Float32Array/Float64Array when scl_slope/scl_inter apply). */
   datatype: NiftiDatatype;
   file: string;
-  /** Where `affine` came from; `spacing` is always the voxel sizes (column norms) of that affine. */
+  /**
+   * Where `affine` came from. `spacing` is pixdim (nibabel's get_zooms()) when the affine's voxel
+   * sizes agree with it to 1e-5 relative, else the affine's (voxelSpacing in nifti-affine.ts).
+   */
   geometrySource: NiftiGeometrySource;
   /** Set when the header's fields disagree and one was chosen (e.g. pixdim vs the sform), for `info` to show. */
   geometryNote?: string;

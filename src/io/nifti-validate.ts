@@ -1,13 +1,14 @@
 /**
  * Checks of a decoded NIfTI header, run before any voxel is read, so that a malformed header is
  * refused instead of read as something plausible: voxel sizes, the geometry nibabel would use
- * (sform, else qform), vox_offset and the scaling fields (all as InputError code 'bad-header',
- * every problem in one message), and the memory one image may take ('too-large'). Non-finite
- * voxels are checked after reading, by validate-voxels.ts.
+ * (sform, else qform), vox_offset and the scaling fields, and the memory one image may take
+ * ('too-large'). Each problem has its own code (HeaderProblemCode), which `check` reports; reading
+ * throws one NiftiHeaderError (code 'bad-header') listing every problem. Non-finite voxels are
+ * checked after reading, by validate-voxels.ts.
  */
 import { InputError } from '../core/index.js';
-import { DATATYPES, type NiftiHeader } from './nifti-types.js';
-import { determinant, formatNumber, type Matrix3 } from './nifti-affine.js';
+import { DATATYPES, NiftiHeaderError, type HeaderProblem, type NiftiHeader } from './nifti-types.js';
+import { formatNumber, singularityProblem, type Matrix3 } from './nifti-affine.js';
 import { scaledValueBytes, scaling, scalingProblems } from './nifti-scaling.js';
 
 /**
@@ -26,93 +27,99 @@ export const DEFAULT_MAX_IMAGE_BYTES = 8 * 2 ** 30;
  */
 const QUATERNION_THRESHOLD = 3 * 2 ** -23;
 
-/**
- * |det| / (product of column norms) below which an sform's 3x3 part counts as singular. That ratio
- * is the volume of the parallelepiped spanned by the unit columns (1 for orthogonal axes, about
- * sin(angle) for two nearly parallel ones); float32 rounding of a truly singular matrix leaves
- * about 1e-7, and a real scanner's shear never comes near 1e-6.
- */
-const SINGULAR_TOLERANCE = 1e-6;
-
 const AXES = ['x', 'y', 'z'] as const;
 
-function pixdimProblems(h: NiftiHeader): string[] {
-  const problems: string[] = [];
-  for (let axis = 0; axis < Math.min(3, h.pixdim.length); axis++) {
+/**
+ * pixdim[1..dim[0]] must be voxel sizes; so must pixdim[1..3] of a 1D or 2D image whose geometry is
+ * the qform (nibabel's qform uses all three).
+ */
+function pixdimProblems(h: NiftiHeader): HeaderProblem[] {
+  const problems: HeaderProblem[] = [];
+  const axes = h.sformCode <= 0 && h.qformCode > 0 ? 3 : Math.min(3, h.dims.length);
+  for (let axis = 0; axis < axes; axis++) {
     const value = h.pixdim[axis]!;
     if (!(Number.isFinite(value) && value > 0)) {
-      problems.push(`pixdim[${axis + 1}] is ${formatNumber(value)} (voxel sizes must be finite and > 0)`);
+      problems.push({ code: 'bad-pixdim', message: `pixdim[${axis + 1}] is ${formatNumber(value)} (voxel sizes must be finite and > 0)` });
     }
   }
   return problems;
 }
 
-function sformProblems(h: NiftiHeader): string[] {
+function sformProblems(h: NiftiHeader): HeaderProblem[] {
   const rows = [h.srowX, h.srowY, h.srowZ];
-  const problems: string[] = [];
+  const problems: HeaderProblem[] = [];
   rows.forEach((row, r) => {
     row.forEach((value, c) => {
-      if (!Number.isFinite(value)) problems.push(`srow_${AXES[r]}[${c}] is ${value} (sform_code ${h.sformCode} makes the sform the geometry; its entries must be finite)`);
+      if (!Number.isFinite(value)) problems.push({ code: 'non-finite-sform', message: `srow_${AXES[r]}[${c}] is ${value} (sform_code ${h.sformCode} makes the sform the geometry; its entries must be finite)` });
     });
   });
   if (problems.length > 0) return problems;
-  const matrix = rows.map((row) => row.slice(0, 3)) as Matrix3;
-  const norms = [0, 1, 2].map((c) => Math.hypot(matrix[0][c]!, matrix[1][c]!, matrix[2][c]!));
-  const det = determinant(matrix);
-  const product = norms[0]! * norms[1]! * norms[2]!;
-  if (product === 0 || Math.abs(det) < SINGULAR_TOLERANCE * product) {
-    problems.push(
-      `the sform (sform_code ${h.sformCode}) is singular: its 3x3 part [${matrix.map((row) => `[${row.map(formatNumber).join(', ')}]`).join(', ')}] ` +
-        `has determinant ${formatNumber(det)}, so it maps no voxel grid to the world`,
-    );
-  }
+  const singular = singularityProblem(rows.map((row) => row.slice(0, 3)) as Matrix3);
+  if (singular !== undefined) problems.push({ code: 'singular-sform', message: `the sform (sform_code ${h.sformCode}) is singular: ${singular}` });
   return problems;
 }
 
-function qformProblems(h: NiftiHeader): string[] {
-  const problems: string[] = [];
+function qformProblems(h: NiftiHeader): HeaderProblem[] {
+  const problems: HeaderProblem[] = [];
   const why = `(qform_code ${h.qformCode} and sform_code ${h.sformCode} make the qform the geometry; it must be finite)`;
   h.quatern.forEach((value, index) => {
-    if (!Number.isFinite(value)) problems.push(`quatern_${'bcd'[index]} is ${value} ${why}`);
+    if (!Number.isFinite(value)) problems.push({ code: 'non-finite-qform', message: `quatern_${'bcd'[index]} is ${value} ${why}` });
   });
   h.qoffset.forEach((value, index) => {
-    if (!Number.isFinite(value)) problems.push(`qoffset_${AXES[index]} is ${value} ${why}`);
+    if (!Number.isFinite(value)) problems.push({ code: 'non-finite-qform', message: `qoffset_${AXES[index]} is ${value} ${why}` });
   });
   // nibabel reads 0 as 1 (it fixes the header on load); nifti1_io agrees. For any other value
   // nibabel reads 1 and nifti1_io reads the sign, so the two disagree and we refuse.
   if (h.qfac !== 1 && h.qfac !== -1 && h.qfac !== 0) {
-    problems.push(`pixdim[0] (qfac) is ${formatNumber(h.qfac)} (must be 1 or -1, or 0 read as 1)`);
+    problems.push({ code: 'bad-qfac', message: `pixdim[0] (qfac) is ${formatNumber(h.qfac)} (must be 1 or -1, or 0 read as 1)` });
   }
   if (problems.length === 0) {
     const [b, c, d] = h.quatern;
     const squared = b * b + c * c + d * d;
     if (1 - squared < -QUATERNION_THRESHOLD) {
-      problems.push(`quatern_b, quatern_c, quatern_d (${[b, c, d].map(formatNumber).join(', ')}) have b^2 + c^2 + d^2 = ${formatNumber(squared)} > 1 (not a rotation)`);
+      problems.push({ code: 'bad-quaternion', message: `quatern_b, quatern_c, quatern_d (${[b, c, d].map(formatNumber).join(', ')}) have b^2 + c^2 + d^2 = ${formatNumber(squared)} > 1 (not a rotation)` });
     }
   }
   return problems;
 }
 
-function voxOffsetProblems(h: NiftiHeader): string[] {
+function voxOffsetProblems(h: NiftiHeader): HeaderProblem[] {
   const value = h.voxOffset;
   if (Number.isSafeInteger(value) && value >= 0) return [];
-  return [`vox_offset is ${formatNumber(value)} (must be a whole number of bytes >= 0)`];
+  return [{ code: 'bad-vox-offset', message: `vox_offset is ${formatNumber(value)} (must be a whole number of bytes >= 0)` }];
 }
 
-/** Every reason the header cannot be read as it stands, as messages naming the field and value. */
-export function headerProblems(h: NiftiHeader): string[] {
+/** Every reason the header cannot be read as it stands, each with its code and a message naming the field and value. */
+export function headerProblems(h: NiftiHeader): HeaderProblem[] {
   return [
     ...pixdimProblems(h),
     ...(h.sformCode > 0 ? sformProblems(h) : h.qformCode > 0 ? qformProblems(h) : []),
     ...voxOffsetProblems(h),
-    ...scalingProblems(h),
+    ...scalingProblems(h).map((message): HeaderProblem => ({ code: 'bad-scaling', message })),
   ];
 }
 
-/** Throws one InputError (code 'bad-header', naming `file`) listing every problem of the header. */
+/** Throws one NiftiHeaderError (code 'bad-header', naming `file`) listing every problem of the header. */
 export function validateNiftiHeader(h: NiftiHeader, file: string): void {
   const problems = headerProblems(h);
-  if (problems.length > 0) throw new InputError(problems.join('; '), { file, code: 'bad-header' });
+  if (problems.length > 0) throw new NiftiHeaderError(problems, file);
+}
+
+/**
+ * THE rule for which images are volumes, used by every command (through readNifti, or on headers
+ * alone): a 1D, 2D or 3D image, or one whose axes beyond the third are all 1, is a volume; a 2D
+ * image [x, y] is read as one slice [1, y, x], as nnU-Net reads 2D images. Anything else (a 4D
+ * series) is refused with code 'not-3d'.
+ */
+export function assertVolume(h: NiftiHeader, file: string): void {
+  if (h.dims.slice(3).some((n) => n !== 1)) {
+    throw new InputError(`image is ${h.dims.length}D [${h.dims.join(', ')}]; only 3D images are supported`, { file, code: 'not-3d' });
+  }
+}
+
+/** The volume's shape [z, y, x] of a header: dims reversed, 1 for an axis beyond dim[0]. */
+export function volumeShape(h: NiftiHeader): [number, number, number] {
+  return [h.dims[2] ?? 1, h.dims[1] ?? 1, h.dims[0] ?? 1];
 }
 
 /** Bytes the voxel data takes once read: the stored values, plus the scaled copy when scaling applies. */

@@ -106,3 +106,48 @@ test('bad volumes are refused before anything is written', withTempDir(async (di
   await assert.rejects(writeNifti(path.join(dir, 'x.mha'), { data: new Float32Array(8), shape: [2, 2, 2], spacing: [1, 1, 1], affine }), /must end with .nii or .nii.gz/);
   assert.deepEqual(fs.readdirSync(dir), []);
 }));
+
+test('a singular or non-finite affine is refused (code bad-affine) and an existing file is kept', withTempDir(async (dir) => {
+  const file = path.join(dir, 'kept.nii');
+  fs.writeFileSync(file, 'already here');
+  const volume = (affine: Affine) => ({ data: new Float32Array(8), shape: [2, 2, 2] as [number, number, number], spacing: [1, 1, 1] as [number, number, number], affine });
+  const cases: [string, Affine, RegExp][] = [
+    ['zero column', [[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], /singular affine: its 3x3 part \[\[1, 0, 0\], \[0, 0, 0\], \[0, 0, 1\]\] has determinant 0/],
+    ['parallel columns', [[0.7, 0.7, 0, 0], [0, 0, 0, 0], [0, 0, 2.5, 0], [0, 0, 0, 1]], /singular affine/],
+    ['all zero', [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]], /singular affine/],
+    ['infinite', [[Infinity, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], /non-finite entries: \[\[Infinity, 0, 0, 0\]/],
+  ];
+  for (const [what, affine, message] of cases) {
+    await assert.rejects(writeNifti(file, volume(affine)), (error: unknown) => {
+      assert.ok(error instanceof InputError, what);
+      assert.equal(error.code, 'bad-affine', what);
+      assert.match(error.message, message, what);
+      assert.ok(error.message.startsWith(`${file}: `), what);
+      return true;
+    });
+  }
+  assert.equal(fs.readFileSync(file, 'utf8'), 'already here');
+  assert.deepEqual(fs.readdirSync(dir), ['kept.nii']);
+}));
+
+test('pixdim is the volume\'s spacing where the affine agrees to 1e-5 (so an oblique image keeps it), else the affine\'s voxel sizes', withTempDir(async (dir) => {
+  const [c, s] = [Math.cos(0.4), Math.sin(0.4)];
+  const f = Math.fround;
+  // Oblique columns of float32 entries: their norms are 0.9 and 1.5 up to ~1e-8, not exactly.
+  const oblique: Affine = [
+    [f(1.5 * c), f(-0.9 * s), 0, 4],
+    [f(1.5 * s), f(0.9 * c), 0, -2],
+    [0, 0, 3, 1],
+    [0, 0, 0, 1],
+  ];
+  const kept = path.join(dir, 'kept.nii');
+  await writeNifti(kept, { data: new Uint8Array(8), shape: [2, 2, 2], spacing: [3, f(0.9), 1.5], affine: oblique });
+  assert.deepEqual((await readNiftiHeader(kept)).pixdim.slice(0, 3), [1.5, f(0.9), 3]);
+  const back = await readNifti(kept);
+  assert.deepEqual(back.spacing, [3, f(0.9), 1.5]);
+  assert.equal(back.geometryNote, undefined);
+  // A spacing 1% off the affine is not the grid's: the affine's voxel sizes are written (float32).
+  const other = path.join(dir, 'other.nii');
+  await writeNifti(other, { data: new Uint8Array(8), shape: [2, 2, 2], spacing: [3.03, 0.9, 1.5], affine: oblique });
+  assert.equal((await readNiftiHeader(other)).pixdim[2], 3);
+}));

@@ -1,13 +1,16 @@
 /**
  * NIfTI-1 writing (.nii, or .nii.gz by extension) through core's atomic writes. The geometry comes
- * from the volume's affine: sform = the affine, qform = its rotation part (shears dropped), pixdim =
- * the affine's column norms, as nibabel's set_sform/set_qform store them.
+ * from the volume's affine: sform = the affine, qform = its rotation part (shears dropped), as
+ * nibabel's set_sform/set_qform store them; pixdim = the volume's spacing where it agrees with the
+ * affine's column norms (voxelSpacing, the reader's rule, so that a volume read and written keeps
+ * its pixdim), else the column norms as nibabel writes them. A singular or non-finite affine is
+ * refused: it would store pixdim 0, which no reader accepts.
  */
 import * as zlib from 'node:zlib';
 import { atomicWriteFile, InputError, voxelCount, type TypedArray, type Volume } from '../core/index.js';
 import { DATATYPES, datatypeOfArray, type NiftiDatatype, type NiftiHeader } from './nifti-types.js';
 import { encodeNifti1Header } from './nifti-header.js';
-import { geometryFromAffine } from './nifti-affine.js';
+import { geometryFromAffine, singularityProblem, voxelSpacing, type Matrix3 } from './nifti-affine.js';
 
 export interface WriteNiftiOptions {
   /** Stored datatype; default: the one matching the data's typed array (Float32Array -> float32, ...). */
@@ -64,12 +67,14 @@ function convert(data: TypedArray, datatype: NiftiDatatype): TypedArray {
 export function headerForVolume(volume: Volume, datatype: NiftiDatatype, source?: NiftiHeader): NiftiHeader {
   const [nz, ny, nx] = volume.shape;
   const geometry = geometryFromAffine(volume.affine);
+  const [sz, sy, sx] = volume.spacing;
+  const pixdim = voxelSpacing([sx, sy, sz], volume.affine, 'affine').spacingXyz;
   const keepCodes = source !== undefined && (source.qformCode > 0 || source.sformCode > 0);
   return {
     version: 1,
     littleEndian: true,
     dims: [nx, ny, nz],
-    pixdim: geometry.zooms,
+    pixdim,
     datatype,
     bitpix: DATATYPES[datatype].bytes * 8,
     sclSlope: 1,
@@ -135,8 +140,10 @@ export async function writeNifti(file: string, volume: Volume, options: WriteNif
     throw new InputError(`shape [${shape.join(', ')}] exceeds NIfTI-1's 32767 voxels per axis`, { file, code: 'bad-shape' });
   }
   if (volume.affine.flat().some((value) => !Number.isFinite(value))) {
-    throw new InputError('affine has non-finite entries', { file, code: 'bad-affine' });
+    throw new InputError(`affine has non-finite entries: [${volume.affine.slice(0, 3).map((row) => `[${row.join(', ')}]`).join(', ')}]`, { file, code: 'bad-affine' });
   }
+  const singular = singularityProblem(volume.affine.slice(0, 3).map((row) => row.slice(0, 3)) as Matrix3);
+  if (singular !== undefined) throw new InputError(`cannot write a singular affine: ${singular}`, { file, code: 'bad-affine' });
   const datatype = options.datatype ?? datatypeOfArray(volume.data);
   const data = convert(volume.data, datatype);
   const header = encodeNifti1Header(headerForVolume(volume, datatype, options.header));

@@ -12,10 +12,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { atomicWriteJsonSync, InputError, SILENT_PROGRESS, ValidationError, type Issue, type Shape3, type TypedArray, type Volume } from '../../core/index.js';
+import { atomicWriteJsonSync, InputError, SILENT_PROGRESS, ValidationError, type Issue, type TypedArray, type Volume } from '../../core/index.js';
 import { readNifti, readNiftiHeader } from '../nifti-read.js';
 import { writeNifti } from '../nifti-write.js';
 import { affineFromHeader } from '../nifti-affine.js';
+import { assertVolume, volumeShape } from '../nifti-validate.js';
 import { writeDatasetJson, type DatasetJson } from '../dataset-json.js';
 import type { NiftiHeader, NiftiImage } from '../nifti-types.js';
 import { convertCtImage, convertMask } from './convert.js';
@@ -42,10 +43,6 @@ export interface ImportMeta {
 
 /** Largest affine entry difference (mm) between a mask and its image that is not worth a note. */
 const AFFINE_NOTE_TOLERANCE = 1e-3;
-
-function shapeOfHeader(header: NiftiHeader): Shape3 {
-  return [header.dims[2] ?? 1, header.dims[1] ?? 1, header.dims[0] ?? 1];
-}
 
 function issueFromError(error: unknown, fallbackFile: string): Issue {
   if (!(error instanceof InputError)) throw error;
@@ -91,10 +88,7 @@ async function checkCaseHeaders(sourceCase: SourceCase, importer: Importer, issu
   const read = async (file: string): Promise<NiftiHeader | undefined> => {
     try {
       const header = await readNiftiHeader(file);
-      if (header.dims.slice(3).some((n) => n !== 1)) {
-        issues.push({ file, path: '', code: 'not-3d', message: `image is ${header.dims.length}D [${header.dims.join(', ')}]; only 3D images are supported` });
-        return undefined;
-      }
+      assertVolume(header, file);
       return header;
     } catch (error) {
       issues.push(issueFromError(error, file));
@@ -105,8 +99,8 @@ async function checkCaseHeaders(sourceCase: SourceCase, importer: Importer, issu
   for (const mask of masksOf(sourceCase)) {
     const header = await read(mask.file);
     if (!image || !header) continue;
-    const imageShape = shapeOfHeader(image);
-    const maskShape = shapeOfHeader(header);
+    const imageShape = volumeShape(image);
+    const maskShape = volumeShape(header);
     if (importer.alignment === 'reorient') {
       const mapping = findAxisMapping(affineFromHeader(image), imageShape, affineFromHeader(header), maskShape);
       if (typeof mapping === 'string') {
