@@ -4,6 +4,7 @@ export * from './rng.js';
 export * from './device.js';
 export * from './atomic.js';
 export * from './volume.js';
+export * from './grid.js';
 export * from './progress.js';
 export * from './precision.js';
 export * from './paths.js';

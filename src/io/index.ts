@@ -9,6 +9,7 @@ export { readNifti, readNiftiHeader, type ReadNiftiOptions } from './nifti-read.
 export { DEFAULT_MAX_IMAGE_BYTES, checkImageSize, headerProblems, validateNiftiHeader } from './nifti-validate.js';
 export { writeNifti, type WriteNiftiOptions } from './nifti-write.js';
 export { affineFromHeader } from './nifti-affine.js';
+export { gridFromHeader } from './nifti-grid.js';
 export { readDicomHeader, isDicomFile, DICOM_TAGS, DICOM_READ_DEFAULTS, TRANSFER_SYNTAX, type DicomHeader, type DicomKeyword, type DicomReadLimits } from './dicom.js';
 export {
   scanDicomFolder,
@@ -43,7 +44,7 @@ export {
   type DatasetJson,
 } from './dataset-json.js';
 export { listRawCases, type RawCase } from './raw-dataset.js';
-export { checkDataset, type CheckDatasetOptions, type CheckDatasetResult } from './check-dataset.js';
+export { checkDataset, type CheckDatasetResult } from './check-dataset.js';
 export * from './importers/index.js';
 export * from './split.js';
 export { nonFiniteCount, nonFiniteMessage, assertFiniteVoxels, firstNonIntegerVoxel, assertIntegerLabels, type NonFiniteCount } from './validate-voxels.js';
