@@ -30,7 +30,6 @@ export function registerEvalCommands(program: Command): void {
     .option('--lungs <dir>', 'lung masks (left 1, right 2) named like the ground truth: adds lung involvement')
     .option('--split <file>', 'cross-validation split JSON: evaluate each fold\'s test cases')
     .option('--allow-missing', 'evaluate the cases that have a prediction and list the missing ones')
-    .option('--affine-tolerance <mm>', 'largest allowed affine difference between prediction and ground truth', number('affine-tolerance', (n) => Number.isFinite(n) && n >= 0, 'a number of mm >= 0'), 1e-3)
     .action(async (options) => {
       // The reports are written after every case is evaluated: their paths are checked first.
       assertWritableOutput(options.json, { option: '--json', kind: 'file' });
@@ -44,7 +43,6 @@ export function registerEvalCommands(program: Command): void {
         ...(options.lungs !== undefined ? { lungsDir: options.lungs } : {}),
         ...(options.split !== undefined ? { split: readSplit(options.split) } : {}),
         allowMissing: options.allowMissing === true,
-        affineToleranceMm: options.affineTolerance,
       });
       const report = writeEvaluation(result, { jsonPath: options.json, ...(options.csv !== undefined ? { csvPath: options.csv } : {}) });
       const summary = report.summary as Record<string, unknown>;

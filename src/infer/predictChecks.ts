@@ -12,7 +12,7 @@
  */
 import { formatGib, InputError, type Shape3 } from '../core/index.js';
 import { computeNewShape, type Plan } from '../data/index.js';
-import { affineFromHeader, type NiftiHeader } from '../io/index.js';
+import { gridFromHeader, type NiftiHeader } from '../io/index.js';
 import { windowCountPerAxis } from './slidingWindow.js';
 
 /**
@@ -45,14 +45,6 @@ function voxels(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** [z, y, x] shape and spacing (mm) from a header: dims reversed, spacing from the affine's columns. */
-export function headerGrid(header: NiftiHeader): { shape: Shape3; spacing: Shape3 } {
-  const [nx, ny, nz] = [header.dims[0] ?? 1, header.dims[1] ?? 1, header.dims[2] ?? 1];
-  const affine = affineFromHeader(header);
-  const column = (c: number): number => Math.hypot(affine[0]![c]!, affine[1]![c]!, affine[2]![c]!) || 1;
-  return { shape: [nz, ny, nx], spacing: [column(2), column(1), column(0)] };
-}
-
 export interface CaseExtentOptions {
   numClasses: number;
   stepFraction: number;
@@ -69,7 +61,7 @@ export interface CaseExtentOptions {
  */
 export function caseExtent(caseId: string, headers: readonly NiftiHeader[], plan: Plan, options: CaseExtentOptions): CaseExtent {
   const configuration = plan.configuration;
-  const { shape, spacing } = headerGrid(headers[0]!);
+  const { shape, spacing } = gridFromHeader(headers[0]!);
   const forward = configuration.transpose.forward;
   const transposedShape = forward.map((axis) => shape[axis]!) as Shape3;
   const transposedSpacing = forward.map((axis) => spacing[axis]!) as Shape3;
