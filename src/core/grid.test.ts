@@ -27,7 +27,7 @@ describe('compareGrids', () => {
 
   it('accepts the same grid and reports no displacement', () => {
     const result = compareGrids(grid([40, 200, 100], [2.5, 0.8, 0.5]), reference);
-    assert.deepEqual(result, { same: true, displacementVoxels: 0 });
+    assert.deepEqual(result, { same: true, displacementVoxels: 0, displacementMm: 0 });
   });
 
   it('refuses another shape whatever the affine', () => {
@@ -42,6 +42,7 @@ describe('compareGrids', () => {
     const below = compareGrids(grid([40, 200, 100], [2.5, 0.8, 0.5], [-100 + 0.004, -120, 40]), reference);
     assert.equal(below.same, true);
     assert.ok(Math.abs(below.displacementVoxels - 0.008) < 1e-9, String(below.displacementVoxels));
+    assert.ok(Math.abs(below.displacementMm - 0.004) < 1e-9, String(below.displacementMm));
     const above = compareGrids(grid([40, 200, 100], [2.5, 0.8, 0.5], [-100 + 0.006, -120, 40]), reference);
     assert.equal(above.same, false);
     assert.ok(Math.abs(above.displacementVoxels - 0.012) < 1e-9);

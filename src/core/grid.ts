@@ -49,6 +49,8 @@ export interface GridComparison {
   same: boolean;
   /** Largest distance between corresponding voxel centres, in voxels (Infinity for other shapes or non-finite affines). */
   displacementVoxels: number;
+  /** The same distance in mm. */
+  displacementMm: number;
   /** What differs, as a phrase ('shape [..] differs from ..'), or undefined when `same`. */
   difference?: string;
 }
@@ -78,11 +80,12 @@ function largestCornerDistance(a: Affine, b: Affine, shape: Shape3, columns: rea
 /** `grid` against `reference` (see the file comment); `name` names the reference in the phrase, e.g. "channel 0's". */
 export function compareGrids(grid: Grid, reference: Grid, name = "the reference's"): GridComparison {
   if (grid.shape.some((n, axis) => n !== reference.shape[axis])) {
-    return { same: false, displacementVoxels: Infinity, difference: `shape ${list(grid.shape)} (z, y, x) differs from ${name} ${list(reference.shape)}` };
+    return { same: false, displacementVoxels: Infinity, displacementMm: Infinity, difference: `shape ${list(grid.shape)} (z, y, x) differs from ${name} ${list(reference.shape)}` };
   }
   const voxel = Math.min(...grid.spacing, ...reference.spacing);
-  const displacementVoxels = largestCornerDistance(grid.affine, reference.affine, grid.shape) / voxel;
-  if (displacementVoxels <= GRID_TOLERANCE_VOXELS) return { same: true, displacementVoxels };
+  const displacementMm = largestCornerDistance(grid.affine, reference.affine, grid.shape);
+  const displacementVoxels = displacementMm / voxel;
+  if (displacementVoxels <= GRID_TOLERANCE_VOXELS) return { same: true, displacementVoxels, displacementMm };
   // Say which part moves the centres by more than the tolerance on its own: the origin, the
   // spacing (as the readers decided it), else the directions (or only their combination).
   const parts: string[] = [];
@@ -107,6 +110,7 @@ export function compareGrids(grid: Grid, reference: Grid, name = "the reference'
   return {
     same: false,
     displacementVoxels: Number.isNaN(displacementVoxels) ? Infinity : displacementVoxels,
+    displacementMm: Number.isNaN(displacementMm) ? Infinity : displacementMm,
     difference: `${parts.join('; ')}: voxel centres lie up to ${moved} apart (tolerance ${GRID_TOLERANCE_VOXELS} voxel)`,
   };
 }

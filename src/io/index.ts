@@ -24,7 +24,7 @@ export {
   type DicomSeriesSummary,
   type DicomInstance,
 } from './dicom-series.js';
-export { convertDicomSeries, assertDcm2niix, cornerDifferenceMm, DCM2NIIX_GEOMETRY_TOLERANCE_MM, type ConvertedSeries, type ConvertOptions } from './dicom-convert.js';
+export { convertDicomSeries, assertDcm2niix, type ConvertedSeries, type ConvertOptions } from './dicom-convert.js';
 export { writeDicomSeg, buildDicomSeg, encodeDicomSeg, segmentCodes, packBits, newUid, SEGMENT_CODES, SEGMENTATION_SOP_CLASS_UID, type SegmentLabel, type DicomSegOptions, type CodedConcept } from './dicom-seg.js';
 export {
   readSafetensors,
