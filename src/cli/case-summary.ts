@@ -14,7 +14,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertDistinctOutputs, assertNotOverwritingInputs, assertWritableOutput, atomicWriteFileSync, atomicWriteJsonSync, GRID_TOLERANCE_VOXELS, InputError, type Volume } from '../core/index.js';
+import { atomicWriteFileSync, checkOutputs, atomicWriteJsonSync, GRID_TOLERANCE_VOXELS, InputError, type Volume } from '../core/index.js';
 import { readNifti } from '../io/index.js';
 import { labelRoles, LOBE_NAMES, lungLabelsFromPrediction, severitySummary, severitySummaryCsv, voxelVolumeMl, type LobeName, type SeveritySummary, type SeveritySummaryInput } from '../eval/index.js';
 import type { PredictedCaseRecord, PredictionCase } from '../infer/index.js';
@@ -111,10 +111,9 @@ export async function checkCaseOutputs(cases: readonly PredictionCase[], options
   }
   const outputs = cases.flatMap((item) => [...(options.summary ? [summaryFileOf(item.outputFile)] : []), ...(options.view ? [viewFileOf(item.outputFile)] : [])]);
   if (options.summary && cases.length > 1) outputs.push(path.join(output, SUMMARY_CSV));
-  const inputs = [...cases.flatMap((item) => item.channelFiles), ...[...extras.values()].flatMap((e) => [...(e.lungsFile ? [e.lungsFile] : []), ...Object.values(e.lobeFiles ?? {})])];
-  assertDistinctOutputs([...outputs, ...cases.map((item) => item.outputFile)], '-o');
-  assertNotOverwritingInputs(outputs, inputs, '-o');
-  for (const file of outputs) assertWritableOutput(file, { option: '-o', kind: 'file' });
+  const inputs = [...cases.flatMap((item) => item.channelFiles), ...(options.lungs !== undefined ? [options.lungs] : []), ...(options.lobes !== undefined ? [options.lobes] : []), ...[...extras.values()].flatMap((e) => [...(e.lungsFile ? [e.lungsFile] : []), ...Object.values(e.lobeFiles ?? {})])];
+  // The masks too: `-o lungs.nii.gz --lungs lungs.nii.gz` would replace the lung mask before it is read.
+  checkOutputs([...cases.map((item) => item.outputFile), ...outputs].map((file) => ({ path: file, option: '-o', kind: 'file' as const })), inputs);
   return extras;
 }
 
