@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { assertSameGrid, assertWritableOutput, atomicWriteFileSync, InputError, type Affine, type Shape3, type TypedArray, type Volume } from '../core/index.js';
+import { assertSameGrid, assertWritableOutput, atomicWriteFileSync, checkOutputs, InputError, type Affine, type Shape3, type TypedArray, type Volume } from '../core/index.js';
 import { gridFromHeader, readNifti, readNiftiHeader, writeNifti, type NiftiHeader, type NiftiImage } from '../io/index.js';
 import type { SeveritySummary } from '../eval/index.js';
 import { overlayViewerCases, readStudyResults, viewerHtml, VIEWER_LABEL_RGB, viewerPageOf, type ViewerMask } from '../report/index.js';
@@ -209,7 +209,7 @@ export function registerViewCommand(program: Command): void {
     .option('--summary <file>', 'a summary JSON of `predict --summary` to show beside the viewer (default: <first mask>.summary.json when it exists)')
     .action(async (image, masks, options) => {
       if (!/\.html?$/i.test(options.out)) throw new InputError('--out must name an .html file', { file: options.out, code: 'bad-output' });
-      assertWritableOutput(options.out, { option: '--out', kind: 'file' });
+      checkOutputs([{ path: options.out, option: '--out', kind: 'file' }], [image, ...masks, ...(options.summary !== undefined ? [options.summary] : [])]);
       const input: ViewerInput = { title: path.basename(image).replace(/\.nii(\.gz)?$/i, ''), image, masks: masks.map((file, m) => ({ file, opacity: m === 0 ? 0.6 : 0.25 })) };
       await checkViewerInputs(input);
       const summaryFile = options.summary ?? (masks[0] !== undefined && fs.existsSync(summaryFileOf(masks[0])) ? summaryFileOf(masks[0]) : undefined);
