@@ -95,27 +95,6 @@ function identity(file: string): string | undefined {
   }
 }
 
-/**
- * Throws InputError (code 'output-is-input') when any of `outputs` is one of `inputs`: the same
- * path, or the same file reached through a link (compared by device and inode, so hard and
- * symbolic links count). An output that does not exist yet cannot be an input.
- */
-export function assertNotOverwritingInputs(outputs: readonly string[], inputs: readonly string[], option: string): void {
-  const byIdentity = new Map<string, string>();
-  for (const input of inputs) {
-    const id = identity(input);
-    if (id !== undefined) byIdentity.set(id, input);
-  }
-  const resolvedInputs = new Map(inputs.map((input) => [path.resolve(input), input]));
-  for (const output of outputs) {
-    const id = identity(output);
-    const input = resolvedInputs.get(path.resolve(output)) ?? (id !== undefined ? byIdentity.get(id) : undefined);
-    if (input !== undefined) {
-      throw new InputError(`${option} would overwrite the input ${input}: choose another output`, { file: output, code: 'output-is-input' });
-    }
-  }
-}
-
 /** Throws InputError (code 'duplicate-output') when two outputs are the same path. */
 export function assertDistinctOutputs(outputs: readonly string[], option: string): void {
   const seen = new Set<string>();
