@@ -9,16 +9,16 @@
  *
  * --lungs is a label map (1 left, 2 right) for a single case, or a folder of <case>.nii.gz; --lobes
  * a folder of TotalSegmentator's five lobe files for a single case, or a folder of <case>/ folders
- * of them. All of them are found and checked against each case's CT (shape, affine within
- * GRID_TOLERANCE_MM), and every output path is checked, before the model is loaded (STYLE rule 18).
+ * of them. All of them are found and checked against each case's CT (core's one same-grid test:
+ * shape, spacing, origin, direction), and every output path is checked, before the model is loaded (STYLE rule 18).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertDistinctOutputs, assertNotOverwritingInputs, assertWritableOutput, atomicWriteFileSync, atomicWriteJsonSync, InputError, type Volume } from '../core/index.js';
+import { atomicWriteFileSync, checkOutputs, atomicWriteJsonSync, GRID_TOLERANCE_VOXELS, InputError, type Volume } from '../core/index.js';
 import { readNifti } from '../io/index.js';
 import { labelRoles, LOBE_NAMES, lungLabelsFromPrediction, severitySummary, severitySummaryCsv, voxelVolumeMl, type LobeName, type SeveritySummary, type SeveritySummaryInput } from '../eval/index.js';
 import type { PredictedCaseRecord, PredictionCase } from '../infer/index.js';
-import { assertSameGrid, GRID_TOLERANCE_MM, headerOf, summaryFileOf, writeViewerPage, type ViewerMaskInput } from './view-commands.js';
+import { assertMaskOnGrid, headerOf, summaryFileOf, writeViewerPage, type ViewerMaskInput } from './view-commands.js';
 
 export interface CaseOutputOptions {
   summary: boolean;
@@ -101,20 +101,19 @@ export async function checkCaseOutputs(cases: readonly PredictionCase[], options
     const found: CaseExtras = {};
     if (options.lungs !== undefined) {
       found.lungsFile = lungsFileFor(options.lungs, item, cases.length);
-      assertSameGrid(found.lungsFile, await headerOf(found.lungsFile, 'lung mask'), reference, item.channelFiles[0]!, 'the lung mask');
+      assertMaskOnGrid(found.lungsFile, await headerOf(found.lungsFile, 'lung mask'), reference, item.channelFiles[0]!, 'the lung mask');
     }
     if (options.lobes !== undefined) {
       found.lobeFiles = lobeFilesFor(options.lobes, item, cases.length);
-      for (const name of LOBE_NAMES) assertSameGrid(found.lobeFiles[name], await headerOf(found.lobeFiles[name], 'lobe mask'), reference, item.channelFiles[0]!, `lobe mask ${name}`);
+      for (const name of LOBE_NAMES) assertMaskOnGrid(found.lobeFiles[name], await headerOf(found.lobeFiles[name], 'lobe mask'), reference, item.channelFiles[0]!, `lobe mask ${name}`);
     }
     extras.set(item.caseId, found);
   }
   const outputs = cases.flatMap((item) => [...(options.summary ? [summaryFileOf(item.outputFile)] : []), ...(options.view ? [viewFileOf(item.outputFile)] : [])]);
   if (options.summary && cases.length > 1) outputs.push(path.join(output, SUMMARY_CSV));
-  const inputs = [...cases.flatMap((item) => item.channelFiles), ...[...extras.values()].flatMap((e) => [...(e.lungsFile ? [e.lungsFile] : []), ...Object.values(e.lobeFiles ?? {})])];
-  assertDistinctOutputs([...outputs, ...cases.map((item) => item.outputFile)], '-o');
-  assertNotOverwritingInputs(outputs, inputs, '-o');
-  for (const file of outputs) assertWritableOutput(file, { option: '-o', kind: 'file' });
+  const inputs = [...cases.flatMap((item) => item.channelFiles), ...(options.lungs !== undefined ? [options.lungs] : []), ...(options.lobes !== undefined ? [options.lobes] : []), ...[...extras.values()].flatMap((e) => [...(e.lungsFile ? [e.lungsFile] : []), ...Object.values(e.lobeFiles ?? {})])];
+  // The masks too: `-o lungs.nii.gz --lungs lungs.nii.gz` would replace the lung mask before it is read.
+  checkOutputs([...cases.map((item) => item.outputFile), ...outputs].map((file) => ({ path: file, option: '-o', kind: 'file' as const })), inputs);
   return extras;
 }
 
@@ -152,7 +151,7 @@ export function caseOutputWriter(options: CaseOutputOptions, extras: ReadonlyMap
       const image = item.channelFiles[0]!;
       const summary = options.summary || options.view ? await caseSummary(segmentation, labels, found) : null;
       if (options.summary && summary !== null) {
-        atomicWriteJsonSync(summaryFileOf(item.outputFile), { format: 'lesionseg-case-summary', version: 1, caseId: record.caseId, image: record.inputs[0], mask: record.output, labels, gridToleranceMm: GRID_TOLERANCE_MM, summary });
+        atomicWriteJsonSync(summaryFileOf(item.outputFile), { format: 'lesionseg-case-summary', version: 1, caseId: record.caseId, image: record.inputs[0], mask: record.output, labels, gridToleranceVoxels: GRID_TOLERANCE_VOXELS, summary });
         rows.push({ caseId: record.caseId, summary });
       }
       if (options.view) {

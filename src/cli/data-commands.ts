@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Command, Option } from '@commander-js/extra-typings';
-import { assertWritableOutput, InputError, type Issue, type ProgressReporter, type TypedArray } from '../core/index.js';
+import { checkOutputs, InputError, type Issue, type ProgressReporter, type TypedArray } from '../core/index.js';
 import { checkDataset, COVID_LABEL_SETS, IMPORT_KINDS, importDataset, readNifti, type NiftiImage } from '../io/index.js';
 import { LESION_KINDS, SYNTH_SIZES, writeSynthDataset, type LesionKind, type SynthSize } from '../synth/index.js';
 import { getPreset, loadPlan, planDatasets, preprocessDataset, PRESET_NAMES, savePlan, type PresetName } from '../data/index.js';
@@ -166,6 +166,7 @@ export function registerDataCommands(program: Command, io: DataCommandsIo = {}):
     .addOption(new Option('--size <size>', 'phantom size').choices(SYNTH_SIZES).default('small' as const))
     .option('--radiopaedia', 'covid: odd cases in the Radiopaedia 0-255 convention, as COVID-19-CT-Seg ships half its scans')
     .action(async (options) => {
+      checkOutputs([{ path: options.out, option: '--out', kind: 'folder' }], []);
       const { caseIds } = await writeSynthDataset({
         kind: options.kind as LesionKind,
         cases: options.cases,
@@ -187,6 +188,7 @@ export function registerDataCommands(program: Command, io: DataCommandsIo = {}):
     .option('--images <dir>', 'nsclc-effusion: folder of the CT, as LUNG1-xxx.nii.gz or as LUNG1-xxx/ DICOM folders (converted with dcm2niix)')
     .addOption(new Option('--labels <set>', 'covid19-ctseg: infection (1 = infection), or lungs+infection (Lung_and_Infection_Mask: 1 left lung, 2 right lung, 3 infection)').choices(COVID_LABEL_SETS))
     .action(async (kind, src, options) => {
+      checkOutputs([{ path: options.out, option: '--out', kind: 'folder' }], [src, ...(options.images !== undefined ? [options.images] : [])]);
       const result = await importDataset(kind, src, options.out, {
         progress: progress(),
         ...(options.images !== undefined ? { imagesDir: options.images } : {}),
@@ -224,7 +226,7 @@ export function registerDataCommands(program: Command, io: DataCommandsIo = {}):
     .action(async (datasets, options) => {
       getPreset(options.preset); // an unknown name lists the valid ones
       for (const dataset of datasets) requireFolder(dataset, 'a dataset folder');
-      assertWritableOutput(options.out, { option: '--out', kind: 'file' });
+      checkOutputs([{ path: options.out, option: '--out', kind: 'file' }], datasets);
       const plan = await planDatasets(datasets, options.preset as PresetName, { progress: progress() });
       savePlan(options.out, plan);
       const c = plan.configuration;
@@ -245,6 +247,7 @@ export function registerDataCommands(program: Command, io: DataCommandsIo = {}):
       requireFolder(dataset, 'a dataset folder');
       const plan = loadPlan(options.plan);
       const out = options.out ?? `${path.resolve(dataset)}_preprocessed`;
+      checkOutputs([{ path: out, option: '--out', kind: 'folder' }], [dataset, options.plan]);
       const result = await preprocessDataset(dataset, plan, out, { workers: options.workers, progress: progress() });
       write(`preprocess: ${result.processed.length} cases written, ${result.skipped.length} already done, in ${result.outDir}`);
     });

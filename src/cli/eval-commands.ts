@@ -1,6 +1,6 @@
 /** `lesionseg evaluate`: metrics of a prediction folder against a ground-truth folder (src/eval). */
 import type { Command } from '@commander-js/extra-typings';
-import { assertWritableOutput, InputError } from '../core/index.js';
+import { checkOutputs, InputError } from '../core/index.js';
 import { evaluateFolder, readSplit, writeEvaluation } from '../eval/index.js';
 
 function number(name: string, check: (n: number) => boolean, what: string) {
@@ -30,11 +30,13 @@ export function registerEvalCommands(program: Command): void {
     .option('--lungs <dir>', 'lung masks (left 1, right 2) named like the ground truth: adds lung involvement')
     .option('--split <file>', 'cross-validation split JSON: evaluate each fold\'s test cases')
     .option('--allow-missing', 'evaluate the cases that have a prediction and list the missing ones')
-    .option('--affine-tolerance <mm>', 'largest allowed affine difference between prediction and ground truth', number('affine-tolerance', (n) => Number.isFinite(n) && n >= 0, 'a number of mm >= 0'), 1e-3)
     .action(async (options) => {
       // The reports are written after every case is evaluated: their paths are checked first.
-      assertWritableOutput(options.json, { option: '--json', kind: 'file' });
-      if (options.csv !== undefined) assertWritableOutput(options.csv, { option: '--csv', kind: 'file' });
+      // One rule for outputs (core checkOutputs): neither report may replace or land among the masks read.
+      checkOutputs(
+        [{ path: options.json, option: '--json', kind: 'file' }, ...(options.csv !== undefined ? [{ path: options.csv, option: '--csv', kind: 'file' as const }] : [])],
+        [options.gt, options.pred, ...(options.lungs !== undefined ? [options.lungs] : []), ...(options.split !== undefined ? [options.split] : [])],
+      );
       const result = await evaluateFolder({
         gtDir: options.gt,
         predDir: options.pred,
@@ -44,7 +46,6 @@ export function registerEvalCommands(program: Command): void {
         ...(options.lungs !== undefined ? { lungsDir: options.lungs } : {}),
         ...(options.split !== undefined ? { split: readSplit(options.split) } : {}),
         allowMissing: options.allowMissing === true,
-        affineToleranceMm: options.affineTolerance,
       });
       const report = writeEvaluation(result, { jsonPath: options.json, ...(options.csv !== undefined ? { csvPath: options.csv } : {}) });
       const summary = report.summary as Record<string, unknown>;

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { type Command, Option } from '@commander-js/extra-typings';
-import { assertDeviceAvailable, InputError, parseDevice, type Logger } from '../core/index.js';
+import { assertDeviceAvailable, checkOutputs, InputError, parseDevice, type Logger } from '../core/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
 import {
   activeStudyJobs,
@@ -108,6 +108,9 @@ export function registerExperimentCommands(program: Command): void {
       }
       if (options.out === undefined) throw new InputError('give the study folder: --out DIR (or --status DIR to list its steps)', { code: 'bad-arguments' });
       if ((specFile === undefined) === (options.preset === undefined)) throw new InputError('give either a spec file or --preset demo|synthetic|paper (one of them)', { code: 'bad-arguments' });
+      // The study folder is continued, and keeps its own copy of the spec: only the output rule's
+      // path checks apply ('-', writable), not the spec inside it.
+      checkOutputs([{ path: options.out, option: '--out', kind: 'folder' }], []);
       const read = specFile !== undefined ? readExperimentSpec(specFile) : experimentPreset(options.preset!, process.cwd());
       const executor: ExecutorName = options.executor ?? read.executor;
       if (options.detach === true && executor !== 'slurm') throw new InputError('--detach needs the Slurm executor (--executor slurm, or "executor": "slurm" in the spec)', { code: 'bad-arguments' });
@@ -149,6 +152,7 @@ export function registerExperimentCommands(program: Command): void {
     .description('the whole study in small: four small phantom datasets, multi-lesion pre-training, every strategy on one COVID fold, prediction, evaluation and the report (about 4-5 minutes on 2 CPU cores)')
     .option('--out <dir>', 'study folder', 'lesionseg-demo')
     .action(async (options) => {
+      checkOutputs([{ path: options.out, option: '--out', kind: 'folder' }], []);
       const started = performance.now();
       const results = await runStudy(experimentPreset('demo', process.cwd()), options.out);
       const written = writeReport(options.out, { viewers: await writeStudyViewers(options.out, stderrLogger.warn) });

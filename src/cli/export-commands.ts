@@ -6,8 +6,9 @@
  * RUN and the output are checked before any weight is read.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { type Command, Option } from '@commander-js/extra-typings';
-import { InputError } from '../core/index.js';
+import { checkOutputs, InputError } from '../core/index.js';
 import { checkNnunetOutput, exportNnunet, exportOnnx, exportTorch } from '../export/index.js';
 import { integer } from './parse.js';
 
@@ -33,6 +34,9 @@ async function exportOnnxBranch(run: string, options: ExportCliOptions): Promise
 export async function runExport(run: string, options: ExportCliOptions): Promise<unknown> {
   if (!fs.existsSync(run)) throw new InputError('RUN not found: give a run folder, a checkpoint or a folder of fold_K runs', { file: run, code: 'missing-model' });
   if (options.fold !== undefined && options.format === 'nnunet') throw new InputError('--fold applies to --format torch and onnx; --format nnunet exports every fold', { code: 'bad-arguments' });
+  // The run's own files are inputs: a checkpoint's folder holds its sidecar and the other checkpoints.
+  const runFolder = fs.statSync(run).isDirectory() ? run : path.dirname(run);
+  checkOutputs([{ path: options.out, option: '--out', kind: options.format === 'nnunet' ? 'folder' : 'file' }], [runFolder]);
   switch (options.format) {
     case 'nnunet':
       checkNnunetOutput(options.out);

@@ -3,7 +3,7 @@
  * model per source dataset, RUN/<dataset>/) or multi-lesion (one multi-head model, RUN/)
  * pre-training under one shared plan; see src/train/pretrain.ts.
  */
-import { type Command, Option } from '@commander-js/extra-typings';
+import { type Command } from '@commander-js/extra-typings';
 import { InputError } from '../core/index.js';
 import { PRETRAIN_MODES, pretrainCommand, type PretrainMode } from '../train/index.js';
 import { dataParallelSetup, meanEpochSeconds, sharedTrainingArgs } from './train-commands.js';

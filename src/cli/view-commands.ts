@@ -4,7 +4,7 @@
  * `predict --view` and `report` (one page per overlay case, writeStudyViewers) use to write it.
  *
  * Every input is checked before any page is built: each file is a readable 3D NIfTI, and each mask
- * lies on the CT's grid (shape equal, affine within GRID_TOLERANCE_MM), else an InputError naming
+ * lies on the CT's grid (core's one same-grid test), else an InputError naming
  * the file (exit 2). CTs above VIEWER_MAX_VOXELS (256 x 256 x 128) are block-averaged (masks:
  * block maximum, so small lesions stay visible) by whole factors until they fit, and the page says so.
  */
@@ -12,30 +12,21 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { assertWritableOutput, atomicWriteFileSync, InputError, type Affine, type Shape3, type TypedArray, type Volume } from '../core/index.js';
-import { affineFromHeader, assertVolume, readNifti, readNiftiHeader, writeNifti, type NiftiHeader, type NiftiImage } from '../io/index.js';
+import { type Affine, assertSameGrid, atomicWriteFileSync, checkOutputs, InputError, type Shape3, type TypedArray, type Volume } from '../core/index.js';
+import { assertVolume, gridFromHeader, type NiftiHeader, type NiftiImage, readNifti, readNiftiHeader, writeNifti } from '../io/index.js';
 import type { SeveritySummary } from '../eval/index.js';
 import { overlayViewerCases, readStudyResults, viewerHtml, VIEWER_LABEL_RGB, viewerPageOf, type ViewerMask } from '../report/index.js';
 
-/** Largest difference (mm) of any affine entry between a mask and its CT that still counts as one grid. */
-export const GRID_TOLERANCE_MM = 1e-3;
 /** CTs up to this many voxels (256 x 256 x 128) go into the page at full resolution. */
 export const VIEWER_MAX_VOXELS = 256 * 256 * 128;
 
-/** Refuse `file` (InputError, exit 2) unless its header has `reference`'s shape and affine (within GRID_TOLERANCE_MM). */
-export function assertSameGrid(file: string, header: NiftiHeader, reference: NiftiHeader, referenceFile: string, what: string): void {
+/**
+ * Refuse `file` (InputError, exit 2) unless its header is 3D and lies on `reference`'s grid (core's
+ * one same-grid test, GRID_MISMATCH); `what` says what the file is ('the lung mask').
+ */
+export function assertMaskOnGrid(file: string, header: NiftiHeader, reference: NiftiHeader, referenceFile: string, what: string): void {
   if (header.dims.slice(3).some((n) => n !== 1)) throw new InputError(`${what} is ${header.dims.length}D [${header.dims.join(', ')}]; a 3D mask is needed`, { file, code: 'not-3d' });
-  const dims = header.dims.slice(0, 3);
-  const expected = reference.dims.slice(0, 3);
-  if (dims.some((n, axis) => n !== expected[axis])) {
-    throw new InputError(`${what} has dims [${dims.join(', ')}] (x, y, z), the CT ${referenceFile} [${expected.join(', ')}]: it must lie on the CT's grid`, { file, code: 'geometry-mismatch' });
-  }
-  const a = affineFromHeader(header);
-  const b = affineFromHeader(reference);
-  const difference = Math.max(...a.flatMap((row, r) => row.map((value, c) => Math.abs(value - b[r]![c]!))));
-  if (!(difference <= GRID_TOLERANCE_MM)) {
-    throw new InputError(`${what}'s affine differs from the CT's (${referenceFile}) by up to ${difference.toPrecision(4)} mm (tolerance ${GRID_TOLERANCE_MM} mm): it must lie on the CT's grid`, { file, code: 'geometry-mismatch' });
-  }
+  assertSameGrid(file, gridFromHeader(header), gridFromHeader(reference), what, `the CT ${referenceFile}`);
 }
 
 /** The header of an existing file, errors naming it. */
@@ -145,7 +136,7 @@ export interface ViewerInput {
 export async function checkViewerInputs(input: ViewerInput): Promise<void> {
   const reference = await headerOf(input.image, 'image');
   assertVolume(reference, input.image);
-  for (const mask of input.masks) assertSameGrid(mask.file, await headerOf(mask.file, 'mask'), reference, input.image, 'mask');
+  for (const mask of input.masks) assertMaskOnGrid(mask.file, await headerOf(mask.file, 'mask'), reference, input.image, 'the mask');
 }
 
 function labelsFound(image: NiftiImage): { value: number; name: string }[] {
@@ -218,7 +209,7 @@ export function registerViewCommand(program: Command): void {
     .option('--summary <file>', 'a summary JSON of `predict --summary` to show beside the viewer (default: <first mask>.summary.json when it exists)')
     .action(async (image, masks, options) => {
       if (!/\.html?$/i.test(options.out)) throw new InputError('--out must name an .html file', { file: options.out, code: 'bad-output' });
-      assertWritableOutput(options.out, { option: '--out', kind: 'file' });
+      checkOutputs([{ path: options.out, option: '--out', kind: 'file' }], [image, ...masks, ...(options.summary !== undefined ? [options.summary] : [])]);
       const input: ViewerInput = { title: path.basename(image).replace(/\.nii(\.gz)?$/i, ''), image, masks: masks.map((file, m) => ({ file, opacity: m === 0 ? 0.6 : 0.25 })) };
       await checkViewerInputs(input);
       const summaryFile = options.summary ?? (masks[0] !== undefined && fs.existsSync(summaryFileOf(masks[0])) ? summaryFileOf(masks[0]) : undefined);

@@ -5,6 +5,7 @@ export * from './device.js';
 export * from './temporary.js';
 export * from './atomic.js';
 export * from './volume.js';
+export * from './grid.js';
 export * from './progress.js';
 export * from './precision.js';
 export * from './paths.js';

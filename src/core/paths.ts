@@ -4,6 +4,12 @@
  * a folder this process may write in), and must not be one of the command's inputs. Every command
  * that writes results calls these first, so a bad `-o` or `--out` is refused in a second, not
  * after the whole computation.
+ *
+ * The one rule of outputs and inputs is checkOutputs: an output that is an input, lies inside an
+ * input folder, or is a folder written into that holds an input is refused (code
+ * 'output-is-input', exit 2). Paths are compared as the file system resolves them (symbolic links
+ * followed, up to the nearest existing ancestor of a path not created yet) and by device and inode
+ * (hard links). `-` is refused as a path: no command writes its results to standard output.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -42,6 +48,9 @@ function requireWritableFolder(folder: string, target: string, option: string): 
  */
 export function assertWritableOutput(target: string, options: OutputPathOptions): void {
   const { option, kind } = options;
+  if (target === '-') {
+    throw new InputError(`${option} -: results are not written to standard output; name a ${kind}`, { file: target, code: 'bad-output' });
+  }
   const existing = lstatOrUndefined(target);
   if (existing !== undefined) {
     let stat: fs.Stats;
@@ -86,27 +95,6 @@ function identity(file: string): string | undefined {
   }
 }
 
-/**
- * Throws InputError (code 'output-is-input') when any of `outputs` is one of `inputs`: the same
- * path, or the same file reached through a link (compared by device and inode, so hard and
- * symbolic links count). An output that does not exist yet cannot be an input.
- */
-export function assertNotOverwritingInputs(outputs: readonly string[], inputs: readonly string[], option: string): void {
-  const byIdentity = new Map<string, string>();
-  for (const input of inputs) {
-    const id = identity(input);
-    if (id !== undefined) byIdentity.set(id, input);
-  }
-  const resolvedInputs = new Map(inputs.map((input) => [path.resolve(input), input]));
-  for (const output of outputs) {
-    const id = identity(output);
-    const input = resolvedInputs.get(path.resolve(output)) ?? (id !== undefined ? byIdentity.get(id) : undefined);
-    if (input !== undefined) {
-      throw new InputError(`${option} would overwrite the input ${input}: choose another output`, { file: output, code: 'output-is-input' });
-    }
-  }
-}
-
 /** Throws InputError (code 'duplicate-output') when two outputs are the same path. */
 export function assertDistinctOutputs(outputs: readonly string[], option: string): void {
   const seen = new Set<string>();
@@ -115,4 +103,68 @@ export function assertDistinctOutputs(outputs: readonly string[], option: string
     if (seen.has(resolved)) throw new InputError(`${option}: two results would be written to this file`, { file: output, code: 'duplicate-output' });
     seen.add(resolved);
   }
+}
+
+/** The real path of `target`: symbolic links resolved up to its nearest existing ancestor, the rest appended. */
+export function realPathOf(target: string): string {
+  const resolved = path.resolve(target);
+  const rest: string[] = [];
+  let current = resolved;
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync(current), ...rest);
+    } catch {
+      const parent = path.dirname(current);
+      if (parent === current) return resolved;
+      rest.unshift(path.basename(current));
+      current = parent;
+    }
+  }
+}
+
+/** True when `inner` is `outer` or lies inside it (both real paths). */
+function within(outer: string, inner: string): boolean {
+  const relative = path.relative(outer, inner);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
+function isFolder(target: string): boolean {
+  try {
+    return fs.statSync(target).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** An output path a command will write, with the option that named it. */
+export interface OutputTarget extends OutputPathOptions {
+  path: string;
+}
+
+/**
+ * The one check of every command that writes (see the file comment), before any work: each output
+ * can be written (assertWritableOutput), no two outputs are one path, and no output is an input,
+ * lies inside an input folder, or (a folder written into) holds an input. `inputs` are every file
+ * and folder the command reads; a folder input covers what lies inside it. Throws InputError naming
+ * the output, its option and the input.
+ */
+export function checkOutputs(outputs: readonly OutputTarget[], inputs: readonly string[]): void {
+  for (const output of outputs) if (output.path === '-') assertWritableOutput(output.path, output);
+  const realInputs = inputs.map((input) => ({ input, real: realPathOf(input), folder: isFolder(input), id: identity(input) }));
+  for (const output of outputs) {
+    const real = realPathOf(output.path);
+    const id = identity(output.path);
+    for (const input of realInputs) {
+      const same = real === input.real || (id !== undefined && id === input.id);
+      if (same) throw new InputError(`${output.option} would overwrite the input ${input.input}: choose another output`, { file: output.path, code: 'output-is-input' });
+      if (input.folder && within(input.real, real)) {
+        throw new InputError(`${output.option} lies inside the input folder ${input.input}: write it elsewhere`, { file: output.path, code: 'output-is-input' });
+      }
+      if (output.kind === 'folder' && within(real, input.real)) {
+        throw new InputError(`${output.option} holds the input ${input.input}, which writing this folder could replace: choose another folder`, { file: output.path, code: 'output-is-input' });
+      }
+    }
+  }
+  assertDistinctOutputs(outputs.map((output) => output.path), outputs[0]?.option ?? 'the output');
+  for (const output of outputs) assertWritableOutput(output.path, output);
 }

@@ -11,7 +11,7 @@
  * cases are pooled (the sample budget is split over all of them), for one shared plan.
  */
 import * as path from 'node:path';
-import { InputError, Rng, SILENT_PROGRESS, voxelCount, type ProgressReporter, type Shape3, type Volume } from '../core/index.js';
+import { assertSameGrid, InputError, Rng, SILENT_PROGRESS, voxelCount, type ProgressReporter, type Shape3, type Volume } from '../core/index.js';
 import { listRawCases, readDatasetJson, readNifti } from '../io/index.js';
 import { cropToNonzero } from './crop.js';
 import { intensityProperties, median } from './fingerprint_stats.js';
@@ -57,27 +57,19 @@ export function numericData(volume: Volume): ArrayLike<number> {
   return data instanceof BigInt64Array ? Float64Array.from(data, (v) => Number(v)) : data;
 }
 
-/** Checks every channel and the label share one shape; throws an InputError naming the file. */
+/**
+ * Checks every channel and the label lie on channel 0's grid (core's one same-grid test: shape,
+ * spacing, origin, direction) and returns that shape; throws an InputError (GRID_MISMATCH) naming the file.
+ */
 export function checkCaseShapes(images: readonly Volume[], label: Volume | null, caseName = 'case'): Shape3 {
   const first = images[0];
   if (first === undefined) throw new InputError('a case needs at least one image', { file: caseName, code: 'no-image' });
-  const shape = first.shape;
-  const same = (s: Shape3) => s[0] === shape[0] && s[1] === shape[1] && s[2] === shape[2];
+  const reference = `channel 0 (${describe(first, `${caseName} channel 0`)})`;
   images.forEach((image, c) => {
-    if (!same(image.shape)) {
-      throw new InputError(`channel ${c} has shape ${image.shape.join('x')}, channel 0 has ${shape.join('x')}`, {
-        file: describe(image, `${caseName} channel ${c}`),
-        code: 'shape-mismatch',
-      });
-    }
+    if (c > 0) assertSameGrid(describe(image, `${caseName} channel ${c}`), image, first, `channel ${c}`, reference);
   });
-  if (label !== null && !same(label.shape)) {
-    throw new InputError(`label shape ${label.shape.join('x')} differs from the image shape ${shape.join('x')}`, {
-      file: describe(label, `${caseName} label`),
-      code: 'shape-mismatch',
-    });
-  }
-  return [...shape];
+  if (label !== null) assertSameGrid(describe(label, `${caseName} label`), label, first, 'the label', reference);
+  return [...first.shape];
 }
 
 /** nnU-Net `analyze_case` for one case held in memory. */

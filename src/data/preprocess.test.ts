@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { identityAffine, InputError, type Shape3, type Volume } from '../core/index.js';
+import { GRID_MISMATCH, identityAffine, InputError, type Shape3, type Volume } from '../core/index.js';
 import { preprocessCase, sampleClassLocations, transposeArray } from './preprocess.js';
 import { validatePlan, type Plan } from './planning_schema.js';
 import { DATA_RESAMPLING, SEGMENTATION_RESAMPLING } from './resample.js';
@@ -87,7 +87,7 @@ test('preprocessCase without a label returns seg null; bad inputs name the file'
   const result = preprocessCase([image], null, plan);
   assert.equal(result.seg, null);
   const badLabel = volume(new Int8Array(10), [1, 2, 5], c.spacing, 'bad_label.nii.gz');
-  assert.throws(() => preprocessCase([image], badLabel, plan), (e: unknown) => e instanceof InputError && /bad_label\.nii\.gz: label shape/.test(e.message));
+  assert.throws(() => preprocessCase([image], badLabel, plan), (e: unknown) => e instanceof InputError && e.code === GRID_MISMATCH && /bad_label\.nii\.gz: the label does not lie on the grid of channel 0 \(img_0000\.nii\.gz\): shape \[1, 2, 5\]/.test(e.message));
   assert.throws(() => preprocessCase([image, image], null, plan), (e: unknown) => e instanceof InputError && /img_0000\.nii\.gz: the case has 2 channel/.test(e.message));
 });
 

@@ -74,7 +74,7 @@ test('evaluate: missing predictions, a shape mismatch and an unreadable file exi
 
     await box(path.join(pred, 'case_a.nii.gz'), [0, 0, 0], [1, 1, 1], [4, 5, 7]);
     await box(path.join(pred, 'case_c.nii.gz'), [0, 0, 0], [1, 1, 1]);
-    assertUserError(evaluate(['--gt', gt, '--pred', pred, '--json', json]), /case 'case_a': prediction shape \[4, 5, 7\] .* differs from ground truth shape \[4, 5, 6\]/);
+    assertUserError(evaluate(['--gt', gt, '--pred', pred, '--json', json]), /^lesionseg: case 'case_a': \S*case_a\.nii\.gz: the prediction does not lie on the grid of the ground truth \S*case_a\.nii\.gz: shape \[4, 5, 7\] \(z, y, x\) differs from its \[4, 5, 6\]\n$/m);
     await box(path.join(pred, 'case_a.nii.gz'), [0, 0, 0], [1, 1, 1]);
     writeFileSync(path.join(pred, 'case_b.nii.gz'), Buffer.from([0x1f, 0x8b, 8, 0, 1, 2, 3]));
     assertUserError(evaluate(['--gt', gt, '--pred', pred, '--json', json]), /case 'case_b': prediction: .*case_b\.nii\.gz/);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { identityAffine, InputError, type Shape3 } from '../core/index.js';
+import { GRID_MISMATCH, identityAffine, InputError, type Shape3 } from '../core/index.js';
 import { writeNifti } from '../io/index.js';
 import { evaluateFolder } from './evaluateFolder.js';
 import { evaluationCsv, writeEvaluation } from './evaluationReport.js';
@@ -143,11 +143,18 @@ test('evaluateFolder: shape, affine and unreadable files give an InputError nami
   try {
     const [nz, ny, nx] = c.shape;
     await writeLabels(predFile, [nz, ny, nx + 1], c.spacing, new Uint8Array(nz * ny * (nx + 1)));
-    await assert.rejects(evaluateFolder({ gtDir: gt, predDir: pred }), new RegExp(`case '${idOf(c)}': prediction shape .* differs`));
-    await writeLabels(predFile, c.shape, c.spacing, labelMap(c.shape, c.pred, 1), 0.5);
-    await assert.rejects(evaluateFolder({ gtDir: gt, predDir: pred }), new RegExp(`case '${idOf(c)}': prediction affine differs .* 0\\.500 mm`));
-    // Within the tolerance: accepted.
-    await writeLabels(predFile, c.shape, c.spacing, labelMap(c.shape, c.pred, 1), 1e-5);
+    await assert.rejects(evaluateFolder({ gtDir: gt, predDir: pred }), new RegExp(`case '${idOf(c)}': .*: the prediction does not lie on the grid of the ground truth .*: shape .* differs`));
+    // core's one same-grid test: an origin 0.015 voxel (of the smallest spacing) off is another
+    // grid, 0.005 voxel off the same one (GRID_TOLERANCE_VOXELS is 0.01).
+    const voxel = Math.min(...c.spacing);
+    await writeLabels(predFile, c.shape, c.spacing, labelMap(c.shape, c.pred, 1), 0.015 * voxel);
+    await assert.rejects(evaluateFolder({ gtDir: gt, predDir: pred }), (error: unknown) => {
+      assert.ok(error instanceof InputError);
+      assert.equal(error.code, GRID_MISMATCH);
+      assert.match(error.message, new RegExp(`^case '${idOf(c)}': .*${idOf(c)}\\.nii\\.gz: the prediction does not lie on the grid of the ground truth .*: origin .*: voxel centres lie up to 0\\.015 voxel apart`));
+      return true;
+    });
+    await writeLabels(predFile, c.shape, c.spacing, labelMap(c.shape, c.pred, 1), 0.005 * voxel);
     assert.equal((await evaluateFolder({ gtDir: gt, predDir: pred })).cases.length, 1);
     writeFileSync(predFile, 'not a nifti file');
     await assert.rejects(evaluateFolder({ gtDir: gt, predDir: pred }), (error: unknown) => {

@@ -6,8 +6,9 @@
  *
  * Unlike nnU-Net's evaluator, nothing is skipped silently: a missing prediction is an error that
  * lists every missing case unless `allowMissing` is set (then the missing cases are listed in the
- * result), and a prediction whose shape or affine differs from its ground truth is an InputError
- * naming the case. Predictions without a ground truth are listed, not evaluated. With an
+ * result), and a prediction or lung mask off its ground truth's grid (core's one same-grid test,
+ * checked on the headers of every case before any is evaluated) is an InputError naming the case
+ * and the file. Predictions without a ground truth are listed, not evaluated. With an
  * ignore label, the voxels whose ground truth holds it count in no metric (caseMetrics.ts says
  * how, for the surface metrics too), as nnU-Net's evaluate_predictions does. A mask holding a
  * value that is not an integer (0.5, NaN) is refused naming the file and the value, where a voxel
@@ -16,14 +17,14 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import {
-  type Affine,
+  assertSameGrid,
   InputError,
   type ProgressReporter,
   SILENT_PROGRESS,
   type Shape3,
   type TypedArray,
 } from '../core/index.js';
-import { assertIntegerLabels, readNifti, type NiftiImage } from '../io/index.js';
+import { assertIntegerLabels, gridFromHeader, readNifti, readNiftiHeader, type NiftiImage } from '../io/index.js';
 import { caseMetrics, type CaseMetrics } from './caseMetrics.js';
 import { lungInvolvement, type LungInvolvement } from './lungs.js';
 import { maskOfLabel } from './mask.js';
@@ -44,12 +45,10 @@ export interface EvaluateFolderOptions {
   split?: EvaluationSplit;
   /** Evaluate what is there and list missing predictions instead of failing. */
   allowMissing?: boolean;
-  /** Largest allowed difference (mm) between any two entries of the pred and GT affines. */
-  affineToleranceMm?: number;
   progress?: ProgressReporter;
 }
 
-export const EVALUATE_FOLDER_DEFAULTS = { label: 1, toleranceMm: 3, affineToleranceMm: 1e-3, allowMissing: false } as const;
+export const EVALUATE_FOLDER_DEFAULTS = { label: 1, toleranceMm: 3, allowMissing: false } as const;
 
 export interface EvaluatedCase {
   caseId: string;
@@ -118,20 +117,16 @@ export function listNiftiCases(dir: string, role: string): Map<string, string> {
   return cases;
 }
 
-function checkOptions(options: EvaluateFolderOptions): { label: number; ignoreLabel: number | null; toleranceMm: number; affineToleranceMm: number } {
+function checkOptions(options: EvaluateFolderOptions): { label: number; ignoreLabel: number | null; toleranceMm: number } {
   const label = options.label ?? EVALUATE_FOLDER_DEFAULTS.label;
   const ignoreLabel = options.ignoreLabel ?? null;
   const toleranceMm = options.toleranceMm ?? EVALUATE_FOLDER_DEFAULTS.toleranceMm;
-  const affineToleranceMm = options.affineToleranceMm ?? EVALUATE_FOLDER_DEFAULTS.affineToleranceMm;
   if (!(Number.isInteger(label) && label >= 1)) throw new InputError(`label must be a positive integer, got ${label}`);
   if (ignoreLabel !== null && !(Number.isInteger(ignoreLabel) && ignoreLabel >= 1 && ignoreLabel !== label)) {
     throw new InputError(`the ignore label must be a positive integer other than the evaluated label ${label}, got ${ignoreLabel}`);
   }
   if (!(Number.isFinite(toleranceMm) && toleranceMm >= 0)) throw new InputError(`NSD tolerance must be a finite number of mm >= 0, got ${toleranceMm}`);
-  if (!(Number.isFinite(affineToleranceMm) && affineToleranceMm >= 0)) {
-    throw new InputError(`affine tolerance must be a finite number of mm >= 0, got ${affineToleranceMm}`);
-  }
-  return { label, ignoreLabel, toleranceMm, affineToleranceMm };
+  return { label, ignoreLabel, toleranceMm };
 }
 
 interface Job {
@@ -197,27 +192,29 @@ async function readCaseImage(file: string, caseId: string, role: string): Promis
   }
 }
 
-function largestAffineDifference(a: Affine, b: Affine): number {
-  let largest = 0;
-  for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) largest = Math.max(largest, Math.abs(a[r]![c]! - b[r]![c]!));
-  return Number.isNaN(largest) ? Infinity : largest;
-}
-
-/** InputError naming the case unless `other` has the ground truth's shape and (nearly) its affine. */
-function checkGeometry(caseId: string, gt: NiftiImage, other: NiftiImage, role: string, affineToleranceMm: number): void {
-  if (other.shape.some((d, axis) => d !== gt.shape[axis])) {
-    throw new InputError(
-      `case '${caseId}': ${role} shape [${other.shape.join(', ')}] (z, y, x) differs from ground truth shape [${gt.shape.join(', ')}] (${other.file} vs ${gt.file})`,
-      { code: 'shape-mismatch' },
-    );
-  }
-  const difference = largestAffineDifference(gt.affine, other.affine);
-  if (difference > affineToleranceMm) {
-    const show = (a: Affine): string => a.slice(0, 3).map((row) => `[${row.map((v) => Number(v.toFixed(4))).join(', ')}]`).join(' ');
-    throw new InputError(
-      `case '${caseId}': ${role} affine differs from the ground truth's by up to ${difference.toPrecision(3)} mm (tolerance ${affineToleranceMm} mm): ${show(other.affine)} vs ${show(gt.affine)} (${other.file} vs ${gt.file})`,
-      { code: 'affine-mismatch' },
-    );
+/**
+ * Refuse (InputError naming the case and the file) a prediction or lung mask that does not lie on
+ * its ground truth's grid, from the headers alone, so that a bad case is found before any is evaluated.
+ */
+async function checkCaseGrids(job: Job, lungFile: string | undefined): Promise<void> {
+  const gridOf = async (file: string, role: string) => {
+    try {
+      return gridFromHeader(await readNiftiHeader(file));
+    } catch (error) {
+      if (error instanceof InputError) throw new InputError(`case '${job.caseId}': ${role}: ${error.message}`, { code: error.code, cause: error });
+      throw error;
+    }
+  };
+  const gt = await gridOf(job.gtFile, 'ground truth');
+  const others: [string, string][] = [[job.predFile, 'the prediction'], ...(lungFile !== undefined ? [[lungFile, 'the lung mask'] as [string, string]] : [])];
+  for (const [file, role] of others) {
+    const grid = await gridOf(file, role.replace(/^the /, ''));
+    try {
+      assertSameGrid(file, grid, gt, role, `the ground truth ${job.gtFile}`);
+    } catch (error) {
+      if (error instanceof InputError) throw new InputError(`case '${job.caseId}': ${error.message}`, { code: error.code, cause: error });
+      throw error;
+    }
   }
 }
 
@@ -234,7 +231,7 @@ export function labelMask(data: TypedArray, label: number): Uint8Array {
 
 /** Evaluates a prediction folder against a ground-truth folder (see the file comment). */
 export async function evaluateFolder(options: EvaluateFolderOptions): Promise<FolderEvaluation> {
-  const { label, ignoreLabel, toleranceMm, affineToleranceMm } = checkOptions(options);
+  const { label, ignoreLabel, toleranceMm } = checkOptions(options);
   const gt = listNiftiCases(options.gtDir, 'ground-truth');
   if (gt.size === 0) throw new InputError('ground-truth folder holds no .nii.gz or .nii files', { file: options.gtDir, code: 'empty' });
   const plan = planJobs(options, gt);
@@ -249,6 +246,8 @@ export async function evaluateFolder(options: EvaluateFolderOptions): Promise<Fo
     }
   }
 
+  for (const job of plan.jobs) await checkCaseGrids(job, lungFiles?.get(job.caseId));
+
   const progress = options.progress ?? SILENT_PROGRESS;
   const done = new Map<string, EvaluatedCase>(); // a flat prediction folder serves several folds: compute once
   const cases: EvaluatedCase[] = [];
@@ -257,7 +256,7 @@ export async function evaluateFolder(options: EvaluateFolderOptions): Promise<Fo
     for (const job of plan.jobs) {
       const key = `${job.gtFile}\0${job.predFile}`;
       const known = done.get(key);
-      const evaluated = known ? { ...known, fold: job.fold } : await evaluateCase(job, { label, ignoreLabel, toleranceMm, affineToleranceMm, lungFile: lungFiles?.get(job.caseId) });
+      const evaluated = known ? { ...known, fold: job.fold } : await evaluateCase(job, { label, ignoreLabel, toleranceMm, lungFile: lungFiles?.get(job.caseId) });
       done.set(key, evaluated);
       cases.push(evaluated);
       progress.tick(1, job.caseId);
@@ -270,13 +269,12 @@ export async function evaluateFolder(options: EvaluateFolderOptions): Promise<Fo
 
 async function evaluateCase(
   job: Job,
-  settings: { label: number; ignoreLabel: number | null; toleranceMm: number; affineToleranceMm: number; lungFile: string | undefined },
+  settings: { label: number; ignoreLabel: number | null; toleranceMm: number; lungFile: string | undefined },
 ): Promise<EvaluatedCase> {
   const [gtImage, predImage] = await Promise.all([
     readCaseImage(job.gtFile, job.caseId, 'ground truth'),
     readCaseImage(job.predFile, job.caseId, 'prediction'),
   ]);
-  checkGeometry(job.caseId, gtImage, predImage, 'prediction', settings.affineToleranceMm);
   const ref = { data: labelMask(gtImage.data, settings.label), shape: gtImage.shape };
   const pred = { data: labelMask(predImage.data, settings.label), shape: gtImage.shape };
   const spacingMm: Shape3 = [gtImage.spacing[0], gtImage.spacing[1], gtImage.spacing[2]];
@@ -285,7 +283,6 @@ async function evaluateCase(
   const evaluated: EvaluatedCase = { ...job, spacingMm, metrics };
   if (settings.lungFile !== undefined) {
     const lungImage = await readCaseImage(settings.lungFile, job.caseId, 'lung mask');
-    checkGeometry(job.caseId, gtImage, lungImage, 'lung mask', settings.affineToleranceMm);
     const lungLabels = { data: lungImage.data instanceof BigInt64Array ? Array.from(lungImage.data, Number) : lungImage.data, shape: lungImage.shape };
     evaluated.lungs = {
       ref: lungInvolvement(lungLabels, ref, spacingMm),

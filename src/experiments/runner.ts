@@ -122,7 +122,7 @@ export async function startExperiment(options: RunExperimentOptions): Promise<Ex
     savePlan(layout.plan, await planDatasets(used.map(datasetDir), spec.preset, { progress }));
     logger.info(`plan (${spec.preset}) over ${used.join(', ')}: ${seconds(t)}`);
   }
-  const plan = loadPlan(layout.plan);
+  loadPlan(layout.plan); // read once, so that a damaged plan is refused before any step starts
 
   // 3. The target's split.
   const targetDir = datasetDir(spec.target.dataset);

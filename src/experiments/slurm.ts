@@ -98,7 +98,6 @@ export function slurmExecutor(options: SlurmExecutorOptions): StepExecutor {
     async run(steps, events) {
       assertStepOrder(steps);
       const registry = new JobRegistry(jobRegistryFile(options.root));
-      const byKey = new Map(steps.map((s) => [s.key, s] as const));
       const done = new Set<string>();
       /** Steps with a job that may be queued or running: key -> job id. */
       const inFlight = new Map<string, string>();

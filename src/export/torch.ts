@@ -6,7 +6,7 @@
  * every torch's weights-only loader opens it, 1.13's included. A folder of folds needs `fold` (a
  * state dict is one network).
  */
-import { assertNotOverwritingInputs, assertWritableOutput, InputError } from '../core/index.js';
+import { assertWritableOutput, checkOutputs, InputError } from '../core/index.js';
 import type { CheckpointChoice } from '../checkpoint/index.js';
 import { PthBuilder, pyOrderedDict } from '../io/index.js';
 import { readExportModel, type ExportModel } from './model.js';
@@ -53,6 +53,6 @@ export function exportTorch(options: TorchExportOptions): TorchExportResult {
     ...(options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {}),
     ...(options.task !== undefined ? { task: options.task } : {}),
   });
-  assertNotOverwritingInputs([options.out], model.folds.map((f) => f.file), '--out');
+  checkOutputs([{ path: options.out, option: '--out', kind: 'file' }], model.folds.map((f) => f.file));
   return writeTorchStateDict(model, options.out, options.fold ?? null);
 }

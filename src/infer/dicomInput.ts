@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { assertDistinctOutputs, assertWritableOutput, InputError, registerTemporaryPath, unregisterTemporaryPath } from '../core/index.js';
+import { assertWritableOutput, checkOutputs, InputError, registerTemporaryPath, unregisterTemporaryPath } from '../core/index.js';
 import { assertDcm2niix, convertDicomSeries, holdsDicom, readDicomSeries, type ConvertedSeries, type DicomSeries } from '../io/index.js';
 import type { PredictionCase } from './inputs.js';
 
@@ -78,8 +78,8 @@ export function collectDicomCase(input: string, output: string, outputTypes: rea
   for (const file of [output, ...outputs]) {
     if (isInside(input, file)) throw new InputError(`-o lies inside the DICOM input folder ${input}: write the outputs elsewhere (a SEG there would be read as another series)`, { file, code: 'output-is-input' });
   }
-  assertDistinctOutputs(outputs, '-o');
-  for (const file of outputs) assertWritableOutput(file, { option: '-o', kind: 'file' });
+  // core's one output rule: the same check (links followed) and writability, for every output.
+  checkOutputs(outputs.map((file) => ({ path: file, option: '-o', kind: 'file' as const })), [input]);
   return {
     series,
     item: { caseId, channelFiles: [], outputFile: niftiFile },

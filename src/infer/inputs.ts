@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertDistinctOutputs, assertNotOverwritingInputs, assertWritableOutput, InputError } from '../core/index.js';
+import { assertWritableOutput, checkOutputs, InputError, realPathOf } from '../core/index.js';
 
 export interface PredictionCase {
   caseId: string;
@@ -85,30 +85,20 @@ export function probabilityFile(outputFile: string, classIndex: number): string 
   return `${stripNifti(outputFile)}_probabilities_${classIndex}${ending}`;
 }
 
-/** The real path of an existing path, or its resolved form when it does not exist. */
-function realOrResolved(target: string): string {
-  try {
-    return fs.realpathSync(target);
-  } catch {
-    return path.resolve(target);
-  }
-}
-
 /**
  * Refuse (InputError naming the file and `-o`) before any work: `-o` the input folder itself (the
  * masks would mix with the images, and a mask named like a channel file, `<case>_0001.nii.gz`,
- * would be read as one next time), any output that is an input file (also through a link), two
- * outputs with one path, and outputs that cannot be created or written (an ancestor that is a
- * file, a folder without write permission). `probabilityClasses` adds the probability files.
+ * would be read as one next time), then by core's one rule (checkOutputs) any output that is an
+ * input file (also through a link) or lies inside the input folder, two outputs with one path, and
+ * outputs that cannot be created or written (an ancestor that is a file, a folder without write
+ * permission). `probabilityClasses` adds the probability files.
  */
 export function checkPredictionOutputs(cases: readonly PredictionCase[], input: string, output: string, probabilityClasses = 0): void {
   const option = '-o';
-  if (fs.existsSync(input) && fs.statSync(input).isDirectory() && realOrResolved(output) === realOrResolved(input)) {
+  if (fs.existsSync(input) && fs.statSync(input).isDirectory() && realPathOf(output) === realPathOf(input)) {
     throw new InputError(`${option} is the input folder: write the masks to another folder`, { file: output, code: 'output-is-input' });
   }
   const outputs = cases.flatMap((item) => [item.outputFile, ...Array.from({ length: probabilityClasses }, (_, k) => probabilityFile(item.outputFile, k))]);
-  assertDistinctOutputs(outputs, option);
-  assertNotOverwritingInputs(outputs, cases.flatMap((item) => item.channelFiles), option);
   if (!NIFTI.test(output)) assertWritableOutput(output, { option, kind: 'folder' });
-  for (const file of outputs) assertWritableOutput(file, { option, kind: 'file' });
+  checkOutputs(outputs.map((file) => ({ path: file, option, kind: 'file' })), [input, ...cases.flatMap((item) => item.channelFiles)]);
 }

@@ -12,7 +12,7 @@
  */
 import { formatGib, InputError, type Shape3 } from '../core/index.js';
 import { computeNewShape, type Plan } from '../data/index.js';
-import { headerSpacing, volumeShape, type NiftiHeader } from '../io/index.js';
+import { gridFromHeader, type NiftiHeader } from '../io/index.js';
 import { windowCountPerAxis } from './slidingWindow.js';
 
 /**
@@ -45,11 +45,6 @@ function voxels(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** [z, y, x] shape and spacing (mm) from a header, as readNifti gives them for the image. */
-export function headerGrid(header: NiftiHeader): { shape: Shape3; spacing: Shape3 } {
-  return { shape: volumeShape(header), spacing: headerSpacing(header) };
-}
-
 export interface CaseExtentOptions {
   numClasses: number;
   stepFraction: number;
@@ -66,7 +61,7 @@ export interface CaseExtentOptions {
  */
 export function caseExtent(caseId: string, headers: readonly NiftiHeader[], plan: Plan, options: CaseExtentOptions): CaseExtent {
   const configuration = plan.configuration;
-  const { shape, spacing } = headerGrid(headers[0]!);
+  const { shape, spacing } = gridFromHeader(headers[0]!);
   const forward = configuration.transpose.forward;
   const transposedShape = forward.map((axis) => shape[axis]!) as Shape3;
   const transposedSpacing = forward.map((axis) => spacing[axis]!) as Shape3;

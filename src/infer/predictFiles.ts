@@ -15,8 +15,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { assertDeviceAvailable, CPU, InputError, SILENT_LOGGER, type Logger, type Volume } from '../core/index.js';
-import { assertFiniteVoxels, assertVolume, checkDicomImageSize, checkImageSize, DEFAULT_MAX_IMAGE_BYTES, readNifti, readNiftiHeader, writeDicomSeg, writeNifti, type NiftiHeader, type NiftiImage, type SegmentLabel } from '../io/index.js';
+import { assertDeviceAvailable, assertSameGrid, CPU, InputError, type Logger, SILENT_LOGGER, type Volume } from '../core/index.js';
+import { assertFiniteVoxels, assertVolume, checkDicomImageSize, checkImageSize, DEFAULT_MAX_IMAGE_BYTES, gridFromHeader, type NiftiHeader, type NiftiImage, readNifti, readNiftiHeader, type SegmentLabel, writeDicomSeg, writeNifti } from '../io/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
 import { resolveCheckpoints, type CheckpointChoice, type ModelFold } from '../checkpoint/index.js';
 import { checkPredictionOutputs, collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
@@ -150,8 +150,8 @@ async function checkCaseHeaders(cases: readonly PredictionCase[], predictor: Pre
         assertVolume(header, file);
         checkImageSize(header, file, options.maxImageBytes);
         const first = headers[0];
-        if (first !== undefined && header.dims.slice(0, 3).some((n, axis) => n !== first.dims[axis])) {
-          throw new InputError(`dims [${header.dims.slice(0, 3).join(', ')}] differ from channel 0's [${first.dims.slice(0, 3).join(', ')}]`, { file, code: 'shape-mismatch' });
+        if (first !== undefined) {
+          assertSameGrid(file, gridFromHeader(header), gridFromHeader(first), `channel ${headers.length}`, `channel 0 (${item.channelFiles[0]})`);
         }
         headers.push(header);
       }

@@ -1,25 +1,18 @@
 /**
  * `lesionseg check`: every problem of an nnU-Net v2 raw dataset at once, as Issues: dataset.json
  * fields, case pairing and channels, numTraining, NIfTI files with header problems (each under its
- * own code), unreadable or 4D NIfTI files, image/label
- * geometry (shape, spacing, affine), undeclared label values, non-finite voxels, and paths that
+ * own code), unreadable or 4D NIfTI files, image/label geometry (core's one same-grid test: shape,
+ * spacing, origin, direction), undeclared label values, non-finite voxels, and paths that
  * leave the dataset folder (symlinks, '..').
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InputError, type Issue } from '../core/index.js';
+import { compareGrids, GRID_MISMATCH, InputError, type Issue } from '../core/index.js';
 import { validateDatasetJson, SUPPORTED_FILE_ENDINGS, type DatasetJson } from './dataset-json.js';
 import { escapeRegExp } from './raw-dataset.js';
 import { readNifti } from './nifti-read.js';
 import { NiftiHeaderError, type NiftiImage } from './nifti-types.js';
 import { nonFiniteCount, nonFiniteMessage } from './validate-voxels.js';
-
-export interface CheckDatasetOptions {
-  /** Largest allowed difference of voxel spacing (mm) between a case's images and label; default 1e-4. */
-  spacingTolerance?: number;
-  /** Largest allowed difference of any affine entry (mm; direction cosines times spacing); default 1e-3. */
-  affineTolerance?: number;
-}
 
 export interface CheckDatasetResult {
   issues: Issue[];
@@ -36,11 +29,7 @@ class Checker {
   readonly issues: Issue[] = [];
   private readonly realRoot: string;
 
-  constructor(
-    readonly datasetDir: string,
-    readonly spacingTolerance: number,
-    readonly affineTolerance: number,
-  ) {
+  constructor(readonly datasetDir: string) {
     this.realRoot = fs.realpathSync(datasetDir);
   }
 
@@ -84,22 +73,10 @@ class Checker {
     }
   }
 
-  /** Shape, spacing and affine of `other` against `reference`, each mismatch an issue on `file`. */
+  /** `other` against `reference` by core's one same-grid test; a mismatch is one issue on `file`. */
   compareGeometry(file: string, other: NiftiImage, reference: NiftiImage, what: string): void {
-    if (other.shape.some((n, axis) => n !== reference.shape[axis])) {
-      this.add(file, 'shape-mismatch', `shape [${other.shape.join(', ')}] (z, y, x) differs from ${what} [${reference.shape.join(', ')}]`);
-      return;
-    }
-    const spacingDifference = Math.max(...other.spacing.map((s, axis) => Math.abs(s - reference.spacing[axis]!)));
-    if (spacingDifference > this.spacingTolerance) {
-      this.add(file, 'spacing-mismatch', `spacing [${other.spacing.join(', ')}] mm (z, y, x) differs from ${what} [${reference.spacing.join(', ')}] by ${spacingDifference}`);
-    }
-    const affineDifference = Math.max(...other.affine.flatMap((row, r) => row.map((value, c) => Math.abs(value - reference.affine[r]![c]!))));
-    if (affineDifference > this.affineTolerance) {
-      const originDifference = Math.max(...[0, 1, 2].map((r) => Math.abs(other.affine[r]![3] - reference.affine[r]![3])));
-      const where = originDifference > this.affineTolerance ? 'origin' : 'direction';
-      this.add(file, 'affine-mismatch', `affine (${where}) differs from ${what} by up to ${affineDifference.toPrecision(4)} (tolerance ${this.affineTolerance})`);
-    }
+    const comparison = compareGrids(other, reference, what);
+    if (!comparison.same) this.add(file, GRID_MISMATCH, comparison.difference!);
   }
 
   checkFinite(file: string, image: NiftiImage): void {
@@ -206,7 +183,7 @@ async function checkSplit(checker: Checker, split: Split, ending: string, channe
       const image = await checker.read(file);
       if (!image) continue;
       checker.checkFinite(file, image);
-      if (reference) checker.compareGeometry(file, image, reference, `channel image ${path.basename(referencePath)}`);
+      if (reference) checker.compareGeometry(file, image, reference, `channel image ${path.basename(referencePath)}'s`);
       else {
         reference = image;
         referencePath = file;
@@ -219,18 +196,18 @@ async function checkSplit(checker: Checker, split: Split, ending: string, channe
     }
     const label = await checker.read(labelFile);
     if (!label) continue;
-    if (reference) checker.compareGeometry(labelFile, label, reference, `image ${path.basename(referencePath)}`);
+    if (reference) checker.compareGeometry(labelFile, label, reference, `image ${path.basename(referencePath)}'s`);
     checker.checkLabelValues(labelFile, label, declared);
   }
   return cases.size;
 }
 
 /** Check a raw dataset folder and list every problem found; never throws for problems in the data. */
-export async function checkDataset(datasetDir: string, options: CheckDatasetOptions = {}): Promise<CheckDatasetResult> {
+export async function checkDataset(datasetDir: string): Promise<CheckDatasetResult> {
   if (!fs.existsSync(datasetDir) || !fs.statSync(datasetDir).isDirectory()) {
     return { issues: [{ file: datasetDir, path: '', code: 'missing-folder', message: 'dataset folder not found' }], cases: 0 };
   }
-  const checker = new Checker(datasetDir, options.spacingTolerance ?? 1e-4, options.affineTolerance ?? 1e-3);
+  const checker = new Checker(datasetDir);
   const jsonFile = path.join(datasetDir, 'dataset.json');
   let json: Partial<DatasetJson> = {};
   if (!fs.existsSync(jsonFile)) checker.add(jsonFile, 'missing-file', 'dataset.json not found');

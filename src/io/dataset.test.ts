@@ -158,17 +158,16 @@ test('checkDataset reports every case problem in one pass', async () => {
     const result = await checkDataset(dir);
     assert.equal(result.cases, 11);
     assert.deepEqual(codes(result.issues), [
-      'affine-mismatch i_spacing.nii.gz',
-      'affine-mismatch j_origin.nii.gz',
       'bad-file-name weird.nii.gz',
+      'geometry-mismatch h_shape.nii.gz',
+      'geometry-mismatch i_spacing.nii.gz',
+      'geometry-mismatch j_origin.nii.gz',
       'missing-image c_noimage.nii.gz',
       'missing-label b_nolabel.nii.gz',
       'non-finite l_nan_0000.nii.gz',
       'not-3d g_4d_0000.nii.gz',
       'num-training-mismatch dataset.json',
       'outside-dataset m_link_0000.nii.gz',
-      'shape-mismatch h_shape.nii.gz',
-      'spacing-mismatch i_spacing.nii.gz',
       'undeclared-label k_values.nii.gz',
       'unexpected-channel d_extra_0001.nii.gz',
       'unreadable f_truncated_0000.nii.gz',
@@ -176,14 +175,28 @@ test('checkDataset reports every case problem in one pass', async () => {
     const byCode = new Map(result.issues.map((issue) => [issue.code, issue]));
     assert.match(byCode.get('non-finite')!.message, /1 NaN and 1 infinite voxels/);
     assert.match(byCode.get('undeclared-label')!.message, /label values 3 are not declared/);
-    assert.match(byCode.get('affine-mismatch')!.message, /direction|origin/);
-    assert.match(result.issues.find((issue) => issue.file.endsWith('j_origin.nii.gz'))!.message, /origin/);
+    const geometry = (name: string) => result.issues.find((issue) => issue.file.endsWith(name))!.message;
+    assert.match(geometry('h_shape.nii.gz'), /^shape \[2, 5, 6\] \(z, y, x\) differs from image h_shape_0000.nii.gz's \[4, 5, 6\]$/);
+    // x spacing 0.8 -> 0.8 over 5 voxels, y 0.8, z 2 -> 2.5 over 3 steps: 1.5 mm = 1.875 voxels of 0.8 mm.
+    assert.match(geometry('i_spacing.nii.gz'), /^spacing \[2\.5, 0\.8, 0\.8\] mm \(z, y, x\) differs from image i_spacing_0000.nii.gz's \[2, 0\.8, 0\.8\]: voxel centres lie up to 1\.8[78] voxel apart/); // 1.875, either side by float32's 0.8
+    assert.match(geometry('j_origin.nii.gz'), /^origin \[10, -20, 31\] mm differs from image j_origin_0000.nii.gz's \[10, -20, 30\]: voxel centres lie up to 1\.25 voxel apart \(tolerance 0\.01 voxel\)$/);
     assert.match(byCode.get('num-training-mismatch')!.message, /numTraining is 5 but imagesTr holds 11 cases/);
     assert.match(byCode.get('unreadable')!.message, /truncated|gzip/);
     assert.equal(byCode.get('num-training-mismatch')!.path, 'numTraining');
-    // A looser tolerance accepts the 0.5 mm spacing difference.
-    const loose = await checkDataset(dir, { spacingTolerance: 1, affineTolerance: 2 });
-    assert.ok(!loose.issues.some((issue) => /spacing|affine/.test(issue.code)));
+  });
+});
+
+test('every channel of a case lies on channel 0\'s grid (core\'s one test): another origin is refused, one below the tolerance accepted', async () => {
+  await withDataset(async (dir) => {
+    fs.mkdirSync(dir, { recursive: true });
+    writeDatasetJson(dir, { ...JSON_OK, channel_names: { '0': 'CT', '1': 'PET' }, numTraining: 2 });
+    for (const id of ['p_moved', 'q_close']) await goodCase(dir, id);
+    // 0.5 mm along x is 0.625 voxel of 0.8 mm; 0.004 mm is 0.005 voxel, under GRID_TOLERANCE_VOXELS.
+    await nifti(path.join(dir, 'imagesTr', 'p_moved_0001.nii.gz'), image(), { affine: affine(undefined, [10.5, -20, 30]) });
+    await nifti(path.join(dir, 'imagesTr', 'q_close_0001.nii.gz'), image(), { affine: affine(undefined, [10.004, -20, 30]) });
+    const { issues } = await checkDataset(dir);
+    assert.deepEqual(codes(issues), ['geometry-mismatch p_moved_0001.nii.gz']);
+    assert.match(issues[0]!.message, /^origin \[10\.5, -20, 30\] mm differs from channel image p_moved_0000.nii.gz's \[10, -20, 30\]: voxel centres lie up to 0\.625 voxel apart/);
   });
 });
 

@@ -7,22 +7,19 @@
  * dcm2niix writes its NIfTI in its own voxel order (rows flipped, slices in the order it sorts
  * them) with an LPS->RAS-correct affine. That affine is checked against the one built from the
  * DICOM tags (ImagePositionPatient, ImageOrientationPatient, PixelSpacing): the two grids must be
- * the same voxel centres up to an axis permutation and flips, within 0.01 mm at every corner (the
- * measured difference is returned); then the voxels are laid out on the tags' grid (i = column,
+ * the same voxel centres up to an axis permutation and flips, by core's one same-grid test (every
+ * voxel centre within 0.01 voxel; the largest distance in mm is returned); then the voxels are laid out on the tags' grid (i = column,
  * j = row, k = slice along the normal) and written with the tags' affine, so a mask predicted on it
  * maps back onto the source instances one slice each (dicom-seg.ts).
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InputError, LesionsegError, type Affine, type Shape3, type TypedArray } from '../core/index.js';
+import { compareGrids, GRID_MISMATCH, InputError, LesionsegError, type Affine, type Grid, type Shape3, type TypedArray } from '../core/index.js';
 import { readNifti } from './nifti-read.js';
 import { writeNifti } from './nifti-write.js';
 import { findAxisMapping, reorientToImage, describeMapping, isIdentityMapping, type AxisMapping } from './importers/reorient.js';
 import type { DicomSeries } from './dicom-series.js';
-
-/** Largest distance (mm) between dcm2niix's and the tags' position of a grid corner that is accepted. */
-export const DCM2NIIX_GEOMETRY_TOLERANCE_MM = 0.01;
 
 export interface ConvertedSeries {
   /** The NIfTI on the series' grid (`<name>.nii` in the work folder). */
@@ -65,37 +62,27 @@ export async function assertDcm2niix(executable = 'dcm2niix'): Promise<void> {
   });
 }
 
-function corners(shape: Shape3): [number, number, number][] {
-  const [nz, ny, nx] = shape;
-  const out: [number, number, number][] = [];
-  for (const k of [0, nz - 1]) for (const j of [0, ny - 1]) for (const i of [0, nx - 1]) out.push([i, j, k]);
-  return out;
-}
-
-function apply(affine: Affine, [i, j, k]: [number, number, number]): [number, number, number] {
-  return [0, 1, 2].map((r) => affine[r]![0] * i + affine[r]![1] * j + affine[r]![2] * k + affine[r]![3]) as [number, number, number];
-}
-
-/** The dcm2niix voxel (NIfTI order) that `mapping` puts at the tags' voxel `index`. */
-function mappedIndex(index: [number, number, number], mapping: AxisMapping, convertedDims: [number, number, number]): [number, number, number] {
-  const out: [number, number, number] = [0, 0, 0];
-  for (let a = 0; a < 3; a++) {
-    const b = mapping.maskAxis[a]!;
-    out[b] = mapping.flip[a] ? convertedDims[b]! - 1 - index[a]! : index[a]!;
+/**
+ * dcm2niix's grid in the tags' voxel order: its affine composed with the index map that `mapping`
+ * defines (tags' axis a runs along dcm2niix's axis maskAxis[a], reversed when flip[a]), and its
+ * spacing permuted alike, so that core's compareGrids can set it against the tags' grid.
+ */
+function convertedOnTagsAxes(converted: { affine: Affine; spacing: Shape3; shape: Shape3 }, mapping: AxisMapping): Grid {
+  const dims = [converted.shape[2], converted.shape[1], converted.shape[0]];
+  const affine = converted.affine.map((row) => [...row]) as Affine;
+  const spacingXyz: number[] = [0, 0, 0];
+  for (let row = 0; row < 3; row++) {
+    const source = converted.affine[row]!;
+    let offset = source[3];
+    for (let a = 0; a < 3; a++) {
+      const b = mapping.maskAxis[a]!;
+      affine[row]![a] = mapping.flip[a] ? -source[b]! : source[b]!;
+      if (mapping.flip[a]) offset += source[b]! * (dims[b]! - 1);
+    }
+    affine[row]![3] = offset;
   }
-  return out;
-}
-
-/** Largest distance between where the tags and dcm2niix put the same voxel, over the grid's corners. */
-export function cornerDifferenceMm(tagsAffine: Affine, shape: Shape3, convertedAffine: Affine, convertedShape: Shape3, mapping: AxisMapping): number {
-  const dims: [number, number, number] = [convertedShape[2], convertedShape[1], convertedShape[0]];
-  let worst = 0;
-  for (const corner of corners(shape)) {
-    const a = apply(tagsAffine, corner);
-    const b = apply(convertedAffine, mappedIndex(corner, mapping, dims));
-    worst = Math.max(worst, Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]));
-  }
-  return worst;
+  for (let a = 0; a < 3; a++) spacingXyz[a] = converted.spacing[2 - mapping.maskAxis[a]!]!;
+  return { shape: [dims[mapping.maskAxis[2]]!, dims[mapping.maskAxis[1]]!, dims[mapping.maskAxis[0]]!], spacing: [spacingXyz[2]!, spacingXyz[1]!, spacingXyz[0]!], affine };
 }
 
 /** Integral values that fit int16 stay int16 (as CT is stored); anything else is written as float32. */
@@ -132,15 +119,16 @@ export async function convertDicomSeries(series: DicomSeries, workDir: string, n
   }
   const mapping = findAxisMapping(series.affine, series.shape, converted.affine, converted.shape, { linear: 1e-3, voxels: 0.01 });
   if (typeof mapping === 'string') {
-    throw new InputError(`dcm2niix's geometry of ${what} does not match its ImagePositionPatient/ImageOrientationPatient/PixelSpacing: ${mapping}`, { file: series.folder, code: 'dicom-geometry' });
+    throw new InputError(`dcm2niix's geometry of ${what} does not match its ImagePositionPatient/ImageOrientationPatient/PixelSpacing: ${mapping}`, { file: series.folder, code: GRID_MISMATCH });
   }
-  const difference = cornerDifferenceMm(series.affine, series.shape, converted.affine, converted.shape, mapping);
-  if (difference > DCM2NIIX_GEOMETRY_TOLERANCE_MM) {
-    throw new InputError(`dcm2niix places ${what} ${difference.toPrecision(3)} mm away from its DICOM tags (at most ${DCM2NIIX_GEOMETRY_TOLERANCE_MM} mm is accepted)`, { file: series.folder, code: 'dicom-geometry' });
+  const spacing: Shape3 = [series.sliceSpacingMm, series.pixelSpacingMm[0], series.pixelSpacingMm[1]];
+  const tagsGrid: Grid = { shape: series.shape, spacing, affine: series.affine };
+  const comparison = compareGrids(convertedOnTagsAxes(converted, mapping), tagsGrid, "the tags'");
+  if (!comparison.same) {
+    throw new InputError(`dcm2niix's volume of ${what} does not lie on the grid of its ImagePositionPatient/ImageOrientationPatient/PixelSpacing: ${comparison.difference}`, { file: series.folder, code: GRID_MISMATCH });
   }
   const data = isIdentityMapping(mapping) ? converted.data : reorientToImage(converted.data, converted.shape, mapping, series.shape);
-  const spacing: Shape3 = [series.sliceSpacingMm, series.pixelSpacingMm[0], series.pixelSpacingMm[1]];
   const file = path.join(workDir, `${name}.nii`);
   await writeNifti(file, { data, shape: series.shape, spacing, affine: series.affine }, { datatype: storedType(data) });
-  return { file, geometryDifferenceMm: difference, reorientation: describeMapping(mapping).replaceAll('image', 'tags').replaceAll('mask', 'dcm2niix') };
+  return { file, geometryDifferenceMm: comparison.displacementMm, reorientation: describeMapping(mapping).replaceAll('image', 'tags').replaceAll('mask', 'dcm2niix') };
 }

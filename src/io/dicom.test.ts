@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import dcmjs from 'dcmjs';
-import { InputError, type Affine } from '../core/index.js';
+import { GRID_MISMATCH, InputError, type Affine } from '../core/index.js';
 import { readDicomHeader, isDicomFile } from './dicom.js';
 import { checkDicomSeries, chooseSeries, readDicomSeries, scanDicomFolder } from './dicom-series.js';
 import { convertDicomSeries } from './dicom-convert.js';
@@ -150,6 +150,49 @@ test('dcm2niix converts a series back onto the phantom grid: affine to 1e-4 mm, 
     assert.deepEqual(nifti.shape, image.shape);
     assert.deepEqual(Int16Array.from(nifti.data as Int16Array), data);
   }
+});
+
+/**
+ * A dcm2niix that runs the real one, then moves its volume by `shiftMm` along world z (srow_z[3] at
+ * byte 324 and qoffset_z at byte 276 of the NIfTI-1 header, both float32 little-endian).
+ */
+function shiftingDcm2niix(dir: string, shiftMm: number): string {
+  const script = path.join(dir, `dcm2niix-shift-${shiftMm}.mjs`);
+  fs.writeFileSync(script, [
+    '#!/usr/bin/env node',
+    "import { execFileSync } from 'node:child_process';",
+    "import * as fs from 'node:fs';",
+    "import * as path from 'node:path';",
+    'const args = process.argv.slice(2);',
+    "process.stdout.write(execFileSync('dcm2niix', args));",
+    "const out = args[args.indexOf('-o') + 1];",
+    "for (const name of fs.existsSync(out ?? '') ? fs.readdirSync(out) : []) {",
+    "  if (!name.endsWith('.nii')) continue;",
+    '  const file = path.join(out, name);',
+    '  const bytes = fs.readFileSync(file);',
+    `  for (const offset of [276, 324]) bytes.writeFloatLE(bytes.readFloatLE(offset) + ${shiftMm}, offset);`,
+    '  fs.writeFileSync(file, bytes);',
+    '}',
+  ].join('\n'));
+  fs.chmodSync(script, 0o755);
+  return script;
+}
+
+test("a dcm2niix volume off the tags' grid is refused by core's one same-grid test; one within 0.01 voxel is accepted", async (t) => {
+  if (!pydicomAvailable(t) || !dcm2niixAvailable(t)) return;
+  const { image, data } = await phantom;
+  const dir = path.join(tmp, 'convert-shifted');
+  makeDicomSeries(dir, { data, shape: image.shape, affine: AXIAL });
+  const series = readDicomSeries(dir);
+  // The smallest voxel size is 0.8 mm: 0.02 mm is 0.025 voxel (refused), 0.004 mm is 0.005 voxel (accepted).
+  await assert.rejects(convertDicomSeries(series, path.join(tmp, 'work-shift-far'), 'case_0000', { dcm2niix: shiftingDcm2niix(tmp, 0.02) }), (error: unknown) => {
+    assert.ok(error instanceof InputError, String(error));
+    assert.equal(error.code, GRID_MISMATCH);
+    assert.match(error.message, /dcm2niix's volume of series .* does not lie on the grid of its ImagePositionPatient.*: origin .* voxel centres lie up to 0\.025 voxel apart/);
+    return true;
+  });
+  const close = await convertDicomSeries(series, path.join(tmp, 'work-shift-close'), 'case_0000', { dcm2niix: shiftingDcm2niix(tmp, 0.004) });
+  assert.ok(Math.abs(close.geometryDifferenceMm - 0.004) < 1e-4, String(close.geometryDifferenceMm));
 });
 
 test('packBits packs pixel n into bit n % 8 of byte n / 8 across frames, to an even length', () => {

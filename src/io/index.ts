@@ -9,7 +9,8 @@ export { NiftiHeaderError } from './nifti-types.js';
 export { readNifti, readNiftiHeader, type ReadNiftiOptions } from './nifti-read.js';
 export { DEFAULT_MAX_IMAGE_BYTES, assertVolume, checkImageSize, headerProblems, validateNiftiHeader, volumeShape } from './nifti-validate.js';
 export { writeNifti, type WriteNiftiOptions } from './nifti-write.js';
-export { affineFromHeader, headerSpacing, voxelSpacing, PIXDIM_AGREEMENT_TOLERANCE } from './nifti-affine.js';
+export { affineFromHeader, headerSpacing, PIXDIM_AGREEMENT_TOLERANCE, voxelSpacing } from './nifti-affine.js';
+export { gridFromHeader } from './nifti-grid.js';
 export { readDicomHeader, isDicomFile, DICOM_TAGS, DICOM_READ_DEFAULTS, TRANSFER_SYNTAX, type DicomHeader, type DicomKeyword, type DicomReadLimits } from './dicom.js';
 export {
   scanDicomFolder,
@@ -24,7 +25,7 @@ export {
   type DicomSeriesSummary,
   type DicomInstance,
 } from './dicom-series.js';
-export { convertDicomSeries, assertDcm2niix, cornerDifferenceMm, DCM2NIIX_GEOMETRY_TOLERANCE_MM, type ConvertedSeries, type ConvertOptions } from './dicom-convert.js';
+export { assertDcm2niix, convertDicomSeries, type ConvertedSeries, type ConvertOptions } from './dicom-convert.js';
 export { checkDicomImageSize, CT_IMAGE_STORAGE } from './dicom-voxels.js';
 export { writeDicomSeg, buildDicomSeg, encodeDicomSeg, segmentCodes, packBits, newUid, SEGMENT_CODES, SEGMENTATION_SOP_CLASS_UID, type SegmentLabel, type DicomSegOptions, type CodedConcept } from './dicom-seg.js';
 export {
@@ -45,7 +46,7 @@ export {
   type DatasetJson,
 } from './dataset-json.js';
 export { listRawCases, type RawCase } from './raw-dataset.js';
-export { checkDataset, type CheckDatasetOptions, type CheckDatasetResult } from './check-dataset.js';
+export { checkDataset, type CheckDatasetResult } from './check-dataset.js';
 export * from './importers/index.js';
 export * from './split.js';
 export { nonFiniteCount, nonFiniteMessage, assertFiniteVoxels, firstNonIntegerVoxel, assertIntegerLabels, type NonFiniteCount } from './validate-voxels.js';

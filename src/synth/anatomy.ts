@@ -113,7 +113,7 @@ export function sampleAnatomyParams(rng: Rng, geometry: CaseGeometry): AnatomyPa
 export function drawAnatomy(rng: Rng, geometry: CaseGeometry, params: AnatomyParams): Anatomy {
   const [nz, ny, nx] = geometry.shape;
   const { worldX, worldY, worldZ } = geometry;
-  const { skinA, skinB, fatMm, muscleMm, ribMm, cavityA, cavityB } = geometry.body;
+  const { skinA, skinB, fatMm, muscleMm, cavityA, cavityB } = geometry.body;
   const total = nz * ny * nx;
   const hu = new Float32Array(total);
   const tissues = new Uint8Array(total);

@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertDeviceAvailable, assertWritableOutput, atomicWriteJsonSync, InputError, lockFolder, SILENT_LOGGER, SILENT_PROGRESS, type Device, type Logger, type ProgressReporter } from '../core/index.js';
+import { assertDeviceAvailable, atomicWriteJsonSync, checkOutputs, type Device, InputError, lockFolder, type Logger, type ProgressReporter, SILENT_LOGGER, SILENT_PROGRESS } from '../core/index.js';
 import { ignoreLabelOf, listRawCases } from '../io/index.js';
 import {
   assertPlanCovers, checkDatasets, checkPreprocessing, createBatchLoader, getPreset, loadPlan, planDatasets, preprocessDataset,
@@ -126,13 +126,13 @@ async function resolvePlan(options: TrainCommandOptions, dataset: CheckedDataset
  * The checks that need nothing but the options, first of all: the device exists, fp16 has a GPU,
  * and the run folder and the cache can be written. Shared with pretrain.
  */
-export function checkRunResources(options: RunCommandOptions & { preprocessed: string | null }): void {
+export function checkRunResources(options: RunCommandOptions & { preprocessed: string | null }, inputs: readonly string[]): void {
   assertDeviceAvailable(options.device, options.device.type === 'cpu' ? 0 : cudaDeviceCount());
   if (options.precision === 'fp16' && options.device.type === 'cpu') {
     throw new InputError('--precision fp16 needs a CUDA device (libtorch autocasts only to bfloat16 on the CPU): use bf16 or fp32', { code: 'bad-precision' });
   }
-  assertWritableOutput(options.out, { option: '--out', kind: 'folder' });
-  if (options.preprocessed !== null) assertWritableOutput(options.preprocessed, { option: '--preprocessed', kind: 'folder' });
+  // core's one output rule: the run folder and the cache hold no input and lie in none.
+  checkOutputs([{ path: options.out, option: '--out', kind: 'folder' }, ...(options.preprocessed !== null ? [{ path: options.preprocessed, option: '--preprocessed', kind: 'folder' as const }] : [])], inputs);
 }
 
 /** Every rank needs at least one sample of the plan's batch (nnU-Net refuses the same). */
@@ -163,7 +163,7 @@ async function trainInLockedFolder(options: TrainCommandOptions): Promise<Traini
   const logger = options.logger ?? SILENT_LOGGER;
   const dataParallel = options.dataParallel ?? null;
   const writer = dataParallel === null || dataParallel.isWriter;
-  checkRunResources(options);
+  checkRunResources(options, [options.dataset, ...(options.plan !== null ? [options.plan] : []), ...(options.pretrained !== null ? [options.pretrained] : [])]);
   // Rank 0 decides (and recovers a torn checkpoint set); the others take its decision below.
   const mode = writer ? decideRunMode(options.out, { resume: options.resume, force: options.force }) : options.resume ? 'resume' : 'fresh';
   if (options.pretrained !== null && !options.strategy.requiresPretrained) {

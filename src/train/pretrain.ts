@@ -130,7 +130,7 @@ async function pretrainInLockedFolder(options: PretrainCommandOptions): Promise<
   if (options.datasets.length === 0) throw new InputError('give the source datasets: --datasets DIR,DIR,...', { code: 'bad-arguments' });
   const dataParallel = options.dataParallel ?? null;
   const writer = dataParallel === null || dataParallel.isWriter;
-  checkRunResources(options);
+  checkRunResources(options, options.datasets);
   const datasets = await checkAll(options.datasets);
   const names = datasets.map((d) => d.info.name);
   const runDirs = options.mode === 'multi' ? [options.out] : names.map((name) => path.join(options.out, name));

@@ -136,9 +136,9 @@ test('problems are all listed, naming the files, and nothing is written', async 
     await release(src, { skipInfection: 'radiopaedia_10_85902_1', badShape: 'coronacases_001' });
     fs.writeFileSync(path.join(src, 'Infection_Mask', 'radiopaedia_99_1_1.nii.gz'), 'junk');
     assert.deepEqual(await issuesOf(importDataset('covid19-ctseg', src, out)), [
+      'geometry-mismatch coronacases_001.nii.gz',
       'missing-file radiopaedia_10_85902_1.nii.gz',
       'missing-image radiopaedia_99_1_1.nii.gz',
-      'shape-mismatch coronacases_001.nii.gz',
     ]);
     assert.equal(fs.existsSync(out), false);
   });

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { atomicWriteJsonSync, InputError, SILENT_PROGRESS, ValidationError, type Issue, type TypedArray, type Volume } from '../../core/index.js';
+import { atomicWriteJsonSync, GRID_MISMATCH, InputError, type Issue, SILENT_PROGRESS, type TypedArray, ValidationError, type Volume } from '../../core/index.js';
 import { readNifti, readNiftiHeader } from '../nifti-read.js';
 import { writeNifti } from '../nifti-write.js';
 import { affineFromHeader } from '../nifti-affine.js';
@@ -104,13 +104,13 @@ async function checkCaseHeaders(sourceCase: SourceCase, importer: Importer, issu
     if (importer.alignment === 'reorient') {
       const mapping = findAxisMapping(affineFromHeader(image), imageShape, affineFromHeader(header), maskShape);
       if (typeof mapping === 'string') {
-        issues.push({ file: mask.file, path: '', code: 'geometry-mismatch', message: `cannot be matched to the image ${sourceCase.image}: ${mapping}` });
+        issues.push({ file: mask.file, path: '', code: GRID_MISMATCH, message: `cannot be matched to the image ${sourceCase.image}: ${mapping}` });
       }
     } else if (imageShape.some((n, axis) => n !== maskShape[axis])) {
       issues.push({
         file: mask.file,
         path: '',
-        code: 'shape-mismatch',
+        code: GRID_MISMATCH,
         message: `shape [${maskShape.join(', ')}] (z, y, x) differs from the image ${sourceCase.image} [${imageShape.join(', ')}]`,
       });
     }
@@ -127,7 +127,7 @@ async function alignedMask(mask: SourceMask, image: NiftiImage, importer: Import
   if (importer.alignment === 'reorient') {
     const mapping = findAxisMapping(image.affine, image.shape, source.affine, source.shape);
     if (typeof mapping === 'string') {
-      throw new InputError(`cannot be matched to the image ${image.file}: ${mapping}`, { file: mask.file, code: 'geometry-mismatch' });
+      throw new InputError(`cannot be matched to the image ${image.file}: ${mapping}`, { file: mask.file, code: GRID_MISMATCH });
     }
     if (isIdentityMapping(mapping)) return { data: source.data, facts: { orientation: 'same as the image' } };
     return { data: reorientToImage(source.data, source.shape, mapping, image.shape), facts: { reoriented: describeMapping(mapping) } };
@@ -135,7 +135,7 @@ async function alignedMask(mask: SourceMask, image: NiftiImage, importer: Import
   if (source.shape.some((n, axis) => n !== image.shape[axis])) {
     throw new InputError(`shape [${source.shape.join(', ')}] (z, y, x) differs from the image ${image.file} [${image.shape.join(', ')}]`, {
       file: mask.file,
-      code: 'shape-mismatch',
+      code: GRID_MISMATCH,
     });
   }
   const difference = maxAffineDifference(source, image);
