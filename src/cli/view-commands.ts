@@ -40,7 +40,7 @@ export function assertSameGrid(file: string, header: NiftiHeader, reference: Nif
 
 /** The header of an existing file, errors naming it. */
 export async function headerOf(file: string, what: string): Promise<NiftiHeader> {
-  if (!fs.existsSync(file)) throw new InputError(`${what} not found`, { file, code: 'missing-input' });
+  if (!fs.existsSync(file)) throw new InputError(`${what} not found`, { file, code: 'not-found' });
   return readNiftiHeader(file);
 }
 

@@ -60,7 +60,7 @@ export function numericData(volume: Volume): ArrayLike<number> {
 /** Checks every channel and the label share one shape; throws an InputError naming the file. */
 export function checkCaseShapes(images: readonly Volume[], label: Volume | null, caseName = 'case'): Shape3 {
   const first = images[0];
-  if (first === undefined) throw new InputError('a case needs at least one image', { file: caseName, code: 'no-image' });
+  if (first === undefined) throw new InputError('a case needs at least one image', { file: caseName, code: 'missing-image' });
   const shape = first.shape;
   const same = (s: Shape3) => s[0] === shape[0] && s[1] === shape[1] && s[2] === shape[2];
   images.forEach((image, c) => {
@@ -127,7 +127,7 @@ export function summarizeFingerprint(
   samplesPerCase: number,
   seed = FOREGROUND_SAMPLE_SEED,
 ): FingerprintSummary {
-  if (cases.length === 0) throw new InputError('no cases to fingerprint', { code: 'empty-dataset' });
+  if (cases.length === 0) throw new InputError('no cases to fingerprint', { code: 'no-cases' });
   return {
     numCases: cases.length,
     medianSpacing: [0, 1, 2].map((a) => median(cases.map((k) => k.spacing[a]!))) as Triple,
@@ -216,7 +216,7 @@ export async function computeFingerprint(
   }
   const caseLists = dirs.map((dir) => listRawCases(dir, 'Tr'));
   const totalCases = caseLists.reduce((sum, list) => sum + list.length, 0);
-  if (totalCases === 0) throw new InputError('no training cases found (imagesTr is empty)', { file: dirs[0], code: 'empty-dataset' });
+  if (totalCases === 0) throw new InputError('no training cases found (imagesTr is empty)', { file: dirs[0], code: 'no-cases' });
   const seed = options.seed ?? FOREGROUND_SAMPLE_SEED;
   const samplesPerCase = Math.floor((options.sampleBudget ?? FOREGROUND_SAMPLE_BUDGET) / totalCases);
   const progress = options.progress ?? SILENT_PROGRESS;

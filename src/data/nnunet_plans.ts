@@ -11,7 +11,7 @@
  * resampling functions or normalisation schemes, reorienting image readers, region labels.
  * The network comes out as a plain object the models layer builds (data does not import models).
  */
-import { InputError, ValidationError, type Issue } from '../core/index.js';
+import { InputError, ValidationError, type InputErrorCode, type Issue } from '../core/index.js';
 import { segmentationClassCount, type DatasetJson } from '../io/index.js';
 import type { NormalizationScheme } from './normalize.js';
 import { transposeTriple } from './planning.js';
@@ -87,7 +87,7 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
   const file = options.plansFile;
   const name = options.configuration ?? '3d_fullres';
   const issues: Issue[] = [];
-  const report = (path: string, message: string, code = 'unsupported'): void => {
+  const report = (path: string, message: string, code: InputErrorCode = 'unsupported'): void => {
     issues.push({ file, path, code, message });
   };
   if (!isRecord(plansJson) || !isRecord(plansJson.configurations)) throw new InputError('not nnU-Net v2 plans: no "configurations" object', { file, code: 'bad-plan' });
@@ -219,7 +219,7 @@ function intensityOf(value: unknown): Plan['fingerprint']['foregroundIntensityPr
 function networkOf(
   architecture: unknown,
   at: string,
-  report: (path: string, message: string, code?: string) => void,
+  report: (path: string, message: string, code?: InputErrorCode) => void,
   inputChannels: number,
   numClasses: number,
   patchSize: Triple,

@@ -6,7 +6,7 @@
  * usual lowest-resolution-z data the transpose is the identity.
  */
 import * as fs from 'node:fs';
-import { atomicWriteJsonSync, InputError, ValidationError, type Issue } from '../core/index.js';
+import { atomicWriteJsonSync, InputError, ValidationError, type InputErrorCode, type Issue } from '../core/index.js';
 import { NORMALIZATION_SCHEMES, type IntensityProperties, type NormalizationScheme } from './normalize.js';
 import { PRESET_NAMES, type PresetName } from './planning_presets.js';
 import type { ResampleSettings } from './resample.js';
@@ -113,7 +113,7 @@ const permutation: Check = (v) =>
 class Walker {
   readonly issues: Issue[] = [];
   constructor(readonly file: string) {}
-  report(path: string, code: string, message: string): void {
+  report(path: string, code: InputErrorCode, message: string): void {
     this.issues.push({ file: this.file, path, code, message });
   }
   field(parent: unknown, path: string, key: string, check: Check): unknown {
@@ -154,7 +154,7 @@ function validateNetwork(w: Walker, network: unknown, path: string): void {
   const architecture = w.field(network, path, 'architecture', oneOf(PLAN_ARCHITECTURES));
   if (architecture === 'ResidualEncoderUNet') {
     const blocks = w.list(network, path, 'nBlocksPerStage');
-    if (typeof nStages === 'number' && blocks.length !== nStages) w.report(`${path}.nBlocksPerStage`, 'bad-length', `${path}.nBlocksPerStage has ${blocks.length} entries, nStages is ${nStages}`);
+    if (typeof nStages === 'number' && blocks.length !== nStages) w.report(`${path}.nBlocksPerStage`, 'bad-value', `${path}.nBlocksPerStage has ${blocks.length} entries, nStages is ${nStages}`);
     blocks.forEach((entry, i) => {
       if (positiveInt(entry) !== null) w.report(`${path}.nBlocksPerStage.${i}`, 'bad-value', `${path}.nBlocksPerStage.${i} must be a positive integer`);
     });
@@ -162,7 +162,7 @@ function validateNetwork(w: Walker, network: unknown, path: string): void {
   for (const key of ['featuresPerStage', 'kernelSizes', 'strides']) {
     const list = w.list(network, path, key);
     if (typeof nStages === 'number' && list.length !== nStages) {
-      w.report(`${path}.${key}`, 'bad-length', `${path}.${key} has ${list.length} entries, nStages is ${nStages}`);
+      w.report(`${path}.${key}`, 'bad-value', `${path}.${key} has ${list.length} entries, nStages is ${nStages}`);
     }
     list.forEach((entry, i) => {
       const check = key === 'featuresPerStage' ? positiveInt : tripleOf(positiveInt);
@@ -186,7 +186,7 @@ function validateNetwork(w: Walker, network: unknown, path: string): void {
 export function validatePlan(json: unknown, file = 'plan.json'): Issue[] {
   const w = new Walker(file);
   if (!isRecord(json)) {
-    w.report('', 'not-an-object', 'the plan must be a JSON object');
+    w.report('', 'wrong-type', 'the plan must be a JSON object');
     return w.issues;
   }
   w.field(json, '', 'version', oneOf([PLAN_VERSION]));
@@ -256,7 +256,7 @@ export function loadPlan(file: string): Plan {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (cause) {
-    throw new InputError('cannot read the plan file', { file, code: 'missing-file', cause });
+    throw new InputError('cannot read the plan file', { file, code: 'not-found', cause });
   }
   let json: unknown;
   try {

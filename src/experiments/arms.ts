@@ -54,7 +54,7 @@ function armOptions(check: Checker, value: unknown, at: string, strategy: Transf
     transferPlanShape(strategy, options);
   } catch (error) {
     if (!(error instanceof InputError)) throw error;
-    check.add(at, 'bad-option', error.message);
+    check.add(at, 'bad-arguments', error.message);
   }
   return options;
 }

@@ -155,7 +155,7 @@ test('arm objects: bad names, options that do not apply, unknown models and dupl
       'seeds:bad-value',
       'strategies[2]:duplicate-arm',
       'strategies[3].name:bad-name',
-      'strategies[4].options:bad-option',
+      'strategies[4].options:bad-arguments',
       'strategies[5].name:bad-name',
       'strategies[5].options.fuseLevels:unknown-name',
       'strategies[6].options.colour:unknown-key',
@@ -163,7 +163,7 @@ test('arm objects: bad names, options that do not apply, unknown models and dupl
       'strategies[7].strategy:unknown-strategy',
       'strategies[8].strategy:missing-field',
     ]);
-    assert.match(error.issues.find((i) => i.code === 'bad-option')!.message, /decoderInit applies only to frozen-encoder and hybrid, not continual/);
+    assert.match(error.issues.find((i) => i.code === 'bad-arguments')!.message, /decoderInit applies only to frozen-encoder and hybrid, not continual/);
   }
 });
 

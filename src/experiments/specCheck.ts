@@ -3,7 +3,7 @@
  * as `{ file, path, code, message }` issues (unknown keys listed with the valid ones, bad values
  * with what was given) and returns a fallback, so one pass reports everything at once.
  */
-import type { Issue } from '../core/index.js';
+import type { InputErrorCode, Issue } from '../core/index.js';
 
 export type Json = Record<string, unknown>;
 
@@ -11,13 +11,13 @@ export class Checker {
   readonly issues: Issue[] = [];
   constructor(readonly file: string) {}
 
-  add(at: string, code: string, message: string): void {
+  add(at: string, code: InputErrorCode, message: string): void {
     this.issues.push({ file: this.file, path: at, code, message });
   }
 
   object(value: unknown, at: string): Json | null {
     if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Json;
-    this.add(at, 'bad-type', 'must be an object');
+    this.add(at, 'wrong-type', 'must be an object');
     return null;
   }
 

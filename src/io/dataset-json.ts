@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { atomicWriteJsonSync, ValidationError, type Issue } from '../core/index.js';
+import { atomicWriteJsonSync, ValidationError, type InputErrorCode, type Issue } from '../core/index.js';
 
 export interface DatasetJson {
   /** Channel index ("0", "1", ...) -> name ("CT"); the name "CT" selects CT normalisation. */
@@ -57,7 +57,7 @@ function isLabelValue(value: unknown): boolean {
 /** Every problem with a parsed dataset.json, as Issues reported against `file`. */
 export function validateDatasetJson(json: unknown, file: string): Issue[] {
   const issues: Issue[] = [];
-  const add = (jsonPath: string, code: string, message: string) => issues.push({ file, path: jsonPath, code, message });
+  const add = (jsonPath: string, code: InputErrorCode, message: string) => issues.push({ file, path: jsonPath, code, message });
   if (!isRecord(json)) {
     add('', 'wrong-type', 'dataset.json must hold a JSON object');
     return issues;
@@ -152,7 +152,7 @@ export function readDatasetJson(datasetDir: string): DatasetJson {
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
     throw new ValidationError(
-      [{ file, path: '', code: missing ? 'missing-file' : 'unreadable', message: missing ? 'dataset.json not found' : (error as Error).message }],
+      [{ file, path: '', code: missing ? 'not-found' : 'unreadable', message: missing ? 'dataset.json not found' : (error as Error).message }],
       { file, cause: error },
     );
   }
@@ -160,7 +160,7 @@ export function readDatasetJson(datasetDir: string): DatasetJson {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ValidationError([{ file, path: '', code: 'invalid-json', message: `not valid JSON: ${(error as Error).message}` }], { file, cause: error });
+    throw new ValidationError([{ file, path: '', code: 'bad-json', message: `not valid JSON: ${(error as Error).message}` }], { file, cause: error });
   }
   const issues = validateDatasetJson(json, file);
   if (issues.length > 0) throw new ValidationError(issues, { file });

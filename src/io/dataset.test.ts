@@ -103,14 +103,14 @@ test('dataset.json: every problem listed at once', async () => {
     assert.deepEqual(result.issues.map((issue) => `${issue.code} ${issue.path}`).sort(), expectedIssues);
     assert.throws(() => writeDatasetJson(dir, json as unknown as DatasetJson), ValidationError);
     fs.writeFileSync(path.join(dir, 'dataset.json'), '{"channel_names": ');
-    assert.deepEqual(codes((await checkDataset(dir)).issues), ['invalid-json dataset.json']);
+    assert.deepEqual(codes((await checkDataset(dir)).issues), ['bad-json dataset.json']);
     fs.rmSync(path.join(dir, 'dataset.json'));
-    assert.deepEqual(codes((await checkDataset(dir)).issues), ['missing-file dataset.json', ]);
+    assert.deepEqual(codes((await checkDataset(dir)).issues), ['not-found dataset.json', ]);
     assert.throws(() => readDatasetJson(dir), /dataset.json not found/);
     fs.writeFileSync(path.join(dir, 'dataset.json'), JSON.stringify({ ...JSON_OK, file_ending: '/../../x.nii.gz' }));
     assert.deepEqual(codes((await checkDataset(dir)).issues), ['outside-dataset dataset.json']);
     fs.writeFileSync(path.join(dir, 'dataset.json'), JSON.stringify({ ...JSON_OK, labels: { background: 0, a: [1, 2], b: 2 } }));
-    assert.deepEqual((await checkDataset(dir)).issues.map((issue) => issue.code), ['missing-field', 'missing-folder']);
+    assert.deepEqual((await checkDataset(dir)).issues.map((issue) => issue.code), ['missing-field', 'not-found']);
   });
 });
 
@@ -169,13 +169,13 @@ test('checkDataset reports every case problem in one pass', async () => {
       'outside-dataset m_link_0000.nii.gz',
       'shape-mismatch h_shape.nii.gz',
       'spacing-mismatch i_spacing.nii.gz',
-      'undeclared-label k_values.nii.gz',
       'unexpected-channel d_extra_0001.nii.gz',
+      'unexpected-label k_values.nii.gz',
       'unreadable f_truncated_0000.nii.gz',
     ]);
     const byCode = new Map(result.issues.map((issue) => [issue.code, issue]));
     assert.match(byCode.get('non-finite')!.message, /1 NaN and 1 infinite voxels/);
-    assert.match(byCode.get('undeclared-label')!.message, /label values 3 are not declared/);
+    assert.match(byCode.get('unexpected-label')!.message, /label values 3 are not declared/);
     assert.match(byCode.get('affine-mismatch')!.message, /direction|origin/);
     assert.match(result.issues.find((issue) => issue.file.endsWith('j_origin.nii.gz'))!.message, /origin/);
     assert.match(byCode.get('num-training-mismatch')!.message, /numTraining is 5 but imagesTr holds 11 cases/);
@@ -191,13 +191,13 @@ test('missing channels and missing folders', async () => {
   await withDataset(async (dir) => {
     fs.mkdirSync(dir, { recursive: true });
     writeDatasetJson(dir, { ...JSON_OK, channel_names: { '0': 'CT', '1': 'PET' }, numTraining: 1 });
-    assert.deepEqual(codes((await checkDataset(dir)).issues), ['missing-folder imagesTr']);
+    assert.deepEqual(codes((await checkDataset(dir)).issues), ['not-found imagesTr']);
     await goodCase(dir, 'p');
     assert.deepEqual(codes((await checkDataset(dir)).issues), ['missing-channel p_0001.nii.gz']);
     const cases = listRawCases(dir);
     assert.equal(cases[0]!.images.length, 2);
     fs.rmSync(path.join(dir, 'labelsTr'), { recursive: true });
-    assert.deepEqual(codes((await checkDataset(dir)).issues), ['missing-channel p_0001.nii.gz', 'missing-folder labelsTr', 'missing-label p.nii.gz']);
-    assert.deepEqual(codes((await checkDataset(path.join(dir, 'nope'))).issues), ['missing-folder nope']);
+    assert.deepEqual(codes((await checkDataset(dir)).issues), ['missing-channel p_0001.nii.gz', 'missing-label p.nii.gz', 'not-found labelsTr']);
+    assert.deepEqual(codes((await checkDataset(path.join(dir, 'nope'))).issues), ['not-found nope']);
   });
 });
