@@ -1,13 +1,15 @@
 /**
- * The README's "Error codes" table is the code's table (src/core/error-codes.ts): every code, its
- * exit status and its meaning, in the same order, so a code added, merged or renamed in one place
- * and not the other fails here (STYLE rule 19, as readme-numbers.test.ts does for numbers).
+ * The README's "Error codes" and "Environment variables" tables are the code's tables
+ * (src/core/error-codes.ts, src/core/environment.ts): every code with its exit status and meaning,
+ * every variable with its default, reader and meaning, in the same order, so a code or a variable
+ * added, merged or renamed in one place and not the other fails here (STYLE rule 19, as
+ * readme-numbers.test.ts does for numbers).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ERROR_CODES, InputError, LesionsegError, ValidationError } from '../core/index.js';
+import { ENVIRONMENT, ERROR_CODES, InputError, LesionsegError, ValidationError } from '../core/index.js';
 import { ROOT } from './test-support.js';
 
 /** The rows of the markdown table that follows `marker` in the README. */
@@ -44,4 +46,11 @@ test('the exit statuses in the table are the ones the classes carry: InputError 
   assert.equal(new InputError('x', { code: 'no-such-code' }).code, 'no-such-code');
   // @ts-expect-error 'torch' exits 1, so it is no InputError's code
   assert.equal(new InputError('x', { code: 'torch' }).code, 'torch');
+});
+
+test('the README lists every environment variable once, with its default, reader and meaning, as src/core/environment.ts does', () => {
+  const rows = readmeTableRows('<!-- environment: src/core/environment.ts -->');
+  const expected = Object.entries(ENVIRONMENT).map(([name, v]) => [`\`${name}\``, v.defaultText, v.readBy, v.meaning]);
+  assert.deepEqual(rows, expected);
+  assert.equal(new Set(rows.map((row) => row[0])).size, rows.length, 'each variable once');
 });

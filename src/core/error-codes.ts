@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   'bad-configuration': [2, 'a model was trained as another nnU-Net configuration than the one asked for'],
   'bad-device': [2, 'a device name is not cpu, cuda or cuda:N'],
   'bad-engine': [2, 'the inference engine cannot run on the device asked for'],
+  'bad-environment': [2, 'an environment variable with a value lesionseg does not accept'],
   'bad-file-name': [2, 'a file name does not follow the naming expected (.nii/.nii.gz, <case>_0000)'],
   'bad-fold': [2, 'a fold that the split or the model does not have'],
   'bad-format': [2, 'a JSON file of ours with another format or version'],

@@ -1,5 +1,6 @@
 /** What every layer may import. */
 export * from './errors.js';
+export * from './environment.js';
 export * from './rng.js';
 export * from './device.js';
 export * from './atomic.js';
