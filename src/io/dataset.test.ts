@@ -84,13 +84,13 @@ test('dataset.json: every problem listed at once', async () => {
     fs.writeFileSync(path.join(dir, 'dataset.json'), JSON.stringify(json));
     const expectedIssues = [
       'bad-channels channel_names',
+      'bad-value numTraining',
       'labels-not-consecutive labels',
       'missing-background labels',
       'missing-field file_ending',
       'wrong-type channel_names.1',
       'wrong-type labels.bad',
       'wrong-type name',
-      'wrong-type numTraining',
     ];
     assert.throws(() => readDatasetJson(dir), (error: unknown) => {
       assert.ok(error instanceof ValidationError);

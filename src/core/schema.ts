@@ -1,0 +1,152 @@
+/**
+ * JSON inputs are validated with zod schemas (STYLE rule 7): a schema declares a file's shape, its
+ * TypeScript type is inferred from it, and one parse reports every problem at once. This module
+ * maps zod's issues to ours, `{ file, path, code, message }` with codes from the closed table
+ * (src/core/error-codes.ts):
+ * - a key that is missing -> 'missing-field'; a value of another type -> 'wrong-type';
+ * - a key the schema does not know (strict objects) -> 'unknown-key', one issue per key, listing
+ *   the valid ones;
+ * - a value out of range or not among the options -> 'bad-value';
+ * - a rule the schema states itself (refinements) carries its own code: add it with `addIssue`.
+ * Paths are written as each file's messages always named them: `a.b.0` (dots) or `a.b[0]` (brackets).
+ */
+import { z } from 'zod';
+import type { InputErrorCode, Issue } from './errors.js';
+
+export { z };
+
+/** How a JSON path is written: `labels.ignore`, `strategies[4].options`. */
+export type PathStyle = 'dots' | 'brackets';
+
+export function formatPath(path: readonly PropertyKey[], style: PathStyle = 'dots'): string {
+  let text = '';
+  for (const key of path) {
+    if (typeof key === 'number' && style === 'brackets') text += `[${key}]`;
+    else text += text === '' ? String(key) : `.${String(key)}`;
+  }
+  return text;
+}
+
+/** The refinement context zod hands to superRefine. */
+type RefinementContext = z.RefinementCtx;
+
+/** Report a problem with our code from a refinement; `path` is relative to the refined value. */
+export function addIssue(ctx: RefinementContext, code: InputErrorCode, message: string, path: readonly PropertyKey[] = []): void {
+  ctx.addIssue({ code: 'custom', message, path: [...path], params: { code } });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The parent of `path` in `input` and whether it lacks the last key (a missing field). */
+function isMissing(input: unknown, path: readonly PropertyKey[]): boolean {
+  let at: unknown = input;
+  for (const key of path.slice(0, -1)) {
+    if (!isRecord(at) && !Array.isArray(at)) return false;
+    at = (at as Record<PropertyKey, unknown>)[key];
+  }
+  const last = path[path.length - 1];
+  return last !== undefined && isRecord(at) && !Object.hasOwn(at, last as string);
+}
+
+/** The value at `path` in `input` (undefined where the path leaves it). */
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let at: unknown = input;
+  for (const key of path) {
+    if (!isRecord(at) && !Array.isArray(at)) return undefined;
+    at = (at as Record<PropertyKey, unknown>)[key];
+  }
+  return at;
+}
+
+const ARTICLE: Record<string, string> = { object: 'an object', array: 'a list', int: 'an integer', number: 'a number', string: 'a string', boolean: 'true or false' };
+
+/**
+ * zod's own message for a built-in check, rewritten in our words ("must be an integer, got 1.5");
+ * a message the schema gave itself is kept.
+ */
+function messageOf(issue: z.core.$ZodIssue, input: unknown, missing: boolean): string {
+  if (!/^(Invalid input|Too small|Too big|Invalid option)/.test(issue.message)) return issue.message;
+  const got = JSON.stringify(valueAt(input, issue.path)) ?? 'nothing';
+  const last = issue.path[issue.path.length - 1];
+  switch (issue.code) {
+    case 'invalid_type':
+      return missing ? `'${String(last)}' is required` : `must be ${ARTICLE[issue.expected] ?? issue.expected}, got ${got}`;
+    case 'too_small':
+    case 'too_big': {
+      const bound = String(issue.code === 'too_small' ? issue.minimum : issue.maximum);
+      const op = issue.code === 'too_small' ? (issue.inclusive === false ? '>' : '>=') : issue.inclusive === false ? '<' : '<=';
+      if (issue.origin === 'array') return `must have ${issue.exact === true ? '' : `${op} `}${bound} entries, got ${got}`;
+      if (issue.origin === 'string') return `must have ${op} ${bound} characters, got ${got}`;
+      return `must be ${op} ${bound}, got ${got}`;
+    }
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${got}`;
+    default:
+      return `${issue.message}, got ${got}`;
+  }
+}
+
+/** Our issues for zod's, against `file` (see the file comment for the codes). */
+export function issuesFromZod(error: z.ZodError, input: unknown, file: string, style: PathStyle = 'dots'): Issue[] {
+  const issues: Issue[] = [];
+  for (const issue of error.issues) {
+    const at = (extra: readonly PropertyKey[] = []): string => formatPath([...issue.path, ...extra], style);
+    switch (issue.code) {
+      case 'custom': {
+        const code = (issue.params as { code?: InputErrorCode } | undefined)?.code ?? 'bad-value';
+        issues.push({ file, path: at(), code, message: issue.message });
+        break;
+      }
+      case 'unrecognized_keys': {
+        const valid = (issue as { valid?: readonly string[] }).valid;
+        for (const key of issue.keys) {
+          issues.push({ file, path: at([key]), code: 'unknown-key', message: `unknown key '${key}'${valid ? ` (valid: ${valid.join(', ')})` : ''}` });
+        }
+        break;
+      }
+      case 'invalid_type':
+      case 'invalid_union': {
+        const missing = isMissing(input, issue.path);
+        issues.push({ file, path: at(), code: missing ? 'missing-field' : 'wrong-type', message: messageOf(issue, input, missing) });
+        break;
+      }
+      default:
+        issues.push({ file, path: at(), code: 'bad-value', message: messageOf(issue, input, false) });
+    }
+  }
+  return issues;
+}
+
+/**
+ * A strict object: its unknown keys are 'unknown-key' issues listing the valid keys (zod's own
+ * strict objects report them without the valid ones).
+ */
+export function strictObject<Shape extends z.ZodRawShape>(shape: Shape) {
+  const valid = Object.keys(shape);
+  return z.looseObject(shape).superRefine((value, ctx) => {
+    if (!isRecord(value)) return;
+    for (const key of Object.keys(value)) {
+      if (!valid.includes(key)) addIssue(ctx, 'unknown-key', `unknown key '${key}' (valid: ${valid.join(', ')})`, [key]);
+    }
+  }, ALWAYS);
+}
+
+/**
+ * Refinement option: run even when a part of the value already failed, so that a rule across
+ * fields (and unknown keys) is reported together with the parts' problems, not on the next run.
+ * The refinement must then check the types it relies on itself.
+ */
+export const ALWAYS = { when: (): boolean => true };
+
+/** Parse `input` with `schema`: the typed value, or every problem as our issues. */
+export function parseJson<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  file: string,
+  style: PathStyle = 'dots',
+): { ok: true; value: z.output<S> } | { ok: false; issues: Issue[] } {
+  const result = schema.safeParse(input);
+  return result.success ? { ok: true, value: result.data } : { ok: false, issues: issuesFromZod(result.error, input, file, style) };
+}
