@@ -120,17 +120,20 @@ export function issuesFromZod(error: z.ZodError, input: unknown, file: string, s
 }
 
 /**
- * A strict object: its unknown keys are 'unknown-key' issues listing the valid keys (zod's own
- * strict objects report them without the valid ones).
+ * A strict object: each unknown key is an 'unknown-key' issue listing the valid keys (zod's own
+ * strict objects report them without the valid ones), reported together with the other problems.
  */
 export function strictObject<Shape extends z.ZodRawShape>(shape: Shape) {
   const valid = Object.keys(shape);
-  return z.looseObject(shape).superRefine((value, ctx) => {
-    if (!isRecord(value)) return;
-    for (const key of Object.keys(value)) {
-      if (!valid.includes(key)) addIssue(ctx, 'unknown-key', `unknown key '${key}' (valid: ${valid.join(', ')})`, [key]);
-    }
-  }, ALWAYS);
+  return z
+    .looseObject(shape)
+    .superRefine((value, ctx) => {
+      if (!isRecord(value)) return;
+      for (const key of Object.keys(value)) {
+        if (!valid.includes(key)) addIssue(ctx, 'unknown-key', `unknown key '${key}' (valid: ${valid.join(', ')})`, [key]);
+      }
+    }, ALWAYS) as unknown as z.ZodType<z.output<z.ZodObject<Shape>>, z.input<z.ZodObject<Shape>>>;
+  // (typed as the plain object: the keys it lets through are refused above, so none is left)
 }
 
 /**
