@@ -23,7 +23,7 @@ test('every problem at once, with its code and path, in our words', () => {
     ['count', 'bad-value', 'must be >= 0, got -1'],
     ['inner.size', 'wrong-type', 'must be a number, got "x"'],
     ['inner.colour', 'unknown-key', "unknown key 'colour' (valid: size)"],
-    ['kind', 'bad-value', 'must be one of "a", "b", got "c"'],
+    ['kind', 'unknown-name', 'unknown value "c" (valid: a, b)'],
     ['triple', 'bad-value', 'must have 3 entries, got [1]'],
     ['extra', 'unknown-key', "unknown key 'extra' (valid: count, name, inner, kind, triple)"],
     ['name', 'duplicate-case', 'a rule of the schema'],
@@ -40,6 +40,18 @@ test('a missing key is missing-field, a value of another type wrong-type; a vali
   ]);
   const parsed = parseJson(Schema, { count: 2, name: 'x', inner: { size: 1.5 } }, 'f.json');
   assert.deepEqual(parsed, { ok: true, value: { count: 2, name: 'x', inner: { size: 1.5 } } });
+});
+
+test('a union reports the problems of the alternative the value fits, or says what the value may be', () => {
+  const Entry = z.union([z.enum(['x', 'y']), strictObject({ kind: z.enum(['x', 'y']), size: z.int().optional() })], { error: 'must be a name or an object { kind, size }' });
+  const found = (value: unknown) => {
+    const result = parseJson(z.array(Entry), [value], 'f.json', 'brackets');
+    return result.ok ? [] : result.issues.map((i) => `${i.code} ${i.path} ${i.message}`);
+  };
+  assert.deepEqual(found('z'), ['unknown-name [0] unknown value "z" (valid: x, y)']);
+  assert.deepEqual(found({ size: 1.5 }), ["missing-field [0].kind 'kind' is required", 'wrong-type [0].size must be an integer, got 1.5']);
+  assert.deepEqual(found(5), ['wrong-type [0] must be a name or an object { kind, size }']);
+  assert.deepEqual(found({ kind: 'x' }), []);
 });
 
 test('paths are written with dots or with brackets for list indices', () => {

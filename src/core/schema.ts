@@ -88,8 +88,25 @@ function messageOf(issue: z.core.$ZodIssue, input: unknown, missing: boolean): s
   }
 }
 
+/**
+ * The issues of the one alternative of a union whose outer type the value has (a string among
+ * string | object, an object among string | object), with the union's path in front; null when no
+ * alternative or several fit (then the union's own message says what the value may be).
+ */
+function fittingAlternative(issue: z.core.$ZodIssueInvalidUnion, input: unknown): z.core.$ZodIssue[] | null {
+  const value = valueAt(input, issue.path);
+  const atRoot = (alternative: readonly z.core.$ZodIssue[]) => alternative.filter((inner) => inner.path.length === 0);
+  // The value has this alternative's type: no problem at its root, or only a value of its type outside a set.
+  const fitsType = (alternative: readonly z.core.$ZodIssue[]) =>
+    atRoot(alternative).every((inner) => inner.code === 'invalid_value' && inner.values.every((v) => typeof v === typeof value));
+  const clean = issue.errors.filter((alternative) => atRoot(alternative).length === 0);
+  const fitting = clean.length > 0 ? clean : issue.errors.filter(fitsType);
+  if (fitting.length !== 1) return null;
+  return fitting[0]!.map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] }));
+}
+
 /** Our issues for zod's, against `file` (see the file comment for the codes). */
-export function issuesFromZod(error: z.ZodError, input: unknown, file: string, style: PathStyle = 'dots'): Issue[] {
+export function issuesFromZod(error: z.ZodError | { issues: readonly z.core.$ZodIssue[] }, input: unknown, file: string, style: PathStyle = 'dots'): Issue[] {
   const issues: Issue[] = [];
   for (const issue of error.issues) {
     const at = (extra: readonly PropertyKey[] = []): string => formatPath([...issue.path, ...extra], style);
@@ -106,8 +123,29 @@ export function issuesFromZod(error: z.ZodError, input: unknown, file: string, s
         }
         break;
       }
-      case 'invalid_type':
       case 'invalid_union': {
+        const inner = fittingAlternative(issue, input);
+        if (inner !== null) {
+          issues.push(...issuesFromZod({ issues: inner }, input, file, style));
+          break;
+        }
+        const missing = isMissing(input, issue.path);
+        issues.push({ file, path: at(), code: missing ? 'missing-field' : 'wrong-type', message: messageOf(issue, input, missing) });
+        break;
+      }
+      case 'invalid_value': {
+        if (isMissing(input, issue.path)) {
+          issues.push({ file, path: at(), code: 'missing-field', message: `'${String(issue.path[issue.path.length - 1])}' is required` });
+          break;
+        }
+        // A value outside a list of names is an unknown name (listing the valid ones), a number outside its set a bad value.
+        const names = issue.values.every((v) => typeof v === 'string');
+        const got = JSON.stringify(valueAt(input, issue.path)) ?? 'nothing';
+        const message = /^Invalid option|^Invalid input/.test(issue.message) && names ? `unknown value ${got} (valid: ${issue.values.join(', ')})` : messageOf(issue, input, false);
+        issues.push({ file, path: at(), code: names ? 'unknown-name' : 'bad-value', message });
+        break;
+      }
+      case 'invalid_type': {
         const missing = isMissing(input, issue.path);
         issues.push({ file, path: at(), code: missing ? 'missing-field' : 'wrong-type', message: messageOf(issue, input, missing) });
         break;
