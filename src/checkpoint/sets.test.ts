@@ -52,7 +52,7 @@ test('every problem of a sidecar at once, with its JSON path, in one line naming
       () => readSidecar(file),
       (error: unknown) =>
         error instanceof CheckpointError &&
-        error.message.startsWith(`${file}: checkpoint sidecar is incomplete: name: must be one of "latest", "best", "final", got "other"; architecture.config: 'config' is required; strategy: 'strategy' is required; files.weights.sha256: must be a sha256 in hex`) &&
+        error.message.startsWith(`${file}: checkpoint sidecar is incomplete: name: unknown value "other" (valid: latest, best, final); architecture.config: 'config' is required; strategy: 'strategy' is required; files.weights.sha256: must be a sha256 in hex`) &&
         !error.message.includes('\n'),
     );
   });

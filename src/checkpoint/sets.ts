@@ -19,7 +19,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { atomicWriteJsonSync, CheckpointError, parseJson, z, type CpuInfo } from '../core/index.js';
+import { atomicWriteJsonSync, CheckpointError, integer, parseJson, z, type CpuInfo } from '../core/index.js';
 import { readSafetensors, writeSafetensors } from '../io/index.js';
 import { fromArray, type Device } from '../tensor/index.js';
 import { hostToFloat32, stateDict, tensorToHost, type HostTensor, type LoadReport, type Module, type SGD } from '../nn/index.js';
@@ -37,7 +37,7 @@ export type CheckpointName = 'latest' | 'best' | 'final';
 export const FileDigestSchema = z.object({
   /** File name relative to the sidecar's folder. */
   file: z.string().min(1),
-  bytes: z.int().min(0),
+  bytes: integer().min(0),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 in hex'),
 });
 export type FileDigest = z.output<typeof FileDigestSchema>;
@@ -187,7 +187,7 @@ const SidecarSchema = z.looseObject({
 
 /** The trainer's part, needed to resume or to continue a schedule (assertTrainingRecord). */
 const TrainingRecordSchema = z.looseObject({
-  training: z.looseObject({ numEpochs: z.int().min(0) }),
+  training: z.looseObject({ numEpochs: integer().min(0) }),
   state: z.record(z.string(), z.unknown()),
   parameters: z.record(z.string(), z.unknown()),
   history: z.array(z.unknown()),

@@ -4,14 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addIssue, ALWAYS, formatPath, parseJson, strictObject, z } from './index.js';
+import { addIssue, ALWAYS, formatPath, integer, parseJson, strictObject, z } from './index.js';
 
 const Schema = strictObject({
-  count: z.int().min(0),
+  count: integer().min(0),
   name: z.string(),
   inner: strictObject({ size: z.number() }),
   kind: z.enum(['a', 'b']).optional(),
-  triple: z.array(z.int()).length(3).optional(),
+  triple: z.array(integer()).length(3).optional(),
 }).superRefine((value, ctx) => {
   if (typeof value === 'object' && value !== null && (value as { name?: unknown }).name === 'same') addIssue(ctx, 'duplicate-case', 'a rule of the schema', ['name']);
 }, ALWAYS);
@@ -43,7 +43,7 @@ test('a missing key is missing-field, a value of another type wrong-type; a vali
 });
 
 test('a union reports the problems of the alternative the value fits, or says what the value may be', () => {
-  const Entry = z.union([z.enum(['x', 'y']), strictObject({ kind: z.enum(['x', 'y']), size: z.int().optional() })], { error: 'must be a name or an object { kind, size }' });
+  const Entry = z.union([z.enum(['x', 'y']), strictObject({ kind: z.enum(['x', 'y']), size: integer().optional() })], { error: 'must be a name or an object { kind, size }' });
   const found = (value: unknown) => {
     const result = parseJson(z.array(Entry), [value], 'f.json', 'brackets');
     return result.ok ? [] : result.issues.map((i) => `${i.code} ${i.path} ${i.message}`);

@@ -27,6 +27,17 @@ export function formatPath(path: readonly PropertyKey[], style: PathStyle = 'dot
   return text;
 }
 
+/**
+ * An integer. zod's own z.int() aborts the whole parse on a fractional number (its issue is not
+ * continuable: the refinements of the objects around it, unknown keys included, would not run),
+ * so a fraction is reported here as one problem among the others.
+ */
+export function integer(params?: Parameters<typeof z.number>[0]) {
+  return z.number(params).superRefine((value, ctx) => {
+    if (!Number.isInteger(value)) addIssue(ctx, 'wrong-type', `must be an integer, got ${JSON.stringify(value)}`);
+  });
+}
+
 /** The refinement context zod hands to superRefine. */
 type RefinementContext = z.RefinementCtx;
 

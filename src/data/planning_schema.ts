@@ -7,7 +7,7 @@
  * usual lowest-resolution-z data the transpose is the identity.
  */
 import * as fs from 'node:fs';
-import { addIssue, ALWAYS, atomicWriteJsonSync, InputError, parseJson, strictObject, ValidationError, z, type Issue } from '../core/index.js';
+import { addIssue, ALWAYS, atomicWriteJsonSync, InputError, integer, parseJson, strictObject, ValidationError, z, type Issue } from '../core/index.js';
 import { NORMALIZATION_SCHEMES, type NormalizationScheme } from './normalize.js';
 import { PRESET_NAMES, type PresetName } from './planning_presets.js';
 
@@ -18,19 +18,19 @@ export const PLAN_ARCHITECTURES = ['PlainConvUNet', 'ResidualEncoderUNet'] as co
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-const positiveInt = z.int().positive();
+const positiveInt = integer().positive();
 const positive = z.number().positive().finite();
 const finite = z.number().finite();
 const text = z.string().min(1);
 const triple = <T extends z.ZodType<number>>(item: T) => z.tuple([item, item, item]);
-const permutation = z.tuple([z.int(), z.int(), z.int()]).refine((v) => [0, 1, 2].every((axis) => v.includes(axis)), 'must be a permutation of [0, 1, 2]');
+const permutation = z.tuple([integer(), integer(), integer()]).refine((v) => [0, 1, 2].every((axis) => v.includes(axis)), 'must be a permutation of [0, 1, 2]');
 /** Our plan is our own format: a key it does not know is a typo, refused with the valid keys. */
 const object = strictObject;
 
 export const PlanDatasetSchema = object({
   name: text,
   /** Label name -> value, background 0 included (dataset.json `labels`). */
-  labels: z.record(z.string(), z.int().min(0).max(127, { error: 'label values must be integers in 0..127' })).superRefine((labels, ctx) => {
+  labels: z.record(z.string(), integer().min(0).max(127, { error: 'label values must be integers in 0..127' })).superRefine((labels, ctx) => {
     if (isRecord(labels) && !Object.values(labels).includes(0)) addIssue(ctx, 'missing-background', 'labels must hold background 0');
   }, ALWAYS),
   /** Channel index -> name (dataset.json `channel_names`). */
@@ -51,7 +51,7 @@ export const FingerprintSummarySchema = object({
   /** Pooled foreground intensity statistics per channel (nnU-Net's names). */
   foregroundIntensityPropertiesPerChannel: z.array(IntensityPropertiesSchema).min(1),
   /** How the foreground intensities were sampled. */
-  intensitySampling: object({ samplesPerCase: z.int().min(0), seed: z.int(), generator: z.string() }),
+  intensitySampling: object({ samplesPerCase: integer().min(0), seed: integer(), generator: z.string() }),
   cases: z.array(object({ dataset: z.string(), id: z.string(), spacing: triple(positive), shapeAfterCrop: triple(positive) })),
 });
 

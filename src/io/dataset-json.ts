@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { addIssue, ALWAYS, atomicWriteJsonSync, parseJson, ValidationError, z, type Issue } from '../core/index.js';
+import { addIssue, ALWAYS, atomicWriteJsonSync, integer, parseJson, ValidationError, z, type Issue } from '../core/index.js';
 
 /** nnU-Net's name of the ignore label in dataset.json `labels`. */
 export const IGNORE_LABEL_NAME = 'ignore';
@@ -55,7 +55,7 @@ const ChannelNames = z
   }, ALWAYS);
 
 /** A label value (an integer >= 0), or a region: a non-empty list of them. */
-const LabelEntry = z.union([z.int().min(0), z.array(z.int().min(0)).min(1)], {
+const LabelEntry = z.union([integer().min(0), z.array(integer().min(0)).min(1)], {
   error: (issue) =>
     Array.isArray(issue.input) ? 'a region must be a non-empty list of integer label values >= 0' : `label value must be an integer >= 0, got ${JSON.stringify(issue.input)}`,
 });
@@ -131,7 +131,7 @@ export const DatasetJsonSchema = z.preprocess(
         channel_names: ChannelNames,
         /** Label name -> value, or -> list of values for region-based training; must hold background 0. */
         labels: Labels,
-        numTraining: z.int({
+        numTraining: integer({
           error: (issue) => (issue.input === undefined ? 'numTraining is missing' : `numTraining must be an integer >= 0, got ${JSON.stringify(issue.input)}`),
         }).min(0, { error: (issue) => `numTraining must be an integer >= 0, got ${JSON.stringify(issue.input)}` }),
         /** File extension of every image and label, e.g. ".nii.gz". */
