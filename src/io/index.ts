@@ -43,6 +43,7 @@ export {
   type DatasetJson,
 } from './dataset-json.js';
 export { listRawCases, type RawCase } from './raw-dataset.js';
+export { NnunetConfigurationSchema, NnunetPlansSchema, type NnunetConfigurationJson, type NnunetPlansJson } from './nnunet-plans-schema.js';
 export { checkDataset, type CheckDatasetOptions, type CheckDatasetResult } from './check-dataset.js';
 export * from './importers/index.js';
 export * from './split.js';
