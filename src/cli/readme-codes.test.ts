@@ -48,6 +48,18 @@ test('the exit statuses in the table are the ones the classes carry: InputError 
   assert.equal(new InputError('x', { code: 'torch' }).code, 'torch');
 });
 
+test('every code raised as a plain LesionsegError (not the input\'s fault) is listed with exit 1', () => {
+  // InputError's codes are exit-2 codes by type; a plain LesionsegError ends with status 1 (main.ts),
+  // so the codes constructed with it must say 1 in the table. Read from the sources, as written.
+  const files = fs.readdirSync(path.join(ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
+  const raised = new Set<string>();
+  for (const file of files) {
+    for (const match of fs.readFileSync(path.join(ROOT, 'src', file), 'utf8').matchAll(/new LesionsegError\(\s*'([a-z0-9-]+)'/g)) raised.add(match[1]!);
+  }
+  assert.ok(raised.size >= 10, `found ${raised.size} codes raised as LesionsegError`);
+  for (const code of raised) assert.equal(ERROR_CODES[code as keyof typeof ERROR_CODES]?.[0], 1, code);
+});
+
 test('the README lists every environment variable once, with its default, reader and meaning, as src/core/environment.ts does', () => {
   const rows = readmeTableRows('<!-- environment: src/core/environment.ts -->');
   const expected = Object.entries(ENVIRONMENT).map(([name, v]) => [`\`${name}\``, v.defaultText, v.readBy, v.meaning]);
