@@ -81,9 +81,10 @@ function messageOf(issue: z.core.$ZodIssue, input: unknown, missing: boolean): s
   if (!/^(Invalid input|Too small|Too big|Invalid option)/.test(issue.message)) return issue.message;
   const got = JSON.stringify(valueAt(input, issue.path)) ?? 'nothing';
   const last = issue.path[issue.path.length - 1];
+  if (missing) return `'${String(last)}' is required`;
   switch (issue.code) {
     case 'invalid_type':
-      return missing ? `'${String(last)}' is required` : `must be ${ARTICLE[issue.expected] ?? issue.expected}, got ${got}`;
+      return `must be ${ARTICLE[issue.expected] ?? issue.expected}, got ${got}`;
     case 'too_small':
     case 'too_big': {
       const bound = String(issue.code === 'too_small' ? issue.minimum : issue.maximum);

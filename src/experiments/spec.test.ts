@@ -207,3 +207,18 @@ test('the schema reports type and range problems beside the rules across keys, e
     assert.match(found.get('colour')!, /^unknown-key: unknown key 'colour' \(valid: \$schema, version, name, datasets, /);
   }
 });
+
+test('a missing key is named as required, whatever its schema (list, union, object)', () => {
+  assert.throws(
+    () => validateExperimentSpec({ version: 1, target: {} }, 's.json'),
+    (e: unknown) => {
+      assert.ok(e instanceof ValidationError);
+      const issues = e.issues.map((i) => `${i.code} ${i.path}: ${i.message}`);
+      assert.ok(issues.includes("missing-field strategies: 'strategies' is required"), issues.join('\n'));
+      assert.ok(issues.includes("missing-field target.split: 'split' is required"), issues.join('\n'));
+      assert.ok(issues.includes("missing-field target.dataset: 'dataset' is required"), issues.join('\n'));
+      assert.equal(e.issues.length, 8);
+      return true;
+    },
+  );
+});

@@ -43,7 +43,7 @@ const Datasets = z.record(z.string(), DatasetSourceJson).superRefine((datasets, 
 
 /** A split file's path, or the limited-annotation split { limited: { folds, seed } }. */
 const SplitJson = z.union([text, strictObject({ limited: strictObject({ folds: int(2).default(5), seed: int(0).default(0) }) })], {
-  error: 'must be a split file path or { "limited": { "folds": K, "seed": S } }',
+  error: (issue) => (issue.input === undefined ? undefined : 'must be a split file path or { "limited": { "folds": K, "seed": S } }'),
 });
 
 const TargetJson = strictObject({
@@ -169,7 +169,7 @@ export const SpecJsonSchema = strictObject({
   target: TargetJson,
   /** 'none' (from scratch), a source name (single-lesion) or 'multi' (multi-lesion). */
   pretrained: z.array(z.string()),
-  strategies: z.array(ArmJson, { error: 'must be a list of strategy names or arm objects { strategy, name, options, pretrained }' }),
+  strategies: z.array(ArmJson, { error: (issue) => (issue.input === undefined ? undefined : 'must be a list of strategy names or arm objects { strategy, name, options, pretrained }') }),
   preset: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]]).default('cpu'),
   pretraining: TrainingLengthJson,
   training: TrainingLengthJson,
