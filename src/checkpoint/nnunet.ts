@@ -32,7 +32,7 @@ export function resolveNnunetCheckpoints(modelPath: string, options: NnunetResol
   if (where === null) throw new InputError('not an nnU-Net model folder (no plans.json and dataset.json here or above the fold folder)', { file: modelPath, code: 'missing-model' });
   const checkpoint = options.checkpoint ?? 'final';
   if (where.file !== null || where.fold !== null) {
-    if (options.folds !== undefined) throw new InputError('--folds needs -m to be the model folder, not one of its folds', { file: modelPath, code: 'bad-folds' });
+    if (options.folds !== undefined) throw new InputError('--folds needs -m to be the model folder, not one of its folds', { file: modelPath, code: 'bad-fold' });
     const file = where.file ?? nnunetCheckpointFile(where.fold!, checkpoint);
     if (!fs.existsSync(file)) throw new CheckpointError(`no ${path.basename(file)} in this fold folder`, { file: where.fold! });
     return [file];
@@ -48,7 +48,7 @@ export function resolveNnunetCheckpoints(modelPath: string, options: NnunetResol
   return options.folds.map((fold) => {
     const found = present.find((f) => f.fold === fold);
     if (found === undefined) {
-      throw new InputError(`fold ${fold} has no checkpoint_${checkpoint}.pth: found ${present.map((f) => `fold_${f.fold}`).join(', ') || 'none'}`, { file: where.folder, code: 'bad-folds' });
+      throw new InputError(`fold ${fold} has no checkpoint_${checkpoint}.pth: found ${present.map((f) => `fold_${f.fold}`).join(', ') || 'none'}`, { file: where.folder, code: 'bad-fold' });
     }
     return nnunetCheckpointFile(found.dir, checkpoint);
   });

@@ -27,7 +27,7 @@ export function resolveCheckpoints(modelPath: string, folds?: readonly ModelFold
   if (nnunetModelFolderOf(modelPath) !== null) {
     return resolveNnunetCheckpoints(modelPath, { ...(folds !== undefined ? { folds } : {}), ...(options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {}) });
   }
-  if (folds?.includes('all')) throw new InputError('--folds all names an nnU-Net fold_all; this is not an nnU-Net model folder', { file: modelPath, code: 'bad-folds' });
+  if (folds?.includes('all')) throw new InputError('--folds all names an nnU-Net fold_all; this is not an nnU-Net model folder', { file: modelPath, code: 'bad-fold' });
   const chosen = options.checkpoint === 'best' ? 'checkpoint_best' : FINAL_CHECKPOINT;
   let stat: fs.Stats;
   try {
@@ -38,7 +38,7 @@ export function resolveCheckpoints(modelPath: string, folds?: readonly ModelFold
     throw new InputError('model not found: give a checkpoint, a run folder or a folder of fold_K runs', { file: modelPath, code: 'missing-model' });
   }
   if (stat.isFile()) {
-    if (folds !== undefined) throw new InputError('--folds needs -m to be a folder of fold_K runs, not a checkpoint file', { file: modelPath, code: 'bad-folds' });
+    if (folds !== undefined) throw new InputError('--folds needs -m to be a folder of fold_K runs, not a checkpoint file', { file: modelPath, code: 'bad-fold' });
     return [`${checkpointBase(modelPath)}.safetensors`];
   }
   const final = path.join(modelPath, chosen);
@@ -48,7 +48,7 @@ export function resolveCheckpoints(modelPath: string, folds?: readonly ModelFold
     .map((match) => ({ fold: Number(match[1]), dir: path.join(modelPath, match[0]) }))
     .sort((a, b) => a.fold - b.fold);
   if (foldDirs.length === 0 || (folds === undefined && fs.existsSync(`${final}.json`))) {
-    if (folds !== undefined) throw new InputError(`--folds ${folds.join(',')}: there are no fold_K folders here`, { file: modelPath, code: 'bad-folds' });
+    if (folds !== undefined) throw new InputError(`--folds ${folds.join(',')}: there are no fold_K folders here`, { file: modelPath, code: 'bad-fold' });
     if (!fs.existsSync(`${final}.json`) && !fs.existsSync(`${final}.safetensors`)) {
       throw new CheckpointError(`no ${chosen}.safetensors and no fold_K folders: not a lesionseg run folder nor an nnU-Net model folder (plans.json, dataset.json)`, { file: modelPath });
     }
@@ -58,7 +58,7 @@ export function resolveCheckpoints(modelPath: string, folds?: readonly ModelFold
   return wanted.map((fold) => {
     const found = foldDirs.find((f) => f.fold === fold);
     if (found === undefined) {
-      throw new InputError(`fold ${fold} is not here: found ${foldDirs.map((f) => `fold_${f.fold}`).join(', ')}`, { file: modelPath, code: 'bad-folds' });
+      throw new InputError(`fold ${fold} is not here: found ${foldDirs.map((f) => `fold_${f.fold}`).join(', ')}`, { file: modelPath, code: 'bad-fold' });
     }
     return path.join(found.dir, `${chosen}.safetensors`);
   });

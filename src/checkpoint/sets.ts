@@ -19,7 +19,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { atomicWriteJsonSync, CheckpointError, type CpuInfo } from '../core/index.js';
+import { atomicWriteJsonSync, CheckpointError, integer, parseJson, z, type CpuInfo } from '../core/index.js';
 import { readSafetensors, writeSafetensors } from '../io/index.js';
 import { fromArray, type Device } from '../tensor/index.js';
 import { hostToFloat32, stateDict, tensorToHost, type HostTensor, type LoadReport, type Module, type SGD } from '../nn/index.js';
@@ -34,20 +34,22 @@ export const CHECKPOINT_VERSIONS: readonly number[] = [CHECKPOINT_VERSION];
 
 export type CheckpointName = 'latest' | 'best' | 'final';
 
-export interface FileDigest {
+export const FileDigestSchema = z.object({
   /** File name relative to the sidecar's folder. */
-  file: string;
-  bytes: number;
-  sha256: string;
-}
+  file: z.string().min(1),
+  bytes: integer().min(0),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 in hex'),
+});
+export type FileDigest = z.output<typeof FileDigestSchema>;
 
-export interface StrategyRecord {
-  name: string;
+export const StrategyRecordSchema = z.looseObject({
+  name: z.string(),
   /** The pre-trained checkpoint the strategy started from (as given), or null. */
-  pretrained: string | null;
+  pretrained: z.string().nullable(),
   /** Strategy-specific facts (which weights were copied, decoder initialisation, ...). */
-  details: Record<string, unknown>;
-}
+  details: z.record(z.string(), z.unknown()),
+});
+export type StrategyRecord = z.output<typeof StrategyRecordSchema>;
 
 /** What the sidecar records of the network: the registry's name, its config and options. */
 export type ArchitectureRecord = Omit<ArchitectureSpec, 'name' | 'taskClasses'> & { name: string; taskClasses: number[] | null };
@@ -172,6 +174,31 @@ export function recoverCheckpoint(base: string): 'clean' | 'completed' | 'discar
   return strays.length > 0 ? 'discarded' : 'clean';
 }
 
+/**
+ * What every reader of a sidecar needs (validated by readSidecar). The rest of the sidecar
+ * (training, state, history, ...) passes through: its readers type it (src/train TrainingSidecar).
+ */
+const SidecarSchema = z.looseObject({
+  name: z.enum(['latest', 'best', 'final']),
+  architecture: z.looseObject({ name: z.string().min(1), config: z.record(z.string(), z.unknown()) }),
+  strategy: StrategyRecordSchema,
+  files: z.looseObject({ weights: FileDigestSchema, optimizer: FileDigestSchema.nullable() }),
+});
+
+/** The trainer's part, needed to resume or to continue a schedule (assertTrainingRecord). */
+const TrainingRecordSchema = z.looseObject({
+  training: z.looseObject({ numEpochs: integer().min(0) }),
+  state: z.record(z.string(), z.unknown()),
+  parameters: z.record(z.string(), z.unknown()),
+  history: z.array(z.unknown()),
+});
+
+/** Every problem `schema` finds in a sidecar, as one CheckpointError line naming the file. */
+function checkSidecar(schema: z.ZodType, sidecar: unknown, file: string, what: string): void {
+  const result = parseJson(schema, sidecar, file);
+  if (!result.ok) throw new CheckpointError(`${what}: ${result.issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}`, { file });
+}
+
 /** Read and validate a sidecar (format, version, the fields every reader needs); CheckpointError names the file. */
 export function readSidecar(file: string): CheckpointSidecar {
   let parsed: unknown;
@@ -186,22 +213,13 @@ export function readSidecar(file: string): CheckpointSidecar {
     throw new CheckpointError(`not a lesionseg checkpoint sidecar (format must be '${CHECKPOINT_FORMAT}')`, { file });
   }
   if (!CHECKPOINT_VERSIONS.includes(sidecar.version as number)) throw new CheckpointError(`checkpoint version ${JSON.stringify(sidecar.version)} is not supported (this lesionseg reads ${CHECKPOINT_VERSIONS.join(', ')})`, { file });
-  const missing = (['name', 'architecture', 'strategy', 'files'] as const).filter((key) => typeof sidecar[key] !== 'object' && typeof sidecar[key] !== 'string');
-  if (missing.length > 0) throw new CheckpointError(`checkpoint sidecar lacks ${missing.join(', ')}`, { file });
-  const architecture = sidecar.architecture as Partial<ArchitectureRecord> | null;
-  if (architecture === null || typeof architecture.name !== 'string' || typeof architecture.config !== 'object' || architecture.config === null) {
-    throw new CheckpointError('the sidecar has no architecture { name, config }', { file });
-  }
-  if (typeof sidecar.files?.weights?.sha256 !== 'string') throw new CheckpointError('checkpoint sidecar lacks files.weights', { file });
+  checkSidecar(SidecarSchema, parsed, file, 'checkpoint sidecar is incomplete');
   return sidecar as CheckpointSidecar;
 }
 
 /** The trainer's part of a sidecar (needed to resume, or to continue its schedule); CheckpointError names what lacks. */
 export function assertTrainingRecord(sidecar: CheckpointSidecar, file: string): void {
-  const record = sidecar as Partial<CheckpointSidecar>;
-  const missing = (['training', 'state', 'parameters', 'history'] as const).filter((key) => typeof record[key] !== 'object' || record[key] === null);
-  if (missing.length === 0 && typeof sidecar.training.numEpochs !== 'number') missing.push('training');
-  if (missing.length > 0) throw new CheckpointError(`checkpoint sidecar lacks ${missing.join(', ')} (not written by lesionseg's trainer?)`, { file });
+  checkSidecar(TrainingRecordSchema, sidecar, file, "checkpoint sidecar lacks the trainer's record (not written by lesionseg's trainer?)");
 }
 
 function verifyDigest(digest: FileDigest, folder: string, sidecarFile: string): string {

@@ -50,13 +50,13 @@ function isFolder(target: string): boolean {
 }
 
 function lungsFileFor(option: string, item: PredictionCase, caseCount: number): string {
-  if (!fs.existsSync(option)) throw new InputError('--lungs: not found', { file: option, code: 'missing-input' });
+  if (!fs.existsSync(option)) throw new InputError('--lungs: not found', { file: option, code: 'not-found' });
   if (!isFolder(option)) {
     if (caseCount > 1) throw new InputError(`--lungs names one file but -i holds ${caseCount} cases: give a folder of <case>.nii.gz`, { file: option, code: 'bad-arguments' });
     return option;
   }
   const file = niftiIn(option, item.caseId);
-  if (file === undefined) throw new InputError(`--lungs: no lung mask of case '${item.caseId}' (${item.caseId}.nii.gz) in this folder`, { file: option, code: 'missing-input' });
+  if (file === undefined) throw new InputError(`--lungs: no lung mask of case '${item.caseId}' (${item.caseId}.nii.gz) in this folder`, { file: option, code: 'not-found' });
   return file;
 }
 
@@ -71,7 +71,7 @@ function lobeFilesFor(option: string, item: PredictionCase, caseCount: number): 
     if (file === undefined) missing.push(`${name}.nii.gz`);
     else files[name] = file;
   }
-  if (missing.length > 0) throw new InputError(`--lobes: case '${item.caseId}' lacks ${missing.join(', ')} (TotalSegmentator's lobe names)`, { file: folder, code: 'missing-input' });
+  if (missing.length > 0) throw new InputError(`--lobes: case '${item.caseId}' lacks ${missing.join(', ')} (TotalSegmentator's lobe names)`, { file: folder, code: 'not-found' });
   return files;
 }
 
@@ -83,8 +83,8 @@ export function checkCaseOutputOptions(options: CaseOutputOptions, outputTypes: 
   if ((options.summary || options.view) && !outputTypes.includes('nifti')) {
     throw new InputError('--summary and --view read the NIfTI mask: keep nifti in --output-type', { code: 'bad-arguments' });
   }
-  if (options.lungs !== undefined && !fs.existsSync(options.lungs)) throw new InputError('--lungs: not found', { file: options.lungs, code: 'missing-input' });
-  if (options.lobes !== undefined && !isFolder(options.lobes)) throw new InputError('--lobes must be a folder (TotalSegmentator\'s output: lung_upper_lobe_left.nii.gz, ...)', { file: options.lobes, code: fs.existsSync(options.lobes) ? 'bad-arguments' : 'missing-input' });
+  if (options.lungs !== undefined && !fs.existsSync(options.lungs)) throw new InputError('--lungs: not found', { file: options.lungs, code: 'not-found' });
+  if (options.lobes !== undefined && !isFolder(options.lobes)) throw new InputError('--lobes must be a folder (TotalSegmentator\'s output: lung_upper_lobe_left.nii.gz, ...)', { file: options.lobes, code: fs.existsSync(options.lobes) ? 'bad-arguments' : 'not-found' });
 }
 
 /**

@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as os from 'node:os';
-import { InputError } from '../core/index.js';
+import { InputError, readEnvironment } from '../core/index.js';
 import { killWithParent } from '../tensor/index.js';
 import { assertDistributedAvailable, rendezvousFromEnv, type Rendezvous } from '../train/index.js';
 
@@ -121,8 +121,8 @@ export function rankFromEnvironment(nproc: number | undefined): Rendezvous | nul
   }
   if (rendezvous !== null) {
     assertDistributedAvailable(`rank ${rendezvous.rank} of ${rendezvous.worldSize}`);
-    const launcher = process.env.LESIONSEG_LAUNCHER_PID;
-    if (launcher !== undefined && !killWithParent(Number(launcher))) {
+    const launcher = readEnvironment(process.env).launcherPid;
+    if (launcher !== null && !killWithParent(launcher)) {
       throw new InputError(`the --nproc launcher (pid ${launcher}) is gone`, { code: 'launcher-gone' });
     }
   }

@@ -18,14 +18,14 @@
  * which loads the addon when it is imported, and a missing addon must reach the handler below.
  */
 import { Command, CommanderError, type CommandUnknownOpts } from '@commander-js/extra-typings';
-import { isUserError, LesionsegError } from '../core/index.js';
+import { isUserError, LesionsegError, readEnvironment } from '../core/index.js';
 import { removeTemporaryFilesOnSignals } from './cleanupSignals.js';
 
 const EXIT_INTERNAL = 1;
 const EXIT_USER = 2;
 
-/** LESIONSEG_DEBUG=1 adds stack traces (and causes) to the one-line messages. */
-const DEBUG = process.env.LESIONSEG_DEBUG === '1';
+/** LESIONSEG_DEBUG=1 adds stack traces (and causes) to the one-line messages (set in main()). */
+let DEBUG = false;
 
 /** The full name of a (sub)command as a user types it: 'lesionseg bench train-step'. */
 function commandPath(command: CommandUnknownOpts): string {
@@ -136,6 +136,9 @@ async function main(): Promise<void> {
     process.exit();
   });
   try {
+    // Every variable is checked before any command module (and the addon) loads: README
+    // "Environment variables", src/core/environment.ts.
+    DEBUG = readEnvironment(process.env).debug;
     const program = await buildProgram();
     await program.parseAsync(process.argv);
   } catch (error) {

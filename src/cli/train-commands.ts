@@ -24,7 +24,7 @@ export const TRAINING_STRATEGIES: Record<StrategyName, (options: TransferStrateg
 };
 
 export function strategyByName(name: string, options: TransferStrategyOptions = {}): TrainingStrategy {
-  if (!(STRATEGY_NAMES as readonly string[]).includes(name)) throw new InputError(`unknown strategy '${name}': use one of ${STRATEGY_NAMES.join(', ')}`, { code: 'bad-strategy' });
+  if (!(STRATEGY_NAMES as readonly string[]).includes(name)) throw new InputError(`unknown strategy '${name}': use one of ${STRATEGY_NAMES.join(', ')}`, { code: 'unknown-strategy' });
   if (options.decoderInit !== undefined && name !== 'frozen-encoder' && name !== 'hybrid') throw new InputError(`--decoder-init applies only to the frozen-encoder and hybrid strategies, not ${name}`, { code: 'bad-arguments' });
   if (options.fuseLevels !== undefined && name !== 'hybrid') throw new InputError(`--fuse-levels applies only to the hybrid strategy, not ${name}`, { code: 'bad-arguments' });
   return TRAINING_STRATEGIES[name as StrategyName](options);

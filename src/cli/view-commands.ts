@@ -31,7 +31,7 @@ export function assertMaskOnGrid(file: string, header: NiftiHeader, reference: N
 
 /** The header of an existing file, errors naming it. */
 export async function headerOf(file: string, what: string): Promise<NiftiHeader> {
-  if (!fs.existsSync(file)) throw new InputError(`${what} not found`, { file, code: 'missing-input' });
+  if (!fs.existsSync(file)) throw new InputError(`${what} not found`, { file, code: 'not-found' });
   return readNiftiHeader(file);
 }
 

@@ -2,6 +2,9 @@
  * Domain errors. Every error lesionseg raises on purpose is a LesionsegError with a stable `code`;
  * the CLI prints InputError (and its subclasses) without a stack trace and exits with status 2.
  */
+import type { ErrorCode, InputErrorCode } from './error-codes.js';
+
+export { ERROR_CODES, type ErrorCode, type InputErrorCode } from './error-codes.js';
 
 /** One problem found while validating a file or a config; validators collect all of them. */
 export interface Issue {
@@ -9,14 +12,14 @@ export interface Issue {
   file: string;
   /** Where inside the file: a JSON path like `labels.background`, or '' for the file itself. */
   path: string;
-  /** A short machine-readable code such as `missing-field`, `shape-mismatch`. */
-  code: string;
+  /** A short machine-readable code such as `missing-field`, `shape-mismatch` (README "Error codes"). */
+  code: InputErrorCode;
   message: string;
 }
 
 export class LesionsegError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
@@ -25,8 +28,9 @@ export class LesionsegError extends Error {
 
 /** Bad input from the user: a file, an argument, a config. The message names the file. */
 export class InputError extends LesionsegError {
+  declare readonly code: InputErrorCode;
   readonly file: string | undefined;
-  constructor(message: string, options?: { file?: string; code?: string; cause?: unknown }) {
+  constructor(message: string, options?: { file?: string; code?: InputErrorCode; cause?: unknown }) {
     const file = options?.file;
     super(options?.code ?? 'input', file !== undefined ? `${file}: ${message}` : message, options);
     this.file = file;

@@ -1,5 +1,7 @@
 /** What every layer may import. */
 export * from './errors.js';
+export * from './environment.js';
+export * from './schema.js';
 export * from './rng.js';
 export * from './device.js';
 export * from './temporary.js';

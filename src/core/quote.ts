@@ -14,6 +14,7 @@
  *                  in LO/SH, no control character other than the ones the VR allows, cut to its length.
  */
 import { InputError } from './errors.js';
+import { formatPath, type PathStyle } from './schema.js';
 
 /** C0 controls, DEL and C1 controls: never part of a name, a partition or a path we write into a script. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -34,21 +35,23 @@ export interface TextIssue {
  * Every string (and object key) of parsed JSON holding a control character: its JSON path and which
  * character. Reader-independent, so a spec validator (hand-written or a schema library's) adds them as issues.
  */
-export function controlCharacterIssues(value: unknown, at = ''): TextIssue[] {
+export function controlCharacterIssues(value: unknown, style: PathStyle = 'dots'): TextIssue[] {
   const issues: TextIssue[] = [];
-  const join = (key: string | number): string => (at === '' ? String(key) : `${at}.${key}`);
-  if (typeof value === 'string') {
-    const found = controlCharacterIn(value);
-    if (found !== null) issues.push({ path: at, message: `holds the control character ${found} (a newline or another control character in a value could end a line of a generated script); remove it` });
-  } else if (Array.isArray(value)) {
-    value.forEach((item, index) => issues.push(...controlCharacterIssues(item, join(index))));
-  } else if (typeof value === 'object' && value !== null) {
-    for (const [key, item] of Object.entries(value)) {
-      const found = controlCharacterIn(key);
-      if (found !== null) issues.push({ path: join(key), message: `the key ${JSON.stringify(key)} holds the control character ${found}; remove it` });
-      issues.push(...controlCharacterIssues(item, join(key)));
+  const visit = (item: unknown, keys: readonly (string | number)[]): void => {
+    if (typeof item === 'string') {
+      const found = controlCharacterIn(item);
+      if (found !== null) issues.push({ path: formatPath(keys, style), message: `holds the control character ${found} (a newline or another control character in a value could end a line of a generated script); remove it` });
+    } else if (Array.isArray(item)) {
+      item.forEach((element, index) => visit(element, [...keys, index]));
+    } else if (typeof item === 'object' && item !== null) {
+      for (const [key, element] of Object.entries(item)) {
+        const found = controlCharacterIn(key);
+        if (found !== null) issues.push({ path: formatPath([...keys, key], style), message: `the key ${JSON.stringify(key)} holds the control character ${found}; remove it` });
+        visit(element, [...keys, key]);
+      }
     }
-  }
+  };
+  visit(value, []);
   return issues;
 }
 

@@ -63,7 +63,7 @@ export function numericData(volume: Volume): ArrayLike<number> {
  */
 export function checkCaseShapes(images: readonly Volume[], label: Volume | null, caseName = 'case'): Shape3 {
   const first = images[0];
-  if (first === undefined) throw new InputError('a case needs at least one image', { file: caseName, code: 'no-image' });
+  if (first === undefined) throw new InputError('a case needs at least one image', { file: caseName, code: 'missing-image' });
   const reference = `channel 0 (${describe(first, `${caseName} channel 0`)})`;
   images.forEach((image, c) => {
     if (c > 0) assertSameGrid(describe(image, `${caseName} channel ${c}`), image, first, `channel ${c}`, reference);
@@ -119,7 +119,7 @@ export function summarizeFingerprint(
   samplesPerCase: number,
   seed = FOREGROUND_SAMPLE_SEED,
 ): FingerprintSummary {
-  if (cases.length === 0) throw new InputError('no cases to fingerprint', { code: 'empty-dataset' });
+  if (cases.length === 0) throw new InputError('no cases to fingerprint', { code: 'no-cases' });
   return {
     numCases: cases.length,
     medianSpacing: [0, 1, 2].map((a) => median(cases.map((k) => k.spacing[a]!))) as Triple,
@@ -208,7 +208,7 @@ export async function computeFingerprint(
   }
   const caseLists = dirs.map((dir) => listRawCases(dir, 'Tr'));
   const totalCases = caseLists.reduce((sum, list) => sum + list.length, 0);
-  if (totalCases === 0) throw new InputError('no training cases found (imagesTr is empty)', { file: dirs[0], code: 'empty-dataset' });
+  if (totalCases === 0) throw new InputError('no training cases found (imagesTr is empty)', { file: dirs[0], code: 'no-cases' });
   const seed = options.seed ?? FOREGROUND_SAMPLE_SEED;
   const samplesPerCase = Math.floor((options.sampleBudget ?? FOREGROUND_SAMPLE_BUDGET) / totalCases);
   const progress = options.progress ?? SILENT_PROGRESS;

@@ -99,3 +99,28 @@ test('every difference from what we build is one issue with its JSON path', () =
     return true;
   });
 });
+
+test('shapes and types (zod schema) are reported with what we would build differently; keys nnU-Net adds pass through', () => {
+  const { plans, file } = load(PLAIN);
+  plans.experiment_planner_used = 'ExperimentPlanner';
+  plans.configurations['3d_fullres'].my_custom_key = { any: 1 };
+  assert.doesNotThrow(() => planFromNnunet(plans, readDatasetJson(PLAIN), { plansFile: file }));
+  const c = plans.configurations['3d_fullres'];
+  c.spacing = [1, 'x', 1];
+  c.batch_dice = 'yes';
+  c.resampling_fn_seg_kwargs.force_separate_z = 'no';
+  plans.transpose_forward = [0, 0, 2];
+  c.architecture.arch_kwargs.norm_op = 'torch.nn.BatchNorm3d';
+  assert.throws(() => planFromNnunet(plans, readDatasetJson(PLAIN), { plansFile: file }), (error: unknown) => {
+    assert.ok(error instanceof ValidationError);
+    assert.deepEqual(error.issues.map((issue) => `${issue.code} ${issue.path}`).sort(), [
+      'bad-value transpose_forward',
+      'unsupported configurations.3d_fullres.architecture.arch_kwargs.norm_op',
+      'wrong-type configurations.3d_fullres.batch_dice',
+      'wrong-type configurations.3d_fullres.resampling_fn_seg_kwargs.force_separate_z',
+      'wrong-type configurations.3d_fullres.spacing.1',
+    ]);
+    assert.equal(error.issues.find((i) => i.path === 'transpose_forward')!.message, 'must be a permutation of [0, 1, 2], got [0,0,2]');
+    return true;
+  });
+});

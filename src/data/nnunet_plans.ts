@@ -6,13 +6,14 @@
  * and the network (`architecture.network_class_name` + `arch_kwargs`: PlainConvUNet or
  * ResidualEncoderUNet of dynamic-network-architectures). Everything that would make our
  * preprocessing or network differ from nnU-Net's is refused, each problem named with its JSON
- * path in one ValidationError: other architectures (by class name), 2d and cascade
+ * path in one ValidationError (with the problems of shape and type that the zod schemas of
+ * src/io/nnunet-plans-schema.ts find): other architectures (by class name), 2d and cascade
  * configurations, dropout, conv_bias false, norms other than affine InstanceNorm3d, other
  * resampling functions or normalisation schemes, reorienting image readers, region labels.
  * The network comes out as a plain object the models layer builds (data does not import models).
  */
-import { InputError, ValidationError, type Issue } from '../core/index.js';
-import { segmentationClassCount, type DatasetJson } from '../io/index.js';
+import { InputError, parseJson, ValidationError, type InputErrorCode, type Issue } from '../core/index.js';
+import { NnunetConfigurationSchema, NnunetPlansSchema, segmentationClassCount, type DatasetJson } from '../io/index.js';
 import type { NormalizationScheme } from './normalize.js';
 import { transposeTriple } from './planning.js';
 import type { ChannelNormalizationPlan, NetworkPlan, Plan } from './planning_schema.js';
@@ -108,10 +109,13 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
   const file = options.plansFile;
   const name = options.configuration ?? '3d_fullres';
   const issues: Issue[] = [];
-  const report = (path: string, message: string, code = 'unsupported'): void => {
+  const report = (path: string, message: string, code: InputErrorCode = 'unsupported'): void => {
     issues.push({ file, path, code, message });
   };
   if (!isRecord(plansJson) || !isRecord(plansJson.configurations)) throw new InputError('not nnU-Net v2 plans: no "configurations" object', { file, code: 'bad-plan' });
+  // Shapes and types first (src/io/nnunet-plans-schema.ts), then what we would build differently.
+  const top = parseJson(NnunetPlansSchema, plansJson, file);
+  if (!top.ok) issues.push(...top.issues);
   const c = resolveConfiguration(plansJson.configurations, name, file);
   const at = `configurations.${name}`;
   if (name === '2d' || (Array.isArray(c.patch_size) && c.patch_size.length === 2)) {
@@ -121,24 +125,17 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
     throw new InputError(`configuration '${name}' belongs to nnU-Net's cascade (3d_lowres -> 3d_cascade_fullres), not supported for now: use 3d_fullres`, { file, code: 'unsupported-configuration' });
   }
 
-  const triple = (value: unknown, path: string, check: (v: unknown) => boolean, what: string): Triple => {
-    if (!Array.isArray(value) || value.length !== 3 || !value.every(check)) {
-      report(path, `${path} must be 3 ${what} (got ${JSON.stringify(value)})`, 'bad-value');
-      return [1, 1, 1];
-    }
-    return [value[0], value[1], value[2]] as Triple;
-  };
-  const positiveNumber = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v > 0;
-  const patchSize = triple(c.patch_size, `${at}.patch_size`, isPositiveInt, 'positive integers');
-  const targetSpacing = triple(c.spacing, `${at}.spacing`, positiveNumber, 'positive numbers');
-  const medianShape = triple(c.median_image_size_in_voxels, `${at}.median_image_size_in_voxels`, positiveNumber, 'positive numbers');
-  const permutation = (value: unknown, path: string): Triple => {
-    const t = triple(value, path, (v) => v === 0 || v === 1 || v === 2, 'axes');
-    if (new Set(t).size !== 3) report(path, `${path} must be a permutation of [0, 1, 2]`, 'bad-value');
-    return t;
-  };
-  const forward = permutation(plansJson.transpose_forward, 'transpose_forward');
-  const backward = permutation(plansJson.transpose_backward, 'transpose_backward');
+  const parsed = parseJson(NnunetConfigurationSchema, c, file);
+  if (!parsed.ok) issues.push(...parsed.issues.map((issue) => ({ ...issue, path: issue.path === '' ? at : `${at}.${issue.path}` })));
+  const configuration = parsed.ok ? parsed.value : null;
+  const plans = top.ok ? top.value : null;
+  // Placeholders where the schema found a problem: the conversion goes on only to report the others.
+  // The patch is read from the configuration as given, so that its divisibility is checked also when another key is malformed.
+  const patchSize: Triple | null = Array.isArray(c.patch_size) && c.patch_size.length === 3 && c.patch_size.every(isPositiveInt) ? (c.patch_size as Triple) : null;
+  const targetSpacing: Triple = configuration?.spacing ?? [1, 1, 1];
+  const medianShape: Triple = configuration?.median_image_size_in_voxels ?? [1, 1, 1];
+  const forward: Triple = plans?.transpose_forward ?? [0, 1, 2];
+  const backward: Triple = plans?.transpose_backward ?? [0, 1, 2];
   if (c.preprocessor_name !== undefined && c.preprocessor_name !== 'DefaultPreprocessor') report(`${at}.preprocessor_name`, `preprocessor '${String(c.preprocessor_name)}' is not supported (DefaultPreprocessor is)`);
   if (plansJson.image_reader_writer !== undefined && !READERS.includes(plansJson.image_reader_writer as string)) {
     report('image_reader_writer', `image reader '${String(plansJson.image_reader_writer)}' is not supported (${READERS.join(', ')} read images as lesionseg does; a reorienting reader would change the arrays)`);
@@ -182,7 +179,6 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
       return (v === 0 || v === 1 || v === 3 ? v : 0) as 0 | 1 | 3;
     };
     const force = kwargs.force_separate_z ?? null;
-    if (force !== null && typeof force !== 'boolean') report(`${at}.resampling_fn_${key}_kwargs.force_separate_z`, 'force_separate_z must be null, true or false', 'bad-value');
     return { order: order('order', segmentation ? 1 : 3), orderZ: order('order_z', 0), forceSeparateZ: force as boolean | null, anisotropyThreshold: 3 };
   };
   const data = resampling('data', false);
@@ -193,7 +189,6 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
   }
 
   const network = networkOf(c.architecture, `${at}.architecture`, report, channels.length, segmentationClassCount(datasetJson.labels), patchSize);
-  if (typeof c.batch_dice !== 'boolean') report(`${at}.batch_dice`, 'batch_dice must be true or false', 'bad-value');
   if (issues.length > 0) throw new ValidationError(issues, { file });
 
   const datasetName = typeof plansJson.dataset_name === 'string' ? plansJson.dataset_name : datasetJson.name ?? 'nnU-Net dataset';
@@ -215,7 +210,7 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
       cases: [],
     },
     configuration: {
-      patchSize,
+      patchSize: patchSize!,
       batchSize: isPositiveInt(c.batch_size) ? c.batch_size : 2,
       targetSpacing,
       medianShape,
@@ -224,7 +219,7 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
       resampling: { data, segmentation },
       network: network.plan,
       deepSupervision: true,
-      batchDice: c.batch_dice as boolean,
+      batchDice: configuration!.batch_dice,
       vramEstimate: 0,
     },
   };
@@ -240,10 +235,10 @@ function intensityOf(value: unknown): Plan['fingerprint']['foregroundIntensityPr
 function networkOf(
   architecture: unknown,
   at: string,
-  report: (path: string, message: string, code?: string) => void,
+  report: (path: string, message: string, code?: InputErrorCode) => void,
   inputChannels: number,
   numClasses: number,
-  patchSize: Triple,
+  patchSize: Triple | null,
 ): { plan: NetworkPlan; network: NnunetNetwork } {
   const arch = isRecord(architecture) ? architecture : {};
   const className = String(arch.network_class_name);
@@ -274,7 +269,7 @@ function networkOf(
   const kernelSizes = perStage(kw.kernel_sizes, `${k}.kernel_sizes`, true);
   const strides = perStage(kw.strides, `${k}.strides`, false);
   const divisor = strides.reduce<number[]>((acc, s) => acc.map((v, axis) => v * s[axis]!), [1, 1, 1]);
-  if (patchSize.some((p, axis) => p % divisor[axis]! !== 0)) report(`${k}.strides`, `the patch [${patchSize.join(', ')}] is not divisible by the total stride [${divisor.join(', ')}]`, 'bad-value');
+  if (patchSize !== null && patchSize.some((p, axis) => p % divisor[axis]! !== 0)) report(`${k}.strides`, `the patch [${patchSize.join(', ')}] is not divisible by the total stride [${divisor.join(', ')}]`, 'bad-value');
   const uniform = (value: unknown, path: string, count: number): number => {
     const list = isPositiveInt(value) ? [value] : Array.isArray(value) ? value : [];
     if ((Array.isArray(value) && list.length !== count) || list.length === 0 || !list.every(isPositiveInt)) {

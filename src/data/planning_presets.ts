@@ -92,7 +92,7 @@ export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 /** The preset called `name`; an unknown name lists the valid ones. */
 export function getPreset(name: string): PlanPreset {
   if (Object.hasOwn(PRESETS, name)) return PRESETS[name as PresetName];
-  throw new InputError(`unknown preset '${name}': use one of ${PRESET_NAMES.join(', ')}`, { code: 'bad-preset' });
+  throw new InputError(`unknown preset '${name}': use one of ${PRESET_NAMES.join(', ')}`, { code: 'unknown-preset' });
 }
 
 /** The VRAM reference for a GPU memory target (nnU-Net scales its 8 GB reference linearly). */

@@ -54,9 +54,13 @@ test('validatePlan reports every problem; loadPlan throws ValidationError naming
     'configuration.batchSize',
     'configuration.network.strides',
     'configuration.normalization.0.scheme',
-    'configuration.patchSize',
+    'configuration.patchSize.1',
     'version',
   ]);
+  const byPath = new Map(issues.map((i) => [i.path, i]));
+  assert.equal(byPath.get('configuration.patchSize.1')!.message, 'must be > 0, got -1');
+  assert.equal(byPath.get('configuration.network.strides')!.message, 'strides has 3 entries, nStages is 4');
+  assert.equal(byPath.get('configuration.batchSize')!.code, 'missing-field');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lesionseg-plan-'));
   try {
     const file = path.join(dir, 'plan.json');
@@ -67,4 +71,14 @@ test('validatePlan reports every problem; loadPlan throws ValidationError naming
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a plan is our own format: an unknown key is refused with the valid keys, a wrong type named by its path', () => {
+  const plan = planExperiment(fingerprint(), 'tiny') as unknown as Record<string, any>;
+  plan.configuration.batchsize = 2;
+  plan.configuration.network.norm.eps = 'small';
+  plan.datasets[0].labels = { a: 1 };
+  const issues = validatePlan(plan, 'p.json').map((i) => `${i.code} ${i.path}`);
+  assert.deepEqual(issues, ['missing-background datasets.0.labels', 'wrong-type configuration.network.norm.eps', 'unknown-key configuration.batchsize']);
+  assert.match(validatePlan(plan, 'p.json').find((i) => i.code === 'unknown-key')!.message, /unknown key 'batchsize' \(valid: patchSize, batchSize, /);
 });

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { atomicWriteJsonSync, InputError, voxelCount } from '../core/index.js';
+import { atomicWriteJsonSync, InputError, voxelCount, type InputErrorCode } from '../core/index.js';
 import { readNifti, writeNpy } from '../io/index.js';
 import { preprocessCase, type CaseProperties } from './preprocess.js';
 import type { Plan } from './planning_schema.js';
@@ -97,7 +97,7 @@ export interface WorkerError {
   message: string;
   /** True for InputError (the user's to fix). */
   input: boolean;
-  code: string | undefined;
+  code: InputErrorCode | undefined;
   file: string | undefined;
   stack: string | undefined;
 }
@@ -110,7 +110,7 @@ export function errorAsData(error: unknown): WorkerError {
       name: error.name,
       message: error.message,
       input: error instanceof InputError,
-      code: (error as { code?: string }).code,
+      code: (error as { code?: InputErrorCode }).code,
       file: error instanceof InputError ? error.file : undefined,
       stack: error.stack,
     };

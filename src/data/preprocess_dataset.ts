@@ -114,7 +114,7 @@ export async function checkPreprocessing(dataset: DatasetInput, plan: Plan, outD
     });
   }
   const cases = listRawCases(dir, 'Tr');
-  if (cases.length === 0) throw new InputError('no training cases found (imagesTr is empty)', { file: dir, code: 'empty-dataset' });
+  if (cases.length === 0) throw new InputError('no training cases found (imagesTr is empty)', { file: dir, code: 'no-cases' });
   for (const raw of cases) {
     if (raw.label === null) {
       throw new InputError(`case '${raw.id}' has no label file in labelsTr`, { file: raw.images[0], code: 'missing-label' });

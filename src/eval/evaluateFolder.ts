@@ -95,7 +95,7 @@ export function caseIdOf(fileName: string): string | undefined {
 export function listNiftiCases(dir: string, role: string): Map<string, string> {
   let names: string[];
   try {
-    if (!statSync(dir).isDirectory()) throw new InputError(`${role} folder is a file, not a folder`, { file: dir, code: 'not-a-folder' });
+    if (!statSync(dir).isDirectory()) throw new InputError(`${role} folder is a file, not a folder`, { file: dir, code: 'not-folder' });
     names = readdirSync(dir).sort();
   } catch (error) {
     if (error instanceof InputError) throw error;
@@ -233,7 +233,7 @@ export function labelMask(data: TypedArray, label: number): Uint8Array {
 export async function evaluateFolder(options: EvaluateFolderOptions): Promise<FolderEvaluation> {
   const { label, ignoreLabel, toleranceMm } = checkOptions(options);
   const gt = listNiftiCases(options.gtDir, 'ground-truth');
-  if (gt.size === 0) throw new InputError('ground-truth folder holds no .nii.gz or .nii files', { file: options.gtDir, code: 'empty' });
+  if (gt.size === 0) throw new InputError('ground-truth folder holds no .nii.gz or .nii files', { file: options.gtDir, code: 'no-cases' });
   const plan = planJobs(options, gt);
   if (plan.missing.length > 0 && !(options.allowMissing ?? EVALUATE_FOLDER_DEFAULTS.allowMissing)) {
     throw new InputError(missingMessage(plan.missing), { code: 'missing-prediction' });

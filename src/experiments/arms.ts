@@ -11,10 +11,11 @@
  * - pretrained: the models (of the spec's `pretrained`) the arm runs with; default all of them.
  * A plain name is the arm { name: strategy, strategy, options: {}, pretrained: null }, so a spec
  * written before arms had options means what it meant, and writes back the same (armToJson).
+ * The JSON's shape is declared in specSchema.ts (ArmJson); the rules across keys are here (checkArms).
  */
-import { InputError } from '../core/index.js';
+import { addIssue, InputError, type z } from '../core/index.js';
 import { TRANSFER_STRATEGIES, transferPlanShape, type TransferStrategy, type TransferStrategyOptions } from '../transfer/index.js';
-import { join, type Checker } from './specCheck.js';
+import type { ArmJsonValue } from './specSchema.js';
 
 export const DECODER_INITS = ['pretrained', 'random'] as const;
 export const FUSE_LEVELS = ['all', 'bottleneck'] as const;
@@ -28,7 +29,8 @@ export interface ArmSpec {
 }
 
 const NAME = /^[A-Za-z0-9_-]+$/;
-const isStrategy = (value: unknown): value is TransferStrategy => typeof value === 'string' && (TRANSFER_STRATEGIES as readonly string[]).includes(value);
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+export const isStrategy = (value: unknown): value is TransferStrategy => typeof value === 'string' && (TRANSFER_STRATEGIES as readonly string[]).includes(value);
 
 /** The `lesionseg train` flags of an arm's options. */
 export function armTrainArgs(options: TransferStrategyOptions): string[] {
@@ -42,67 +44,52 @@ export function armToJson(arm: ArmSpec): string | Record<string, unknown> {
   return { strategy: arm.strategy, name: arm.name, ...(hasOptions ? { options: { ...arm.options } } : {}), ...(arm.pretrained !== null ? { pretrained: [...arm.pretrained] } : {}) };
 }
 
-function armOptions(check: Checker, value: unknown, at: string, strategy: TransferStrategy): TransferStrategyOptions {
-  if (value === undefined) return {};
-  const record = check.object(value, at);
-  if (record === null) return {};
-  check.keys(record, at, ['decoderInit', 'fuseLevels']);
-  const options: TransferStrategyOptions = {};
-  if (record.decoderInit !== undefined) options.decoderInit = check.choice(record, 'decoderInit', at, DECODER_INITS, 'pretrained');
-  if (record.fuseLevels !== undefined) options.fuseLevels = check.choice(record, 'fuseLevels', at, FUSE_LEVELS, 'all');
-  try {
-    transferPlanShape(strategy, options);
-  } catch (error) {
-    if (!(error instanceof InputError)) throw error;
-    check.add(at, 'bad-option', error.message);
-  }
-  return options;
+/** An arm of the parsed spec JSON (specSchema.ts ArmJson) as an ArmSpec. */
+export function armFromJson(entry: ArmJsonValue): ArmSpec {
+  if (typeof entry === 'string') return { name: entry, strategy: entry as TransferStrategy, options: {}, pretrained: null };
+  const strategy = entry.strategy as TransferStrategy;
+  return { name: entry.name ?? strategy, strategy, options: { ...(entry.options ?? {}) }, pretrained: entry.pretrained ?? null };
 }
 
-function armEntry(check: Checker, entry: unknown, at: string, models: readonly string[], none: string): ArmSpec | null {
-  if (typeof entry === 'string') {
-    if (isStrategy(entry)) return { name: entry, strategy: entry, options: {}, pretrained: null };
-    check.add(at, 'unknown-strategy', `unknown strategy '${entry}' (valid: ${TRANSFER_STRATEGIES.join(', ')})`);
-    return null;
-  }
-  const record = check.object(entry, at);
-  if (record === null) return null;
-  check.keys(record, at, ['strategy', 'name', 'options', 'pretrained'], ['strategy']);
-  if (!isStrategy(record.strategy)) {
-    if (record.strategy !== undefined) check.add(join(at, 'strategy'), 'unknown-strategy', `unknown strategy ${JSON.stringify(record.strategy)} (valid: ${TRANSFER_STRATEGIES.join(', ')})`);
-    return null;
-  }
-  const strategy = record.strategy;
-  const name = check.string(record, 'name', at, strategy);
-  if (!NAME.test(name)) check.add(join(at, 'name'), 'bad-name', `arm names use letters, digits, '-' and '_', got ${JSON.stringify(name)}`);
-  else if (name !== strategy && isStrategy(name)) check.add(join(at, 'name'), 'bad-name', `'${name}' is another strategy's name; name the ${strategy} variant otherwise`);
-  const options = armOptions(check, record.options, join(at, 'options'), strategy);
-  let pretrained: string[] | null = null;
-  if (record.pretrained !== undefined) {
-    pretrained = check.stringList(record, 'pretrained', at);
-    const valid = strategy === 'scratch' ? [none] : models.filter((m) => m !== none);
-    pretrained.forEach((model, i) => {
-      if (!valid.includes(model)) check.add(join(join(at, 'pretrained'), i), 'unknown-model', `the ${strategy} arm cannot run with '${model}' (valid: ${valid.join(', ') || 'none'}; the spec's pretrained list)`);
-    });
-    if (pretrained.length === 0) check.add(join(at, 'pretrained'), 'bad-value', 'must name at least one pre-trained model (leave it out for all of them)');
-  }
-  return { name, strategy, options, pretrained };
-}
-
-/** Validate the spec's `strategies` (names or arm objects) against its pre-trained models; every problem goes to `check`. */
-export function parseArms(check: Checker, value: unknown, models: readonly string[], none: string): ArmSpec[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) {
-    check.add('strategies', 'bad-value', 'must be a list of strategy names or arm objects { strategy, name, options, pretrained }');
-    return [];
-  }
-  const arms: ArmSpec[] = [];
-  value.forEach((entry, i) => {
-    const arm = armEntry(check, entry, join('strategies', i), models, none);
-    if (arm === null) return;
-    if (arms.some((a) => a.name === arm.name)) check.add(join('strategies', i), 'duplicate-arm', `two arms are named '${arm.name}' (each arm needs its own name: it keys its run folders)`);
-    else if (arm.strategy === 'scratch' && arms.some((a) => a.strategy === 'scratch')) check.add(join('strategies', i), 'duplicate-scratch', 'a study has one from-scratch arm (every comparison is against it)');
-    arms.push(arm);
+/**
+ * The arms' rules across keys, on the spec's `strategies` as given (possibly malformed; the schema
+ * reports its shape): names, options that apply to the strategy (transferPlanShape), models among
+ * the spec's, one arm per name and one from-scratch arm. Returns the strategies of the arms.
+ */
+export function checkArms(ctx: z.RefinementCtx, value: unknown, models: readonly string[], none: string): TransferStrategy[] {
+  if (!Array.isArray(value)) return [];
+  const arms: { name: string; strategy: TransferStrategy }[] = [];
+  value.forEach((entry: unknown, i) => {
+    const record = isRecord(entry) ? entry : null;
+    const strategy = typeof entry === 'string' ? entry : record?.strategy;
+    if (!isStrategy(strategy)) return;
+    const name = typeof record?.name === 'string' ? record.name : strategy;
+    if (!NAME.test(name)) addIssue(ctx, 'bad-name', `arm names use letters, digits, '-' and '_', got ${JSON.stringify(name)}`, ['strategies', i, 'name']);
+    else if (name !== strategy && isStrategy(name)) addIssue(ctx, 'bad-name', `'${name}' is another strategy's name; name the ${strategy} variant otherwise`, ['strategies', i, 'name']);
+    if (record !== null && isRecord(record.options)) {
+      const options: TransferStrategyOptions = {};
+      const { decoderInit, fuseLevels } = record.options;
+      if ((DECODER_INITS as readonly unknown[]).includes(decoderInit)) options.decoderInit = decoderInit as (typeof DECODER_INITS)[number];
+      if ((FUSE_LEVELS as readonly unknown[]).includes(fuseLevels)) options.fuseLevels = fuseLevels as (typeof FUSE_LEVELS)[number];
+      try {
+        transferPlanShape(strategy, options);
+      } catch (error) {
+        if (!(error instanceof InputError)) throw error;
+        addIssue(ctx, 'bad-arguments', error.message, ['strategies', i, 'options']);
+      }
+    }
+    if (record !== null && Array.isArray(record.pretrained)) {
+      const valid = strategy === 'scratch' ? [none] : models.filter((m) => m !== none);
+      record.pretrained.forEach((model: unknown, j) => {
+        if (typeof model === 'string' && !valid.includes(model)) {
+          addIssue(ctx, 'unknown-model', `the ${strategy} arm cannot run with '${model}' (valid: ${valid.join(', ') || 'none'}; the spec's pretrained list)`, ['strategies', i, 'pretrained', j]);
+        }
+      });
+      if (record.pretrained.length === 0) addIssue(ctx, 'bad-value', 'must name at least one pre-trained model (leave it out for all of them)', ['strategies', i, 'pretrained']);
+    }
+    if (arms.some((a) => a.name === name)) addIssue(ctx, 'duplicate-arm', `two arms are named '${name}' (each arm needs its own name: it keys its run folders)`, ['strategies', i]);
+    else if (strategy === 'scratch' && arms.some((a) => a.strategy === 'scratch')) addIssue(ctx, 'duplicate-scratch', 'a study has one from-scratch arm (every comparison is against it)', ['strategies', i]);
+    arms.push({ name, strategy });
   });
-  return arms;
+  return arms.map((a) => a.strategy);
 }

@@ -39,7 +39,7 @@ test('a control character anywhere in the spec is refused with its JSON path, ev
   assert.throws(() => validateExperimentSpec(hostile, 'spec.json'), (error: unknown) => {
     assert.ok(error instanceof ValidationError);
     const found = error.issues.filter((i) => i.code === 'control-character').map((i) => `${i.path} ${i.message.match(/U\+[0-9A-F]{4}/)![0]}`);
-    assert.deepEqual(found.sort(), ['name U+000A', 'slurm.extra.0 U+000D', 'slurm.partition U+000A', 'slurm.train.time U+0009', 'target.lungs U+0085']);
+    assert.deepEqual(found.sort(), ['name U+000A', 'slurm.extra[0] U+000D', 'slurm.partition U+000A', 'slurm.train.time U+0009', 'target.lungs U+0085']);
     return true;
   });
   // The name defaults to the file's: a file name with a newline needs a 'name'.

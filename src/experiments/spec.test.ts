@@ -155,7 +155,7 @@ test('arm objects: bad names, options that do not apply, unknown models and dupl
       'seeds:bad-value',
       'strategies[2]:duplicate-arm',
       'strategies[3].name:bad-name',
-      'strategies[4].options:bad-option',
+      'strategies[4].options:bad-arguments',
       'strategies[5].name:bad-name',
       'strategies[5].options.fuseLevels:unknown-name',
       'strategies[6].options.colour:unknown-key',
@@ -163,7 +163,7 @@ test('arm objects: bad names, options that do not apply, unknown models and dupl
       'strategies[7].strategy:unknown-strategy',
       'strategies[8].strategy:missing-field',
     ]);
-    assert.match(error.issues.find((i) => i.code === 'bad-option')!.message, /decoderInit applies only to frozen-encoder and hybrid, not continual/);
+    assert.match(error.issues.find((i) => i.code === 'bad-arguments')!.message, /decoderInit applies only to frozen-encoder and hybrid, not continual/);
   }
 });
 
@@ -180,4 +180,45 @@ test('seeds repeat every pre-training and run; the folders gain a seed level onl
   assert.deepEqual([layout.run(one), layout.predictions(one), layout.evaluation(one), layout.pretrainRun('multi', null)], ['/s/runs/none/scratch/fold_2', '/s/predictions/none/scratch/fold_2', '/s/evaluations/none/scratch/fold_2.json', '/s/pretrain/multi']);
   const seeded = { pretrained: 'multi', arm: 'hybrid-random-decoder', fold: 0, seed: 1 };
   assert.deepEqual([layout.run(seeded), layout.prediction(seeded, 'c1'), layout.evaluation(seeded), layout.pretrainRun('multi', 1)], ['/s/runs/multi/hybrid-random-decoder/seed_1/fold_0', '/s/predictions/multi/hybrid-random-decoder/seed_1/fold_0/c1.nii.gz', '/s/evaluations/multi/hybrid-random-decoder/seed_1/fold_0.json', '/s/pretrain/multi/seed_1']);
+});
+
+test('the schema reports type and range problems beside the rules across keys, each with its path (zod)', () => {
+  const bad = {
+    ...demo,
+    colour: 'blue',
+    strategies: ['scratch', 'finetune', 5],
+    datasets: { ...(demo.datasets as object), both: { path: 'x', synth: { kind: 'covid', cases: 1 } } },
+    threads: 1.5,
+    slurm: { partition: 3, extra: ['x'], train: { gpus: -1 } },
+    pretrained: ['none', 'multi', 'msd'],
+  };
+  try {
+    validateExperimentSpec(bad, 'study.json');
+    assert.fail('expected a ValidationError');
+  } catch (error) {
+    assert.ok(error instanceof ValidationError);
+    const found = new Map(error.issues.map((i) => [i.path, `${i.code}: ${i.message}`]));
+    assert.deepEqual([...found.keys()].sort(), ['colour', 'datasets.both', 'pretrained[2]', 'slurm.extra[0]', 'slurm.partition', 'slurm.train.gpus', 'strategies[2]', 'threads']);
+    assert.equal(found.get('threads'), 'wrong-type: must be an integer, got 1.5');
+    assert.equal(found.get('slurm.partition'), 'wrong-type: must be a string, got 3');
+    assert.equal(found.get('slurm.train.gpus'), 'bad-value: must be >= 0, got -1');
+    assert.equal(found.get('datasets.both'), "bad-value: give 'path' or 'synth', not both");
+    assert.equal(found.get('strategies[2]'), 'wrong-type: must be a strategy name or an arm object { strategy, name, options, pretrained }');
+    assert.match(found.get('colour')!, /^unknown-key: unknown key 'colour' \(valid: \$schema, version, name, datasets, /);
+  }
+});
+
+test('a missing key is named as required, whatever its schema (list, union, object)', () => {
+  assert.throws(
+    () => validateExperimentSpec({ version: 1, target: {} }, 's.json'),
+    (e: unknown) => {
+      assert.ok(e instanceof ValidationError);
+      const issues = e.issues.map((i) => `${i.code} ${i.path}: ${i.message}`);
+      assert.ok(issues.includes("missing-field strategies: 'strategies' is required"), issues.join('\n'));
+      assert.ok(issues.includes("missing-field target.split: 'split' is required"), issues.join('\n'));
+      assert.ok(issues.includes("missing-field target.dataset: 'dataset' is required"), issues.join('\n'));
+      assert.equal(e.issues.length, 8);
+      return true;
+    },
+  );
 });

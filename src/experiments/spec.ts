@@ -3,22 +3,33 @@
  * synthetic phantoms to generate), which of them are the non-COVID sources and which the target,
  * the target's split and folds, the pre-trained models (none, one per source, multi-lesion), the
  * strategies, and the training settings. Data validated at the edge (STYLE rule 7): the spec is
- * plain JSON with a `version`; `validateExperimentSpec` collects every problem (unknown keys,
- * unknown strategies or models, bad values) and throws one ValidationError listing all of them.
+ * plain JSON with a `version`, declared as a zod schema (specSchema.ts); `validateExperimentSpec`
+ * collects every problem (unknown keys, unknown strategies or models, bad values) and throws one
+ * ValidationError listing all of them.
  * An arm is a strategy or a named variant with options (arms.ts); `seeds` repeats every arm.
  * Relative paths are resolved against the spec file's folder.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { controlCharacterIn, controlCharacterIssues, InputError, PRECISION_REQUESTS, ValidationError } from '../core/index.js';
-import { LESION_KINDS, SYNTH_SIZES, type LesionKind, type SynthSize } from '../synth/index.js';
-import { PRESET_NAMES, type PresetName } from '../data/index.js';
-import { armToJson, parseArms, type ArmSpec } from './arms.js';
-import { Checker, join } from './specCheck.js';
+import { controlCharacterIn, controlCharacterIssues, InputError, parseJson, PRECISION_REQUESTS, ValidationError, type Issue } from '../core/index.js';
+import type { LesionKind, SynthSize } from '../synth/index.js';
+import type { PresetName } from '../data/index.js';
+import { armFromJson, armToJson, type ArmSpec } from './arms.js';
+import {
+  DEFAULT_SLURM_JSON,
+  EXECUTOR_NAMES,
+  MULTI_LESION,
+  NO_PRETRAINING,
+  SLURM_STEP_KINDS,
+  SPEC_VERSION,
+  SpecJsonSchema,
+  type DatasetSourceJsonValue,
+  type SlurmJsonValue,
+  type SlurmResourcesJsonValue,
+  type TrainingLength,
+} from './specSchema.js';
 
-export const SPEC_VERSION = 1;
-export const MULTI_LESION = 'multi';
-export const NO_PRETRAINING = 'none';
+export { EXECUTOR_NAMES, MULTI_LESION, NO_PRETRAINING, SLURM_STEP_KINDS, SPEC_VERSION, type TrainingLength };
 /** auto: bf16 where the CPU has it natively, else fp32, fp16 on CUDA (each step resolves it on its machine). */
 export const PRECISIONS = PRECISION_REQUESTS;
 
@@ -26,12 +37,6 @@ export type DatasetSource = { kind: 'folder'; path: string } | { kind: 'synth'; 
 
 /** A split file ({ folds: [{ train, test }] }), or the limited-annotation split: K groups, fold k trains on group k and tests on the rest. */
 export type SplitSource = { kind: 'file'; path: string } | { kind: 'limited'; folds: number; seed: number };
-
-export interface TrainingLength {
-  epochs: number;
-  iterationsPerEpoch: number;
-  validationIterations: number;
-}
 
 export interface ExperimentSpec {
   version: typeof SPEC_VERSION;
@@ -68,9 +73,7 @@ export interface ExperimentSpec {
   slurm: SlurmSettings;
 }
 
-export const EXECUTOR_NAMES = ['local', 'slurm'] as const;
 export type ExecutorName = (typeof EXECUTOR_NAMES)[number];
-export const SLURM_STEP_KINDS = ['pretrain', 'train', 'predict'] as const;
 
 /** What one job asks Slurm for; null leaves it to the cluster's defaults (or SBATCH_* variables). */
 export interface SlurmResources {
@@ -100,35 +103,16 @@ export interface SlurmSettings extends SlurmResources {
   pollSeconds: number;
 }
 
-const SLURM_RESOURCE_KEYS = ['partition', 'account', 'qos', 'time', 'cpusPerTask', 'memory', 'gpus', 'extra'] as const;
-
-function slurmResources(check: Checker, record: Record<string, unknown>, at: string): Partial<SlurmResources> {
+function slurmResources(json: SlurmResourcesJsonValue): Partial<SlurmResources> {
   const out: Partial<SlurmResources> = {};
-  for (const key of ['partition', 'account', 'qos', 'time', 'memory'] as const) if (record[key] !== undefined) out[key] = check.string(record, key, at, '');
-  if (record.gpus !== undefined) {
-    if (typeof record.gpus === 'number' && Number.isInteger(record.gpus) && record.gpus >= 0) out.gpus = String(record.gpus);
-    else out.gpus = check.string(record, 'gpus', at, '');
-  }
-  if (record.cpusPerTask !== undefined) out.cpusPerTask = check.integer(record, 'cpusPerTask', at, 1, 1);
-  if (record.extra !== undefined) {
-    out.extra = check.stringList(record, 'extra', at);
-    out.extra.forEach((option, i) => {
-      if (!option.startsWith('-')) check.add(join(join(at, 'extra'), i), 'bad-value', `an sbatch option starts with '-', got ${JSON.stringify(option)}`);
-    });
-  }
+  for (const key of ['partition', 'account', 'qos', 'time', 'memory', 'cpusPerTask', 'extra'] as const) if (json[key] !== undefined) Object.assign(out, { [key]: json[key] });
+  if (json.gpus !== undefined) out.gpus = String(json.gpus);
   return out;
 }
 
-function slurmSettings(check: Checker, value: unknown): SlurmSettings {
-  const record = check.object(value ?? {}, 'slurm') ?? {};
-  check.keys(record, 'slurm', [...SLURM_RESOURCE_KEYS, ...SLURM_STEP_KINDS, 'maxResubmits', 'signalSeconds', 'pollSeconds']);
-  const base = slurmResources(check, record, 'slurm');
-  const steps = {} as SlurmSettings['steps'];
-  for (const kind of SLURM_STEP_KINDS) {
-    const sub = check.object(record[kind] ?? {}, join('slurm', kind)) ?? {};
-    check.keys(sub, join('slurm', kind), SLURM_RESOURCE_KEYS);
-    steps[kind] = slurmResources(check, sub, join('slurm', kind));
-  }
+function slurmSettings(json: SlurmJsonValue): SlurmSettings {
+  const base = slurmResources(json);
+  const steps = Object.fromEntries(SLURM_STEP_KINDS.map((kind) => [kind, slurmResources(json[kind])])) as SlurmSettings['steps'];
   return {
     partition: base.partition ?? null,
     account: base.account ?? null,
@@ -139,13 +123,13 @@ function slurmSettings(check: Checker, value: unknown): SlurmSettings {
     gpus: base.gpus ?? null,
     extra: base.extra ?? [],
     steps,
-    maxResubmits: check.integer(record, 'maxResubmits', 'slurm', 0, 3),
-    signalSeconds: check.integer(record, 'signalSeconds', 'slurm', 1, 300),
-    pollSeconds: check.integer(record, 'pollSeconds', 'slurm', 1, 10),
+    maxResubmits: json.maxResubmits,
+    signalSeconds: json.signalSeconds,
+    pollSeconds: json.pollSeconds,
   };
 }
 
-const DEFAULT_SLURM: SlurmSettings = slurmSettings(new Checker('defaults'), {});
+const DEFAULT_SLURM: SlurmSettings = slurmSettings(DEFAULT_SLURM_JSON);
 
 /** The slurm settings as spec JSON: only what differs from the defaults. */
 function slurmToJson(settings: SlurmSettings): Record<string, unknown> {
@@ -159,143 +143,58 @@ function resolvePath(value: string, baseDir: string): string {
   return path.isAbsolute(value) ? value : path.resolve(baseDir, value);
 }
 
-function datasetSource(check: Checker, value: unknown, at: string, baseDir: string): DatasetSource | null {
-  const record = check.object(value, at);
-  if (record === null) return null;
-  if ('path' in record) {
-    check.keys(record, at, ['path']);
-    return { kind: 'folder', path: resolvePath(check.string(record, 'path', at, '.'), baseDir) };
-  }
-  const synth = check.object(record.synth, join(at, 'synth'));
-  check.keys(record, at, ['path', 'synth']);
-  if (synth === null) return null;
-  const s = join(at, 'synth');
-  check.keys(synth, s, ['kind', 'cases', 'size', 'seed'], ['kind', 'cases']);
-  return {
-    kind: 'synth',
-    lesion: check.choice(synth, 'kind', s, LESION_KINDS, 'covid'),
-    cases: check.integer(synth, 'cases', s, 1, 1),
-    size: check.choice(synth, 'size', s, SYNTH_SIZES, 'tiny'),
-    seed: check.integer(synth, 'seed', s, 0, 0),
-  };
+function datasetSource(json: DatasetSourceJsonValue, baseDir: string): DatasetSource {
+  if (json.synth === undefined) return { kind: 'folder', path: resolvePath(json.path ?? '.', baseDir) };
+  const { kind, cases, size, seed } = json.synth;
+  return { kind: 'synth', lesion: kind, cases, size, seed };
 }
 
-function splitSource(check: Checker, value: unknown, at: string, baseDir: string): SplitSource {
-  if (typeof value === 'string') return { kind: 'file', path: resolvePath(value, baseDir) };
-  const record = check.object(value, at);
-  if (record === null) return { kind: 'limited', folds: 5, seed: 0 };
-  check.keys(record, at, ['limited']);
-  const limited = check.object(record.limited, join(at, 'limited'));
-  if (limited === null) return { kind: 'limited', folds: 5, seed: 0 };
-  check.keys(limited, join(at, 'limited'), ['folds', 'seed']);
-  return { kind: 'limited', folds: check.integer(limited, 'folds', join(at, 'limited'), 2, 5), seed: check.integer(limited, 'seed', join(at, 'limited'), 0, 0) };
-}
-
-function trainingLength(check: Checker, value: unknown, at: string): TrainingLength {
-  const fallback = { epochs: 1, iterationsPerEpoch: 1, validationIterations: 0 };
-  const record = check.object(value ?? {}, at);
-  if (record === null) return fallback;
-  check.keys(record, at, ['epochs', 'iterationsPerEpoch', 'validationIterations'], ['epochs', 'iterationsPerEpoch']);
-  return {
-    epochs: check.integer(record, 'epochs', at, 1, 1),
-    iterationsPerEpoch: check.integer(record, 'iterationsPerEpoch', at, 1, 1),
-    validationIterations: check.integer(record, 'validationIterations', at, 0, 0),
-  };
-}
-
-const TOP_KEYS = ['$schema', 'version', 'name', 'datasets', 'sources', 'target', 'pretrained', 'strategies', 'preset', 'pretraining', 'training', 'seed', 'seeds', 'device', 'precision', 'threads', 'jobs', 'workers', 'prediction', 'executor', 'slurm'] as const;
-
-/** Validate parsed spec JSON; `file` names it in messages and anchors relative paths. Throws a ValidationError with every problem. */
+/**
+ * Validate parsed spec JSON (specSchema.ts); `file` names it in messages and anchors relative
+ * paths. Throws a ValidationError with every problem.
+ */
 export function validateExperimentSpec(json: unknown, file: string, baseDir: string = path.dirname(path.resolve(file))): ExperimentSpec {
-  const check = new Checker(file);
-  const top = check.object(json, '');
-  if (top === null) throw new ValidationError(check.issues, { file });
+  const result = parseJson(SpecJsonSchema, json, file, 'brackets');
   // Values reach sbatch scripts and shells: a control character (a newline) in any of them is refused here (STYLE rule 20).
-  for (const issue of controlCharacterIssues(json)) check.add(issue.path, 'control-character', issue.message);
-  check.keys(top, '', TOP_KEYS, ['version', 'datasets', 'sources', 'target', 'pretrained', 'strategies', 'pretraining', 'training']);
-  if (top.version !== undefined && top.version !== SPEC_VERSION) check.add('version', 'bad-version', `version ${JSON.stringify(top.version)} is not supported (this lesionseg reads version ${SPEC_VERSION})`);
-
+  const textIssues: Issue[] = controlCharacterIssues(json, 'brackets').map((issue) => ({ file, path: issue.path, code: 'control-character', message: issue.message }));
+  if (!result.ok || textIssues.length > 0) throw new ValidationError([...(result.ok ? [] : result.issues), ...textIssues], { file });
+  const top = result.value;
   const datasets: Record<string, DatasetSource> = {};
-  const rawDatasets = check.object(top.datasets ?? {}, 'datasets');
-  for (const [name, value] of Object.entries(rawDatasets ?? {})) {
-    if (!/^[A-Za-z0-9_-]+$/.test(name) || name === MULTI_LESION || name === NO_PRETRAINING) {
-      check.add(join('datasets', name), 'bad-name', `dataset names use letters, digits, '-' and '_' and are not '${MULTI_LESION}' or '${NO_PRETRAINING}'`);
-    }
-    const source = datasetSource(check, value, join('datasets', name), baseDir);
-    if (source !== null) datasets[name] = source;
-  }
-  const names = Object.keys(datasets);
-  const known = (name: string, at: string): void => {
-    if (!names.includes(name)) check.add(at, 'unknown-dataset', `unknown dataset '${name}' (defined: ${names.join(', ') || 'none'})`);
-  };
-
-  const sources = check.stringList(top, 'sources', '');
-  sources.forEach((name, i) => known(name, join('sources', i)));
-
-  const targetRecord = check.object(top.target ?? {}, 'target') ?? {};
-  check.keys(targetRecord, 'target', ['dataset', 'split', 'folds', 'label', 'toleranceMm', 'lungs'], ['dataset', 'split']);
-  const targetName = check.string(targetRecord, 'dataset', 'target', '');
-  if (targetName !== '') known(targetName, 'target.dataset');
-  if (sources.includes(targetName)) check.add('target.dataset', 'target-is-source', `'${targetName}' is both a source and the target`);
-  const split = splitSource(check, targetRecord.split, 'target.split', baseDir);
-  const folds = Array.isArray(targetRecord.folds) ? (targetRecord.folds as unknown[]) : targetRecord.folds === undefined ? [0] : null;
-  if (folds === null || !folds.every((k) => typeof k === 'number' && Number.isInteger(k) && k >= 0)) check.add('target.folds', 'bad-value', 'must be a list of fold indices (integers >= 0)');
-  const foldList = (folds ?? []).filter((k): k is number => typeof k === 'number');
-  if (split.kind === 'limited') for (const k of foldList) if (k >= split.folds) check.add('target.folds', 'bad-fold', `fold ${k} does not exist: the split has ${split.folds} folds (0..${split.folds - 1})`);
-  const toleranceMm = targetRecord.toleranceMm ?? 3;
-  if (typeof toleranceMm !== 'number' || !(toleranceMm >= 0)) check.add('target.toleranceMm', 'bad-value', 'must be a number of mm >= 0');
-  const lungs = targetRecord.lungs === undefined || targetRecord.lungs === null ? null : check.string(targetRecord, 'lungs', 'target', '');
-
-  const validModels = [NO_PRETRAINING, ...sources, MULTI_LESION];
-  const pretrained = check.stringList(top, 'pretrained', '');
-  pretrained.forEach((name, i) => {
-    if (!validModels.includes(name)) check.add(join('pretrained', i), 'unknown-model', `unknown pre-trained model '${name}' (valid: ${validModels.join(', ')})`);
-  });
-  const strategies = parseArms(check, top.strategies, pretrained, NO_PRETRAINING);
-  if (strategies.some((a) => a.strategy === 'scratch') !== pretrained.includes(NO_PRETRAINING)) {
-    check.add('pretrained', 'scratch-pairing', `'scratch' (strategies) and '${NO_PRETRAINING}' (pretrained) go together: list both or neither`);
-  }
-  if (strategies.some((a) => a.strategy !== 'scratch') && !pretrained.some((p) => p !== NO_PRETRAINING)) {
-    check.add('pretrained', 'no-model', 'transfer strategies need at least one pre-trained model (a source name or multi)');
-  }
-  if (pretrained.some((p) => p !== NO_PRETRAINING) && sources.length === 0) check.add('sources', 'no-sources', 'pre-trained models need at least one source dataset');
-
-  let seeds: number[] | null = null;
-  if (top.seeds !== undefined) {
-    const list = Array.isArray(top.seeds) ? (top.seeds as unknown[]) : null;
-    if (list === null || list.length === 0 || !list.every((s) => typeof s === 'number' && Number.isInteger(s) && s >= 0)) check.add('seeds', 'bad-value', 'must be a non-empty list of integer seeds >= 0, e.g. [0, 1, 2]');
-    else if (new Set(list).size !== list.length) check.add('seeds', 'bad-value', `seeds repeat: ${JSON.stringify(list)}`);
-    else seeds = list as number[];
-  }
-
-  const prediction = check.object(top.prediction ?? {}, 'prediction') ?? {};
-  check.keys(prediction, 'prediction', ['tta']);
-  if (prediction.tta !== undefined && typeof prediction.tta !== 'boolean') check.add('prediction.tta', 'bad-value', 'must be true or false');
-
+  for (const [name, source] of Object.entries(top.datasets)) datasets[name] = datasetSource(source, baseDir);
+  const { dataset, split, folds, label, toleranceMm, lungs } = top.target;
   const spec: ExperimentSpec = {
     version: SPEC_VERSION,
-    name: check.string(top, 'name', '', path.basename(file).replace(/\.json$/i, '')),
+    name: top.name ?? path.basename(file).replace(/\.json$/i, ''),
     datasets,
-    sources,
-    target: { dataset: targetName, split, folds: foldList, label: check.integer(targetRecord, 'label', 'target', 1, 1), toleranceMm: typeof toleranceMm === 'number' ? toleranceMm : 3, lungs: lungs === null ? null : resolvePath(lungs, baseDir) },
-    pretrained,
-    strategies,
-    preset: check.choice(top, 'preset', '', PRESET_NAMES, 'cpu'),
-    pretraining: trainingLength(check, top.pretraining, 'pretraining'),
-    training: trainingLength(check, top.training, 'training'),
-    seed: check.integer(top, 'seed', '', 0, 0),
-    seeds,
-    device: check.string(top, 'device', '', 'cpu'),
-    precision: check.choice(top, 'precision', '', PRECISIONS, 'fp32'),
-    threads: check.integer(top, 'threads', '', 1, 2),
-    jobs: check.integer(top, 'jobs', '', 1, 1),
-    workers: check.integer(top, 'workers', '', 0, 0),
-    prediction: { tta: prediction.tta === true },
-    executor: check.choice(top, 'executor', '', EXECUTOR_NAMES, 'local'),
-    slurm: slurmSettings(check, top.slurm),
+    sources: top.sources,
+    target: {
+      dataset,
+      split: typeof split === 'string' ? { kind: 'file', path: resolvePath(split, baseDir) } : { kind: 'limited', folds: split.limited.folds, seed: split.limited.seed },
+      folds,
+      label,
+      toleranceMm,
+      lungs: lungs === null ? null : resolvePath(lungs, baseDir),
+    },
+    pretrained: top.pretrained,
+    strategies: top.strategies.map(armFromJson),
+    preset: top.preset,
+    pretraining: top.pretraining,
+    training: top.training,
+    seed: top.seed,
+    seeds: top.seeds ?? null,
+    device: top.device,
+    precision: top.precision,
+    threads: top.threads,
+    jobs: top.jobs,
+    workers: top.workers,
+    prediction: { tta: top.prediction.tta },
+    executor: top.executor,
+    slurm: slurmSettings(top.slurm),
   };
-  if (top.name === undefined && controlCharacterIn(spec.name) !== null) check.add('name', 'control-character', `the study's name defaults to the file's name, which holds the control character ${controlCharacterIn(spec.name)}: give a 'name'`);
-  if (check.issues.length > 0) throw new ValidationError(check.issues, { file });
+  const defaultName = controlCharacterIn(spec.name);
+  if (top.name === undefined && defaultName !== null) {
+    throw new ValidationError([{ file, path: 'name', code: 'control-character', message: `the study's name defaults to the file's name, which holds the control character ${defaultName}: give a 'name'` }], { file });
+  }
   return spec;
 }
 

@@ -25,7 +25,7 @@ let runtime: Promise<OnnxRuntime> | null = null;
 export function loadOnnxRuntime(): Promise<OnnxRuntime> {
   runtime ??= import('onnxruntime-node').catch((cause: unknown) => {
     runtime = null;
-    throw new InputError(`--engine onnx needs the npm package onnxruntime-node, which did not load (${(cause as Error).message}); run npm ci`, { code: 'missing-runtime', cause });
+    throw new InputError(`--engine onnx needs the npm package onnxruntime-node, which did not load (${(cause as Error).message}); run npm ci`, { code: 'missing-dependency', cause });
   });
   return runtime;
 }

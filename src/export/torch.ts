@@ -34,9 +34,9 @@ export interface TorchExportResult {
 /** Write fold `fold` of `model` (the only one when null) as a state dict to `out`. */
 export function writeTorchStateDict(model: ExportModel, out: string, fold: number | null): TorchExportResult {
   const chosen = fold === null ? model.folds[0]! : model.folds.find((f) => f.fold === fold);
-  if (chosen === undefined) throw new InputError(`--fold ${fold}: the model has folds ${model.folds.map((f) => f.fold).join(', ')}`, { code: 'bad-folds' });
+  if (chosen === undefined) throw new InputError(`--fold ${fold}: the model has folds ${model.folds.map((f) => f.fold).join(', ')}`, { code: 'bad-fold' });
   if (fold === null && model.folds.length > 1) {
-    throw new InputError(`the model has ${model.folds.length} folds (${model.folds.map((f) => f.fold).join(', ')}) and a state dict holds one network: choose one with --fold K (or --format nnunet for all)`, { code: 'bad-folds' });
+    throw new InputError(`the model has ${model.folds.length} folds (${model.folds.map((f) => f.fold).join(', ')}) and a state dict holds one network: choose one with --fold K (or --format nnunet for all)`, { code: 'bad-fold' });
   }
   const stateDict = withNnunetAliases(chosen.weights);
   const builder = new PthBuilder();

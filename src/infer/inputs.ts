@@ -55,7 +55,7 @@ export function collectPredictionCases(input: string, output: string): Predictio
   try {
     stat = fs.statSync(input);
   } catch {
-    throw new InputError('input not found', { file: input, code: 'missing-input' });
+    throw new InputError('input not found', { file: input, code: 'not-found' });
   }
   const outputIsFile = NIFTI.test(output);
   if (stat.isFile()) {

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { compareGrids, GRID_MISMATCH, InputError, type Issue } from '../core/index.js';
+import { compareGrids, GRID_MISMATCH, InputError, type InputErrorCode, type Issue } from '../core/index.js';
 import { validateDatasetJson, SUPPORTED_FILE_ENDINGS, type DatasetJson } from './dataset-json.js';
 import { escapeRegExp } from './raw-dataset.js';
 import { readNifti } from './nifti-read.js';
@@ -33,7 +33,7 @@ class Checker {
     this.realRoot = fs.realpathSync(datasetDir);
   }
 
-  add(file: string, code: string, message: string, jsonPath = ''): void {
+  add(file: string, code: InputErrorCode, message: string, jsonPath = ''): void {
     this.issues.push({ file, path: jsonPath, code, message });
   }
 
@@ -88,12 +88,12 @@ class Checker {
     const found = uniqueValues(label);
     const fractional = [...found].filter((value) => !Number.isInteger(value));
     if (fractional.length > 0) {
-      this.add(file, 'non-integer-label', `label map holds non-integer values (${fractional.slice(0, 5).join(', ')}${fractional.length > 5 ? ', ...' : ''})`);
+      this.add(file, 'bad-label', `label map holds non-integer values (${fractional.slice(0, 5).join(', ')}${fractional.length > 5 ? ', ...' : ''})`);
     }
     if (!declared) return;
     const undeclared = [...found].filter((value) => Number.isInteger(value) && !declared.has(value)).sort((a, b) => a - b);
     if (undeclared.length > 0) {
-      this.add(file, 'undeclared-label', `label values ${undeclared.join(', ')} are not declared in dataset.json labels (declared: ${[...declared].sort((a, b) => a - b).join(', ')})`);
+      this.add(file, 'unexpected-label', `label values ${undeclared.join(', ')} are not declared in dataset.json labels (declared: ${[...declared].sort((a, b) => a - b).join(', ')})`);
     }
   }
 }
@@ -136,10 +136,10 @@ async function checkSplit(checker: Checker, split: Split, ending: string, channe
   const hasImages = fs.existsSync(imageFolder);
   const hasLabels = fs.existsSync(labelFolder);
   if (!hasImages) {
-    if (split === 'Tr') checker.add(imageFolder, 'missing-folder', 'imagesTr folder not found');
+    if (split === 'Tr') checker.add(imageFolder, 'not-found', 'imagesTr folder not found');
     return 0;
   }
-  if (split === 'Tr' && !hasLabels) checker.add(labelFolder, 'missing-folder', 'labelsTr folder not found');
+  if (split === 'Tr' && !hasLabels) checker.add(labelFolder, 'not-found', 'labelsTr folder not found');
   for (const folder of [imageFolder, labelFolder]) if (fs.existsSync(folder)) checker.insideDataset(folder);
 
   const imagePattern = new RegExp(`^(.+)_(\\d{4})${escapeRegExp(ending)}$`);
@@ -205,18 +205,18 @@ async function checkSplit(checker: Checker, split: Split, ending: string, channe
 /** Check a raw dataset folder and list every problem found; never throws for problems in the data. */
 export async function checkDataset(datasetDir: string): Promise<CheckDatasetResult> {
   if (!fs.existsSync(datasetDir) || !fs.statSync(datasetDir).isDirectory()) {
-    return { issues: [{ file: datasetDir, path: '', code: 'missing-folder', message: 'dataset folder not found' }], cases: 0 };
+    return { issues: [{ file: datasetDir, path: '', code: 'not-found', message: 'dataset folder not found' }], cases: 0 };
   }
   const checker = new Checker(datasetDir);
   const jsonFile = path.join(datasetDir, 'dataset.json');
   let json: Partial<DatasetJson> = {};
-  if (!fs.existsSync(jsonFile)) checker.add(jsonFile, 'missing-file', 'dataset.json not found');
+  if (!fs.existsSync(jsonFile)) checker.add(jsonFile, 'not-found', 'dataset.json not found');
   else if (checker.insideDataset(jsonFile)) {
     try {
       json = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as Partial<DatasetJson>;
       checker.issues.push(...validateDatasetJson(json, jsonFile));
     } catch (error) {
-      checker.add(jsonFile, 'invalid-json', `not valid JSON: ${(error as Error).message}`);
+      checker.add(jsonFile, 'bad-json', `not valid JSON: ${(error as Error).message}`);
     }
   }
   const ending = typeof json.file_ending === 'string' && (SUPPORTED_FILE_ENDINGS as readonly string[]).includes(json.file_ending)

@@ -52,3 +52,23 @@ test('ignoreLabelOf and segmentationClassCount', () => {
   assert.equal(segmentationClassCount({ background: 0, lesion: 1, ignore: 2 }), 2);
   assert.equal(segmentationClassCount({ background: 0, a: 1, b: 2, ignore: 3 }), 3);
 });
+
+test('every problem of a dataset.json at once, each with its JSON path (zod schema)', () => {
+  const found = (json: unknown): string[] => validateDatasetJson(json, FILE).map((issue) => `${issue.code} ${issue.path}`);
+  assert.deepEqual(found(5), ['wrong-type ']);
+  assert.deepEqual(found({}), ['missing-field channel_names', 'missing-field labels', 'missing-field numTraining', 'missing-field file_ending']);
+  const bad = { modality: { '0': 'CT' }, labels: { background: 0, a: [1, -2], b: 'x', c: [] }, numTraining: -1, file_ending: '../x', name: 3, licence: 'CC-BY' };
+  assert.deepEqual(found(bad), [
+    'bad-value labels.a.1',
+    'wrong-type labels.b',
+    'bad-value labels.c',
+    'bad-value numTraining',
+    'outside-dataset file_ending',
+    'wrong-type name',
+    'missing-field regions_class_order',
+  ]);
+  const [negative] = validateDatasetJson({ ...base, labels: { background: 0, a: [1, -2] }, regions_class_order: [1] }, FILE);
+  assert.equal(negative!.message, 'must be >= 0, got -2');
+  // nnU-Net v1's "modality" is read as channel_names, and keys nnU-Net adds pass through.
+  assert.deepEqual(found({ ...base, channel_names: undefined, modality: { '0': 'CT' }, overwrite_image_reader_writer: 'NibabelIOWithReorient' }), []);
+});

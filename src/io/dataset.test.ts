@@ -84,13 +84,13 @@ test('dataset.json: every problem listed at once', async () => {
     fs.writeFileSync(path.join(dir, 'dataset.json'), JSON.stringify(json));
     const expectedIssues = [
       'bad-channels channel_names',
+      'bad-value numTraining',
       'labels-not-consecutive labels',
       'missing-background labels',
       'missing-field file_ending',
       'wrong-type channel_names.1',
       'wrong-type labels.bad',
       'wrong-type name',
-      'wrong-type numTraining',
     ];
     assert.throws(() => readDatasetJson(dir), (error: unknown) => {
       assert.ok(error instanceof ValidationError);
@@ -103,14 +103,14 @@ test('dataset.json: every problem listed at once', async () => {
     assert.deepEqual(result.issues.map((issue) => `${issue.code} ${issue.path}`).sort(), expectedIssues);
     assert.throws(() => writeDatasetJson(dir, json as unknown as DatasetJson), ValidationError);
     fs.writeFileSync(path.join(dir, 'dataset.json'), '{"channel_names": ');
-    assert.deepEqual(codes((await checkDataset(dir)).issues), ['invalid-json dataset.json']);
+    assert.deepEqual(codes((await checkDataset(dir)).issues), ['bad-json dataset.json']);
     fs.rmSync(path.join(dir, 'dataset.json'));
-    assert.deepEqual(codes((await checkDataset(dir)).issues), ['missing-file dataset.json', ]);
+    assert.deepEqual(codes((await checkDataset(dir)).issues), ['not-found dataset.json', ]);
     assert.throws(() => readDatasetJson(dir), /dataset.json not found/);
     fs.writeFileSync(path.join(dir, 'dataset.json'), JSON.stringify({ ...JSON_OK, file_ending: '/../../x.nii.gz' }));
     assert.deepEqual(codes((await checkDataset(dir)).issues), ['outside-dataset dataset.json']);
     fs.writeFileSync(path.join(dir, 'dataset.json'), JSON.stringify({ ...JSON_OK, labels: { background: 0, a: [1, 2], b: 2 } }));
-    assert.deepEqual((await checkDataset(dir)).issues.map((issue) => issue.code), ['missing-field', 'missing-folder']);
+    assert.deepEqual((await checkDataset(dir)).issues.map((issue) => issue.code), ['missing-field', 'not-found']);
   });
 });
 
@@ -168,13 +168,13 @@ test('checkDataset reports every case problem in one pass', async () => {
       'not-3d g_4d_0000.nii.gz',
       'num-training-mismatch dataset.json',
       'outside-dataset m_link_0000.nii.gz',
-      'undeclared-label k_values.nii.gz',
       'unexpected-channel d_extra_0001.nii.gz',
+      'unexpected-label k_values.nii.gz',
       'unreadable f_truncated_0000.nii.gz',
     ]);
     const byCode = new Map(result.issues.map((issue) => [issue.code, issue]));
     assert.match(byCode.get('non-finite')!.message, /1 NaN and 1 infinite voxels/);
-    assert.match(byCode.get('undeclared-label')!.message, /label values 3 are not declared/);
+    assert.match(byCode.get('unexpected-label')!.message, /label values 3 are not declared/);
     const geometry = (name: string) => result.issues.find((issue) => issue.file.endsWith(name))!.message;
     assert.match(geometry('h_shape.nii.gz'), /^shape \[2, 5, 6\] \(z, y, x\) differs from image h_shape_0000.nii.gz's \[4, 5, 6\]$/);
     // x spacing 0.8 -> 0.8 over 5 voxels, y 0.8, z 2 -> 2.5 over 3 steps: 1.5 mm = 1.875 voxels of 0.8 mm.
@@ -204,14 +204,14 @@ test('missing channels and missing folders', async () => {
   await withDataset(async (dir) => {
     fs.mkdirSync(dir, { recursive: true });
     writeDatasetJson(dir, { ...JSON_OK, channel_names: { '0': 'CT', '1': 'PET' }, numTraining: 1 });
-    assert.deepEqual(codes((await checkDataset(dir)).issues), ['missing-folder imagesTr']);
+    assert.deepEqual(codes((await checkDataset(dir)).issues), ['not-found imagesTr']);
     await goodCase(dir, 'p');
     assert.deepEqual(codes((await checkDataset(dir)).issues), ['missing-channel p_0001.nii.gz']);
     const cases = listRawCases(dir);
     assert.equal(cases[0]!.images.length, 2);
     fs.rmSync(path.join(dir, 'labelsTr'), { recursive: true });
-    assert.deepEqual(codes((await checkDataset(dir)).issues), ['missing-channel p_0001.nii.gz', 'missing-folder labelsTr', 'missing-label p.nii.gz']);
-    assert.deepEqual(codes((await checkDataset(path.join(dir, 'nope'))).issues), ['missing-folder nope']);
+    assert.deepEqual(codes((await checkDataset(dir)).issues), ['missing-channel p_0001.nii.gz', 'missing-label p.nii.gz', 'not-found labelsTr']);
+    assert.deepEqual(codes((await checkDataset(path.join(dir, 'nope'))).issues), ['not-found nope']);
   });
 });
 

@@ -13,14 +13,14 @@
  * decodedImageBytes gives the memory of the decoded volume from the same headers, so that
  * `--max-image-gib` is checked before the series is converted.
  */
-import { InputError } from '../core/index.js';
+import { InputError, type InputErrorCode } from '../core/index.js';
 import { TRANSFER_SYNTAX, type DicomHeader } from './dicom.js';
 
 export const CT_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.2';
 const NATIVE_SYNTAXES = new Set<string>([TRANSFER_SYNTAX.implicitLittle, TRANSFER_SYNTAX.explicitLittle]);
 const BITS_ALLOCATED = [8, 16, 32];
 
-function refuse(header: DicomHeader, message: string, code: string): never {
+function refuse(header: DicomHeader, message: string, code: InputErrorCode): never {
   throw new InputError(message, { file: header.file, code });
 }
 

@@ -47,6 +47,7 @@ export {
 } from './dataset-json.js';
 export { listRawCases, type RawCase } from './raw-dataset.js';
 export { checkDataset, type CheckDatasetResult } from './check-dataset.js';
+export { type NnunetConfigurationJson, NnunetConfigurationSchema, type NnunetPlansJson, NnunetPlansSchema } from './nnunet-plans-schema.js';
 export * from './importers/index.js';
 export * from './split.js';
 export { nonFiniteCount, nonFiniteMessage, assertFiniteVoxels, firstNonIntegerVoxel, assertIntegerLabels, type NonFiniteCount } from './validate-voxels.js';

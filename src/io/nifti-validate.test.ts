@@ -297,5 +297,5 @@ test('6c. an image declaring more than maxBytes (default 8 GiB) is refused befor
   // 32767^3 int16 voxels (64 TiB) in a file of a few hundred bytes, refused by the default limit.
   const huge = await shortGzip([32767, 32767, 32767], 0);
   await assertRefused(readNifti(huge), huge, 'too-large', 'dims [32767, 32767, 32767] of int16 need 65500 GiB of memory, over the limit of 8 GiB per image (predict --max-image-gib raises it)');
-  await assertRefused(readNifti(file, { maxBytes: 0 }), file, 'bad-option', /maxBytes 0 is not a positive number/);
+  await assertRefused(readNifti(file, { maxBytes: 0 }), file, 'bad-arguments', /maxBytes 0 is not a positive number/);
 });

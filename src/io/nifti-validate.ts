@@ -141,7 +141,7 @@ function formatBytes(bytes: number): string {
  */
 export function checkImageSize(h: NiftiHeader, file: string, maxBytes: number = DEFAULT_MAX_IMAGE_BYTES): void {
   if (!(maxBytes > 0)) {
-    throw new InputError(`maxBytes ${maxBytes} is not a positive number of bytes`, { file, code: 'bad-option' });
+    throw new InputError(`maxBytes ${maxBytes} is not a positive number of bytes`, { file, code: 'bad-arguments' });
   }
   const needed = decodedByteLength(h);
   if (needed <= maxBytes) return;

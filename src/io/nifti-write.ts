@@ -151,7 +151,7 @@ export async function writeNifti(file: string, volume: Volume, options: WriteNif
   if (/\.gz$/i.test(file)) {
     const level = options.compressionLevel ?? 1;
     if (!Number.isInteger(level) || level < 0 || level > 9) {
-      throw new InputError(`compression level ${level} is not an integer 0..9`, { file, code: 'bad-option' });
+      throw new InputError(`compression level ${level} is not an integer 0..9`, { file, code: 'bad-arguments' });
     }
     await atomicWriteFile(file, await gzipChunks([header, body], level));
   } else {

@@ -3,7 +3,7 @@
  * intensities (they turn every softmax of a window into NaN, and then the mask into background),
  * and only integer values in a label map or a predicted mask (a 0.5 would compare unequal to every
  * label and be read as background). The counts and messages match `lesionseg check`'s issues
- * 'non-finite' and 'non-integer-label', so that a file `check` refuses is refused the same way by
+ * 'non-finite' and 'bad-label', so that a file `check` refuses is refused the same way by
  * predict, evaluate, plan, preprocess and train.
  */
 import { InputError, type TypedArray } from '../core/index.js';
@@ -50,12 +50,12 @@ export function firstNonIntegerVoxel(data: TypedArray): { index: number; value: 
 }
 
 /**
- * Throws InputError (code 'non-integer-label', naming `file` and the first offending value and
+ * Throws InputError (code 'bad-label', naming `file` and the first offending value and
  * voxel) unless every voxel of the label map `data` is an integer. `what` says what the file is.
  */
 export function assertIntegerLabels(data: TypedArray, file: string, what = 'label map'): void {
   const found = firstNonIntegerVoxel(data);
   if (found !== undefined) {
-    throw new InputError(`${what} holds non-integer values (first ${found.value} at voxel ${found.index}): labels must be integers`, { file, code: 'non-integer-label' });
+    throw new InputError(`${what} holds non-integer values (first ${found.value} at voxel ${found.index}): labels must be integers`, { file, code: 'bad-label' });
   }
 }

@@ -93,12 +93,12 @@ export async function writeSynthDataset(options: WriteSynthDatasetOptions): Prom
   const { kind, cases, out, seed, size } = options;
   const progress = options.progress ?? SILENT_PROGRESS;
   if (!LESION_KINDS.includes(kind)) throw new InputError(`unknown lesion kind '${String(kind)}': use one of ${LESION_KINDS.join(', ')}`, { code: 'bad-kind' });
-  if (!SYNTH_SIZES.includes(size)) throw new InputError(`unknown size '${String(size)}': use one of ${SYNTH_SIZES.join(', ')}`, { code: 'bad-size' });
-  if (!Number.isSafeInteger(cases) || cases < 1) throw new InputError(`--cases must be a positive integer, got ${cases}`, { code: 'bad-cases' });
-  if (!Number.isSafeInteger(seed)) throw new InputError(`--seed must be an integer, got ${seed}`, { code: 'bad-seed' });
+  if (!SYNTH_SIZES.includes(size)) throw new InputError(`unknown size '${String(size)}': use one of ${SYNTH_SIZES.join(', ')}`, { code: 'bad-arguments' });
+  if (!Number.isSafeInteger(cases) || cases < 1) throw new InputError(`--cases must be a positive integer, got ${cases}`, { code: 'bad-arguments' });
+  if (!Number.isSafeInteger(seed)) throw new InputError(`--seed must be an integer, got ${seed}`, { code: 'bad-arguments' });
 
   const radiopaedia = options.radiopaediaConvention === true;
-  if (radiopaedia && kind !== 'covid') throw new InputError(`the Radiopaedia convention applies to covid phantoms only, not '${kind}'`, { code: 'bad-option' });
+  if (radiopaedia && kind !== 'covid') throw new InputError(`the Radiopaedia convention applies to covid phantoms only, not '${kind}'`, { code: 'bad-arguments' });
   const spec: SynthDatasetSpec = { generator: 'lesionseg-synth', generatorVersion: GENERATOR_VERSION, kind, size, seed, ...(radiopaedia ? { radiopaediaConvention: true as const } : {}) };
   const existing = existingCases(out, spec, cases);
   const meta: SynthDatasetMeta = { spec, numCases: cases, cases: {} };
@@ -156,7 +156,7 @@ function existingCases(out: string, spec: SynthDatasetSpec, cases: number): Reco
   let entries: string[];
   try {
     const stat = fs.statSync(out);
-    if (!stat.isDirectory()) throw new InputError('exists and is not a folder', { file: out, code: 'out-not-folder' });
+    if (!stat.isDirectory()) throw new InputError('exists and is not a folder', { file: out, code: 'not-folder' });
     entries = fs.readdirSync(out);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};

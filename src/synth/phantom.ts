@@ -35,14 +35,14 @@ export function generatePhantom(kind: LesionKind, options: GeneratePhantomOption
     throw new InputError(`unknown lesion kind '${String(kind)}': use one of ${LESION_KINDS.join(', ')}`, { code: 'bad-kind' });
   }
   if (!SYNTH_SIZES.includes(options.size)) {
-    throw new InputError(`unknown size '${String(options.size)}': use one of ${SYNTH_SIZES.join(', ')}`, { code: 'bad-size' });
+    throw new InputError(`unknown size '${String(options.size)}': use one of ${SYNTH_SIZES.join(', ')}`, { code: 'bad-arguments' });
   }
   if (!Number.isSafeInteger(options.seed)) {
-    throw new InputError(`seed must be an integer, got ${options.seed}`, { code: 'bad-seed' });
+    throw new InputError(`seed must be an integer, got ${options.seed}`, { code: 'bad-arguments' });
   }
   const caseIndex = options.caseIndex;
   if (caseIndex !== undefined && !(Number.isSafeInteger(caseIndex) && caseIndex >= 0)) {
-    throw new InputError(`caseIndex must be a non-negative integer, got ${caseIndex}`, { code: 'bad-case-index' });
+    throw new InputError(`caseIndex must be a non-negative integer, got ${caseIndex}`, { code: 'bad-arguments' });
   }
   const intensity = options.intensity ?? 'hu';
   const rng = caseIndex === undefined ? new Rng(options.seed) : new Rng(options.seed).fork(caseIndex);

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { LesionsegError } from '../core/index.js';
+import { addonEnvironment, LesionsegError } from '../core/index.js';
 
 /** An at::Tensor owned by the addon (an ObjectWrap); only tensor.ts holds these. */
 export interface NativeHandle {
@@ -154,25 +154,18 @@ const ADDON_URL = new URL('../../native/build/Release/lesionseg_native.node', im
  * Load the addon at `addonPath`. A missing file is a LesionsegError with code 'addon-missing' and one
  * that is there but does not load (a libtorch library not found, another Node ABI) one with code
  * 'addon-unloadable'; both messages name the file and the set-up command, and the CLI prints them
- * as one line with exit status 1 (the set-up's to fix, not the input's). Exported for its tests.
+ * as one line with exit status 1 (the set-up's to fix, not the input's). A malformed value of a
+ * variable the addon reads (LESIONSEG_CPU_BLOCK_CACHE*, LESIONSEG_MALLOC_TUNING) is an InputError
+ * with code 'bad-environment', thrown before the addon loads. Exported for its tests.
  */
 export function loadBinding(addonPath: string): TorchBinding {
   const setUp = 'run `npm run setup` (or `bash scripts/build.sh`) in the checkout';
   if (!existsSync(addonPath)) {
     throw new LesionsegError('addon-missing', `the libtorch addon is not built: ${addonPath} is missing; ${setUp} first`);
   }
-  // libgomp reads its settings once, when libtorch loads it with the addon. By default its threads
-  // spin for a while at the end of every parallel region before they sleep: alone that saves a
-  // wake-up, but beside another process on the same cores each spinning thread takes the core the
-  // other process' threads need (two 2-thread trainings on 2 cores ran ten times slower than one).
-  // PASSIVE sleeps at once; the user's own OMP_WAIT_POLICY (or GOMP_SPINCOUNT) wins.
-  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
-  // OpenBLAS (Debian's libtorch does its fp32 matrix products there, our transposed convolutions
-  // included) keeps a thread pool of its own beside libgomp's, whose threads spin for 2^28 cycles
-  // after every product: on 2 cores they took the core libgomp's second thread needed for the next
-  // convolution. Sleeping after 2^4 cycles made an fp32 forward pass of the cpu preset's U-Net
-  // (one 24x112x96 window, 2 threads) 0.412 -> 0.300 s; the user's own setting wins.
-  if (process.env.OPENBLAS_THREAD_TIMEOUT === undefined && process.env.GOTO_THREAD_TIMEOUT === undefined) process.env.OPENBLAS_THREAD_TIMEOUT = '4';
+  // Refuses a malformed LESIONSEG_* value the addon reads (getenv would take it as the default),
+  // and sets libgomp's and OpenBLAS's idle waits, read once when libtorch loads them (see there).
+  Object.assign(process.env, addonEnvironment(process.env));
   const require = createRequire(import.meta.url);
   try {
     return require(addonPath) as TorchBinding;

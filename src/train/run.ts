@@ -17,7 +17,7 @@ import { unetConfigFromPlan, type Plan } from '../data/index.js';
 import { HybridUNet, type UNetConfig } from '../models/index.js';
 import type { BatchLoader } from './batches.js';
 import { assertTrainingRecord, loadCheckpoint, recoverCheckpoint, restoreOptimizer, restoreWeights, type LoadedCheckpoint } from '../checkpoint/index.js';
-import type { TrainingSidecar, TrainingSidecarContent } from './sidecar.js';
+import { readTrainingSidecar, type TrainingSidecar, type TrainingSidecarContent } from './sidecar.js';
 import { checkpointBaseIn, checkpointHook, jsonlLogHook, RUN_FILES, truncateEpochLog } from './hooks.js';
 import { loadPretrained } from './pretrained.js';
 import { buildStrategyModel, type StrategySetup, type TrainingStrategy } from './strategy.js';
@@ -177,7 +177,10 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
   const taskLossOptions = options.taskDatasets?.map((name) => lossOptionsFromPlan(options.plan, name));
   const latestBase = checkpointBaseIn(options.runDir, 'latest');
   const latest: LoadedCheckpoint<TrainingSidecar> | null = options.mode === 'resume' ? loadCheckpoint<TrainingSidecar>(latestBase) : null;
-  if (latest !== null) assertTrainingRecord(latest.sidecar, `${latestBase}.json`);
+  if (latest !== null) {
+    assertTrainingRecord(latest.sidecar, `${latestBase}.json`);
+    readTrainingSidecar(latest.sidecar, `${latestBase}.json`);
+  }
   if (latest !== null) {
     const mismatches = resumeMismatches(latest.sidecar, options, config);
     if (mismatches.length > 0) throw new InputError(`cannot resume with other settings:\n  - ${mismatches.join('\n  - ')}`, { file: `${latestBase}.json`, code: 'resume-mismatch' });

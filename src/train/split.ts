@@ -79,7 +79,7 @@ export interface ValidationChoice {
  */
 export function chooseValidationCases(trainIds: readonly string[], options: { fraction?: number; seed: number }): ValidationChoice {
   const fraction = options.fraction ?? SPLIT_DEFAULTS.validationFraction;
-  if (!(fraction >= 0 && fraction < 1)) throw new InputError(`the validation fraction must be in [0, 1), got ${fraction}`, { code: 'bad-validation-fraction' });
+  if (!(fraction >= 0 && fraction < 1)) throw new InputError(`the validation fraction must be in [0, 1), got ${fraction}`, { code: 'bad-arguments' });
   const ids = [...trainIds].sort();
   if (fraction === 0 || ids.length < 2) return { mode: 'training-cases', train: ids, validation: ids, fraction };
   const count = Math.min(ids.length - 1, Math.max(1, Math.round(fraction * ids.length)));

@@ -60,7 +60,7 @@ export function batchSpecFromOptions(options: LoaderOptions): BatchSpec {
   } else if (plan.configuration.batchSize < shard.worldSize) {
     problems.push(`the plan's batch size ${plan.configuration.batchSize} is smaller than the ${shard.worldSize} ranks: every rank needs a sample`);
   }
-  if (problems.length > 0) throw new InputError(`invalid batch loader options: ${problems.join('; ')}`, { code: 'bad-loader-options' });
+  if (problems.length > 0) throw new InputError(`invalid batch loader options: ${problems.join('; ')}`, { code: 'bad-arguments' });
   const configuration = plan.configuration;
   const geometry = augmentationGeometry(configuration.patchSize, options.augment);
   return {

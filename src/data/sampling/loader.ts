@@ -100,7 +100,7 @@ export function createBatchLoader(options: LoaderOptions): BatchLoader {
   checkCasesExist(spec);
   const cacheBytes = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
   const prefetch = options.prefetch ?? 2 * Math.max(options.workers, 1);
-  if (!Number.isInteger(prefetch) || prefetch < 1) throw new InputError(`prefetch must be a positive integer, got ${prefetch}`, { code: 'bad-loader-options' });
+  if (!Number.isInteger(prefetch) || prefetch < 1) throw new InputError(`prefetch must be a positive integer, got ${prefetch}`, { code: 'bad-arguments' });
   const pool = options.workers > 0 ? new LoaderPool(spec, options.workers, cacheBytes) : null;
   const loader = new PrefetchingLoader(spec, pool, new CaseStore(cacheBytes), prefetch);
   loader.seek(0); // starts the workers on the first batches right away

@@ -137,8 +137,8 @@ test('problems are all listed, naming the files, and nothing is written', async 
     fs.writeFileSync(path.join(src, 'Infection_Mask', 'radiopaedia_99_1_1.nii.gz'), 'junk');
     assert.deepEqual(await issuesOf(importDataset('covid19-ctseg', src, out)), [
       'geometry-mismatch coronacases_001.nii.gz',
-      'missing-file radiopaedia_10_85902_1.nii.gz',
       'missing-image radiopaedia_99_1_1.nii.gz',
+      'not-found radiopaedia_10_85902_1.nii.gz',
     ]);
     assert.equal(fs.existsSync(out), false);
   });
@@ -174,7 +174,7 @@ test('--labels lungs+infection: labelsTr is Lung_and_Infection_Mask as released,
     const out = path.join(dir, 'Dataset_lungs');
     await release(src);
     // Without the combined folder the label set cannot be made: refused, naming the folder.
-    assert.deepEqual(await issuesOf(importDataset('covid19-ctseg', src, out, { labels: 'lungs+infection' })), ['missing-folder Lung_and_Infection_Mask']);
+    assert.deepEqual(await issuesOf(importDataset('covid19-ctseg', src, out, { labels: 'lungs+infection' })), ['not-found Lung_and_Infection_Mask']);
     const combined = (id: string) => new Uint8Array(VOXELS).map((_, i) => (binaryMask(id.length)[i] === 1 ? 3 : lungs()[i]!));
     for (const id of ['coronacases_001', 'radiopaedia_10_85902_1', 'radiopaedia_10_85902_3']) await nifti(path.join(src, 'Lung_and_Infection_Mask', `${id}.nii.gz`), combined(id));
     await importDataset('covid19-ctseg', src, out, { labels: 'lungs+infection' });

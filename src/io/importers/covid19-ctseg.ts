@@ -57,9 +57,9 @@ function scan(source: string, options: ImportOptions): ScanResult {
   const lungFolder = maskFolder('Lung_Mask');
   const combinedFolder = maskFolder('Lung_and_Infection_Mask');
   if (withLungs && !combinedFolder) {
-    issues.push({ file: path.join(source, 'Lung_and_Infection_Mask'), path: '', code: 'missing-folder', message: '--labels lungs+infection needs the release\'s Lung_and_Infection_Mask folder (1 left lung, 2 right lung, 3 infection)' });
+    issues.push({ file: path.join(source, 'Lung_and_Infection_Mask'), path: '', code: 'not-found', message: '--labels lungs+infection needs the release\'s Lung_and_Infection_Mask folder (1 left lung, 2 right lung, 3 infection)' });
   } else if (!infectionFolder && !combinedFolder) {
-    issues.push({ file: path.join(source, 'Infection_Mask'), path: '', code: 'missing-folder', message: 'neither Infection_Mask nor Lung_and_Infection_Mask found' });
+    issues.push({ file: path.join(source, 'Infection_Mask'), path: '', code: 'not-found', message: 'neither Infection_Mask nor Lung_and_Infection_Mask found' });
   }
   const ignored: string[] = [];
   const cases: SourceCase[] = [];
@@ -76,7 +76,7 @@ function scan(source: string, options: ImportOptions): ScanResult {
       if (!folder) return undefined;
       const file = findNifti(folder, id);
       if (file) return { file, rule };
-      issues.push({ file: path.join(folder, `${id}.nii.gz`), path: '', code: 'missing-file', message: `mask of case ${id} (image ${image}) not found` });
+      issues.push({ file: path.join(folder, `${id}.nii.gz`), path: '', code: 'not-found', message: `mask of case ${id} (image ${image}) not found` });
       return undefined;
     };
     const label = withLungs

@@ -98,9 +98,9 @@ test('msd-lung: listed files missing or outside the folder, a 4D image, a shape 
     const out = path.join(dir, 'out');
     assert.deepEqual(await issuesOf(importDataset('msd-lung', task, out)), [
       'geometry-mismatch lung_001.nii.gz',
-      'missing-file lung_002.nii.gz',
-      'missing-file lung_002.nii.gz',
       'not-3d lung_004.nii',
+      'not-found lung_002.nii.gz',
+      'not-found lung_002.nii.gz',
       'outside-dataset dataset.json',
     ]);
     assert.equal(fs.existsSync(out), false);
@@ -125,8 +125,8 @@ test('structseg-gtv: Lung_GTV/<n>/data + label -> structseg_<nnn>; missing files
     await nifti(path.join(root, '12', 'label.nii.gz'), binaryMask());
     fs.writeFileSync(path.join(root, '2', 'label.nii.gz'), fs.readFileSync(path.join(root, '2', 'label.nii.gz')).subarray(0, 40));
     assert.deepEqual(await issuesOf(importDataset('structseg-gtv', root, path.join(dir, 'out2'))), [
-      'missing-file data.nii.gz',
-      'missing-file label.nii.gz',
+      'not-found data.nii.gz',
+      'not-found label.nii.gz',
       'truncated label.nii.gz',
     ]);
   });

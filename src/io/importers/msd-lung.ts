@@ -32,7 +32,7 @@ function readMsdJson(file: string, issues: Issue[]): MsdJson | undefined {
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not a JSON object');
     return json as MsdJson;
   } catch (error) {
-    issues.push({ file, path: '', code: 'invalid-json', message: `cannot read the MSD dataset.json: ${(error as Error).message}` });
+    issues.push({ file, path: '', code: 'bad-json', message: `cannot read the MSD dataset.json: ${(error as Error).message}` });
     return undefined;
   }
 }
@@ -49,7 +49,7 @@ function listedFile(root: string, value: unknown, jsonFile: string, jsonPath: st
     return undefined;
   }
   if (!fs.existsSync(file)) {
-    issues.push({ file, path: '', code: 'missing-file', message: `listed in ${jsonFile} (${jsonPath}) but not found` });
+    issues.push({ file, path: '', code: 'not-found', message: `listed in ${jsonFile} (${jsonPath}) but not found` });
     return undefined;
   }
   return file;
@@ -88,12 +88,12 @@ function scan(source: string): ScanResult {
     if (json) issues.push({ file: jsonFile, path: 'training', code: 'missing-field', message: 'no "training" list; expected [{"image": ..., "label": ...}]' });
     const imagesDir = path.join(root, 'imagesTr');
     const names = niftiNames(imagesDir);
-    if (names.length === 0) issues.push({ file: imagesDir, path: '', code: 'missing-folder', message: 'no imagesTr/*.nii.gz found (is this the Task06_Lung folder?)' });
+    if (names.length === 0) issues.push({ file: imagesDir, path: '', code: 'not-found', message: 'no imagesTr/*.nii.gz found (is this the Task06_Lung folder?)' });
     for (const name of names) {
       const id = niftiStem(name);
       const label = findNifti(path.join(root, 'labelsTr'), id);
       if (!label) {
-        issues.push({ file: path.join(root, 'labelsTr', name), path: '', code: 'missing-file', message: `label of ${path.join(imagesDir, name)} not found` });
+        issues.push({ file: path.join(root, 'labelsTr', name), path: '', code: 'not-found', message: `label of ${path.join(imagesDir, name)} not found` });
         continue;
       }
       cases.push({ id, image: path.join(imagesDir, name), label: { file: label, rule: CANCER_RULE }, extras: [], facts: {} });

@@ -30,12 +30,12 @@ function scan(source: string, options: ImportOptions): ScanResult {
   const issues: Issue[] = [];
   const effusions = firstFolder([path.join(source, 'Effusions')]);
   const images = imagesFolder(source, options);
-  if (!effusions) issues.push({ file: path.join(source, 'Effusions'), path: '', code: 'missing-folder', message: 'the PleThora Effusions folder was not found' });
+  if (!effusions) issues.push({ file: path.join(source, 'Effusions'), path: '', code: 'not-found', message: 'the PleThora Effusions folder was not found' });
   if (!images) {
     issues.push({
       file: options.imagesDir ?? source,
       path: '',
-      code: 'missing-folder',
+      code: 'not-found',
       message: 'no CT NIfTI files LUNG1-xxx.nii.gz found (convert the DICOM with `dcm2niix -z y -f %i`, then pass the folder with --images)',
     });
   }
@@ -48,7 +48,7 @@ function scan(source: string, options: ImportOptions): ScanResult {
     }
     const mask = findNifti(path.join(effusions!, patient), `${patient}${MASK_SUFFIX}`);
     if (!mask) {
-      issues.push({ file: path.join(effusions!, patient, `${patient}${MASK_SUFFIX}.nii.gz`), path: '', code: 'missing-file', message: 'first reviewer effusion mask not found' });
+      issues.push({ file: path.join(effusions!, patient, `${patient}${MASK_SUFFIX}.nii.gz`), path: '', code: 'not-found', message: 'first reviewer effusion mask not found' });
       continue;
     }
     if (!images) continue;
@@ -56,7 +56,7 @@ function scan(source: string, options: ImportOptions): ScanResult {
     const dicomFolder = path.join(images, patient);
     const image = findNifti(images, patient) ?? (holdsDicom(dicomFolder) ? dicomFolder : undefined);
     if (!image) {
-      issues.push({ file: path.join(images, `${patient}.nii.gz`), path: '', code: 'missing-file', message: `CT of ${patient} not found (its effusion mask is ${mask})` });
+      issues.push({ file: path.join(images, `${patient}.nii.gz`), path: '', code: 'not-found', message: `CT of ${patient} not found (its effusion mask is ${mask})` });
       continue;
     }
     cases.push({ id: patient, image, label: { file: mask, rule: { kind: 'threshold', threshold: 0.5 } }, extras: [], facts: {} });

@@ -55,7 +55,7 @@ function issueFromError(error: unknown, fallbackFile: string): Issue {
 function previousImport(out: string, kind: ImportKind, source: string): ImportMeta | null {
   let entries: string[];
   try {
-    if (!fs.statSync(out).isDirectory()) throw new InputError('exists and is not a folder', { file: out, code: 'out-not-folder' });
+    if (!fs.statSync(out).isDirectory()) throw new InputError('exists and is not a folder', { file: out, code: 'not-folder' });
     entries = fs.readdirSync(out);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;

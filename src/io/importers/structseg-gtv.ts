@@ -24,8 +24,8 @@ function scan(source: string): ScanResult {
     const folder = path.join(root, name);
     const image = findNifti(folder, 'data');
     const label = findNifti(folder, 'label');
-    if (!image) issues.push({ file: path.join(folder, 'data.nii.gz'), path: '', code: 'missing-file', message: 'CT of this case not found' });
-    if (!label) issues.push({ file: path.join(folder, 'label.nii.gz'), path: '', code: 'missing-file', message: 'GTV label of this case not found' });
+    if (!image) issues.push({ file: path.join(folder, 'data.nii.gz'), path: '', code: 'not-found', message: 'CT of this case not found' });
+    if (!label) issues.push({ file: path.join(folder, 'label.nii.gz'), path: '', code: 'not-found', message: 'GTV label of this case not found' });
     if (!image || !label) continue;
     cases.push({
       id: `structseg_${name.padStart(3, '0')}`,
