@@ -10,6 +10,9 @@
 // results are copied back in place. A dead or stuck peer makes the pending collective fail (Gloo
 // sees the closed connection at once, a silent peer after the process group's timeout), and the
 // failure rejects the Promise with a message naming the operation.
+//
+// Lifetime: every queued collective holds the group (a shared_ptr) until it is done, so
+// distShutdown never frees it under an in-flight all-reduce; it resolves once the group is freed.
 #include "common.h"
 
 #include <chrono>

@@ -4,10 +4,12 @@
  * prints one JSON line of what it saw and exits 0; any crash shows as another exit status.
  *
  * in-flight: rank 0 queues an all-reduce of 2^20 floats (4 MiB, buckets of 1 MiB) and calls
- *   shutdown at once, before the thread pool has even started the collective; rank 1 joins the
- *   collective only 400 ms later. Then both ranks start a second group on PORT2 and all-reduce again.
+ *   shutdown at once, while libuv's thread pool is still busy (4 key derivations queued first), so
+ *   the collective has not even started running; rank 1 joins the collective only 400 ms later.
+ *   Then both ranks start a second group on PORT2 and all-reduce again.
  * peer-gone: rank 1 exits right after joining; rank 0 queues an all-reduce and shuts down.
  */
+import { pbkdf2 } from 'node:crypto';
 import * as T from '../index.js';
 
 const [scenario, rankText, portText, port2Text] = process.argv.slice(2);
@@ -42,12 +44,14 @@ await init(port);
 const x = T.full([MiB], rank + 1);
 if (scenario === 'in-flight') {
   if (rank === 0) {
+    // Occupy the pool's 4 threads (UV_THREADPOOL_SIZE's default) for a while.
+    const busy = Array.from({ length: 4 }, () => new Promise((resolve) => pbkdf2('k', 's', 100_000, 64, 'sha512', resolve)));
     const t0 = performance.now();
     const reduce = outcome(T.allReduce([x], 'sum', MiB), t0);
     const shutdown = outcome(T.shutdownProcessGroup(), t0);
     const initializedAfterShutdown = T.processGroupInitialized();
     const refused = await outcome(T.allReduce([T.ones([4])]), t0);
-    const [reduced, shut] = await Promise.all([reduce, shutdown]);
+    const [reduced, shut] = await Promise.all([reduce, shutdown, ...busy]);
     await init(Number(port2Text));
     const second = T.full([3], 10);
     await T.allReduce([second]);
