@@ -186,7 +186,7 @@ TensorHandle* Args::handle(size_t i) const {
   return h;
 }
 
-const at::Tensor& Args::tensor(size_t i) const { return handle(i)->tensor(); }
+at::Tensor Args::tensor(size_t i) const { return handle(i)->tensor(); }
 
 c10::optional<at::Tensor> Args::optTensor(size_t i) const {
   if (isNullish(i)) return c10::nullopt;

@@ -62,7 +62,9 @@ class Args {
   bool isTensor(size_t i) const;
   bool isNumber(size_t i) const { return i < size() && info_[i].IsNumber(); }
 
-  const at::Tensor& tensor(size_t i) const;
+  /** The tensor behind argument i, as a new reference: it stays valid while the op runs even when
+   *  JS code that the op triggers (an array getter, a setter on Array.prototype) disposes the handle. */
+  at::Tensor tensor(size_t i) const;
   TensorHandle* handle(size_t i) const;
   c10::optional<at::Tensor> optTensor(size_t i) const;
   std::vector<at::Tensor> tensors(size_t i) const;

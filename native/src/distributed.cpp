@@ -10,9 +10,13 @@
 // results are copied back in place. A dead or stuck peer makes the pending collective fail (Gloo
 // sees the closed connection at once, a silent peer after the process group's timeout), and the
 // failure rejects the Promise with a message naming the operation.
+//
+// Lifetime: every queued collective holds the group (a shared_ptr) until it is done, so
+// distShutdown never frees it under an in-flight all-reduce; it resolves once the group is freed.
 #include "common.h"
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <cstdlib>
 #include <map>
@@ -43,22 +47,56 @@ namespace {
 
 #ifdef LESIONSEG_DISTRIBUTED
 
-// The process's group. Held through a pointer that is never freed at exit: a process leaving
-// after a peer died must not block in Gloo's destructors (they join threads stuck on a socket).
+// The process's group, shared: the registry holds it from distInit to distShutdown, and every
+// collective queued meanwhile holds it too until that collective is done, so a shutdown that meets
+// an in-flight all-reduce frees nothing under it. Its destructor (Gloo joins its threads, rank 0's
+// TCPStore stops serving) runs wherever the last holder lets go; distShutdown waits for that.
 struct Group {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
   int rank = 0;
   int world = 1;
   std::string backend;
+  Group();
+  ~Group();
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
 };
-std::mutex groupMutex;
-Group* group = nullptr;
 
-Group& Current(const char* op) {
-  std::lock_guard<std::mutex> lock(groupMutex);
-  if (group == nullptr) throw std::runtime_error(std::string(op) + ": the process group is not initialised (distInit first)");
-  return *group;
+// Process-wide state, behind one mutex. Never destroyed: a process leaving after a peer died without
+// distShutdown must not block at exit in Gloo's destructors (they join threads stuck on a socket).
+struct Registry {
+  std::mutex mutex;
+  std::condition_variable destroyed;
+  std::shared_ptr<Group> current;  // null before distInit and after distShutdown
+  bool initialising = false;       // a distInit is running
+  int alive = 0;                   // Groups constructed and not yet destroyed
+};
+Registry& State() {
+  static Registry* registry = new Registry();
+  return *registry;
+}
+
+Group::Group() {
+  std::lock_guard<std::mutex> lock(State().mutex);
+  ++State().alive;
+}
+
+Group::~Group() {
+  // The process group first (it still uses the store's connection), then the store.
+  pg.reset();
+  store.reset();
+  std::lock_guard<std::mutex> lock(State().mutex);
+  --State().alive;
+  State().destroyed.notify_all();
+}
+
+// The group for one operation: a shared reference that keeps it alive while the operation runs.
+// Called on the JS thread only: the trampoline's message names the op.
+std::shared_ptr<Group> Current() {
+  std::lock_guard<std::mutex> lock(State().mutex);
+  if (!State().current) throw std::runtime_error("no process group (distInit first; distShutdown ends it)");
+  return State().current;
 }
 
 c10d::ReduceOp ParseReduceOp(const std::string& name) {
@@ -93,6 +131,7 @@ std::vector<std::vector<size_t>> Buckets(const std::vector<at::Tensor>& tensors,
 enum class Kind { kAllReduce, kBroadcast };
 
 // Queue one collective per bucket, wait for all, copy the flat results back into the tensors.
+// The caller holds `g` (a shared reference) for as long as this runs.
 void RunBucketed(Group& g, std::vector<at::Tensor>& tensors, Kind kind, c10d::ReduceOp op, int root, int64_t bucketBytes) {
   // Parameters are leaves that require grad: copying into them must not be recorded.
   at::NoGradGuard noGrad;
@@ -115,7 +154,17 @@ void RunBucketed(Group& g, std::vector<at::Tensor>& tensors, Kind kind, c10d::Re
       works.push_back(g.pg->broadcast(one, options));
     }
   }
-  for (auto& work : works) work->wait();
+  // Wait for every collective, also after one failed: none of them may still be writing into
+  // `flats` once this returns. The first failure is the one reported.
+  std::exception_ptr failure;
+  for (auto& work : works) {
+    try {
+      work->wait();
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
   for (size_t b = 0; b < buckets.size(); ++b) {
     int64_t offset = 0;
     for (size_t i : buckets[b]) {
@@ -127,7 +176,10 @@ void RunBucketed(Group& g, std::vector<at::Tensor>& tensors, Kind kind, c10d::Re
   }
 }
 
-// A Promise settled from the libuv thread pool.
+// A Promise settled from the libuv thread pool. `work` owns what it needs (shared references to
+// the group, tensors by value), never a reference into something JS can free meanwhile; it is
+// destroyed in Execute, on the pool's thread, so the group's last holder never lets go of it on the
+// JS thread (the group's destructor joins threads).
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   PromiseWorker(Napi::Env env, std::string op, std::function<double()> work)
@@ -145,6 +197,7 @@ class PromiseWorker : public Napi::AsyncWorker {
     } catch (...) {
       SetError(op_ + ": unknown native exception");
     }
+    work_ = nullptr;
   }
   void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), seconds_)); }
   void OnError(const Napi::Error& error) override {
@@ -187,10 +240,23 @@ Napi::Value DistInit(Args& a) {
   if (backend == "nccl") throw ArgError("this build has no NCCL (the libtorch or the build lacks it): use gloo");
 #endif
   {
-    std::lock_guard<std::mutex> lock(groupMutex);
-    if (group != nullptr) throw std::runtime_error("the process group is already initialised");
+    Registry& state = State();
+    std::lock_guard<std::mutex> lock(state.mutex);
+    if (state.current) throw std::runtime_error("the process group is already initialised");
+    if (state.initialising) throw std::runtime_error("another distInit is still running");
+    if (state.alive > 0) throw std::runtime_error("the previous process group is still shutting down (await distShutdown first)");
+    state.initialising = true;
   }
-  return Queue(a.env(), "distInit", [=]() {
+  // Whatever happens from here on (a store that cannot connect, a Gloo device that cannot bind, a
+  // peer that never joins), the half-built group is freed on the way out and init can be tried again.
+  struct Finish {
+    ~Finish() {
+      std::lock_guard<std::mutex> lock(State().mutex);
+      State().initialising = false;
+    }
+  };
+  auto run = [=]() {
+    Finish finish;
     auto start = std::chrono::steady_clock::now();
     auto timeout = std::chrono::milliseconds(timeoutMs);
     c10d::TCPStoreOptions storeOptions;
@@ -199,7 +265,7 @@ Napi::Value DistInit(Args& a) {
     storeOptions.numWorkers = static_cast<std::size_t>(world);
     storeOptions.waitWorkers = true;
     storeOptions.timeout = timeout;
-    auto* created = new Group();
+    auto created = std::make_shared<Group>();
     created->store = c10::make_intrusive<c10d::TCPStore>(host, storeOptions);
     created->rank = rank;
     created->world = world;
@@ -225,10 +291,17 @@ Napi::Value DistInit(Args& a) {
       std::vector<at::Tensor> probe{at::zeros({1})};
       created->pg->allreduce(probe)->wait();
     }
-    std::lock_guard<std::mutex> lock(groupMutex);
-    group = created;
+    std::lock_guard<std::mutex> lock(State().mutex);
+    State().current = std::move(created);
     return SecondsSince(start);
-  });
+  };
+  try {
+    return Queue(a.env(), "distInit", run);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(State().mutex);
+    State().initialising = false;
+    throw;
+  }
 }
 
 // distAllReduce(tensors, 'sum'|'max', bucketBytes) -> Promise<seconds>; the tensors are updated in place.
@@ -236,10 +309,10 @@ Napi::Value DistAllReduce(Args& a) {
   std::vector<at::Tensor> tensors = a.tensors(0);
   c10d::ReduceOp op = ParseReduceOp(a.str(1));
   int64_t bucketBytes = a.i64(2);
-  Group& g = Current("distAllReduce");
-  return Queue(a.env(), "distAllReduce", [&g, tensors, op, bucketBytes]() mutable {
+  std::shared_ptr<Group> g = Current();
+  return Queue(a.env(), "distAllReduce", [g, tensors, op, bucketBytes]() mutable {
     auto start = std::chrono::steady_clock::now();
-    RunBucketed(g, tensors, Kind::kAllReduce, op, 0, bucketBytes);
+    RunBucketed(*g, tensors, Kind::kAllReduce, op, 0, bucketBytes);
     return SecondsSince(start);
   });
 }
@@ -249,11 +322,11 @@ Napi::Value DistBroadcast(Args& a) {
   std::vector<at::Tensor> tensors = a.tensors(0);
   int root = static_cast<int>(a.i64(1));
   int64_t bucketBytes = a.i64(2);
-  Group& g = Current("distBroadcast");
-  if (root < 0 || root >= g.world) throw ArgError("root must be a rank");
-  return Queue(a.env(), "distBroadcast", [&g, tensors, root, bucketBytes]() mutable {
+  std::shared_ptr<Group> g = Current();
+  if (root < 0 || root >= g->world) throw ArgError("root must be a rank");
+  return Queue(a.env(), "distBroadcast", [g, tensors, root, bucketBytes]() mutable {
     auto start = std::chrono::steady_clock::now();
-    RunBucketed(g, tensors, Kind::kBroadcast, c10d::ReduceOp::SUM, root, bucketBytes);
+    RunBucketed(*g, tensors, Kind::kBroadcast, c10d::ReduceOp::SUM, root, bucketBytes);
     return SecondsSince(start);
   });
 }
@@ -263,39 +336,51 @@ Napi::Value DistBroadcast(Args& a) {
 Napi::Value DistAllReduceSync(Args& a) {
   at::Tensor copy = a.tensor(0).detach().clone().contiguous();
   c10d::ReduceOp op = ParseReduceOp(a.str(1));
-  Group& g = Current("distAllReduceSync");
+  std::shared_ptr<Group> g = Current();
   std::vector<at::Tensor> one{copy};
   c10d::AllreduceOptions options;
   options.reduceOp = op;
-  g.pg->allreduce(one, options)->wait();
+  g->pg->allreduce(one, options)->wait();
   return a.ret(copy);
 }
 
 Napi::Value DistStoreSet(Args& a) {
   std::string key = a.str(0);
   std::string value = a.str(1);
-  Current("distStoreSet").store->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+  std::shared_ptr<Group> g = Current();
+  g->store->set(key, std::vector<uint8_t>(value.begin(), value.end()));
   return a.env().Undefined();
 }
 
 // The value of `key`, or null while no rank has set it (never waits).
 Napi::Value DistStoreTryGet(Args& a) {
   std::string key = a.str(0);
-  auto& store = Current("distStoreTryGet").store;
-  if (!store->check({key})) return a.env().Null();
-  std::vector<uint8_t> value = store->get(key);
+  std::shared_ptr<Group> g = Current();
+  if (!g->store->check({key})) return a.env().Null();
+  std::vector<uint8_t> value = g->store->get(key);
   return Napi::String::New(a.env(), std::string(value.begin(), value.end()));
 }
 
+// distShutdown() -> Promise<seconds>. Ends the group at once for new operations (they are refused),
+// lets every collective already queued finish (or fail, when a peer is gone: at most the group's
+// timeout), then frees the group (Gloo's threads joined, rank 0's store closed, its port free
+// again) and resolves; a later distInit may then start a new group. Without a group it resolves
+// at once (after any earlier shutdown still under way).
 Napi::Value DistShutdown(Args& a) {
-  Group* old = nullptr;
+  std::shared_ptr<Group> old;
   {
-    std::lock_guard<std::mutex> lock(groupMutex);
-    old = group;
-    group = nullptr;
+    std::lock_guard<std::mutex> lock(State().mutex);
+    if (State().initialising) throw std::runtime_error("distInit is still running: await it before distShutdown");
+    old = std::move(State().current);
+    State().current = nullptr;
   }
-  delete old;
-  return a.env().Undefined();
+  return Queue(a.env(), "distShutdown", [old]() mutable {
+    auto start = std::chrono::steady_clock::now();
+    old.reset();
+    std::unique_lock<std::mutex> lock(State().mutex);
+    State().destroyed.wait(lock, [] { return State().alive == 0; });
+    return SecondsSince(start);
+  });
 }
 
 Napi::Value DistInfo(Args& a) {
@@ -307,8 +392,12 @@ Napi::Value DistInfo(Args& a) {
 #else
   info.Set("nccl", Napi::Boolean::New(a.env(), false));
 #endif
-  std::lock_guard<std::mutex> lock(groupMutex);
-  info.Set("initialized", Napi::Boolean::New(a.env(), group != nullptr));
+  bool initialized = false;
+  {
+    std::lock_guard<std::mutex> lock(State().mutex);
+    initialized = State().current != nullptr;
+  }
+  info.Set("initialized", Napi::Boolean::New(a.env(), initialized));
   return info;
 }
 
@@ -323,7 +412,11 @@ Napi::Value DistBroadcast(Args&) { Unavailable("distBroadcast"); }
 Napi::Value DistAllReduceSync(Args&) { Unavailable("distAllReduceSync"); }
 Napi::Value DistStoreSet(Args&) { Unavailable("distStoreSet"); }
 Napi::Value DistStoreTryGet(Args&) { Unavailable("distStoreTryGet"); }
-Napi::Value DistShutdown(Args& a) { return a.env().Undefined(); }
+Napi::Value DistShutdown(Args& a) {
+  auto deferred = Napi::Promise::Deferred::New(a.env());
+  deferred.Resolve(Napi::Number::New(a.env(), 0));
+  return deferred.Promise();
+}
 Napi::Value DistInfo(Args& a) {
   Napi::Object info = Napi::Object::New(a.env());
   info.Set("available", Napi::Boolean::New(a.env(), false));

@@ -143,7 +143,8 @@ export interface TorchBinding {
   distAllReduceSync(x: H, op: 'sum' | 'max'): H;
   distStoreSet(key: string, value: string): void;
   distStoreTryGet(key: string): string | null;
-  distShutdown(): void;
+  /** Resolves once the collectives queued before it are done and the group is freed. */
+  distShutdown(): Promise<number>;
   setParentDeathSignal(expectedParentPid: number): boolean;
 }
 

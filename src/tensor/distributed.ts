@@ -43,24 +43,40 @@ export function processGroupInitialized(): boolean {
   return binding.distInfo().initialized;
 }
 
-/** A failed collective, said plainly: nearly always another rank died or stopped answering. */
-function collectiveError(error: unknown): LesionsegError {
-  const detail = String((error as Error).message ?? error).replace(/^dist[A-Za-z]+: /, '');
+/**
+ * A failed collective, said plainly: nearly always another rank died or stopped answering. A call
+ * without a process group (before init, after shutdown) says so instead, and a wrong argument stays
+ * the TypeError the addon threw.
+ */
+function collectiveError(error: unknown): Error {
+  if (error instanceof TypeError) return error;
+  const detail = String((error as Error).message ?? error).replace(/^dist[A-Za-z]+(\([^)]*\))?: /, '');
+  if (/^no process group/.test(detail)) return new LesionsegError('distributed-failure', detail, { cause: error });
   return new LesionsegError('distributed-failure', `a collective with the other ranks failed (did another rank die or stop answering?): ${detail}`, { cause: error });
 }
 
-async function settle<T>(what: string, promise: Promise<T>): Promise<T> {
-  try {
-    return await promise;
-  } catch (error) {
-    if (what === 'distInit') throw new LesionsegError('distributed-failure', String((error as Error).message ?? error), { cause: error });
-    throw collectiveError(error);
-  }
+/** The collectives queued and not yet settled, which a shutdown lets settle before it resolves. */
+const inFlight = new Set<Promise<unknown>>();
+
+/** Runs `start` (which may throw at once) and maps either kind of failure to the errors above. */
+function settle<T>(what: string, start: () => Promise<T>): Promise<T> {
+  const settled = (async () => {
+    try {
+      return await start();
+    } catch (error) {
+      if (what === 'distInit' && !(error instanceof TypeError)) throw new LesionsegError('distributed-failure', String((error as Error).message ?? error), { cause: error });
+      throw collectiveError(error);
+    }
+  })();
+  inFlight.add(settled);
+  const forget = (): void => void inFlight.delete(settled);
+  settled.then(forget, forget);
+  return settled;
 }
 
 /** Join the group (every rank calls it; rank 0 serves the store); resolves to the seconds it took. */
 export function initProcessGroup(options: ProcessGroupOptions): Promise<number> {
-  return settle('distInit', binding.distInit(options.rank, options.worldSize, options.host, options.port, options.timeoutMs, options.backend, options.networkInterface));
+  return settle('distInit', () => binding.distInit(options.rank, options.worldSize, options.host, options.port, options.timeoutMs, options.backend, options.networkInterface));
 }
 
 function handlesOf(op: string, tensors: readonly Tensor[]): NativeHandle[] {
@@ -73,12 +89,12 @@ function handlesOf(op: string, tensors: readonly Tensor[]): NativeHandle[] {
  * them alone meanwhile (the JS handles may be disposed, the addon holds its own references).
  */
 export function allReduce(tensors: readonly Tensor[], op: 'sum' | 'max' = 'sum', bucketBytes: number = DEFAULT_BUCKET_BYTES): Promise<number> {
-  return settle('distAllReduce', binding.distAllReduce(handlesOf('distAllReduce', tensors), op, bucketBytes));
+  return settle('distAllReduce', () => binding.distAllReduce(handlesOf('distAllReduce', tensors), op, bucketBytes));
 }
 
 /** Overwrite the tensors with rank `root`'s (in place, in buckets). */
 export function broadcast(tensors: readonly Tensor[], root = 0, bucketBytes: number = DEFAULT_BUCKET_BYTES): Promise<number> {
-  return settle('distBroadcast', binding.distBroadcast(handlesOf('distBroadcast', tensors), root, bucketBytes));
+  return settle('distBroadcast', () => binding.distBroadcast(handlesOf('distBroadcast', tensors), root, bucketBytes));
 }
 
 /** The reduction of `x` over ranks as a new tensor (no gradient). Blocks the JS thread. */
@@ -100,9 +116,17 @@ export function storeTryGet(key: string): string | null {
   return binding.distStoreTryGet(key);
 }
 
-/** Leave the group (after the last collective). */
-export function shutdownProcessGroup(): void {
-  binding.distShutdown();
+/**
+ * Leave the group. New collectives are refused at once; the ones already queued finish (or fail,
+ * when a peer is gone, within the group's timeout) and settle their own Promises first; then the
+ * group is freed (rank 0's store port is free again) and this resolves to the seconds it waited.
+ * Without a group it resolves at once.
+ */
+export async function shutdownProcessGroup(): Promise<number> {
+  const pending = [...inFlight];
+  const freed = binding.distShutdown();
+  await Promise.allSettled(pending);
+  return await freed;
 }
 
 /** Linux: SIGKILL this process when its parent dies; returns whether the parent is still `expectedParentPid`. */

@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { TorchError } from '../core/index.js';
 import * as T from './index.js';
+import { binding } from './binding.js';
 import { collectAndFinalize } from './test-support.js';
 
 const CPU = { type: 'cpu' } as const;
@@ -219,4 +220,16 @@ test('the addon loads and works in a worker thread (context-aware)', async () =>
   });
   assert.equal(value, 12);
   await worker.terminate();
+});
+
+test('an op holds its own reference to each tensor argument: JS code it runs while reading the others may dispose the handle', () => {
+  // Reading an array argument runs its getters: this one disposes the tensor the op already holds.
+  // The op must still sum [[1, 2, 3], [4, 5, 6]] over dim 1, not run on an emptied handle.
+  const x = binding.fromTypedArray(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], 6, 'cpu');
+  const dims: number[] = [0];
+  Object.defineProperty(dims, 0, { get: () => (binding.dispose(x), 1) });
+  const y = binding.sum(x, dims, false);
+  assert.deepEqual([...binding.toFloat32Array(y)], [6, 15]);
+  binding.dispose(y);
+  assert.throws(() => binding.shape(x), /argument 0 must be a live tensor, but it was disposed/);
 });
