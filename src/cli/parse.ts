@@ -53,3 +53,9 @@ export function threadCount(name = 'threads') {
   const parse = integer(name, 1);
   return (value: string): number => checkThreads(parse(value), `--${name}`);
 }
+
+/** `--threads` that also takes `auto` (the cores not busy with other work, measured at start). */
+export function threadCountOrAuto(name = 'threads') {
+  const parse = threadCount(name);
+  return (value: string): number | 'auto' => (value.trim() === 'auto' ? 'auto' : parse(value));
+}

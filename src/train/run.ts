@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { atomicWriteFileSync, atomicWriteJsonSync, cpuInfo, formatDevice, InputError, type Device } from '../core/index.js';
 import { manualSeed, setNumThreads } from '../tensor/index.js';
+import { runEnvironment } from './environment.js';
 import { SGD, SGD_DEFAULTS, type DiceCeOptions } from '../nn/index.js';
 import { ignoreLabelOf } from '../io/index.js';
 import { unetConfigFromPlan, type Plan } from '../data/index.js';
@@ -225,6 +226,7 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
   }
 
   const counts = model.countParameters();
+  const environment = runEnvironment();
   options.onPrepared?.({ setup, parameters: counts, resumed: latest !== null });
   const content = (trainer: Trainer): TrainingSidecarContent => ({
     architecture: {
@@ -244,12 +246,14 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
       seed: options.seed,
       precision: options.precision,
       device: formatDevice(options.device),
-      threads: options.threads,
+      // The count libtorch ran with (also without --threads): the gradients' sums depend on it.
+      threads: environment.threads,
       schedule: setup.schedule,
       optimizer: { kind: 'sgd', momentum: SGD_DEFAULTS.momentum, nesterov: SGD_DEFAULTS.nesterov, weightDecay: SGD_DEFAULTS.weightDecay },
       clipNorm: TRAIN_STEP_DEFAULTS.clipNorm,
     },
     hardware: cpuInfo(),
+    environment,
     state: trainer.state,
     parameters: { ...counts, frozenPrefixes: setup.frozenPrefixes },
     loadReport: setup.loadReport,

@@ -4,6 +4,7 @@
  * state after the completed epochs and the epoch history.
  */
 import type { CheckpointSidecar, SidecarContent } from '../checkpoint/index.js';
+import type { RunEnvironment } from './environment.js';
 import type { LrSchedule } from './schedule.js';
 import type { Precision } from './step.js';
 import type { EpochRecord, TrainerState } from './trainer.js';
@@ -16,11 +17,14 @@ export interface TrainingSidecar extends CheckpointSidecar {
     seed: number;
     precision: Precision;
     device: string;
+    /** libtorch's intra-op threads (null in runs written before it was always recorded). */
     threads: number | null;
     schedule: LrSchedule;
     optimizer: { kind: 'sgd'; momentum: number; nesterov: boolean; weightDecay: number };
     clipNorm: number;
   };
+  /** CPU, thread count and library versions the numbers depend on (train/environment.ts; absent in older runs). */
+  environment?: RunEnvironment;
   /** The trainer state after `state.epoch` completed epochs. */
   state: TrainerState;
   history: EpochRecord[];
