@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { atomicWriteFileSync, atomicWriteJsonSync, cpuInfo, formatDevice, InputError, type Device } from '../core/index.js';
-import { manualSeed, setNumThreads } from '../tensor/index.js';
+import { getNumThreads, manualSeed, setNumThreads } from '../tensor/index.js';
 import { runEnvironment } from './environment.js';
 import { SGD, SGD_DEFAULTS, type DiceCeOptions } from '../nn/index.js';
 import { ignoreLabelOf } from '../io/index.js';
@@ -171,7 +171,9 @@ export function lossOptionsFromPlan(plan: Plan, datasetName: string): DiceCeOpti
 export async function runTraining(options: TrainingRunOptions): Promise<TrainingRunResult> {
   const dataParallel = options.dataParallel;
   const writer = dataParallel === undefined || dataParallel.isWriter;
-  if (options.threads !== null) setNumThreads(options.threads);
+  // Pin this thread's count now (libtorch's default when not given), before any loader worker
+  // exists: a worker's setNumThreads(1) changes the count that threads initialise from later.
+  setNumThreads(options.threads ?? getNumThreads());
   const config = unetConfig(options.plan, options.datasetName);
   const lossOptions = lossOptionsFromPlan(options.plan, options.datasetName);
   const taskLossOptions = options.taskDatasets?.map((name) => lossOptionsFromPlan(options.plan, name));
