@@ -1,8 +1,12 @@
 // Tensor creation, host <-> tensor copies, handle metadata, autograd, and the global switches
-// (grad mode, autocast, seed, threads, CUDA queries).
+// (grad mode, autocast, seed, threads, CUDA queries), and the versions of the libraries that compute.
 #include "common.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/Version.h>
+#include <torch/version.h>
+
+#include <dlfcn.h>
 
 #include <cstring>
 
@@ -235,6 +239,42 @@ Napi::Value SetNumThreads(Args& a) {
 
 Napi::Value GetNumThreads(Args& a) { return Napi::Number::New(a.env(), at::get_num_threads()); }
 
+// oneDNN's dnnl_version_t (oneapi/dnnl/dnnl_types.h), declared here so that the addon builds
+// without oneDNN's headers; the symbol is looked up at run time and absent when libtorch hides it.
+struct DnnlVersion {
+  int major;
+  int minor;
+  int patch;
+  const char* hash;
+  unsigned cpuRuntime;
+  unsigned gpuRuntime;
+};
+
+// The libraries whose kernels decide the numbers: libtorch's version and build configuration
+// (at::show_config: oneDNN, BLAS, the ATen CPU capability), oneDNN's and OpenBLAS's own version
+// strings where their symbols are visible (null otherwise).
+Napi::Value RuntimeInfo(Args& a) {
+  Napi::Env env = a.env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("torch", Napi::String::New(env, TORCH_VERSION));
+  out.Set("config", Napi::String::New(env, at::show_config()));
+  using DnnlVersionFn = const DnnlVersion* (*)();
+  auto dnnl = reinterpret_cast<DnnlVersionFn>(dlsym(RTLD_DEFAULT, "dnnl_version"));
+  if (dnnl != nullptr && dnnl() != nullptr) {
+    const DnnlVersion* v = dnnl();
+    out.Set("onednn", Napi::String::New(env, std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch)));
+  } else {
+    out.Set("onednn", env.Null());
+  }
+  using StringFn = char* (*)();
+  auto openblas = reinterpret_cast<StringFn>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
+  out.Set("openblas", openblas != nullptr ? Napi::Value(Napi::String::New(env, openblas())) : env.Null());
+  using IntFn = int (*)();
+  auto openblasThreads = reinterpret_cast<IntFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  out.Set("openblasThreads", openblasThreads != nullptr ? Napi::Value(Napi::Number::New(env, openblasThreads())) : env.Null());
+  return out;
+}
+
 Napi::Value CudaIsAvailable(Args& a) {
   return Napi::Boolean::New(a.env(), at::hasCUDA() && at::getNumGPUs() > 0);
 }
@@ -279,6 +319,7 @@ const std::vector<OpDef>& CreationOps() {
       {"manualSeed", 1, 1, ManualSeed},
       {"setNumThreads", 1, 1, SetNumThreads},
       {"getNumThreads", 0, 0, GetNumThreads},
+      {"runtimeInfo", 0, 0, RuntimeInfo},
       {"cudaIsAvailable", 0, 0, CudaIsAvailable},
       {"cudaDeviceCount", 0, 0, CudaDeviceCount},
   };

@@ -53,3 +53,13 @@ export function threadCount(name = 'threads') {
   const parse = integer(name, 1);
   return (value: string): number => checkThreads(parse(value), `--${name}`);
 }
+
+/** `--threads` that also takes `auto` (the cores not busy with other work, measured at start). */
+export function threadCountOrAuto(name = 'threads') {
+  const parse = threadCount(name);
+  return (value: string): number | 'auto' => {
+    if (value.trim() === 'auto') return 'auto';
+    if (!/^\d+$/.test(value.trim())) throw new InputError(`--${name} must be auto or an integer >= 1, got '${value}'`, { code: 'bad-arguments' });
+    return parse(value);
+  };
+}

@@ -13,7 +13,7 @@ import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
 import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, type CaseOutputOptions } from './case-summary.js';
 import { precisionOption, resolvePrecisionFlag } from './precision.js';
-import { positiveIntOrAuto, threadCount } from './parse.js';
+import { positiveIntOrAuto, threadCountOrAuto } from './parse.js';
 
 
 function stepFraction(value: string): number {
@@ -85,9 +85,9 @@ export function registerPredictCommands(program: Command): void {
     .addOption(new Option('--engine <engine>', 'torch: our libtorch network; onnx: the network exported to ONNX in memory and run by onnxruntime-node (CPU, fp32), same preprocessing, sliding window and TTA').choices(ENGINE_KINDS).default('torch' as EngineKind))
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
     .addOption(precisionOption('auto'))
-    .option('--batch <n>', 'windows per forward batch, or auto: the fastest of 1, 2 and 4 per window, measured on the first batches (CPU; 2 on CUDA)', positiveIntOrAuto('batch'), 'auto' as number | 'auto')
+    .option('--batch <n>', 'windows per forward batch, or auto: the faster of 2 and 4 per window, measured on the first batches (CPU; 2 on CUDA); every size from 2 gives the same logits, 1 may differ in fp32 by ~1e-5', positiveIntOrAuto('batch'), 'auto' as number | 'auto')
     .addOption(new Option('--accumulate-on <where>', 'where the sliding-window sums live').choices(['device', 'cpu'] as const).default('device' as const))
-    .option('--threads <n>', 'intra-op CPU threads (at most 4 per CPU; default: the cores not busy with other work, measured for 0.2 s at start)', threadCount('threads'))
+    .option('--threads <n>', 'intra-op CPU threads (at most 4 per CPU; default: every CPU this process may use), or auto: the cores not busy with other work, measured for 0.2 s at start', threadCountOrAuto('threads'))
     .addOption(new Option('--max-memory-gib <gib>', 'refuse a case whose images, logits accumulators and weight map (estimated from its headers) need more memory').argParser(gibibytes('max-memory-gib')).default(os.totalmem(), `${DEFAULT_MAX_MEMORY_GIB}, this machine's total`))
     .addOption(new Option('--max-image-gib <gib>', 'refuse an image that decodes to more than this').argParser(gibibytes('max-image-gib')).default(DEFAULT_MAX_IMAGE_BYTES, `${DEFAULT_MAX_IMAGE_BYTES / BYTES_PER_GIB}`))
     .option('--output-type <types>', 'nifti (the mask as .nii.gz) and/or dicom-seg (a DICOM Segmentation referencing the input series; DICOM input only), comma-separated', outputTypeList, ['nifti'] as OutputType[])
@@ -98,13 +98,18 @@ export function registerPredictCommands(program: Command): void {
     .option('--lobes <dir>', 'lobe masks for --summary (TotalSegmentator names: lung_upper_lobe_left.nii.gz, ...; a folder, or a folder of <case>/ folders)')
     .option('--json', 'print a JSON summary on stdout')
     .action(async (options) => {
-      // Without --threads: the cores not busy with other work (sampled for 0.2 s), so that two
-      // predictions side by side share the cores instead of each oversubscribing them.
-      const threadChoice = options.threads !== undefined ? null : threadsForFreeCores();
-      const threads = options.threads ?? threadChoice!.threads;
+      // The thread count comes from the machine, not its load, unless asked (--threads auto): libtorch
+      // runs a fp32 1x1x1 convolution through its own kernels at one thread and oneDNN's at several
+      // (ATen's use_mkldnn rule). They gave the same bits on the CPUs measured, but the masks must not
+      // hang on that (README, "What a result depends on").
+      const threadChoice = options.threads === 'auto' ? threadsForFreeCores() : null;
+      const threads = threadChoice !== null ? threadChoice.threads : (options.threads as number | undefined) ?? os.availableParallelism();
       setNumThreads(threads);
       if (options.verbose === true) {
-        stderrLogger.info(threadChoice === null ? `threads: ${threads} (--threads)` : `threads: ${threads} (${threadChoice.busy === null ? 'load unknown' : `${threadChoice.busy.toFixed(1)} of ${threadChoice.cores} cores busy with other work`})`);
+        const why = threadChoice !== null
+          ? `--threads auto: ${threadChoice.busy === null ? 'load unknown' : `${threadChoice.busy.toFixed(1)} of ${threadChoice.cores} cores busy with other work`}`
+          : options.threads !== undefined ? '--threads' : 'every CPU';
+        stderrLogger.info(`threads: ${threads} (${why})`);
       }
       const caseOutputs: CaseOutputOptions = { summary: options.summary === true, view: options.view === true, ...(options.lungs !== undefined ? { lungs: options.lungs } : {}), ...(options.lobes !== undefined ? { lobes: options.lobes } : {}) };
       checkCaseOutputOptions(caseOutputs, options.outputType);

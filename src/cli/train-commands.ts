@@ -137,7 +137,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--seed <n>', 'seed', integer('seed', 0), 0)
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
     .addOption(precisionOption('fp32'))
-    .option('--threads <n>', 'intra-op threads (at most 4 per CPU)', threadCount('threads'))
+    .option('--threads <n>', 'intra-op threads (at most 4 per CPU; default: libtorch\'s, its count of physical cores); the losses depend on it', threadCount('threads'))
     .option('--workers <n>', 'data-loader worker threads (0: in the main thread)', integer('workers', 0), 1)
     .option('--preprocessed <dir>', 'preprocessed cache (default RUN/preprocessed; folds can share one)')
     .option('--resume', 'continue the run in --out from its latest checkpoint')

@@ -137,5 +137,6 @@ test('a CUDA device this machine lacks and --threads far above the CPUs are refu
   const tooMany = String(os.availableParallelism() * 4 + 1);
   refused(await lesionseg('train', '--dataset', at('covid'), '--out', at('thread-run'), '--threads', tooMany), new RegExp(`--threads ${tooMany} is far above the \\d+ CPU`));
   refused(await lesionseg('predict', '-m', at('run'), '-i', at('ct.nii.gz'), '-o', at('thread-mask.nii.gz'), '--threads', tooMany), /--threads/);
+  refused(await lesionseg('predict', '-m', at('run'), '-i', at('ct.nii.gz'), '-o', at('thread-mask.nii.gz'), '--threads', 'busy'), /--threads must be auto or an integer >= 1, got 'busy'/);
   assert.equal(fs.existsSync(at('thread-run')) || fs.existsSync(at('gpu-mask.nii.gz')) || fs.existsSync(at('thread-mask.nii.gz')), false);
 });

@@ -1,8 +1,9 @@
 /**
- * How busy the machine's CPUs are with other work, so that a computing command started beside
+ * How busy the machine's CPUs are with other work, so that `predict --threads auto` started beside
  * others takes the cores that are free instead of as many threads as there are cores (OpenMP
- * threads of two processes on the same cores wait on each other at every parallel region).
- * Read from /proc/stat, sampled twice a short time apart; null where it cannot be read.
+ * threads of two processes on the same cores wait on each other at every parallel region). Only
+ * when asked: a count chosen by the load must not choose the numbers (README, "What a result
+ * depends on"). Read from /proc/stat, sampled twice a short time apart; null where it cannot be read.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

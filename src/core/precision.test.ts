@@ -14,9 +14,9 @@ test('CPU model and the relevant flags come from /proc/cpuinfo; bf16 is native w
   assert.equal(avx2.model, 'AMD EPYC 7R13 Processor');
   assert.deepEqual(avx2.flags, ['avx2', 'fma']);
   assert.equal(avx2.nativeBf16, false);
-  assert.deepEqual(parseCpuInfo(ZEN4_EPYC).flags, ['avx2', 'fma', 'avx512f', 'avx512_bf16']);
+  assert.deepEqual(parseCpuInfo(ZEN4_EPYC).flags, ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx512_bf16']);
   assert.equal(parseCpuInfo(ZEN4_EPYC).nativeBf16, true);
-  assert.deepEqual(parseCpuInfo(SAPPHIRE_RAPIDS).flags, ['avx2', 'fma', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'avx512_fp16']);
+  assert.deepEqual(parseCpuInfo(SAPPHIRE_RAPIDS).flags, ['avx2', 'fma', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8', 'avx512_fp16']);
   assert.equal(parseCpuInfo('', 'Apple M2').model, 'Apple M2', 'no /proc/cpuinfo: the fallback name, no flags');
   assert.equal(parseCpuInfo('', 'Apple M2').nativeBf16, false);
   const here = cpuInfo();

@@ -17,13 +17,17 @@ export type Precision = (typeof PRECISIONS)[number];
 export type PrecisionRequest = Precision | 'auto';
 export const PRECISION_REQUESTS = ['auto', ...PRECISIONS] as const;
 
-/** The flags that decide how fast a CPU runs our kernels (as /proc/cpuinfo names them). */
-const RELEVANT_FLAGS = ['avx2', 'fma', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'avx512_fp16'] as const;
+/**
+ * The flags that decide which kernels oneDNN, ATen and OpenBLAS run (as /proc/cpuinfo names them),
+ * and so how fast and in which order of sums: oneDNN's ISA levels are avx2, avx512_core (avx512f,
+ * bw, vl, dq), avx512_core_vnni, avx512_core_bf16, avx512_core_fp16 and avx512_core_amx.
+ */
+const RELEVANT_FLAGS = ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8', 'avx512_fp16'] as const;
 
 export interface CpuInfo {
   /** `model name` of /proc/cpuinfo (or os.cpus()), e.g. "AMD EPYC 9R14" or "Intel(R) Xeon(R) Platinum 8488C". */
   model: string;
-  /** The relevant flags this CPU has (subset of avx2, fma, avx512f, avx512_bf16, amx_tile, amx_bf16, avx512_fp16). */
+  /** The relevant flags this CPU has (subset of RELEVANT_FLAGS, in its order). */
   flags: string[];
   /** True where bf16 matmul/conv run in hardware (AVX512-BF16 or AMX-BF16). */
   nativeBf16: boolean;

@@ -12,6 +12,7 @@
  * seed, arms named by their strategy) still read.
  */
 import type { CpuInfo } from '../core/index.js';
+import type { RunEnvironment } from '../train/index.js';
 import type { StudyComparisons } from './comparisons.js';
 import type { StudyFindings } from './findings.js';
 import { f1OfMeans, summarise, summariseCases, type CaseMetrics } from '../eval/index.js';
@@ -137,6 +138,12 @@ export interface StudyResults {
   stepSeconds: StepSeconds;
   /** The CPU of the machine that wrote this file (the runs' own sidecars record theirs). */
   hardware?: CpuInfo;
+  /**
+   * What the numbers depend on besides seeds and settings, on the machine that wrote this file: CPU
+   * flags, the steps' thread count, libtorch, oneDNN, OpenBLAS and ATen's kernel set (each run's
+   * sidecar records its own; absent in files written before).
+   */
+  environment?: RunEnvironment;
   target: { dataset: string; label: number; toleranceMm: number; folds: number[] };
   f1Note: string;
   arms: ArmResult[];

@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuInfo, InputError, type CpuInfo } from '../core/index.js';
+import { runEnvironment, type RunEnvironment } from '../train/index.js';
 import { runExperiment } from './runner.js';
 import { validateExperimentSpec } from './spec.js';
 import { spawnStepRunner } from './steps.js';
@@ -60,8 +61,10 @@ test('a whole study runs, writes results.json, and a second call reuses every ru
     assert.equal(split.folds[0]!.train.length, 2);
     // Every arm trains on all of its fold's training cases (nnU-Net with the benchmark's splits), none held out.
     for (const arm of results.arms) {
-      const sidecar = JSON.parse(fs.readFileSync(path.join(dir, 'runs', arm.pretrained, arm.strategy, 'fold_0', 'checkpoint_final.json'), 'utf8')) as { data: { train: string[]; validation: string[]; validationMode: string; test: string[] }; hardware: CpuInfo };
+      const sidecar = JSON.parse(fs.readFileSync(path.join(dir, 'runs', arm.pretrained, arm.strategy, 'fold_0', 'checkpoint_final.json'), 'utf8')) as { data: { train: string[]; validation: string[]; validationMode: string; test: string[] }; hardware: CpuInfo; training: { threads: number }; environment: RunEnvironment };
       assert.deepEqual(sidecar.hardware, cpuInfo(), 'the sidecar names the CPU (model, flags) the run trained on');
+      assert.equal(sidecar.training.threads, 1, "the spec's thread count");
+      assert.deepEqual(sidecar.environment, runEnvironment(1), 'the sidecar names the CPU, threads and libraries the run trained with');
       assert.deepEqual(sidecar.data.train, [...split.folds[0]!.train].sort(), `${arm.pretrained}/${arm.strategy} trains on every training case of fold 0`);
       assert.equal(sidecar.data.validationMode, 'training-cases');
       assert.deepEqual(sidecar.data.test, [...split.folds[0]!.test].sort());
@@ -71,6 +74,7 @@ test('a whole study runs, writes results.json, and a second call reuses every ru
     assert.equal(overlay.predictions.length, 2);
     assert.equal(Buffer.from(overlay.ctHu, 'base64').length, overlay.width * overlay.height * 2);
     assert.deepEqual(results.hardware, cpuInfo(), 'results.json names the CPU');
+    assert.deepEqual(results.environment, runEnvironment(SPEC.threads), "results.json names the CPU flags, the steps' thread count and the libraries");
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')).arms, JSON.parse(JSON.stringify(results.arms)));
     // Step times: 1 pre-training, 2 trainings, 2 predictions, each recorded in timings.json and summed.
     const timings = JSON.parse(fs.readFileSync(path.join(dir, 'timings.json'), 'utf8')) as Record<string, number>;

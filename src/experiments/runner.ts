@@ -17,7 +17,7 @@ import { atomicWriteJsonSync, cpuInfo, InputError, LesionsegError, parseDevice, 
 import { ignoreLabelOf, listRawCases, readDatasetJson, type RawCase } from '../io/index.js';
 import { writeSynthDataset } from '../synth/index.js';
 import { loadPlan, planDatasets, savePlan } from '../data/index.js';
-import { readEpochLog, readSplitFile, type SplitFold } from '../train/index.js';
+import { readEpochLog, readSplitFile, runEnvironment, type SplitFold } from '../train/index.js';
 import { evaluateFolder, F1_NOTE, writeEvaluation, type CaseMetrics } from '../eval/index.js';
 import { limitedSplit, pretrainJobs, runParts, studyLayout, studyPairs, studySeeds, trainJobs, type PretrainJob, type RunKey, type StudyLayout, type TrainJob } from './layout.js';
 import { studyComparisons } from './comparisons.js';
@@ -192,6 +192,7 @@ export async function startExperiment(options: RunExperimentOptions): Promise<Ex
       ...train.flatMap((job) => (['train', 'predict'] as const).map((kind) => ({ kind, key: armStepKey(kind, job) }))),
     ]),
     hardware: cpuInfo(),
+    environment: runEnvironment(spec.threads),
     target: { dataset: spec.target.dataset, label: spec.target.label, toleranceMm: spec.target.toleranceMm, folds: spec.target.folds },
     f1Note: F1_NOTE,
     arms,

@@ -16,7 +16,7 @@ import { SILENT_PROGRESS, type Device, type Precision, type ProgressReporter } f
 import {
   addInPlace, autocast, cast, copyInPlace, emptyCpuCache, eq, fromArray, mulInPlace, narrow, noGrad, pad, pow, scope, squeeze, stack, to, where, zeros, type Tensor,
 } from '../tensor/index.js';
-import { BatchTuner, type BatchTunerReport } from './batchTuner.js';
+import { BatchTuner, windowsInBatch, type BatchTunerReport } from './batchTuner.js';
 import { BODY_MARGIN_VOXELS, windowsTouchingMask } from './bodyMask.js';
 import { gaussianImportanceMap } from './gaussian.js';
 import { mirroredPasses, type SpatialAxis } from './mirroring.js';
@@ -41,8 +41,9 @@ export interface SlidingWindowOptions {
   /** Spatial axes to mirror for test-time augmentation; [] for none. */
   mirrorAxes?: readonly SpatialAxis[];
   /**
-   * Windows stacked into one forward batch, or 'auto': chosen by measured throughput on the first
-   * batches (batchTuner.ts; on the CPU only, CUDA takes 2 as its timings are asynchronous).
+   * Windows stacked into one forward batch, or 'auto': 2 or 4, chosen by measured throughput on the
+   * first batches (batchTuner.ts; on the CPU only, CUDA takes 2 as its timings are asynchronous). A
+   * lone last window joins the batch before it, so the logits are the same bits for every size >= 2.
    */
   windowsPerBatch?: number | 'auto';
   /** Gaussian weighting (true) or a plain average of the overlapping windows (false). */
@@ -174,7 +175,7 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
       // changes (the tuner's trials, the last batch) the old size's blocks would stay idle: drop them.
       let lastBatchSize = 0;
       for (let first = 0; first < boxes.length; ) {
-        const batch = boxes.slice(first, first + (tuner === null ? fixedBatch : tuner.next(boxes.length - first)));
+        const batch = boxes.slice(first, first + (tuner === null ? windowsInBatch(fixedBatch, boxes.length - first) : tuner.next(boxes.length - first)));
         first += batch.length;
         if (batch.length !== lastBatchSize) emptyCpuCache();
         lastBatchSize = batch.length;

@@ -26,6 +26,17 @@ export interface CpuCacheStats {
   peakMappedBytes: number;
 }
 
+/** The addon's runtimeInfo(): libtorch's version and build configuration, oneDNN's and OpenBLAS's own (null where not visible). */
+export interface NativeRuntimeInfo {
+  torch: string;
+  /** at::show_config(): compiler, BLAS, oneDNN, and the ATen CPU capability in use. */
+  config: string;
+  onednn: string | null;
+  /** openblas_get_config(), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64". */
+  openblas: string | null;
+  openblasThreads: number | null;
+}
+
 /** Everything the addon exports. Argument order is positional; `null` means "use the default". */
 export interface TorchBinding {
   // handles, metadata and autograd
@@ -65,6 +76,7 @@ export interface TorchBinding {
   manualSeed(seed: number | bigint): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  runtimeInfo(): NativeRuntimeInfo;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   tuneAllocator(): boolean;

@@ -1,12 +1,13 @@
 /** Public API of the tensor layer (see CONTRACT.md): Tensor, creation, scopes, global switches, ops. */
 export type { Device } from '../core/index.js';
 export type { DType, HostArray } from './dtype.js';
-export type { CpuCacheStats } from './binding.js';
+export type { CpuCacheStats, NativeRuntimeInfo } from './binding.js';
+export type { RuntimeLibraries } from './state.js';
 export { Tensor, type HostTypedArray } from './tensor.js';
 export { fromArray, zeros, ones, full, randn, rand, arange, zerosLike, onesLike, type TensorOptions } from './creation.js';
 export { scope, liveTensors, finalizedTensors } from './scope.js';
 export {
-  noGrad, enableGrad, isGradEnabled, autocast, manualSeed, setNumThreads, getNumThreads, cudaIsAvailable, cudaDeviceCount,
+  noGrad, enableGrad, isGradEnabled, autocast, manualSeed, setNumThreads, getNumThreads, runtimeLibraries, parseTorchConfig, cudaIsAvailable, cudaDeviceCount,
   nativeLiveTensors, nativeFinalizedTensors, tuneAllocatorForTraining, emptyCpuCache, cpuCacheStats,
 } from './state.js';
 export * from './ops_pointwise.js';

@@ -3,7 +3,7 @@
  * grad mode, autocast; plus seed, intra-op threads and CUDA queries.
  */
 import { formatDevice, type Device } from '../core/index.js';
-import { binding, type CpuCacheStats } from './binding.js';
+import { binding, type CpuCacheStats, type NativeRuntimeInfo } from './binding.js';
 import { dtypeCode } from './dtype.js';
 
 function refusePromise(what: string, result: unknown): void {
@@ -103,6 +103,32 @@ export function cpuCacheStats(reset = false): CpuCacheStats | null {
 
 export function getNumThreads(): number {
   return binding.getNumThreads();
+}
+
+/** The libraries whose kernels compute: their versions decide the numbers as much as the CPU does. */
+export interface RuntimeLibraries {
+  /** libtorch's version (TORCH_VERSION of its headers). */
+  libtorch: string;
+  /** oneDNN (MKL-DNN), which runs the convolutions: its own version, else the one at::show_config names. */
+  onednn: string | null;
+  /** OpenBLAS's configuration (version, kernel set it chose for this CPU, e.g. "Cooperlake"); null if not linked. */
+  openblas: string | null;
+  /** OpenBLAS's own thread count (its pool, apart from libtorch's OpenMP threads). */
+  openblasThreads: number | null;
+  /** ATen's vectorised kernels in use ("AVX2", "AVX512", "DEFAULT"; ATEN_CPU_CAPABILITY changes it). */
+  atenCpuCapability: string | null;
+}
+
+/** oneDNN's version and ATen's CPU capability from the text of at::show_config() (null where absent). */
+export function parseTorchConfig(text: string): { onednn: string | null; atenCpuCapability: string | null } {
+  const onednn = /(?:MKL-DNN|oneDNN)\s+v(\d+\.\d+(?:\.\d+)?)/.exec(text)?.[1] ?? null;
+  const atenCpuCapability = /CPU capability usage:\s*(\S+)/.exec(text)?.[1] ?? null;
+  return { onednn, atenCpuCapability };
+}
+
+export function runtimeLibraries(info: NativeRuntimeInfo = binding.runtimeInfo()): RuntimeLibraries {
+  const fromConfig = parseTorchConfig(info.config);
+  return { libtorch: info.torch, onednn: info.onednn ?? fromConfig.onednn, openblas: info.openblas, openblasThreads: info.openblasThreads, atenCpuCapability: fromConfig.atenCpuCapability };
 }
 
 export function cudaIsAvailable(): boolean {

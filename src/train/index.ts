@@ -17,3 +17,4 @@ export * from './multiTask.js';
 export * from './sharedPlan.js';
 export * from './pretrain.js';
 export * from './distributed.js';
+export * from './environment.js';

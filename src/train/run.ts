@@ -9,8 +9,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { atomicWriteFileSync, atomicWriteJsonSync, cpuInfo, formatDevice, InputError, LOCK_FILE, type Device } from '../core/index.js';
-import { manualSeed, setNumThreads } from '../tensor/index.js';
+import { atomicWriteFileSync, atomicWriteJsonSync, cpuInfo, type Device, formatDevice, InputError, LOCK_FILE } from '../core/index.js';
+import { getNumThreads, manualSeed, setNumThreads } from '../tensor/index.js';
+import { runEnvironment } from './environment.js';
 import { SGD, SGD_DEFAULTS, type DiceCeOptions } from '../nn/index.js';
 import { ignoreLabelOf } from '../io/index.js';
 import { unetConfigFromPlan, type Plan } from '../data/index.js';
@@ -171,7 +172,9 @@ export function lossOptionsFromPlan(plan: Plan, datasetName: string): DiceCeOpti
 export async function runTraining(options: TrainingRunOptions): Promise<TrainingRunResult> {
   const dataParallel = options.dataParallel;
   const writer = dataParallel === undefined || dataParallel.isWriter;
-  if (options.threads !== null) setNumThreads(options.threads);
+  // Pin this thread's count now (libtorch's default when not given), before any loader worker
+  // exists: a worker's setNumThreads(1) changes the count that threads initialise from later.
+  setNumThreads(options.threads ?? getNumThreads());
   const config = unetConfig(options.plan, options.datasetName);
   const lossOptions = lossOptionsFromPlan(options.plan, options.datasetName);
   const taskLossOptions = options.taskDatasets?.map((name) => lossOptionsFromPlan(options.plan, name));
@@ -229,6 +232,7 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
   }
 
   const counts = model.countParameters();
+  const environment = runEnvironment();
   options.onPrepared?.({ setup, parameters: counts, resumed: latest !== null });
   const content = (trainer: Trainer): TrainingSidecarContent => ({
     architecture: {
@@ -248,12 +252,14 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
       seed: options.seed,
       precision: options.precision,
       device: formatDevice(options.device),
-      threads: options.threads,
+      // The count libtorch ran with (also without --threads): the gradients' sums depend on it.
+      threads: environment.threads,
       schedule: setup.schedule,
       optimizer: { kind: 'sgd', momentum: SGD_DEFAULTS.momentum, nesterov: SGD_DEFAULTS.nesterov, weightDecay: SGD_DEFAULTS.weightDecay },
       clipNorm: TRAIN_STEP_DEFAULTS.clipNorm,
     },
     hardware: cpuInfo(),
+    environment,
     state: trainer.state,
     parameters: { ...counts, frozenPrefixes: setup.frozenPrefixes },
     loadReport: setup.loadReport,

@@ -8,6 +8,7 @@
  */
 import { CheckpointError, integer, parseJson, PRECISIONS, z, type RngState } from '../core/index.js';
 import type { CheckpointSidecar, SidecarContent } from '../checkpoint/index.js';
+import type { RunEnvironment } from './environment.js';
 import type { GradScalerState } from './step.js';
 import type { EpochRecord, TrainerState } from './trainer.js';
 
@@ -61,6 +62,8 @@ const TrainingRecordSchema = z.looseObject({
 
 export interface TrainingSidecar extends CheckpointSidecar {
   training: z.output<typeof TrainingSettingsSchema>;
+  /** CPU, thread count and library versions the numbers depend on (train/environment.ts; absent in older runs). */
+  environment?: RunEnvironment;
   /** The trainer state after `state.epoch` completed epochs. */
   state: TrainerState;
   history: EpochRecord[];
