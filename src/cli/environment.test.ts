@@ -1,16 +1,13 @@
 /**
  * Environment variables at the edge: `lesionseg` refuses a malformed LESIONSEG_* value before any
- * work, as one line naming the variable, exit 2; a valid value runs the command; and the addon's
- * variables are checked before the addon loads, also when the tensor layer is imported directly.
+ * work, as one line naming the variable, exit 2; and a valid value runs the command (the addon's
+ * own check, before it loads, is src/tensor/binding.test.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InputError } from '../core/index.js';
-import { loadBinding } from '../tensor/binding.js';
 import { MAIN, ROOT, STACK_LINE, type Run } from './test-support.js';
 
 function lesionsegWith(env: Record<string, string>, ...args: string[]): Promise<Run> {
@@ -41,19 +38,4 @@ test('LESIONSEG_DEBUG=yes is refused before the command runs; valid values let i
   assert.equal(good.code, 2);
   assert.match(good.stderr, /file not found/);
   assert.ok(!good.stderr.includes('environment variable'));
-});
-
-test('loadBinding checks the addon variables before it loads anything', () => {
-  const broken = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'env-binding-')), 'broken.node');
-  fs.writeFileSync(broken, 'not a shared object');
-  const saved = process.env.LESIONSEG_CPU_BLOCK_CACHE;
-  process.env.LESIONSEG_CPU_BLOCK_CACHE = 'off';
-  try {
-    // Without the check this file would be dlopen'ed and refused as 'addon-unloadable'.
-    assert.throws(() => loadBinding(broken), (error: unknown) => error instanceof InputError && error.code === 'bad-environment' && /LESIONSEG_CPU_BLOCK_CACHE="off"/.test(error.message));
-  } finally {
-    if (saved === undefined) delete process.env.LESIONSEG_CPU_BLOCK_CACHE;
-    else process.env.LESIONSEG_CPU_BLOCK_CACHE = saved;
-    fs.rmSync(path.dirname(broken), { recursive: true, force: true });
-  }
 });

@@ -58,7 +58,7 @@ test('export RUN --format onnx writes model.onnx; a missing RUN and an output di
     const missing = path.join(dir, 'no-such-run');
     userError(await lesionseg('export', missing, '--format', 'onnx', '--out', path.join(dir, 'x.onnx')), new RegExp(`${missing.replaceAll('/', '\\/')}: RUN not found`));
     fs.mkdirSync(path.join(dir, 'folder'));
-    userError(await lesionseg('export', run, '--format', 'onnx', '--out', path.join(dir, 'folder')), /folder: the ONNX output is a directory/);
+    userError(await lesionseg('export', run, '--format', 'onnx', '--out', path.join(dir, 'folder')), /folder: --out: is a folder, not a file/);
     assert.equal(fs.existsSync(path.join(dir, 'x.onnx')), false);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

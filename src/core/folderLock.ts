@@ -119,3 +119,16 @@ export function lockFolder(folder: string, command: string): FolderLock {
   }
   throw new InputError(`could not take ${file} after 50 attempts (other processes keep taking it)`, { file: folder, code: 'folder-locked' });
 }
+
+/**
+ * Runs `body` holding `folder`'s lock when `hold` is true (a data-parallel run's writer rank; ranks
+ * that write nothing share the writer's folder), and releases it however `body` ends.
+ */
+export async function withFolderLock<T>(folder: string, command: string, hold: boolean, body: () => Promise<T>): Promise<T> {
+  const lock = hold ? lockFolder(folder, command) : null;
+  try {
+    return await body();
+  } finally {
+    lock?.release();
+  }
+}

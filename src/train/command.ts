@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertDeviceAvailable, atomicWriteJsonSync, checkOutputs, type Device, InputError, lockFolder, type Logger, type ProgressReporter, SILENT_LOGGER, SILENT_PROGRESS } from '../core/index.js';
+import { assertDeviceAvailable, atomicWriteJsonSync, checkOutputs, type Device, InputError, type Logger, type ProgressReporter, SILENT_LOGGER, SILENT_PROGRESS, withFolderLock } from '../core/index.js';
 import { ignoreLabelOf, listRawCases } from '../io/index.js';
 import {
   assertPlanCovers, checkDatasets, checkPreprocessing, createBatchLoader, getPreset, loadPlan, planDatasets, preprocessDataset,
@@ -150,12 +150,7 @@ export function cacheOptions(options: RunCommandOptions): CacheOptions {
 /** One command at a time in the run folder (core/folderLock.ts): rank 0 (the writer) holds its lock. */
 export async function trainCommand(options: TrainCommandOptions): Promise<TrainingRunResult> {
   const writer = options.dataParallel == null || options.dataParallel.isWriter;
-  const lock = writer ? lockFolder(options.out, options.resume ? 'train --resume' : 'train') : null;
-  try {
-    return await trainInLockedFolder(options);
-  } finally {
-    lock?.release();
-  }
+  return withFolderLock(options.out, options.resume ? 'train --resume' : 'train', writer, () => trainInLockedFolder(options));
 }
 
 async function trainInLockedFolder(options: TrainCommandOptions): Promise<TrainingRunResult> {

@@ -18,7 +18,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { atomicWriteJsonSync, InputError, LOCK_FILE, lockFolder, SILENT_LOGGER, SILENT_PROGRESS, type ProgressReporter } from '../core/index.js';
+import { atomicWriteJsonSync, InputError, LOCK_FILE, SILENT_LOGGER, SILENT_PROGRESS, withFolderLock, type ProgressReporter } from '../core/index.js';
 import { ignoreLabelOf, listRawCases } from '../io/index.js';
 import { checkDatasets, checkPreprocessing, createBatchLoader, getPreset, loadPlan, planDatasets, preprocessDataset, unetConfigFromPlan, type CheckedDataset, type Plan } from '../data/index.js';
 import { assertBatchSplits, cacheOptions, checkRunResources, type RunCommandOptions } from './command.js';
@@ -115,12 +115,7 @@ function decideModes(options: PretrainCommandOptions, runDirs: readonly string[]
 /** One command at a time in the run folder (core/folderLock.ts): rank 0 (the writer) holds its lock. */
 export async function pretrainCommand(options: PretrainCommandOptions): Promise<PretrainResult> {
   const writer = options.dataParallel == null || options.dataParallel.isWriter;
-  const lock = writer ? lockFolder(options.out, options.resume ? 'pretrain --resume' : 'pretrain') : null;
-  try {
-    return await pretrainInLockedFolder(options);
-  } finally {
-    lock?.release();
-  }
+  return withFolderLock(options.out, options.resume ? 'pretrain --resume' : 'pretrain', writer, () => pretrainInLockedFolder(options));
 }
 
 async function pretrainInLockedFolder(options: PretrainCommandOptions): Promise<PretrainResult> {
