@@ -56,3 +56,22 @@ test('addonEnvironment checks the addon variables only, and sets the idle waits 
   assert.deepEqual(addonEnvironment({ OMP_WAIT_POLICY: 'ACTIVE', GOTO_THREAD_TIMEOUT: '8' }), {});
   assert.deepEqual(addonEnvironment({ GOMP_SPINCOUNT: '1000' }), { OPENBLAS_THREAD_TIMEOUT: '4' });
 });
+
+test('a LESIONSEG_* name the table does not declare is refused, naming the closest declared one; other names pass', () => {
+  const refusal = (env: Record<string, string>): string => {
+    try {
+      readEnvironment(env);
+    } catch (error) {
+      assert.ok(error instanceof InputError && error.code === 'bad-environment');
+      return error.message;
+    }
+    return 'accepted';
+  };
+  assert.equal(
+    refusal({ LESIONSEG_CPU_BLOCK_CACHE_MB: '512' }),
+    'environment variable LESIONSEG_CPU_BLOCK_CACHE_MB is not one lesionseg reads (did you mean LESIONSEG_CPU_BLOCK_CACHE_MIB? README "Environment variables" lists them all)',
+  );
+  assert.match(refusal({ LESIONSEG_DEBGU: '1' }), /did you mean LESIONSEG_DEBUG\?/);
+  // Declared names (whoever reads them) and other programs' variables are not refused.
+  assert.equal(refusal({ LESIONSEG_SLURM_DIR: '/tmp/x', LESIONSEG_PYTHON: '/usr/bin/python3', PATH: '/bin', OMP_NUM_THREADS: '2' }), 'accepted');
+});

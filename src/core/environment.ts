@@ -7,7 +7,8 @@
  * (readEnvironment), and the tensor layer passes it once before it loads the addon
  * (addonEnvironment), because native/src reads LESIONSEG_CPU_BLOCK_CACHE* and
  * LESIONSEG_MALLOC_TUNING with getenv, where a malformed value would silently become the default.
- * A malformed value is an InputError (code 'bad-environment') naming the variable, exit 2. The
+ * A malformed value, or a LESIONSEG_* name not declared here (a typo), is an InputError (code
+ * 'bad-environment') naming the variable, exit 2. The
  * data-parallel variables (torchrun's, Slurm's) are read, and refused by name when malformed, by
  * rendezvousFromEnv (src/train/distributed.ts); the set-up's, the tests' and the benchmarks' by
  * their scripts.
@@ -91,6 +92,34 @@ const CHECKED = (Object.keys(ENVIRONMENT) as EnvironmentName[]).filter(
   (name) => name.startsWith('LESIONSEG_') && ENVIRONMENT[name].value.kind !== 'text',
 );
 
+/** Edit distance (insertions, deletions, substitutions) between two names, for the suggestion. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * A LESIONSEG_* name that is not declared is a typo (LESIONSEG_CPU_BLOCK_CACHE_MB) whose setting
+ * would silently not apply: refused like an unknown option, naming the closest declared name.
+ */
+function refuseUnknownNames(env: Env): void {
+  const declared = (Object.keys(ENVIRONMENT) as EnvironmentName[]).filter((name) => name.startsWith('LESIONSEG_'));
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('LESIONSEG_') || (declared as string[]).includes(name)) continue;
+    const closest = [...declared].sort((a, b) => editDistance(name, a) - editDistance(name, b))[0]!;
+    throw new InputError(`environment variable ${name} is not one lesionseg reads (did you mean ${closest}? README "Environment variables" lists them all)`, {
+      code: 'bad-environment',
+    });
+  }
+}
+
 export interface EnvironmentSettings {
   /** LESIONSEG_DEBUG=1. */
   readonly debug: boolean;
@@ -103,6 +132,7 @@ export interface EnvironmentSettings {
  * malformed one is refused before any work, whichever command runs) and return the CLI's settings.
  */
 export function readEnvironment(env: Env): EnvironmentSettings {
+  refuseUnknownNames(env);
   for (const name of CHECKED) checked(env, name);
   const launcher = checked(env, 'LESIONSEG_LAUNCHER_PID');
   return { debug: checked(env, 'LESIONSEG_DEBUG') === '1', launcherPid: launcher === undefined ? null : Number(launcher) };
