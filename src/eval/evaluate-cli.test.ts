@@ -82,7 +82,7 @@ test('evaluate: missing predictions, a shape mismatch and an unreadable file exi
 
     assertUserError(evaluate(['--gt', gt, '--pred', pred, '--json', json, '--tolerance', 'abc']), /--tolerance must be a number of mm/);
     writeFileSync(path.join(root, 'split.json'), '{"folds": [{"train": ["case_a"]}]}');
-    assertUserError(evaluate(['--gt', gt, '--pred', pred, '--json', json, '--split', path.join(root, 'split.json')]), /split\.json \[folds\[0\]\.val\]: must be a list of case ids/);
+    assertUserError(evaluate(['--gt', gt, '--pred', pred, '--json', json, '--split', path.join(root, 'split.json')]), /split\.json \[folds\[0\]\.test\]: 'test' \(or nnU-Net's 'val'\) is required/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

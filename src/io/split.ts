@@ -4,10 +4,11 @@
  * Two layouts are read: lesionseg's (`{ "folds": [ { "train": [...], "test": [...] }, ... ] }`, as
  * data/covid19_ctseg_5fold_split.json) and nnU-Net's splits_final.json (a list of
  * `{ "train": [...], "val": [...] }`, where each fold's `val` cases are its held-out cases).
- * Every problem in the file is reported at once.
+ * Validated by a zod schema (core/schema.ts): every problem in the file is reported at once, with
+ * its JSON path.
  */
 import { readFileSync } from 'node:fs';
-import { type Issue, InputError, ValidationError } from '../core/index.js';
+import { addIssue, ALWAYS, InputError, parseJson, ValidationError, z } from '../core/index.js';
 
 export interface SplitFold {
   train: string[];
@@ -20,46 +21,49 @@ export interface EvaluationSplit {
   folds: SplitFold[];
 }
 
-function stringList(value: unknown, file: string, path: string, issues: Issue[]): string[] {
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0)) {
-    issues.push({ file, path, code: 'bad-case-list', message: 'must be a list of case ids (non-empty strings)' });
-    return [];
+/** A list of case ids; a wrong entry makes the list one 'bad-case-list' problem, as before zod. */
+const CaseListSchema = z.unknown().superRefine((value, ctx) => {
+  if (!Array.isArray(value) || !value.every((id) => typeof id === 'string' && id.length > 0)) {
+    addIssue(ctx, 'bad-case-list', 'must be a list of case ids (non-empty strings)');
   }
-  return value as string[];
-}
+}) as unknown as z.ZodType<string[]>;
 
-/** Validates parsed split JSON (`file` only names it in messages). */
-export function parseSplit(json: unknown, file: string): EvaluationSplit {
-  const issues: Issue[] = [];
-  const rawFolds = Array.isArray(json) ? json : (json as { folds?: unknown } | null)?.folds;
-  if (!Array.isArray(rawFolds) || rawFolds.length === 0) {
-    throw new ValidationError(
-      [{ file, path: 'folds', code: 'missing-field', message: 'expected { "folds": [ { "train": [...], "test": [...] } ] } or an nnU-Net list of { "train", "val" }' }],
-      { file },
-    );
-  }
-  const folds = rawFolds.map((fold: unknown, index): SplitFold => {
-    const path = Array.isArray(json) ? `[${index}]` : `folds[${index}]`;
-    if (typeof fold !== 'object' || fold === null) {
-      issues.push({ file, path, code: 'bad-fold', message: 'must be an object with "train" and "test" (or "val") lists' });
-      return { train: [], test: [] };
+/**
+ * One fold: its held-out cases under `test` (ours) or `val` (nnU-Net's), its training cases under
+ * `train` (optional in ours); other keys pass, as nnU-Net's tools may add some. The held-out list
+ * may not repeat a case nor share one with `train`.
+ */
+const FoldSchema = z
+  .looseObject({ train: CaseListSchema.optional(), test: CaseListSchema.optional(), val: CaseListSchema.optional() })
+  .superRefine((fold, ctx) => {
+    if (typeof fold !== 'object' || fold === null || Array.isArray(fold)) return; // reported by the object schema
+    const testKey = fold.test !== undefined ? 'test' : 'val';
+    const test = fold[testKey];
+    if (test === undefined) {
+      addIssue(ctx, 'missing-field', "'test' (or nnU-Net's 'val') is required", ['test']);
+      return;
     }
-    const record = fold as Record<string, unknown>;
-    const testKey = 'test' in record ? 'test' : 'val';
-    const test = stringList(record[testKey], file, `${path}.${testKey}`, issues);
-    const train = 'train' in record ? stringList(record.train, file, `${path}.train`, issues) : [];
-    const duplicates = test.filter((id, i) => test.indexOf(id) !== i);
-    if (duplicates.length > 0) {
-      issues.push({ file, path: `${path}.${testKey}`, code: 'duplicate-case', message: `lists ${[...new Set(duplicates)].join(', ')} more than once` });
-    }
+    if (!Array.isArray(test) || !test.every((id) => typeof id === 'string')) return; // reported by its schema
+    const duplicates = [...new Set(test.filter((id, i) => test.indexOf(id) !== i))];
+    if (duplicates.length > 0) addIssue(ctx, 'duplicate-case', `lists ${duplicates.join(', ')} more than once`, [testKey]);
+    const train = Array.isArray(fold.train) ? fold.train : [];
     const overlap = test.filter((id) => train.includes(id));
-    if (overlap.length > 0) {
-      issues.push({ file, path, code: 'train-test-overlap', message: `cases in both train and test: ${overlap.join(', ')}` });
-    }
-    return { train, test };
-  });
-  if (issues.length > 0) throw new ValidationError(issues, { file });
-  return { file, folds };
+    if (overlap.length > 0) addIssue(ctx, 'train-test-overlap', `cases in both train and test: ${overlap.join(', ')}`);
+  }, ALWAYS);
+
+/** lesionseg's `{ "folds": [...] }` (data/covid19_ctseg_5fold_split.json) or nnU-Net's splits_final.json list. */
+const SplitSchema = z.union([z.looseObject({ folds: z.array(FoldSchema).min(1) }), z.array(FoldSchema).min(1)]);
+
+/** Validates parsed split JSON (`file` only names it in messages); every problem at once. */
+export function parseSplit(json: unknown, file: string): EvaluationSplit {
+  if (typeof json !== 'object' || json === null) {
+    const message = 'expected { "folds": [ { "train": [...], "test": [...] } ] } or an nnU-Net list of { "train", "val" }';
+    throw new ValidationError([{ file, path: '', code: 'wrong-type', message }], { file });
+  }
+  const result = parseJson(SplitSchema, json, file, 'brackets');
+  if (!result.ok) throw new ValidationError(result.issues, { file });
+  const folds = Array.isArray(result.value) ? result.value : result.value.folds;
+  return { file, folds: folds.map((fold) => ({ train: fold.train ?? [], test: (fold.test ?? fold.val)! })) };
 }
 
 /** Reads and validates a split file; InputError naming the file when it is missing or not JSON. */
