@@ -45,6 +45,13 @@ export interface SeriesSpec {
   description?: string;
   modality?: string;
   implicit?: boolean;
+  /** Specific Character Set (terms joined by a backslash); pydicom encodes the text by it. */
+  charset?: string;
+  /** Text attributes (PatientName, StudyDescription, ...) replacing the defaults. */
+  text?: Record<string, string>;
+  /** LossyImageCompression 01 with this ratio and method (pixels stored uncompressed). */
+  lossy?: { ratio: string; method: string };
+  laterality?: string;
 }
 
 /** Write the series into `out` (created); returns its SeriesInstanceUID. */
@@ -60,6 +67,10 @@ export function makeDicomSeries(out: string, spec: SeriesSpec): string {
     if (spec.description !== undefined) args.push('--description', spec.description);
     if (spec.modality !== undefined) args.push('--modality', spec.modality);
     if (spec.implicit === true) args.push('--implicit');
+    if (spec.charset !== undefined) args.push('--charset', spec.charset);
+    if (spec.text !== undefined) args.push('--text', JSON.stringify(spec.text));
+    if (spec.lossy !== undefined) args.push('--lossy', `${spec.lossy.ratio}:${spec.lossy.method}`);
+    if (spec.laterality !== undefined) args.push('--laterality', spec.laterality);
     const printed = execFileSync('nice', ['-n', '19', PYTHON, ...args], { encoding: 'utf8' });
     return (JSON.parse(printed) as { series: string }).series;
   } finally {
