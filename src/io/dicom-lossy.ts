@@ -55,12 +55,12 @@ export function lossyCompressionOf(headers: readonly DicomHeader[]): LossyCompre
     const pixel = header.pixelData;
     stored += pixel === null ? 0 : pixel.length ?? header.fileBytes - pixel.offset;
   }
-  const method = header0Method(lossy);
+  const method = methodOf(lossy);
   const ratio = stored > 0 && decoded > 0 ? (decoded / stored).toFixed(1) : '1.0';
   return { ratio: [ratio], method: [method] };
 }
 
-function header0Method(lossy: readonly DicomHeader[]): string {
+function methodOf(lossy: readonly DicomHeader[]): string {
   const stated = lossy.find((header) => header.text.LossyImageCompressionMethod !== undefined)?.text.LossyImageCompressionMethod;
   if (stated !== undefined && stated !== '') return stated.split('\\').pop()!.trim();
   return LOSSY_TRANSFER_SYNTAXES[lossy[0]!.transferSyntaxUid] ?? 'ISO_10918_1';

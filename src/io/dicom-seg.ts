@@ -169,7 +169,6 @@ export function buildDicomSeg(series: DicomSeries, mask: TypedArray, labels: rea
     ContentTime: made.time,
     AccessionNumber: source.AccessionNumber ?? '',
     Modality: 'SEG',
-    ...(source.Laterality ? { Laterality: source.Laterality } : {}),
     Manufacturer: 'lesionseg',
     ReferringPhysicianName: source.ReferringPhysicianName ?? '',
     StudyDescription: source.StudyDescription ?? '',

@@ -51,7 +51,6 @@ export const DICOM_TAGS = {
   ImagePositionPatient: [0x0020, 0x0032, 'DS'],
   ImageOrientationPatient: [0x0020, 0x0037, 'DS'],
   FrameOfReferenceUID: [0x0020, 0x0052, 'UI'],
-  Laterality: [0x0020, 0x0060, 'CS'],
   SamplesPerPixel: [0x0028, 0x0002, 'US'],
   NumberOfFrames: [0x0028, 0x0008, 'IS'],
   Rows: [0x0028, 0x0010, 'US'],
