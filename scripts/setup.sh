@@ -37,6 +37,11 @@ optional=()
 # The DICOM tests write CT series and read DICOM SEGs back with pydicom.
 /usr/bin/python3 -c 'import pydicom' >/dev/null 2>&1 || optional+=(python3-pydicom)
 /usr/bin/python3 -c 'import nibabel' >/dev/null 2>&1 || optional+=(python3-nibabel)
+# The SEG validation test (src/io/dicom-seg-validate.test.ts) runs David Clunie's dciodvfy (dicom3tools)
+# and PixelMed's DicomInstanceValidator (libpixelmed-java, on a headless Java runtime).
+command -v dciodvfy >/dev/null 2>&1 || optional+=(dicom3tools)
+[ -f /usr/share/java/pixelmed.jar ] || optional+=(libpixelmed-java)
+command -v java >/dev/null 2>&1 || optional+=(default-jre-headless)
 # Slurm only for its tests or when asked: the data-parallel srun test and the slurm executor's.
 if [ -n "${LESIONSEG_WITH_SLURM:-}" ]; then command -v srun >/dev/null 2>&1 || optional+=(slurm-wlm); fi
 if [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -gt 0 ]; then

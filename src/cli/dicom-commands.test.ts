@@ -63,6 +63,15 @@ test('predict on a folder of two series lists them and exits 2; --series picks o
   assert.equal(picked.code, 0, picked.stderr);
   assert.equal(fs.existsSync(at('picked.dcm')), true);
   assert.equal(fs.existsSync(at('picked.nii.gz')), false);
+  // Two --series runs on one folder into one -o: one file per series, named by SeriesNumber (nothing replaced).
+  for (const uid of [first, second]) {
+    const bySeries = await lesionseg('predict', '-m', at('run'), '-i', at('two'), '-o', at('by-series'), '--series', uid, '--output-type', 'nifti,dicom-seg');
+    assert.equal(bySeries.code, 0, bySeries.stderr);
+  }
+  assert.deepEqual(fs.readdirSync(at('by-series')).sort(), ['two_series4.nii.gz', 'two_series4.seg.dcm', 'two_series5.nii.gz', 'two_series5.seg.dcm']);
+  for (const [number, uid] of [[4, first], [5, second]] as const) {
+    assert.equal(checkSegWithPydicom(at('by-series', `two_series${number}.seg.dcm`), at('two'), at(`by-series-${number}.npy`)).referencedSeries, uid);
+  }
   const nifti = await lesionseg('predict', '-m', at('run'), '-i', path.join(FIXTURES, 'phantom.nii.gz'), '-o', at('x.nii.gz'), '--output-type', 'dicom-seg');
   assert.equal(nifti.code, 2);
   assert.match(nifti.stderr, /--output-type dicom-seg needs a DICOM series as -i/);

@@ -62,6 +62,7 @@ export const ERROR_CODES = {
   'device-unavailable': [2, 'the device asked for is not available'],
   'dicom-bad-pixel-data': [2, 'DICOM PixelData whose length does not fit Rows, Columns and Bits Allocated'],
   'dicom-bad-tag': [2, 'a DICOM tag with a value that cannot be used'],
+  'dicom-character-set': [2, 'DICOM text in a character set lesionseg cannot decode'],
   'dicom-conversion': [2, 'dcm2niix made other volumes than the one series expected'],
   'dicom-duplicate-instance': [2, 'a DICOM instance occurs twice'],
   'dicom-duplicate-position': [2, 'two DICOM slices at one position'],

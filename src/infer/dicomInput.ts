@@ -7,7 +7,8 @@
  * `--output-type dicom-seg`.
  *
  * Outputs: `-o FOLDER` gives FOLDER/<case>.nii.gz and FOLDER/<case>.seg.dcm, where <case> is the
- * input folder's name; `-o FILE.nii.gz` or `-o FILE.dcm` names one of them, the other (when asked
+ * input folder's name, with `_series<N>` when the folder holds several series (dicomCaseId);
+ * `-o FILE.nii.gz` or `-o FILE.dcm` names one of them, the other (when asked
  * for) sits beside it with the same stem. No output may land inside the DICOM folder: the next
  * scan of it would find the SEG as another series.
  */
@@ -15,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { assertWritableOutput, checkOutputs, InputError, registerTemporaryPath, unregisterTemporaryPath } from '../core/index.js';
-import { assertDcm2niix, convertDicomSeries, holdsDicom, readDicomSeries, type ConvertedSeries, type DicomSeries } from '../io/index.js';
+import { assertDcm2niix, checkDicomSeries, chooseSeries, convertDicomSeries, holdsDicom, scanDicomFolder, summarizeSeries, type ConvertedSeries, type DicomSeries, type DicomSeriesSummary } from '../io/index.js';
 import type { PredictionCase } from './inputs.js';
 
 export const OUTPUT_TYPES = ['nifti', 'dicom-seg'] as const;
@@ -53,10 +54,25 @@ function isInside(folder: string, file: string): boolean {
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
+/**
+ * The case name of `series` read from `folderName`: the folder's name when it holds one series;
+ * among several, the folder's name and `_series<SeriesNumber>` (or `_uid<the UID's last 12 digits>`
+ * when the number is missing or shared), so that `--series` runs on one folder into one `-o` give
+ * one file per series, each named after what viewers and PACS show.
+ */
+export function dicomCaseId(folderName: string, series: DicomSeries, summaries: readonly DicomSeriesSummary[]): string {
+  const base = folderName.replace(/[^A-Za-z0-9._-]+/g, '_') || 'series';
+  if (summaries.length <= 1) return base;
+  const number = series.seriesNumber;
+  const unique = number !== null && summaries.filter((s) => s.seriesNumber === number).length === 1;
+  return unique ? `${base}_series${number}` : `${base}_uid${series.seriesInstanceUid.replaceAll('.', '').slice(-12)}`;
+}
+
 /** Read and check the series, decide and check its outputs (nothing is converted yet). */
 export function collectDicomCase(input: string, output: string, outputTypes: readonly OutputType[], seriesUid?: string): DicomCase {
-  const series = readDicomSeries(input, seriesUid);
-  const caseId = path.basename(path.resolve(input)).replace(/[^A-Za-z0-9._-]+/g, '_') || 'series';
+  const scan = scanDicomFolder(input);
+  const series = checkDicomSeries(input, chooseSeries(scan, seriesUid));
+  const caseId = dicomCaseId(path.basename(path.resolve(input)), series, summarizeSeries(scan));
   const wantNifti = outputTypes.includes('nifti');
   const wantSeg = outputTypes.includes('dicom-seg');
   let niftiFile: string;

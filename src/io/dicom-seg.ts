@@ -141,7 +141,12 @@ export function buildDicomSeg(series: DicomSeries, mask: TypedArray, labels: rea
         PlanePositionSequence: [{ ImagePositionPatient: series.instances[k]!.positionText }],
         SegmentIdentificationSequence: [{ ReferencedSegmentNumber: segmentNumber }],
         DerivationImageSequence: [{
-          SourceImageSequence: [{ ...sourceImage(k), PurposeOfReferenceCodeSequence: [{ CodeValue: '121322', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Source image for image processing operation' }] }],
+          SourceImageSequence: [{
+            ...sourceImage(k),
+            // Each frame lies on its source slice's pixels (PS3.3 C.7.6.1.1.4.1): readers index frames by source instance.
+            SpatialLocationsPreserved: 'YES',
+            PurposeOfReferenceCodeSequence: [{ CodeValue: '121322', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Source image for image processing operation' }],
+          }],
           DerivationCodeSequence: [{ CodeValue: '113076', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Segmentation' }],
         }],
       });
@@ -201,10 +206,14 @@ export function buildDicomSeg(series: DicomSeries, mask: TypedArray, labels: rea
     BitsStored: 1,
     HighBit: 0,
     PixelRepresentation: 0,
-    LossyImageCompression: '00',
+    // PS3.3 C.8.20.2.2: derived from lossy-compressed images, the SEG says so, with their ratio and method.
+    ...(series.lossyCompression === null
+      ? { LossyImageCompression: '00' }
+      : { LossyImageCompression: '01', LossyImageCompressionRatio: series.lossyCompression.ratio, LossyImageCompressionMethod: series.lossyCompression.method }),
     ContentLabel: 'LESIONSEG',
     ContentDescription: 'lesionseg prediction',
-    ContentCreatorName: 'lesionseg',
+    // The operator's name (type 2), unknown here: empty; the algorithm is named in each segment.
+    ContentCreatorName: '',
     SegmentationType: 'BINARY',
     SegmentSequence: labels.map((label, index) => {
       const codes = segmentCodes(label.name);

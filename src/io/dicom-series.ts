@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError, type Affine, type Shape3 } from '../core/index.js';
 import { isDicomFile, readDicomHeader, type DicomHeader } from './dicom.js';
+import { lossyCompressionOf, type LossyCompression } from './dicom-lossy.js';
 import { checkVoxelTags, decodedImageBytes } from './dicom-voxels.js';
 
 export type Vec3 = [number, number, number];
@@ -70,6 +71,8 @@ export interface DicomSeries {
   decodedBytes: number;
   /** The patient and study attributes of the first instance (text as stored), for derived objects. */
   attributes: DicomHeader['text'];
+  /** Lossy compression any instance went through (dicom-lossy.ts), or null. */
+  lossyCompression: LossyCompression | null;
 }
 
 export interface DicomScan {
@@ -359,6 +362,7 @@ export function checkDicomSeries(folder: string, headers: readonly DicomHeader[]
     shape: [count, rows, columns],
     decodedBytes: decodedImageBytes(headers, rows, columns),
     attributes: first.text,
+    lossyCompression: lossyCompressionOf(headers),
   };
 }
 

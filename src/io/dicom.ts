@@ -14,6 +14,7 @@
  */
 import * as fs from 'node:fs';
 import { InputError } from '../core/index.js';
+import { CHARACTER_SET_VRS, characterSetTerms, checkCharacterSet, decodeDicomText } from './dicom-charset.js';
 
 export const TRANSFER_SYNTAX = {
   implicitLittle: '1.2.840.10008.1.2',
@@ -60,6 +61,9 @@ export const DICOM_TAGS = {
   PixelRepresentation: [0x0028, 0x0103, 'US'],
   RescaleIntercept: [0x0028, 0x1052, 'DS'],
   RescaleSlope: [0x0028, 0x1053, 'DS'],
+  LossyImageCompression: [0x0028, 0x2110, 'CS'],
+  LossyImageCompressionRatio: [0x0028, 0x2112, 'DS'],
+  LossyImageCompressionMethod: [0x0028, 0x2114, 'CS'],
 } as const satisfies Record<string, readonly [number, number, string]>;
 
 export type DicomKeyword = keyof typeof DICOM_TAGS;
@@ -136,7 +140,7 @@ class HeaderParser {
   mediaStorageSopClassUid = '';
   hasPixelData = false;
   pixelData: { offset: number; length: number | null } | null = null;
-  private utf8 = false;
+  private characterSet: string[] = [];
 
   constructor(
     private readonly bytes: Buffer,
@@ -313,7 +317,9 @@ class HeaderParser {
       this.numbers[keyword] = [raw.readUInt16LE(0)];
       return;
     }
-    const value = raw.toString(this.utf8 && (expectedVr === 'PN' || expectedVr === 'LO' || expectedVr === 'SH') ? 'utf8' : 'latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+    // Text VRs by the Specific Character Set (read first: (0008,0005) precedes every other text attribute).
+    const decoded = CHARACTER_SET_VRS.has(expectedVr) ? decodeDicomText(raw, this.characterSet, expectedVr, this.file) : raw.toString('latin1');
+    const value = decoded.replace(/[\0 ]+$/, '').replace(/^ +/, '');
     if (expectedVr === 'DS' || expectedVr === 'IS') {
       if (value === '') return; // present but empty (type 2): as good as absent
       const parts = value.split('\\').map((part) => part.trim());
@@ -327,7 +333,10 @@ class HeaderParser {
     if (expectedVr === 'UI') {
       if (!UID_VALUE.test(value) || value.length > 64) this.refuse(`${label} is not a UID: ${JSON.stringify(value)}`, start);
     }
-    if (keyword === 'SpecificCharacterSet') this.utf8 = value.split('\\').includes('ISO_IR 192');
+    if (keyword === 'SpecificCharacterSet') {
+      this.characterSet = characterSetTerms(value);
+      checkCharacterSet(this.characterSet, this.file);
+    }
     this.text[keyword] = value;
   }
 }

@@ -45,6 +45,13 @@ export interface SeriesSpec {
   description?: string;
   modality?: string;
   implicit?: boolean;
+  /** Specific Character Set (terms joined by a backslash); pydicom encodes the text by it. */
+  charset?: string;
+  /** Text attributes (PatientName, StudyDescription, ...) replacing the defaults. */
+  text?: Record<string, string>;
+  /** LossyImageCompression 01 with this ratio and method (pixels stored uncompressed). */
+  lossy?: { ratio: string; method: string };
+  laterality?: string;
 }
 
 /** Write the series into `out` (created); returns its SeriesInstanceUID. */
@@ -60,6 +67,10 @@ export function makeDicomSeries(out: string, spec: SeriesSpec): string {
     if (spec.description !== undefined) args.push('--description', spec.description);
     if (spec.modality !== undefined) args.push('--modality', spec.modality);
     if (spec.implicit === true) args.push('--implicit');
+    if (spec.charset !== undefined) args.push('--charset', spec.charset);
+    if (spec.text !== undefined) args.push('--text', JSON.stringify(spec.text));
+    if (spec.lossy !== undefined) args.push('--lossy', `${spec.lossy.ratio}:${spec.lossy.method}`);
+    if (spec.laterality !== undefined) args.push('--laterality', spec.laterality);
     const printed = execFileSync('nice', ['-n', '19', PYTHON, ...args], { encoding: 'utf8' });
     return (JSON.parse(printed) as { series: string }).series;
   } finally {
@@ -85,4 +96,54 @@ export interface SegCheck {
 export function checkSegWithPydicom(seg: string, seriesDir: string, volumeNpy: string): SegCheck {
   const printed = execFileSync('nice', ['-n', '19', PYTHON, path.join(DICOM_FIXTURES, 'check_seg.py'), seg, seriesDir, volumeNpy], { encoding: 'utf8' });
   return JSON.parse(printed) as SegCheck;
+}
+
+/** PixelMed's jar (Debian libpixelmed-java) and the JVM options its validator needs on Java 17+. */
+export const PIXELMED_JAR = '/usr/share/java/pixelmed.jar';
+/**
+ * PixelMed's IOD rules are one XSLT whose XPath expressions exceed Java 17's default JAXP limits
+ * (JAXP0801003, "accumulated '10,001' operators"); these lift the limits for that one run.
+ */
+const PIXELMED_JVM = ['-Djdk.xml.xpathExprOpLimit=0', '-Djdk.xml.xpathExprGrpLimit=0', '-Djdk.xml.xpathTotalOpLimit=0'];
+
+/** Whether dciodvfy (Debian dicom3tools) and PixelMed's validator (libpixelmed-java, java) run here; the same CI rule. */
+export function validatorsAvailable(t: { skip(message: string): void }): boolean {
+  const missing: string[] = [];
+  if (spawnSync('dciodvfy', [], { encoding: 'utf8' }).error !== undefined) missing.push('dciodvfy (apt-get install dicom3tools)');
+  if (spawnSync('java', ['-version'], { encoding: 'utf8' }).error !== undefined) missing.push('java (apt-get install default-jre-headless)');
+  if (!fs.existsSync(PIXELMED_JAR)) missing.push(`${PIXELMED_JAR} (apt-get install libpixelmed-java)`);
+  if (missing.length === 0) return true;
+  const why = `the DICOM validators are missing: ${missing.join(', ')}; scripts/setup.sh installs them`;
+  if (process.env.CI === 'true') assert.fail(why);
+  t.skip(why);
+  return false;
+}
+
+export interface ValidatorReport {
+  /** Every line the validator printed. */
+  lines: string[];
+  errors: string[];
+  warnings: string[];
+}
+
+function report(lines: string[], error: RegExp, warning: RegExp): ValidatorReport {
+  return { lines, errors: lines.filter((line) => error.test(line)), warnings: lines.filter((line) => warning.test(line)) };
+}
+
+/** David Clunie's dciodvfy on `file`: its "Error - ..." and "Warning - ..." lines. */
+export function dciodvfy(file: string): ValidatorReport {
+  const run = spawnSync('dciodvfy', [file], { encoding: 'utf8' });
+  return report(`${run.stdout}${run.stderr}`.split('\n').filter((line) => line !== ''), /^Error/, /^Warning/);
+}
+
+/** PixelMed's DicomInstanceValidator on `file` (asynchronous: the JVM takes seconds, two can run at once). */
+export async function pixelmedValidate(file: string): Promise<ValidatorReport> {
+  const { execFile } = await import('node:child_process');
+  const output = await new Promise<string>((resolve, reject) => {
+    execFile('java', [...PIXELMED_JVM, '-cp', PIXELMED_JAR, 'com.pixelmed.validate.DicomInstanceValidator', file], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error !== null && stdout === '') reject(new Error(`PixelMed failed on ${file}: ${stderr || error.message}`));
+      else resolve(`${stdout}${stderr}`);
+    });
+  });
+  return report(output.split('\n').filter((line) => line !== ''), /^Error/, /^Warning/);
 }
