@@ -1,8 +1,9 @@
 /**
  * `predict -i` on DICOM: a folder holding a DICOM series (or several, one picked with `--series
  * UID`; several without it are listed and refused). The series' headers are checked first (io
- * readDicomSeries: CT, no tilt, uniform spacing, no missing slices, one orientation), then its
- * outputs are decided and checked, and only later (convertDicomCase) converted by dcm2niix into a
+ * readDicomSeries: CT, no tilt, uniform spacing, no missing slices, one orientation, a transfer
+ * syntax something here decodes), then its outputs are decided and checked, and only later
+ * (convertDicomCase) decoded where compressed and converted by dcm2niix into a
  * temporary NIfTI on the series' own grid, so that the mask maps back onto the source instances for
  * `--output-type dicom-seg`.
  *
@@ -15,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { assertWritableOutput, checkOutputs, InputError, registerTemporaryPath, unregisterTemporaryPath } from '../core/index.js';
-import { assertDcm2niix, convertDicomSeries, holdsDicom, readDicomSeries, type ConvertedSeries, type DicomSeries } from '../io/index.js';
+import { assertDcm2niix, assertDecoders, convertDicomSeries, holdsDicom, readDicomSeries, type ConvertedSeries, type DicomSeries } from '../io/index.js';
 import type { PredictionCase } from './inputs.js';
 
 export const OUTPUT_TYPES = ['nifti', 'dicom-seg'] as const;
@@ -88,9 +89,13 @@ export function collectDicomCase(input: string, output: string, outputTypes: rea
   };
 }
 
-/** dcm2niix must be there before the model is loaded (a LesionsegError saying how to install it). */
-export async function checkDicomTools(): Promise<void> {
+/**
+ * dcm2niix, and the decoders the series' transfer syntaxes need (dcmtk, GDCM), must be there before
+ * the model is loaded (a LesionsegError saying how to install them).
+ */
+export async function checkDicomTools(series: DicomSeries): Promise<void> {
   await assertDcm2niix();
+  await assertDecoders(series.instances.map((instance) => instance.transferSyntaxUid));
 }
 
 /**

@@ -4,7 +4,7 @@
  * are listed and refused: we do not guess), and its geometry checked from the headers alone before
  * anything is converted:
  *   - a CT image series (Modality CT, single-frame images, one sample per pixel) whose voxel tags
- *     (SOP class, rescale, bits, PixelData's length) agree (dicom-voxels.ts);
+ *     (SOP class, transfer syntax, rescale, bits, PixelData's length) agree (dicom-voxels.ts);
  *   - every instance has position, orientation, pixel spacing, the same size, spacing, orientation
  *     (within 1e-4) and frame of reference;
  *   - no gantry tilt: GantryDetectorTilt 0 and slice positions that step along the slice normal;
@@ -36,6 +36,8 @@ export interface DicomInstance {
   file: string;
   sopInstanceUid: string;
   sopClassUid: string;
+  /** (0002,0010): decides whether and how the instance is decoded before dcm2niix (dicom-decode.ts). */
+  transferSyntaxUid: string;
   instanceNumber: number | null;
   /** ImagePositionPatient (LPS mm): the centre of the first pixel. */
   position: Vec3;
@@ -291,6 +293,7 @@ export function checkDicomSeries(folder: string, headers: readonly DicomHeader[]
     file: header.file,
     sopInstanceUid: header.text.SOPInstanceUID!,
     sopClassUid: header.text.SOPClassUID!,
+    transferSyntaxUid: header.transferSyntaxUid,
     instanceNumber: header.numbers.InstanceNumber?.[0] ?? null,
     position: numbersOf(header, 'ImagePositionPatient', 3, '(0020,0032)') as Vec3,
     positionText: header.text.ImagePositionPatient!.split('\\').map((value) => value.trim()),

@@ -2,17 +2,20 @@
  * A small, bounded reader of DICOM file headers: the 128-byte preamble and `DICM`, the file meta
  * group (explicit VR little endian), then the data set in explicit or implicit VR little endian
  * (also for compressed transfer syntaxes, whose elements before PixelData are explicit VR little
- * endian), up to PixelData and no further. It keeps the top-level attributes series selection,
+ * endian), explicit VR big endian, or deflated (inflated whole first: offsets and `fileBytes` then
+ * count in the inflated data set), up to PixelData and no further. It keeps the top-level attributes series selection,
  * geometry checks and a Segmentation's references need (DICOM_TAGS) and skips everything else,
  * sequences included, by their lengths.
  *
  * A header that cannot be read exactly is refused with an InputError naming the file, the byte
  * offset and what is wrong (truncated element, unknown VR, nesting deeper than 16, elements out of
- * order, a malformed DS/IS/UID value, big-endian or deflated data sets), never read as something
- * plausible. Pixel data is not decoded here: dcm2niix does that (dicom-convert.ts); where it starts
+ * order, a malformed DS/IS/UID value, a deflated stream cut short), never read as something
+ * plausible. Pixel data is not decoded here: dcm2niix and the decoders do that (dicom-convert.ts,
+ * dicom-decode.ts); where it starts
  * and how long it says it is are kept, so that dicom-voxels.ts can check it against the tags first.
  */
 import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
 import { InputError } from '../core/index.js';
 
 export const TRANSFER_SYNTAX = {
@@ -137,9 +140,10 @@ class HeaderParser {
   hasPixelData = false;
   pixelData: { offset: number; length: number | null } | null = null;
   private utf8 = false;
+  private bigEndian = false;
 
   constructor(
-    private readonly bytes: Buffer,
+    private bytes: Buffer,
     /** True when `bytes` holds the whole file (running out is then truncation, not a reason to read more). */
     private readonly complete: boolean,
     private readonly file: string,
@@ -157,18 +161,39 @@ class HeaderParser {
     this.refuse(`the file ends inside ${what} (${count} bytes needed, ${Math.max(0, this.bytes.length - at)} left)`, at);
   }
 
+  /** The data set's size in bytes where it was inflated (then the caller reports it as the file's). */
+  inflatedBytes: number | null = null;
+
+  private u16(at: number): number {
+    return this.bigEndian ? this.bytes.readUInt16BE(at) : this.bytes.readUInt16LE(at);
+  }
+
+  private u32(at: number): number {
+    return this.bigEndian ? this.bytes.readUInt32BE(at) : this.bytes.readUInt32LE(at);
+  }
+
   parse(): void {
     this.parseMeta();
     const syntax = this.transferSyntaxUid;
-    if (syntax === TRANSFER_SYNTAX.explicitBig) {
-      throw new InputError('is stored in explicit VR big endian (retired), which lesionseg does not read; convert it (e.g. dcmconv +te) first', { file: this.file, code: 'dicom-transfer-syntax' });
-    }
-    if (syntax === TRANSFER_SYNTAX.deflatedExplicitLittle) {
-      throw new InputError('is a deflated data set, which lesionseg does not read; convert it (e.g. dcmconv +te) first', { file: this.file, code: 'dicom-transfer-syntax' });
-    }
+    if (syntax === TRANSFER_SYNTAX.deflatedExplicitLittle) this.inflate();
+    this.bigEndian = syntax === TRANSFER_SYNTAX.explicitBig;
     // Every other transfer syntax (the compressed ones included) encodes the data set explicitly.
     const explicit = syntax !== TRANSFER_SYNTAX.implicitLittle;
     this.parseDataSet(explicit);
+  }
+
+  /** Replace the deflated data set after the file meta by its inflated bytes (the whole file is read first). */
+  private inflate(): void {
+    if (!this.complete) throw new NeedMoreBytes();
+    let inflated: Buffer;
+    try {
+      inflated = zlib.inflateRawSync(this.bytes.subarray(this.offset), { maxOutputLength: INFLATED_LIMIT });
+    } catch (error) {
+      const why = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' ? `it inflates to more than ${INFLATED_LIMIT} bytes` : (error as Error).message;
+      throw new InputError(`its deflated data set cannot be inflated (${why}): a truncated or corrupt file`, { file: this.file, code: 'dicom-truncated' });
+    }
+    this.bytes = Buffer.concat([this.bytes.subarray(0, this.offset), inflated]);
+    this.inflatedBytes = this.bytes.length;
   }
 
   private parseMeta(): void {
@@ -178,7 +203,7 @@ class HeaderParser {
     }
     for (;;) {
       this.need(this.offset, 2, 'the file meta group');
-      if (this.bytes.readUInt16LE(this.offset) !== 0x0002) break;
+      if (this.bytes.readUInt16LE(this.offset) !== 0x0002) break; // the meta group is little endian in every syntax
       const start = this.offset;
       const element = this.readElementHeader(true);
       this.need(this.offset, element.length, `element ${tagText(element.tag)}`);
@@ -197,29 +222,29 @@ class HeaderParser {
   /** Tag, VR and length of the element at the current offset; moves past them. */
   private readElementHeader(explicit: boolean): { tag: number; vr: string | null; length: number } {
     this.need(this.offset, 8, 'an element header');
-    const group = this.bytes.readUInt16LE(this.offset);
-    const element = this.bytes.readUInt16LE(this.offset + 2);
+    const group = this.u16(this.offset);
+    const element = this.u16(this.offset + 2);
     const tag = ((group << 16) | element) >>> 0;
     if (group === 0xfffe) {
       // Item and delimitation tags carry no VR, in either encoding.
-      const length = this.bytes.readUInt32LE(this.offset + 4);
+      const length = this.u32(this.offset + 4);
       this.offset += 8;
       return { tag, vr: null, length };
     }
     if (!explicit) {
-      const length = this.bytes.readUInt32LE(this.offset + 4);
+      const length = this.u32(this.offset + 4);
       this.offset += 8;
       return { tag, vr: null, length };
     }
     const vr = this.bytes.toString('latin1', this.offset + 4, this.offset + 6);
     if (LONG_VRS.has(vr)) {
       this.need(this.offset, 12, 'an element header');
-      const length = this.bytes.readUInt32LE(this.offset + 8);
+      const length = this.u32(this.offset + 8);
       this.offset += 12;
       return { tag, vr, length };
     }
     if (!SHORT_VRS.has(vr)) this.refuse(`element ${tagText(tag)} has an unknown VR ${JSON.stringify(vr)}`);
-    const length = this.bytes.readUInt16LE(this.offset + 6);
+    const length = this.u16(this.offset + 6);
     this.offset += 8;
     return { tag, vr, length };
   }
@@ -266,7 +291,7 @@ class HeaderParser {
     for (;;) {
       const start = this.offset;
       this.need(this.offset, 8, `sequence ${tagText(tag)}`);
-      const itemTag = ((this.bytes.readUInt16LE(this.offset) << 16) | this.bytes.readUInt16LE(this.offset + 2)) >>> 0;
+      const itemTag = ((this.u16(this.offset) << 16) | this.u16(this.offset + 2)) >>> 0;
       if (itemTag === SEQUENCE_DELIMITATION) {
         this.offset += 8;
         return;
@@ -310,7 +335,7 @@ class HeaderParser {
     const raw = this.bytes.subarray(this.offset, this.offset + length);
     if (expectedVr === 'US') {
       if (length !== 2) this.refuse(`${label} (US) is ${length} bytes long, not 2`, start);
-      this.numbers[keyword] = [raw.readUInt16LE(0)];
+      this.numbers[keyword] = [this.bigEndian ? raw.readUInt16BE(0) : raw.readUInt16LE(0)];
       return;
     }
     const value = raw.toString(this.utf8 && (expectedVr === 'PN' || expectedVr === 'LO' || expectedVr === 'SH') ? 'utf8' : 'latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
@@ -331,6 +356,9 @@ class HeaderParser {
     this.text[keyword] = value;
   }
 }
+
+/** Most bytes a deflated data set may inflate to (a CT slice is well under 1 MiB). */
+const INFLATED_LIMIT = 256 * 1024 * 1024;
 
 const WANTED_TAG = Object.fromEntries([...WANTED].map(([tag, keyword]) => [keyword, tag])) as Record<DicomKeyword, number>;
 
@@ -361,13 +389,13 @@ export function readDicomHeader(file: string, limits: Partial<DicomReadLimits> =
           mediaStorageSopClassUid: parser.mediaStorageSopClassUid,
           hasPixelData: parser.hasPixelData,
           pixelData: parser.pixelData,
-          fileBytes: size,
+          fileBytes: parser.inflatedBytes ?? size,
           text: parser.text,
           numbers: parser.numbers,
         };
       } catch (error) {
         if (!(error instanceof NeedMoreBytes)) throw error;
-        if (want >= bounds.maxHeaderBytes) {
+        if (want >= size || want >= bounds.maxHeaderBytes) {
           throw new InputError(`the DICOM header goes on past ${bounds.maxHeaderBytes} bytes without reaching PixelData; refusing to read further`, { file, code: 'dicom-header-too-large' });
         }
         want = Math.min(size, want * 4, bounds.maxHeaderBytes);
