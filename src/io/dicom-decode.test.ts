@@ -20,23 +20,10 @@ import { readDicomSeries } from './dicom-series.js';
 import { convertDicomSeries } from './dicom-convert.js';
 import { readNifti } from './nifti-read.js';
 import { readNpy } from './npy.js';
-import { DICOM_FIXTURES, dcm2niixAvailable, makeDicomSeries, PYTHON, pydicomAvailable } from './test-support.js';
+import { DICOM_FIXTURES, dcm2niixAvailable, decodersAvailable, makeDicomSeries, PYTHON, pydicomAvailable } from './test-support.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dicom-decode-test-'));
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-/** Whether dcmtk's and GDCM's tools run here; in CI (CI=true) their absence fails the test. */
-function decodersAvailable(t: { skip(message: string): void }): boolean {
-  try {
-    for (const tool of ['dcmcjpeg', 'dcmdjpeg', 'dcmcjpls', 'dcmcrle', 'dcmconv', 'gdcmconv']) execFileSync(tool, ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    const why = 'dcmtk or libgdcm-tools is not installed (apt-get install dcmtk libgdcm-tools; scripts/setup.sh)';
-    if (process.env.CI === 'true') assert.fail(why);
-    t.skip(why);
-    return false;
-  }
-}
 
 /** 6 slices of 48 x 40: air, soft tissue and bone edges with deterministic noise, -1024..1500 HU. */
 const SHAPE: [number, number, number] = [6, 40, 48];
