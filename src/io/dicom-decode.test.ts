@@ -6,7 +6,7 @@
  * exactly libjpeg's HU as dcmtk's dcmdjpeg decodes it, and lossy JPEG 2000 OpenJPEG's as gdcmconv
  * decodes it, both read by pydicom (read_hu.py). Also: headers in big endian and deflate read as
  * the little-endian original; a truncated or undecodable file and an unknown syntax are refused
- * naming the user's file.
+ * naming the user's file, and so is Enhanced (multi-frame) CT, which is not read yet.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -196,4 +196,19 @@ test('a truncated compressed file, an undecodable one and an unknown transfer sy
   file.write('1.2.840.10008.1.2.4.52', at, 'latin1');
   fs.writeFileSync(patched, file);
   refused(() => readDicomSeries(unknown), 'dicom-transfer-syntax', patched, /transfer syntax 1\.2\.840\.10008\.1\.2\.4\.52 \(0002,0010\), which no decoder lesionseg uses reads/);
+});
+
+test('Enhanced CT (multi-frame) is refused by name, naming the file (exit 2)', async (t) => {
+  if (!pydicomAvailable(t)) return;
+  const folder = path.join(tmp, 'enhanced');
+  fs.cpSync(sourceSeries(), folder, { recursive: true });
+  const file = path.join(folder, 's01_0001.dcm');
+  execFileSync(PYTHON, ['-c', [
+    'import sys, pydicom',
+    'ds = pydicom.dcmread(sys.argv[1])',
+    "ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = '1.2.840.10008.5.1.4.1.1.2.1'",
+    'ds.NumberOfFrames = 6',
+    'ds.save_as(sys.argv[1])',
+  ].join('\n'), file]);
+  refused(() => readDicomSeries(folder), 'dicom-multiframe', file, /is an Enhanced CT image \(SOPClassUID 1\.2\.840\.10008\.5\.1\.4\.1\.1\.2\.1, multi-frame, 6 frames\), which lesionseg does not read yet/);
 });

@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError, type Affine, type Shape3 } from '../core/index.js';
 import { isDicomFile, readDicomHeader, type DicomHeader } from './dicom.js';
-import { checkVoxelTags, decodedImageBytes } from './dicom-voxels.js';
+import { checkVoxelTags, decodedImageBytes, refuseEnhancedCt } from './dicom-voxels.js';
 
 export type Vec3 = [number, number, number];
 
@@ -241,6 +241,7 @@ export function checkDicomSeries(folder: string, headers: readonly DicomHeader[]
   }
   for (const header of headers) {
     if (!header.hasPixelData) throw new InputError('is a CT instance without PixelData (7FE0,0010)', { file: header.file, code: 'dicom-no-pixels' });
+    refuseEnhancedCt(header);
     const frames = header.numbers.NumberOfFrames?.[0] ?? 1;
     if (frames !== 1) throw new InputError(`is a multi-frame image (NumberOfFrames ${frames}); lesionseg reads series of single-frame CT images`, { file: header.file, code: 'dicom-multiframe' });
     const samples = header.numbers.SamplesPerPixel?.[0] ?? 1;

@@ -32,12 +32,17 @@ function refuse(header: DicomHeader, message: string, code: InputErrorCode): nev
   throw new InputError(message, { file: header.file, code });
 }
 
+/** Refuse an Enhanced CT instance by name (before the multi-frame and SOP class checks word it otherwise). */
+export function refuseEnhancedCt(header: DicomHeader): void {
+  if (header.text.SOPClassUID !== ENHANCED_CT_IMAGE_STORAGE) return;
+  const frames = header.numbers.NumberOfFrames?.[0];
+  refuse(header, `is an Enhanced CT image (SOPClassUID ${ENHANCED_CT_IMAGE_STORAGE}, multi-frame${frames !== undefined ? `, ${frames} frames` : ''}), which lesionseg does not read yet: export the series as single-frame CT images (CT Image Storage, ${CT_IMAGE_STORAGE})`, 'dicom-multiframe');
+}
+
 /** Check one single-frame CT instance's voxel tags (see the file comment). */
 export function checkVoxelTags(header: DicomHeader): void {
+  refuseEnhancedCt(header);
   const sopClass = header.text.SOPClassUID ?? '';
-  if (sopClass === ENHANCED_CT_IMAGE_STORAGE) {
-    refuse(header, `is an Enhanced CT image (SOPClassUID ${ENHANCED_CT_IMAGE_STORAGE}, multi-frame), which lesionseg does not read yet: export the series as single-frame CT images (CT Image Storage, ${CT_IMAGE_STORAGE})`, 'dicom-multiframe');
-  }
   if (sopClass !== CT_IMAGE_STORAGE) {
     refuse(header, `SOPClassUID (0008,0016) is ${sopClass || '(none)'}, not CT Image Storage (${CT_IMAGE_STORAGE}), though Modality is CT: such an object (a secondary capture, a screenshot) holds no Hounsfield units`, 'dicom-not-ct');
   }
