@@ -43,10 +43,12 @@ export interface ConvertOptions {
   timeoutSeconds?: number;
   /** Instances decoded at once (default 4). */
   decodeConcurrency?: number;
+  /** Let dcm2niix decode compressed instances itself (only to measure its decoder against ours; predict never does). */
+  dcm2niixDecodes?: boolean;
 }
 
 /** Link or decode each instance into `inputDir` as NNNNN.dcm; returns work file -> the user's file. */
-async function stageInstances(series: DicomSeries, inputDir: string, concurrency: number): Promise<Map<string, string>> {
+async function stageInstances(series: DicomSeries, inputDir: string, concurrency: number, dcm2niixDecodes: boolean): Promise<Map<string, string>> {
   const staged = new Map<string, string>();
   const pending = series.instances.map((instance, index) => ({ instance, target: path.join(inputDir, `${String(index).padStart(5, '0')}.dcm`) }));
   for (const { instance, target } of pending) staged.set(target, path.resolve(instance.file));
@@ -54,7 +56,7 @@ async function stageInstances(series: DicomSeries, inputDir: string, concurrency
     try {
       for (let next = pending.shift(); next !== undefined; next = pending.shift()) {
         const decoder = decoderFor({ file: next.instance.file, transferSyntaxUid: next.instance.transferSyntaxUid });
-        if (decoder === null) fs.symlinkSync(path.resolve(next.instance.file), next.target);
+        if (decoder === null || dcm2niixDecodes) fs.symlinkSync(path.resolve(next.instance.file), next.target);
         else await decodeInstance(next.instance.file, next.instance.transferSyntaxUid, decoder, next.target);
       }
     } catch (error) {
@@ -135,7 +137,7 @@ export async function convertDicomSeries(series: DicomSeries, workDir: string, n
   fs.mkdirSync(inputDir, { recursive: true });
   fs.mkdirSync(outputDir, { recursive: true });
   // Only this series' files, so that dcm2niix sees no other series of the folder.
-  const staged = await stageInstances(series, inputDir, options.decodeConcurrency ?? 4);
+  const staged = await stageInstances(series, inputDir, options.decodeConcurrency ?? 4, options.dcm2niixDecodes === true);
   await runDcm2niix(executable, ['-z', 'n', '-b', 'n', '-f', 'series', '-o', outputDir, inputDir], options.timeoutSeconds ?? 600).catch((error: unknown) => {
     if (!(error instanceof LesionsegError)) throw error;
     // Name the user's files, not the work folder's links and decoded copies.
