@@ -51,6 +51,13 @@ export interface ConvertOptions {
 async function stageInstances(series: DicomSeries, inputDir: string, concurrency: number, dcm2niixDecodes: boolean): Promise<Map<string, string>> {
   const staged = new Map<string, string>();
   const pending = series.instances.map((instance, index) => ({ instance, target: path.join(inputDir, `${String(index).padStart(5, '0')}.dcm`) }));
+  // An Enhanced CT file holds every frame: it is staged once.
+  const seen = new Set<string>();
+  for (let index = pending.length - 1; index >= 0; index--) {
+    const file = path.resolve(pending[index]!.instance.file);
+    if (seen.has(file)) pending.splice(index, 1);
+    seen.add(file);
+  }
   for (const { instance, target } of pending) staged.set(target, path.resolve(instance.file));
   const worker = async (): Promise<void> => {
     try {

@@ -12,7 +12,8 @@
  *     (plus one pad byte where that is odd): shorter or longer means the tags misdescribe the pixels;
  *   - the file holds every byte PixelData declares (a copy cut short, often the last slice); for
  *     encapsulated (compressed) pixel data, every fragment item and the sequence delimiter.
- * Enhanced (multi-frame) CT is refused by name: lesionseg reads series of single-frame CT images.
+ * Enhanced CT (multi-frame) is checked frame by frame (dicom-enhanced.ts), its PixelData once, for
+ * all its frames.
  * decodedImageBytes gives the memory of the decoded volume from the same headers, so that
  * `--max-image-gib` is checked before the series is converted.
  */
@@ -20,9 +21,9 @@ import * as fs from 'node:fs';
 import { InputError, type InputErrorCode } from '../core/index.js';
 import { TRANSFER_SYNTAX, type DicomHeader } from './dicom.js';
 import { decoderFor, transferSyntaxName } from './dicom-decode.js';
+import { ENHANCED_CT_IMAGE_STORAGE, type FrameHeader } from './dicom-enhanced.js';
 
 export const CT_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.2';
-export const ENHANCED_CT_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.2.1';
 const NATIVE_SYNTAXES = new Set<string>([TRANSFER_SYNTAX.implicitLittle, TRANSFER_SYNTAX.explicitLittle, TRANSFER_SYNTAX.explicitBig, TRANSFER_SYNTAX.deflatedExplicitLittle]);
 /** Most fragments one encapsulated frame's pixel data is walked through. */
 const MAX_FRAGMENTS = 100_000;
@@ -32,19 +33,11 @@ function refuse(header: DicomHeader, message: string, code: InputErrorCode): nev
   throw new InputError(message, { file: header.file, code });
 }
 
-/** Refuse an Enhanced CT instance by name (before the multi-frame and SOP class checks word it otherwise). */
-export function refuseEnhancedCt(header: DicomHeader): void {
-  if (header.text.SOPClassUID !== ENHANCED_CT_IMAGE_STORAGE) return;
-  const frames = header.numbers.NumberOfFrames?.[0];
-  refuse(header, `is an Enhanced CT image (SOPClassUID ${ENHANCED_CT_IMAGE_STORAGE}, multi-frame${frames !== undefined ? `, ${frames} frames` : ''}), which lesionseg does not read yet: export the series as single-frame CT images (CT Image Storage, ${CT_IMAGE_STORAGE})`, 'dicom-multiframe');
-}
-
-/** Check one single-frame CT instance's voxel tags (see the file comment). */
-export function checkVoxelTags(header: DicomHeader): void {
-  refuseEnhancedCt(header);
+/** Check one CT instance's voxel tags, or one frame's of an Enhanced CT image (see the file comment). */
+export function checkVoxelTags(header: DicomHeader | FrameHeader): void {
   const sopClass = header.text.SOPClassUID ?? '';
-  if (sopClass !== CT_IMAGE_STORAGE) {
-    refuse(header, `SOPClassUID (0008,0016) is ${sopClass || '(none)'}, not CT Image Storage (${CT_IMAGE_STORAGE}), though Modality is CT: such an object (a secondary capture, a screenshot) holds no Hounsfield units`, 'dicom-not-ct');
+  if (sopClass !== CT_IMAGE_STORAGE && sopClass !== ENHANCED_CT_IMAGE_STORAGE) {
+    refuse(header, `SOPClassUID (0008,0016) is ${sopClass || '(none)'}, not CT Image Storage (${CT_IMAGE_STORAGE}) or Enhanced CT (${ENHANCED_CT_IMAGE_STORAGE}), though Modality is CT: such an object (a secondary capture, a screenshot) holds no Hounsfield units`, 'dicom-not-ct');
   }
   for (const [keyword, tag] of [['RescaleIntercept', '(0028,1052)'], ['RescaleSlope', '(0028,1053)']] as const) {
     const values = header.numbers[keyword];
@@ -63,6 +56,8 @@ export function checkVoxelTags(header: DicomHeader): void {
 
   const pixels = header.pixelData;
   if (pixels === null) return; // no PixelData: refused by the series check
+  if ('frame' in header && header.frame !== null && header.frame > 1) return; // one file's PixelData, checked with its first frame
+  const frames = 'frame' in header && header.frame !== null ? header.numbers.NumberOfFrames![0]! : 1;
   if (pixels.length !== null && pixels.offset + pixels.length > header.fileBytes) {
     refuse(header, `the file ends inside PixelData (7FE0,0010): ${Math.max(0, header.fileBytes - pixels.offset)} of its ${pixels.length} bytes are there (a truncated copy)`, 'dicom-truncated');
   }
@@ -73,10 +68,10 @@ export function checkVoxelTags(header: DicomHeader): void {
   }
   const rows = header.numbers.Rows?.[0] ?? 0;
   const columns = header.numbers.Columns?.[0] ?? 0;
-  const expected = (rows * columns * bitsAllocated) / 8;
+  const expected = (rows * columns * bitsAllocated * frames) / 8;
   if (pixels.length === null) refuse(header, 'PixelData (7FE0,0010) has an undefined length in an uncompressed transfer syntax', 'dicom-bad-pixel-data');
   if (pixels.length !== expected && pixels.length !== expected + (expected % 2)) {
-    refuse(header, `PixelData (7FE0,0010) holds ${pixels.length} bytes, but Rows x Columns x BitsAllocated/8 (0028,0010/0011/0100) = ${rows} x ${columns} x ${bitsAllocated}/8 = ${expected}: the tags do not describe these pixels`, 'dicom-bad-pixel-data');
+    refuse(header, `PixelData (7FE0,0010) holds ${pixels.length} bytes, but Rows x Columns x BitsAllocated/8 (0028,0010/0011/0100)${frames > 1 ? ' x NumberOfFrames' : ''} = ${rows} x ${columns} x ${bitsAllocated}/8${frames > 1 ? ` x ${frames}` : ''} = ${expected}: the tags do not describe these pixels`, 'dicom-bad-pixel-data');
   }
 }
 

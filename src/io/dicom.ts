@@ -67,6 +67,12 @@ export const DICOM_TAGS = {
 
 export type DicomKeyword = keyof typeof DICOM_TAGS;
 
+/** Attributes kept from one item (DICOM_TAGS, at any depth inside it). */
+export interface DicomValues {
+  text: Partial<Record<DicomKeyword, string>>;
+  numbers: Partial<Record<DicomKeyword, number[]>>;
+}
+
 /** Text attributes as strings, DS/IS as number arrays, US as numbers; absent attributes are missing. */
 export interface DicomHeader {
   file: string;
@@ -81,6 +87,12 @@ export interface DicomHeader {
   fileBytes: number;
   text: Partial<Record<DicomKeyword, string>>;
   numbers: Partial<Record<DicomKeyword, number[]>>;
+  /**
+   * A multi-frame image's functional groups (Enhanced CT): SharedFunctionalGroupsSequence's item and
+   * each PerFrameFunctionalGroupsSequence item, with the DICOM_TAGS found inside their macros
+   * (Plane Position, Plane Orientation, Pixel Measures, Pixel Value Transformation); null without them.
+   */
+  functionalGroups: { shared: DicomValues | null; perFrame: DicomValues[] } | null;
 }
 
 export interface DicomReadLimits {
@@ -99,6 +111,8 @@ const ITEM = 0xfffee000;
 const ITEM_DELIMITATION = 0xfffee00d;
 const SEQUENCE_DELIMITATION = 0xfffee0dd;
 const PIXEL_DATA = 0x7fe00010;
+const SHARED_FUNCTIONAL_GROUPS = 0x52009229;
+const PER_FRAME_FUNCTIONAL_GROUPS = 0x52009230;
 /** (7FE0,0008) FloatPixelData and (7FE0,0009) DoubleFloatPixelData end the header too. */
 const FIRST_PIXEL_TAG = 0x7fe00008;
 
@@ -161,6 +175,7 @@ class HeaderParser {
     this.refuse(`the file ends inside ${what} (${count} bytes needed, ${Math.max(0, this.bytes.length - at)} left)`, at);
   }
 
+  functionalGroups: DicomHeader['functionalGroups'] = null;
   /** The data set's size in bytes where it was inflated (then the caller reports it as the file's). */
   inflatedBytes: number | null = null;
 
@@ -267,24 +282,37 @@ class HeaderParser {
       if (tag <= previous) this.refuse(`element ${tagText(tag)} follows ${tagText(previous)} (elements must be in ascending order)`, start);
       previous = tag;
       if (vr === 'SQ' || (length === UNDEFINED_LENGTH && (vr === null || vr === 'UN'))) {
-        this.skipSequence(length, explicit && vr !== 'UN', 1, tag);
+        const groups = tag === SHARED_FUNCTIONAL_GROUPS || tag === PER_FRAME_FUNCTIONAL_GROUPS ? ([] as DicomValues[]) : null;
+        this.skipSequence(length, explicit && vr !== 'UN', 1, tag, groups === null ? null : () => {
+          const item: DicomValues = { text: {}, numbers: {} };
+          groups.push(item);
+          return item;
+        });
+        if (groups !== null) {
+          this.functionalGroups ??= { shared: null, perFrame: [] };
+          if (tag === SHARED_FUNCTIONAL_GROUPS) this.functionalGroups.shared = groups[0] ?? null;
+          else this.functionalGroups.perFrame = groups;
+        }
         continue;
       }
       if (length === UNDEFINED_LENGTH) this.refuse(`element ${tagText(tag)} (${vr}) has an undefined length`, start);
       this.need(this.offset, length, `element ${tagText(tag)}`);
       const keyword = WANTED.get(tag);
-      if (keyword !== undefined) this.keep(keyword, vr, length, start);
+      if (keyword !== undefined) this.keep(keyword, vr, length, start, this);
       this.offset += length;
     }
   }
 
-  /** Skip a sequence's items (defined or undefined lengths), nested sequences included. */
-  private skipSequence(length: number, explicit: boolean, depth: number, tag: number): void {
+  /**
+   * Skip a sequence's items (defined or undefined lengths), nested sequences included; with
+   * `collect`, each item's DICOM_TAGS (at any depth) are kept in the record it returns for the item.
+   */
+  private skipSequence(length: number, explicit: boolean, depth: number, tag: number, collect: (() => DicomValues) | null = null): void {
     if (depth > this.limits.maxDepth) this.refuse(`sequences nest deeper than ${this.limits.maxDepth} levels at ${tagText(tag)}`);
     if (length !== UNDEFINED_LENGTH) {
       this.need(this.offset, length, `sequence ${tagText(tag)}`);
       const end = this.offset + length;
-      while (this.offset < end) this.skipItem(explicit, depth, end, tag);
+      while (this.offset < end) this.skipItem(explicit, depth, end, tag, collect);
       if (this.offset !== end) this.refuse(`the items of sequence ${tagText(tag)} overrun its length`);
       return;
     }
@@ -296,38 +324,48 @@ class HeaderParser {
         this.offset += 8;
         return;
       }
-      this.skipItem(explicit, depth, Infinity, tag);
+      this.skipItem(explicit, depth, Infinity, tag, collect);
       if (this.offset <= start) this.refuse(`no progress inside sequence ${tagText(tag)}`);
     }
   }
 
-  private skipItem(explicit: boolean, depth: number, end: number, sequenceTag: number): void {
+  private skipItem(explicit: boolean, depth: number, end: number, sequenceTag: number, collect: (() => DicomValues) | null): void {
     const start = this.offset;
     const item = this.readElementHeader(explicit);
     if (item.tag !== ITEM) this.refuse(`sequence ${tagText(sequenceTag)} holds ${tagText(item.tag)} where an item (FFFE,E000) belongs`, start);
+    let itemEnd = end;
     if (item.length !== UNDEFINED_LENGTH) {
       if (this.offset + item.length > end) this.refuse(`an item of sequence ${tagText(sequenceTag)} overruns the sequence`, start);
       this.need(this.offset, item.length, `an item of sequence ${tagText(sequenceTag)}`);
-      this.offset += item.length;
-      return;
+      if (collect === null) {
+        this.offset += item.length;
+        return;
+      }
+      itemEnd = this.offset + item.length;
     }
+    const into = collect?.() ?? null;
+    const intoItem = into === null ? null : (): DicomValues => into;
     for (;;) {
+      if (item.length !== UNDEFINED_LENGTH && this.offset === itemEnd) return;
       const elementStart = this.offset;
       const { tag, vr, length } = this.readElementHeader(explicit);
-      if (tag === ITEM_DELIMITATION) return;
+      if (tag === ITEM_DELIMITATION && item.length === UNDEFINED_LENGTH) return;
       if ((tag >>> 16) === 0xfffe) this.refuse(`unexpected ${tagText(tag)} inside an item of ${tagText(sequenceTag)}`, elementStart);
       if (vr === 'SQ' || (length === UNDEFINED_LENGTH && (vr === null || vr === 'UN'))) {
-        this.skipSequence(length, explicit && vr !== 'UN', depth + 1, tag);
+        this.skipSequence(length, explicit && vr !== 'UN', depth + 1, tag, intoItem);
+        if (this.offset > itemEnd) this.refuse(`an item of sequence ${tagText(sequenceTag)} overruns the sequence`, elementStart);
         continue;
       }
       if (length === UNDEFINED_LENGTH) this.refuse(`element ${tagText(tag)} (${vr}) has an undefined length`, elementStart);
       this.need(this.offset, length, `element ${tagText(tag)}`);
+      const keyword = into === null ? undefined : WANTED.get(tag);
+      if (keyword !== undefined) this.keep(keyword, vr, length, elementStart, into!);
       this.offset += length;
-      if (this.offset > end) this.refuse(`an item of sequence ${tagText(sequenceTag)} overruns the sequence`, elementStart);
+      if (this.offset > itemEnd) this.refuse(`an item of sequence ${tagText(sequenceTag)} overruns the sequence`, elementStart);
     }
   }
 
-  private keep(keyword: DicomKeyword, explicitVr: string | null, length: number, start: number): void {
+  private keep(keyword: DicomKeyword, explicitVr: string | null, length: number, start: number, into: DicomValues): void {
     const expectedVr = DICOM_TAGS[keyword][2];
     const vr = explicitVr ?? expectedVr;
     const label = `${keyword} ${tagText(WANTED_TAG[keyword])}`;
@@ -335,7 +373,7 @@ class HeaderParser {
     const raw = this.bytes.subarray(this.offset, this.offset + length);
     if (expectedVr === 'US') {
       if (length !== 2) this.refuse(`${label} (US) is ${length} bytes long, not 2`, start);
-      this.numbers[keyword] = [this.bigEndian ? raw.readUInt16BE(0) : raw.readUInt16LE(0)];
+      into.numbers[keyword] = [this.bigEndian ? raw.readUInt16BE(0) : raw.readUInt16LE(0)];
       return;
     }
     const value = raw.toString(this.utf8 && (expectedVr === 'PN' || expectedVr === 'LO' || expectedVr === 'SH') ? 'utf8' : 'latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
@@ -345,15 +383,15 @@ class HeaderParser {
       const pattern = expectedVr === 'DS' ? DS_VALUE : IS_VALUE;
       const bad = parts.find((part) => !pattern.test(part));
       if (bad !== undefined) this.refuse(`${label} holds ${JSON.stringify(bad)}, not a${expectedVr === 'DS' ? ' decimal' : 'n integer'} string`, start);
-      this.numbers[keyword] = parts.map(Number);
-      this.text[keyword] = value;
+      into.numbers[keyword] = parts.map(Number);
+      into.text[keyword] = value;
       return;
     }
     if (expectedVr === 'UI') {
       if (!UID_VALUE.test(value) || value.length > 64) this.refuse(`${label} is not a UID: ${JSON.stringify(value)}`, start);
     }
     if (keyword === 'SpecificCharacterSet') this.utf8 = value.split('\\').includes('ISO_IR 192');
-    this.text[keyword] = value;
+    into.text[keyword] = value;
   }
 }
 
@@ -392,6 +430,7 @@ export function readDicomHeader(file: string, limits: Partial<DicomReadLimits> =
           fileBytes: parser.inflatedBytes ?? size,
           text: parser.text,
           numbers: parser.numbers,
+          functionalGroups: parser.functionalGroups,
         };
       } catch (error) {
         if (!(error instanceof NeedMoreBytes)) throw error;
