@@ -3,16 +3,17 @@
  * group (explicit VR little endian), then the data set in explicit or implicit VR little endian
  * (also for compressed transfer syntaxes, whose elements before PixelData are explicit VR little
  * endian), explicit VR big endian, or deflated (inflated whole first: offsets and `fileBytes` then
- * count in the inflated data set), up to PixelData and no further. It keeps the top-level attributes series selection,
- * geometry checks and a Segmentation's references need (DICOM_TAGS) and skips everything else,
- * sequences included, by their lengths.
+ * count in the inflated data set), up to PixelData and no further. It keeps the top-level
+ * attributes series selection, geometry checks and a Segmentation's references need (DICOM_TAGS,
+ * dicom-tags.ts), the same attributes inside each item of an Enhanced CT's functional groups, and
+ * skips everything else, other sequences included, by their lengths.
  *
  * A header that cannot be read exactly is refused with an InputError naming the file, the byte
  * offset and what is wrong (truncated element, unknown VR, nesting deeper than 16, elements out of
  * order, a malformed DS/IS/UID value, a deflated stream cut short), never read as something
  * plausible. Pixel data is not decoded here: dcm2niix and the decoders do that (dicom-convert.ts,
- * dicom-decode.ts); where it starts
- * and how long it says it is are kept, so that dicom-voxels.ts can check it against the tags first.
+ * dicom-decode.ts); where it starts and how long it says it is are kept, so that dicom-voxels.ts
+ * can check it against the tags first.
  */
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
