@@ -56,8 +56,7 @@ export const TRANSFER_SYNTAXES: ReadonlyMap<string, readonly [string, Decoder | 
 export function decoderFor(header: Pick<DicomHeader, 'file' | 'transferSyntaxUid'>): Decoder | null {
   const known = TRANSFER_SYNTAXES.get(header.transferSyntaxUid);
   if (known === undefined) {
-    const readable = [...new Set([...TRANSFER_SYNTAXES.values()].map(([name]) => name.replace(/ \(.*\)$/, '')))].join(', ');
-    throw new InputError(`is stored in transfer syntax ${header.transferSyntaxUid} (0002,0010), which no decoder lesionseg uses reads (it reads: ${readable}); convert it to one of them first`, { file: header.file, code: 'dicom-transfer-syntax' });
+    throw new InputError(`is stored in transfer syntax ${header.transferSyntaxUid} (0002,0010), which no decoder lesionseg uses reads (it reads ${[...TRANSFER_SYNTAXES.keys()].join(', ')}); convert it to one of them first`, { file: header.file, code: 'dicom-transfer-syntax' });
   }
   return known[1];
 }
