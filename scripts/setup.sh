@@ -24,6 +24,9 @@ command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 # predict and import convert DICOM series with Debian's dcm2niix.
 command -v dcm2niix >/dev/null 2>&1 || missing+=(dcm2niix)
+# Compressed series (JPEG, JPEG-LS, RLE, big endian, deflate) are decoded first by dcmtk, JPEG 2000 by GDCM.
+command -v dcmdjpeg >/dev/null 2>&1 || missing+=(dcmtk)
+command -v gdcmconv >/dev/null 2>&1 || missing+=(libgdcm-tools)
 # Data-parallel training (train/pretrain --nproc, srun): the gloo headers c10d's ProcessGroupGloo needs.
 have_pkg libgloo-dev || [ -f /usr/include/gloo/config.h ] || missing+=(libgloo-dev)
 # The reference tests' tools: the report test renders the HTML report in headless Chromium, the export

@@ -2,15 +2,19 @@
  * `predict` on DICOM, as a user runs it: a CT series that Debian's python3-pydicom writes from the
  * infer phantom (oblique orientation) goes through predict with the tiny fixture U-Net; the mask's
  * affine equals the phantom's, the SEG's frames land on the source instances and hold the NIfTI
- * mask, and a folder of two series is listed and refused (exit 2) without --series.
+ * mask, and a folder of two series is listed and refused (exit 2) without --series. The same
+ * series re-encoded by dcmtk (JPEG-LS, lossy JPEG baseline) gives the uncompressed series' mask;
+ * so does the series as one Enhanced CT file (a SEG of it is refused, exit 2); a truncated
+ * compressed file is refused naming it (exit 2), before the model is loaded.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readNifti, readNpy } from '../io/index.js';
-import { checkSegWithPydicom, dcm2niixAvailable, makeDicomSeries, pydicomAvailable } from '../io/test-support.js';
+import { checkSegWithPydicom, dcm2niixAvailable, decodersAvailable, DICOM_FIXTURES, makeDicomSeries, PYTHON, pydicomAvailable } from '../io/test-support.js';
 import { FIXTURES, TINY_CONFIG, fixtureUNet, tinyInferencePlan, writeTestCheckpoint } from '../infer/test-support.js';
 import { lesionseg } from './test-support.js';
 
@@ -86,4 +90,45 @@ test('predict on a folder of two series lists them and exits 2; --series picks o
   assert.match(junk.stderr, /not-dicom: holds no DICOM files \(none has the DICM preamble\)/);
   assert.doesNotMatch(junk.stderr, /^\s+at /m);
   assert.equal(fs.existsSync(at('out-junk')), false);
+});
+
+/** `folder`'s files re-encoded with `tool args IN OUT` (dcmtk) into `out`. */
+function encode(folder: string, out: string, tool: string, args: string[]): void {
+  fs.mkdirSync(out, { recursive: true });
+  for (const name of fs.readdirSync(folder)) execFileSync(tool, [...args, path.join(folder, name), path.join(out, name)]);
+}
+
+test("predict on JPEG-LS gives the uncompressed series' mask, on 12-bit lossy JPEG the mask of dcmdjpeg's decoded copy, on Enhanced CT the single-frame series' mask; a truncated file exits 2 naming it", async (t) => {
+  if (!pydicomAvailable(t) || !dcm2niixAvailable(t) || !decodersAvailable(t)) return;
+  const { phantom, data } = await ready;
+  makeDicomSeries(at('plain'), { data, shape: phantom.shape, affine: phantom.affine });
+  encode(at('plain'), at('jpeg-ls'), 'dcmcjpls', []);
+  encode(at('plain'), at('extended'), 'dcmcjpeg', ['+ee', '+q', '50']);
+  encode(at('extended'), at('extended-decoded'), 'dcmdjpeg', []);
+  // The tiny fixture network is untrained: masks are compared where the HU are the same, voxel for voxel.
+  for (const [name, reference] of [['jpeg-ls', 'plain'], ['extended', 'extended-decoded']] as const) {
+    const masks = [];
+    for (const folder of [name, reference]) {
+      const run = await lesionseg('predict', '-m', at('run'), '-i', at(folder), '-o', at(`${folder}.nii.gz`));
+      assert.equal(run.code, 0, run.stderr);
+      masks.push(Uint8Array.from((await readNifti(at(`${folder}.nii.gz`))).data as Uint8Array));
+    }
+    assert.deepEqual(masks[0], masks[1], name);
+  }
+  // The same series as one Enhanced CT file: the same HU on the same grid, so the same mask; no SEG for it yet.
+  fs.mkdirSync(at('enhanced'));
+  execFileSync(PYTHON, [path.join(DICOM_FIXTURES, 'make_enhanced_ct.py'), at('plain'), at('enhanced', 'ct.dcm')]);
+  const enhanced = await lesionseg('predict', '-m', at('run'), '-i', at('enhanced'), '-o', at('enhanced.nii.gz'));
+  assert.equal(enhanced.code, 0, enhanced.stderr);
+  assert.deepEqual(Uint8Array.from((await readNifti(at('enhanced.nii.gz'))).data as Uint8Array), Uint8Array.from((await readNifti(at('plain.nii.gz'))).data as Uint8Array));
+  const enhancedSeg = await lesionseg('predict', '-m', at('missing-model'), '-i', at('enhanced'), '-o', at('enhanced.seg.dcm'), '--output-type', 'dicom-seg');
+  assert.equal(enhancedSeg.code, 2, enhancedSeg.stderr);
+  assert.match(enhancedSeg.stderr, /--output-type dicom-seg is not written for an Enhanced CT \(multi-frame\) source yet/);
+  const last = at('jpeg-ls', 's01_0011.dcm');
+  fs.truncateSync(last, fs.statSync(last).size - 64);
+  const cut = await lesionseg('predict', '-m', at('missing-model'), '-i', at('jpeg-ls'), '-o', at('cut.nii.gz'));
+  assert.equal(cut.code, 2, cut.stderr);
+  assert.match(cut.stderr, new RegExp(`${last.replaceAll('.', '\\.')}: the file ends inside its JPEG-LS lossless PixelData`));
+  assert.doesNotMatch(cut.stderr, /lesionseg-dicom-|^\s+at /m);
+  assert.equal(fs.existsSync(at('cut.nii.gz')), false);
 });

@@ -1,8 +1,9 @@
 /**
  * `predict -i` on DICOM: a folder holding a DICOM series (or several, one picked with `--series
  * UID`; several without it are listed and refused). The series' headers are checked first (io
- * readDicomSeries: CT, no tilt, uniform spacing, no missing slices, one orientation), then its
- * outputs are decided and checked, and only later (convertDicomCase) converted by dcm2niix into a
+ * readDicomSeries: CT, no tilt, uniform spacing, no missing slices, one orientation, a transfer
+ * syntax something here decodes), then its outputs are decided and checked, and only later
+ * (convertDicomCase) decoded where compressed and converted by dcm2niix into a
  * temporary NIfTI on the series' own grid, so that the mask maps back onto the source instances for
  * `--output-type dicom-seg`.
  *
@@ -16,7 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { assertWritableOutput, checkOutputs, InputError, registerTemporaryPath, unregisterTemporaryPath } from '../core/index.js';
-import { assertDcm2niix, checkDicomSeries, chooseSeries, convertDicomSeries, holdsDicom, scanDicomFolder, summarizeSeries, type ConvertedSeries, type DicomSeries, type DicomSeriesSummary } from '../io/index.js';
+import { assertDcm2niix, assertDecoders, checkDicomSeries, chooseSeries, convertDicomSeries, type ConvertedSeries, type DicomSeries, type DicomSeriesSummary, holdsDicom, scanDicomFolder, summarizeSeries } from '../io/index.js';
 import type { PredictionCase } from './inputs.js';
 
 export const OUTPUT_TYPES = ['nifti', 'dicom-seg'] as const;
@@ -90,6 +91,9 @@ export function collectDicomCase(input: string, output: string, outputTypes: rea
     niftiFile = path.join(output, `${caseId}.nii.gz`);
     segFile = path.join(output, `${caseId}.seg.dcm`);
   }
+  if (wantSeg && series.instances.some((instance) => instance.frame !== null)) {
+    throw new InputError('--output-type dicom-seg is not written for an Enhanced CT (multi-frame) source yet (its frames would be referenced by number): ask for nifti', { file: input, code: 'bad-output' });
+  }
   const outputs = [...(wantNifti ? [niftiFile] : []), ...(wantSeg ? [segFile] : [])];
   for (const file of [output, ...outputs]) {
     if (isInside(input, file)) throw new InputError(`-o lies inside the DICOM input folder ${input}: write the outputs elsewhere (a SEG there would be read as another series)`, { file, code: 'output-is-input' });
@@ -104,9 +108,13 @@ export function collectDicomCase(input: string, output: string, outputTypes: rea
   };
 }
 
-/** dcm2niix must be there before the model is loaded (a LesionsegError saying how to install it). */
-export async function checkDicomTools(): Promise<void> {
+/**
+ * dcm2niix, and the decoders the series' transfer syntaxes need (dcmtk, GDCM), must be there before
+ * the model is loaded (a LesionsegError saying how to install them).
+ */
+export async function checkDicomTools(series: DicomSeries): Promise<void> {
   await assertDcm2niix();
+  await assertDecoders(series.instances.map((instance) => instance.transferSyntaxUid));
 }
 
 /**

@@ -179,7 +179,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
     // From the headers, before dcm2niix decodes anything (the NIfTI check after conversion stays).
     checkDicomImageSize(dicom.series, options.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES);
     if (options.saveProbabilities === true) throw new InputError('--save-probabilities is not written for DICOM input yet', { code: 'bad-arguments' });
-    await checkDicomTools();
+    await checkDicomTools(dicom.series);
   } else {
     if (options.series !== undefined) throw new InputError('--series picks a series of a DICOM folder; this input holds NIfTI images', { file: options.input, code: 'bad-arguments' });
     if (outputTypes.includes('dicom-seg')) throw new InputError('--output-type dicom-seg needs a DICOM series as -i (the SEG references its instances)', { file: options.input, code: 'bad-arguments' });

@@ -1,8 +1,13 @@
 /**
  * A checked DICOM series (dicom-series.ts) into a NIfTI on the series' own grid, through Debian's
- * dcm2niix, which decodes every transfer syntax (JS decoders returned garbage on JPEG-lossless):
+ * dcm2niix (JS decoders returned garbage on JPEG-lossless):
  *
- *   dcm2niix -z n -b n -f series -o WORK/out WORK/in        (WORK/in: links to the series' files only)
+ *   dcm2niix -z n -b n -f series -o WORK/out WORK/in
+ *
+ * WORK/in holds only the series' instances: links to the uncompressed ones, and copies of every
+ * other one decoded to explicit VR little endian by a packaged decoder (dicom-decode.ts: dcmtk's
+ * libjpeg for lossy JPEG, where dcm2niix's own decoder disagrees). Messages name the user's files,
+ * never the work folder's.
  *
  * dcm2niix writes its NIfTI in its own voxel order (rows flipped, slices in the order it sorts
  * them) with an LPS->RAS-correct affine. That affine is checked against the one built from the
@@ -20,6 +25,7 @@ import { readNifti } from './nifti-read.js';
 import { writeNifti } from './nifti-write.js';
 import { findAxisMapping, reorientToImage, describeMapping, isIdentityMapping, type AxisMapping } from './importers/reorient.js';
 import type { DicomSeries } from './dicom-series.js';
+import { decodeInstance, decoderFor } from './dicom-decode.js';
 
 export interface ConvertedSeries {
   /** The NIfTI on the series' grid (`<name>.nii` in the work folder). */
@@ -35,6 +41,38 @@ export interface ConvertOptions {
   dcm2niix?: string;
   /** Seconds dcm2niix may take (default 600). */
   timeoutSeconds?: number;
+  /** Instances decoded at once (default 4). */
+  decodeConcurrency?: number;
+  /** Let dcm2niix decode compressed instances itself (only to measure its decoder against ours; predict never does). */
+  dcm2niixDecodes?: boolean;
+}
+
+/** Link or decode each instance into `inputDir` as NNNNN.dcm; returns work file -> the user's file. */
+async function stageInstances(series: DicomSeries, inputDir: string, concurrency: number, dcm2niixDecodes: boolean): Promise<Map<string, string>> {
+  const staged = new Map<string, string>();
+  const pending = series.instances.map((instance, index) => ({ instance, target: path.join(inputDir, `${String(index).padStart(5, '0')}.dcm`) }));
+  // An Enhanced CT file holds every frame: it is staged once.
+  const seen = new Set<string>();
+  for (let index = pending.length - 1; index >= 0; index--) {
+    const file = path.resolve(pending[index]!.instance.file);
+    if (seen.has(file)) pending.splice(index, 1);
+    seen.add(file);
+  }
+  for (const { instance, target } of pending) staged.set(target, path.resolve(instance.file));
+  const worker = async (): Promise<void> => {
+    try {
+      for (let next = pending.shift(); next !== undefined; next = pending.shift()) {
+        const decoder = decoderFor({ file: next.instance.file, transferSyntaxUid: next.instance.transferSyntaxUid });
+        if (decoder === null || dcm2niixDecodes) fs.symlinkSync(path.resolve(next.instance.file), next.target);
+        else await decodeInstance(next.instance.file, next.instance.transferSyntaxUid, decoder, next.target);
+      }
+    } catch (error) {
+      pending.length = 0; // the other workers stop after their current instance
+      throw error;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  return staged;
 }
 
 function runDcm2niix(executable: string, args: string[], timeoutSeconds: number): Promise<string> {
@@ -106,8 +144,14 @@ export async function convertDicomSeries(series: DicomSeries, workDir: string, n
   fs.mkdirSync(inputDir, { recursive: true });
   fs.mkdirSync(outputDir, { recursive: true });
   // Only this series' files, so that dcm2niix sees no other series of the folder.
-  series.instances.forEach((instance, index) => fs.symlinkSync(path.resolve(instance.file), path.join(inputDir, `${String(index).padStart(5, '0')}.dcm`)));
-  await runDcm2niix(executable, ['-z', 'n', '-b', 'n', '-f', 'series', '-o', outputDir, inputDir], options.timeoutSeconds ?? 600);
+  const staged = await stageInstances(series, inputDir, options.decodeConcurrency ?? 4, options.dcm2niixDecodes === true);
+  await runDcm2niix(executable, ['-z', 'n', '-b', 'n', '-f', 'series', '-o', outputDir, inputDir], options.timeoutSeconds ?? 600).catch((error: unknown) => {
+    if (!(error instanceof LesionsegError)) throw error;
+    // Name the user's files, not the work folder's links and decoded copies.
+    let message = error.message;
+    for (const [work, user] of staged) message = message.replaceAll(work, user);
+    throw new LesionsegError(error.code, message.replaceAll(inputDir, series.folder));
+  });
   const written = fs.readdirSync(outputDir).filter((file) => /\.nii$/i.test(file)).sort();
   const what = `series ${series.seriesInstanceUid}`;
   if (written.length !== 1) {

@@ -11,6 +11,7 @@ import { lossyCompressionOf } from './dicom-lossy.js';
 const header = (transferSyntaxUid: string, text: DicomHeader['text'] = {}, pixel: { offset: number; length: number | null } = { offset: 900, length: null }): DicomHeader => ({
   file: 'x.dcm', transferSyntaxUid, mediaStorageSopClassUid: '1.2.840.10008.5.1.4.1.1.2', hasPixelData: true, pixelData: pixel, fileBytes: 1000, text,
   numbers: { Rows: [10], Columns: [10], BitsAllocated: [16] },
+  functionalGroups: null,
 });
 
 test('a JPEG baseline series without (0028,2110) is lossy: ISO_10918_1, ratio decoded / stored bytes', () => {

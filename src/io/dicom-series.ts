@@ -3,8 +3,8 @@
  * SeriesInstanceUID, one series chosen (the only one, or `--series UID`; several without a choice
  * are listed and refused: we do not guess), and its geometry checked from the headers alone before
  * anything is converted:
- *   - a CT image series (Modality CT, single-frame images, one sample per pixel) whose voxel tags
- *     (SOP class, rescale, bits, PixelData's length) agree (dicom-voxels.ts);
+ *   - a CT image series (Modality CT, single-frame images or Enhanced CT frames, one sample per pixel) whose voxel tags
+ *     (SOP class, transfer syntax, rescale, bits, PixelData's length) agree (dicom-voxels.ts);
  *   - every instance has position, orientation, pixel spacing, the same size, spacing, orientation
  *     (within 1e-4) and frame of reference;
  *   - no gantry tilt: GantryDetectorTilt 0 and slice positions that step along the slice normal;
@@ -21,6 +21,7 @@ import { InputError, type Affine, type Shape3 } from '../core/index.js';
 import { isDicomFile, readDicomHeader, type DicomHeader } from './dicom.js';
 import { lossyCompressionOf, type LossyCompression } from './dicom-lossy.js';
 import { checkVoxelTags, decodedImageBytes } from './dicom-voxels.js';
+import { enhancedCtFrames } from './dicom-enhanced.js';
 
 export type Vec3 = [number, number, number];
 
@@ -37,6 +38,10 @@ export interface DicomInstance {
   file: string;
   sopInstanceUid: string;
   sopClassUid: string;
+  /** (0002,0010): decides whether and how the instance is decoded before dcm2niix (dicom-decode.ts). */
+  transferSyntaxUid: string;
+  /** The frame of an Enhanced CT image (1-based) that is this slice; null for a single-frame image. */
+  frame: number | null;
   instanceNumber: number | null;
   /** ImagePositionPatient (LPS mm): the centre of the first pixel. */
   position: Vec3;
@@ -230,7 +235,9 @@ function numbersOf(header: DicomHeader, keyword: 'ImagePositionPatient' | 'Image
 }
 
 /** Check a series' headers (see the file comment) and build its grid; every refusal names the folder or the file. */
-export function checkDicomSeries(folder: string, headers: readonly DicomHeader[]): DicomSeries {
+export function checkDicomSeries(folder: string, instanceHeaders: readonly DicomHeader[]): DicomSeries {
+  // Enhanced CT: one header per frame from here on (dicom-enhanced.ts); single-frame images as they are.
+  const headers = instanceHeaders.flatMap(enhancedCtFrames);
   const first = headers[0]!;
   const seriesUid = first.text.SeriesInstanceUID!;
   const what = `series ${seriesUid}`;
@@ -243,7 +250,7 @@ export function checkDicomSeries(folder: string, headers: readonly DicomHeader[]
   for (const header of headers) {
     if (!header.hasPixelData) throw new InputError('is a CT instance without PixelData (7FE0,0010)', { file: header.file, code: 'dicom-no-pixels' });
     const frames = header.numbers.NumberOfFrames?.[0] ?? 1;
-    if (frames !== 1) throw new InputError(`is a multi-frame image (NumberOfFrames ${frames}); lesionseg reads series of single-frame CT images`, { file: header.file, code: 'dicom-multiframe' });
+    if (frames !== 1 && header.frame === null) throw new InputError(`is a multi-frame image (NumberOfFrames ${frames}); lesionseg reads series of single-frame CT images and Enhanced CT images`, { file: header.file, code: 'dicom-multiframe' });
     const samples = header.numbers.SamplesPerPixel?.[0] ?? 1;
     if (samples !== 1) throw new InputError(`has ${samples} samples per pixel; a CT image has 1`, { file: header.file, code: 'dicom-bad-tag' });
     for (const keyword of ['SOPInstanceUID', 'SOPClassUID', 'StudyInstanceUID'] as const) {
@@ -252,7 +259,7 @@ export function checkDicomSeries(folder: string, headers: readonly DicomHeader[]
     if (header.numbers.Rows === undefined || header.numbers.Columns === undefined) throw new InputError('has no Rows/Columns (0028,0010/0011)', { file: header.file, code: 'dicom-missing-tag' });
     checkVoxelTags(header);
   }
-  const duplicateUid = headers.find((h, index) => headers.findIndex((o) => o.text.SOPInstanceUID === h.text.SOPInstanceUID) !== index);
+  const duplicateUid = headers.find((h, index) => headers.findIndex((o) => o.text.SOPInstanceUID === h.text.SOPInstanceUID && o.frame === h.frame) !== index);
   if (duplicateUid !== undefined) throw new InputError(`${what}: SOPInstanceUID ${duplicateUid.text.SOPInstanceUID} occurs twice (${duplicateUid.file} is a copy)`, { file: folder, code: 'dicom-duplicate-instance' });
 
   const rows = first.numbers.Rows![0]!;
@@ -294,17 +301,20 @@ export function checkDicomSeries(folder: string, headers: readonly DicomHeader[]
     file: header.file,
     sopInstanceUid: header.text.SOPInstanceUID!,
     sopClassUid: header.text.SOPClassUID!,
+    transferSyntaxUid: header.transferSyntaxUid,
+    frame: header.frame,
     instanceNumber: header.numbers.InstanceNumber?.[0] ?? null,
     position: numbersOf(header, 'ImagePositionPatient', 3, '(0020,0032)') as Vec3,
     positionText: header.text.ImagePositionPatient!.split('\\').map((value) => value.trim()),
   }));
   instances.sort((a, b) => dot(a.position, normal) - dot(b.position, normal));
-  // k runs along the normal, unless the instance numbers run the other way: then k follows them (the scanner's order).
-  const [lowest, highest] = [instances[0]!.instanceNumber, instances[instances.length - 1]!.instanceNumber];
+  // k runs along the normal, unless the instance numbers (an Enhanced CT's frame numbers) run the other way: then k follows them (the scanner's order).
+  const order = (instance: DicomInstance): number | null => instance.frame ?? instance.instanceNumber;
+  const [lowest, highest] = [order(instances[0]!), order(instances[instances.length - 1]!)];
   const reversed = lowest !== null && highest !== null && lowest > highest;
   if (reversed) instances.reverse();
   const axis = reversed ? (normal.map((n) => -n) as Vec3) : normal;
-  const name = (instance: DicomInstance): string => `${path.basename(instance.file)}${instance.instanceNumber !== null ? ` (instance ${instance.instanceNumber})` : ''}`;
+  const name = (instance: DicomInstance): string => `${path.basename(instance.file)}${instance.frame !== null ? ` (frame ${instance.frame})` : instance.instanceNumber !== null ? ` (instance ${instance.instanceNumber})` : ''}`;
   const steps = instances.slice(1).map((instance, index) => dot(subtract(instance.position, instances[index]!.position), axis));
   const stepMedian = median(steps);
   const tolerance = SPACING_RELATIVE_TOLERANCE * stepMedian + SPACING_ABSOLUTE_TOLERANCE_MM;

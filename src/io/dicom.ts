@@ -2,71 +2,32 @@
  * A small, bounded reader of DICOM file headers: the 128-byte preamble and `DICM`, the file meta
  * group (explicit VR little endian), then the data set in explicit or implicit VR little endian
  * (also for compressed transfer syntaxes, whose elements before PixelData are explicit VR little
- * endian), up to PixelData and no further. It keeps the top-level attributes series selection,
- * geometry checks and a Segmentation's references need (DICOM_TAGS) and skips everything else,
- * sequences included, by their lengths.
+ * endian), explicit VR big endian, or deflated (inflated whole first: offsets and `fileBytes` then
+ * count in the inflated data set), up to PixelData and no further. It keeps the top-level
+ * attributes series selection, geometry checks and a Segmentation's references need (DICOM_TAGS,
+ * dicom-tags.ts), the same attributes inside each item of an Enhanced CT's functional groups, and
+ * skips everything else, other sequences included, by their lengths.
  *
  * A header that cannot be read exactly is refused with an InputError naming the file, the byte
  * offset and what is wrong (truncated element, unknown VR, nesting deeper than 16, elements out of
- * order, a malformed DS/IS/UID value, big-endian or deflated data sets), never read as something
- * plausible. Pixel data is not decoded here: dcm2niix does that (dicom-convert.ts); where it starts
- * and how long it says it is are kept, so that dicom-voxels.ts can check it against the tags first.
+ * order, a malformed DS/IS/UID value, a deflated stream cut short), never read as something
+ * plausible. Pixel data is not decoded here: dcm2niix and the decoders do that (dicom-convert.ts,
+ * dicom-decode.ts); where it starts and how long it says it is are kept, so that dicom-voxels.ts
+ * can check it against the tags first.
  */
 import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
 import { InputError } from '../core/index.js';
 import { CHARACTER_SET_VRS, characterSetTerms, checkCharacterSet, decodeDicomText } from './dicom-charset.js';
+import { DICOM_TAGS, type DicomKeyword, TRANSFER_SYNTAX } from './dicom-tags.js';
 
-export const TRANSFER_SYNTAX = {
-  implicitLittle: '1.2.840.10008.1.2',
-  explicitLittle: '1.2.840.10008.1.2.1',
-  deflatedExplicitLittle: '1.2.840.10008.1.2.1.99',
-  explicitBig: '1.2.840.10008.1.2.2',
-} as const;
+export { DICOM_TAGS, TRANSFER_SYNTAX, type DicomKeyword } from './dicom-tags.js';
 
-/** The attributes kept: keyword -> [group, element, VR] (the VR is used for implicit VR data sets). */
-export const DICOM_TAGS = {
-  SpecificCharacterSet: [0x0008, 0x0005, 'CS'],
-  SOPClassUID: [0x0008, 0x0016, 'UI'],
-  SOPInstanceUID: [0x0008, 0x0018, 'UI'],
-  StudyDate: [0x0008, 0x0020, 'DA'],
-  StudyTime: [0x0008, 0x0030, 'TM'],
-  AccessionNumber: [0x0008, 0x0050, 'SH'],
-  Modality: [0x0008, 0x0060, 'CS'],
-  Manufacturer: [0x0008, 0x0070, 'LO'],
-  ReferringPhysicianName: [0x0008, 0x0090, 'PN'],
-  StudyDescription: [0x0008, 0x1030, 'LO'],
-  SeriesDescription: [0x0008, 0x103e, 'LO'],
-  PatientName: [0x0010, 0x0010, 'PN'],
-  PatientID: [0x0010, 0x0020, 'LO'],
-  PatientBirthDate: [0x0010, 0x0030, 'DA'],
-  PatientSex: [0x0010, 0x0040, 'CS'],
-  SliceThickness: [0x0018, 0x0050, 'DS'],
-  SpacingBetweenSlices: [0x0018, 0x0088, 'DS'],
-  GantryDetectorTilt: [0x0018, 0x1120, 'DS'],
-  StudyInstanceUID: [0x0020, 0x000d, 'UI'],
-  SeriesInstanceUID: [0x0020, 0x000e, 'UI'],
-  StudyID: [0x0020, 0x0010, 'SH'],
-  SeriesNumber: [0x0020, 0x0011, 'IS'],
-  InstanceNumber: [0x0020, 0x0013, 'IS'],
-  ImagePositionPatient: [0x0020, 0x0032, 'DS'],
-  ImageOrientationPatient: [0x0020, 0x0037, 'DS'],
-  FrameOfReferenceUID: [0x0020, 0x0052, 'UI'],
-  SamplesPerPixel: [0x0028, 0x0002, 'US'],
-  NumberOfFrames: [0x0028, 0x0008, 'IS'],
-  Rows: [0x0028, 0x0010, 'US'],
-  Columns: [0x0028, 0x0011, 'US'],
-  PixelSpacing: [0x0028, 0x0030, 'DS'],
-  BitsAllocated: [0x0028, 0x0100, 'US'],
-  BitsStored: [0x0028, 0x0101, 'US'],
-  PixelRepresentation: [0x0028, 0x0103, 'US'],
-  RescaleIntercept: [0x0028, 0x1052, 'DS'],
-  RescaleSlope: [0x0028, 0x1053, 'DS'],
-  LossyImageCompression: [0x0028, 0x2110, 'CS'],
-  LossyImageCompressionRatio: [0x0028, 0x2112, 'DS'],
-  LossyImageCompressionMethod: [0x0028, 0x2114, 'CS'],
-} as const satisfies Record<string, readonly [number, number, string]>;
-
-export type DicomKeyword = keyof typeof DICOM_TAGS;
+/** Attributes kept from one item (DICOM_TAGS, at any depth inside it). */
+export interface DicomValues {
+  text: Partial<Record<DicomKeyword, string>>;
+  numbers: Partial<Record<DicomKeyword, number[]>>;
+}
 
 /** Text attributes as strings, DS/IS as number arrays, US as numbers; absent attributes are missing. */
 export interface DicomHeader {
@@ -82,6 +43,12 @@ export interface DicomHeader {
   fileBytes: number;
   text: Partial<Record<DicomKeyword, string>>;
   numbers: Partial<Record<DicomKeyword, number[]>>;
+  /**
+   * A multi-frame image's functional groups (Enhanced CT): SharedFunctionalGroupsSequence's item and
+   * each PerFrameFunctionalGroupsSequence item, with the DICOM_TAGS found inside their macros
+   * (Plane Position, Plane Orientation, Pixel Measures, Pixel Value Transformation); null without them.
+   */
+  functionalGroups: { shared: DicomValues | null; perFrame: DicomValues[] } | null;
 }
 
 export interface DicomReadLimits {
@@ -100,6 +67,8 @@ const ITEM = 0xfffee000;
 const ITEM_DELIMITATION = 0xfffee00d;
 const SEQUENCE_DELIMITATION = 0xfffee0dd;
 const PIXEL_DATA = 0x7fe00010;
+const SHARED_FUNCTIONAL_GROUPS = 0x52009229;
+const PER_FRAME_FUNCTIONAL_GROUPS = 0x52009230;
 /** (7FE0,0008) FloatPixelData and (7FE0,0009) DoubleFloatPixelData end the header too. */
 const FIRST_PIXEL_TAG = 0x7fe00008;
 
@@ -141,9 +110,10 @@ class HeaderParser {
   hasPixelData = false;
   pixelData: { offset: number; length: number | null } | null = null;
   private characterSet: string[] = [];
+  private bigEndian = false;
 
   constructor(
-    private readonly bytes: Buffer,
+    private bytes: Buffer,
     /** True when `bytes` holds the whole file (running out is then truncation, not a reason to read more). */
     private readonly complete: boolean,
     private readonly file: string,
@@ -161,18 +131,40 @@ class HeaderParser {
     this.refuse(`the file ends inside ${what} (${count} bytes needed, ${Math.max(0, this.bytes.length - at)} left)`, at);
   }
 
+  functionalGroups: DicomHeader['functionalGroups'] = null;
+  /** The data set's size in bytes where it was inflated (then the caller reports it as the file's). */
+  inflatedBytes: number | null = null;
+
+  private u16(at: number): number {
+    return this.bigEndian ? this.bytes.readUInt16BE(at) : this.bytes.readUInt16LE(at);
+  }
+
+  private u32(at: number): number {
+    return this.bigEndian ? this.bytes.readUInt32BE(at) : this.bytes.readUInt32LE(at);
+  }
+
   parse(): void {
     this.parseMeta();
     const syntax = this.transferSyntaxUid;
-    if (syntax === TRANSFER_SYNTAX.explicitBig) {
-      throw new InputError('is stored in explicit VR big endian (retired), which lesionseg does not read; convert it (e.g. dcmconv +te) first', { file: this.file, code: 'dicom-transfer-syntax' });
-    }
-    if (syntax === TRANSFER_SYNTAX.deflatedExplicitLittle) {
-      throw new InputError('is a deflated data set, which lesionseg does not read; convert it (e.g. dcmconv +te) first', { file: this.file, code: 'dicom-transfer-syntax' });
-    }
+    if (syntax === TRANSFER_SYNTAX.deflatedExplicitLittle) this.inflate();
+    this.bigEndian = syntax === TRANSFER_SYNTAX.explicitBig;
     // Every other transfer syntax (the compressed ones included) encodes the data set explicitly.
     const explicit = syntax !== TRANSFER_SYNTAX.implicitLittle;
     this.parseDataSet(explicit);
+  }
+
+  /** Replace the deflated data set after the file meta by its inflated bytes (the whole file is read first). */
+  private inflate(): void {
+    if (!this.complete) throw new NeedMoreBytes();
+    let inflated: Buffer;
+    try {
+      inflated = zlib.inflateRawSync(this.bytes.subarray(this.offset), { maxOutputLength: INFLATED_LIMIT });
+    } catch (error) {
+      const why = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' ? `it inflates to more than ${INFLATED_LIMIT} bytes` : (error as Error).message;
+      throw new InputError(`its deflated data set cannot be inflated (${why}): a truncated or corrupt file`, { file: this.file, code: 'dicom-truncated' });
+    }
+    this.bytes = Buffer.concat([this.bytes.subarray(0, this.offset), inflated]);
+    this.inflatedBytes = this.bytes.length;
   }
 
   private parseMeta(): void {
@@ -182,7 +174,7 @@ class HeaderParser {
     }
     for (;;) {
       this.need(this.offset, 2, 'the file meta group');
-      if (this.bytes.readUInt16LE(this.offset) !== 0x0002) break;
+      if (this.bytes.readUInt16LE(this.offset) !== 0x0002) break; // the meta group is little endian in every syntax
       const start = this.offset;
       const element = this.readElementHeader(true);
       this.need(this.offset, element.length, `element ${tagText(element.tag)}`);
@@ -201,29 +193,29 @@ class HeaderParser {
   /** Tag, VR and length of the element at the current offset; moves past them. */
   private readElementHeader(explicit: boolean): { tag: number; vr: string | null; length: number } {
     this.need(this.offset, 8, 'an element header');
-    const group = this.bytes.readUInt16LE(this.offset);
-    const element = this.bytes.readUInt16LE(this.offset + 2);
+    const group = this.u16(this.offset);
+    const element = this.u16(this.offset + 2);
     const tag = ((group << 16) | element) >>> 0;
     if (group === 0xfffe) {
       // Item and delimitation tags carry no VR, in either encoding.
-      const length = this.bytes.readUInt32LE(this.offset + 4);
+      const length = this.u32(this.offset + 4);
       this.offset += 8;
       return { tag, vr: null, length };
     }
     if (!explicit) {
-      const length = this.bytes.readUInt32LE(this.offset + 4);
+      const length = this.u32(this.offset + 4);
       this.offset += 8;
       return { tag, vr: null, length };
     }
     const vr = this.bytes.toString('latin1', this.offset + 4, this.offset + 6);
     if (LONG_VRS.has(vr)) {
       this.need(this.offset, 12, 'an element header');
-      const length = this.bytes.readUInt32LE(this.offset + 8);
+      const length = this.u32(this.offset + 8);
       this.offset += 12;
       return { tag, vr, length };
     }
     if (!SHORT_VRS.has(vr)) this.refuse(`element ${tagText(tag)} has an unknown VR ${JSON.stringify(vr)}`);
-    const length = this.bytes.readUInt16LE(this.offset + 6);
+    const length = this.u16(this.offset + 6);
     this.offset += 8;
     return { tag, vr, length };
   }
@@ -246,67 +238,90 @@ class HeaderParser {
       if (tag <= previous) this.refuse(`element ${tagText(tag)} follows ${tagText(previous)} (elements must be in ascending order)`, start);
       previous = tag;
       if (vr === 'SQ' || (length === UNDEFINED_LENGTH && (vr === null || vr === 'UN'))) {
-        this.skipSequence(length, explicit && vr !== 'UN', 1, tag);
+        const groups = tag === SHARED_FUNCTIONAL_GROUPS || tag === PER_FRAME_FUNCTIONAL_GROUPS ? ([] as DicomValues[]) : null;
+        this.skipSequence(length, explicit && vr !== 'UN', 1, tag, groups === null ? null : () => {
+          const item: DicomValues = { text: {}, numbers: {} };
+          groups.push(item);
+          return item;
+        });
+        if (groups !== null) {
+          this.functionalGroups ??= { shared: null, perFrame: [] };
+          if (tag === SHARED_FUNCTIONAL_GROUPS) this.functionalGroups.shared = groups[0] ?? null;
+          else this.functionalGroups.perFrame = groups;
+        }
         continue;
       }
       if (length === UNDEFINED_LENGTH) this.refuse(`element ${tagText(tag)} (${vr}) has an undefined length`, start);
       this.need(this.offset, length, `element ${tagText(tag)}`);
       const keyword = WANTED.get(tag);
-      if (keyword !== undefined) this.keep(keyword, vr, length, start);
+      if (keyword !== undefined) this.keep(keyword, vr, length, start, this);
       this.offset += length;
     }
   }
 
-  /** Skip a sequence's items (defined or undefined lengths), nested sequences included. */
-  private skipSequence(length: number, explicit: boolean, depth: number, tag: number): void {
+  /**
+   * Skip a sequence's items (defined or undefined lengths), nested sequences included; with
+   * `collect`, each item's DICOM_TAGS (at any depth) are kept in the record it returns for the item.
+   */
+  private skipSequence(length: number, explicit: boolean, depth: number, tag: number, collect: (() => DicomValues) | null = null): void {
     if (depth > this.limits.maxDepth) this.refuse(`sequences nest deeper than ${this.limits.maxDepth} levels at ${tagText(tag)}`);
     if (length !== UNDEFINED_LENGTH) {
       this.need(this.offset, length, `sequence ${tagText(tag)}`);
       const end = this.offset + length;
-      while (this.offset < end) this.skipItem(explicit, depth, end, tag);
+      while (this.offset < end) this.skipItem(explicit, depth, end, tag, collect);
       if (this.offset !== end) this.refuse(`the items of sequence ${tagText(tag)} overrun its length`);
       return;
     }
     for (;;) {
       const start = this.offset;
       this.need(this.offset, 8, `sequence ${tagText(tag)}`);
-      const itemTag = ((this.bytes.readUInt16LE(this.offset) << 16) | this.bytes.readUInt16LE(this.offset + 2)) >>> 0;
+      const itemTag = ((this.u16(this.offset) << 16) | this.u16(this.offset + 2)) >>> 0;
       if (itemTag === SEQUENCE_DELIMITATION) {
         this.offset += 8;
         return;
       }
-      this.skipItem(explicit, depth, Infinity, tag);
+      this.skipItem(explicit, depth, Infinity, tag, collect);
       if (this.offset <= start) this.refuse(`no progress inside sequence ${tagText(tag)}`);
     }
   }
 
-  private skipItem(explicit: boolean, depth: number, end: number, sequenceTag: number): void {
+  private skipItem(explicit: boolean, depth: number, end: number, sequenceTag: number, collect: (() => DicomValues) | null): void {
     const start = this.offset;
     const item = this.readElementHeader(explicit);
     if (item.tag !== ITEM) this.refuse(`sequence ${tagText(sequenceTag)} holds ${tagText(item.tag)} where an item (FFFE,E000) belongs`, start);
+    let itemEnd = end;
     if (item.length !== UNDEFINED_LENGTH) {
       if (this.offset + item.length > end) this.refuse(`an item of sequence ${tagText(sequenceTag)} overruns the sequence`, start);
       this.need(this.offset, item.length, `an item of sequence ${tagText(sequenceTag)}`);
-      this.offset += item.length;
-      return;
+      if (collect === null) {
+        this.offset += item.length;
+        return;
+      }
+      itemEnd = this.offset + item.length;
     }
+    const into = collect?.() ?? null;
+    const intoItem = into === null ? null : (): DicomValues => into;
     for (;;) {
+      if (item.length !== UNDEFINED_LENGTH && this.offset === itemEnd) return;
       const elementStart = this.offset;
       const { tag, vr, length } = this.readElementHeader(explicit);
-      if (tag === ITEM_DELIMITATION) return;
+      if (tag === ITEM_DELIMITATION && item.length === UNDEFINED_LENGTH) return;
       if ((tag >>> 16) === 0xfffe) this.refuse(`unexpected ${tagText(tag)} inside an item of ${tagText(sequenceTag)}`, elementStart);
       if (vr === 'SQ' || (length === UNDEFINED_LENGTH && (vr === null || vr === 'UN'))) {
-        this.skipSequence(length, explicit && vr !== 'UN', depth + 1, tag);
+        this.skipSequence(length, explicit && vr !== 'UN', depth + 1, tag, intoItem);
+        if (this.offset > itemEnd) this.refuse(`an item of sequence ${tagText(sequenceTag)} overruns the sequence`, elementStart);
         continue;
       }
       if (length === UNDEFINED_LENGTH) this.refuse(`element ${tagText(tag)} (${vr}) has an undefined length`, elementStart);
       this.need(this.offset, length, `element ${tagText(tag)}`);
+      const keyword = into === null ? undefined : WANTED.get(tag);
+      if (keyword !== undefined) this.keep(keyword, vr, length, elementStart, into!);
       this.offset += length;
-      if (this.offset > end) this.refuse(`an item of sequence ${tagText(sequenceTag)} overruns the sequence`, elementStart);
+      if (this.offset > itemEnd) this.refuse(`an item of sequence ${tagText(sequenceTag)} overruns the sequence`, elementStart);
     }
   }
 
-  private keep(keyword: DicomKeyword, explicitVr: string | null, length: number, start: number): void {
+  private keep(keyword: DicomKeyword, explicitVr: string | null, length: number, start: number, into: DicomValues): void {
     const expectedVr = DICOM_TAGS[keyword][2];
     const vr = explicitVr ?? expectedVr;
     const label = `${keyword} ${tagText(WANTED_TAG[keyword])}`;
@@ -314,7 +329,7 @@ class HeaderParser {
     const raw = this.bytes.subarray(this.offset, this.offset + length);
     if (expectedVr === 'US') {
       if (length !== 2) this.refuse(`${label} (US) is ${length} bytes long, not 2`, start);
-      this.numbers[keyword] = [raw.readUInt16LE(0)];
+      into.numbers[keyword] = [this.bigEndian ? raw.readUInt16BE(0) : raw.readUInt16LE(0)];
       return;
     }
     // Text VRs by the Specific Character Set (read first: (0008,0005) precedes every other text attribute).
@@ -326,8 +341,8 @@ class HeaderParser {
       const pattern = expectedVr === 'DS' ? DS_VALUE : IS_VALUE;
       const bad = parts.find((part) => !pattern.test(part));
       if (bad !== undefined) this.refuse(`${label} holds ${JSON.stringify(bad)}, not a${expectedVr === 'DS' ? ' decimal' : 'n integer'} string`, start);
-      this.numbers[keyword] = parts.map(Number);
-      this.text[keyword] = value;
+      into.numbers[keyword] = parts.map(Number);
+      into.text[keyword] = value;
       return;
     }
     if (expectedVr === 'UI') {
@@ -337,9 +352,12 @@ class HeaderParser {
       this.characterSet = characterSetTerms(value);
       checkCharacterSet(this.characterSet, this.file);
     }
-    this.text[keyword] = value;
+    into.text[keyword] = value;
   }
 }
+
+/** Most bytes a deflated data set may inflate to (a CT slice is well under 1 MiB). */
+const INFLATED_LIMIT = 256 * 1024 * 1024;
 
 const WANTED_TAG = Object.fromEntries([...WANTED].map(([tag, keyword]) => [keyword, tag])) as Record<DicomKeyword, number>;
 
@@ -370,13 +388,14 @@ export function readDicomHeader(file: string, limits: Partial<DicomReadLimits> =
           mediaStorageSopClassUid: parser.mediaStorageSopClassUid,
           hasPixelData: parser.hasPixelData,
           pixelData: parser.pixelData,
-          fileBytes: size,
+          fileBytes: parser.inflatedBytes ?? size,
           text: parser.text,
           numbers: parser.numbers,
+          functionalGroups: parser.functionalGroups,
         };
       } catch (error) {
         if (!(error instanceof NeedMoreBytes)) throw error;
-        if (want >= bounds.maxHeaderBytes) {
+        if (want >= size || want >= bounds.maxHeaderBytes) {
           throw new InputError(`the DICOM header goes on past ${bounds.maxHeaderBytes} bytes without reaching PixelData; refusing to read further`, { file, code: 'dicom-header-too-large' });
         }
         want = Math.min(size, want * 4, bounds.maxHeaderBytes);

@@ -35,6 +35,16 @@ export function dcm2niixAvailable(t: { skip(message: string): void }): boolean {
   return false;
 }
 
+/** Whether dcmtk's and GDCM's encoders and decoders run here; the same rule. */
+export function decodersAvailable(t: { skip(message: string): void }): boolean {
+  const absent = ['dcmcjpeg', 'dcmdjpeg', 'dcmcjpls', 'dcmcrle', 'dcmconv', 'gdcmconv'].filter((tool) => spawnSync(tool, ['--version'], { stdio: 'ignore' }).error !== undefined);
+  if (absent.length === 0) return true;
+  const why = `${absent.join(', ')} not installed (apt-get install dcmtk libgdcm-tools; scripts/setup.sh)`;
+  if (process.env.CI === 'true') assert.fail(why);
+  t.skip(why);
+  return false;
+}
+
 export interface SeriesSpec {
   /** int16 voxels [z, y, x]. */
   data: Int16Array;

@@ -22,6 +22,7 @@ import type { NiftiHeader, NiftiImage } from '../nifti-types.js';
 import { convertCtImage, convertMask } from './convert.js';
 import { readDicomSeries } from '../dicom-series.js';
 import { assertDcm2niix, convertDicomSeries } from '../dicom-convert.js';
+import { assertDecoders } from '../dicom-decode.js';
 import { describeMapping, findAxisMapping, isIdentityMapping, reorientToImage } from './reorient.js';
 import { IMPORTER_VERSION, type Importer, type ImportOptions, type ImportResult, type ImportKind, type SourceCase, type SourceMask } from './types.js';
 
@@ -233,6 +234,8 @@ async function convertDicomImages(cases: SourceCase[], issues: Issue[], progress
   }
   if (issues.length > 0) return null;
   await assertDcm2niix();
+  // The decoders the series' transfer syntaxes need (dcmtk, GDCM), before any conversion.
+  await assertDecoders([...series.values()].flatMap((s) => s.instances.map((instance) => instance.transferSyntaxUid)));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'lesionseg-import-dicom-'));
   progress.start('convert DICOM (dcm2niix)', dicomCases.length);
   try {
