@@ -8,22 +8,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as T from './index.js';
+import { freePort, runTsxScript } from './test-support.js';
 
 const RANK_SCRIPT = fileURLToPath(new URL('./test-helpers/collective-rank.ts', import.meta.url));
 const skip = T.distributedSupport().available ? false : `the addon has no data-parallel support (${T.distributedSupport().reason})`;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Whether a TCP server can listen on 127.0.0.1:port right now (nobody else holds it). */
 function portIsFree(port: number): Promise<boolean> {
@@ -42,15 +33,9 @@ interface Settled<V> {
   at: number;
 }
 
-function startRank(args: string[]): Promise<{ code: number | null; signal: string | null; out: Record<string, unknown> | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', RANK_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('exit', (code, signal) => resolve({ code, signal, out: stdout.trim() ? (JSON.parse(stdout.trim()) as Record<string, unknown>) : null, stderr }));
-  });
+async function startRank(args: string[]): Promise<{ code: number | null; signal: string | null; out: Record<string, unknown> | null; stderr: string }> {
+  const run = await runTsxScript(RANK_SCRIPT, args);
+  return { code: run.code, signal: run.signal, out: run.stdout.trim() ? (JSON.parse(run.stdout.trim()) as Record<string, unknown>) : null, stderr: run.stderr };
 }
 
 const worldOfOne = (port: number, networkInterface: string | null = null): T.ProcessGroupOptions => ({

@@ -2,8 +2,11 @@
  * Test support for memory checks: a full garbage collection followed by turns of the event loop, so
  * that pending finalizers (the JS FinalizationRegistry and Node-API's wrapper finalizers) have run
  * before a test reads liveTensors() / finalizedTensors(); and the scaled error tests compare
- * tensors with. Only tests import this file.
+ * tensors with; a free port and a child-process runner for the data-parallel tests. Only tests
+ * import this file.
  */
+import { spawn } from 'node:child_process';
+import * as net from 'node:net';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 
@@ -36,4 +39,35 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
     maxRef = Math.max(maxRef, Math.abs(expected[i]!));
   }
   return maxRef === 0 ? maxDiff : maxDiff / maxRef;
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (the data-parallel tests' rendezvous). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ScriptRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** performance.now() when the process exited. */
+  exitedAt: number;
+}
+
+/** Runs a TypeScript file in a child node (the ranks of the data-parallel tests) and collects its output. */
+export function runTsxScript(script: string, args: readonly string[]): Promise<ScriptRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr, exitedAt: performance.now() }));
+  });
 }

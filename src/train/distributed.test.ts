@@ -7,15 +7,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rankBatchShare } from '../data/index.js';
 import { readSafetensors } from '../io/index.js';
 import { distributedSupport } from '../tensor/index.js';
+import { freePort, runTsxScript, type ScriptRun } from '../tensor/test-support.js';
 import { firstSlurmHost, rendezvousFromEnv } from './distributed.js';
 import { runTinyTraining } from './test-support.js';
 import type { EpochRecord } from './trainer.js';
@@ -25,31 +24,8 @@ const skip = distributedSupport().available ? false : `the addon has no data-par
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ddp-trainer-'));
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-interface RankRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  exitedAt: number;
-}
-
-function startRank(args: string[]): Promise<RankRun> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', RANK_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr, exitedAt: performance.now() }));
-  });
+function startRank(args: string[]): Promise<ScriptRun> {
+  return runTsxScript(RANK_SCRIPT, args);
 }
 
 /** Largest |a - b| over every tensor of two weight files, and the largest |a|. */
