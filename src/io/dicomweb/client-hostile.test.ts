@@ -16,9 +16,9 @@ import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError, type Logger } from '../../core/index.js';
-import { encodeDicomSeg } from '../dicom-seg.js';
 import { DicomwebClient, type DicomwebOptions } from './client.js';
 import { MultipartParser } from './multipart.js';
+import { ctInstance } from './orthanc-test-support.js';
 
 const STUDY = '1.2.3.4';
 const SERIES = '1.2.3.4.5';
@@ -28,26 +28,7 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** A small CT instance of SERIES (a 16x16 int16 image: 512 bytes of PixelData). */
 function instance(number: number): Buffer {
-  const pixels = new Int16Array(256).map((_, i) => i * number);
-  return Buffer.from(
-    encodeDicomSeg({
-      SOPClassUID: '1.2.840.10008.5.1.4.1.1.2',
-      SOPInstanceUID: `${SERIES}.${number}`,
-      StudyInstanceUID: STUDY,
-      SeriesInstanceUID: SERIES,
-      Modality: 'CT',
-      Rows: 16,
-      Columns: 16,
-      BitsAllocated: 16,
-      BitsStored: 16,
-      HighBit: 15,
-      PixelRepresentation: 1,
-      SamplesPerPixel: 1,
-      PhotometricInterpretation: 'MONOCHROME2',
-      PixelData: pixels.buffer,
-      _vrMap: { PixelData: 'OW' },
-    }),
-  );
+  return ctInstance({ study: STUDY, series: SERIES, sop: `${SERIES}.${number}` }, 16, number);
 }
 
 const BOUNDARY = 'hostile-boundary';

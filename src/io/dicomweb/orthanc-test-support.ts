@@ -4,7 +4,8 @@
  * storage and index there, HTTP on a free port of 127.0.0.1 only, no DICOM server, a registered user,
  * the plugin at /dicom-web/. One per test file: `startOrthanc()` in a `before`, `stop()` in an
  * `after` (SIGTERM, then SIGKILL after 5 s), which also removes the folder. Never the system's service.
- * Only tests import this file.
+ * Also a small CT instance made in memory, for the servers tests and benchmarks write themselves.
+ * Only tests and benchmarks import this file.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,6 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort } from '../../core/index.js';
+import { encodeDicomSeg } from '../dicom-seg.js';
 
 export const ORTHANC = '/usr/sbin/Orthanc';
 export const ORTHANC_DICOMWEB_PLUGIN = '/usr/share/orthanc/plugins/libOrthancDicomWeb.so';
@@ -120,4 +122,31 @@ export async function orthancRest(orthanc: RunningOrthanc, route: string): Promi
   const response = await fetch(`${orthanc.rest}${route}`, { headers: { authorization: `Basic ${Buffer.from(`${orthanc.user}:${orthanc.password}`).toString('base64')}` } });
   assert.equal(response.status, 200, `GET ${route}: HTTP ${response.status}`);
   return response.json();
+}
+
+/**
+ * A CT Image Storage instance (explicit VR little endian, dcmjs) of a `side` x `side` int16 image
+ * whose pixel i is i * `scale` (wrapping at 16 bits), with the UIDs given.
+ */
+export function ctInstance(uids: { study: string; series: string; sop: string }, side = 16, scale = 1): Buffer {
+  const pixels = new Int16Array(side * side).map((_, i) => i * scale);
+  return Buffer.from(
+    encodeDicomSeg({
+      SOPClassUID: '1.2.840.10008.5.1.4.1.1.2',
+      SOPInstanceUID: uids.sop,
+      StudyInstanceUID: uids.study,
+      SeriesInstanceUID: uids.series,
+      Modality: 'CT',
+      Rows: side,
+      Columns: side,
+      BitsAllocated: 16,
+      BitsStored: 16,
+      HighBit: 15,
+      PixelRepresentation: 1,
+      SamplesPerPixel: 1,
+      PhotometricInterpretation: 'MONOCHROME2',
+      PixelData: pixels.buffer,
+      _vrMap: { PixelData: 'OW' },
+    }),
+  );
 }
