@@ -102,7 +102,7 @@ test('a server that closes the connection mid-multipart: retried, then one line 
   await refused(
     client(server.url).retrieveSeries(STUDY, SERIES, dest),
     'dicomweb-unreachable',
-    new RegExp(`: retrieving series ${SERIES} of study ${STUDY}: the server closed the connection mid-reply \\(after 3 tries\\); no file of the series was left in ${dest}$`),
+    new RegExp(`: retrieving series ${SERIES} of study ${STUDY}: the server closed the connection mid-reply \\(after 3 tries\\); nothing half-written or new was left in ${dest}$`),
   );
   assert.equal(server.requests.length, 3, 'one try and two retries');
   assert.deepEqual(fs.readdirSync(dest), [], 'neither the whole first instance nor a temporary file');
@@ -167,6 +167,19 @@ test('a truncated part, a part cut inside PixelData, a part that is not DICOM: d
     assert.equal(server.requests.length, 1);
     assert.deepEqual(fs.readdirSync(dest), [], 'the good first instance is removed too');
   }
+});
+
+test('a failed retrieve into a folder holding an earlier copy: the earlier instance is kept whole, the new one removed', async (t) => {
+  const dest = emptyFolder('earlier');
+  fs.writeFileSync(path.join(dest, `${SERIES}.1.dcm`), instance(1));
+  fs.writeFileSync(path.join(dest, 'notes.txt'), 'mine');
+  const server = await hostile(t, (_n, _request, response) => {
+    response.writeHead(200, MULTIPART);
+    response.end(Buffer.concat([part(instance(1)), part(instance(3)), part(instance(2).subarray(0, 200)), CLOSE]));
+  });
+  await refused(client(server.url).retrieveSeries(STUDY, SERIES, dest), 'dicomweb-reply', /instance 3 of the reply is not a DICOM file lesionseg reads: /);
+  assert.deepEqual(fs.readdirSync(dest).sort(), [`${SERIES}.1.dcm`, 'notes.txt']);
+  assert.ok(fs.readFileSync(path.join(dest, `${SERIES}.1.dcm`)).equals(instance(1)));
 });
 
 test('503, then 504, then success: retried with backoff, each retry logged; the instances arrive whole', async (t) => {

@@ -126,7 +126,7 @@ test('a wrong password, or a token Orthanc does not know: one line naming the se
         assert.equal(error.message.split('\n').length, 1);
         assert.ok(error.message.startsWith(`${orthanc!.dicomweb}: `), error.message);
         assert.match(error.message, /the server refused the credentials \(HTTP 401/);
-        assert.match(error.message.replace(/; no file of the series was left in .*$/, ''), hint);
+        assert.match(error.message.replace(/; nothing half-written or new was left in .*$/, ''), hint);
         assert.ok(!error.message.includes(secret) && !error.message.includes(orthanc!.password), error.message);
         return true;
       });

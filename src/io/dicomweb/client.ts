@@ -123,8 +123,9 @@ export class DicomwebClient {
   /**
    * WADO-RS retrieve of a series (multipart/related; type="application/dicom", in the transfer
    * syntax the server holds), each instance written to destFolder/<SOPInstanceUID>.dcm through a
-   * temporary file and a rename, every byte checked; returns the files. A failure leaves no file of
-   * the series in destFolder, and names the series.
+   * temporary file and a rename, every byte checked; returns the files. A failure names the series
+   * and removes every file this retrieve added to destFolder (a file already there, the same
+   * instance, is replaced whole or left as it was).
    */
   async retrieveSeries(studyUid: string, seriesUid: string, destFolder: string): Promise<string[]> {
     checkUid(studyUid, 'the study UID');
@@ -151,7 +152,7 @@ export class DicomwebClient {
       });
     } catch (error) {
       if (error instanceof InputError && error.code !== 'bad-arguments') {
-        throw new InputError(`${this.redact(error.message)}; no file of the series was left in ${destFolder}`, { code: error.code, cause: error });
+        throw new InputError(`${this.redact(error.message)}; nothing half-written or new was left in ${destFolder}`, { code: error.code, cause: error });
       }
       throw error;
     }
@@ -184,7 +185,7 @@ export class DicomwebClient {
       const timer = new IdleTimer(this.settings.timeoutMs);
       try {
         const boundary = newBoundary();
-        const body = multipartFileStream(boundary, files, sizes);
+        const body = multipartFileStream(boundary, files, sizes, () => timer.touch());
         const headers = {
           accept: 'application/dicom+json',
           'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}`,
