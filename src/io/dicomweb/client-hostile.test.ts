@@ -149,7 +149,7 @@ test('an instance over maxInstanceBytes: refused from its Content-Length before 
   assert.deepEqual(fs.readdirSync(dest), []);
 });
 
-test('a truncated part, a part cut inside PixelData, a part that is not DICOM: dicomweb-reply naming it, not retried', async (t) => {
+test('a truncated part, a part cut inside PixelData, a part that is not DICOM (each the 2nd of 3 in one chunk): dicomweb-reply naming it, not retried', async (t) => {
   const whole = instance(1);
   const replies: [Buffer, RegExp][] = [
     [part(whole.subarray(0, 1000), 2000), /instance 2 of the reply is 1000 bytes, its Content-Length says 2000 \(truncated\)/],
@@ -160,7 +160,7 @@ test('a truncated part, a part cut inside PixelData, a part that is not DICOM: d
   for (const [second, pattern] of replies) {
     const server = await hostile(t, (_n, _request, response) => {
       response.writeHead(200, MULTIPART);
-      response.end(Buffer.concat([part(instance(1)), second, CLOSE]));
+      response.end(Buffer.concat([part(instance(1)), second, part(instance(4)), CLOSE]));
     });
     const dest = emptyFolder(`truncated-${replies.findIndex(([, p]) => p === pattern)}`);
     await refused(client(server.url).retrieveSeries(STUDY, SERIES, dest), 'dicomweb-reply', pattern);
@@ -200,6 +200,17 @@ test('503, then 504, then success: retried with backoff, each retry logged; the 
   assert.match(warnings[1]!, /: HTTP 504 Gateway Timeout; trying again in 0\.0 s \(try 3 of 3\)$/);
   assert.equal(server.requests[0]!.headers.authorization, `Bearer ${TOKEN}`, 'the token is sent');
   assert.match(server.requests[0]!.headers.accept ?? '', /^multipart\/related; type="application\/dicom"/);
+});
+
+test('a server that cannot send a series as stored (406 to transfer-syntax=*) is asked again for its default syntax', async (t) => {
+  const server = await hostile(t, (_n, request, response) => {
+    if (/transfer-syntax/.test(request.headers.accept ?? '')) return void response.writeHead(406).end();
+    response.writeHead(200, MULTIPART);
+    response.end(Buffer.concat([part(instance(1)), CLOSE]));
+  });
+  const files = await client(server.url).retrieveSeries(STUDY, SERIES, emptyFolder('406'));
+  assert.equal(files.length, 1);
+  assert.deepEqual(server.requests.map((request) => request.headers.accept), ['multipart/related; type="application/dicom"; transfer-syntax=*', 'multipart/related; type="application/dicom"']);
 });
 
 test('401 is not retried and names the variable; a 500 echoing the credentials is quoted with them blanked', async (t) => {

@@ -133,11 +133,20 @@ export class DicomwebClient {
     fs.mkdirSync(destFolder, { recursive: true });
     const what = `retrieving series ${seriesUid} of study ${studyUid}`;
     const url = `${this.baseUrl}/studies/${studyUid}/series/${seriesUid}`;
+    // The series as stored (transfer-syntax=*, PS3.18 8.7.3.5.2), unless the server answers 406 Not
+    // Acceptable to that: then as it converts by default (Explicit VR Little Endian).
+    let accept = 'multipart/related; type="application/dicom"; transfer-syntax=*';
     try {
       return await withRetries(this.settings, what, true, async () => {
         const timer = new IdleTimer(this.settings.timeoutMs);
         try {
-          const response = await this.send('GET', url, { accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' }, what, timer);
+          let response = await this.send('GET', url, { accept }, what, timer);
+          if (response.status === 406 && accept.includes('transfer-syntax')) {
+            await response.body?.cancel().catch(() => undefined);
+            accept = 'multipart/related; type="application/dicom"';
+            this.settings.logger.info(`${this.baseUrl}: ${what}: the server does not send series as stored (HTTP 406); asking for its default transfer syntax`);
+            response = await this.send('GET', url, { accept }, what, timer);
+          }
           if (response.status === 204) throw new InputError(`${this.baseUrl}: ${what}: the server has no instance of it (HTTP 204)`, { code: 'dicomweb-not-found' });
           if (response.status !== 200) throw await statusFailure(this.settings, what, response, timer);
           const request = { what: `${this.baseUrl}: ${what}`, studyUid, seriesUid, destFolder, maxInstanceBytes: this.maxInstanceBytes, onBytes: () => timer.touch() };

@@ -133,29 +133,32 @@ export async function receiveInstances(request: ReceiveRequest, body: ReadableSt
   const created: string[] = [];
   const seen = new Set<string>();
   let part: OpenPart | null = null;
+  // Counted here, not read from the parser: one chunk may hold several parts, all parsed before they are handled.
+  let partNumber = 0;
   const reader = body.getReader();
   let ended = false;
   const handle = async (event: MultipartEvent): Promise<void> => {
     if (event.kind === 'headers') {
-      part = await openPart(request, event.headers, parser.parts);
+      partNumber++;
+      part = await openPart(request, event.headers, partNumber);
     } else if (event.kind === 'data') {
       const open = part!;
       open.bytes += event.bytes.byteLength;
       if (open.bytes > request.maxInstanceBytes) {
-        throw new InputError(`${request.what}: instance ${parser.parts} of the reply goes on past the ${request.maxInstanceBytes} bytes allowed for one instance; refused`, { code: 'too-large' });
+        throw new InputError(`${request.what}: instance ${partNumber} of the reply goes on past the ${request.maxInstanceBytes} bytes allowed for one instance; refused`, { code: 'too-large' });
       }
       if (open.declaredBytes !== null && open.bytes > open.declaredBytes) {
-        throw replyError(request, `instance ${parser.parts} of the reply goes on past its Content-Length of ${open.declaredBytes} bytes`);
+        throw replyError(request, `instance ${partNumber} of the reply goes on past its Content-Length of ${open.declaredBytes} bytes`);
       }
-      await writing(request, parser.parts, () => writeAll(open.handle, event.bytes));
+      await writing(request, partNumber, () => writeAll(open.handle, event.bytes));
     } else {
       // `part` stays set until the file has its name, so that a refusal below removes the temporary file.
       const open = part!;
-      await writing(request, parser.parts, async () => {
+      await writing(request, partNumber, async () => {
         await open.handle.sync();
         await open.handle.close();
       });
-      const finished = finishInstance(request, open, parser.parts, seen);
+      const finished = finishInstance(request, open, partNumber, seen);
       written.push(finished.file);
       if (finished.created) created.push(finished.file);
       part = null;
