@@ -302,8 +302,12 @@ test('https: trusted through the CA file given; without it the self-signed serve
   const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/dicom-web`;
   assert.deepEqual(await client(url, { caFile: cert }).searchStudies(), [{ '0020000D': { vr: 'UI', Value: [STUDY] } }]);
   assert.equal(requests, 1);
+  const trusting = client(url, { caFile: cert });
+  await trusting.searchStudies();
+  await trusting.close();
+  assert.equal(requests, 2);
   await refused(client(url).searchStudies(), 'dicomweb-tls', /: searching studies: the server's certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\); give the CA that signed it as the CA file, or check the URL$/);
   assert.throws(() => client(url, { caFile: key }), (error: unknown) => error instanceof InputError && error.code === 'dicomweb-tls' && /server\.key: the CA file holds no PEM certificate/.test(error.message));
   assert.throws(() => client(url.replace('https:', 'http:'), { caFile: cert }), (error: unknown) => error instanceof InputError && error.code === 'bad-arguments');
-  assert.equal(requests, 1);
+  assert.equal(requests, 2);
 });

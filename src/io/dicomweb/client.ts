@@ -96,6 +96,11 @@ export class DicomwebClient {
     };
   }
 
+  /** Close the https connections kept open for the next request (a long-running watcher's clean stop). */
+  async close(): Promise<void> {
+    await this.settings.dispatcher?.close();
+  }
+
   /** `text` with every form of this client's credentials replaced by `***` (for callers' own messages). */
   redact(text: string): string {
     return redactSecrets(text, this.settings.auth);

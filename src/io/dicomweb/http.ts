@@ -50,8 +50,13 @@ export function httpsAgent(caFile: string | undefined): Agent {
     if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new InputError('the CA file holds no PEM certificate (-----BEGIN CERTIFICATE-----)', { file: caFile, code: 'dicomweb-tls' });
     return new Agent({ connect: { ca: text } });
   }
+  const ca: string[] = [...tls.rootCertificates];
   const system = SYSTEM_CA_BUNDLES.find((file) => fs.existsSync(file));
-  const ca = [...tls.rootCertificates, ...(system !== undefined ? [fs.readFileSync(system, 'utf8')] : [])];
+  try {
+    if (system !== undefined) ca.push(fs.readFileSync(system, 'utf8'));
+  } catch {
+    // A bundle that cannot be read: Node's own roots remain, and an untrusted server is refused by name.
+  }
   return new Agent({ connect: { ca } });
 }
 
