@@ -91,9 +91,6 @@ export function collectDicomCase(input: string, output: string, outputTypes: rea
     niftiFile = path.join(output, `${caseId}.nii.gz`);
     segFile = path.join(output, `${caseId}.seg.dcm`);
   }
-  if (wantSeg && series.instances.some((instance) => instance.frame !== null)) {
-    throw new InputError('--output-type dicom-seg is not written for an Enhanced CT (multi-frame) source yet (its frames would be referenced by number): ask for nifti', { file: input, code: 'bad-output' });
-  }
   const outputs = [...(wantNifti ? [niftiFile] : []), ...(wantSeg ? [segFile] : [])];
   for (const file of [output, ...outputs]) {
     if (isInside(input, file)) throw new InputError(`-o lies inside the DICOM input folder ${input}: write the outputs elsewhere (a SEG there would be read as another series)`, { file, code: 'output-is-input' });

@@ -100,6 +100,8 @@ export interface SegCheck {
   maxPositionDifferenceMm: number;
   /** Frames whose position is not their source instance's. */
   misplacedFrames: number;
+  /** Each SEG frame's ReferencedFrameNumber (null where the source is single-frame). */
+  referencedFrameNumbers: (number | null)[];
 }
 
 /** Read `seg` with pydicom against the source `seriesDir`; the label volume by segment number goes to `volumeNpy`. */
