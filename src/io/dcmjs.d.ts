@@ -10,6 +10,8 @@ declare module 'dcmjs' {
     write(options?: { allowInvalidVRLength?: boolean }): ArrayBuffer;
   }
   const dcmjs: {
+    /** loglevel loggers; "validation.dcmjs" reports guessed VRs (implicit VR PixelData read as OW). */
+    log: { getLogger(name: string): { getLevel(): number; setLevel(level: number | 'silent'): void } };
     data: {
       DicomDict: new (meta: NaturalDataset) => DicomDictInstance;
       DicomMessage: { readFile(buffer: ArrayBuffer, options?: { ignoreErrors?: boolean }): DicomDictInstance };
