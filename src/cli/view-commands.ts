@@ -16,7 +16,8 @@ import type { Command } from '@commander-js/extra-typings';
 import { type Affine, assertSameGrid, atomicWriteFileSync, checkOutputs, InputError, isFolder, type Shape3, type TypedArray, type Volume } from '../core/index.js';
 import { assertVolume, gridFromHeader, type NiftiHeader, type NiftiImage, readNifti, readNiftiHeader, writeNifti } from '../io/index.js';
 import type { SeveritySummary } from '../eval/index.js';
-import { isSegArgument, prepareDicomView, refuseDicomArgumentsWithoutSeries, removeDicomView } from './view-dicom.js';
+import { removeDicomWork } from '../infer/index.js';
+import { isSegArgument, prepareDicomView, refuseDicomArgumentsWithoutSeries } from './view-dicom.js';
 import { overlayViewerCases, readStudyResults, viewerHtml, VIEWER_LABEL_RGB, viewerPageOf, type ViewerMask } from '../report/index.js';
 
 /** CTs up to this many voxels (256 x 256 x 128) go into the page at full resolution. */
@@ -229,7 +230,7 @@ export function registerViewCommand(program: Command): void {
         const bytes = await writeViewerPage(input, options.out);
         process.stdout.write(`view: ${options.out} (${(bytes / 2 ** 20).toFixed(1)} MiB)\n`);
       } finally {
-        if (prepared !== null) removeDicomView(prepared.workDir);
+        if (prepared !== null) removeDicomWork(prepared.workDir);
       }
     });
 }

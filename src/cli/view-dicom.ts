@@ -13,11 +13,10 @@
  * series onto the tags' grid in a temporary folder, each SEG's mask is written there on the same
  * grid, and the page is built from those files by view's one page writer.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { InputError, registerTemporaryPath, type Shape3, unregisterTemporaryPath } from '../core/index.js';
-import { assertDcm2niix, assertDecoders, checkDicomSeries, chooseSeries, convertDicomSeries, isDicomFile, parseDicomSeg, scanDicomFolder, segOnSeries, writeNifti } from '../io/index.js';
+import { InputError, type Shape3 } from '../core/index.js';
+import { checkDicomTools, convertSeriesToWork, removeDicomWork } from '../infer/index.js';
+import { checkDicomSeries, chooseSeries, isDicomFile, parseDicomSeg, scanDicomFolder, segOnSeries, writeNifti } from '../io/index.js';
 import type { ViewerInput } from './view-commands.js';
 
 /** A mask argument that is a DICOM file (a SEG) rather than a NIfTI label map. */
@@ -27,11 +26,11 @@ export function isSegArgument(file: string): boolean {
 
 export interface DicomViewInput {
   input: ViewerInput;
-  /** The temporary folder holding the converted CT and the SEGs' masks; removeDicomView removes it. */
+  /** The temporary folder holding the converted CT and the SEGs' masks; the caller removes it (infer's removeDicomWork). */
   workDir: string;
 }
 
-/** Check the series and its SEGs (see the file comment), then convert; the caller writes the page and calls removeDicomView. */
+/** Check the series and its SEGs (see the file comment), then convert (as predict does); the caller writes the page and removes workDir. */
 export async function prepareDicomView(folder: string, masks: readonly string[], seriesUid: string | undefined): Promise<DicomViewInput> {
   const segFiles = masks.filter(isSegArgument);
   const segs = segFiles.map(parseDicomSeg);
@@ -40,13 +39,10 @@ export async function prepareDicomView(folder: string, masks: readonly string[],
   const chosen = seriesUid ?? (scan.series.size > 1 && referenced.length === 1 ? referenced[0] : undefined);
   const series = checkDicomSeries(folder, chooseSeries(scan, chosen));
   const placed = segs.map((seg) => segOnSeries(seg, series));
-  await assertDcm2niix();
-  await assertDecoders(series.instances.map((instance) => instance.transferSyntaxUid));
+  await checkDicomTools(series);
 
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lesionseg-view-dicom-'));
-  registerTemporaryPath(workDir);
+  const { workDir, converted } = await convertSeriesToWork(series, 'ct');
   try {
-    const converted = await convertDicomSeries(series, workDir, 'ct');
     const spacing: Shape3 = [series.sliceSpacingMm, series.pixelSpacingMm[0], series.pixelSpacingMm[1]];
     const notes: string[] = [];
     const segMasks = [];
@@ -71,14 +67,9 @@ export async function prepareDicomView(folder: string, masks: readonly string[],
       },
     };
   } catch (error) {
-    removeDicomView(workDir);
+    removeDicomWork(workDir);
     throw error;
   }
-}
-
-export function removeDicomView(workDir: string): void {
-  fs.rmSync(workDir, { recursive: true, force: true });
-  unregisterTemporaryPath(workDir);
 }
 
 /** A SEG needs its series: refused (exit 2) when the image is a NIfTI file, as is --series. */
