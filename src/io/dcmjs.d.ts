@@ -18,6 +18,18 @@ declare module 'dcmjs' {
       DicomMetaDictionary: {
         denaturalizeDataset(dataset: NaturalDataset): NaturalDataset;
         naturalizeDataset(dataset: NaturalDataset): Record<string, any>;
+        namifyDataset(dataset: NaturalDataset): NaturalDataset;
+      };
+      datasetToDict(dataset: NaturalDataset): DicomDictInstance;
+    };
+    /** dcmjs's own SEG writer (tests read its SEGs back as another tool's). */
+    normalizers: { Normalizer: { normalizeToDataset(datasets: NaturalDataset[]): Record<string, any> } };
+    derivations: {
+      Segmentation: new (datasets: NaturalDataset[]) => {
+        dataset: Record<string, any>;
+        setNumberOfFrames(count: number): void;
+        addSegment(segment: NaturalDataset, pixelData: Uint8Array, referencedFrameNumbers: number[]): void;
+        bitPackPixelData(): void;
       };
     };
   };

@@ -2,7 +2,8 @@
  * A SEG read back onto its source series (dicom-seg-read.ts) equals the mask written, voxel for
  * voxel, however the frames are ordered and however they are placed: our writer's SEG; the same
  * SEG rewritten by pydicom (reorder_seg_frames.py) with its frames reversed, or interleaved, in
- * implicit VR and without source references (placed by ImagePositionPatient alone); and the SEG of
+ * implicit VR and without source references (placed by ImagePositionPatient alone); a SEG written
+ * by dcmjs's own Segmentation derivation (another writer, its frames from the last slice down); and the SEG of
  * the series as one Enhanced CT file (frames referenced by number). The reference is the mask
  * handed to the writer, and pydicom's own reading of the SEG (check_seg.py) agrees with it. A SEG
  * shown on another series (of its frame of reference, or of another), one whose frame moved off its source
@@ -14,12 +15,13 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import dcmjs from 'dcmjs';
 import type { Affine } from '../core/index.js';
 import { InputError } from '../core/index.js';
 import { readNpy } from './npy.js';
 import { writeDicomSeg } from './dicom-seg.js';
 import { parseDicomSeg, segOnSeries } from './dicom-seg-read.js';
-import { readDicomSeries } from './dicom-series.js';
+import { readDicomSeries, type DicomSeries } from './dicom-series.js';
 import { checkSegWithPydicom, DICOM_FIXTURES, makeDicomSeries, pydicomAvailable, PYTHON } from './test-support.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dicom-seg-read-'));
@@ -37,11 +39,39 @@ const MASK = Uint8Array.from(DATA, (v, i) => {
 });
 const LABELS = [{ value: 1, name: 'infection' }, { value: 2, name: 'effusion' }];
 
+/**
+ * The mask as a SEG written by dcmjs's own Segmentation derivation (another writer): it normalizes
+ * the series into one multi-frame data set in its own slice order (from the highest position along
+ * the normal down, the reverse of ours here), and each of its frames references the instance
+ * dcmjs lists for it; the labelmap of each of its frames is our slice of that instance.
+ */
+function writeSegWithDcmjs(folder: string, series: DicomSeries, out: string): void {
+  const datasets = fs.readdirSync(folder).map((name) => {
+    const bytes = fs.readFileSync(path.join(folder, name));
+    const dict = dcmjs.data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+    return { ...dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict), _meta: dcmjs.data.DicomMetaDictionary.namifyDataset(dict.meta) };
+  });
+  const multiframe = dcmjs.normalizers.Normalizer.normalizeToDataset(datasets);
+  const sliceOfFrame = (multiframe.ReferencedSeriesSequence.ReferencedInstanceSequence as { ReferencedSOPInstanceUID: string }[])
+    .map((item) => series.instances.findIndex((instance) => instance.sopInstanceUid === item.ReferencedSOPInstanceUID));
+  const seg = new dcmjs.derivations.Segmentation([multiframe]);
+  const pixelsPerFrame = series.rows * series.columns;
+  const framesOf = LABELS.map((label) => sliceOfFrame.flatMap((k, f) => (MASK.subarray(k * pixelsPerFrame, (k + 1) * pixelsPerFrame).includes(label.value) ? [f + 1] : [])));
+  seg.setNumberOfFrames(framesOf.flat().length);
+  const code = { CodeValue: '52988006', CodingSchemeDesignator: 'SCT', CodeMeaning: 'Lesion' };
+  for (const [index, label] of LABELS.entries()) {
+    const pixels = Uint8Array.from(framesOf[index]!.flatMap((frame) => [...MASK.subarray(sliceOfFrame[frame - 1]! * pixelsPerFrame, (sliceOfFrame[frame - 1]! + 1) * pixelsPerFrame)].map((v) => (v === label.value ? 1 : 0))));
+    seg.addSegment({ SegmentLabel: label.name, SegmentAlgorithmType: 'MANUAL', SegmentedPropertyCategoryCodeSequence: code, SegmentedPropertyTypeCodeSequence: code }, pixels, framesOf[index]!);
+  }
+  seg.bitPackPixelData();
+  fs.writeFileSync(out, Buffer.from(dcmjs.data.datasetToDict(seg.dataset).write()));
+}
+
 function reorder(source: string, out: string, ...options: string[]): number[] {
   return JSON.parse(execFileSync(PYTHON, [path.join(DICOM_FIXTURES, 'reorder_seg_frames.py'), source, out, ...options], { encoding: 'utf8' })) as number[];
 }
 
-test('the written mask comes back voxel-exact from our SEG, from pydicom rewrites with frames reversed or interleaved (implicit VR, placed by position alone), and from an Enhanced CT source', async (t) => {
+test('the written mask comes back voxel-exact from our SEG, from pydicom rewrites with frames reversed or interleaved (implicit VR, placed by position alone), from dcmjs\'s SEG writer, and from an Enhanced CT source', async (t) => {
   if (!pydicomAvailable(t)) return;
   makeDicomSeries(at('ct'), { data: DATA, shape: SHAPE, affine: AFFINE });
   const series = readDicomSeries(at('ct'));
@@ -64,6 +94,15 @@ test('the written mask comes back voxel-exact from our SEG, from pydicom rewrite
   const byPosition = segOnSeries(parseDicomSeg(at('positions.seg.dcm')), series);
   assert.deepEqual(byPosition.mask, MASK);
   assert.deepEqual([byPosition.placedBySource, byPosition.placedByPosition], [0, 8]);
+
+  // dcmjs's SEG: its frames run from the last slice to the first, each naming its source instance.
+  writeSegWithDcmjs(at('ct'), series, at('dcmjs.seg.dcm'));
+  const dcmjsSeg = parseDicomSeg(at('dcmjs.seg.dcm'));
+  const firstFrameSlice = series.instances.findIndex((instance) => instance.sopInstanceUid === (dcmjsSeg.frames[0]!.DerivationImageSequence as { SourceImageSequence: { ReferencedSOPInstanceUID: string }[] }[])[0]!.SourceImageSequence[0]!.ReferencedSOPInstanceUID);
+  assert.equal(firstFrameSlice, 3, "dcmjs's first frame is segment 1's last slice (3)");
+  const byDcmjs = segOnSeries(dcmjsSeg, series);
+  assert.deepEqual(byDcmjs.mask, MASK);
+  assert.deepEqual([byDcmjs.frames, byDcmjs.placedBySource], [8, 8]);
 
   fs.mkdirSync(at('enhanced'));
   execFileSync(PYTHON, [path.join(DICOM_FIXTURES, 'make_enhanced_ct.py'), at('ct'), at('enhanced', 'ct.dcm')]);
