@@ -1,7 +1,7 @@
 /**
  * `lesionseg predict`: segment images with a trained model, a fold ensemble or an nnU-Net v2 model folder (src/infer predictFiles),
  * through libtorch (--engine torch) or the same network exported to ONNX and run by onnxruntime-node (--engine onnx);
- * --summary, --view, --lungs and --lobes write a summary and a viewer page per case (case-summary.ts).
+ * --summary, --view, --lungs, --lobes and --lobes-model write a summary and a viewer page per case (case-summary.ts, lobes-model.ts).
  */
 import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
@@ -92,10 +92,11 @@ export function registerPredictCommands(program: Command): void {
     .addOption(new Option('--max-image-gib <gib>', 'refuse an image that decodes to more than this').argParser(gibibytes('max-image-gib')).default(DEFAULT_MAX_IMAGE_BYTES, `${DEFAULT_MAX_IMAGE_BYTES / BYTES_PER_GIB}`))
     .option('--output-type <types>', 'nifti (the mask as .nii.gz) and/or dicom-seg (a DICOM Segmentation referencing the input series; DICOM input only), comma-separated', outputTypeList, ['nifti'] as OutputType[])
     .option('--series <uid>', 'DICOM input: the SeriesInstanceUID to predict when the folder holds several series')
-    .option('--summary', 'also write <case>.summary.json (infection mL; each lung\'s mL and % involved, from the model\'s lung labels or --lungs; each lobe\'s % and the CT severity score 0-25 with --lobes) and, for a folder of cases, summary.csv')
+    .option('--summary', 'also write <case>.summary.json (infection mL; each lung\'s mL and % involved, from the model\'s lung labels or --lungs; each lobe\'s % and the CT severity score 0-25 with --lobes or --lobes-model) and, for a folder of cases, summary.csv')
     .option('--view', 'also write <case>.html beside each mask: a self-contained viewer page (CT, mask overlay, 3D, the summary)')
     .option('--lungs <fileOrDir>', 'lung masks for --summary/--view: a label map (1 left, 2 right) on the CT\'s grid, or a folder of <case>.nii.gz')
     .option('--lobes <dir>', 'lobe masks for --summary (TotalSegmentator names: lung_upper_lobe_left.nii.gz, ...; a folder, or a folder of <case>/ folders)')
+    .option('--lobes-model <folder>', 'instead of --lobes: a lobe model (an nnU-Net v2 model folder such as TotalSegmentator\'s, or ours) whose labels include the five lobe names, predicted on each CT under the options above')
     .option('--json', 'print a JSON summary on stdout')
     .action(async (options) => {
       // The thread count comes from the machine, not its load, unless asked (--threads auto): libtorch
@@ -111,7 +112,33 @@ export function registerPredictCommands(program: Command): void {
           : options.threads !== undefined ? '--threads' : 'every CPU';
         stderrLogger.info(`threads: ${threads} (${why})`);
       }
-      const caseOutputs: CaseOutputOptions = { summary: options.summary === true, view: options.view === true, ...(options.lungs !== undefined ? { lungs: options.lungs } : {}), ...(options.lobes !== undefined ? { lobes: options.lobes } : {}) };
+      // How every model of this command predicts: -m, and --lobes-model when given.
+      const predictorChoices = {
+        device: parseDevice(options.device),
+        // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); the ONNX engine runs fp32.
+        precision: options.engine === 'onnx' && options.precision === 'auto' ? 'fp32' as const : resolvePrecisionFlag(options.precision, parseDevice(options.device)),
+        ...(options.tta === false
+          ? { mirrorAxes: [] }
+          : options.mirrorAxes !== undefined
+            ? { mirrorAxes: options.mirrorAxes }
+            : options.fast === true && options.tta !== true
+              ? { mirrorAxes: FAST_MODE.mirrorAxes }
+              : {}),
+        stepFraction: options.step ?? (options.fast === true ? FAST_MODE.stepFraction : SLIDING_WINDOW_DEFAULTS.stepFraction),
+        // Default by model (Predictor.fromCheckpoints): on for ours, off for nnU-Net models (nnU-Net runs every window); on with --fast.
+        ...(options.skipBackground !== undefined ? { skipBackground: options.skipBackground } : options.fast === true ? { skipBackground: true } : {}),
+        windowsPerBatch: options.batch,
+        accumulateOn: options.accumulateOn,
+        maxImageBytes: options.maxImageGib,
+        ...(options.engine === 'onnx' ? { engine: onnxEngineFactory({ threads }) } : {}),
+      };
+      const caseOutputs: CaseOutputOptions = {
+        summary: options.summary === true,
+        view: options.view === true,
+        ...(options.lungs !== undefined ? { lungs: options.lungs } : {}),
+        ...(options.lobes !== undefined ? { lobes: options.lobes } : {}),
+        ...(options.lobesModel !== undefined ? { lobesModel: { model: options.lobesModel, ...predictorChoices, maxMemoryBytes: options.maxMemoryGib, logger: stderrLogger } } : {}),
+      };
       checkCaseOutputOptions(caseOutputs, options.outputType);
       let writer: ReturnType<typeof caseOutputWriter> | null = null;
       const result = await predictFiles(
@@ -123,28 +150,12 @@ export function registerPredictCommands(program: Command): void {
           checkpoint: options.checkpoint,
           ...(options.configuration !== undefined ? { configuration: options.configuration } : {}),
           saveProbabilities: options.saveProbabilities === true,
-          device: parseDevice(options.device),
-          // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); the ONNX engine runs fp32.
-          precision: options.engine === 'onnx' && options.precision === 'auto' ? 'fp32' : resolvePrecisionFlag(options.precision, parseDevice(options.device)),
-          ...(options.tta === false
-            ? { mirrorAxes: [] }
-            : options.mirrorAxes !== undefined
-              ? { mirrorAxes: options.mirrorAxes }
-              : options.fast === true && options.tta !== true
-                ? { mirrorAxes: FAST_MODE.mirrorAxes }
-                : {}),
-          stepFraction: options.step ?? (options.fast === true ? FAST_MODE.stepFraction : SLIDING_WINDOW_DEFAULTS.stepFraction),
-          // Default by model (Predictor.fromCheckpoints): on for ours, off for nnU-Net models (nnU-Net runs every window); on with --fast.
-          ...(options.skipBackground !== undefined ? { skipBackground: options.skipBackground } : options.fast === true ? { skipBackground: true } : {}),
+          ...predictorChoices,
           verbose: options.verbose === true,
-          windowsPerBatch: options.batch,
-          accumulateOn: options.accumulateOn,
           maxMemoryBytes: options.maxMemoryGib,
-          maxImageBytes: options.maxImageGib,
           outputTypes: options.outputType,
           ...(options.series !== undefined ? { series: options.series } : {}),
           softwareVersion: `lesionseg ${program.version() ?? ''}`.trim(),
-          ...(options.engine === 'onnx' ? { engine: onnxEngineFactory({ threads }) } : {}),
           progress: terminalProgress(),
           ...(caseOutputs.summary || caseOutputs.view
             ? {

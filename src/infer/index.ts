@@ -44,3 +44,4 @@ export { largestComponentAbove, normalizedCtThreshold, windowsTouchingMask, BODY
 export { collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
 export { predictFiles, formatCaseStages, type PredictFilesOptions, type PredictFilesResult, type PredictedCaseRecord } from './predictFiles.js';
 export { OUTPUT_TYPES, isDicomInput, checkDicomTools, convertSeriesToWork, removeDicomWork, type OutputType } from './dicomInput.js';
+export { modelLabels, requireModelLabels, NamedLabelModel, type ModelLabels, type NamedLabelModelOptions } from './labelModel.js';
