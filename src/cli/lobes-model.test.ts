@@ -17,7 +17,8 @@
  * Then: the summary's lobes equal a hand count from the phantom's lobes and lesion label, equal
  * what `--lobes` gives with the phantom's true lobes as files, and the score follows Pan et al.'s
  * bins (eval's lobeSeverityScore, whose bins severity.test.ts checks at every bound); a folder of
- * two cases works; a model lacking lobes, --lobes with --lobes-model, and --lobes-model without
+ * two cases and the CT as a DICOM series give the same numbers; a model (ours or an nnU-Net
+ * folder's dataset.json) lacking lobes, --lobes with --lobes-model, and --lobes-model without
  * --summary/--view are refused with exit 2 and one line, before any mask is written.
  */
 import { test } from 'node:test';
@@ -32,6 +33,8 @@ import { PlainConvUNet, type UNetConfig } from '../models/index.js';
 import { loadStateDict, stateDict, type HostTensor } from '../nn/index.js';
 import { generatePhantom, LOBE_LABEL } from '../synth/index.js';
 import { writeTestCheckpoint } from '../infer/test-support.js';
+import { NNUNET_PLAIN } from '../checkpoint/test-support.js';
+import { dcm2niixAvailable, makeDicomSeries, pydicomAvailable } from '../io/test-support.js';
 import { lesionseg, type Run } from './test-support.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-lobes-model-'));
@@ -179,7 +182,7 @@ const ready = (async () => {
   const { lung_middle_lobe_right: _dropped, ...fourLobes } = LOBE_MODEL_LABELS;
   writeTestCheckpoint(at('four-lobe-model'), 'checkpoint_final', lobeModel.network, lobeModel.config, planFor(shape, spacing, { ...fourLobes, lung_middle_lobe_right_x: 5 }));
   lobeModel.network.dispose();
-  return { lobes, lesion };
+  return { lobes, lesion, codes, shape, affine };
 })();
 
 interface LobesJson {
@@ -252,19 +255,35 @@ test('a folder of cases: each case\'s lobes predicted, summary.csv with every sc
   assert.ok(csv.slice(1).every((row) => row.endsWith(`,${a.severityScore}`)), csv.join('\n'));
 });
 
+test('DICOM input: the series converted once, the lobe model predicts on it, the same numbers as the NIfTI case', async (t) => {
+  if (!pydicomAvailable(t) || !dcm2niixAvailable(t)) return;
+  const { codes, shape, affine } = await ready;
+  makeDicomSeries(at('series'), { data: codes, shape, affine });
+  const [fromSeries, fromNifti] = await Promise.all([
+    predict('-i', at('series'), '-o', at('dicom-out'), '--summary', '--lobes-model', at('lobe-model')),
+    predict('-i', at('cases', 'a_0000.nii.gz'), '-o', at('nifti-out', 'a.nii.gz'), '--summary', '--lobes-model', at('lobe-model')),
+  ]);
+  assert.equal(fromSeries.code, 0, fromSeries.stderr);
+  assert.equal(fromNifti.code, 0, fromNifti.stderr);
+  assert.deepEqual(lobesOf(at('dicom-out', 'series.summary.json')), lobesOf(at('nifti-out', 'a.summary.json')));
+});
+
 test('refused before any mask is written: a model lacking a lobe, --lobes with --lobes-model, no --summary, a missing folder', async () => {
   await ready;
   const one = (out: string, ...extra: string[]) => predict('-i', at('cases', 'a_0000.nii.gz'), '-o', at(out, 'a.nii.gz'), ...extra);
   // The four runs at once: each is a process start, seconds apiece.
-  const [bad1, bad2, bad3, bad4] = await Promise.all([
+  const [bad1, bad2, bad3, bad4, bad5] = await Promise.all([
     one('bad1', '--summary', '--lobes-model', at('four-lobe-model')),
     one('bad2', '--summary', '--lobes', at('true-lobes'), '--lobes-model', at('lobe-model')),
     one('bad3', '--lobes-model', at('lobe-model')),
     one('bad4', '--summary', '--lobes-model', at('nowhere')),
+    one('bad5', '--summary', '--lobes-model', NNUNET_PLAIN),
   ]);
   refused(bad1!, /four-lobe-model.*checkpoint_final\.json: --lobes-model: the model's labels lack lung_middle_lobe_right \(it has background, trachea, /);
   refused(bad2!, /--lobes and --lobes-model exclude each other/);
   refused(bad3!, /--lobes-model feeds --summary and --view: add one of them/);
   refused(bad4!, /nowhere: --lobes-model: not found/);
-  for (const out of ['bad1', 'bad2', 'bad3', 'bad4']) assert.equal(fs.existsSync(at(out)), false, `${out}: nothing written`);
+  // An nnU-Net model folder: its dataset.json names the labels (the committed fixture's: lesion, effusion).
+  refused(bad5!, /nnUNetPlans__3d_fullres\/dataset\.json: --lobes-model: the model's labels lack lung_upper_lobe_left, lung_lower_lobe_left, lung_upper_lobe_right, lung_middle_lobe_right, lung_lower_lobe_right \(it has background, /);
+  for (const out of ['bad1', 'bad2', 'bad3', 'bad4', 'bad5']) assert.equal(fs.existsSync(at(out)), false, `${out}: nothing written`);
 });
