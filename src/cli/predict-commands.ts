@@ -11,7 +11,7 @@ import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, predict
 import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
-import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, type CaseOutputOptions } from './case-summary.js';
+import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, summarized, type CaseOutputOptions } from './case-summary.js';
 import { precisionOption, resolvePrecisionFlag } from './precision.js';
 import { positiveIntOrAuto, threadCountOrAuto } from './parse.js';
 
@@ -50,7 +50,7 @@ function mirrorAxes(value: string): SpatialAxis[] {
   return axes as SpatialAxis[];
 }
 
-/** `--output-type nifti,dicom-seg`: one or both, comma-separated. */
+/** `--output-type nifti,dicom-seg,dicom-sr`: any of them, comma-separated. */
 function outputTypeList(value: string): OutputType[] {
   const types = value.split(',').map((v) => v.trim());
   const unknown = types.filter((t) => !(OUTPUT_TYPES as readonly string[]).includes(t));
@@ -90,7 +90,7 @@ export function registerPredictCommands(program: Command): void {
     .option('--threads <n>', 'intra-op CPU threads (at most 4 per CPU; default: every CPU this process may use), or auto: the cores not busy with other work, measured for 0.2 s at start', threadCountOrAuto('threads'))
     .addOption(new Option('--max-memory-gib <gib>', 'refuse a case whose images, logits accumulators and weight map (estimated from its headers) need more memory').argParser(gibibytes('max-memory-gib')).default(os.totalmem(), `${DEFAULT_MAX_MEMORY_GIB}, this machine's total`))
     .addOption(new Option('--max-image-gib <gib>', 'refuse an image that decodes to more than this').argParser(gibibytes('max-image-gib')).default(DEFAULT_MAX_IMAGE_BYTES, `${DEFAULT_MAX_IMAGE_BYTES / BYTES_PER_GIB}`))
-    .option('--output-type <types>', 'nifti (the mask as .nii.gz) and/or dicom-seg (a DICOM Segmentation referencing the input series; DICOM input only), comma-separated', outputTypeList, ['nifti'] as OutputType[])
+    .option('--output-type <types>', 'nifti (the mask as .nii.gz), dicom-seg (a DICOM Segmentation referencing the input series) and dicom-sr (a DICOM SR with the --summary numbers referencing the SEG; needs dicom-seg), comma-separated; the DICOM ones need DICOM input', outputTypeList, ['nifti'] as OutputType[])
     .option('--series <uid>', 'DICOM input: the SeriesInstanceUID to predict when the folder holds several series')
     .option('--summary', 'also write <case>.summary.json (infection mL; each lung\'s mL and % involved, from the model\'s lung labels or --lungs; each lobe\'s % and the CT severity score 0-25 with --lobes) and, for a folder of cases, summary.csv')
     .option('--view', 'also write <case>.html beside each mask: a self-contained viewer page (CT, mask overlay, 3D, the summary)')
@@ -111,7 +111,7 @@ export function registerPredictCommands(program: Command): void {
           : options.threads !== undefined ? '--threads' : 'every CPU';
         stderrLogger.info(`threads: ${threads} (${why})`);
       }
-      const caseOutputs: CaseOutputOptions = { summary: options.summary === true, view: options.view === true, ...(options.lungs !== undefined ? { lungs: options.lungs } : {}), ...(options.lobes !== undefined ? { lobes: options.lobes } : {}) };
+      const caseOutputs: CaseOutputOptions = { summary: options.summary === true, view: options.view === true, dicomSr: options.outputType.includes('dicom-sr'), ...(options.lungs !== undefined ? { lungs: options.lungs } : {}), ...(options.lobes !== undefined ? { lobes: options.lobes } : {}) };
       checkCaseOutputOptions(caseOutputs, options.outputType);
       let writer: ReturnType<typeof caseOutputWriter> | null = null;
       const result = await predictFiles(
@@ -146,7 +146,7 @@ export function registerPredictCommands(program: Command): void {
           softwareVersion: `lesionseg ${program.version() ?? ''}`.trim(),
           ...(options.engine === 'onnx' ? { engine: onnxEngineFactory({ threads }) } : {}),
           progress: terminalProgress(),
-          ...(caseOutputs.summary || caseOutputs.view
+          ...(summarized(caseOutputs)
             ? {
                 beforePredict: async (cases: readonly PredictionCase[]) => {
                   writer = caseOutputWriter(caseOutputs, await checkCaseOutputs(cases, caseOutputs, options.output), options.output, cases.length);
