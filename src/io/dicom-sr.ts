@@ -110,10 +110,11 @@ export function decimalString(value: number): string {
   const shortest = String(value);
   if (shortest.length <= 16) return shortest;
   for (let digits = 16; digits >= 1; digits--) {
-    const text = Number(value.toPrecision(digits)).toString();
-    if (text.length <= 16) return text;
+    const candidates = [Number(value.toPrecision(digits)).toString(), value.toPrecision(digits), value.toExponential(digits - 1)];
+    const fitting = candidates.filter((text) => text.length <= 16).sort((a, b) => a.length - b.length);
+    if (fitting.length > 0) return fitting[0]!;
   }
-  return value.toExponential(6);
+  throw new RangeError(`decimalString: ${value} does not fit 16 characters`);
 }
 
 type Item = Record<string, unknown>;
