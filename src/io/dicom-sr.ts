@@ -27,7 +27,7 @@ import * as fs from 'node:fs';
 import dcmjs from 'dcmjs';
 import { atomicWriteFile, dicomText, InputError } from '../core/index.js';
 import { CODES, PRIVATE_SCHEME_IDENTIFICATION, type Site } from './dicom-sr-codes.js';
-import { encodeDicomSeg, newUid, SEGMENTATION_SOP_CLASS_UID, type CodedConcept } from './dicom-seg.js';
+import { dicomDateTime, encodeDicomSeg, newUid, SEGMENTATION_SOP_CLASS_UID, type CodedConcept } from './dicom-seg.js';
 
 export const COMPREHENSIVE_3D_SR_SOP_CLASS_UID = '1.2.840.10008.5.1.4.1.1.88.34';
 /** lesionseg as a device observer (TID 1004 Device Observer UID): one fixed UUID-derived UID. */
@@ -144,11 +144,6 @@ function numeric(measurement: SrMeasurement): Item {
 function siteItems(site: Site | undefined): Item[] {
   if (site === undefined) return [];
   return [coded('HAS CONCEPT MOD', CODES.findingSite, site.site, site.laterality !== undefined ? [coded('HAS CONCEPT MOD', CODES.laterality, site.laterality)] : [])];
-}
-
-function dicomDateTime(date: Date): { date: string; time: string } {
-  const iso = date.toISOString();
-  return { date: iso.slice(0, 10).replaceAll('-', ''), time: iso.slice(11, 19).replaceAll(':', '') };
 }
 
 /** The naturalized SR data set (dcmjs keywords) of `report` on the SEG `seg`. */
