@@ -11,8 +11,9 @@
  *   - pydicom reads every number back equal to the summary's (exact: the SR carries the double as
  *     FD wherever its DS text would round it), the study, evidence, references and text;
  *   - `predict --output-type nifti,dicom-seg,dicom-sr --summary --lungs --lobes` on a DICOM series:
- *     the SR read back equals <case>.summary.json number for number; dicom-sr without dicom-seg,
- *     or on NIfTI input, exits 2 before the model loads.
+ *     the SR read back equals <case>.summary.json number for number; `dicom-seg,dicom-sr --lobes`
+ *     alone (no nifti, no --summary) gives the same lobe numbers; dicom-sr without dicom-seg, or on
+ *     NIfTI input, exits 2 before the model loads, and with a model of lungs only before predicting.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -204,6 +205,23 @@ test('predict --output-type nifti,dicom-seg,dicom-sr --summary --lungs --lobes: 
   assertVoxelCounts(json.summary, numbers);
   t.diagnostic(`SR of the phantom: infection ${numbers[TRACKING_IDS.infection]![VOLUME]} ml, CT severity score ${numbers[TRACKING_IDS.infection]![TOTAL_SCORE]}, ${read.groups.length} groups`);
   assert.deepEqual(dciodvfy(record.dicomSr).errors, []);
+
+  // dicom-sr alone asks for the summary: no nifti, no --summary, lobes only.
+  const alone = await lesionseg('predict', '-m', at('run'), '-i', at('ct'), '-o', at('alone'), '--no-tta', '--output-type', 'dicom-seg,dicom-sr', '--lobes', at('lobes'));
+  assert.equal(alone.code, 0, alone.stderr);
+  assert.deepEqual(fs.readdirSync(at('alone')).sort(), ['ct.seg.dcm', 'ct.sr.dcm']);
+  assert.deepEqual(readNumbers(readSrWithPydicom(at('alone', 'ct.sr.dcm'))), expectedNumbers({ ...json.summary, lungs: null }));
+
+  // A model that labels only lungs leaves the report nothing to measure: refused once its labels are read, before predicting.
+  const lungsOnly = tinyInferencePlan();
+  lungsOnly.datasets[0]!.labels = { background: 0, 'left lung': 1, 'right lung': 2 };
+  const lungModel = fixtureUNet();
+  writeTestCheckpoint(at('lungs-run'), 'checkpoint_final', lungModel, TINY_CONFIG, lungsOnly);
+  lungModel.dispose();
+  const noInfection = await lesionseg('predict', '-m', at('lungs-run'), '-i', at('ct'), '-o', at('lungs-out'), '--output-type', 'dicom-seg,dicom-sr');
+  assert.equal(noInfection.code, 2, noInfection.stderr);
+  assert.match(noInfection.stderr, /--output-type dicom-sr: the model's labels \(background, left lung, right lung\) hold no infection label/);
+  assert.equal(fs.existsSync(at('lungs-out')), false);
 
   const noSeg = await lesionseg('predict', '-m', at('missing-model'), '-i', at('ct'), '-o', at('no-seg'), '--output-type', 'nifti,dicom-sr');
   assert.equal(noSeg.code, 2, noSeg.stderr);

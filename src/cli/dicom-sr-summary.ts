@@ -13,7 +13,7 @@
  * The ROI is the union of the SEG segments of the model's infection labels (eval labelRoles: every
  * foreground label that is not a lung), found in the SEG by their names.
  */
-import { dicomText } from '../core/index.js';
+import { dicomText, InputError } from '../core/index.js';
 import { labelRoles, LOBE_NAMES, type LobeName, type SeveritySummary } from '../eval/index.js';
 import { LOBE_SITES, LUNG_SITES, readSegReference, SR_CODES, writeDicomSr, type SrGroup, type SrMeasurement, type SrReport, type SegReference } from '../io/index.js';
 
@@ -61,6 +61,13 @@ export function srReportOf(summary: SeveritySummary, segments: readonly number[]
     }
   }
   return { segments, groups };
+}
+
+/** The model's labels must hold an infection label for the report to measure (run once the model is loaded, before predicting). */
+export function checkSrLabels(labels: Readonly<Record<string, number>>): void {
+  if (labelRoles(labels).infection.length === 0) {
+    throw new InputError(`--output-type dicom-sr: the model's labels (${Object.keys(labels).join(', ')}) hold no infection label (every foreground label is a lung): the report would have no region to measure`, { code: 'bad-arguments' });
+  }
 }
 
 /** The SEG segment numbers of the infection labels, matched by name (the SEG's Segment Label is the dataset.json name). */

@@ -12,6 +12,7 @@ import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
 import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, summarized, type CaseOutputOptions } from './case-summary.js';
+import { checkSrLabels } from './dicom-sr-summary.js';
 import { precisionOption, resolvePrecisionFlag } from './precision.js';
 import { positiveIntOrAuto, threadCountOrAuto } from './parse.js';
 
@@ -148,7 +149,8 @@ export function registerPredictCommands(program: Command): void {
           progress: terminalProgress(),
           ...(summarized(caseOutputs)
             ? {
-                beforePredict: async (cases: readonly PredictionCase[]) => {
+                beforePredict: async (cases: readonly PredictionCase[], labels: Readonly<Record<string, number>>) => {
+                  if (caseOutputs.dicomSr === true) checkSrLabels(labels);
                   writer = caseOutputWriter(caseOutputs, await checkCaseOutputs(cases, caseOutputs, options.output), options.output, cases.length);
                 },
                 afterCase: (...args: Parameters<ReturnType<typeof caseOutputWriter>['afterCase']>) => writer!.afterCase(...args),

@@ -48,8 +48,8 @@ export interface PredictFilesOptions extends PredictorOptions {
   series?: string;
   /** SoftwareVersions of a DICOM SEG. */
   softwareVersion?: string;
-  /** Checks of the caller's own inputs per case (e.g. predict --lungs geometry), run once the cases' images exist and before any voxel is predicted. */
-  beforePredict?: (cases: readonly PredictionCase[]) => Promise<void>;
+  /** Checks of the caller's own inputs per case (e.g. predict --lungs geometry) and of the model's labels (dataset.json names), run once the cases' images exist and before any voxel is predicted. */
+  beforePredict?: (cases: readonly PredictionCase[], labels: Readonly<Record<string, number>>) => Promise<void>;
   /** Called after each case's files are written, with its mask and the model's labels (dataset.json names), e.g. for predict --summary and --view. */
   afterCase?: (item: PredictionCase, record: PredictedCaseRecord, segmentation: Volume, labels: Readonly<Record<string, number>>) => Promise<void>;
   /** Log each case's stages (seconds, RSS high-water, windows per second) through the logger. */
@@ -201,7 +201,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
     const segmentLabels = dicom?.segFile != null ? segmentLabelsOf(predictor) : [];
     if (dicom !== null) dicomWork = await forCase(dicom.item.caseId, () => convertDicomCase(dicom!));
     await checkCaseHeaders(cases, predictor, options);
-    if (options.beforePredict !== undefined) await options.beforePredict(cases);
+    if (options.beforePredict !== undefined) await options.beforePredict(cases, predictor.plan.datasets[0]?.labels ?? {});
     // Every voxel of every case before the first prediction; the first case's images are kept.
     let firstImages: NiftiImage[] | null = null;
     for (const [index, item] of cases.entries()) {
