@@ -5,8 +5,8 @@
  *   - the SEG's patient and study (same Study Instance UID; Patient's Name and the other text as the
  *     SEG holds it, UTF-8, itself decoded from the source's character set) in a new SR series;
  *   - Current Requested Procedure Evidence Sequence: the source series' instances and the SEG;
- *   - content tree: Language (en-US), Observer Context (a device: lesionseg), Procedure reported (CT
- *     of chest), Image Library (every source instance), Imaging Measurements with the algorithm's
+ *   - content tree: Language (en-US), Observer Context (a device: lesionseg), Procedure reported (a
+ *     CT, LOINC), Image Library (every source instance), Imaging Measurements with the algorithm's
  *     name and version (TID 4019) and one Measurement Group per region: Tracking Identifier and UID,
  *     Finding (the segment's type code), the Referenced Segment (the SEG instance and segment
  *     number: TID 1411 Volumetric ROI Measurements) and Source series for segmentation, the Finding
