@@ -43,4 +43,4 @@ export { Predictor, type PredictorOptions, type PredictCaseOptions, type CasePre
 export { largestComponentAbove, normalizedCtThreshold, windowsTouchingMask, BODY_THRESHOLD_HU, BODY_MARGIN_VOXELS } from './bodyMask.js';
 export { collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
 export { predictFiles, formatCaseStages, type PredictFilesOptions, type PredictFilesResult, type PredictedCaseRecord } from './predictFiles.js';
-export { OUTPUT_TYPES, isDicomInput, type OutputType } from './dicomInput.js';
+export { OUTPUT_TYPES, isDicomInput, checkDicomTools, convertSeriesToWork, removeDicomWork, type OutputType } from './dicomInput.js';
