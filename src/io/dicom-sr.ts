@@ -1,7 +1,8 @@
 /**
  * A DICOM Structured Report of a SEG's measurements: a TID 1500 Measurement Report (PS3.16) as a
  * Comprehensive 3D SR (SOP Class 1.2.840.10008.5.1.4.1.1.88.34, as dcmqi writes them), built from
- * the SEG file it reports on (read back, so that it references exactly what was written):
+ * the SEG file it reports on (read back by dicom-seg-read.ts, so that it references exactly what
+ * was written):
  *   - the SEG's patient and study (same Study Instance UID; Patient's Name and the other text as the
  *     SEG holds it, UTF-8, itself decoded from the source's character set) in a new SR series;
  *   - Current Requested Procedure Evidence Sequence: the source series' instances and the SEG;
@@ -23,10 +24,9 @@
  * (the percentage of an empty region, null in the summary) is not written: PixelMed's TID 1419 check
  * calls a NUM without a value an error. The codes are in dicom-sr-codes.ts. Written atomically.
  */
-import * as fs from 'node:fs';
-import dcmjs from 'dcmjs';
 import { atomicWriteFile, dicomText, InputError } from '../core/index.js';
 import { CODES, PRIVATE_SCHEME_IDENTIFICATION, type Site } from './dicom-sr-codes.js';
+import { parseDicomSeg } from './dicom-seg-read.js';
 import { dicomDateTime, encodeDicomSeg, newUid, SEGMENTATION_SOP_CLASS_UID, type CodedConcept } from './dicom-seg.js';
 
 export const COMPREHENSIVE_3D_SR_SOP_CLASS_UID = '1.2.840.10008.5.1.4.1.1.88.34';
@@ -78,13 +78,12 @@ const PATIENT_AND_STUDY = ['PatientName', 'PatientID', 'PatientBirthDate', 'Pati
 
 const first = (value: unknown): any => (Array.isArray(value) ? value[0] : value);
 
-/** The SEG at `file` read back with dcmjs: its UIDs, segments and source references. */
+/** The SEG at `file` read back (dicom-seg-read's parser, its checks included): its UIDs, segments and source references. */
 export function readSegReference(file: string): SegReference {
-  const bytes = fs.readFileSync(file);
-  const dict = dcmjs.data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  const dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
-  if (dataset.SOPClassUID !== SEGMENTATION_SOP_CLASS_UID) throw new InputError(`not a DICOM Segmentation (SOP Class ${String(dataset.SOPClassUID)})`, { file, code: 'bad-output' });
+  const parsed = parseDicomSeg(file);
+  const dataset = parsed.dataset as Record<string, any>;
   const referenced = first(dataset.ReferencedSeriesSequence);
+  if (referenced === undefined) throw new InputError('has no ReferencedSeriesSequence (0008,1115): the SR could not name the source series', { file, code: 'dicom-missing-tag' });
   const segments = new Map<number, { label: string; type: CodedConcept }>();
   for (const segment of dataset.SegmentSequence ?? []) {
     const type = first(segment.SegmentedPropertyTypeCodeSequence);
@@ -92,10 +91,10 @@ export function readSegReference(file: string): SegReference {
   }
   return {
     dataset,
-    sopInstanceUid: dataset.SOPInstanceUID,
+    sopInstanceUid: parsed.sopInstanceUid,
     seriesInstanceUid: dataset.SeriesInstanceUID,
     sourceSeriesUid: referenced.SeriesInstanceUID,
-    sourceInstances: (referenced.ReferencedInstanceSequence as any[]).map((item) => ({ sopClassUid: item.ReferencedSOPClassUID, sopInstanceUid: item.ReferencedSOPInstanceUID })),
+    sourceInstances: ((referenced.ReferencedInstanceSequence ?? []) as any[]).map((item) => ({ sopClassUid: item.ReferencedSOPClassUID, sopInstanceUid: item.ReferencedSOPInstanceUID })),
     segments,
     softwareVersion: String(first(dataset.SoftwareVersions) ?? 'lesionseg'),
   };
