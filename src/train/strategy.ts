@@ -7,7 +7,7 @@
  */
 import type { Device } from '../tensor/index.js';
 import type { HostTensor, LoadReport, Module } from '../nn/index.js';
-import { buildArchitecture, type MultiHeadUNet, type NetworkKeys, type PlainConvUNet, type UNetConfig } from '../models/index.js';
+import { buildArchitecture, DEFAULT_ARCHITECTURE, type MultiHeadUNet, type NetworkKeys, type PlainConvUNet, type UNetConfig } from '../models/index.js';
 import type { PretrainedSource } from './pretrained.js';
 import { polySchedule, type LrSchedule } from './schedule.js';
 import type { TrainableModel } from './trainer.js';
@@ -80,7 +80,7 @@ export function multiHeadPretraining(taskClasses: readonly number[]): TrainingSt
 }
 
 export function buildStrategyModel(strategy: TrainingStrategy, config: UNetConfig, device: Device): StrategyModel {
-  return strategy.buildModel ? strategy.buildModel(config, device) : (buildArchitecture({ name: 'PlainConvUNet', config }, device) as PlainConvUNet);
+  return strategy.buildModel ? strategy.buildModel(config, device) : (buildArchitecture({ name: DEFAULT_ARCHITECTURE, config }, device) as PlainConvUNet);
 }
 
 /** The names lesionseg knows; the CLI maps each to an implementation (or says it is not available yet). */
