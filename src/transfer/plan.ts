@@ -20,10 +20,12 @@
  */
 import { InputError } from '../core/index.js';
 import { polyLr, POLY_DEFAULTS } from '../nn/index.js';
+import { isStrategyName, STRATEGIES, strategiesTaking, STRATEGY_NAMES, type StrategyName, type StrategyOption } from '../train/index.js';
 import { ARCHITECTURES, type FuseLevels } from '../models/index.js';
 
-export const TRANSFER_STRATEGIES = ['scratch', 'continual', 'finetune', 'frozen-encoder', 'hybrid'] as const;
-export type TransferStrategy = (typeof TRANSFER_STRATEGIES)[number];
+/** The strategies (train's one table, STRATEGIES). */
+export const TRANSFER_STRATEGIES: readonly StrategyName[] = STRATEGY_NAMES;
+export type TransferStrategy = StrategyName;
 
 /** Checkpoint names starting with `from` load into model names starting with `to` (rest unchanged). */
 export interface PrefixMapping {
@@ -73,12 +75,17 @@ const BODY: PrefixMapping[] = [
 ];
 
 export function isTransferStrategy(value: string): value is TransferStrategy {
-  return (TRANSFER_STRATEGIES as readonly string[]).includes(value);
+  return isStrategyName(value);
 }
 
 /** Whether the strategy reads a pre-trained checkpoint. */
 export function needsPretrained(strategy: TransferStrategy): boolean {
-  return strategy !== 'scratch';
+  return STRATEGIES[strategy].pretrained;
+}
+
+/** Whether strategy option `option` applies to `strategy` (the table's `options`). */
+function takes(strategy: TransferStrategy, option: StrategyOption): boolean {
+  return (STRATEGIES[strategy].options as readonly StrategyOption[]).includes(option);
 }
 
 /** The plan of a strategy. Pure; options that do not apply to the strategy are refused, all at once. */
@@ -88,8 +95,9 @@ export function transferPlan(strategy: TransferStrategy, options: TransferPlanOp
   }
   const problems: string[] = [];
   if (options.pretrainEpochs !== undefined && strategy !== 'continual') problems.push(`pretrainEpochs applies only to continual, not ${strategy}`);
-  if (options.decoderInit !== undefined && strategy !== 'frozen-encoder' && strategy !== 'hybrid') problems.push(`decoderInit applies only to frozen-encoder and hybrid, not ${strategy}`);
-  if (options.fuseLevels !== undefined && strategy !== 'hybrid') problems.push(`fuseLevels applies only to hybrid, not ${strategy}`);
+  for (const option of ['decoderInit', 'fuseLevels'] as const) {
+    if (options[option] !== undefined && !takes(strategy, option)) problems.push(`${option} applies only to ${strategiesTaking(option).join(' and ')}, not ${strategy}`);
+  }
   if (strategy === 'continual') {
     const epochs = options.pretrainEpochs;
     if (epochs === undefined) problems.push('continual needs pretrainEpochs (the length of the pre-training schedule it continues)');
