@@ -213,8 +213,6 @@ export const TRANSFER_SOURCE_ARCHITECTURES = having((e) => e.transferSource) as 
 export type OnnxArchitectureName = { [K in ArchitectureName]: (typeof ARCHITECTURES)[K]['onnx']['exportable'] extends true ? K : never }[ArchitectureName];
 /** The architectures `export --format onnx` writes. */
 export const ONNX_EXPORTABLE_ARCHITECTURES: readonly ArchitectureName[] = having((e) => e.onnx.exportable);
-/** The architectures nnU-Net builds (those with a dynamic_network_architectures class). */
-export const NNUNET_ARCHITECTURES: readonly ArchitectureName[] = having((e) => e.nnunet !== null);
 /** What `export --format nnunet` accepts, in words ("PlainConvUNet, ... or one task of a MultiHeadUNet"). */
 export const NNUNET_EXPORTABLE = NAMES.flatMap((name) => {
   const how = entry(name).nnunetExport;
