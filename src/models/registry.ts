@@ -74,8 +74,8 @@ export type NnunetExport = { as: 'itself' } | { as: 'task-heads'; architecture: 
 export type OnnxSupport = { exportable: true } | { exportable: false; reason: string };
 
 interface ArchitectureEntry {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  type: abstract new (...args: any[]) => object;
+  /** The class `build` makes (architectureNameOf finds a built network's entry by it). */
+  type: abstract new (...args: never[]) => object;
   build: (spec: ArchitectureSpec, device: Device) => PlainConvUNet | MultiHeadUNet | HybridUNet | ResidualEncoderUNet;
   /** Spec fields its builder needs beyond the config (recorded in the sidecar). */
   needs: readonly ('taskClasses' | 'hybrid')[];
