@@ -95,8 +95,8 @@ export function registerPredictCommands(program: Command): void {
     .option('--series <uid>', 'DICOM input: the SeriesInstanceUID to predict when the folder holds several series')
     .option('--summary', 'also write <case>.summary.json (infection mL; each lung\'s mL and % involved, from the model\'s lung labels or --lungs; each lobe\'s % and the CT severity score 0-25 with --lobes) and, for a folder of cases, summary.csv')
     .option('--view', 'also write <case>.html beside each mask: a self-contained viewer page (CT, mask overlay, 3D, the summary)')
-    .option('--lungs <fileOrDir>', 'lung masks for --summary/--view: a label map (1 left, 2 right) on the CT\'s grid, or a folder of <case>.nii.gz')
-    .option('--lobes <dir>', 'lobe masks for --summary (TotalSegmentator names: lung_upper_lobe_left.nii.gz, ...; a folder, or a folder of <case>/ folders)')
+    .option('--lungs <fileOrDir>', 'lung masks for --summary, --view and dicom-sr: a label map (1 left, 2 right) on the CT\'s grid, or a folder of <case>.nii.gz')
+    .option('--lobes <dir>', 'lobe masks for --summary and dicom-sr (TotalSegmentator names: lung_upper_lobe_left.nii.gz, ...; a folder, or a folder of <case>/ folders)')
     .option('--json', 'print a JSON summary on stdout')
     .action(async (options) => {
       // The thread count comes from the machine, not its load, unless asked (--threads auto): libtorch
