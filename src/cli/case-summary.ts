@@ -159,7 +159,6 @@ export function caseOutputWriter(options: CaseOutputOptions, extras: ReadonlyMap
       const found = extras.get(record.caseId) ?? {};
       const image = item.channelFiles[0]!;
       const summary = summarized(options) ? await caseSummary(segmentation, labels, found) : null;
-      if (options.dicomSr === true && summary !== null && record.dicomSr !== undefined && record.dicomSeg !== undefined) await writeSummarySr(record.dicomSr, record.dicomSeg, summary, labels);
       if (options.summary && summary !== null) {
         atomicWriteJsonSync(summaryFileOf(item.outputFile), { format: 'lesionseg-case-summary', version: 1, caseId: record.caseId, image: record.inputs[0], mask: record.output, labels, gridToleranceVoxels: GRID_TOLERANCE_VOXELS, summary });
         rows.push({ caseId: record.caseId, summary });
@@ -169,6 +168,7 @@ export function caseOutputWriter(options: CaseOutputOptions, extras: ReadonlyMap
         if (found.lungsFile !== undefined) masks.push({ file: found.lungsFile, labels: [{ value: 1, name: 'left lung' }, { value: 2, name: 'right lung' }], opacity: 0.2 });
         await writeViewerPage({ title: `${record.caseId}: prediction`, image, masks, summary }, viewFileOf(item.outputFile));
       }
+      if (options.dicomSr === true && summary !== null && record.dicomSr !== undefined && record.dicomSeg !== undefined) await writeSummarySr(record.dicomSr, record.dicomSeg, summary, labels);
     },
     finish(): string | null {
       if (!options.summary || caseCount <= 1) return null;
