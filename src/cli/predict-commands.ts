@@ -13,7 +13,7 @@ import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
 import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, summarized, type CaseOutputOptions } from './case-summary.js';
 import { checkSrLabels } from './dicom-sr-summary.js';
-import { precisionOption, resolvePrecisionFlag } from './precision.js';
+import { precisionOption, resolvePredictPrecision } from './precision.js';
 import { positiveIntOrAuto, threadCountOrAuto } from './parse.js';
 
 
@@ -125,8 +125,8 @@ export function registerPredictCommands(program: Command): void {
           ...(options.configuration !== undefined ? { configuration: options.configuration } : {}),
           saveProbabilities: options.saveProbabilities === true,
           device: parseDevice(options.device),
-          // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); the ONNX engine runs fp32.
-          precision: options.engine === 'onnx' && options.precision === 'auto' ? 'fp32' : resolvePrecisionFlag(options.precision, parseDevice(options.device)),
+          // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); fp32 for the ONNX engine and for nnU-Net's models on a CPU.
+          precision: resolvePredictPrecision(options.precision, parseDevice(options.device), [options.model], options.engine),
           ...(options.tta === false
             ? { mirrorAxes: [] }
             : options.mirrorAxes !== undefined
