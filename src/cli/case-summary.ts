@@ -6,6 +6,7 @@
  *                         severity score (when --lobes is given); eval/severity.ts computes them
  *   summary.csv           one row per case, in the output folder (a folder of cases)
  *   <case>.html           the viewer page (view-commands.ts)
+ *   <case>.sr.dcm         the same numbers as a DICOM SR on the SEG (--output-type dicom-sr; dicom-sr-summary.ts)
  *
  * --lungs is a label map (1 left, 2 right) for a single case, or a folder of <case>.nii.gz; --lobes
  * a folder of TotalSegmentator's five lobe files for a single case, or a folder of <case>/ folders
@@ -22,11 +23,14 @@ import { readNifti } from '../io/index.js';
 import { labelRoles, LOBE_NAMES, lungLabelsFromPrediction, severitySummary, severitySummaryCsv, voxelVolumeMl, type LobeName, type SeveritySummary, type SeveritySummaryInput } from '../eval/index.js';
 import type { PredictedCaseRecord, PredictionCase } from '../infer/index.js';
 import { assertMaskOnGrid, headerOf, summaryFileOf, writeViewerPage, type ViewerMaskInput } from './view-commands.js';
+import { writeSummarySr } from './dicom-sr-summary.js';
 import { checkLobesModelOption, openLobesModel, type LobesModel, type LobesModelOptions } from './lobes-model.js';
 
 export interface CaseOutputOptions {
   summary: boolean;
   view: boolean;
+  /** --output-type dicom-sr: the summary as a DICOM SR beside the SEG (dicom-sr-summary.ts). */
+  dicomSr?: boolean;
   /** --lungs: a file (one case) or a folder of <case>.nii.gz / <case>.nii. */
   lungs?: string;
   /** --lobes: a folder of lung_*_lobe_*.nii.gz (one case) or of <case>/ folders of them. */
@@ -85,10 +89,15 @@ function lobeFilesFor(option: string, item: PredictionCase, caseCount: number): 
   return files;
 }
 
+/** Whether a case's summary is computed: for --summary, --view or the DICOM SR. */
+export function summarized(options: CaseOutputOptions): boolean {
+  return options.summary || options.view || options.dicomSr === true;
+}
+
 /** The checks that need no file read: run first, before the model loads. */
 export function checkCaseOutputOptions(options: CaseOutputOptions, outputTypes: readonly string[]): void {
-  if ((options.lungs !== undefined || options.lobes !== undefined || options.lobesModel !== undefined) && !options.summary && !options.view) {
-    throw new InputError(`${options.lobesModel !== undefined ? '--lobes-model' : '--lungs and --lobes'} feed${options.lobesModel !== undefined ? 's' : ''} --summary and --view: add one of them`, { code: 'bad-arguments' });
+  if ((options.lungs !== undefined || options.lobes !== undefined || options.lobesModel !== undefined) && !summarized(options)) {
+    throw new InputError(`${options.lobesModel !== undefined ? '--lobes-model' : '--lungs and --lobes'} feed${options.lobesModel !== undefined ? 's' : ''} --summary, --view and --output-type dicom-sr: add one of them`, { code: 'bad-arguments' });
   }
   if (options.lobes !== undefined && options.lobesModel !== undefined) {
     throw new InputError('--lobes and --lobes-model exclude each other: give the lobe masks or the model that predicts them', { code: 'bad-arguments' });
@@ -167,9 +176,9 @@ export function caseOutputWriter(options: CaseOutputOptions, extras: ReadonlyMap
   return {
     async afterCase(item: PredictionCase, record: PredictedCaseRecord, segmentation: Volume, labels: Readonly<Record<string, number>>): Promise<void> {
       let found = extras.get(record.caseId) ?? {};
-      if (found.lobesModel !== undefined && (options.summary || options.view)) found = { ...found, lobeMasks: await found.lobesModel.predict(item) };
+      if (found.lobesModel !== undefined && summarized(options)) found = { ...found, lobeMasks: await found.lobesModel.predict(item) };
       const image = item.channelFiles[0]!;
-      const summary = options.summary || options.view ? await caseSummary(segmentation, labels, found) : null;
+      const summary = summarized(options) ? await caseSummary(segmentation, labels, found) : null;
       if (options.summary && summary !== null) {
         atomicWriteJsonSync(summaryFileOf(item.outputFile), { format: 'lesionseg-case-summary', version: 1, caseId: record.caseId, image: record.inputs[0], mask: record.output, labels, gridToleranceVoxels: GRID_TOLERANCE_VOXELS, summary });
         rows.push({ caseId: record.caseId, summary });
@@ -179,6 +188,7 @@ export function caseOutputWriter(options: CaseOutputOptions, extras: ReadonlyMap
         if (found.lungsFile !== undefined) masks.push({ file: found.lungsFile, labels: [{ value: 1, name: 'left lung' }, { value: 2, name: 'right lung' }], opacity: 0.2 });
         await writeViewerPage({ title: `${record.caseId}: prediction`, image, masks, summary }, viewFileOf(item.outputFile));
       }
+      if (options.dicomSr === true && summary !== null && record.dicomSr !== undefined && record.dicomSeg !== undefined) await writeSummarySr(record.dicomSr, record.dicomSeg, summary, labels);
     },
     finish(): string | null {
       // The lobe model is shared by every case's extras: release it once.

@@ -281,7 +281,7 @@ test('refused before any mask is written: a model lacking a lobe, --lobes with -
   ]);
   refused(bad1!, /four-lobe-model.*checkpoint_final\.json: --lobes-model: the model's labels lack lung_middle_lobe_right \(it has background, trachea, /);
   refused(bad2!, /--lobes and --lobes-model exclude each other/);
-  refused(bad3!, /--lobes-model feeds --summary and --view: add one of them/);
+  refused(bad3!, /--lobes-model feeds --summary, --view and --output-type dicom-sr: add one of them/);
   refused(bad4!, /nowhere: --lobes-model: not found/);
   // An nnU-Net model folder: its dataset.json names the labels (the committed fixture's: lesion, effusion).
   refused(bad5!, /nnUNetPlans__3d_fullres\/dataset\.json: --lobes-model: the model's labels lack lung_upper_lobe_left, lung_lower_lobe_left, lung_upper_lobe_right, lung_middle_lobe_right, lung_lower_lobe_right \(it has background, /);

@@ -11,8 +11,9 @@ import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, predict
 import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
-import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, type CaseOutputOptions } from './case-summary.js';
-import { precisionOption, resolvePrecisionFlag } from './precision.js';
+import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, summarized, type CaseOutputOptions } from './case-summary.js';
+import { checkSrLabels } from './dicom-sr-summary.js';
+import { precisionOption, resolvePredictPrecision } from './precision.js';
 import { positiveIntOrAuto, threadCountOrAuto } from './parse.js';
 
 
@@ -50,7 +51,7 @@ function mirrorAxes(value: string): SpatialAxis[] {
   return axes as SpatialAxis[];
 }
 
-/** `--output-type nifti,dicom-seg`: one or both, comma-separated. */
+/** `--output-type nifti,dicom-seg,dicom-sr`: any of them, comma-separated. */
 function outputTypeList(value: string): OutputType[] {
   const types = value.split(',').map((v) => v.trim());
   const unknown = types.filter((t) => !(OUTPUT_TYPES as readonly string[]).includes(t));
@@ -90,12 +91,12 @@ export function registerPredictCommands(program: Command): void {
     .option('--threads <n>', 'intra-op CPU threads (at most 4 per CPU; default: every CPU this process may use), or auto: the cores not busy with other work, measured for 0.2 s at start', threadCountOrAuto('threads'))
     .addOption(new Option('--max-memory-gib <gib>', 'refuse a case whose images, logits accumulators and weight map (estimated from its headers) need more memory').argParser(gibibytes('max-memory-gib')).default(os.totalmem(), `${DEFAULT_MAX_MEMORY_GIB}, this machine's total`))
     .addOption(new Option('--max-image-gib <gib>', 'refuse an image that decodes to more than this').argParser(gibibytes('max-image-gib')).default(DEFAULT_MAX_IMAGE_BYTES, `${DEFAULT_MAX_IMAGE_BYTES / BYTES_PER_GIB}`))
-    .option('--output-type <types>', 'nifti (the mask as .nii.gz) and/or dicom-seg (a DICOM Segmentation referencing the input series; DICOM input only), comma-separated', outputTypeList, ['nifti'] as OutputType[])
+    .option('--output-type <types>', 'nifti (the mask as .nii.gz), dicom-seg (a DICOM Segmentation referencing the input series) and dicom-sr (a DICOM SR with the --summary numbers referencing the SEG; needs dicom-seg), comma-separated; the DICOM ones need DICOM input', outputTypeList, ['nifti'] as OutputType[])
     .option('--series <uid>', 'DICOM input: the SeriesInstanceUID to predict when the folder holds several series')
     .option('--summary', 'also write <case>.summary.json (infection mL; each lung\'s mL and % involved, from the model\'s lung labels or --lungs; each lobe\'s % and the CT severity score 0-25 with --lobes or --lobes-model) and, for a folder of cases, summary.csv')
     .option('--view', 'also write <case>.html beside each mask: a self-contained viewer page (CT, mask overlay, 3D, the summary)')
-    .option('--lungs <fileOrDir>', 'lung masks for --summary/--view: a label map (1 left, 2 right) on the CT\'s grid, or a folder of <case>.nii.gz')
-    .option('--lobes <dir>', 'lobe masks for --summary (TotalSegmentator names: lung_upper_lobe_left.nii.gz, ...; a folder, or a folder of <case>/ folders)')
+    .option('--lungs <fileOrDir>', 'lung masks for --summary, --view and dicom-sr: a label map (1 left, 2 right) on the CT\'s grid, or a folder of <case>.nii.gz')
+    .option('--lobes <dir>', 'lobe masks for --summary and dicom-sr (TotalSegmentator names: lung_upper_lobe_left.nii.gz, ...; a folder, or a folder of <case>/ folders)')
     .option('--lobes-model <folder>', 'instead of --lobes: a lobe model (an nnU-Net v2 model folder such as TotalSegmentator\'s, or ours) whose labels include the five lobe names, predicted on each CT under the options above')
     .option('--json', 'print a JSON summary on stdout')
     .action(async (options) => {
@@ -112,11 +113,10 @@ export function registerPredictCommands(program: Command): void {
           : options.threads !== undefined ? '--threads' : 'every CPU';
         stderrLogger.info(`threads: ${threads} (${why})`);
       }
-      // How every model of this command predicts: -m, and --lobes-model when given.
+      // How every model of this command predicts: -m, and --lobes-model when given (each resolves its own precision).
+      const device = parseDevice(options.device);
       const predictorChoices = {
-        device: parseDevice(options.device),
-        // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); the ONNX engine runs fp32.
-        precision: options.engine === 'onnx' && options.precision === 'auto' ? 'fp32' as const : resolvePrecisionFlag(options.precision, parseDevice(options.device)),
+        device,
         ...(options.tta === false
           ? { mirrorAxes: [] }
           : options.mirrorAxes !== undefined
@@ -135,9 +135,12 @@ export function registerPredictCommands(program: Command): void {
       const caseOutputs: CaseOutputOptions = {
         summary: options.summary === true,
         view: options.view === true,
+        dicomSr: options.outputType.includes('dicom-sr'),
         ...(options.lungs !== undefined ? { lungs: options.lungs } : {}),
         ...(options.lobes !== undefined ? { lobes: options.lobes } : {}),
-        ...(options.lobesModel !== undefined ? { lobesModel: { model: options.lobesModel, ...predictorChoices, maxMemoryBytes: options.maxMemoryGib, logger: stderrLogger } } : {}),
+        ...(options.lobesModel !== undefined
+          ? { lobesModel: { model: options.lobesModel, ...predictorChoices, precision: resolvePredictPrecision(options.precision, device, [options.lobesModel], options.engine), maxMemoryBytes: options.maxMemoryGib, logger: stderrLogger } }
+          : {}),
       };
       checkCaseOutputOptions(caseOutputs, options.outputType);
       let writer: ReturnType<typeof caseOutputWriter> | null = null;
@@ -151,15 +154,18 @@ export function registerPredictCommands(program: Command): void {
           ...(options.configuration !== undefined ? { configuration: options.configuration } : {}),
           saveProbabilities: options.saveProbabilities === true,
           ...predictorChoices,
+          // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); fp32 for the ONNX engine and for nnU-Net's models on a CPU.
+          precision: resolvePredictPrecision(options.precision, device, [options.model], options.engine),
           verbose: options.verbose === true,
           maxMemoryBytes: options.maxMemoryGib,
           outputTypes: options.outputType,
           ...(options.series !== undefined ? { series: options.series } : {}),
           softwareVersion: `lesionseg ${program.version() ?? ''}`.trim(),
           progress: terminalProgress(),
-          ...(caseOutputs.summary || caseOutputs.view
+          ...(summarized(caseOutputs)
             ? {
-                beforePredict: async (cases: readonly PredictionCase[]) => {
+                beforePredict: async (cases: readonly PredictionCase[], labels: Readonly<Record<string, number>>) => {
+                  if (caseOutputs.dicomSr === true) checkSrLabels(labels);
                   writer = caseOutputWriter(caseOutputs, await checkCaseOutputs(cases, caseOutputs, options.output), options.output, cases.length);
                 },
                 afterCase: (...args: Parameters<ReturnType<typeof caseOutputWriter>['afterCase']>) => writer!.afterCase(...args),

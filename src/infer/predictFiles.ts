@@ -42,14 +42,14 @@ export interface PredictFilesOptions extends PredictorOptions {
   maxImageBytes?: number;
   /** Builds the engine of each checkpoint (e.g. ONNX through onnxruntime-node); default: the libtorch network. */
   engine?: EngineFactory;
-  /** What is written per case (default ['nifti']); 'dicom-seg' needs a DICOM series as input. */
+  /** What is written per case (default ['nifti']); 'dicom-seg' and 'dicom-sr' need a DICOM series as input, and the SR is written by `afterCase` (record.dicomSr). */
   outputTypes?: readonly OutputType[];
   /** The SeriesInstanceUID to predict when the DICOM input folder holds several series. */
   series?: string;
   /** SoftwareVersions of a DICOM SEG. */
   softwareVersion?: string;
-  /** Checks of the caller's own inputs per case (e.g. predict --lungs geometry), run once the cases' images exist and before any voxel is predicted. */
-  beforePredict?: (cases: readonly PredictionCase[]) => Promise<void>;
+  /** Checks of the caller's own inputs per case (e.g. predict --lungs geometry) and of the model's labels (dataset.json names), run once the cases' images exist and before any voxel is predicted. */
+  beforePredict?: (cases: readonly PredictionCase[], labels: Readonly<Record<string, number>>) => Promise<void>;
   /** Called after each case's files are written, with its mask and the model's labels (dataset.json names), e.g. for predict --summary and --view. */
   afterCase?: (item: PredictionCase, record: PredictedCaseRecord, segmentation: Volume, labels: Readonly<Record<string, number>>) => Promise<void>;
   /** Log each case's stages (seconds, RSS high-water, windows per second) through the logger. */
@@ -63,6 +63,8 @@ export interface PredictedCaseRecord {
   probabilities: string[];
   /** The DICOM SEG written, when asked for. */
   dicomSeg?: string;
+  /** Where the DICOM SR goes (dicom-sr): decided and checked here, written by the caller's afterCase (cli case-summary: the numbers come from eval). */
+  dicomSr?: string;
   /** DICOM input: the series predicted and how far dcm2niix's grid was from its tags (mm). */
   dicom?: { seriesInstanceUid: string; instances: number; geometryDifferenceMm: number };
   shape: number[];
@@ -182,7 +184,9 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
     await checkDicomTools(dicom.series);
   } else {
     if (options.series !== undefined) throw new InputError('--series picks a series of a DICOM folder; this input holds NIfTI images', { file: options.input, code: 'bad-arguments' });
-    if (outputTypes.includes('dicom-seg')) throw new InputError('--output-type dicom-seg needs a DICOM series as -i (the SEG references its instances)', { file: options.input, code: 'bad-arguments' });
+    for (const type of ['dicom-seg', 'dicom-sr'] as const) {
+      if (outputTypes.includes(type)) throw new InputError(`--output-type ${type} needs a DICOM series as -i (the ${type === 'dicom-seg' ? 'SEG' : 'SR'} references its instances)`, { file: options.input, code: 'bad-arguments' });
+    }
   }
   const cases = dicom !== null ? [dicom.item] : collectPredictionCases(options.input, options.output);
   if (dicom === null) checkPredictionOutputs(cases, options.input, options.output);
@@ -197,7 +201,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
     const segmentLabels = dicom?.segFile != null ? segmentLabelsOf(predictor) : [];
     if (dicom !== null) dicomWork = await forCase(dicom.item.caseId, () => convertDicomCase(dicom!));
     await checkCaseHeaders(cases, predictor, options);
-    if (options.beforePredict !== undefined) await options.beforePredict(cases);
+    if (options.beforePredict !== undefined) await options.beforePredict(cases, predictor.plan.datasets[0]?.labels ?? {});
     // Every voxel of every case before the first prediction; the first case's images are kept.
     let firstImages: NiftiImage[] | null = null;
     for (const [index, item] of cases.entries()) {
@@ -233,6 +237,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
         output: dicom === null || dicom.writeNifti ? item.outputFile : dicom.segFile!,
         probabilities: probabilityFiles,
         ...(dicom?.segFile != null ? { dicomSeg: dicom.segFile } : {}),
+        ...(dicom?.srFile != null ? { dicomSr: dicom.srFile } : {}),
         ...(dicom !== null && dicomWork !== null
           ? { dicom: { seriesInstanceUid: dicom.series.seriesInstanceUid, instances: dicom.series.instances.length, geometryDifferenceMm: dicomWork.converted.geometryDifferenceMm } }
           : {}),
@@ -244,7 +249,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
       records.push(record);
       if (options.verbose === true) for (const line of formatCaseStages(record)) logger.info(line);
       if (options.afterCase !== undefined) await forCase(item.caseId, () => options.afterCase!(item, record, result.segmentation, predictor.plan.datasets[0]?.labels ?? {}));
-      logger.info(`${item.caseId}: ${record.shape.join('x')} in ${((t3 - t0) / 1000).toFixed(1)} s (sliding window ${result.seconds.slidingWindow.toFixed(1)} s) -> ${[record.output, ...(record.dicomSeg !== undefined && record.dicomSeg !== record.output ? [record.dicomSeg] : [])].join(', ')}`);
+      logger.info(`${item.caseId}: ${record.shape.join('x')} in ${((t3 - t0) / 1000).toFixed(1)} s (sliding window ${result.seconds.slidingWindow.toFixed(1)} s) -> ${[record.output, ...[record.dicomSeg, record.dicomSr].filter((file) => file !== undefined && file !== record.output)].join(', ')}`);
     }
   } finally {
     predictor.dispose();
