@@ -26,13 +26,13 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DATA_RESAMPLING, SEGMENTATION_RESAMPLING, type Plan } from '../data/index.js';
+import type { Plan } from '../data/index.js';
 import { LOBE_NAMES, lobeSeverityScore } from '../eval/index.js';
 import { writeNifti, readNifti } from '../io/index.js';
 import { PlainConvUNet, type UNetConfig } from '../models/index.js';
 import { loadStateDict, stateDict, type HostTensor } from '../nn/index.js';
 import { generatePhantom, LOBE_LABEL } from '../synth/index.js';
-import { writeTestCheckpoint } from '../infer/test-support.js';
+import { tinyInferencePlan, writeTestCheckpoint } from '../infer/test-support.js';
 import { NNUNET_PLAIN } from '../checkpoint/test-support.js';
 import { dcm2niixAvailable, makeDicomSeries, pydicomAvailable } from '../io/test-support.js';
 import { lesionseg, type Run } from './test-support.js';
@@ -104,44 +104,20 @@ function exactCodeModel(classOfCode: readonly number[], numClasses: number, mean
   return { network, config };
 }
 
+/** The tiny plan of the infer tests with one window over the whole image, codes unnormalised, and exactCodeModel's network. */
 function planFor(shape: readonly number[], spacing: readonly number[], labels: Record<string, number>): Plan {
+  const base = tinyInferencePlan({ targetSpacing: [...spacing] as [number, number, number] });
   const patch = [...shape] as [number, number, number];
   return {
-    version: 1,
-    preset: 'tiny',
-    datasets: [{ name: 'ExactCode', labels, channelNames: { '0': 'noNorm' }, numTraining: 1, fileEnding: '.nii.gz' }],
-    fingerprint: {
-      numCases: 1,
-      medianSpacing: [...spacing] as [number, number, number],
-      medianShapeAfterCrop: patch,
-      medianRelativeSizeAfterCropping: 1,
-      foregroundIntensityPropertiesPerChannel: [{ mean: 6, median: 6, std: 3, min: 1, max: 12, percentile_00_5: 1, percentile_99_5: 12 }],
-      intensitySampling: { samplesPerCase: 10, seed: 1, generator: 'test' },
-      cases: [],
-    },
+    ...base,
+    datasets: [{ ...base.datasets[0]!, labels, channelNames: { '0': 'noNorm' } }],
     configuration: {
+      ...base.configuration,
       patchSize: patch,
-      batchSize: 1,
-      targetSpacing: [...spacing] as [number, number, number],
       medianShape: patch,
-      transpose: { forward: [0, 1, 2], backward: [0, 1, 2] },
       normalization: [{ channel: 'noNorm', scheme: 'none', useMaskForNorm: false }],
-      resampling: { data: { ...DATA_RESAMPLING }, segmentation: { ...SEGMENTATION_RESAMPLING } },
-      network: {
-        architecture: 'PlainConvUNet',
-        nStages: 2,
-        featuresPerStage: [FEATURES, FEATURES],
-        kernelSizes: [[1, 1, 1], [1, 1, 1]],
-        strides: [[1, 1, 1], [1, 2, 2]],
-        nConvPerStage: 2,
-        nConvPerStageDecoder: 2,
-        convBias: true,
-        norm: { kind: 'instance', eps: EPS, affine: true },
-        nonlin: { kind: 'leaky_relu', negativeSlope: SLOPE },
-      },
+      network: { ...base.configuration.network, featuresPerStage: [FEATURES, FEATURES], kernelSizes: [[1, 1, 1], [1, 1, 1]], norm: { kind: 'instance', eps: EPS, affine: true }, nonlin: { kind: 'leaky_relu', negativeSlope: SLOPE } },
       deepSupervision: false,
-      batchDice: true,
-      vramEstimate: 0,
     },
   };
 }
@@ -205,7 +181,7 @@ test('the phantom\'s lobe labels are TotalSegmentator\'s names in LOBE_NAMES ord
   assert.deepEqual(Object.values(LOBE_LABEL), [1, 2, 3, 4, 5]);
 });
 
-test('predict --summary --lobes-model: per-lobe numbers as counted by hand from the phantom, the same as --lobes with its true lobes', async () => {
+test('predict --summary --lobes-model: per-lobe numbers as counted by hand from the phantom, the same as --lobes with its true lobes', async (t) => {
   const { lobes, lesion } = await ready;
   const run = await predict('-i', at('cases', 'a_0000.nii.gz'), '-o', at('one', 'a.nii.gz'), '--summary', '--lobes-model', at('lobe-model'));
   assert.equal(run.code, 0, run.stderr);
@@ -235,6 +211,7 @@ test('predict --summary --lobes-model: per-lobe numbers as counted by hand from 
     if (inside > 0) involvedLobes++;
   }
   assert.equal(summary.severityScore, total);
+  t.diagnostic(LOBE_NAMES.map((name) => `${name} ${summary.perLobe[name]!.infectionVoxels}/${summary.perLobe[name]!.voxels} = ${summary.perLobe[name]!.percentInvolved!.toFixed(3)} % -> ${summary.perLobe[name]!.score}`).join('; ') + `; severity ${total}`);
   assert.ok(involvedLobes >= 2 && total > 0, `the phantom involves ${involvedLobes} lobes, score ${total}: a case that exercises the sum`);
   // --lobes with the phantom's true lobes: the same numbers, another source.
   const byFiles = await predict('-i', at('cases', 'a_0000.nii.gz'), '-o', at('files', 'a.nii.gz'), '--summary', '--lobes', at('true-lobes'));
