@@ -134,21 +134,22 @@ function addSeconds(total: CaseStageSeconds, more: CaseStageSeconds): CaseStageS
   return out;
 }
 
-/** A model's label space, as compared across an ensemble: labels by value, the regions in head order. */
+/** A model's label space, as compared across an ensemble: labels by name, and a region model's heads in order. */
 function labelSpace(predictor: Predictor): string {
-  const labels = Object.entries(predictor.plan.datasets[0]?.labels ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  const labels = Object.entries(predictor.plan.datasets[0]?.labels ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([name, value]) => `${name}=${value}`);
   const regions = predictor.regions;
-  return JSON.stringify({ labels: Object.fromEntries(labels), ...(regions !== null ? { regions: regions.names.map((name, i) => [name, regions.regions[i], regions.classOrder[i]]) } : {}) });
+  const heads = regions === null ? '' : `; sigmoid heads ${regions.names.map((name, i) => `${name}=[${regions.regions[i]!.join(',')}]->${regions.classOrder[i]}`).join(', ')}`;
+  return `{${labels.join(', ')}${heads}}`;
 }
 
 function checkSameLabels(member: Predictor, memberPath: string, first: Predictor, firstPath: string): void {
   const ours = labelSpace(member);
   const theirs = labelSpace(first);
   if (ours !== theirs || member.numClasses !== first.numClasses) {
-    throw new InputError(`-m ${memberPath}: its labels ${ours} differ from those of -m ${firstPath} ${theirs}: an ensemble averages the probabilities of the same classes`, { file: memberPath, code: 'ensemble-mismatch' });
+    throw new InputError(`its labels ${ours} differ from those of the first -m ${firstPath} ${theirs}: an ensemble averages the probabilities of the same classes`, { file: memberPath, code: 'ensemble-mismatch' });
   }
   if (member.channelNames.join('\u0000') !== first.channelNames.join('\u0000')) {
-    throw new InputError(`-m ${memberPath}: it takes the channels ${member.channelNames.join(', ')}, -m ${firstPath} takes ${first.channelNames.join(', ')}: an ensemble's models read the same images`, { file: memberPath, code: 'ensemble-mismatch' });
+    throw new InputError(`it reads the channels ${member.channelNames.join(', ')}, the first -m ${firstPath} reads ${first.channelNames.join(', ')}: an ensemble's models read the same images`, { file: memberPath, code: 'ensemble-mismatch' });
   }
 }
 
