@@ -37,7 +37,8 @@ export interface PredictorOptions {
    * Skip sliding windows wholly outside the body. A Predictor built directly runs every window
    * unless told; from checkpoints (fromCheckpoints) the default is by model: on for lesionseg's
    * own, off for nnU-Net models, as nnU-Net runs every window. Only plans with a CT-normalised
-   * channel whose clip range holds -500 HU find a body (bodyMask.ts); others skip nothing.
+   * channel whose clip range holds -500 HU find a body (bodyMask.ts); others skip nothing. Region
+   * models skip nothing either: skipped voxels get a background logit, and they have no background head.
    */
   skipBackground?: boolean;
   progress?: ProgressReporter;
@@ -170,10 +171,12 @@ export class Predictor {
       stepFraction: options.stepFraction ?? SLIDING_WINDOW_DEFAULTS.stepFraction,
       windowsPerBatch: options.windowsPerBatch ?? SLIDING_WINDOW_DEFAULTS.windowsPerBatch,
       accumulateOn: options.accumulateOn ?? 'device',
-      skipBackground: options.skipBackground ?? false,
+      // A region model has no background head to give the voxels of skipped windows: every window runs.
+      skipBackground: (options.skipBackground ?? false) && this.regions === null,
       progress: options.progress,
       logger: options.logger ?? SILENT_LOGGER,
     };
+    if (options.skipBackground === true && this.regions !== null) this.options.logger.warn('a region-based model has no background class for skipped windows: every window runs');
   }
 
   /**

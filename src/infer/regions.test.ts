@@ -16,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ValidationError } from '../core/index.js';
 import { nnunetRegionsOf, readNifti, writeNpy } from '../io/index.js';
+import { loadModels } from './ensemble.js';
 import { predictFiles } from './predictFiles.js';
 import { regionsToSegmentation, sigmoidInPlace } from './regions.js';
 
@@ -59,6 +60,14 @@ describe('a region-based nnU-Net model folder, end to end', () => {
     fs.writeFileSync(path.join(model, 'dataset.json'), JSON.stringify({ ...dataset, labels: BRATS, regions_class_order: [1, 2, 3] }));
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('runs every window even when asked to skip the background (no background head for skipped voxels)', async () => {
+    const { predictor } = await loadModels({ model: path.join(dir, 'regions_model'), skipBackground: true });
+    assert.deepEqual(predictor.regions?.classOrder, [1, 2, 3]);
+    assert.equal(predictor.members[0]!.skipsBackground, false);
+    assert.deepEqual(predictor.maskLabels, [1, 2, 3]);
+    predictor.dispose();
+  });
 
   it('writes the regions of its own sigmoid probabilities, which are the sigmoid of the label model\'s logits', async (t) => {
     const output = path.join(dir, 'regions', 'case.nii.gz');
