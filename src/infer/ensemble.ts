@@ -26,7 +26,7 @@ export class PredictorEnsemble {
   constructor(readonly members: readonly Predictor[], readonly modelPaths: readonly string[]) {
     if (members.length < 2) throw new RangeError('an ensemble needs at least two models');
     for (const [index, member] of members.entries()) if (index > 0) checkSameLabels(member, modelPaths[index]!, members[0]!, modelPaths[0]!);
-    this.description = `ensemble of ${members.length} models: ${members.map((m) => m.description).join(' + ')}`;
+    this.description = `ensemble of ${members.length} models: ${members.map((m) => `${m.description} (mirroring axes [${m.mirrorAxes.join(', ')}])`).join(' + ')}`;
   }
 
   /** The first model's plan: its labels and channels are every model's. */

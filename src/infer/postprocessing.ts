@@ -97,10 +97,10 @@ function plain(value: PyValue, file: string): unknown {
 function readPickle(file: string, bytes: Uint8Array): Postprocessing {
   let root: PyValue;
   try {
-    root = unpickle(bytes, { globals: POSTPROCESSING_GLOBALS, file });
+    root = unpickle(bytes, { globals: POSTPROCESSING_GLOBALS });
   } catch (error) {
     // The reader's refusals (a global off the allowlist, a malformed pickle), as this file's.
-    if (error instanceof LesionsegError) bad(file, error.message.replace('a checkpoint may name only', `${path.basename(file)} may name only`));
+    if (error instanceof LesionsegError) bad(file, error.message.replace('a checkpoint may name only', 'a postprocessing file may name only'));
     throw error;
   }
   const pair = plain(root, file);
