@@ -1,6 +1,8 @@
 /**
  * The entry function of `lesionseg predict`: resolve the model (a checkpoint, a run folder, a
- * folder of fold runs, or an nnU-Net v2 model folder), collect the cases, and for each one read its channels, predict, and write
+ * folder of fold runs, or an nnU-Net v2 model folder; several: an ensemble across models, ensemble.ts),
+ * collect the cases, and for each one read its channels, predict (then nnU-Net's postprocessing when
+ * given, postprocessing.ts), and write
  * the mask (uint8, the input's header and geometry) and optionally one float32 probability map per
  * class, all through atomic writes.
  *
