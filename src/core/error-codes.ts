@@ -181,7 +181,7 @@ export const ERROR_CODES = {
   'unsupported-configuration': [2, 'an nnU-Net configuration lesionseg does not run (2D)'],
   'unsupported-datatype': [2, 'a NIfTI datatype lesionseg does not read'],
   'unsupported-file-ending': [2, "dataset.json's file_ending is not .nii.gz or .nii"],
-  'unsupported-regions': [2, 'region-based labels (nnU-Net regions), not supported'],
+  'unsupported-regions': [2, 'region-based labels (nnU-Net regions) where lesionseg does not take them (planning, training; predict runs region models)'],
   validation: [2, 'a validation found problems; each is listed with its own code'],
   'write-failed': [1, 'an output file could not be written in full (a full disk, a quota); nothing half written is left'],
   'wrong-type': [2, 'a JSON value of the wrong type'],

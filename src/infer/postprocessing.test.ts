@@ -115,3 +115,19 @@ describe('nnU-Net postprocessing files (Python pickle, scipy reference)', () => 
     assert.deepEqual(postprocessingFilesIn(model), [path.join(crossval, 'postprocessing.json')]);
   });
 });
+
+describe('largestComponents26 (many components)', () => {
+  it('handles more components than a function call takes arguments (200,000 isolated voxels and one pair)', () => {
+    // Every other voxel of every other row and slice: isolated under 26-connectivity.
+    const shape: [number, number, number] = [2 * 20, 2 * 50, 2 * 100 + 2];
+    const mask = new Uint8Array(shape[0] * shape[1] * shape[2]);
+    let isolated = 0;
+    for (let z = 0; z < shape[0]; z += 2) for (let y = 0; y < shape[1]; y += 2) for (let x = 0; x < shape[2] - 2; x += 2, isolated++) mask[(z * shape[1] + y) * shape[2] + x] = 1;
+    // ... and one pair at the end of the first row: the only component of 2.
+    mask[shape[2] - 2] = 1;
+    mask[shape[2] - 1] = 1;
+    const keep = largestComponents26(mask, shape);
+    assert.equal(isolated, 20 * 50 * 100);
+    assert.deepEqual([...keep].flatMap((v, i) => (v === 1 ? [i] : [])), [shape[2] - 2, shape[2] - 1]);
+  });
+});

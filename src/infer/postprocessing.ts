@@ -224,7 +224,9 @@ export function largestComponents26(mask: Uint8Array, shape: readonly [number, n
     }
     sizes.push(tail);
   }
-  const largest = Math.max(...sizes);
+  // A loop, not Math.max(...sizes): a noisy mask can have more components than a call takes arguments.
+  let largest = 0;
+  for (const size of sizes) if (size > largest) largest = size;
   const out = new Uint8Array(voxels);
   if (largest === 0) return out;
   for (let i = 0; i < voxels; i++) if (component[i] !== 0 && sizes[component[i]!] === largest) out[i] = 1;
