@@ -96,7 +96,7 @@ export function registerPredictCommands(program: Command): void {
     .addOption(new Option('--checkpoint <which>', 'checkpoint_final or checkpoint_best of each run or fold').choices(['final', 'best'] as const).default('final' as const))
     .option('--configuration <name>', 'nnU-Net model folders: the configuration the model was trained as (3d_fullres; 2d and 3d_lowres are not supported yet)')
     .option('--postprocessing <file>', 'apply nnU-Net\'s postprocessing to each mask, as nnUNetv2_apply_postprocessing: a postprocessing.pkl (read without running it) or postprocessing.json, or a folder holding one (nnUNetv2_find_best_configuration writes it)')
-    .option('--save-probabilities', 'also write softmax probabilities: one float32 <case>_probabilities_<k>.nii.gz per class')
+    .option('--save-probabilities', 'also write softmax probabilities (a region model: sigmoid ones; an ensemble: their mean): one float32 <case>_probabilities_<k>.nii.gz per class or region')
     .addOption(new Option('--engine <engine>', 'torch: our libtorch network; onnx: the network exported to ONNX in memory and run by onnxruntime-node (CPU, fp32), same preprocessing, sliding window and TTA').choices(ENGINE_KINDS).default('torch' as EngineKind))
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
     .addOption(precisionOption('auto'))
