@@ -185,9 +185,16 @@ export function postprocessingFilesIn(modelFolder: string): string[] {
   return folders.flatMap((folder) => POSTPROCESSING_FILES.map((name) => path.join(folder, name)).filter((file) => fs.existsSync(file)).slice(0, 1));
 }
 
+/** The 13 neighbours (dz, dy, dx) of a voxel that a raster scan has already passed (26-connectivity). */
+const EARLIER_NEIGHBOURS: readonly (readonly [number, number, number])[] = [
+  ...[-1, 0, 1].flatMap((dy) => [-1, 0, 1].map((dx) => [-1, dy, dx] as const)),
+  [0, -1, -1], [0, -1, 0], [0, -1, 1], [0, 0, -1],
+];
+
 /**
  * 1 where `mask` (0/1, `shape` [z, y, x]) belongs to a largest 26-connected component (all the
- * components tied for the largest size); zeros when the mask is empty.
+ * components tied for the largest size); zeros when the mask is empty. Two raster passes with a
+ * union-find of provisional labels (each voxel joins the labels of its 13 earlier neighbours).
  */
 export function largestComponents26(mask: Uint8Array, shape: readonly [number, number, number]): Uint8Array {
   const [nz, ny, nx] = shape;
@@ -195,41 +202,63 @@ export function largestComponents26(mask: Uint8Array, shape: readonly [number, n
   if (mask.length !== voxels) throw new RangeError(`largestComponents26: ${mask.length} voxels for shape [${shape.join(', ')}]`);
   let count = 0;
   for (let i = 0; i < voxels; i++) if (mask[i] !== 0) count++;
-  const component = new Int32Array(voxels);
-  const queue = new Int32Array(count);
-  const sizes: number[] = [0];
-  for (let seed = 0; seed < voxels; seed++) {
-    if (mask[seed] === 0 || component[seed] !== 0) continue;
-    const id = sizes.length;
-    let head = 0;
-    let tail = 0;
-    queue[tail++] = seed;
-    component[seed] = id;
-    while (head < tail) {
-      const i = queue[head++]!;
-      const x = i % nx;
-      const y = Math.floor(i / nx) % ny;
-      const z = Math.floor(i / (nx * ny));
-      for (let dz = z > 0 ? -1 : 0; dz <= (z < nz - 1 ? 1 : 0); dz++) {
-        for (let dy = y > 0 ? -1 : 0; dy <= (y < ny - 1 ? 1 : 0); dy++) {
-          for (let dx = x > 0 ? -1 : 0; dx <= (x < nx - 1 ? 1 : 0); dx++) {
-            const j = i + (dz * ny + dy) * nx + dx;
-            if (mask[j] !== 0 && component[j] === 0) {
-              component[j] = id;
-              queue[tail++] = j;
-            }
-          }
+  const out = new Uint8Array(voxels);
+  if (count === 0) return out;
+  const plane = ny * nx;
+  const dzs = EARLIER_NEIGHBOURS.map((n) => n[0]);
+  const dys = EARLIER_NEIGHBOURS.map((n) => n[1]);
+  const dxs = EARLIER_NEIGHBOURS.map((n) => n[2]);
+  const steps = EARLIER_NEIGHBOURS.map(([dz, dy, dx]) => dz * plane + dy * nx + dx);
+  const label = new Int32Array(voxels);
+  const parent = new Int32Array(count + 1);
+  const find = (start: number): number => {
+    let a = start;
+    while (parent[a] !== a) {
+      parent[a] = parent[parent[a]!]!;
+      a = parent[a]!;
+    }
+    return a;
+  };
+  let next = 1;
+  for (let z = 0; z < nz; z++) {
+    for (let y = 0; y < ny; y++) {
+      const row = (z * ny + y) * nx;
+      for (let x = 0; x < nx; x++) {
+        const i = row + x;
+        if (mask[i] === 0) continue;
+        let root = 0;
+        for (let k = 0; k < 13; k++) {
+          const dz = dzs[k]!;
+          const dy = dys[k]!;
+          const dx = dxs[k]!;
+          if ((dz < 0 && z === 0) || (dy < 0 && y === 0) || (dy > 0 && y === ny - 1) || (dx < 0 && x === 0) || (dx > 0 && x === nx - 1)) continue;
+          const neighbour = label[i + steps[k]!]!;
+          if (neighbour === 0) continue;
+          const r = find(neighbour);
+          if (root === 0) root = r;
+          else if (r < root) {
+            parent[root] = r;
+            root = r;
+          } else if (r > root) parent[r] = root;
         }
+        if (root === 0) {
+          root = next++;
+          parent[root] = root;
+        }
+        label[i] = root;
       }
     }
-    sizes.push(tail);
   }
-  // A loop, not Math.max(...sizes): a noisy mask can have more components than a call takes arguments.
+  const sizes = new Float64Array(next);
+  for (let i = 0; i < voxels; i++) {
+    if (label[i] === 0) continue;
+    const r = find(label[i]!);
+    label[i] = r;
+    sizes[r]! += 1;
+  }
   let largest = 0;
-  for (const size of sizes) if (size > largest) largest = size;
-  const out = new Uint8Array(voxels);
-  if (largest === 0) return out;
-  for (let i = 0; i < voxels; i++) if (component[i] !== 0 && sizes[component[i]!] === largest) out[i] = 1;
+  for (let r = 1; r < next; r++) if (sizes[r]! > largest) largest = sizes[r]!;
+  for (let i = 0; i < voxels; i++) if (label[i] !== 0 && sizes[label[i]!] === largest) out[i] = 1;
   return out;
 }
 
