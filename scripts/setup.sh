@@ -37,6 +37,8 @@ optional=()
 [ -x /usr/bin/chromium ] || optional+=(chromium)
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || optional+=(python3-torch)
 /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || optional+=(python3-numpy)
+# nnU-Net postprocessing fixtures (src/infer/postprocessing.test.ts) are computed with scipy.ndimage.label.
+/usr/bin/python3 -c 'import scipy' >/dev/null 2>&1 || optional+=(python3-scipy)
 # The DICOM tests write CT series and read DICOM SEGs back with pydicom.
 /usr/bin/python3 -c 'import pydicom' >/dev/null 2>&1 || optional+=(python3-pydicom)
 /usr/bin/python3 -c 'import nibabel' >/dev/null 2>&1 || optional+=(python3-nibabel)

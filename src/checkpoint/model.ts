@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError, InputError, type Device } from '../core/index.js';
 import { validatePlan, type Plan } from '../data/index.js';
+import type { NnunetRegions } from '../io/index.js';
 import { architectureEntry, ARCHITECTURES, buildArchitecture, isArchitectureName, PREDICTING_ARCHITECTURES, type ArchitectureModel, type ArchitectureSpec, type FuseLevels, type UNetConfig } from '../models/index.js';
 import type { Tensor } from '../tensor/index.js';
 import type { HostTensor, Module } from '../nn/index.js';
@@ -41,6 +42,8 @@ export interface ModelCheckpoint {
   mirrorAxes: MirrorAxis[] | null;
   /** Our sidecar, whole (null for nnU-Net models). */
   sidecar: CheckpointSidecar | null;
+  /** nnU-Net region-based models: one sigmoid head per region and the label each writes (absent or null: softmax over labels). */
+  regions?: NnunetRegions | null;
   /** One line for logs. */
   description: string;
 }

@@ -74,7 +74,7 @@ export function readNnunetModelCheckpoint(file: string, options: ReadModelOption
     throw new InputError(`this model was trained as configuration '${checkpoint.configuration}', not '${options.configuration}'`, { file, code: 'bad-configuration' });
   }
   const folder = readNnunetModelFolder(where.folder);
-  const { plan, network } = planFromNnunet(folder.plans, folder.datasetJson, { plansFile: folder.plansFile, configuration: checkpoint.configuration });
+  const { plan, network, regions } = planFromNnunet(folder.plans, folder.datasetJson, { plansFile: folder.plansFile, configuration: checkpoint.configuration, datasetJsonFile: path.join(where.folder, 'dataset.json') });
   const fold: NnunetFold | null = checkpoint.fold;
   return {
     kind: 'nnunet',
@@ -88,7 +88,8 @@ export function readNnunetModelCheckpoint(file: string, options: ReadModelOption
     optimizer: checkpoint.optimizer?.momentum ?? null,
     mirrorAxes: checkpoint.mirrorAxes === null ? [] : (checkpoint.mirrorAxes as MirrorAxis[]),
     sidecar: null,
-    description: `nnU-Net ${checkpoint.trainerName} ${checkpoint.configuration} fold ${String(fold ?? '?')} (${network.name}, epoch ${checkpoint.currentEpoch ?? '?'})`,
+    regions,
+    description: `nnU-Net ${checkpoint.trainerName} ${checkpoint.configuration} fold ${String(fold ?? '?')} (${network.name}${regions !== null ? `, ${regions.regions.length} sigmoid regions` : ''}, epoch ${checkpoint.currentEpoch ?? '?'})`,
   };
 }
 

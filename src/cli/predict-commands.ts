@@ -1,14 +1,15 @@
 /**
- * `lesionseg predict`: segment images with a trained model, a fold ensemble or an nnU-Net v2 model folder (src/infer predictFiles),
+ * `lesionseg predict`: segment images with a trained model, a fold ensemble, an nnU-Net v2 model folder or an ensemble of models (src/infer predictFiles),
  * through libtorch (--engine torch) or the same network exported to ONNX and run by onnxruntime-node (--engine onnx);
- * --summary, --view, --lungs, --lobes and --lobes-model write a summary and a viewer page per case (case-summary.ts, lobes-model.ts).
+ * --summary, --view, --lungs, --lobes and --lobes-model write a summary and a viewer page per case (case-summary.ts, lobes-model.ts);
+ * --postprocessing applies nnU-Net's.
  */
 import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
 import { BYTES_PER_GIB, InputError, parseDevice, threadsForFreeCores, type Logger } from '../core/index.js';
 import { onnxEngineFactory } from '../export/index.js';
-import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, predictFiles, type EngineKind, type ModelFold, type OutputType, type PredictionCase, type SpatialAxis } from '../infer/index.js';
-import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
+import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, describePostprocessing, postprocessingFilesIn, predictFiles, readPostprocessing, resolvePostprocessingFile, type EngineKind, type ModelFold, type OutputType, type PredictionCase, type SpatialAxis } from '../infer/index.js';
+import { DEFAULT_MAX_IMAGE_BYTES, nnunetModelFolderOf } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
 import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, summarized, type CaseOutputOptions } from './case-summary.js';
@@ -59,6 +60,20 @@ function outputTypeList(value: string): OutputType[] {
   return [...new Set(types)] as OutputType[];
 }
 
+/** `-m A -m B`: every model given, in order. */
+function collectModels(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** nnUNetv2_predict does not postprocess: say so when a model folder holds the postprocessing nnU-Net chose. */
+function noteUnappliedPostprocessing(models: readonly string[]): void {
+  for (const model of models) {
+    const where = nnunetModelFolderOf(model);
+    const found = where === null ? [] : postprocessingFilesIn(where.folder);
+    if (found.length > 0) stderrLogger.info(`${found[0]} is nnU-Net's postprocessing for this model; not applied (as nnUNetv2_predict): add --postprocessing ${found[0]} to apply it`);
+  }
+}
+
 const stderrLogger: Logger = {
   info: (message) => process.stderr.write(`${message}\n`),
   warn: (message) => process.stderr.write(`warning: ${message}\n`),
@@ -68,7 +83,7 @@ export function registerPredictCommands(program: Command): void {
   program
     .command('predict')
     .description('segment CT images: preprocessing from the model\'s plan, Gaussian sliding window, mirroring TTA, masks in the input geometry')
-    .requiredOption('-m, --model <path>', 'a checkpoint (.safetensors with its .json), a run folder (uses checkpoint_final), a folder of fold_K runs (ensemble), or an nnU-Net v2 model folder (dataset.json, plans.json, fold_K/checkpoint_final.pth), one of its fold_K folders or .pth files')
+    .requiredOption('-m, --model <path>', 'a checkpoint (.safetensors with its .json), a run folder (uses checkpoint_final), a folder of fold_K runs (ensemble), or an nnU-Net v2 model folder (dataset.json, plans.json, fold_K/checkpoint_final.pth), one of its fold_K folders or .pth files; repeat -m to ensemble models (their probabilities averaged, as nnUNetv2_ensemble; the labels must agree)', collectModels)
     .requiredOption('-i, --input <path>', 'an image (.nii/.nii.gz; case_0000.nii.gz picks up case_0001... as further channels), a folder of <case>_0000.nii.gz, or a DICOM series folder (converted by dcm2niix)')
     .requiredOption('-o, --output <path>', 'a .nii.gz file (one case) or a folder for <case>.nii.gz')
     .option('--tta', 'mirroring test-time augmentation (default)')
@@ -82,7 +97,8 @@ export function registerPredictCommands(program: Command): void {
     .option('--folds <list>', 'folds to ensemble when -m is a folder of fold_K runs or an nnU-Net model folder (default: all found; all = fold_all)', foldList)
     .addOption(new Option('--checkpoint <which>', 'checkpoint_final or checkpoint_best of each run or fold').choices(['final', 'best'] as const).default('final' as const))
     .option('--configuration <name>', 'nnU-Net model folders: the configuration the model was trained as (3d_fullres; 2d and 3d_lowres are not supported yet)')
-    .option('--save-probabilities', 'also write softmax probabilities: one float32 <case>_probabilities_<k>.nii.gz per class')
+    .option('--postprocessing <file>', 'apply nnU-Net\'s postprocessing to each mask, as nnUNetv2_apply_postprocessing: a postprocessing.pkl (read without running it) or postprocessing.json, or a folder holding one (nnUNetv2_find_best_configuration writes it)')
+    .option('--save-probabilities', 'also write softmax probabilities (a region model: sigmoid ones; an ensemble: their mean): one float32 <case>_probabilities_<k>.nii.gz per class or region')
     .addOption(new Option('--engine <engine>', 'torch: our libtorch network; onnx: the network exported to ONNX in memory and run by onnxruntime-node (CPU, fp32), same preprocessing, sliding window and TTA').choices(ENGINE_KINDS).default('torch' as EngineKind))
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
     .addOption(precisionOption('auto'))
@@ -143,10 +159,14 @@ export function registerPredictCommands(program: Command): void {
           : {}),
       };
       checkCaseOutputOptions(caseOutputs, options.outputType);
+      const postprocessing = options.postprocessing !== undefined ? readPostprocessing(resolvePostprocessingFile(options.postprocessing)) : undefined;
+      if (postprocessing !== undefined) stderrLogger.info(`postprocessing: ${describePostprocessing(postprocessing)}`);
+      else noteUnappliedPostprocessing(options.model);
       let writer: ReturnType<typeof caseOutputWriter> | null = null;
       const result = await predictFiles(
         {
-          model: options.model,
+          model: options.model.length === 1 ? options.model[0]! : options.model,
+          ...(postprocessing !== undefined ? { postprocessing } : {}),
           input: options.input,
           output: options.output,
           ...(options.folds !== undefined ? { folds: options.folds } : {}),
@@ -155,7 +175,7 @@ export function registerPredictCommands(program: Command): void {
           saveProbabilities: options.saveProbabilities === true,
           ...predictorChoices,
           // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); fp32 for the ONNX engine and for nnU-Net's models on a CPU.
-          precision: resolvePredictPrecision(options.precision, device, [options.model], options.engine),
+          precision: resolvePredictPrecision(options.precision, device, options.model, options.engine),
           verbose: options.verbose === true,
           maxMemoryBytes: options.maxMemoryGib,
           outputTypes: options.outputType,

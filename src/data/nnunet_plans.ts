@@ -9,11 +9,12 @@
  * path in one ValidationError (with the problems of shape and type that the zod schemas of
  * src/io/nnunet-plans-schema.ts find): architectures the registry does not build (by class name), 2d and cascade
  * configurations, dropout, conv_bias false, norms other than affine InstanceNorm3d, other
- * resampling functions or normalisation schemes, reorienting image readers, region labels.
+ * resampling functions or normalisation schemes, reorienting image readers. Region-based labels
+ * come out as the regions (one sigmoid head each) and the label each head writes.
  * The network comes out as the registry's name and the UNetConfig its builder takes.
  */
 import { InputError, parseJson, ValidationError, type InputErrorCode, type Issue } from '../core/index.js';
-import { NnunetConfigurationSchema, NnunetPlansSchema, segmentationClassCount, type DatasetJson } from '../io/index.js';
+import { NnunetConfigurationSchema, NnunetPlansSchema, nnunetRegionsOf, segmentationClassCount, type DatasetJson, type NnunetRegions } from '../io/index.js';
 import { networkFromNnunet, ownConfigFields, type ArchitectureConfig, type ArchitectureName } from '../models/index.js';
 import type { NormalizationScheme } from './normalize.js';
 import { transposeTriple } from './planning.js';
@@ -31,6 +32,8 @@ export interface NnunetPlanResult {
   plan: Plan;
   network: NnunetNetwork;
   configuration: string;
+  /** Region-based models: the regions and the label each head writes (null: softmax over labels). */
+  regions: NnunetRegions | null;
 }
 
 const SCHEMES: Readonly<Record<string, NormalizationScheme>> = {
@@ -80,7 +83,7 @@ function resolveConfiguration(configurations: Record<string, unknown>, name: str
 }
 
 /** Convert plans.json + dataset.json to our Plan and network for `configuration` (default 3d_fullres). */
-export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, options: { plansFile: string; configuration?: string }): NnunetPlanResult {
+export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, options: { plansFile: string; configuration?: string; datasetJsonFile?: string }): NnunetPlanResult {
   const file = options.plansFile;
   const name = options.configuration ?? '3d_fullres';
   const issues: Issue[] = [];
@@ -116,10 +119,8 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
     report('image_reader_writer', `image reader '${String(plansJson.image_reader_writer)}' is not supported (${READERS.join(', ')} read images as lesionseg does; a reorienting reader would change the arrays)`);
   }
   if (plansJson.label_manager !== undefined && plansJson.label_manager !== 'LabelManager') report('label_manager', `label manager '${String(plansJson.label_manager)}' is not supported`);
-  const regions = Object.entries(datasetJson.labels).filter(([, value]) => Array.isArray(value));
-  if (regions.length > 0 || datasetJson.regions_class_order !== undefined) {
-    report('dataset.json labels', `region-based models (sigmoid outputs; labels ${regions.map(([label]) => label).join(', ')}) are not supported`);
-  }
+  // Region-based models (sigmoid heads, one per region) are read as nnU-Net's LabelManager reads them.
+  const regions = nnunetRegionsOf(datasetJson, options.datasetJsonFile ?? 'dataset.json');
 
   const channels = Object.keys(datasetJson.channel_names).sort((a, b) => Number(a) - Number(b));
   const schemes = Array.isArray(c.normalization_schemes) ? c.normalization_schemes : [];
@@ -163,14 +164,18 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
     report(`${at}.resampling_fn_probabilities_kwargs`, 'logits are exported with order 1, order_z 0 and force_separate_z null (nnU-Net\'s default); other settings are not supported');
   }
 
-  const network = networkOf(c.architecture, `${at}.architecture`, report, channels.length, segmentationClassCount(datasetJson.labels), patchSize);
+  const network = networkOf(c.architecture, `${at}.architecture`, report, channels.length, regions?.regions.length ?? segmentationClassCount(datasetJson.labels), patchSize);
   if (issues.length > 0) throw new ValidationError(issues, { file });
 
   const datasetName = typeof plansJson.dataset_name === 'string' ? plansJson.dataset_name : datasetJson.name ?? 'nnU-Net dataset';
   const originalSpacing = Array.isArray(plansJson.original_median_spacing_after_transp) ? transposeTriple(plansJson.original_median_spacing_after_transp as number[], backward) : targetSpacing;
   const originalShape = Array.isArray(plansJson.original_median_shape_after_transp) ? transposeTriple(plansJson.original_median_shape_after_transp as number[], backward) : medianShape;
   const labels: Record<string, number> = {};
-  for (const [label, value] of Object.entries(datasetJson.labels)) labels[label] = value as number;
+  // A region's name labels the value its head writes (regions_class_order).
+  for (const [label, value] of Object.entries(datasetJson.labels)) {
+    const head = regions === null ? -1 : regions.names.indexOf(label);
+    labels[label] = head >= 0 ? regions!.classOrder[head]! : Array.isArray(value) ? 0 : (value as number);
+  }
   const plan: Plan = {
     version: 1,
     preset: 'nnunet',
@@ -198,7 +203,7 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
       vramEstimate: 0,
     },
   };
-  return { plan, network: network.network, configuration: name };
+  return { plan, network: network.network, configuration: name, regions };
 }
 
 function intensityOf(value: unknown): Plan['fingerprint']['foregroundIntensityPropertiesPerChannel'][number] {

@@ -5,10 +5,12 @@
  * from the plan's spacing to the shape after cropping, argmax (softmax only for probabilities),
  * paste into zeros of the shape before cropping at the crop box, undo the transpose, and attach the
  * original spacing and affine. Classes are resampled one at a time (running argmax), so a full CT
- * needs one class of float32 at a time unless probabilities are asked for.
+ * needs one class of float32 at a time unless probabilities are asked for. Region-based models
+ * (regions.ts) take a sigmoid per head and write the heads' labels in regions_class_order instead.
  */
 import type { Shape3, Volume } from '../core/index.js';
 import { resampleVolumeToShape, transposeArray, type CaseProperties, type ResampleSettings } from '../data/index.js';
+import { sigmoidInPlace, writeRegion } from './regions.js';
 
 /** nnU-Net's logits export resampling: order 1, order 0 along a separate z, its own anisotropy rule. */
 export const LOGITS_RESAMPLING: Readonly<ResampleSettings> = Object.freeze({ order: 1, orderZ: 0, forceSeparateZ: null, anisotropyThreshold: 3 });
@@ -19,6 +21,11 @@ export interface ExportOptions {
   /** Also return softmax probabilities per class (background 1 outside the crop box). */
   probabilities?: boolean;
   resampling?: Readonly<ResampleSettings>;
+  /**
+   * Region-based models (regions.ts): the label each head writes, in order; the heads' logits go
+   * through a sigmoid and are thresholded at 0.5 instead of the softmax and argmax over classes.
+   */
+  regionClassOrder?: readonly number[];
 }
 
 export interface ExportedPrediction {
@@ -85,10 +92,18 @@ export function exportPrediction(
   const kept: Float32Array[] = [];
   const start = now();
   let resampleBack = 0;
+  const regions = options.regionClassOrder ?? null;
+  if (regions !== null && regions.length !== numClasses) throw new RangeError(`${regions.length} entries in regions_class_order for ${numClasses} heads`);
+  const labels = new Uint8Array(croppedVoxels);
   for (let k = 0; k < numClasses; k++) {
     const before = now();
     const values = resampled(k);
     resampleBack += now() - before;
+    if (regions !== null) {
+      writeRegion(labels, sigmoidInPlace(values), regions[k]!);
+      if (options.probabilities) kept.push(values);
+      continue;
+    }
     for (let i = 0; i < croppedVoxels; i++) {
       if (values[i]! > best[i]!) {
         best[i] = values[i]!;
@@ -97,8 +112,7 @@ export function exportPrediction(
     }
     if (options.probabilities) kept.push(values);
   }
-  const labels = new Uint8Array(croppedVoxels);
-  for (let i = 0; i < croppedVoxels; i++) labels[i] = labelValues[argmax[i]!]!;
+  if (regions === null) for (let i = 0; i < croppedVoxels; i++) labels[i] = labelValues[argmax[i]!]!;
 
   const fullShape = properties.shapeBeforeCropping;
   const fullVoxels = fullShape[0] * fullShape[1] * fullShape[2];
@@ -113,7 +127,14 @@ export function exportPrediction(
   const segmentation: Volume<Uint8Array> = { data: toInputOrder(pasted, (n) => new Uint8Array(n)), ...geometry };
 
   let probabilities: Volume<Float32Array>[] | null = null;
-  if (options.probabilities) {
+  if (options.probabilities && regions !== null) {
+    // Sigmoid probabilities already; 0 for every head outside the crop box.
+    probabilities = kept.map((values) => {
+      const full = new Float32Array(fullVoxels);
+      pasteBox(full, fullShape, values, properties.bboxUsedForCropping);
+      return { data: toInputOrder(full, (n) => new Float32Array(n)), ...geometry, shape: [...inputShape] as Shape3 };
+    });
+  } else if (options.probabilities) {
     // Softmax in place over the kept logits (max already known per voxel).
     const total = new Float32Array(croppedVoxels);
     for (const values of kept) {

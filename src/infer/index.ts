@@ -42,6 +42,9 @@ export {
 export { Predictor, type PredictorOptions, type PredictCaseOptions, type CasePrediction, type CaseStageSeconds, type CaseStagePeaks } from './predictor.js';
 export { largestComponentAbove, normalizedCtThreshold, windowsTouchingMask, BODY_THRESHOLD_HU, BODY_MARGIN_VOXELS } from './bodyMask.js';
 export { collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
+export { PredictorEnsemble, loadModels, argmax, type LoadModelsOptions } from './ensemble.js';
+export { readPostprocessing, resolvePostprocessingFile, postprocessingFilesIn, applyPostprocessing, largestComponents26, describePostprocessing, POSTPROCESSING_FILES, NNUNET_REMOVE_ALL_BUT_LARGEST, type Postprocessing, type PostprocessingStep } from './postprocessing.js';
+export { sigmoidInPlace, writeRegion, regionsToSegmentation } from './regions.js';
 export { predictFiles, formatCaseStages, type PredictFilesOptions, type PredictFilesResult, type PredictedCaseRecord } from './predictFiles.js';
 export { OUTPUT_TYPES, isDicomInput, checkDicomTools, convertSeriesToWork, removeDicomWork, type OutputType } from './dicomInput.js';
 export { modelLabels, requireModelLabels, NamedLabelModel, type ModelLabels, type NamedLabelModelOptions } from './labelModel.js';

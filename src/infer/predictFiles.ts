@@ -1,6 +1,8 @@
 /**
  * The entry function of `lesionseg predict`: resolve the model (a checkpoint, a run folder, a
- * folder of fold runs, or an nnU-Net v2 model folder), collect the cases, and for each one read its channels, predict, and write
+ * folder of fold runs, or an nnU-Net v2 model folder; several: an ensemble across models, ensemble.ts),
+ * collect the cases, and for each one read its channels, predict (then nnU-Net's postprocessing when
+ * given, postprocessing.ts), and write
  * the mask (uint8, the input's header and geometry) and optionally one float32 probability map per
  * class, all through atomic writes.
  *
@@ -18,17 +20,20 @@ import * as path from 'node:path';
 import { assertDeviceAvailable, assertSameGrid, CPU, InputError, type Logger, SILENT_LOGGER, type Volume } from '../core/index.js';
 import { assertFiniteVoxels, assertVolume, checkDicomImageSize, checkImageSize, DEFAULT_MAX_IMAGE_BYTES, gridFromHeader, type NiftiHeader, type NiftiImage, readNifti, readNiftiHeader, type SegmentLabel, writeDicomSeg, writeNifti } from '../io/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
-import { resolveCheckpoints, type CheckpointChoice, type ModelFold } from '../checkpoint/index.js';
+import type { CheckpointChoice, ModelFold } from '../checkpoint/index.js';
 import { checkPredictionOutputs, collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
 import { caseExtent, checkCaseExtent, checkStepFraction } from './predictChecks.js';
 import { checkDicomTools, collectDicomCase, convertDicomCase, isDicomInput, removeDicomWork, type DicomCase, type OutputType } from './dicomInput.js';
 import type { EngineFactory } from './engine.js';
-import { peakRssMiB, Predictor, type CaseStageSeconds, type PredictorOptions } from './predictor.js';
+import { peakRssMiB, type Predictor, type CaseStageSeconds, type PredictorOptions } from './predictor.js';
+import { loadModels, type PredictorEnsemble } from './ensemble.js';
+import { applyPostprocessing, type Postprocessing } from './postprocessing.js';
 import type { WindowCounts } from './slidingWindowPredict.js';
 import { SLIDING_WINDOW_DEFAULTS } from './slidingWindowPredict.js';
 
 export interface PredictFilesOptions extends PredictorOptions {
-  model: string;
+  /** One model, or several: an ensemble across models (ensemble.ts, as nnUNetv2_ensemble). */
+  model: string | readonly string[];
   input: string;
   output: string;
   /** Folds of a fold-run folder or an nnU-Net model folder to ensemble (default: every fold_K found). */
@@ -54,6 +59,8 @@ export interface PredictFilesOptions extends PredictorOptions {
   afterCase?: (item: PredictionCase, record: PredictedCaseRecord, segmentation: Volume, labels: Readonly<Record<string, number>>) => Promise<void>;
   /** Log each case's stages (seconds, RSS high-water, windows per second) through the logger. */
   verbose?: boolean;
+  /** nnU-Net's postprocessing (postprocessing.ts), applied to each mask before it is written. */
+  postprocessing?: Postprocessing;
 }
 
 export interface PredictedCaseRecord {
@@ -137,7 +144,7 @@ async function readCase(item: PredictionCase, maxImageBytes: number | undefined)
 }
 
 /** The header checks of every case: channel count and shapes, image size, windows and memory. */
-async function checkCaseHeaders(cases: readonly PredictionCase[], predictor: Predictor, options: PredictFilesOptions): Promise<void> {
+async function checkCaseHeaders(cases: readonly PredictionCase[], predictor: Predictor | PredictorEnsemble, options: PredictFilesOptions): Promise<void> {
   const expected = predictor.channelNames;
   const stepFraction = options.stepFraction ?? SLIDING_WINDOW_DEFAULTS.stepFraction;
   const maxMemoryBytes = options.maxMemoryBytes ?? os.totalmem();
@@ -157,17 +164,19 @@ async function checkCaseHeaders(cases: readonly PredictionCase[], predictor: Pre
         }
         headers.push(header);
       }
-      const extent = caseExtent(item.caseId, headers, predictor.plan, { numClasses: predictor.numClasses, stepFraction, probabilities: options.saveProbabilities === true });
-      checkCaseExtent(extent, item.channelFiles[0]!, { stepFraction, maxMemoryBytes });
+      for (const member of predictor.members) {
+        const extent = caseExtent(item.caseId, headers, member.plan, { numClasses: member.numClasses, stepFraction, probabilities: options.saveProbabilities === true || predictor.members.length > 1 });
+        checkCaseExtent(extent, item.channelFiles[0]!, { stepFraction, maxMemoryBytes });
+      }
     });
   }
 }
 
 /** The model's foreground labels (dataset.json names from the plan; `label_<k>` where a class has no name), one SEG segment each. */
-function segmentLabelsOf(predictor: Predictor): SegmentLabel[] {
+function segmentLabelsOf(predictor: Predictor | PredictorEnsemble): SegmentLabel[] {
   const names = new Map<number, string>();
   for (const [name, value] of Object.entries(predictor.plan.datasets[0]?.labels ?? {})) names.set(value, name);
-  return Array.from({ length: predictor.numClasses - 1 }, (_, index) => ({ value: index + 1, name: names.get(index + 1) ?? `label_${index + 1}` }));
+  return predictor.maskLabels.map((value) => ({ value, name: names.get(value) ?? `label_${value}` }));
 }
 
 export async function predictFiles(options: PredictFilesOptions, logger: Logger = SILENT_LOGGER): Promise<PredictFilesResult> {
@@ -190,10 +199,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
   }
   const cases = dicom !== null ? [dicom.item] : collectPredictionCases(options.input, options.output);
   if (dicom === null) checkPredictionOutputs(cases, options.input, options.output);
-  const checkpoints = resolveCheckpoints(options.model, options.folds, options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {});
-  const predictor = options.engine === undefined
-    ? Predictor.fromCheckpoints(checkpoints, { ...options, logger })
-    : await Predictor.fromCheckpointsWith(checkpoints, options.engine, { ...options, logger });
+  const { predictor, checkpoints } = await loadModels(options, logger);
   const records: PredictedCaseRecord[] = [];
   let dicomWork: Awaited<ReturnType<typeof convertDicomCase>> | null = null;
   try {
@@ -217,6 +223,10 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
       const t1 = performance.now();
       const readPeak = peakRssMiB();
       const result = await predictor.predictCaseAsync(images, { caseId: item.caseId, probabilities: options.saveProbabilities === true });
+      if (options.postprocessing !== undefined) {
+        const changed = applyPostprocessing(result.segmentation.data, result.segmentation.shape, options.postprocessing);
+        logger.info(`${item.caseId}: postprocessing set ${changed} voxel(s) to background`);
+      }
       const t2 = performance.now();
       fs.mkdirSync(path.dirname(path.resolve(item.outputFile)), { recursive: true });
       if (dicom === null || dicom.writeNifti) await writeNifti(item.outputFile, result.segmentation, { header: images[0]!.header, datatype: 'uint8' });

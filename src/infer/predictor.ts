@@ -14,6 +14,7 @@ import { buildInferenceNetwork, readInferenceCheckpoint, type InferenceCheckpoin
 import { isWindowEngine, TorchEngine, type EngineFactory, type WindowEngine } from './engine.js';
 import { largestComponentAbove, normalizedCtThreshold } from './bodyMask.js';
 import { exportPrediction } from './export.js';
+import type { NnunetRegions } from '../io/index.js';
 import { ALL_MIRROR_AXES, type SpatialAxis } from './mirroring.js';
 import { SLIDING_WINDOW_DEFAULTS, slidingWindowPredict, slidingWindowPredictAsync, type InferencePrecision, type LogitsFunction, type SlidingWindowOptions, type WindowCounts } from './slidingWindowPredict.js';
 import type { Triple } from './slidingWindow.js';
@@ -36,16 +37,19 @@ export interface PredictorOptions {
    * Skip sliding windows wholly outside the body. A Predictor built directly runs every window
    * unless told; from checkpoints (fromCheckpoints) the default is by model: on for lesionseg's
    * own, off for nnU-Net models, as nnU-Net runs every window. Only plans with a CT-normalised
-   * channel whose clip range holds -500 HU find a body (bodyMask.ts); others skip nothing.
+   * channel whose clip range holds -500 HU find a body (bodyMask.ts); others skip nothing. Region
+   * models skip nothing either: skipped voxels get a background logit, and they have no background head.
    */
   skipBackground?: boolean;
   progress?: ProgressReporter;
   logger?: Logger;
+  /** Region-based nnU-Net models: sigmoid heads written in regions_class_order (default: from the checkpoint; none: softmax). */
+  regions?: NnunetRegions | null;
 }
 
 export interface PredictCaseOptions {
   caseId?: string;
-  /** Also return per-class softmax probabilities in the input geometry. */
+  /** Also return per-class softmax probabilities (per-region sigmoid ones for region models) in the input geometry. */
   probabilities?: boolean;
 }
 
@@ -135,7 +139,9 @@ export class Predictor {
   readonly numClasses: number;
   /** One line naming the model, for logs. */
   description = 'networks';
-  private readonly options: Required<Omit<PredictorOptions, 'progress' | 'logger' | 'configuration'>> & Pick<PredictorOptions, 'progress'> & { logger: Logger };
+  /** Region-based models: the regions and the label each head writes; null: softmax over classes. */
+  readonly regions: NnunetRegions | null;
+  private readonly options: Required<Omit<PredictorOptions, 'progress' | 'logger' | 'configuration' | 'regions'>> & Pick<PredictorOptions, 'progress'> & { logger: Logger };
 
   /**
    * `models` (libtorch networks or engines) share `plan`; the networks' deep supervision is
@@ -154,6 +160,10 @@ export class Predictor {
     this.engines = engines;
     this.plan = plan;
     this.numClasses = engines[0]!.numClasses;
+    this.regions = options.regions ?? null;
+    if (this.regions !== null && this.regions.classOrder.length !== this.numClasses) {
+      throw new RangeError(`the networks have ${this.numClasses} heads, regions_class_order ${this.regions.classOrder.length} entries`);
+    }
     this.options = {
       device: options.device ?? CPU_DEVICE,
       precision: options.precision ?? SLIDING_WINDOW_DEFAULTS.precision,
@@ -161,10 +171,12 @@ export class Predictor {
       stepFraction: options.stepFraction ?? SLIDING_WINDOW_DEFAULTS.stepFraction,
       windowsPerBatch: options.windowsPerBatch ?? SLIDING_WINDOW_DEFAULTS.windowsPerBatch,
       accumulateOn: options.accumulateOn ?? 'device',
-      skipBackground: options.skipBackground ?? false,
+      // A region model has no background head to give the voxels of skipped windows: every window runs.
+      skipBackground: (options.skipBackground ?? false) && this.regions === null,
       progress: options.progress,
       logger: options.logger ?? SILENT_LOGGER,
     };
+    if (options.skipBackground === true && this.regions !== null) this.options.logger.warn('a region-based model has no background class for skipped windows: every window runs');
   }
 
   /**
@@ -221,9 +233,14 @@ export class Predictor {
     // As nnU-Net: the first fold's mirroring axes, unless the caller chose.
     const mirrorAxes = options.mirrorAxes ?? first.mirrorAxes ?? ALL_MIRROR_AXES;
     const skipBackground = options.skipBackground ?? first.kind === 'lesionseg';
-    const predictor = new Predictor(models, first.plan, { ...options, mirrorAxes, skipBackground });
+    const predictor = new Predictor(models, first.plan, { ...options, mirrorAxes, skipBackground, regions: options.regions ?? first.regions ?? null });
     predictor.description = `${first.description}${files.length > 1 ? ` (ensemble of ${files.length})` : ''}`;
     return predictor;
+  }
+
+  /** The models predicting: this one (an ensemble across models lists several). */
+  get members(): readonly Predictor[] {
+    return [this];
   }
 
   /** The libtorch networks among the engines. */
@@ -253,6 +270,12 @@ export class Predictor {
   /** The spatial axes mirrored for test-time augmentation ([] none). */
   get mirrorAxes(): readonly SpatialAxis[] {
     return this.options.mirrorAxes;
+  }
+
+  /** The foreground label values the mask can hold: 1..K-1, or a region model's regions_class_order values. */
+  get maskLabels(): number[] {
+    if (this.regions !== null) return [...new Set(this.regions.classOrder)].filter((v) => v !== 0).sort((a, b) => a - b);
+    return Array.from({ length: this.numClasses - 1 }, (_, k) => k + 1);
   }
 
   /** The channel names the plan expects, in order. */
@@ -322,7 +345,7 @@ export class Predictor {
     try {
       // Classes go to the host one at a time, so the export holds one class of logits at a time.
       const classLogits = (k: number): Float32Array => scope(() => contiguous(narrow(logits, 0, k, 1)).toFloat32Array());
-      exported = exportPrediction(classLogits, this.numClasses, properties, { probabilities: options.probabilities === true });
+      exported = exportPrediction(classLogits, this.numClasses, properties, { probabilities: options.probabilities === true, ...(this.regions !== null ? { regionClassOrder: this.regions.classOrder } : {}) });
     } finally {
       logits.dispose();
     }

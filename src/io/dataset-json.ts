@@ -187,3 +187,37 @@ export function writeDatasetJson(datasetDir: string, json: DatasetJson): void {
   if (issues.length > 0) throw new ValidationError(issues, { file });
   atomicWriteJsonSync(file, json);
 }
+
+/**
+ * The regions of a region-based dataset.json (nnU-Net's LabelManager): a model has regions when a
+ * label holds a list of more than one value. Its output heads are the labels in dataset.json's
+ * order, leaving out "ignore" and the background (0, or a list of zeros), each a region (its
+ * values); `regions_class_order` gives, per head, the label value written where that head's
+ * sigmoid is above 0.5 (later heads overwrite earlier ones), and must have one entry per head.
+ */
+export interface NnunetRegions {
+  /** Per output head: the label name and the values of its region. */
+  names: string[];
+  regions: number[][];
+  /** Per output head: the label value written in the mask. */
+  classOrder: number[];
+}
+
+/** The regions of `json`, or null when its labels are plain values (softmax over classes). */
+export function nnunetRegionsOf(json: { labels: Readonly<Record<string, number | readonly number[]>>; regions_class_order?: unknown }, file: string): NnunetRegions | null {
+  const entries = Object.entries(json.labels);
+  if (!entries.some(([, value]) => Array.isArray(value) && value.length > 1)) return null;
+  const heads = entries.filter(([name, value]) => name !== IGNORE_LABEL_NAME && !(Array.isArray(value) ? value.every((v) => v === 0) : value === 0));
+  const order = json.regions_class_order;
+  if (!Array.isArray(order) || !order.every((value) => Number.isInteger(value) && value >= 0 && value <= 255)) {
+    throw new ValidationError([{ file, path: 'regions_class_order', code: 'wrong-type', message: `regions_class_order must list one label value 0..255 per region (${heads.length}), got ${JSON.stringify(order)}` }], { file });
+  }
+  if (order.length !== heads.length) {
+    throw new ValidationError([{ file, path: 'regions_class_order', code: 'bad-value', message: `regions_class_order has ${order.length} entries for ${heads.length} regions (${heads.map(([name]) => name).join(', ')}): nnU-Net needs one per region` }], { file });
+  }
+  return {
+    names: heads.map(([name]) => name),
+    regions: heads.map(([, value]) => (Array.isArray(value) ? [...value] : [value as number])),
+    classOrder: order as number[],
+  };
+}

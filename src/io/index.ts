@@ -47,6 +47,8 @@ export {
   validateDatasetJson,
   ignoreLabelOf,
   segmentationClassCount,
+  nnunetRegionsOf,
+  type NnunetRegions,
   IGNORE_LABEL_NAME,
   type DatasetJson,
 } from './dataset-json.js';

@@ -6,7 +6,7 @@
  * pre-training ran (nnU-Net: 1000 epochs for nnUNetTrainer, X for nnUNetTrainer_Xepochs), which
  * continual learning continues.
  */
-import { CheckpointError } from '../core/index.js';
+import { CheckpointError, InputError } from '../core/index.js';
 import { assertTrainingRecord, readModelCheckpoint, resolvePretrained, type ModelCheckpoint } from '../checkpoint/index.js';
 import { architectureEntry, TRANSFER_SOURCE_ARCHITECTURES, type UNetConfig } from '../models/index.js';
 
@@ -37,6 +37,9 @@ export function loadPretrained(modelPath: string): PretrainedSource {
   if (checkpoint.kind === 'lesionseg') {
     assertTrainingRecord(checkpoint.sidecar!, checkpoint.sidecarFile);
     return { ...checkpoint, describedBy: checkpoint.sidecarFile, numEpochs: checkpoint.sidecar!.training.numEpochs };
+  }
+  if (checkpoint.regions != null) {
+    throw new InputError(`a region-based nnU-Net model (sigmoid heads for ${checkpoint.regions.names.join(', ')}) cannot be trained from here: predict runs it`, { file: checkpoint.file, code: 'unsupported-regions' });
   }
   const { name } = checkpoint.architecture;
   if (architectureEntry(name)?.transferSource !== true) {

@@ -117,3 +117,15 @@ test('a target plan of another topology than the nnU-Net model is refused, namin
   );
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('a region-based nnU-Net model (sigmoid heads) is refused as a pre-trained source, naming its regions', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-regions-'));
+  fs.mkdirSync(path.join(dir, 'fold_0'));
+  fs.copyFileSync(path.join(FOLD0, 'checkpoint_final.pth'), path.join(dir, 'fold_0/checkpoint_final.pth'));
+  fs.copyFileSync(path.join(PLAIN, 'plans.json'), path.join(dir, 'plans.json'));
+  const dataset = JSON.parse(fs.readFileSync(path.join(PLAIN, 'dataset.json'), 'utf8'));
+  fs.writeFileSync(path.join(dir, 'dataset.json'), JSON.stringify({ ...dataset, labels: { background: 0, whole: [1, 2], core: 2, extra: [2] }, regions_class_order: [1, 2, 2] }));
+  assert.throws(() => loadPretrained(path.join(dir, 'fold_0')), (error: unknown) =>
+    error instanceof InputError && error.code === 'unsupported-regions' && /sigmoid heads for whole, core, extra/.test(error.message));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
