@@ -44,3 +44,4 @@ export { largestComponentAbove, normalizedCtThreshold, windowsTouchingMask, BODY
 export { collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
 export { predictFiles, formatCaseStages, type PredictFilesOptions, type PredictFilesResult, type PredictedCaseRecord } from './predictFiles.js';
 export { OUTPUT_TYPES, isDicomInput, type OutputType } from './dicomInput.js';
+export { openInputVolumes, type InputKind, type InputSource, type InputVolumes, type RetrievedSeries } from './inputVolume.js';
