@@ -29,6 +29,7 @@ export { assertDcm2niix, convertDicomSeries, type ConvertedSeries, type ConvertO
 export { assertDecoders, decoderFor, transferSyntaxName, TRANSFER_SYNTAXES, type Decoder } from './dicom-decode.js';
 export { checkDicomImageSize, CT_IMAGE_STORAGE } from './dicom-voxels.js';
 export { writeDicomSeg, buildDicomSeg, encodeDicomSeg, segmentCodes, packBits, newUid, SEGMENT_CODES, SEGMENTATION_SOP_CLASS_UID, type SegmentLabel, type DicomSegOptions, type CodedConcept } from './dicom-seg.js';
+export * from './dicomweb/index.js';
 export {
   readSafetensors,
   writeSafetensors,
