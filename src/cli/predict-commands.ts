@@ -7,13 +7,14 @@ import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
 import { BYTES_PER_GIB, InputError, parseDevice, threadsForFreeCores, type Logger } from '../core/index.js';
 import { onnxEngineFactory } from '../export/index.js';
-import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, predictFiles, type EngineKind, type ModelFold, type OutputType, type PredictionCase, type SpatialAxis } from '../infer/index.js';
+import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, PACS_OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, predictFiles, type EngineKind, type ModelFold, type OutputType, type PredictionCase, type SpatialAxis } from '../infer/index.js';
 import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
 import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, type CaseOutputOptions } from './case-summary.js';
 import { precisionOption, resolvePrecisionFlag } from './precision.js';
 import { positiveIntOrAuto, threadCountOrAuto } from './parse.js';
+import { predictFromPacs } from './pacs-commands.js';
 
 
 function stepFraction(value: string): number {
@@ -58,6 +59,21 @@ function outputTypeList(value: string): OutputType[] {
   return [...new Set(types)] as OutputType[];
 }
 
+/** -i and -o, or --pacs and --study (-o optional): refused, naming the option, before anything is read. */
+function checkInputOptions(options: { input?: string; output?: string; pacs?: string; study?: string; caFile?: string }): { kind: 'path'; input: string; output: string } | { kind: 'pacs'; url: string; study: string } {
+  if (options.pacs !== undefined) {
+    if (options.input !== undefined) throw new InputError('-i and --pacs both name the input: give one of them', { code: 'bad-arguments' });
+    if (options.study === undefined) throw new InputError('--pacs needs --study UID (the StudyInstanceUID whose CT series is predicted)', { code: 'bad-arguments' });
+    return { kind: 'pacs', url: options.pacs, study: options.study };
+  }
+  for (const name of ['study', 'caFile'] as const) {
+    if (options[name] !== undefined) throw new InputError(`--${name === 'caFile' ? 'ca-file' : name} goes with --pacs`, { code: 'bad-arguments' });
+  }
+  if (options.input === undefined) throw new InputError("-i (an image, a folder of cases or a DICOM folder) or --pacs URL --study UID is needed (see 'lesionseg predict --help')", { code: 'bad-arguments' });
+  if (options.output === undefined) throw new InputError('-o (where the masks go) is needed with -i', { code: 'bad-arguments' });
+  return { kind: 'path', input: options.input, output: options.output };
+}
+
 const stderrLogger: Logger = {
   info: (message) => process.stderr.write(`${message}\n`),
   warn: (message) => process.stderr.write(`warning: ${message}\n`),
@@ -68,8 +84,11 @@ export function registerPredictCommands(program: Command): void {
     .command('predict')
     .description('segment CT images: preprocessing from the model\'s plan, Gaussian sliding window, mirroring TTA, masks in the input geometry')
     .requiredOption('-m, --model <path>', 'a checkpoint (.safetensors with its .json), a run folder (uses checkpoint_final), a folder of fold_K runs (ensemble), or an nnU-Net v2 model folder (dataset.json, plans.json, fold_K/checkpoint_final.pth), one of its fold_K folders or .pth files')
-    .requiredOption('-i, --input <path>', 'an image (.nii/.nii.gz; case_0000.nii.gz picks up case_0001... as further channels), a folder of <case>_0000.nii.gz, or a DICOM series folder (converted by dcm2niix)')
-    .requiredOption('-o, --output <path>', 'a .nii.gz file (one case) or a folder for <case>.nii.gz')
+    .option('-i, --input <path>', 'an image (.nii/.nii.gz; case_0000.nii.gz picks up case_0001... as further channels), a folder of <case>_0000.nii.gz, or a DICOM series folder (converted by dcm2niix); or --pacs')
+    .option('-o, --output <path>', 'a .nii.gz file (one case) or a folder for <case>.nii.gz (with --pacs: a folder keeping local copies, <SeriesInstanceUID>.seg.dcm ...)')
+    .option('--pacs <url>', 'instead of -i: a DICOMweb service (http:// or https://; credentials from LESIONSEG_DICOMWEB_*): the CT series of --study is retrieved, predicted, and its DICOM outputs stored back into the study')
+    .option('--study <uid>', 'with --pacs: the StudyInstanceUID')
+    .option('--ca-file <pem>', 'with --pacs https://: the CA certificate(s) to trust instead of the system\'s')
     .option('--tta', 'mirroring test-time augmentation (default)')
     .option('--no-tta', 'no mirroring: one pass per window (8x faster)')
     .option('--mirror-axes <axes>', 'axes mirrored with TTA (0 z, 1 y, 2 x; default: the model\'s, an nnU-Net checkpoint\'s inference_allowed_mirroring_axes, else 0,1,2)', mirrorAxes)
@@ -90,8 +109,8 @@ export function registerPredictCommands(program: Command): void {
     .option('--threads <n>', 'intra-op CPU threads (at most 4 per CPU; default: every CPU this process may use), or auto: the cores not busy with other work, measured for 0.2 s at start', threadCountOrAuto('threads'))
     .addOption(new Option('--max-memory-gib <gib>', 'refuse a case whose images, logits accumulators and weight map (estimated from its headers) need more memory').argParser(gibibytes('max-memory-gib')).default(os.totalmem(), `${DEFAULT_MAX_MEMORY_GIB}, this machine's total`))
     .addOption(new Option('--max-image-gib <gib>', 'refuse an image that decodes to more than this').argParser(gibibytes('max-image-gib')).default(DEFAULT_MAX_IMAGE_BYTES, `${DEFAULT_MAX_IMAGE_BYTES / BYTES_PER_GIB}`))
-    .option('--output-type <types>', 'nifti (the mask as .nii.gz) and/or dicom-seg (a DICOM Segmentation referencing the input series; DICOM input only), comma-separated', outputTypeList, ['nifti'] as OutputType[])
-    .option('--series <uid>', 'DICOM input: the SeriesInstanceUID to predict when the folder holds several series')
+    .option('--output-type <types>', `nifti (the mask as .nii.gz) and/or dicom-seg (a DICOM Segmentation referencing the input series; DICOM input only), comma-separated (default nifti; with --pacs ${PACS_OUTPUT_TYPES.join(',')}, nifti needing -o)`, outputTypeList)
+    .option('--series <uid>', 'DICOM input: the SeriesInstanceUID to predict when the folder holds several series (with --pacs: when the study holds several CT series)')
     .option('--summary', 'also write <case>.summary.json (infection mL; each lung\'s mL and % involved, from the model\'s lung labels or --lungs; each lobe\'s % and the CT severity score 0-25 with --lobes) and, for a folder of cases, summary.csv')
     .option('--view', 'also write <case>.html beside each mask: a self-contained viewer page (CT, mask overlay, 3D, the summary)')
     .option('--lungs <fileOrDir>', 'lung masks for --summary/--view: a label map (1 left, 2 right) on the CT\'s grid, or a folder of <case>.nii.gz')
@@ -111,52 +130,53 @@ export function registerPredictCommands(program: Command): void {
           : options.threads !== undefined ? '--threads' : 'every CPU';
         stderrLogger.info(`threads: ${threads} (${why})`);
       }
+      const outputTypes = options.outputType ?? (options.pacs !== undefined ? [...PACS_OUTPUT_TYPES] : ['nifti' as const]);
       const caseOutputs: CaseOutputOptions = { summary: options.summary === true, view: options.view === true, ...(options.lungs !== undefined ? { lungs: options.lungs } : {}), ...(options.lobes !== undefined ? { lobes: options.lobes } : {}) };
-      checkCaseOutputOptions(caseOutputs, options.outputType);
+      checkCaseOutputOptions(caseOutputs, outputTypes);
+      const source = checkInputOptions(options);
       let writer: ReturnType<typeof caseOutputWriter> | null = null;
-      const result = await predictFiles(
-        {
-          model: options.model,
-          input: options.input,
-          output: options.output,
-          ...(options.folds !== undefined ? { folds: options.folds } : {}),
-          checkpoint: options.checkpoint,
-          ...(options.configuration !== undefined ? { configuration: options.configuration } : {}),
-          saveProbabilities: options.saveProbabilities === true,
-          device: parseDevice(options.device),
-          // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); the ONNX engine runs fp32.
-          precision: options.engine === 'onnx' && options.precision === 'auto' ? 'fp32' : resolvePrecisionFlag(options.precision, parseDevice(options.device)),
-          ...(options.tta === false
-            ? { mirrorAxes: [] }
-            : options.mirrorAxes !== undefined
-              ? { mirrorAxes: options.mirrorAxes }
-              : options.fast === true && options.tta !== true
-                ? { mirrorAxes: FAST_MODE.mirrorAxes }
-                : {}),
-          stepFraction: options.step ?? (options.fast === true ? FAST_MODE.stepFraction : SLIDING_WINDOW_DEFAULTS.stepFraction),
-          // Default by model (Predictor.fromCheckpoints): on for ours, off for nnU-Net models (nnU-Net runs every window); on with --fast.
-          ...(options.skipBackground !== undefined ? { skipBackground: options.skipBackground } : options.fast === true ? { skipBackground: true } : {}),
-          verbose: options.verbose === true,
-          windowsPerBatch: options.batch,
-          accumulateOn: options.accumulateOn,
-          maxMemoryBytes: options.maxMemoryGib,
-          maxImageBytes: options.maxImageGib,
-          outputTypes: options.outputType,
-          ...(options.series !== undefined ? { series: options.series } : {}),
-          softwareVersion: `lesionseg ${program.version() ?? ''}`.trim(),
-          ...(options.engine === 'onnx' ? { engine: onnxEngineFactory({ threads }) } : {}),
-          progress: terminalProgress(),
-          ...(caseOutputs.summary || caseOutputs.view
-            ? {
-                beforePredict: async (cases: readonly PredictionCase[]) => {
-                  writer = caseOutputWriter(caseOutputs, await checkCaseOutputs(cases, caseOutputs, options.output), options.output, cases.length);
-                },
-                afterCase: (...args: Parameters<ReturnType<typeof caseOutputWriter>['afterCase']>) => writer!.afterCase(...args),
-              }
-            : {}),
-        },
-        stderrLogger,
-      );
+      const predictOptions = {
+        model: options.model,
+        ...(options.folds !== undefined ? { folds: options.folds } : {}),
+        checkpoint: options.checkpoint,
+        ...(options.configuration !== undefined ? { configuration: options.configuration } : {}),
+        saveProbabilities: options.saveProbabilities === true,
+        device: parseDevice(options.device),
+        // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); the ONNX engine runs fp32.
+        precision: options.engine === 'onnx' && options.precision === 'auto' ? 'fp32' : resolvePrecisionFlag(options.precision, parseDevice(options.device)),
+        ...(options.tta === false
+          ? { mirrorAxes: [] }
+          : options.mirrorAxes !== undefined
+            ? { mirrorAxes: options.mirrorAxes }
+            : options.fast === true && options.tta !== true
+              ? { mirrorAxes: FAST_MODE.mirrorAxes }
+              : {}),
+        stepFraction: options.step ?? (options.fast === true ? FAST_MODE.stepFraction : SLIDING_WINDOW_DEFAULTS.stepFraction),
+        // Default by model (Predictor.fromCheckpoints): on for ours, off for nnU-Net models (nnU-Net runs every window); on with --fast.
+        ...(options.skipBackground !== undefined ? { skipBackground: options.skipBackground } : options.fast === true ? { skipBackground: true } : {}),
+        verbose: options.verbose === true,
+        windowsPerBatch: options.batch,
+        accumulateOn: options.accumulateOn,
+        maxMemoryBytes: options.maxMemoryGib,
+        maxImageBytes: options.maxImageGib,
+        outputTypes,
+        softwareVersion: `lesionseg ${program.version() ?? ''}`.trim(),
+        ...(options.engine === 'onnx' ? { engine: onnxEngineFactory({ threads }) } : {}),
+        progress: terminalProgress(),
+        ...(caseOutputs.summary || caseOutputs.view
+          ? {
+              beforePredict: async (cases: readonly PredictionCase[]) => {
+                writer = caseOutputWriter(caseOutputs, await checkCaseOutputs(cases, caseOutputs, options.output!), options.output!, cases.length);
+              },
+              afterCase: (...args: Parameters<ReturnType<typeof caseOutputWriter>['afterCase']>) => writer!.afterCase(...args),
+            }
+          : {}),
+      };
+      if (source.kind === 'pacs') {
+        await predictFromPacs({ url: source.url, study: source.study, ...(options.series !== undefined ? { series: options.series } : {}), ...(options.output !== undefined ? { output: options.output } : {}), ...(options.caFile !== undefined ? { caFile: options.caFile } : {}), json: options.json === true }, predictOptions, stderrLogger);
+        return;
+      }
+      const result = await predictFiles({ ...predictOptions, input: source.input, output: source.output, ...(options.series !== undefined ? { series: options.series } : {}) }, stderrLogger);
       const csv = (writer as ReturnType<typeof caseOutputWriter> | null)?.finish() ?? null;
       if (csv !== null) stderrLogger.info(`summary of ${result.cases.length} case(s): ${csv}`);
       if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -141,20 +141,22 @@ export async function convertDicomCase(dicom: DicomCase): Promise<{ workDir: str
 /**
  * Write a DICOM case's outputs: the NIfTI mask (with the converted image's header) when asked
  * for, and the SEG referencing the source instances. `output` is the NIfTI mask, or the SEG where
- * no NIfTI was asked for.
+ * no NIfTI was asked for; `dicomObjects` every DICOM object written, in the order a PACS is to
+ * receive them (an object before those that reference it).
  */
 export async function writeDicomOutputs(
   dicom: DicomCase,
   segmentation: Volume<Uint8Array>,
   context: { header: NiftiHeader; segmentLabels: readonly SegmentLabel[]; softwareVersion: string },
-): Promise<{ output: string; dicomSeg?: string }> {
+): Promise<{ output: string; dicomSeg?: string; dicomObjects: string[] }> {
   fs.mkdirSync(path.dirname(path.resolve(dicom.item.outputFile)), { recursive: true });
   if (dicom.writeNifti) await writeNifti(dicom.item.outputFile, segmentation, { header: context.header, datatype: 'uint8' });
   if (dicom.segFile !== null) {
     fs.mkdirSync(path.dirname(path.resolve(dicom.segFile)), { recursive: true });
     await writeDicomSeg(dicom.segFile, dicom.series, segmentation.data, context.segmentLabels, { softwareVersion: context.softwareVersion });
   }
-  return { output: dicom.writeNifti ? dicom.item.outputFile : dicom.segFile!, ...(dicom.segFile !== null ? { dicomSeg: dicom.segFile } : {}) };
+  const dicomObjects = dicom.segFile !== null ? [dicom.segFile] : [];
+  return { output: dicom.writeNifti ? dicom.item.outputFile : dicom.segFile!, ...(dicom.segFile !== null ? { dicomSeg: dicom.segFile } : {}), dicomObjects };
 }
 
 /** Remove a conversion's work folder. */

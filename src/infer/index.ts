@@ -45,3 +45,6 @@ export { collectPredictionCases, probabilityFile, type PredictionCase } from './
 export { predictFiles, formatCaseStages, type PredictFilesOptions, type PredictFilesResult, type PredictedCaseRecord } from './predictFiles.js';
 export { OUTPUT_TYPES, isDicomInput, type OutputType } from './dicomInput.js';
 export { openInputVolumes, type InputKind, type InputSource, type InputVolumes, type RetrievedSeries } from './inputVolume.js';
+export { choosePacsSeries, predictPacsSeries, retrievePacsSeries, studySeries, PACS_OUTPUT_TYPES, type PacsSeries, type PacsPredictionResult } from './pacsInput.js';
+export { PacsJournal, MAX_ATTEMPTS, type JournalEntry } from './pacsJournal.js';
+export { watchPacs, watchPass, dicomDate, type WatchOptions, type PassSummary } from './pacsWatch.js';

@@ -51,6 +51,8 @@ export interface WrittenCase {
   output: string;
   probabilities: string[];
   dicomSeg?: string;
+  /** Every DICOM object written (the SEG, ...), in the order they are to be stored. */
+  dicomObjects?: string[];
 }
 
 export interface CaseResults {

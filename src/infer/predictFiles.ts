@@ -65,6 +65,8 @@ export interface PredictedCaseRecord {
   probabilities: string[];
   /** The DICOM SEG written, when asked for. */
   dicomSeg?: string;
+  /** Every DICOM object written (the SEG, ...), in the order a PACS is to receive them. */
+  dicomObjects?: string[];
   /** DICOM input: the series predicted and how far dcm2niix's grid was from its tags (mm). */
   dicom?: { seriesInstanceUid: string; instances: number; geometryDifferenceMm: number };
   shape: number[];
@@ -219,6 +221,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
         output: written.output,
         probabilities: written.probabilities,
         ...(written.dicomSeg !== undefined ? { dicomSeg: written.dicomSeg } : {}),
+        ...(written.dicomObjects !== undefined && written.dicomObjects.length > 0 ? { dicomObjects: written.dicomObjects } : {}),
         ...(dicom !== null && geometryDifferenceMm !== null
           ? { dicom: { seriesInstanceUid: dicom.series.seriesInstanceUid, instances: dicom.series.instances.length, geometryDifferenceMm } }
           : {}),
