@@ -7,7 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-BENCHMARKS=(metrics nifti-read-write train-step-compare preprocess loader predict data-parallel)
+BENCHMARKS=(metrics nifti-read-write train-step-compare preprocess loader predict data-parallel dicomweb-retrieve)
 
 # The reference side of each benchmark runs in Debian's Python (torch, nibabel, scipy).
 if ! /usr/bin/python3 -c 'import torch, nibabel, scipy' >/dev/null 2>&1; then

@@ -45,6 +45,9 @@ optional=()
 command -v dciodvfy >/dev/null 2>&1 || optional+=(dicom3tools)
 [ -f /usr/share/java/pixelmed.jar ] || optional+=(libpixelmed-java)
 command -v java >/dev/null 2>&1 || optional+=(default-jre-headless)
+# The DICOMweb tests (src/io/dicomweb/client.test.ts) start a real Orthanc with its DICOMweb plugin.
+[ -x /usr/sbin/Orthanc ] || optional+=(orthanc)
+[ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || optional+=(orthanc-dicomweb)
 # Slurm only for its tests or when asked: the data-parallel srun test and the slurm executor's.
 if [ -n "${LESIONSEG_WITH_SLURM:-}" ]; then command -v srun >/dev/null 2>&1 || optional+=(slurm-wlm); fi
 if [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -gt 0 ]; then

@@ -10,9 +10,8 @@
  * SIGUSR1 are passed on to every rank (they stop together after the current epoch).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as net from 'node:net';
 import * as os from 'node:os';
-import { InputError, readEnvironment } from '../core/index.js';
+import { freePort, InputError, readEnvironment } from '../core/index.js';
 import { killWithParent } from '../tensor/index.js';
 import { assertDistributedAvailable, rendezvousFromEnv, type Rendezvous } from '../train/index.js';
 
@@ -30,18 +29,6 @@ export function withoutNproc(argv: readonly string[]): string[] {
     out.push(argv[i]!);
   }
   return out;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {

@@ -15,3 +15,4 @@ export * from './resources.js';
 export * from './cpuLoad.js';
 export * from './quote.js';
 export * from './folderLock.js';
+export * from './free-port.js';

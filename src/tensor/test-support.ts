@@ -6,7 +6,6 @@
  * import this file.
  */
 import { spawn } from 'node:child_process';
-import * as net from 'node:net';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 
@@ -41,15 +40,7 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
   return maxRef === 0 ? maxDiff : maxDiff / maxRef;
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (the data-parallel tests' rendezvous). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../core/index.js';
 
 export interface ScriptRun {
   code: number | null;

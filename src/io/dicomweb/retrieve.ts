@@ -134,11 +134,12 @@ export async function receiveInstances(request: ReceiveRequest, body: ReadableSt
       }
       await writeAll(open.handle, event.bytes);
     } else {
+      // `part` stays set until the file has its name, so that a refusal below removes the temporary file.
       const open = part!;
-      part = null;
       await open.handle.sync();
       await open.handle.close();
       written.push(finishInstance(request, open, parser.parts, seen));
+      part = null;
     }
   };
   try {
