@@ -165,8 +165,9 @@ export function registerPredictCommands(program: Command): void {
         progress: terminalProgress(),
         ...(caseOutputs.summary || caseOutputs.view
           ? {
-              beforePredict: async (cases: readonly PredictionCase[]) => {
-                writer = caseOutputWriter(caseOutputs, await checkCaseOutputs(cases, caseOutputs, options.output!), options.output!, cases.length);
+              // The output folder as predict has it (with --pacs and no -o, a temporary one).
+              beforePredict: async (cases: readonly PredictionCase[], output: string) => {
+                writer = caseOutputWriter(caseOutputs, await checkCaseOutputs(cases, caseOutputs, output), output, cases.length);
               },
               afterCase: (...args: Parameters<ReturnType<typeof caseOutputWriter>['afterCase']>) => writer!.afterCase(...args),
             }

@@ -103,9 +103,12 @@ export async function retrievePacsSeries(client: DicomwebClient, series: PacsSer
   }
 }
 
-/** The DICOM objects a case wrote, in the order they are stored (the SEG before what references it). */
-export function dicomObjectsOf(record: PredictedCaseRecord): string[] {
-  return record.dicomObjects ?? [];
+/**
+ * The DICOM objects a case wrote, in the order they are stored (the SEG before what references it):
+ * the reader's (the SEG), then a report the caller's afterCase wrote (`dicomSr`, the summary as an SR).
+ */
+export function dicomObjectsOf(record: PredictedCaseRecord & { dicomSr?: string }): string[] {
+  return [...(record.dicomObjects ?? []), ...(record.dicomSr !== undefined ? [record.dicomSr] : [])];
 }
 
 /** A DICOM object to store and its SOPInstanceUID (read back from the file written). */

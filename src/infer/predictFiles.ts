@@ -51,7 +51,7 @@ export interface PredictFilesOptions extends PredictorOptions {
   /** SoftwareVersions of a DICOM SEG. */
   softwareVersion?: string;
   /** Checks of the caller's own inputs per case (e.g. predict --lungs geometry), run once the cases' images exist and before any voxel is predicted. */
-  beforePredict?: (cases: readonly PredictionCase[]) => Promise<void>;
+  beforePredict?: (cases: readonly PredictionCase[], output: string) => Promise<void>;
   /** Called after each case's files are written, with its mask and the model's labels (dataset.json names), e.g. for predict --summary and --view. */
   afterCase?: (item: PredictionCase, record: PredictedCaseRecord, segmentation: Volume, labels: Readonly<Record<string, number>>) => Promise<void>;
   /** Log each case's stages (seconds, RSS high-water, windows per second) through the logger. */
@@ -194,7 +194,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
     const segmentLabels = volumes.dicom?.segFile != null ? segmentLabelsOf(predictor) : [];
     for (const item of cases) await forCase(item.caseId, () => volumes.prepare(item));
     await checkCaseHeaders(cases, predictor, options);
-    if (options.beforePredict !== undefined) await options.beforePredict(cases);
+    if (options.beforePredict !== undefined) await options.beforePredict(cases, options.output);
     // Every voxel of every case before the first prediction; the first case's images are kept.
     let firstImages: NiftiImage[] | null = null;
     for (const [index, item] of cases.entries()) {
