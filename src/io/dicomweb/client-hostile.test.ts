@@ -102,7 +102,7 @@ test('a server that closes the connection mid-multipart: retried, then one line 
   await refused(
     client(server.url).retrieveSeries(STUDY, SERIES, dest),
     'dicomweb-unreachable',
-    new RegExp(`: retrieving series ${SERIES} of study ${STUDY}: the server closed the connection mid-reply \\(after 3 tries\\); no file of the series was left in ${dest}$`),
+    new RegExp(`: retrieving series ${SERIES} of study ${STUDY}: the server closed the connection mid-reply \\(after 3 tries\\); nothing half-written or new was left in ${dest}$`),
   );
   assert.equal(server.requests.length, 3, 'one try and two retries');
   assert.deepEqual(fs.readdirSync(dest), [], 'neither the whole first instance nor a temporary file');
@@ -149,7 +149,7 @@ test('an instance over maxInstanceBytes: refused from its Content-Length before 
   assert.deepEqual(fs.readdirSync(dest), []);
 });
 
-test('a truncated part, a part cut inside PixelData, a part that is not DICOM: dicomweb-reply naming it, not retried', async (t) => {
+test('a truncated part, a part cut inside PixelData, a part that is not DICOM (each the 2nd of 3 in one chunk): dicomweb-reply naming it, not retried', async (t) => {
   const whole = instance(1);
   const replies: [Buffer, RegExp][] = [
     [part(whole.subarray(0, 1000), 2000), /instance 2 of the reply is 1000 bytes, its Content-Length says 2000 \(truncated\)/],
@@ -160,13 +160,26 @@ test('a truncated part, a part cut inside PixelData, a part that is not DICOM: d
   for (const [second, pattern] of replies) {
     const server = await hostile(t, (_n, _request, response) => {
       response.writeHead(200, MULTIPART);
-      response.end(Buffer.concat([part(instance(1)), second, CLOSE]));
+      response.end(Buffer.concat([part(instance(1)), second, part(instance(4)), CLOSE]));
     });
     const dest = emptyFolder(`truncated-${replies.findIndex(([, p]) => p === pattern)}`);
     await refused(client(server.url).retrieveSeries(STUDY, SERIES, dest), 'dicomweb-reply', pattern);
     assert.equal(server.requests.length, 1);
     assert.deepEqual(fs.readdirSync(dest), [], 'the good first instance is removed too');
   }
+});
+
+test('a failed retrieve into a folder holding an earlier copy: the earlier instance is kept whole, the new one removed', async (t) => {
+  const dest = emptyFolder('earlier');
+  fs.writeFileSync(path.join(dest, `${SERIES}.1.dcm`), instance(1));
+  fs.writeFileSync(path.join(dest, 'notes.txt'), 'mine');
+  const server = await hostile(t, (_n, _request, response) => {
+    response.writeHead(200, MULTIPART);
+    response.end(Buffer.concat([part(instance(1)), part(instance(3)), part(instance(2).subarray(0, 200)), CLOSE]));
+  });
+  await refused(client(server.url).retrieveSeries(STUDY, SERIES, dest), 'dicomweb-reply', /instance 3 of the reply is not a DICOM file lesionseg reads: /);
+  assert.deepEqual(fs.readdirSync(dest).sort(), [`${SERIES}.1.dcm`, 'notes.txt']);
+  assert.ok(fs.readFileSync(path.join(dest, `${SERIES}.1.dcm`)).equals(instance(1)));
 });
 
 test('503, then 504, then success: retried with backoff, each retry logged; the instances arrive whole', async (t) => {
@@ -187,6 +200,17 @@ test('503, then 504, then success: retried with backoff, each retry logged; the 
   assert.match(warnings[1]!, /: HTTP 504 Gateway Timeout; trying again in 0\.0 s \(try 3 of 3\)$/);
   assert.equal(server.requests[0]!.headers.authorization, `Bearer ${TOKEN}`, 'the token is sent');
   assert.match(server.requests[0]!.headers.accept ?? '', /^multipart\/related; type="application\/dicom"/);
+});
+
+test('a server that cannot send a series as stored (406 to transfer-syntax=*) is asked again for its default syntax', async (t) => {
+  const server = await hostile(t, (_n, request, response) => {
+    if (/transfer-syntax/.test(request.headers.accept ?? '')) return void response.writeHead(406).end();
+    response.writeHead(200, MULTIPART);
+    response.end(Buffer.concat([part(instance(1)), CLOSE]));
+  });
+  const files = await client(server.url).retrieveSeries(STUDY, SERIES, emptyFolder('406'));
+  assert.equal(files.length, 1);
+  assert.deepEqual(server.requests.map((request) => request.headers.accept), ['multipart/related; type="application/dicom"; transfer-syntax=*', 'multipart/related; type="application/dicom"']);
 });
 
 test('401 is not retried and names the variable; a 500 echoing the credentials is quoted with them blanked', async (t) => {
@@ -278,8 +302,12 @@ test('https: trusted through the CA file given; without it the self-signed serve
   const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/dicom-web`;
   assert.deepEqual(await client(url, { caFile: cert }).searchStudies(), [{ '0020000D': { vr: 'UI', Value: [STUDY] } }]);
   assert.equal(requests, 1);
+  const trusting = client(url, { caFile: cert });
+  await trusting.searchStudies();
+  await trusting.close();
+  assert.equal(requests, 2);
   await refused(client(url).searchStudies(), 'dicomweb-tls', /: searching studies: the server's certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\); give the CA that signed it as the CA file, or check the URL$/);
   assert.throws(() => client(url, { caFile: key }), (error: unknown) => error instanceof InputError && error.code === 'dicomweb-tls' && /server\.key: the CA file holds no PEM certificate/.test(error.message));
   assert.throws(() => client(url.replace('https:', 'http:'), { caFile: cert }), (error: unknown) => error instanceof InputError && error.code === 'bad-arguments');
-  assert.equal(requests, 1);
+  assert.equal(requests, 2);
 });

@@ -58,7 +58,14 @@ function client(auth: ConstructorParameters<typeof DicomwebClient>[1]['auth']): 
   return new DicomwebClient(orthanc!.dicomweb, { auth, retries: 0, timeoutMs: 20_000 });
 }
 
-const ready = (t: { skip(message: string): void }): boolean => orthancAvailable(t) && pydicomAvailable(t);
+/** Orthanc and pydicom are there (pydicom checked once: each check starts a Python). */
+let pydicom: boolean | undefined;
+function ready(t: { skip(message: string): void }): boolean {
+  if (!orthancAvailable(t)) return false;
+  if (pydicom === undefined) return (pydicom = pydicomAvailable(t));
+  if (!pydicom) t.skip('python3-pydicom is not installed');
+  return pydicom;
+}
 let sent: { ct: string[]; mr: string[] } | undefined;
 
 test('STOW-RS stores two phantom series into one study; the reply lists every instance', async (t) => {
@@ -109,6 +116,20 @@ test('WADO-RS retrieves the CT series: one <SOPInstanceUID>.dcm per instance, UI
   }
 });
 
+test('an instance over maxInstanceBytes from Orthanc (its parts carry Content-Length): refused before reading, naming the series', async (t) => {
+  if (!ready(t)) return;
+  assert.ok(sent !== undefined, 'the STOW test stored the series first');
+  const dest = path.join(tmp, 'too-large');
+  const pacs = new DicomwebClient(orthanc!.dicomweb, { auth: { kind: 'basic', user: orthanc!.user, password: orthanc!.password }, maxInstanceBytes: 1000 });
+  await assert.rejects(pacs.retrieveSeries(STUDY, CT_SERIES, dest), (error: unknown) => {
+    assert.ok(error instanceof InputError);
+    assert.equal(error.code, 'too-large', error.message);
+    assert.match(error.message, new RegExp(`retrieving series ${CT_SERIES.replace(/\./g, '\\.')} of study .*: instance 1 of the reply is \\d+ bytes, more than the 1000 allowed for one instance; refused before reading it; `));
+    return true;
+  });
+  assert.deepEqual(fs.readdirSync(dest), []);
+});
+
 test('a wrong password, or a token Orthanc does not know: one line naming the server and the variable, no secret in it', async (t) => {
   if (!orthancAvailable(t)) return;
   const wrongPassword = `not-${orthanc!.password}`;
@@ -126,7 +147,7 @@ test('a wrong password, or a token Orthanc does not know: one line naming the se
         assert.equal(error.message.split('\n').length, 1);
         assert.ok(error.message.startsWith(`${orthanc!.dicomweb}: `), error.message);
         assert.match(error.message, /the server refused the credentials \(HTTP 401/);
-        assert.match(error.message.replace(/; no file of the series was left in .*$/, ''), hint);
+        assert.match(error.message.replace(/; nothing half-written or new was left in .*$/, ''), hint);
         assert.ok(!error.message.includes(secret) && !error.message.includes(orthanc!.password), error.message);
         return true;
       });

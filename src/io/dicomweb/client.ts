@@ -96,6 +96,11 @@ export class DicomwebClient {
     };
   }
 
+  /** Close the https connections kept open for the next request (a long-running watcher's clean stop). */
+  async close(): Promise<void> {
+    await this.settings.dispatcher?.close();
+  }
+
   /** `text` with every form of this client's credentials replaced by `***` (for callers' own messages). */
   redact(text: string): string {
     return redactSecrets(text, this.settings.auth);
@@ -123,8 +128,9 @@ export class DicomwebClient {
   /**
    * WADO-RS retrieve of a series (multipart/related; type="application/dicom", in the transfer
    * syntax the server holds), each instance written to destFolder/<SOPInstanceUID>.dcm through a
-   * temporary file and a rename, every byte checked; returns the files. A failure leaves no file of
-   * the series in destFolder, and names the series.
+   * temporary file and a rename, every byte checked; returns the files. A failure names the series
+   * and removes every file this retrieve added to destFolder (a file already there, the same
+   * instance, is replaced whole or left as it was).
    */
   async retrieveSeries(studyUid: string, seriesUid: string, destFolder: string): Promise<string[]> {
     checkUid(studyUid, 'the study UID');
@@ -132,11 +138,20 @@ export class DicomwebClient {
     fs.mkdirSync(destFolder, { recursive: true });
     const what = `retrieving series ${seriesUid} of study ${studyUid}`;
     const url = `${this.baseUrl}/studies/${studyUid}/series/${seriesUid}`;
+    // The series as stored (transfer-syntax=*, PS3.18 8.7.3.5.2), unless the server answers 406 Not
+    // Acceptable to that: then as it converts by default (Explicit VR Little Endian).
+    let accept = 'multipart/related; type="application/dicom"; transfer-syntax=*';
     try {
       return await withRetries(this.settings, what, true, async () => {
         const timer = new IdleTimer(this.settings.timeoutMs);
         try {
-          const response = await this.send('GET', url, { accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' }, what, timer);
+          let response = await this.send('GET', url, { accept }, what, timer);
+          if (response.status === 406 && accept.includes('transfer-syntax')) {
+            await response.body?.cancel().catch(() => undefined);
+            accept = 'multipart/related; type="application/dicom"';
+            this.settings.logger.info(`${this.baseUrl}: ${what}: the server does not send series as stored (HTTP 406); asking for its default transfer syntax`);
+            response = await this.send('GET', url, { accept }, what, timer);
+          }
           if (response.status === 204) throw new InputError(`${this.baseUrl}: ${what}: the server has no instance of it (HTTP 204)`, { code: 'dicomweb-not-found' });
           if (response.status !== 200) throw await statusFailure(this.settings, what, response, timer);
           const request = { what: `${this.baseUrl}: ${what}`, studyUid, seriesUid, destFolder, maxInstanceBytes: this.maxInstanceBytes, onBytes: () => timer.touch() };
@@ -151,7 +166,7 @@ export class DicomwebClient {
       });
     } catch (error) {
       if (error instanceof InputError && error.code !== 'bad-arguments') {
-        throw new InputError(`${this.redact(error.message)}; no file of the series was left in ${destFolder}`, { code: error.code, cause: error });
+        throw new InputError(`${this.redact(error.message)}; nothing half-written or new was left in ${destFolder}`, { code: error.code, cause: error });
       }
       throw error;
     }
@@ -184,7 +199,7 @@ export class DicomwebClient {
       const timer = new IdleTimer(this.settings.timeoutMs);
       try {
         const boundary = newBoundary();
-        const body = multipartFileStream(boundary, files, sizes);
+        const body = multipartFileStream(boundary, files, sizes, () => timer.touch());
         const headers = {
           accept: 'application/dicom+json',
           'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}`,

@@ -50,8 +50,13 @@ export function httpsAgent(caFile: string | undefined): Agent {
     if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new InputError('the CA file holds no PEM certificate (-----BEGIN CERTIFICATE-----)', { file: caFile, code: 'dicomweb-tls' });
     return new Agent({ connect: { ca: text } });
   }
+  const ca: string[] = [...tls.rootCertificates];
   const system = SYSTEM_CA_BUNDLES.find((file) => fs.existsSync(file));
-  const ca = [...tls.rootCertificates, ...(system !== undefined ? [fs.readFileSync(system, 'utf8')] : [])];
+  try {
+    if (system !== undefined) ca.push(fs.readFileSync(system, 'utf8'));
+  } catch {
+    // A bundle that cannot be read: Node's own roots remain, and an untrusted server is refused by name.
+  }
   return new Agent({ connect: { ca } });
 }
 
@@ -88,6 +93,16 @@ function errorCodeOf(error: unknown): string | undefined {
 }
 
 const TLS_CODES = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_|ERR_SSL_|HOSTNAME_MISMATCH)/;
+/** What a network error code means, in the words of a message. */
+const NETWORK_REASONS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'the connection was reset',
+  EPIPE: 'the connection was closed while the request was sent',
+  UND_ERR_SOCKET: 'the server closed the connection mid-reply',
+  UND_ERR_CLOSED: 'the server closed the connection mid-reply',
+  EHOSTUNREACH: 'the host is unreachable',
+  ENETUNREACH: 'the network is unreachable',
+};
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
 
 /**
@@ -105,9 +120,14 @@ export function networkFailure(settings: HttpSettings, what: string, error: unkn
     );
   }
   if (code === 'ENOTFOUND') return new InputError(`${settings.server}: ${what}: the host name does not resolve (ENOTFOUND); check the URL`, { code: 'dicomweb-unreachable', cause: error });
-  const text = error instanceof Error ? (error.message === 'terminated' || error.message === 'fetch failed' ? '' : error.message) : String(error);
-  const why = code === 'ECONNREFUSED' ? 'connection refused' : code === 'UND_ERR_SOCKET' || error instanceof Error && error.message === 'terminated' ? 'the server closed the connection mid-reply' : code ?? text;
-  if (code === undefined || TRANSIENT_CODES.has(code)) return new TransientError(why, undefined, { cause: error });
+  // fetch reports a network failure as a TypeError 'fetch failed', a body cut off as 'terminated';
+  // anything else (a file that cannot be written, a defect of ours) is not the network's and goes on as it is.
+  const fromFetch = error instanceof TypeError && (error.message === 'fetch failed' || error.message === 'terminated');
+  if (!fromFetch && (code === undefined || !TRANSIENT_CODES.has(code))) return error instanceof Error ? error : new Error(String(error));
+  const cutOff = error instanceof TypeError && error.message === 'terminated';
+  const why = NETWORK_REASONS[code ?? ''] ?? (cutOff ? NETWORK_REASONS.UND_ERR_SOCKET! : (code ?? (error instanceof Error && error.cause instanceof Error ? error.cause.message : 'the connection failed')));
+  // Without a system error code, fetch refused the request itself (a port it never uses, a body that failed): not worth another try.
+  if ((code !== undefined && TRANSIENT_CODES.has(code)) || (code === undefined && cutOff)) return new TransientError(why, undefined, { cause: error });
   return new InputError(`${settings.server}: ${what}: ${redactSecrets(why, settings.auth)}`, { code: 'dicomweb-unreachable', cause: error });
 }
 

@@ -185,8 +185,9 @@ export function multipartLength(boundary: string, fileSizes: readonly number[]):
 /**
  * A multipart/related body of Part 10 files, read from disk 1 MiB at a time as the request is sent.
  * A file whose size changed since `sizes` were taken fails the stream (the Content-Length would lie).
+ * `onChunk` is called as each chunk is taken (the idle timer's touch: a long upload is not idle).
  */
-export function multipartFileStream(boundary: string, files: readonly string[], sizes: readonly number[]): ReadableStream<Uint8Array> {
+export function multipartFileStream(boundary: string, files: readonly string[], sizes: readonly number[], onChunk: () => void = () => undefined): ReadableStream<Uint8Array> {
   async function* chunks(): AsyncGenerator<Uint8Array> {
     for (let i = 0; i < files.length; i++) {
       yield partHead(boundary, i === 0);
@@ -212,6 +213,7 @@ export function multipartFileStream(boundary: string, files: readonly string[], 
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const next = await iterator.next();
+      onChunk();
       if (next.done === true) controller.close();
       else controller.enqueue(next.value);
     },

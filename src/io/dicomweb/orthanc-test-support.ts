@@ -3,7 +3,8 @@
  * scripts/setup.sh installs them): started from a JSON configuration in a temporary folder, its
  * storage and index there, HTTP on a free port of 127.0.0.1 only, no DICOM server, a registered user,
  * the plugin at /dicom-web/. One per test file: `startOrthanc()` in a `before`, `stop()` in an
- * `after` (SIGTERM, then SIGKILL after 5 s), which also removes the folder. Never the system's service.
+ * `after` (SIGTERM, then SIGKILL after 5 s), which also removes the folder; if the test process dies
+ * first, a watchdog stops Orthanc all the same. Never the system's service.
  * Also a small CT instance made in memory, for the servers tests and benchmarks write themselves.
  * Only tests and benchmarks import this file.
  */
@@ -38,6 +39,21 @@ export interface RunningOrthanc {
   log(): string;
   stop(): Promise<void>;
 }
+
+/**
+ * Orthanc under a watchdog: bash starts it (niced, so the test's own work comes first), and a
+ * background reader of the pipe from the test process stops it (SIGTERM, SIGKILL 5 s later) when
+ * that pipe closes: at stop(), or when the test process dies, even by SIGKILL, so no Orthanc
+ * outlives its test file. bash exits with Orthanc's status, which the start-up loop watches.
+ */
+const WATCHDOG = `exec 3<&0
+nice -n 10 "$0" "$1" &
+orthanc=$!
+{ read -r _ <&3; kill -TERM $orthanc 2>/dev/null
+  for i in $(seq 50); do kill -0 $orthanc 2>/dev/null || exit 0; sleep 0.1; done
+  kill -KILL $orthanc 2>/dev/null; } 0<&3 >/dev/null 2>&1 &
+exec 3<&-
+wait $orthanc`;
 
 function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
@@ -75,7 +91,7 @@ export async function startOrthanc(options: { user?: string; password?: string }
   fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
   const logFile = path.join(folder, 'orthanc.log');
   const logFd = fs.openSync(logFile, 'w');
-  const child = spawn('nice', ['-n', '10', ORTHANC, configFile], { stdio: ['ignore', logFd, logFd] });
+  const child = spawn('bash', ['-c', WATCHDOG, ORTHANC, configFile], { stdio: ['pipe', logFd, logFd] });
   fs.closeSync(logFd);
   const log = (): string => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
   const rest = `http://127.0.0.1:${port}`;
@@ -85,10 +101,11 @@ export async function startOrthanc(options: { user?: string; password?: string }
     if (stopped) return;
     stopped = true;
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      if (!(await waitForExit(child, 5000))) {
+      // Closing the pipe makes the watchdog send SIGTERM, then SIGKILL after 5 s; bash ends with Orthanc.
+      child.stdin?.end();
+      if (!(await waitForExit(child, 8000))) {
         child.kill('SIGKILL');
-        await waitForExit(child, 5000);
+        await waitForExit(child, 2000);
       }
     }
     fs.rmSync(folder, { recursive: true, force: true });

@@ -5,12 +5,13 @@
  * Part 10 file our header reader accepts (preamble and `DICM`, a header read up to PixelData,
  * PixelData as long as it says), of the series asked for, and renamed to <SOPInstanceUID>.dcm. A
  * reply that fails anywhere leaves no file of this reply behind: the caller gets an error, and
- * the files already renamed are removed with the temporary one.
+ * the files it added are removed with the temporary one (a file that was there before, the same
+ * instance from an earlier retrieve, is replaced whole by the rename and kept).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { InputError, registerTemporaryPath, unregisterTemporaryPath } from '../../core/index.js';
+import { InputError, LesionsegError, registerTemporaryPath, unregisterTemporaryPath } from '../../core/index.js';
 import { isDicomFile, readDicomHeader } from '../dicom.js';
 import { isUid } from './dicom-json.js';
 import { mediaTypeOf, MultipartError, MultipartParser, type MultipartEvent } from './multipart.js';
@@ -49,8 +50,8 @@ export function boundaryOf(request: ReceiveRequest, contentType: string | null):
   return boundary;
 }
 
-/** Check a written instance and give it its final name; returns that name. */
-function finishInstance(request: ReceiveRequest, part: OpenPart, partNumber: number, seen: Set<string>): string {
+/** Check a written instance and give it its final name; returns that name and whether it is new (not a replaced copy). */
+function finishInstance(request: ReceiveRequest, part: OpenPart, partNumber: number, seen: Set<string>): { file: string; created: boolean } {
   const label = `instance ${partNumber} of the reply`;
   if (part.declaredBytes !== null && part.bytes !== part.declaredBytes) {
     throw replyError(request, `${label} is ${part.bytes} bytes, its Content-Length says ${part.declaredBytes} (truncated)`);
@@ -74,9 +75,10 @@ function finishInstance(request: ReceiveRequest, part: OpenPart, partNumber: num
   if (seen.has(sop)) throw replyError(request, `${label} repeats the SOPInstanceUID ${sop}`);
   seen.add(sop);
   const target = path.join(request.destFolder, `${sop}.dcm`);
+  const existed = fs.existsSync(target);
   fs.renameSync(part.temporary, target);
   unregisterTemporaryPath(part.temporary);
-  return target;
+  return { file: target, created: !existed };
 }
 
 async function openPart(request: ReceiveRequest, headers: ReadonlyMap<string, string>, partNumber: number): Promise<OpenPart> {
@@ -98,6 +100,17 @@ async function openPart(request: ReceiveRequest, headers: ReadonlyMap<string, st
   return { temporary, handle, declaredBytes, bytes: 0 };
 }
 
+/** Run a write of the part's file; a failure (a full disk, a quota) becomes 'write-failed' naming the folder. */
+async function writing(request: ReceiveRequest, partNumber: number, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOSPC' ? 'no space left on the device' : code === 'EDQUOT' ? 'disk quota exceeded' : (code ?? (error as Error).message);
+    throw new LesionsegError('write-failed', `${request.destFolder}: cannot write instance ${partNumber} of the series (${why})`, { cause: error });
+  }
+}
+
 async function writeAll(handle: fs.promises.FileHandle, bytes: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < bytes.byteLength) {
@@ -116,29 +129,38 @@ async function writeAll(handle: fs.promises.FileHandle, bytes: Uint8Array): Prom
 export async function receiveInstances(request: ReceiveRequest, body: ReadableStream<Uint8Array>, boundary: string): Promise<string[]> {
   const parser = new MultipartParser(boundary);
   const written: string[] = [];
+  /** The files this reply added (not the ones it replaced with the same instance): removed on failure. */
+  const created: string[] = [];
   const seen = new Set<string>();
   let part: OpenPart | null = null;
+  // Counted here, not read from the parser: one chunk may hold several parts, all parsed before they are handled.
+  let partNumber = 0;
   const reader = body.getReader();
   let ended = false;
   const handle = async (event: MultipartEvent): Promise<void> => {
     if (event.kind === 'headers') {
-      part = await openPart(request, event.headers, parser.parts);
+      partNumber++;
+      part = await openPart(request, event.headers, partNumber);
     } else if (event.kind === 'data') {
       const open = part!;
       open.bytes += event.bytes.byteLength;
       if (open.bytes > request.maxInstanceBytes) {
-        throw new InputError(`${request.what}: instance ${parser.parts} of the reply goes on past the ${request.maxInstanceBytes} bytes allowed for one instance; refused`, { code: 'too-large' });
+        throw new InputError(`${request.what}: instance ${partNumber} of the reply goes on past the ${request.maxInstanceBytes} bytes allowed for one instance; refused`, { code: 'too-large' });
       }
       if (open.declaredBytes !== null && open.bytes > open.declaredBytes) {
-        throw replyError(request, `instance ${parser.parts} of the reply goes on past its Content-Length of ${open.declaredBytes} bytes`);
+        throw replyError(request, `instance ${partNumber} of the reply goes on past its Content-Length of ${open.declaredBytes} bytes`);
       }
-      await writeAll(open.handle, event.bytes);
+      await writing(request, partNumber, () => writeAll(open.handle, event.bytes));
     } else {
       // `part` stays set until the file has its name, so that a refusal below removes the temporary file.
       const open = part!;
-      await open.handle.sync();
-      await open.handle.close();
-      written.push(finishInstance(request, open, parser.parts, seen));
+      await writing(request, partNumber, async () => {
+        await open.handle.sync();
+        await open.handle.close();
+      });
+      const finished = finishInstance(request, open, partNumber, seen);
+      written.push(finished.file);
+      if (finished.created) created.push(finished.file);
       part = null;
     }
   };
@@ -162,7 +184,7 @@ export async function receiveInstances(request: ReceiveRequest, body: ReadableSt
       fs.rmSync(open.temporary, { force: true });
       unregisterTemporaryPath(open.temporary);
     }
-    for (const file of written) fs.rmSync(file, { force: true });
+    for (const file of created) fs.rmSync(file, { force: true });
     if (!ended) await reader.cancel().catch(() => undefined);
     if (error instanceof MultipartError) {
       if (/ended before its closing boundary/.test(error.message)) throw new TransientError(`${error.message} (the connection closed mid-transfer)`, undefined, { cause: error });
