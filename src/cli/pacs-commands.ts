@@ -65,13 +65,21 @@ export async function predictFromPacs(args: PacsPredictArguments, options: Omit<
   if (args.output !== undefined) assertWritableOutput(args.output, { option: '-o', kind: 'folder' });
   checkModelAndDevice(options);
   const client = clientFor(args.url, args.caFile, logger);
+  try {
+    await predictChosenSeries(client, args, { ...options, outputTypes }, logger);
+  } finally {
+    await client.close();
+  }
+}
+
+async function predictChosenSeries(client: DicomwebClient, args: PacsPredictArguments, options: Omit<PredictFilesOptions, 'input' | 'output' | 'series'>, logger: Logger): Promise<void> {
   const series = await choosePacsSeries(client, args.study, args.series);
   logger.info(`${client.baseUrl}: study ${args.study}, series ${series.seriesInstanceUid} (series ${series.seriesNumber ?? '-'}, ${JSON.stringify(series.description)}, ${series.instances} instances)`);
   // Without -o the outputs live in a temporary folder until they are stored.
   const temporary = args.output === undefined ? fs.mkdtempSync(path.join(os.tmpdir(), 'lesionseg-pacs-out-')) : null;
   if (temporary !== null) registerTemporaryPath(temporary);
   try {
-    const result = await predictPacsSeries(client, series, { ...options, outputTypes, output: args.output ?? temporary! }, logger);
+    const result = await predictPacsSeries(client, series, { ...options, output: args.output ?? temporary! }, logger);
     const summary = { url: client.baseUrl, study: args.study, series: series.seriesInstanceUid, stored: result.stored, ...(args.output !== undefined ? { case: result.record } : {}) };
     if (args.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     else process.stdout.write(`predicted series ${series.seriesInstanceUid}; stored ${result.stored.length} object(s) into study ${args.study}${result.stored.length > 0 ? `: ${result.stored.join(', ')}` : ''}\n`);
@@ -122,7 +130,7 @@ export function registerPacsCommands(program: Command): void {
     .option('--state <dir>', 'the journal (one file per series: claimed, storing, done or failed) and the results waiting to be stored; one watcher per folder', 'pacs-watch-state')
     .option('--once', 'one pass, then exit (for cron and tests)')
     .option('--since <date>', 'studies from this StudyDate on, YYYYMMDD or YYYY-MM-DD (default: the day before each pass)', dicomDateOption)
-    .option('--interval <seconds>', `seconds between passes (default ${DEFAULT_INTERVAL_SECONDS})`, intervalSeconds, DEFAULT_INTERVAL_SECONDS)
+    .option('--interval <seconds>', 'seconds between passes', intervalSeconds, DEFAULT_INTERVAL_SECONDS)
     .option('--output-type <types>', `what is stored, comma-separated (default ${PACS_OUTPUT_TYPES.join(',')})`, dicomOutputTypes)
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
     .addOption(new Option('--checkpoint <which>', 'checkpoint_final or checkpoint_best of each run or fold').choices(['final', 'best'] as const).default('final' as const))
@@ -140,16 +148,20 @@ export function registerPacsCommands(program: Command): void {
       const client = clientFor(url, options.caFile, stderrLogger);
       const signal = interruptSignal('stopping after the current step (a series stopped between steps is processed again by the next watcher)');
       await withFolderLock(options.state, 'pacs watch', true, async () => {
-        stderrLogger.info(`watching ${client.baseUrl} for CT series${options.since !== undefined ? ` from ${options.since} on` : ' of the last two days'}; journal in ${options.state}`);
-        const total = await watchPacs(client, {
-          stateFolder: options.state,
-          once: options.once === true,
-          since: options.since ?? null,
-          intervalSeconds: options.interval,
-          predict,
-          signal,
-        }, stderrLogger);
-        if (signal.aborted) stderrLogger.info(`stopped by ${String(signal.reason)}: ${total.done} series done, ${total.failed} failed`);
+        try {
+          stderrLogger.info(`watching ${client.baseUrl} for CT series${options.since !== undefined ? ` from ${options.since} on` : ' of the last two days'}; journal in ${options.state}`);
+          const total = await watchPacs(client, {
+            stateFolder: options.state,
+            once: options.once === true,
+            since: options.since ?? null,
+            intervalSeconds: options.interval,
+            predict,
+            signal,
+          }, stderrLogger);
+          if (signal.aborted) stderrLogger.info(`stopped by ${String(signal.reason)}: ${total.done} series done, ${total.failed} failed`);
+        } finally {
+          await client.close();
+        }
       });
     });
 }
