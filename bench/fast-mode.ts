@@ -1,9 +1,9 @@
 /**
  * What `predict --fast` costs in DSC, on a finished study's phantoms: for each arm given, every fold's
  * model predicts that fold's test cases with the real CLI in each mode, and each mask is scored
- * against the reference label and against the default mode's mask.
- * Modes: default (mirroring on all axes, step 0.5, precision auto), fp32 (the default in fp32,
- * which is what the study itself ran, less its --no-tta), no-tta, fast (no mirroring, step 0.75,
+ * against the reference label and against the default mode's mask (DSC, and the fraction of equal voxels).
+ * Modes: default (mirroring on all axes, step 0.5, precision auto), fp32 and bf16 (the default in
+ * that precision; fp32 is what the study itself ran, less its --no-tta), no-tta, fast (no mirroring, step 0.75,
  * windows outside the body skipped).
  * Usage: npx tsx bench/fast-mode.ts --study DIR [--arm multi/continual | A,B | all] [--dataset covid]
  *        [--modes default,no-tta,fast] (fp32 also) [--folds 0,1,...] [--threads 2] [--out FILE]
@@ -34,12 +34,19 @@ const arms = armOption === 'all'
   : armOption.split(',');
 const dataset = option('dataset', 'covid');
 const threads = option('threads', String(cpuInfo().cores));
-const MODES: Record<string, string[]> = { default: [], fp32: ['--precision', 'fp32'], 'no-tta': ['--no-tta'], fast: ['--fast'] };
+const MODES: Record<string, string[]> = { default: [], fp32: ['--precision', 'fp32'], bf16: ['--precision', 'bf16'], 'no-tta': ['--no-tta'], fast: ['--fast'] };
 const modes = option('modes', 'default,no-tta,fast').split(',');
 for (const mode of modes) if (MODES[mode] === undefined) throw new Error(`unknown mode ${mode}: one of ${Object.keys(MODES).join(', ')}`);
 if (!modes.includes('default')) throw new Error('--modes must include default (the reference of the agreement)');
 
-interface CaseRow { arm: string; fold: number; caseId: string; diceToLabel: Record<string, number>; diceToDefault: Record<string, number> }
+interface CaseRow { arm: string; fold: number; caseId: string; diceToLabel: Record<string, number>; diceToDefault: Record<string, number>; equalToDefault: Record<string, number> }
+
+/** The fraction of voxels whose label equals the default mode's. */
+function equalFraction(a: Uint8Array, b: Uint8Array): number {
+  let same = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
+  return same / a.length;
+}
 
 const foldFilter = option('folds', '');
 const foldsOf = (armDir: string): string[] => fs.readdirSync(armDir).filter((name) => /^fold_\d+$/.test(name) && (foldFilter === '' || foldFilter.split(',').includes(name.slice(5)))).sort();
@@ -74,9 +81,11 @@ try {
       const label = await readNifti(path.join(labels, `${caseId}.nii.gz`));
       const reference = { data: labelMask(label.data, 1), shape: label.shape };
       const predicted: Record<string, { data: Uint8Array; shape: typeof label.shape }> = {};
+      const labelMaps: Record<string, Uint8Array> = {};
       for (const mode of modes) {
         const mask = await readNifti(path.join(masks[mode]!, `${caseId}.nii.gz`));
         predicted[mode] = { data: labelMask(mask.data, 1), shape: mask.shape };
+        labelMaps[mode] = Uint8Array.from(mask.data as ArrayLike<number>);
       }
       rows.push({
         arm,
@@ -84,6 +93,7 @@ try {
         caseId,
         diceToLabel: Object.fromEntries(modes.map((m) => [m, dice(predicted[m]!, reference)])),
         diceToDefault: Object.fromEntries(modes.map((m) => [m, dice(predicted[m]!, predicted.default!)])),
+        equalToDefault: Object.fromEntries(modes.map((m) => [m, equalFraction(labelMaps[m]!, labelMaps.default!)])),
       });
     }
     process.stderr.write(`bench/fast-mode: ${arm} ${fold} done (${sidecar.data.test.length} cases)\n`);
@@ -104,6 +114,7 @@ const summary = Object.fromEntries(modes.map((mode) => {
     dice_to_label: { mean: mean(toLabel), worst: Math.min(...toLabel) },
     dice_to_default_mask: { mean: mean(toDefault), worst: Math.min(...toDefault) },
     dice_to_label_minus_default: { mean: mean(change), worst: Math.min(...change) },
+    equal_voxels_to_default: { mean: mean(rows.map((r) => r.equalToDefault[mode]!)), worst: Math.min(...rows.map((r) => r.equalToDefault[mode]!)) },
   }];
 }));
 const result = { benchmark: 'fast-mode', cpu: cpuInfo(), threads: Number(threads), study: path.basename(path.resolve(study)), arms, dataset, folds: foldCount, cases: rows.length, modes: summary, per_case: rows };

@@ -4,7 +4,8 @@
  * affine equals the phantom's, the SEG's frames land on the source instances and hold the NIfTI
  * mask, and a folder of two series is listed and refused (exit 2) without --series. The same
  * series re-encoded by dcmtk (JPEG-LS, lossy JPEG baseline) gives the uncompressed series' mask;
- * so does the series as one Enhanced CT file (a SEG of it is refused, exit 2); a truncated
+ * so does the series as one Enhanced CT file (its SEG, read by pydicom, references the source frames
+ * by number and holds the mask); a truncated
  * compressed file is refused naming it (exit 2), before the model is loaded.
  */
 import { test } from 'node:test';
@@ -98,7 +99,7 @@ function encode(folder: string, out: string, tool: string, args: string[]): void
   for (const name of fs.readdirSync(folder)) execFileSync(tool, [...args, path.join(folder, name), path.join(out, name)]);
 }
 
-test("predict on JPEG-LS gives the uncompressed series' mask, on 12-bit lossy JPEG the mask of dcmdjpeg's decoded copy, on Enhanced CT the single-frame series' mask; a truncated file exits 2 naming it", async (t) => {
+test("predict on JPEG-LS gives the uncompressed series' mask, on 12-bit lossy JPEG the mask of dcmdjpeg's decoded copy, on Enhanced CT the single-frame series' mask and a SEG referencing its frames; a truncated file exits 2 naming it", async (t) => {
   if (!pydicomAvailable(t) || !dcm2niixAvailable(t) || !decodersAvailable(t)) return;
   const { phantom, data } = await ready;
   makeDicomSeries(at('plain'), { data, shape: phantom.shape, affine: phantom.affine });
@@ -115,15 +116,18 @@ test("predict on JPEG-LS gives the uncompressed series' mask, on 12-bit lossy JP
     }
     assert.deepEqual(masks[0], masks[1], name);
   }
-  // The same series as one Enhanced CT file: the same HU on the same grid, so the same mask; no SEG for it yet.
+  // The same series as one Enhanced CT file: the same HU on the same grid, so the same mask; its SEG references the source frames by number.
   fs.mkdirSync(at('enhanced'));
   execFileSync(PYTHON, [path.join(DICOM_FIXTURES, 'make_enhanced_ct.py'), at('plain'), at('enhanced', 'ct.dcm')]);
-  const enhanced = await lesionseg('predict', '-m', at('run'), '-i', at('enhanced'), '-o', at('enhanced.nii.gz'));
+  const enhanced = await lesionseg('predict', '-m', at('run'), '-i', at('enhanced'), '-o', at('enhanced.nii.gz'), '--output-type', 'nifti,dicom-seg');
   assert.equal(enhanced.code, 0, enhanced.stderr);
-  assert.deepEqual(Uint8Array.from((await readNifti(at('enhanced.nii.gz'))).data as Uint8Array), Uint8Array.from((await readNifti(at('plain.nii.gz'))).data as Uint8Array));
-  const enhancedSeg = await lesionseg('predict', '-m', at('missing-model'), '-i', at('enhanced'), '-o', at('enhanced.seg.dcm'), '--output-type', 'dicom-seg');
-  assert.equal(enhancedSeg.code, 2, enhancedSeg.stderr);
-  assert.match(enhancedSeg.stderr, /--output-type dicom-seg is not written for an Enhanced CT \(multi-frame\) source yet/);
+  const enhancedMask = Uint8Array.from((await readNifti(at('enhanced.nii.gz'))).data as Uint8Array);
+  assert.deepEqual(enhancedMask, Uint8Array.from((await readNifti(at('plain.nii.gz'))).data as Uint8Array));
+  const enhancedSeg = checkSegWithPydicom(at('enhanced.seg.dcm'), at('enhanced'), at('enhanced-seg.npy'));
+  assert.equal(enhancedSeg.referencedInstances.length, 1);
+  assert.ok(enhancedSeg.referencedFrameNumbers.every((frame) => frame !== null), 'every frame names its source frame');
+  assert.equal(enhancedSeg.misplacedFrames, 0);
+  assert.deepEqual(Uint8Array.from(readNpy(at('enhanced-seg.npy')).data as Uint8Array), enhancedMask);
   const last = at('jpeg-ls', 's01_0011.dcm');
   fs.truncateSync(last, fs.statSync(last).size - 64);
   const cut = await lesionseg('predict', '-m', at('missing-model'), '-i', at('jpeg-ls'), '-o', at('cut.nii.gz'));

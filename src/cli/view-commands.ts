@@ -2,6 +2,7 @@
  * `lesionseg view IMAGE [MASK...] --out PAGE.html`: one self-contained viewer page (src/report
  * viewer.ts: NiiVue inlined, volumes as base64 NIfTI) of a CT and its masks, and the helpers that
  * `predict --view` and `report` (one page per overlay case, writeStudyViewers) use to write it.
+ * IMAGE may be a DICOM series' folder and a MASK a DICOM SEG of it (view-dicom.ts).
  *
  * Every input is checked before any page is built: each file is a readable 3D NIfTI, and each mask
  * lies on the CT's grid (core's one same-grid test), else an InputError naming
@@ -12,9 +13,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { type Affine, assertSameGrid, atomicWriteFileSync, checkOutputs, InputError, type Shape3, type TypedArray, type Volume } from '../core/index.js';
+import { type Affine, assertSameGrid, atomicWriteFileSync, checkOutputs, InputError, isFolder, type Shape3, type TypedArray, type Volume } from '../core/index.js';
 import { assertVolume, gridFromHeader, type NiftiHeader, type NiftiImage, readNifti, readNiftiHeader, writeNifti } from '../io/index.js';
 import type { SeveritySummary } from '../eval/index.js';
+import { removeDicomWork } from '../infer/index.js';
+import { isSegArgument, prepareDicomView, refuseDicomArgumentsWithoutSeries } from './view-dicom.js';
 import { overlayViewerCases, readStudyResults, viewerHtml, VIEWER_LABEL_RGB, viewerPageOf, type ViewerMask } from '../report/index.js';
 
 /** CTs up to this many voxels (256 x 256 x 128) go into the page at full resolution. */
@@ -119,6 +122,8 @@ async function niftiBytes(volume: Volume, datatype: 'int16' | 'uint8'): Promise<
 
 export interface ViewerMaskInput {
   file: string;
+  /** The name shown (default: the file's). */
+  name?: string;
   /** Label value -> name (and colour); default: every value found, named by the file. */
   labels?: { value: number; name: string; rgb?: readonly [number, number, number] }[];
   opacity?: number;
@@ -127,6 +132,8 @@ export interface ViewerMaskInput {
 export interface ViewerInput {
   title: string;
   image: string;
+  /** The CT's name shown (default: the file's). */
+  imageName?: string;
   masks: ViewerMaskInput[];
   summary?: SeveritySummary | null;
   notes?: string[];
@@ -178,11 +185,11 @@ export async function writeViewerPage(input: ViewerInput, out: string): Promise<
     const volume = await readNifti(mask.file);
     start ??= startMm(volume);
     const bytes = reduced ? await reducedBytes(volume, 'max') : fs.readFileSync(mask.file);
-    masks.push({ name: path.basename(mask.file), bytes, labels: mask.labels ?? labelsFound(volume), ...(mask.opacity !== undefined ? { opacity: mask.opacity } : {}) });
+    masks.push({ name: mask.name ?? path.basename(mask.file), bytes, labels: mask.labels ?? labelsFound(volume), ...(mask.opacity !== undefined ? { opacity: mask.opacity } : {}) });
   }
   const html = viewerHtml({
     title: input.title,
-    image: { name: path.basename(input.image), bytes: imageBytes },
+    image: { name: input.imageName ?? path.basename(input.image), bytes: imageBytes },
     masks,
     summary: input.summary ?? null,
     notes,
@@ -202,20 +209,29 @@ export function summaryFileOf(maskFile: string): string {
 export function registerViewCommand(program: Command): void {
   program
     .command('view')
-    .description('write one self-contained HTML page (opens offline) showing a CT in a lung window with its masks as coloured overlays: axial, coronal, sagittal and 3D render (NiiVue), and the case summary when there is one')
-    .argument('<image>', 'the CT (.nii/.nii.gz)')
-    .argument('[masks...]', 'label maps on the CT\'s grid (a prediction, lung masks, ...)')
+    .description('write one self-contained HTML page (opens offline) showing a CT in a lung window with its masks as coloured overlays: axial, coronal, sagittal and 3D render (NiiVue), and the case summary when there is one; a DICOM series with its DICOM SEGs read back by their own frame references')
+    .argument('<image>', 'the CT (.nii/.nii.gz), or the folder of its DICOM series')
+    .argument('[masks...]', 'label maps on the CT\'s grid (a prediction, lung masks, ...), or DICOM SEG files (.dcm) of the DICOM series')
     .requiredOption('--out <page>', 'the page to write (.html)')
     .option('--summary <file>', 'a summary JSON of `predict --summary` to show beside the viewer (default: <first mask>.summary.json when it exists)')
+    .option('--series <uid>', 'the series of a DICOM folder that holds several (default: the one the SEGs reference)')
     .action(async (image, masks, options) => {
       if (!/\.html?$/i.test(options.out)) throw new InputError('--out must name an .html file', { file: options.out, code: 'bad-output' });
       checkOutputs([{ path: options.out, option: '--out', kind: 'file' }], [image, ...masks, ...(options.summary !== undefined ? [options.summary] : [])]);
-      const input: ViewerInput = { title: path.basename(image).replace(/\.nii(\.gz)?$/i, ''), image, masks: masks.map((file, m) => ({ file, opacity: m === 0 ? 0.6 : 0.25 })) };
-      await checkViewerInputs(input);
-      const summaryFile = options.summary ?? (masks[0] !== undefined && fs.existsSync(summaryFileOf(masks[0])) ? summaryFileOf(masks[0]) : undefined);
-      if (summaryFile !== undefined) input.summary = readSummaryJson(summaryFile);
-      const bytes = await writeViewerPage(input, options.out);
-      process.stdout.write(`view: ${options.out} (${(bytes / 2 ** 20).toFixed(1)} MiB)\n`);
+      const dicom = isFolder(image);
+      if (!dicom) refuseDicomArgumentsWithoutSeries(image, masks, options.series);
+      const prepared = dicom ? await prepareDicomView(image, masks, options.series) : null;
+      try {
+        const input: ViewerInput = prepared?.input ?? { title: path.basename(image).replace(/\.nii(\.gz)?$/i, ''), image, masks: masks.map((file, m) => ({ file, opacity: m === 0 ? 0.6 : 0.25 })) };
+        await checkViewerInputs(input);
+        const firstNifti = masks.find((file) => !isSegArgument(file));
+        const summaryFile = options.summary ?? (firstNifti !== undefined && fs.existsSync(summaryFileOf(firstNifti)) ? summaryFileOf(firstNifti) : undefined);
+        if (summaryFile !== undefined) input.summary = readSummaryJson(summaryFile);
+        const bytes = await writeViewerPage(input, options.out);
+        process.stdout.write(`view: ${options.out} (${(bytes / 2 ** 20).toFixed(1)} MiB)\n`);
+      } finally {
+        if (prepared !== null) removeDicomWork(prepared.workDir);
+      }
     });
 }
 

@@ -78,6 +78,7 @@ export const ERROR_CODES = {
   'dicom-none': [2, 'a folder holds no DICOM file'],
   'dicom-nonuniform-spacing': [2, 'DICOM slices not evenly spaced'],
   'dicom-not-ct': [2, 'a DICOM series that is not CT'],
+  'dicom-seg-mismatch': [2, 'a DICOM SEG shown on a series it does not belong to'],
   'dicom-several-series': [2, 'a folder holds several series and none was chosen (--series)'],
   'dicom-single-slice': [2, 'a DICOM series of one slice'],
   'dicom-too-many-files': [2, 'a DICOM folder with more files than one series may have'],

@@ -128,7 +128,8 @@ function within(outer: string, inner: string): boolean {
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
-function isFolder(target: string): boolean {
+/** True when `target` is a folder (links followed); false when it is anything else or nothing. */
+export function isFolder(target: string): boolean {
   try {
     return fs.statSync(target).isDirectory();
   } catch {

@@ -94,9 +94,6 @@ export function collectDicomCase(input: string, output: string, outputTypes: rea
     niftiFile = path.join(output, `${caseId}.nii.gz`);
     segFile = path.join(output, `${caseId}.seg.dcm`);
   }
-  if (wantSeg && series.instances.some((instance) => instance.frame !== null)) {
-    throw new InputError('--output-type dicom-seg is not written for an Enhanced CT (multi-frame) source yet (its frames would be referenced by number): ask for nifti', { file: input, code: 'bad-output' });
-  }
   const outputs = [...(wantNifti ? [niftiFile] : []), ...(wantSeg ? [segFile] : [])];
   for (const file of [output, ...outputs]) {
     if (isInside(input, file)) throw new InputError(`-o lies inside the DICOM input folder ${input}: write the outputs elsewhere (a SEG there would be read as another series)`, { file, code: 'output-is-input' });
@@ -120,22 +117,24 @@ export async function checkDicomTools(series: DicomSeries): Promise<void> {
   await assertDecoders(series.instances.map((instance) => instance.transferSyntaxUid));
 }
 
-/**
- * Convert the series into a temporary folder (returned, for the caller to remove) and point the
- * case's channel 0 at the NIfTI.
- */
-export async function convertDicomCase(dicom: DicomCase): Promise<{ workDir: string; converted: ConvertedSeries }> {
+/** Convert `series` into a fresh temporary folder (registered, so Ctrl-C removes it), returned for the caller to remove with removeDicomWork. */
+export async function convertSeriesToWork(series: DicomSeries, name: string): Promise<{ workDir: string; converted: ConvertedSeries }> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lesionseg-dicom-'));
   // Removed by the caller (removeDicomWork), or by the signal handler on Ctrl-C.
   registerTemporaryPath(workDir);
   try {
-    const converted = await convertDicomSeries(dicom.series, workDir, `${dicom.item.caseId}_0000`);
-    dicom.item.channelFiles = [converted.file];
-    return { workDir, converted };
+    return { workDir, converted: await convertDicomSeries(series, workDir, name) };
   } catch (error) {
     removeDicomWork(workDir);
     throw error;
   }
+}
+
+/** Convert the case's series (convertSeriesToWork) and point the case's channel 0 at the NIfTI. */
+export async function convertDicomCase(dicom: DicomCase): Promise<{ workDir: string; converted: ConvertedSeries }> {
+  const work = await convertSeriesToWork(dicom.series, `${dicom.item.caseId}_0000`);
+  dicom.item.channelFiles = [work.converted.file];
+  return work;
 }
 
 /**

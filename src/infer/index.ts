@@ -43,7 +43,7 @@ export { Predictor, type PredictorOptions, type PredictCaseOptions, type CasePre
 export { largestComponentAbove, normalizedCtThreshold, windowsTouchingMask, BODY_THRESHOLD_HU, BODY_MARGIN_VOXELS } from './bodyMask.js';
 export { collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
 export { predictFiles, formatCaseStages, type PredictFilesOptions, type PredictFilesResult, type PredictedCaseRecord } from './predictFiles.js';
-export { OUTPUT_TYPES, isDicomInput, type OutputType } from './dicomInput.js';
+export { OUTPUT_TYPES, isDicomInput, checkDicomTools, convertSeriesToWork, removeDicomWork, type OutputType } from './dicomInput.js';
 export { openInputVolumes, type InputKind, type InputSource, type InputVolumes, type RetrievedSeries } from './inputVolume.js';
 export { choosePacsSeries, predictPacsSeries, retrievePacsSeries, studySeries, PACS_OUTPUT_TYPES, type PacsSeries, type PacsPredictionResult } from './pacsInput.js';
 export { PacsJournal, MAX_ATTEMPTS, type JournalEntry } from './pacsJournal.js';

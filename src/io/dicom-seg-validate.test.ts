@@ -13,6 +13,9 @@
  *     and Accession Number of the SEG (UTF-8) to what it decodes from the source (its own charset);
  *   - a lossy source gives LossyImageCompression 01 with its ratio and method; every frame's
  *     source image reference says SpatialLocationsPreserved YES; ContentCreatorName is empty.
+ * A SEG of an Enhanced CT (the same series as one multi-frame file, make_enhanced_ct.py) passes the
+ * same checks, lists the one instance once, and each frame's ReferencedFrameNumber is the source
+ * frame pydicom finds at the frame's ImagePositionPatient.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,7 +26,8 @@ import * as path from 'node:path';
 import type { Affine } from '../core/index.js';
 import { writeDicomSeg } from './dicom-seg.js';
 import { readDicomSeries } from './dicom-series.js';
-import { dciodvfy, makeDicomSeries, pixelmedValidate, pydicomAvailable, PYTHON, validatorsAvailable, type SeriesSpec, type ValidatorReport } from './test-support.js';
+import { readNpy } from './npy.js';
+import { checkSegWithPydicom, dciodvfy, DICOM_FIXTURES, makeDicomSeries, pixelmedValidate, pydicomAvailable, PYTHON, validatorsAvailable, type SeriesSpec, type ValidatorReport } from './test-support.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dicom-seg-validate-'));
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -121,4 +125,35 @@ test('SEGs of ASCII, Japanese, Chinese and lossy Cyrillic sources: dciodvfy clea
       assert.deepEqual([read.seg.lossy, read.seg.ratio, read.seg.method], ['00', null, null]);
     }
   }
+});
+
+test('a SEG of an Enhanced CT source: each frame references its source frame by number in the one instance; dciodvfy and PixelMed clean as above; pydicom places every frame on that frame', async (t) => {
+  if (!pydicomAvailable(t) || !validatorsAvailable(t)) return;
+  makeDicomSeries(path.join(tmp, 'single-frame'), { data: DATA, shape: SHAPE, affine: AFFINE });
+  fs.mkdirSync(path.join(tmp, 'enhanced'));
+  execFileSync(PYTHON, [path.join(DICOM_FIXTURES, 'make_enhanced_ct.py'), path.join(tmp, 'single-frame'), path.join(tmp, 'enhanced', 'ct.dcm')]);
+  const series = readDicomSeries(path.join(tmp, 'enhanced'));
+  assert.deepEqual(series.instances.map((instance) => instance.frame), [1, 2, 3, 4]);
+  // Label 1 on slices 0 and 2 only, label 2 on slices 1-3: frames skip the empty slices, so frame numbers are not frame order.
+  const mask = Uint8Array.from(DATA, (v, i) => {
+    const k = Math.floor(i / 30);
+    return v > 80 && k >= 1 ? 2 : v > 40 && k % 2 === 0 ? 1 : 0;
+  });
+  const seg = path.join(tmp, 'enhanced.seg.dcm');
+  await writeDicomSeg(seg, series, mask, [{ value: 1, name: 'infection' }, { value: 2, name: 'effusion' }], { softwareVersion: 'lesionseg test' });
+
+  const clunie = dciodvfy(seg);
+  assert.ok(clunie.lines.includes('Segmentation'), `dciodvfy did not check ${seg} as a Segmentation: ${clunie.lines.join(' | ')}`);
+  assert.deepEqual([...clunie.errors, ...clunie.warnings], [], 'dciodvfy on the Enhanced CT SEG');
+  const pm = await pixelmedValidate(seg);
+  assert.ok(pm.lines.includes('Found Segmentation IOD') && pm.lines.includes('IOD validation complete'), `PixelMed did not validate ${seg}: ${pm.lines.join(' | ')}`);
+  assert.deepEqual(unexplained(pm), [], 'PixelMed on the Enhanced CT SEG');
+  t.diagnostic(`enhanced (2 labels): dciodvfy ${clunie.errors.length} errors ${clunie.warnings.length} warnings; PixelMed ${pm.errors.length} errors ${pm.warnings.length} warnings, all explained`);
+
+  const check = checkSegWithPydicom(seg, path.join(tmp, 'enhanced'), path.join(tmp, 'enhanced.npy'));
+  assert.deepEqual(check.referencedInstances, [series.instances[0]!.sopInstanceUid], 'the one multi-frame instance, listed once');
+  // Segment 1's frames are slices 0 and 2 (frames 1 and 3), segment 2's slices 1-3 (frames 2-4).
+  assert.deepEqual(check.referencedFrameNumbers, [1, 3, 2, 3, 4]);
+  assert.equal(check.misplacedFrames, 0, `largest position difference ${check.maxPositionDifferenceMm} mm`);
+  assert.deepEqual(Uint8Array.from(readNpy(path.join(tmp, 'enhanced.npy')).data as Uint8Array), mask);
 });

@@ -7,9 +7,10 @@
  *   - one frame per (segment, slice) that holds any of the segment's voxels (a segment with none
  *     keeps one empty frame, so every segment is present), each with its PlanePositionSequence
  *     (the source slice's ImagePositionPatient, as stored), SegmentIdentificationSequence and
- *     DerivationImageSequence/SourceImageSequence naming that slice's SOPInstanceUID;
+ *     DerivationImageSequence/SourceImageSequence naming that slice's SOPInstanceUID (and, for an
+ *     Enhanced CT source, its ReferencedFrameNumber in the one multi-frame instance);
  *   - the source's patient and study, its FrameOfReferenceUID, PlaneOrientationSequence and
- *     PixelMeasuresSequence shared, and ReferencedSeriesSequence listing every source instance;
+ *     PixelMeasuresSequence shared, and ReferencedSeriesSequence listing every source instance once;
  * so OHIF, 3D Slicer and PACS viewers overlay it on the series it came from. Written atomically.
  *
  * dcmjs's own Segmentation derivation is not used: it starts from the source series normalized
@@ -118,6 +119,15 @@ export function buildDicomSeg(series: DicomSeries, mask: TypedArray, labels: rea
     ReferencedSOPClassUID: series.instances[k]!.sopClassUid,
     ReferencedSOPInstanceUID: series.instances[k]!.sopInstanceUid,
   });
+  // An Enhanced CT slice is one frame of its instance: the Image SOP Instance Reference Macro (PS3.3
+  // Table 10-3) names it by ReferencedFrameNumber, required when the instance is multi-frame.
+  const sourceFrame = (k: number) => {
+    const frame = series.instances[k]!.frame;
+    return { ...sourceImage(k), ...(frame !== null ? { ReferencedFrameNumber: frame } : {}) };
+  };
+  // The Common Instance Reference (C.12.2) lists each instance once: a multi-frame source is one item.
+  const listed = new Set<string>();
+  const referencedInstances = series.instances.flatMap((instance, k) => (listed.has(instance.sopInstanceUid) ? [] : (listed.add(instance.sopInstanceUid), [sourceImage(k)])));
   const frames: Uint8Array[] = [];
   const perFrame: Record<string, unknown>[] = [];
   for (const [segmentIndex, label] of labels.entries()) {
@@ -142,7 +152,7 @@ export function buildDicomSeg(series: DicomSeries, mask: TypedArray, labels: rea
         SegmentIdentificationSequence: [{ ReferencedSegmentNumber: segmentNumber }],
         DerivationImageSequence: [{
           SourceImageSequence: [{
-            ...sourceImage(k),
+            ...sourceFrame(k),
             // Each frame lies on its source slice's pixels (PS3.3 C.7.6.1.1.4.1): readers index frames by source instance.
             SpatialLocationsPreserved: 'YES',
             PurposeOfReferenceCodeSequence: [{ CodeValue: '121322', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Source image for image processing operation' }],
@@ -176,7 +186,7 @@ export function buildDicomSeg(series: DicomSeries, mask: TypedArray, labels: rea
     ManufacturerModelName: 'lesionseg',
     ReferencedSeriesSequence: [{
       SeriesInstanceUID: series.seriesInstanceUid,
-      ReferencedInstanceSequence: series.instances.map((_, k) => sourceImage(k)),
+      ReferencedInstanceSequence: referencedInstances,
     }],
     PatientName: source.PatientName ?? '',
     PatientID: source.PatientID ?? '',

@@ -28,6 +28,7 @@ export {
 export { assertDcm2niix, convertDicomSeries, type ConvertedSeries, type ConvertOptions } from './dicom-convert.js';
 export { assertDecoders, decoderFor, transferSyntaxName, TRANSFER_SYNTAXES, type Decoder } from './dicom-decode.js';
 export { checkDicomImageSize, CT_IMAGE_STORAGE } from './dicom-voxels.js';
+export { parseDicomSeg, segOnSeries, type ParsedDicomSeg, type SegOnSeries, type SegSegment } from './dicom-seg-read.js';
 export { writeDicomSeg, buildDicomSeg, encodeDicomSeg, segmentCodes, packBits, newUid, SEGMENT_CODES, SEGMENTATION_SOP_CLASS_UID, type SegmentLabel, type DicomSegOptions, type CodedConcept } from './dicom-seg.js';
 export * from './dicomweb/index.js';
 export {

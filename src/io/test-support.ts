@@ -62,6 +62,8 @@ export interface SeriesSpec {
   /** LossyImageCompression 01 with this ratio and method (pixels stored uncompressed). */
   lossy?: { ratio: string; method: string };
   laterality?: string;
+  /** UID root of the study, series, frame of reference and instances (make_dicom_series.py's default otherwise). */
+  uidRoot?: string;
 }
 
 /** Write the series into `out` (created); returns its SeriesInstanceUID. */
@@ -81,6 +83,7 @@ export function makeDicomSeries(out: string, spec: SeriesSpec): string {
     if (spec.text !== undefined) args.push('--text', JSON.stringify(spec.text));
     if (spec.lossy !== undefined) args.push('--lossy', `${spec.lossy.ratio}:${spec.lossy.method}`);
     if (spec.laterality !== undefined) args.push('--laterality', spec.laterality);
+    if (spec.uidRoot !== undefined) args.push('--uid-root', spec.uidRoot);
     const printed = execFileSync('nice', ['-n', '19', PYTHON, ...args], { encoding: 'utf8' });
     return (JSON.parse(printed) as { series: string }).series;
   } finally {
@@ -100,6 +103,8 @@ export interface SegCheck {
   maxPositionDifferenceMm: number;
   /** Frames whose position is not their source instance's. */
   misplacedFrames: number;
+  /** Each SEG frame's ReferencedFrameNumber (null where the source is single-frame). */
+  referencedFrameNumbers: (number | null)[];
 }
 
 /** Read `seg` with pydicom against the source `seriesDir`; the label volume by segment number goes to `volumeNpy`. */

@@ -199,13 +199,23 @@ function labelColormap(mask: ViewerMask): Record<string, unknown> {
   };
 }
 
+/**
+ * The name NiiVue loads a volume under: it picks the reader by the name's extension, so a shown name
+ * that is not a NIfTI file's (a DICOM folder, a SEG) is replaced by `fallback` with the extension
+ * the bytes need (.nii.gz when gzip's magic starts them).
+ */
+function loaderName(volume: ViewerVolume, fallback: string): string {
+  if (/\.nii(\.gz)?$/i.test(volume.name)) return volume.name;
+  return `${fallback}.nii${volume.bytes[0] === 0x1f && volume.bytes[1] === 0x8b ? '.gz' : ''}`;
+}
+
 /** The page's HTML. */
 export function viewerHtml(page: ViewerPage, bundle: string = niivueBundle()): string {
   const window = page.windowHu ?? LUNG_WINDOW_HU;
   const data = {
-    image: { name: page.image.name, base64: Buffer.from(page.image.bytes).toString('base64') },
+    image: { name: loaderName(page.image, 'image'), base64: Buffer.from(page.image.bytes).toString('base64') },
     window: { min: window.level - window.width / 2, max: window.level + window.width / 2 },
-    masks: page.masks.map((mask) => ({ name: mask.name, base64: Buffer.from(mask.bytes).toString('base64'), opacity: mask.opacity ?? 0.5, colormap: labelColormap(mask) })),
+    masks: page.masks.map((mask, m) => ({ name: loaderName(mask, `mask-${m + 1}`), base64: Buffer.from(mask.bytes).toString('base64'), opacity: mask.opacity ?? 0.5, colormap: labelColormap(mask) })),
     startMm: page.startMm ?? null,
   };
   const maskControls = page.masks
