@@ -6,7 +6,9 @@
  *
  * `checkpoint` (the one door to every model format, STYLE rule 16) sits between the layers it reads
  * through (models, nn, data, io, tensor) and those that read models (train, infer, transfer,
- * experiments, export); `export` writes our models in other ecosystems' formats.
+ * experiments, export); `export` writes our models in other ecosystems' formats. `data` reads the
+ * architecture registry (src/models/registry.ts, the one list of architectures): a plan's network
+ * section and nnU-Net's arch_kwargs are validated by the entry of the architecture they name.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +27,7 @@ const ALLOWED: Readonly<Record<string, readonly string[] | null>> = {
   models: ['nn', 'tensor'],
   io: [],
   synth: ['io'],
-  data: ['io', 'tensor'],
+  data: ['models', 'io', 'tensor'],
   checkpoint: ['models', 'nn', 'data', 'io', 'tensor'],
   train: ['checkpoint', 'models', 'nn', 'data', 'io', 'tensor'],
   infer: ['checkpoint', 'models', 'nn', 'data', 'io', 'tensor'],

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError, InputError, type Device } from '../core/index.js';
 import { validatePlan, type Plan } from '../data/index.js';
-import { ARCHITECTURES, buildArchitecture, isArchitectureName, PREDICTING_ARCHITECTURES, type ArchitectureModel, type ArchitectureSpec, type FuseLevels, type UNetConfig } from '../models/index.js';
+import { architectureEntry, ARCHITECTURES, buildArchitecture, isArchitectureName, PREDICTING_ARCHITECTURES, type ArchitectureModel, type ArchitectureSpec, type FuseLevels, type UNetConfig } from '../models/index.js';
 import type { Tensor } from '../tensor/index.js';
 import type { HostTensor, Module } from '../nn/index.js';
 import { checkpointBase, checkpointPaths, loadCheckpoint, type ArchitectureRecord, type CheckpointName, type CheckpointSidecar } from './sets.js';
@@ -81,12 +81,12 @@ function planOf(sidecar: CheckpointSidecar, sidecarFile: string): Plan | null {
  * since the checkpoint module was merged), else the transfer plan's model in the strategy record
  * (every hybrid run wrote that). Never guessed from the weight names.
  */
-function hybridOptions(sidecar: CheckpointSidecar, file: string): ArchitectureRecord['hybrid'] {
+function hybridOptions(sidecar: CheckpointSidecar, name: string, file: string): ArchitectureRecord['hybrid'] {
   if (sidecar.architecture.hybrid?.fuseLevels !== undefined) return sidecar.architecture.hybrid;
   const details = sidecar.strategy.details as { transfer?: { plan?: { model?: { kind?: string; fuseLevels?: FuseLevels } } } };
   const model = details.transfer?.plan?.model;
-  if (model?.kind === 'HybridUNet' && (model.fuseLevels === 'all' || model.fuseLevels === 'bottleneck')) return { ...sidecar.architecture.hybrid, fuseLevels: model.fuseLevels };
-  throw new CheckpointError("the sidecar records a HybridUNet but not its fusion levels (architecture.hybrid.fuseLevels, or the strategy's transfer plan)", { file });
+  if (model?.kind === name && (model.fuseLevels === 'all' || model.fuseLevels === 'bottleneck')) return { ...sidecar.architecture.hybrid, fuseLevels: model.fuseLevels };
+  throw new CheckpointError(`the sidecar records a ${name} but not its fusion levels (architecture.hybrid.fuseLevels, or the strategy's transfer plan)`, { file });
 }
 
 function readOurs(file: string, options: ReadModelOptions): ModelCheckpoint {
@@ -104,7 +104,7 @@ function readOurs(file: string, options: ReadModelOptions): ModelCheckpoint {
   const loaded = loadCheckpoint(base, { optimizer: options.optimizer === true });
   const sidecar = loaded.sidecar;
   let architecture: ArchitectureRecord = sidecar.architecture;
-  if (architecture.name === 'HybridUNet') architecture = { ...architecture, hybrid: hybridOptions(sidecar, paths.sidecar) };
+  if (architectureEntry(architecture.name)?.needs.includes('hybrid') === true) architecture = { ...architecture, hybrid: hybridOptions(sidecar, architecture.name, paths.sidecar) };
   const numEpochs = typeof sidecar.training?.numEpochs === 'number' ? sidecar.training.numEpochs : null;
   return {
     kind: 'lesionseg',

@@ -6,6 +6,7 @@
  *                         severity score (when --lobes is given); eval/severity.ts computes them
  *   summary.csv           one row per case, in the output folder (a folder of cases)
  *   <case>.html           the viewer page (view-commands.ts)
+ *   <case>.sr.dcm         the same numbers as a DICOM SR on the SEG (--output-type dicom-sr; dicom-sr-summary.ts)
  *
  * --lungs is a label map (1 left, 2 right) for a single case, or a folder of <case>.nii.gz; --lobes
  * a folder of TotalSegmentator's five lobe files for a single case, or a folder of <case>/ folders
@@ -19,10 +20,13 @@ import { readNifti } from '../io/index.js';
 import { labelRoles, LOBE_NAMES, lungLabelsFromPrediction, severitySummary, severitySummaryCsv, voxelVolumeMl, type LobeName, type SeveritySummary, type SeveritySummaryInput } from '../eval/index.js';
 import type { PredictedCaseRecord, PredictionCase } from '../infer/index.js';
 import { assertMaskOnGrid, headerOf, summaryFileOf, writeViewerPage, type ViewerMaskInput } from './view-commands.js';
+import { writeSummarySr } from './dicom-sr-summary.js';
 
 export interface CaseOutputOptions {
   summary: boolean;
   view: boolean;
+  /** --output-type dicom-sr: the summary as a DICOM SR beside the SEG (dicom-sr-summary.ts). */
+  dicomSr?: boolean;
   /** --lungs: a file (one case) or a folder of <case>.nii.gz / <case>.nii. */
   lungs?: string;
   /** --lobes: a folder of lung_*_lobe_*.nii.gz (one case) or of <case>/ folders of them. */
@@ -75,10 +79,15 @@ function lobeFilesFor(option: string, item: PredictionCase, caseCount: number): 
   return files;
 }
 
+/** Whether a case's summary is computed: for --summary, --view or the DICOM SR. */
+export function summarized(options: CaseOutputOptions): boolean {
+  return options.summary || options.view || options.dicomSr === true;
+}
+
 /** The checks that need no file read: run first, before the model loads. */
 export function checkCaseOutputOptions(options: CaseOutputOptions, outputTypes: readonly string[]): void {
-  if ((options.lungs !== undefined || options.lobes !== undefined) && !options.summary && !options.view) {
-    throw new InputError('--lungs and --lobes feed --summary and --view: add one of them', { code: 'bad-arguments' });
+  if ((options.lungs !== undefined || options.lobes !== undefined) && !summarized(options)) {
+    throw new InputError('--lungs and --lobes feed --summary, --view and --output-type dicom-sr: add one of them', { code: 'bad-arguments' });
   }
   if ((options.summary || options.view) && !outputTypes.includes('nifti')) {
     throw new InputError('--summary and --view read the NIfTI mask: keep nifti in --output-type', { code: 'bad-arguments' });
@@ -92,8 +101,8 @@ export function checkCaseOutputOptions(options: CaseOutputOptions, outputTypes: 
  * the masks of each case. Throws InputError naming the file (exit 2) before anything is computed.
  */
 export async function checkCaseOutputs(cases: readonly PredictionCase[], options: CaseOutputOptions, output: string): Promise<Map<string, CaseExtras>> {
-  if ((options.lungs !== undefined || options.lobes !== undefined) && !options.summary && !options.view) {
-    throw new InputError('--lungs and --lobes feed --summary and --view: add one of them', { code: 'bad-arguments' });
+  if ((options.lungs !== undefined || options.lobes !== undefined) && !summarized(options)) {
+    throw new InputError('--lungs and --lobes feed --summary, --view and --output-type dicom-sr: add one of them', { code: 'bad-arguments' });
   }
   const extras = new Map<string, CaseExtras>();
   for (const item of cases) {
@@ -149,7 +158,7 @@ export function caseOutputWriter(options: CaseOutputOptions, extras: ReadonlyMap
     async afterCase(item: PredictionCase, record: PredictedCaseRecord, segmentation: Volume, labels: Readonly<Record<string, number>>): Promise<void> {
       const found = extras.get(record.caseId) ?? {};
       const image = item.channelFiles[0]!;
-      const summary = options.summary || options.view ? await caseSummary(segmentation, labels, found) : null;
+      const summary = summarized(options) ? await caseSummary(segmentation, labels, found) : null;
       if (options.summary && summary !== null) {
         atomicWriteJsonSync(summaryFileOf(item.outputFile), { format: 'lesionseg-case-summary', version: 1, caseId: record.caseId, image: record.inputs[0], mask: record.output, labels, gridToleranceVoxels: GRID_TOLERANCE_VOXELS, summary });
         rows.push({ caseId: record.caseId, summary });
@@ -159,6 +168,7 @@ export function caseOutputWriter(options: CaseOutputOptions, extras: ReadonlyMap
         if (found.lungsFile !== undefined) masks.push({ file: found.lungsFile, labels: [{ value: 1, name: 'left lung' }, { value: 2, name: 'right lung' }], opacity: 0.2 });
         await writeViewerPage({ title: `${record.caseId}: prediction`, image, masks, summary }, viewFileOf(item.outputFile));
       }
+      if (options.dicomSr === true && summary !== null && record.dicomSr !== undefined && record.dicomSeg !== undefined) await writeSummarySr(record.dicomSr, record.dicomSeg, summary, labels);
     },
     finish(): string | null {
       if (!options.summary || caseCount <= 1) return null;

@@ -11,7 +11,8 @@ import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, PACS_OUTPUT_TYPES, SLIDING_WINDO
 import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
-import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, type CaseOutputOptions } from './case-summary.js';
+import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, summarized, type CaseOutputOptions } from './case-summary.js';
+import { checkSrLabels } from './dicom-sr-summary.js';
 import { precisionOption, resolvePrecisionFlag } from './precision.js';
 import { positiveIntOrAuto, threadCountOrAuto } from './parse.js';
 import { predictFromPacs } from './pacs-commands.js';
@@ -51,7 +52,7 @@ function mirrorAxes(value: string): SpatialAxis[] {
   return axes as SpatialAxis[];
 }
 
-/** `--output-type nifti,dicom-seg`: one or both, comma-separated. */
+/** `--output-type nifti,dicom-seg,dicom-sr`: any of them, comma-separated. */
 function outputTypeList(value: string): OutputType[] {
   const types = value.split(',').map((v) => v.trim());
   const unknown = types.filter((t) => !(OUTPUT_TYPES as readonly string[]).includes(t));
@@ -109,12 +110,12 @@ export function registerPredictCommands(program: Command): void {
     .option('--threads <n>', 'intra-op CPU threads (at most 4 per CPU; default: every CPU this process may use), or auto: the cores not busy with other work, measured for 0.2 s at start', threadCountOrAuto('threads'))
     .addOption(new Option('--max-memory-gib <gib>', 'refuse a case whose images, logits accumulators and weight map (estimated from its headers) need more memory').argParser(gibibytes('max-memory-gib')).default(os.totalmem(), `${DEFAULT_MAX_MEMORY_GIB}, this machine's total`))
     .addOption(new Option('--max-image-gib <gib>', 'refuse an image that decodes to more than this').argParser(gibibytes('max-image-gib')).default(DEFAULT_MAX_IMAGE_BYTES, `${DEFAULT_MAX_IMAGE_BYTES / BYTES_PER_GIB}`))
-    .option('--output-type <types>', `nifti (the mask as .nii.gz) and/or dicom-seg (a DICOM Segmentation referencing the input series; DICOM input only), comma-separated (default nifti; with --pacs ${PACS_OUTPUT_TYPES.join(',')}, nifti needing -o)`, outputTypeList)
+    .option('--output-type <types>', `nifti (the mask as .nii.gz), dicom-seg (a DICOM Segmentation referencing the input series) and dicom-sr (a DICOM SR with the --summary numbers referencing the SEG; needs dicom-seg), comma-separated; the DICOM ones need DICOM input (default nifti; with --pacs ${PACS_OUTPUT_TYPES.join(',')}, nifti needing -o)`, outputTypeList)
     .option('--series <uid>', 'DICOM input: the SeriesInstanceUID to predict when the folder holds several series (with --pacs: when the study holds several CT series)')
     .option('--summary', 'also write <case>.summary.json (infection mL; each lung\'s mL and % involved, from the model\'s lung labels or --lungs; each lobe\'s % and the CT severity score 0-25 with --lobes) and, for a folder of cases, summary.csv')
     .option('--view', 'also write <case>.html beside each mask: a self-contained viewer page (CT, mask overlay, 3D, the summary)')
-    .option('--lungs <fileOrDir>', 'lung masks for --summary/--view: a label map (1 left, 2 right) on the CT\'s grid, or a folder of <case>.nii.gz')
-    .option('--lobes <dir>', 'lobe masks for --summary (TotalSegmentator names: lung_upper_lobe_left.nii.gz, ...; a folder, or a folder of <case>/ folders)')
+    .option('--lungs <fileOrDir>', 'lung masks for --summary, --view and dicom-sr: a label map (1 left, 2 right) on the CT\'s grid, or a folder of <case>.nii.gz')
+    .option('--lobes <dir>', 'lobe masks for --summary and dicom-sr (TotalSegmentator names: lung_upper_lobe_left.nii.gz, ...; a folder, or a folder of <case>/ folders)')
     .option('--json', 'print a JSON summary on stdout')
     .action(async (options) => {
       // The thread count comes from the machine, not its load, unless asked (--threads auto): libtorch
@@ -131,7 +132,7 @@ export function registerPredictCommands(program: Command): void {
         stderrLogger.info(`threads: ${threads} (${why})`);
       }
       const outputTypes = options.outputType ?? (options.pacs !== undefined ? [...PACS_OUTPUT_TYPES] : ['nifti' as const]);
-      const caseOutputs: CaseOutputOptions = { summary: options.summary === true, view: options.view === true, ...(options.lungs !== undefined ? { lungs: options.lungs } : {}), ...(options.lobes !== undefined ? { lobes: options.lobes } : {}) };
+      const caseOutputs: CaseOutputOptions = { summary: options.summary === true, view: options.view === true, dicomSr: outputTypes.includes('dicom-sr'), ...(options.lungs !== undefined ? { lungs: options.lungs } : {}), ...(options.lobes !== undefined ? { lobes: options.lobes } : {}) };
       checkCaseOutputOptions(caseOutputs, outputTypes);
       const source = checkInputOptions(options);
       let writer: ReturnType<typeof caseOutputWriter> | null = null;
@@ -163,10 +164,11 @@ export function registerPredictCommands(program: Command): void {
         softwareVersion: `lesionseg ${program.version() ?? ''}`.trim(),
         ...(options.engine === 'onnx' ? { engine: onnxEngineFactory({ threads }) } : {}),
         progress: terminalProgress(),
-        ...(caseOutputs.summary || caseOutputs.view
+        ...(summarized(caseOutputs)
           ? {
               // The output folder as predict has it (with --pacs and no -o, a temporary one).
-              beforePredict: async (cases: readonly PredictionCase[], output: string) => {
+              beforePredict: async (cases: readonly PredictionCase[], labels: Readonly<Record<string, number>>, output: string) => {
+                if (caseOutputs.dicomSr === true) checkSrLabels(labels);
                 writer = caseOutputWriter(caseOutputs, await checkCaseOutputs(cases, caseOutputs, output), output, cases.length);
               },
               afterCase: (...args: Parameters<ReturnType<typeof caseOutputWriter>['afterCase']>) => writer!.afterCase(...args),

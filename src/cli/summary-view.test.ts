@@ -110,7 +110,7 @@ test('lung and lobe masks off the CT grid, a missing lobe, and --lungs alone are
   fs.cpSync(at('lobes'), at('lobes-partial'), { recursive: true });
   fs.rmSync(at('lobes-partial', 'lung_middle_lobe_right.nii.gz'));
   refused(await predict('bad3', '--summary', '--lobes', at('lobes-partial')), /lobes-partial: --lobes: case 'ct' lacks lung_middle_lobe_right\.nii\.gz/);
-  refused(await predict('bad4', '--lungs', at('lungs.nii.gz')), /--lungs and --lobes feed --summary and --view/);
+  refused(await predict('bad4', '--lungs', at('lungs.nii.gz')), /--lungs and --lobes feed --summary, --view and --output-type dicom-sr/);
   refused(await predict('bad5', '--summary', '--lungs', at('nowhere.nii.gz')), /nowhere\.nii\.gz: --lungs: not found/);
   for (const out of ['bad1', 'bad2', 'bad3', 'bad4', 'bad5']) assert.equal(fs.existsSync(at(out, 'ct.nii.gz')), false, `${out}: no mask written`);
 });

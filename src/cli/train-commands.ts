@@ -6,7 +6,7 @@
 import { type Command, Option } from '@commander-js/extra-typings';
 import { InputError, parseDevice, SILENT_PROGRESS, type Device, type Logger, type PrecisionRequest } from '../core/index.js';
 import { distributedSupport } from '../tensor/index.js';
-import { joinDataParallel, STRATEGY_NAMES, SPLIT_DEFAULTS, trainCommand, type DataParallel, type StrategyName, type TrainingStrategy } from '../train/index.js';
+import { isStrategyName, joinDataParallel, strategiesTaking, STRATEGY_NAMES, SPLIT_DEFAULTS, trainCommand, type DataParallel, type StrategyOption, type TrainingStrategy } from '../train/index.js';
 import { launchIfAsked, rankFromEnvironment } from './launcher.js';
 import { transferTrainingStrategy, type TransferStrategyOptions } from '../transfer/index.js';
 import { terminalProgress } from './progress.js';
@@ -14,20 +14,18 @@ import { precisionOption, resolvePrecisionFlag } from './precision.js';
 import { integer, threadCount } from './parse.js';
 import { exitIfInterrupted, interruptSignal } from './signals.js';
 
-/** Implementations by name (each given the strategy options that apply to it). */
-export const TRAINING_STRATEGIES: Record<StrategyName, (options: TransferStrategyOptions) => TrainingStrategy> = {
-  scratch: () => transferTrainingStrategy('scratch'),
-  continual: () => transferTrainingStrategy('continual'),
-  finetune: () => transferTrainingStrategy('finetune'),
-  'frozen-encoder': (options) => transferTrainingStrategy('frozen-encoder', options.decoderInit !== undefined ? { decoderInit: options.decoderInit } : {}),
-  hybrid: (options) => transferTrainingStrategy('hybrid', { ...(options.fuseLevels !== undefined ? { fuseLevels: options.fuseLevels } : {}), ...(options.decoderInit !== undefined ? { decoderInit: options.decoderInit } : {}) }),
-};
+const OPTION_FLAGS = { decoderInit: '--decoder-init', fuseLevels: '--fuse-levels' } as const satisfies Record<StrategyOption, string>;
 
+/** The training strategy of `name` (train's STRATEGIES table) with the options that apply to it; others are refused. */
 export function strategyByName(name: string, options: TransferStrategyOptions = {}): TrainingStrategy {
-  if (!(STRATEGY_NAMES as readonly string[]).includes(name)) throw new InputError(`unknown strategy '${name}': use one of ${STRATEGY_NAMES.join(', ')}`, { code: 'unknown-strategy' });
-  if (options.decoderInit !== undefined && name !== 'frozen-encoder' && name !== 'hybrid') throw new InputError(`--decoder-init applies only to the frozen-encoder and hybrid strategies, not ${name}`, { code: 'bad-arguments' });
-  if (options.fuseLevels !== undefined && name !== 'hybrid') throw new InputError(`--fuse-levels applies only to the hybrid strategy, not ${name}`, { code: 'bad-arguments' });
-  return TRAINING_STRATEGIES[name as StrategyName](options);
+  if (!isStrategyName(name)) throw new InputError(`unknown strategy '${name}': use one of ${STRATEGY_NAMES.join(', ')}`, { code: 'unknown-strategy' });
+  for (const option of Object.keys(OPTION_FLAGS) as StrategyOption[]) {
+    const takers = strategiesTaking(option);
+    if (options[option] !== undefined && !takers.includes(name)) {
+      throw new InputError(`${OPTION_FLAGS[option]} applies only to the ${takers.join(' and ')} ${takers.length > 1 ? 'strategies' : 'strategy'}, not ${name}`, { code: 'bad-arguments' });
+    }
+  }
+  return transferTrainingStrategy(name, options);
 }
 
 function foldValue(value: string): number | 'all' {

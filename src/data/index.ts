@@ -15,7 +15,7 @@ export {
 export type { ConfigurationInput, ConfigurationResult } from './planning.js';
 export { planDatasets, type PlanDatasetsOptions } from './planning_datasets.js';
 export { PRESETS, PRESET_NAMES, getPreset, type PlanPreset, type PresetName, type PatchRule, type BatchRule } from './planning_presets.js';
-export { loadPlan, savePlan, validatePlan, PLAN_VERSION, PLAN_ARCHITECTURES } from './planning_schema.js';
+export { loadPlan, savePlan, validatePlan, PLAN_VERSION } from './planning_schema.js';
 export type {
   Plan,
   PlanDataset,

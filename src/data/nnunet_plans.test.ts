@@ -64,9 +64,7 @@ test('a ResidualEncoderUNet plan keeps its blocks per stage; configurations inhe
     assert.match(error.message, /configuration inheritance is deeper than 16: deep_16 -> deep_15 -> deep_14 -> deep_13 -> \.\.\. -> deep_2 -> deep_1 -> 3d_fullres/);
     return true;
   });
-  const started = Date.now();
   assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: chain('huge_', 100_000) }), /inheritance is deeper than 16: huge_99999 -> huge_99998/);
-  assert.ok(Date.now() - started < 1000, 'refused after 16 steps, not after walking 100,000');
   plans.configurations.self = { inherits_from: 'self' };
   assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: 'self' }), /inheritance loops: self -> self/);
   plans.configurations.orphan = { inherits_from: 'ghost' };

@@ -3,39 +3,28 @@
  * configuration (3d_fullres; inheritance through `inherits_from` resolved as PlansManager does)
  * becomes the preprocessing (transpose, target spacing, normalisation schemes with the pooled CT
  * statistics of `foreground_intensity_properties_per_channel`, resampling orders), the patch
- * and the network (`architecture.network_class_name` + `arch_kwargs`: PlainConvUNet or
- * ResidualEncoderUNet of dynamic-network-architectures). Everything that would make our
+ * and the network (`architecture.network_class_name` + `arch_kwargs`, read by the architecture
+ * registry's nnU-Net part, src/models/nnunetArchitecture.ts). Everything that would make our
  * preprocessing or network differ from nnU-Net's is refused, each problem named with its JSON
  * path in one ValidationError (with the problems of shape and type that the zod schemas of
- * src/io/nnunet-plans-schema.ts find): other architectures (by class name), 2d and cascade
+ * src/io/nnunet-plans-schema.ts find): architectures the registry does not build (by class name), 2d and cascade
  * configurations, dropout, conv_bias false, norms other than affine InstanceNorm3d, other
  * resampling functions or normalisation schemes, reorienting image readers, region labels.
- * The network comes out as a plain object the models layer builds (data does not import models).
+ * The network comes out as the registry's name and the UNetConfig its builder takes.
  */
 import { InputError, parseJson, ValidationError, type InputErrorCode, type Issue } from '../core/index.js';
 import { NnunetConfigurationSchema, NnunetPlansSchema, segmentationClassCount, type DatasetJson } from '../io/index.js';
+import { networkFromNnunet, ownConfigFields, type ArchitectureConfig, type ArchitectureName } from '../models/index.js';
 import type { NormalizationScheme } from './normalize.js';
 import { transposeTriple } from './planning.js';
 import type { ChannelNormalizationPlan, NetworkPlan, Plan } from './planning_schema.js';
 import type { Triple } from './planning_topology.js';
 import type { ResampleSettings } from './resample.js';
 
+/** The network of an nnU-Net configuration: a registry name and the config it builds (deep supervision off). */
 export interface NnunetNetwork {
-  name: 'PlainConvUNet' | 'ResidualEncoderUNet';
-  /** Structurally a UNetConfig (ResidualEncoderUNetConfig with nBlocksPerStage); deep supervision off. */
-  config: {
-    inputChannels: number;
-    numClasses: number;
-    featuresPerStage: number[];
-    kernelSizes: Triple[];
-    strides: Triple[];
-    nConvPerStage: number;
-    nConvPerStageDecoder: number;
-    nBlocksPerStage?: number[];
-    deepSupervision: boolean;
-    negativeSlope: number;
-    normEps: number;
-  };
+  name: ArchitectureName;
+  config: ArchitectureConfig;
 }
 
 export interface NnunetPlanResult {
@@ -43,12 +32,6 @@ export interface NnunetPlanResult {
   network: NnunetNetwork;
   configuration: string;
 }
-
-const CLASS_NAMES: Readonly<Record<string, NnunetNetwork['name']>> = {
-  'dynamic_network_architectures.architectures.unet.PlainConvUNet': 'PlainConvUNet',
-  'dynamic_network_architectures.architectures.unet.ResidualEncoderUNet': 'ResidualEncoderUNet',
-  'dynamic_network_architectures.architectures.residual_unet.ResidualEncoderUNet': 'ResidualEncoderUNet',
-};
 
 const SCHEMES: Readonly<Record<string, NormalizationScheme>> = {
   CTNormalization: 'ct',
@@ -60,14 +43,6 @@ const SCHEMES: Readonly<Record<string, NormalizationScheme>> = {
 
 const READERS = ['NibabelIO', 'SimpleITKIO'];
 const RESAMPLING_FUNCTION = 'resample_data_or_seg_to_shape';
-const CONV3D = ['torch.nn.modules.conv.Conv3d', 'torch.nn.Conv3d'];
-const INSTANCE_NORM3D = ['torch.nn.modules.instancenorm.InstanceNorm3d', 'torch.nn.InstanceNorm3d'];
-const LEAKY_RELU = ['torch.nn.LeakyReLU', 'torch.nn.modules.activation.LeakyReLU'];
-const BASIC_BLOCK = ['dynamic_network_architectures.building_blocks.residual.BasicBlockD'];
-const COMMON_KWARGS = ['n_stages', 'features_per_stage', 'conv_op', 'kernel_sizes', 'strides', 'n_conv_per_stage_decoder', 'conv_bias', 'norm_op', 'norm_op_kwargs', 'dropout_op', 'dropout_op_kwargs', 'nonlin', 'nonlin_kwargs', 'deep_supervision'];
-const PLAIN_KWARGS = [...COMMON_KWARGS, 'n_conv_per_stage', 'nonlin_first'];
-const RESIDUAL_KWARGS = [...COMMON_KWARGS, 'n_blocks_per_stage', 'block', 'bottleneck_channels', 'stem_channels'];
-
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const isPositiveInt = (value: unknown): value is number => Number.isInteger(value) && (value as number) > 0;
 
@@ -231,7 +206,7 @@ function intensityOf(value: unknown): Plan['fingerprint']['foregroundIntensityPr
   return { mean: get('mean'), median: get('median'), std: get('std'), min: get('min'), max: get('max'), percentile_00_5: get('percentile_00_5'), percentile_99_5: get('percentile_99_5') };
 }
 
-/** arch_kwargs -> our network plan and builder config, reporting everything we would build differently. */
+/** arch_kwargs -> our network plan and builder config (the registry's reader), reporting everything we would build differently. */
 function networkOf(
   architecture: unknown,
   at: string,
@@ -240,96 +215,20 @@ function networkOf(
   numClasses: number,
   patchSize: Triple | null,
 ): { plan: NetworkPlan; network: NnunetNetwork } {
-  const arch = isRecord(architecture) ? architecture : {};
-  const className = String(arch.network_class_name);
-  const name = CLASS_NAMES[className];
-  if (name === undefined) {
-    report(`${at}.network_class_name`, `architecture '${className}' is not supported: lesionseg builds ${Object.keys(CLASS_NAMES).join(', ')}`);
-  }
-  const kw = isRecord(arch.arch_kwargs) ? arch.arch_kwargs : {};
-  const k = `${at}.arch_kwargs`;
-  const allowed = name === 'ResidualEncoderUNet' ? RESIDUAL_KWARGS : PLAIN_KWARGS;
-  for (const key of Object.keys(kw)) if (name !== undefined && !allowed.includes(key)) report(`${k}.${key}`, `arch_kwargs '${key}' is not supported for ${name}`);
-  const features = Array.isArray(kw.features_per_stage) ? kw.features_per_stage : typeof kw.n_stages === 'number' && isPositiveInt(kw.features_per_stage) ? new Array(kw.n_stages).fill(kw.features_per_stage) : [];
-  const n = features.length;
-  if (n < 2 || !features.every(isPositiveInt)) report(`${k}.features_per_stage`, 'features_per_stage must list at least 2 positive integers', 'bad-value');
-  if (kw.n_stages !== undefined && kw.n_stages !== n) report(`${k}.n_stages`, `n_stages ${String(kw.n_stages)} differs from features_per_stage's ${n} entries`, 'bad-value');
-  const perStage = (value: unknown, path: string, odd: boolean): Triple[] => {
-    const list = isPositiveInt(value) ? new Array<unknown>(n).fill(value) : Array.isArray(value) ? value : [];
-    if (list.length !== n) report(path, `${path} needs ${n} entries`, 'bad-value');
-    return list.map((entry, i) => {
-      const t = isPositiveInt(entry) ? [entry, entry, entry] : entry;
-      if (!Array.isArray(t) || t.length !== 3 || !t.every(isPositiveInt) || (odd && t.some((v) => v % 2 === 0))) {
-        report(`${path}.${i}`, `${path}.${i} must be 3 ${odd ? 'odd ' : ''}positive integers (got ${JSON.stringify(entry)})`, 'bad-value');
-        return [1, 1, 1] as Triple;
-      }
-      return [t[0], t[1], t[2]] as Triple;
-    });
-  };
-  const kernelSizes = perStage(kw.kernel_sizes, `${k}.kernel_sizes`, true);
-  const strides = perStage(kw.strides, `${k}.strides`, false);
-  const divisor = strides.reduce<number[]>((acc, s) => acc.map((v, axis) => v * s[axis]!), [1, 1, 1]);
-  if (patchSize !== null && patchSize.some((p, axis) => p % divisor[axis]! !== 0)) report(`${k}.strides`, `the patch [${patchSize.join(', ')}] is not divisible by the total stride [${divisor.join(', ')}]`, 'bad-value');
-  const uniform = (value: unknown, path: string, count: number): number => {
-    const list = isPositiveInt(value) ? [value] : Array.isArray(value) ? value : [];
-    if ((Array.isArray(value) && list.length !== count) || list.length === 0 || !list.every(isPositiveInt)) {
-      report(path, `${path} needs ${count} positive integers`, 'bad-value');
-      return 1;
-    }
-    if (new Set(list).size !== 1) report(path, `${path} [${list.join(', ')}] differs between stages; only one count for all stages is supported`);
-    return list[0] as number;
-  };
-  const nConvPerStageDecoder = uniform(kw.n_conv_per_stage_decoder, `${k}.n_conv_per_stage_decoder`, n - 1);
-  let nConvPerStage = 2;
-  let nBlocksPerStage: number[] | undefined;
-  if (name === 'ResidualEncoderUNet') {
-    const blocks = isPositiveInt(kw.n_blocks_per_stage) ? new Array<number>(n).fill(kw.n_blocks_per_stage) : Array.isArray(kw.n_blocks_per_stage) ? kw.n_blocks_per_stage : [];
-    if (blocks.length !== n || !blocks.every(isPositiveInt)) report(`${k}.n_blocks_per_stage`, `n_blocks_per_stage needs ${n} positive integers`, 'bad-value');
-    nBlocksPerStage = blocks as number[];
-    if (kw.block !== undefined && !BASIC_BLOCK.includes(kw.block as string)) report(`${k}.block`, `block '${String(kw.block)}' is not supported (BasicBlockD is)`);
-    if (kw.bottleneck_channels !== undefined && kw.bottleneck_channels !== null) report(`${k}.bottleneck_channels`, 'bottleneck_channels (BottleneckD) are not supported');
-    if (kw.stem_channels !== undefined && kw.stem_channels !== null && kw.stem_channels !== features[0]) report(`${k}.stem_channels`, 'a stem width other than features_per_stage[0] is not supported');
-  } else {
-    nConvPerStage = uniform(kw.n_conv_per_stage, `${k}.n_conv_per_stage`, n);
-    if (kw.nonlin_first === true) report(`${k}.nonlin_first`, 'nonlin_first (conv -> nonlin -> norm) is not supported');
-  }
-  if (!CONV3D.includes(kw.conv_op as string)) report(`${k}.conv_op`, `conv_op '${String(kw.conv_op)}' is not supported (Conv3d is)`);
-  if (kw.conv_bias !== true) report(`${k}.conv_bias`, 'conv_bias false is not supported (nnU-Net plans set true)');
-  const normKwargs = isRecord(kw.norm_op_kwargs) ? kw.norm_op_kwargs : {};
-  if (!INSTANCE_NORM3D.includes(kw.norm_op as string)) report(`${k}.norm_op`, `norm_op '${String(kw.norm_op)}' is not supported (InstanceNorm3d is)`);
-  if (normKwargs.affine !== true) report(`${k}.norm_op_kwargs.affine`, 'an instance norm without affine weights is not supported');
-  for (const key of Object.keys(normKwargs)) if (key !== 'eps' && key !== 'affine') report(`${k}.norm_op_kwargs.${key}`, `norm_op_kwargs '${key}' is not supported`);
-  const eps = typeof normKwargs.eps === 'number' ? normKwargs.eps : 1e-5;
-  if (kw.dropout_op !== null && kw.dropout_op !== undefined) report(`${k}.dropout_op`, `dropout ('${String(kw.dropout_op)}') is not supported`);
-  if (!LEAKY_RELU.includes(kw.nonlin as string)) report(`${k}.nonlin`, `nonlin '${String(kw.nonlin)}' is not supported (LeakyReLU is)`);
-  const nonlinKwargs = isRecord(kw.nonlin_kwargs) ? kw.nonlin_kwargs : {};
-  const negativeSlope = typeof nonlinKwargs.negative_slope === 'number' ? nonlinKwargs.negative_slope : 0.01;
-  const networkName = name ?? 'PlainConvUNet';
+  const network = networkFromNnunet(architecture, { at, report, inputChannels, numClasses, patchSize });
+  const { config } = network;
   const plan: NetworkPlan = {
-    architecture: networkName,
-    nStages: n,
-    featuresPerStage: features as number[],
-    kernelSizes,
-    strides,
-    nConvPerStage,
-    nConvPerStageDecoder,
-    ...(nBlocksPerStage !== undefined ? { nBlocksPerStage } : {}),
+    architecture: network.name as NetworkPlan['architecture'],
+    nStages: config.featuresPerStage.length,
+    featuresPerStage: config.featuresPerStage,
+    kernelSizes: config.kernelSizes as Triple[],
+    strides: config.strides as Triple[],
+    nConvPerStage: config.nConvPerStage!,
+    nConvPerStageDecoder: config.nConvPerStageDecoder!,
+    ...ownConfigFields(network.name, config),
     convBias: true,
-    norm: { kind: 'instance', eps, affine: true },
-    nonlin: { kind: 'leaky_relu', negativeSlope },
+    norm: { kind: 'instance', eps: config.normEps!, affine: true },
+    nonlin: { kind: 'leaky_relu', negativeSlope: config.negativeSlope! },
   };
-  const config: NnunetNetwork['config'] = {
-    inputChannels,
-    numClasses,
-    featuresPerStage: features as number[],
-    kernelSizes,
-    strides,
-    nConvPerStage,
-    nConvPerStageDecoder,
-    ...(nBlocksPerStage !== undefined ? { nBlocksPerStage } : {}),
-    deepSupervision: false,
-    negativeSlope,
-    normEps: eps,
-  };
-  return { plan, network: { name: networkName, config } };
+  return { plan, network };
 }

@@ -9,6 +9,7 @@
  */
 import { InputError, type Shape3 } from '../core/index.js';
 import { segmentationClassCount } from '../io/index.js';
+import { DEFAULT_ARCHITECTURE } from '../models/index.js';
 import { searchLowres } from './planning_batch_dice.js';
 import type { DatasetFingerprint } from './fingerprint.js';
 import { normalizationForChannel } from './normalize.js';
@@ -175,7 +176,7 @@ export function planConfiguration(input: ConfigurationInput, preset: PlanPreset)
 
 function networkPlan(result: ConfigurationResult): NetworkPlan {
   return {
-    architecture: 'PlainConvUNet',
+    architecture: DEFAULT_ARCHITECTURE,
     nStages: result.topology.strides.length,
     featuresPerStage: result.featuresPerStage,
     kernelSizes: result.topology.kernelSizes,

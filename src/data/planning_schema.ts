@@ -10,11 +10,12 @@ import * as fs from 'node:fs';
 import { addIssue, ALWAYS, atomicWriteJsonSync, InputError, integer, parseJson, strictObject, ValidationError, z, type Issue } from '../core/index.js';
 import { NORMALIZATION_SCHEMES, type NormalizationScheme } from './normalize.js';
 import { PRESET_NAMES, type PresetName } from './planning_presets.js';
+import { ownerOfPlanField, PLAN_ARCHITECTURES, PLAN_FIELDS, type PlanFields } from '../models/index.js';
 
 export const PLAN_VERSION = 1;
 
-/** The architectures a plan may name (ResidualEncoderUNet: from nnU-Net's ResEnc plans). */
-export const PLAN_ARCHITECTURES = ['PlainConvUNet', 'ResidualEncoderUNet'] as const;
+/** Each architecture's own network fields, optional here and required (with one entry per stage) for the architecture a plan names. */
+const OWN_FIELDS = Object.fromEntries(Object.entries(PLAN_FIELDS).map(([key, schema]) => [key, schema.optional()])) as { [K in keyof PlanFields]: z.ZodOptional<PlanFields[K]> };
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -79,20 +80,22 @@ export const NetworkPlanSchema = object({
   featuresPerStage: z.array(positiveInt).min(1),
   kernelSizes: z.array(triple(positiveInt)).min(1),
   strides: z.array(triple(positiveInt)).min(1),
-  /** PlainConvUNet: convs per encoder stage. ResidualEncoderUNet: 2, the convs of one residual block. */
+  /** Convs per encoder stage (a residual encoder: 2, the convs of one residual block). */
   nConvPerStage: positiveInt,
   nConvPerStageDecoder: positiveInt,
-  /** ResidualEncoderUNet only: BasicBlockD blocks per encoder stage. */
-  nBlocksPerStage: z.array(positiveInt).min(1).optional(),
+  /** The architectures' own fields (the registry's `plan.fields`, e.g. ResidualEncoderUNet's nBlocksPerStage). */
+  ...OWN_FIELDS,
   convBias: z.boolean(),
   norm: object({ kind: z.literal('instance'), eps: positive, affine: z.boolean() }),
   nonlin: object({ kind: z.literal('leaky_relu'), negativeSlope: finite }),
 }).superRefine((network, ctx) => {
   if (!isRecord(network) || !Number.isInteger(network.nStages)) return;
   const nStages = network.nStages as number;
-  if (network.architecture === 'ResidualEncoderUNet' && network.nBlocksPerStage === undefined) addIssue(ctx, 'missing-field', "'nBlocksPerStage' is required for ResidualEncoderUNet", ['nBlocksPerStage']);
-  for (const key of ['featuresPerStage', 'kernelSizes', 'strides', 'nBlocksPerStage'] as const) {
-    const list = network[key];
+  for (const key of Object.keys(PLAN_FIELDS)) {
+    if (ownerOfPlanField(key) === network.architecture && (network as Record<string, unknown>)[key] === undefined) addIssue(ctx, 'missing-field', `'${key}' is required for ${String(network.architecture)}`, [key]);
+  }
+  for (const key of ['featuresPerStage', 'kernelSizes', 'strides', ...Object.keys(PLAN_FIELDS)]) {
+    const list = (network as Record<string, unknown>)[key];
     if (Array.isArray(list) && list.length !== nStages) addIssue(ctx, 'bad-value', `${key} has ${list.length} entries, nStages is ${nStages}`, [key]);
   }
 }, ALWAYS);

@@ -1,10 +1,12 @@
 /**
  * The network settings a model builder needs, read from a plan: `unetConfigFromPlan` returns a
- * plain object (the models layer turns it into its own UNetConfig), so data does not import models.
+ * plain object (the models layer turns it into its own UNetConfig); the registry says which plan
+ * architectures training builds.
  * A dataset's ignore label has no output channel (nnU-Net's num_segmentation_heads).
  */
 import { InputError } from '../core/index.js';
 import { segmentationClassCount } from '../io/index.js';
+import { assertTrainable } from '../models/index.js';
 import type { Plan } from './planning_schema.js';
 import type { Triple } from './planning_topology.js';
 
@@ -25,9 +27,7 @@ export interface UNetConfigFromPlan {
 /** The U-Net settings of a plan, with the class count of `datasetName` (default: the first dataset). */
 export function unetConfigFromPlan(plan: Plan, datasetName?: string): UNetConfigFromPlan {
   const network = plan.configuration.network;
-  if (network.architecture !== 'PlainConvUNet') {
-    throw new InputError(`the plan's network is a ${network.architecture}; training builds PlainConvUNet plans only (a ${network.architecture} can predict)`, { code: 'unsupported-architecture' });
-  }
+  assertTrainable(network.architecture);
   const numClassesPerDataset: Record<string, number> = {};
   for (const dataset of plan.datasets) numClassesPerDataset[dataset.name] = segmentationClassCount(dataset.labels);
   const chosen = datasetName ?? plan.datasets[0]?.name;

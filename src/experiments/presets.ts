@@ -26,12 +26,13 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../core/index.js';
+import { TRANSFER_STRATEGIES } from '../transfer/index.js';
 import { validateExperimentSpec, type ExperimentSpec } from './spec.js';
 
 export const EXPERIMENT_PRESET_NAMES = ['demo', 'synthetic', 'paper'] as const;
 export type ExperimentPresetName = (typeof EXPERIMENT_PRESET_NAMES)[number];
 
-const ALL_STRATEGIES = ['scratch', 'continual', 'finetune', 'frozen-encoder', 'hybrid'];
+const ALL_STRATEGIES = [...TRANSFER_STRATEGIES];
 
 /** The COVID-19-CT-Seg benchmark's 5-fold split, shipped with the package (src/ or dist/ -> ../../data). */
 export const COVID19_CTSEG_SPLIT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../data/covid19_ctseg_5fold_split.json');

@@ -10,6 +10,6 @@ export { withNnunetAliases } from './state-dict.js';
 export { nnunetPlansFromPlan, EXPORT_PLANS_NAME, EXPORT_CONFIGURATION, type NnunetFiles } from './nnunet-plans.js';
 export { exportNnunet, writeNnunetModel, checkNnunetOutput, nnunetCheckpointDict, NNUNET_TRAINER_NAME, type NnunetExportOptions, type NnunetExportResult } from './nnunet.js';
 export { exportTorch, writeTorchStateDict, type TorchExportOptions, type TorchExportResult } from './torch.js';
-export { exportOnnx, onnxModelBytes, onnxMetadata, assertOnnxExportable, ONNX_EXPORTABLE_ARCHITECTURES, ONNX_EXPORT_FORMAT, type OnnxExportResult } from './onnx.js';
+export { exportOnnx, onnxModelBytes, onnxMetadata, assertOnnxExportable, ONNX_EXPORT_FORMAT, type OnnxExportResult } from './onnx.js';
 export { ONNX_OPSET, ONNX_IR_VERSION, ONNX_INPUT, ONNX_OUTPUT } from './onnxGraph.js';
 export { OnnxEngine, onnxEngineFactory, loadOnnxRuntime, type OnnxEngineOptions } from './onnxEngine.js';

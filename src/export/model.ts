@@ -3,10 +3,11 @@
  * PyTorch's parameter order. RUN is a run folder (its checkpoint_final or _best set), a checkpoint
  * file, or an arm folder of fold_K runs (a study's folds: one model with several folds); infer's
  * src/checkpoint's resolveCheckpoints finds the files and its loadCheckpoint reads each set (sidecar, weights and
- * momentum, digests checked). Architectures: PlainConvUNet and ResidualEncoderUNet as they are;
- * a MultiHeadUNet (multi-lesion pre-training) one task at a time, its `decoder.task_heads.<t>.`
- * renamed to the single head `decoder.seg_layers.`; HybridUNet is refused (two encoders and the
- * fusion units have no single-encoder layout). The folds must agree on architecture and plan.
+ * momentum, digests checked). Architectures as the registry's `nnunetExport` says: as they are
+ * (PlainConvUNet, ResidualEncoderUNet); one task at a time (a MultiHeadUNet of multi-lesion
+ * pre-training, its `decoder.task_heads.<t>.` renamed to the single head of a PlainConvUNet); or
+ * refused with the entry's reason (HybridUNet: two encoders and the fusion units have no
+ * single-encoder layout). The folds must agree on architecture and plan.
  *
  * The canonical parameter order is the order the network registers its parameters in (ours follow
  * PyTorch's module order), which is the order of torch's `model.parameters()`: nnU-Net's SGD
@@ -18,7 +19,7 @@ import { CheckpointError, CPU, InputError } from '../core/index.js';
 import type { Plan, PlanDataset } from '../data/index.js';
 import { loadCheckpoint, resolveCheckpoints, type CheckpointChoice, type CheckpointSidecar } from '../checkpoint/index.js';
 import type { SafetensorsEntry } from '../io/index.js';
-import { buildArchitecture, type UNetConfig } from '../models/index.js';
+import { architectureEntry, buildArchitecture, headPrefixes, isArchitectureName, NNUNET_EXPORTABLE, type ArchitectureName, type UNetConfig } from '../models/index.js';
 
 /** One epoch of the trainer's history, as much of it as the exports read (src/train EpochRecord). */
 export interface ExportEpochRecord {
@@ -41,7 +42,8 @@ export interface ExportTrainingRecord {
   history?: ExportEpochRecord[];
 }
 
-export type ExportArchitecture = 'PlainConvUNet' | 'ResidualEncoderUNet';
+/** An architecture exported as itself (the registry's `nnunetExport.as === 'itself'`). */
+export type ExportArchitecture = ArchitectureName;
 
 export interface ExportFold {
   /** nnU-Net's fold index: K of a fold_K folder, else the run's recorded fold, else 0. */
@@ -108,13 +110,13 @@ function datasetOf(plan: Plan, sidecar: Pick<CheckpointSidecar, 'data'>, numClas
   throw new CheckpointError(`cannot tell which of the plan's datasets (${plan.datasets.map((d) => d.name).join(', ')}) the head predicts: the sidecar names none`, { file });
 }
 
-/** Keep task `task`'s heads as the single head `decoder.seg_layers.`; drop the other tasks'. */
-function selectTask(weights: ReadonlyMap<string, SafetensorsEntry>, task: number): Map<string, SafetensorsEntry> {
+/** Keep task `task`'s heads (under `taskHeads`) as the single head `head`; drop the other tasks'. */
+function selectTask(weights: ReadonlyMap<string, SafetensorsEntry>, task: number, taskHeads: string, head: string): Map<string, SafetensorsEntry> {
   const out = new Map<string, SafetensorsEntry>();
-  const prefix = `decoder.task_heads.${task}.`;
+  const prefix = `${taskHeads}${task}.`;
   for (const [name, value] of weights) {
-    if (name.startsWith(prefix)) out.set(`decoder.seg_layers.${name.slice(prefix.length)}`, value);
-    else if (!name.startsWith('decoder.task_heads.')) out.set(name, value);
+    if (name.startsWith(prefix)) out.set(`${head}${name.slice(prefix.length)}`, value);
+    else if (!name.startsWith(taskHeads)) out.set(name, value);
   }
   return out;
 }
@@ -154,14 +156,13 @@ export function readExportModel(run: string, options: ReadExportOptions = {}): E
     const loaded = loadCheckpoint(file);
     const sidecar = loaded.sidecar as unknown as ExportFold['sidecar'];
     const name = sidecar.architecture.name;
-    if (name === 'HybridUNet') {
-      throw new InputError(
-        `${path.basename(file)} is a HybridUNet (a dedicated and an adapted encoder joined by selective fusion units): it has no nnU-Net v2 or PlainConvUNet layout, which have one encoder; export PlainConvUNet, ResidualEncoderUNet or one task of a MultiHeadUNet`,
-        { file, code: 'unsupported-architecture' },
-      );
+    const how = architectureEntry(name)?.nnunetExport;
+    const exportable = `${NNUNET_EXPORTABLE.slice(0, -1).join(', ')} or ${NNUNET_EXPORTABLE.at(-1)!}`;
+    if (how === undefined) {
+      throw new InputError(`architecture '${name}' cannot be exported (export takes ${exportable})`, { file, code: 'unsupported-architecture' });
     }
-    if (name !== 'PlainConvUNet' && name !== 'ResidualEncoderUNet' && name !== 'MultiHeadUNet') {
-      throw new InputError(`architecture '${name}' cannot be exported (PlainConvUNet, ResidualEncoderUNet and MultiHeadUNet can)`, { file, code: 'unsupported-architecture' });
+    if (how.as === 'refused') {
+      throw new InputError(`${path.basename(file)} is a ${name} (${how.reason}): it has no nnU-Net v2 layout; export ${exportable}`, { file, code: 'unsupported-architecture' });
     }
     const plan = sidecar.plan;
     if (plan === null) throw new CheckpointError('the checkpoint records no plan, which the exported model needs for its preprocessing', { file });
@@ -170,7 +171,10 @@ export function readExportModel(run: string, options: ReadExportOptions = {}): E
     let config: UNetConfig = { ...sidecar.architecture.config, deepSupervision: false };
     let task: string | null = null;
     let dataset: PlanDataset;
-    if (name === 'MultiHeadUNet') {
+    let architecture = name as ExportArchitecture;
+    if (how.as === 'task-heads') {
+      if (!isArchitectureName(how.architecture)) throw new Error(`the registry exports ${name} as an unknown '${how.architecture}'`);
+      architecture = how.architecture;
       const classes = sidecar.architecture.taskClasses ?? [];
       const names = taskNames(sidecar, classes.length);
       if (options.task === undefined) {
@@ -179,8 +183,9 @@ export function readExportModel(run: string, options: ReadExportOptions = {}): E
       const index = names.indexOf(options.task);
       if (index < 0) throw new InputError(`--task ${options.task} is not a task of this model: use one of ${names.join(', ')}`, { file, code: 'bad-task' });
       task = options.task;
-      weights = selectTask(weights, index);
-      momentum = momentum === null ? null : selectTask(momentum, index);
+      const head = headPrefixes(architecture)[0]!;
+      weights = selectTask(weights, index, how.taskHeads, head);
+      momentum = momentum === null ? null : selectTask(momentum, index, how.taskHeads, head);
       config = { ...config, numClasses: classes[index]! };
       const found = plan.datasets.find((d: PlanDataset) => d.name === task);
       if (found === undefined) throw new CheckpointError(`the plan has no dataset '${task}' for task ${index}`, { file });
@@ -189,7 +194,6 @@ export function readExportModel(run: string, options: ReadExportOptions = {}): E
       if (options.task !== undefined) throw new InputError(`--task applies to multi-head models; this is a ${name}`, { file, code: 'bad-task' });
       dataset = datasetOf(plan, sidecar, config.numClasses, file);
     }
-    const architecture: ExportArchitecture = name === 'ResidualEncoderUNet' ? 'ResidualEncoderUNet' : 'PlainConvUNet';
     if (reference === null) {
       reference = { architecture, config, plan, dataset, task, order: parameterOrder(architecture, config), file };
     } else {

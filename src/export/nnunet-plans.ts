@@ -4,13 +4,13 @@
  * preprocessing and network, a test checks). Spacings, shapes and patch are already in network
  * axis order in both. CT statistics go into `foreground_intensity_properties_per_channel` (what
  * nnU-Net's CTNormalization reads), the resampling settings into the kwargs of
- * `resample_data_or_seg_to_shape`, the network into `architecture` (PlainConvUNet or
- * ResidualEncoderUNet of dynamic-network-architectures, deep supervision left to the trainer as
- * nnU-Net does). The image reader is NibabelIO: it reads NIfTI as lesionseg does (no reorienting).
+ * `resample_data_or_seg_to_shape`, the network into `architecture` (the registry's
+ * dynamic-network-architectures class and arch_kwargs, src/models/nnunetArchitecture.ts; deep
+ * supervision left to the trainer as nnU-Net does). The image reader is NibabelIO: it reads NIfTI as lesionseg does (no reorienting).
  */
 import type { Plan, PlanDataset } from '../data/index.js';
 import { LOGITS_RESAMPLING } from '../infer/index.js';
-import { isResidualEncoderConfig, UNET_DEFAULTS, type UNetConfig } from '../models/index.js';
+import { nnunetArchitectureOf, type UNetConfig } from '../models/index.js';
 import type { ExportArchitecture } from './model.js';
 
 type Resampling = Plan['configuration']['resampling']['data'];
@@ -27,11 +27,6 @@ const SCHEME_NAMES: Readonly<Record<string, string>> = {
   rgb_to_0_1: 'RGBTo01Normalization',
 };
 
-const ARCHITECTURE_CLASSES: Readonly<Record<ExportArchitecture, string>> = {
-  PlainConvUNet: 'dynamic_network_architectures.architectures.unet.PlainConvUNet',
-  ResidualEncoderUNet: 'dynamic_network_architectures.architectures.unet.ResidualEncoderUNet',
-};
-
 function transposed<T>(values: readonly T[], forward: readonly number[]): T[] {
   return forward.map((axis) => values[axis]!);
 }
@@ -45,33 +40,6 @@ function resamplingKwargs(settings: Resampling, isSeg: boolean): Record<string, 
     // nnU-Net's default threshold is 3 (ANISO_THRESHOLD); name it only when ours differs.
     ...(settings.anisotropyThreshold !== 3 ? { separate_z_anisotropy_threshold: settings.anisotropyThreshold } : {}),
   };
-}
-
-function architectureOf(architecture: ExportArchitecture, config: UNetConfig): Record<string, unknown> {
-  const n = config.featuresPerStage.length;
-  const negativeSlope = config.negativeSlope ?? UNET_DEFAULTS.negativeSlope;
-  const common = {
-    n_stages: n,
-    features_per_stage: [...config.featuresPerStage],
-    conv_op: 'torch.nn.modules.conv.Conv3d',
-    kernel_sizes: config.kernelSizes.map((k) => [...k]),
-    strides: config.strides.map((s) => [...s]),
-  };
-  const decoderConvs = new Array<number>(n - 1).fill(config.nConvPerStageDecoder ?? UNET_DEFAULTS.nConvPerStageDecoder);
-  const tail = {
-    conv_bias: true,
-    norm_op: 'torch.nn.modules.instancenorm.InstanceNorm3d',
-    norm_op_kwargs: { eps: config.normEps ?? UNET_DEFAULTS.normEps, affine: true },
-    dropout_op: null,
-    dropout_op_kwargs: null,
-    nonlin: 'torch.nn.LeakyReLU',
-    nonlin_kwargs: { inplace: true, ...(negativeSlope !== 0.01 ? { negative_slope: negativeSlope } : {}) },
-  };
-  const kwargs =
-    architecture === 'ResidualEncoderUNet' && isResidualEncoderConfig(config)
-      ? { ...common, n_blocks_per_stage: [...config.nBlocksPerStage], n_conv_per_stage_decoder: decoderConvs, ...tail }
-      : { ...common, n_conv_per_stage: new Array<number>(n).fill(config.nConvPerStage ?? UNET_DEFAULTS.nConvPerStage), n_conv_per_stage_decoder: decoderConvs, ...tail };
-  return { network_class_name: ARCHITECTURE_CLASSES[architecture], arch_kwargs: kwargs, _kw_requires_import: ['conv_op', 'norm_op', 'dropout_op', 'nonlin'] };
 }
 
 export interface NnunetFiles {
@@ -117,7 +85,7 @@ export function nnunetPlansFromPlan(plan: Plan, architecture: ExportArchitecture
     resampling_fn_seg_kwargs: resamplingKwargs(c.resampling.segmentation, true),
     resampling_fn_probabilities: 'resample_data_or_seg_to_shape',
     resampling_fn_probabilities_kwargs: resamplingKwargs(LOGITS_RESAMPLING, false),
-    architecture: architectureOf(architecture, config),
+    architecture: nnunetArchitectureOf(architecture, config),
     batch_dice: c.batchDice,
   };
   const plans = {

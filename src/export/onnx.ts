@@ -4,7 +4,8 @@
  * in the model's metadata_props: the plan's normalization (scheme and intensity properties per
  * channel), target spacing, transpose, patch size, labels, mirroring axes and the whole plan.
  *
- * Exportable: PlainConvUNet (ours, and nnU-Net v2's). Refused, naming the architecture: the
+ * Exportable: the registry's entries with `onnx.exportable` (PlainConvUNet, ours and nnU-Net v2's;
+ * its graph is onnxGraph.ts). Refused, naming the architecture and the entry's reason: the
  * multi-head pre-training model (no single label space; the checkpoint reader refuses it for
  * prediction too), HybridUNet (two encoders joined by Selective Fusion units) and
  * ResidualEncoderUNet, whose graphs are not written yet.
@@ -13,25 +14,24 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { atomicWriteFile, InputError, LesionsegError } from '../core/index.js';
 import { readInferenceCheckpoint, resolveCheckpoints, type CheckpointChoice, type InferenceCheckpoint } from '../infer/index.js';
+import { architectureEntry, ONNX_EXPORTABLE_ARCHITECTURES, type OnnxArchitectureName } from '../models/index.js';
 import { encodeOnnxModel } from './onnxProto.js';
 import { ONNX_IR_VERSION, ONNX_OPSET, plainConvUNetGraph } from './onnxGraph.js';
 
 /** The format tag in metadata_props (`lesionseg.format`). */
 export const ONNX_EXPORT_FORMAT = 'lesionseg-onnx';
 export const ONNX_EXPORT_VERSION = 1;
-export const ONNX_EXPORTABLE_ARCHITECTURES: readonly string[] = ['PlainConvUNet'];
 
-const WHY_NOT: Readonly<Record<string, string>> = {
-  HybridUNet: 'its two encoders and Selective Fusion units are not written as an ONNX graph yet',
-  ResidualEncoderUNet: 'its residual blocks are not written as an ONNX graph yet',
-};
+/** The graph writer of each architecture the registry says is ONNX-exportable (a missing one does not compile). */
+const GRAPH_WRITERS = { PlainConvUNet: plainConvUNetGraph } as const satisfies Record<OnnxArchitectureName, typeof plainConvUNetGraph>;
 
-/** Refuse (CheckpointError naming the sidecar) an architecture we cannot write as ONNX. */
-export function assertOnnxExportable(checkpoint: InferenceCheckpoint): void {
+/** Refuse (InputError naming the sidecar) an architecture the registry says we cannot write as ONNX. */
+export function assertOnnxExportable(checkpoint: Pick<InferenceCheckpoint, 'architecture' | 'sidecarFile'>): void {
   const name = checkpoint.architecture.name;
-  if (ONNX_EXPORTABLE_ARCHITECTURES.includes(name)) return;
+  const onnx = architectureEntry(name)?.onnx;
+  if (onnx?.exportable === true) return;
   throw new InputError(
-    `architecture '${name}' cannot be exported to ONNX (${WHY_NOT[name] ?? 'unknown to the exporter'}); exportable: ${ONNX_EXPORTABLE_ARCHITECTURES.join(', ')}`,
+    `architecture '${name}' cannot be exported to ONNX (${onnx?.reason ?? 'unknown to the exporter'}); exportable: ${ONNX_EXPORTABLE_ARCHITECTURES.join(', ')}`,
     { file: checkpoint.sidecarFile, code: 'not-exportable' },
   );
 }
@@ -65,7 +65,7 @@ export function onnxModelBytes(checkpoint: InferenceCheckpoint): Uint8Array {
   assertOnnxExportable(checkpoint);
   const config = checkpoint.architecture.config;
   const patchSize = checkpoint.plan.configuration.patchSize;
-  const graph = plainConvUNetGraph(config, checkpoint.weights, patchSize, checkpoint.file);
+  const graph = GRAPH_WRITERS[checkpoint.architecture.name as OnnxArchitectureName](config, checkpoint.weights, patchSize, checkpoint.file);
   return encodeOnnxModel({
     irVersion: ONNX_IR_VERSION,
     opsetVersion: ONNX_OPSET,

@@ -7,7 +7,8 @@
  * temporary NIfTI on the series' own grid, so that the mask maps back onto the source instances for
  * `--output-type dicom-seg`.
  *
- * Outputs: `-o FOLDER` gives FOLDER/<case>.nii.gz and FOLDER/<case>.seg.dcm, where <case> is the
+ * Outputs: `-o FOLDER` gives FOLDER/<case>.nii.gz, FOLDER/<case>.seg.dcm and FOLDER/<case>.sr.dcm (dicom-sr,
+ * which needs dicom-seg: the report references the SEG's segments), where <case> is the
  * input folder's name, with `_series<N>` when the folder holds several series (dicomCaseId);
  * `-o FILE.nii.gz` or `-o FILE.dcm` names one of them, the other (when asked
  * for) sits beside it with the same stem. No output may land inside the DICOM folder: the next
@@ -20,7 +21,7 @@ import { assertWritableOutput, checkOutputs, InputError, registerTemporaryPath, 
 import { assertDcm2niix, assertDecoders, checkDicomSeries, chooseSeries, convertDicomSeries, type ConvertedSeries, type DicomSeries, type DicomSeriesSummary, holdsDicom, type NiftiHeader, scanDicomFolder, type SegmentLabel, summarizeSeries, writeDicomSeg, writeNifti } from '../io/index.js';
 import type { PredictionCase } from './inputs.js';
 
-export const OUTPUT_TYPES = ['nifti', 'dicom-seg'] as const;
+export const OUTPUT_TYPES = ['nifti', 'dicom-seg', 'dicom-sr'] as const;
 export type OutputType = (typeof OUTPUT_TYPES)[number];
 
 const NIFTI = /\.nii(\.gz)?$/i;
@@ -32,6 +33,8 @@ export interface DicomCase {
   item: PredictionCase;
   /** Where the SEG goes (when dicom-seg is asked for). */
   segFile: string | null;
+  /** Where the SR goes (dicom-sr, beside the SEG: <case>.sr.dcm); written by the caller, who has the summary. */
+  srFile: string | null;
   /** Whether the NIfTI mask is written. */
   writeNifti: boolean;
 }
@@ -79,6 +82,8 @@ export function collectDicomCase(input: string, output: string, outputTypes: rea
   caseId ??= dicomCaseId(path.basename(path.resolve(input)), series, summarizeSeries(scan));
   const wantNifti = outputTypes.includes('nifti');
   const wantSeg = outputTypes.includes('dicom-seg');
+  const wantSr = outputTypes.includes('dicom-sr');
+  if (wantSr && !wantSeg) throw new InputError('--output-type dicom-sr needs dicom-seg too: the report\'s measurements reference the SEG\'s segments', { code: 'bad-arguments' });
   let niftiFile: string;
   let segFile: string;
   if (NIFTI.test(output)) {
@@ -94,7 +99,8 @@ export function collectDicomCase(input: string, output: string, outputTypes: rea
     niftiFile = path.join(output, `${caseId}.nii.gz`);
     segFile = path.join(output, `${caseId}.seg.dcm`);
   }
-  const outputs = [...(wantNifti ? [niftiFile] : []), ...(wantSeg ? [segFile] : [])];
+  const srFile = `${segFile.replace(/(\.seg)?\.dcm$/i, '')}.sr.dcm`;
+  const outputs = [...(wantNifti ? [niftiFile] : []), ...(wantSeg ? [segFile] : []), ...(wantSr ? [srFile] : [])];
   for (const file of [output, ...outputs]) {
     if (isInside(input, file)) throw new InputError(`-o lies inside the DICOM input folder ${input}: write the outputs elsewhere (a SEG there would be read as another series)`, { file, code: 'output-is-input' });
   }
@@ -104,6 +110,7 @@ export function collectDicomCase(input: string, output: string, outputTypes: rea
     series,
     item: { caseId, channelFiles: [], outputFile: niftiFile },
     segFile: wantSeg ? segFile : null,
+    srFile: wantSr ? srFile : null,
     writeNifti: wantNifti,
   };
 }

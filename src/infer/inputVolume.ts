@@ -89,7 +89,9 @@ export interface InputVolumes {
 /** NIfTI images as they are: nothing to prepare, the mask and probability maps beside each other. */
 function niftiVolumes(input: string, options: InputOpenOptions): InputVolumes {
   if (options.series !== undefined) throw new InputError('--series picks a series of a DICOM folder; this input holds NIfTI images', { file: input, code: 'bad-arguments' });
-  if (options.outputTypes.includes('dicom-seg')) throw new InputError('--output-type dicom-seg needs a DICOM series as -i (the SEG references its instances)', { file: input, code: 'bad-arguments' });
+  for (const type of ['dicom-seg', 'dicom-sr'] as const) {
+    if (options.outputTypes.includes(type)) throw new InputError(`--output-type ${type} needs a DICOM series as -i (the ${type === 'dicom-seg' ? 'SEG' : 'SR'} references its instances)`, { file: input, code: 'bad-arguments' });
+  }
   const cases = collectPredictionCases(input, options.output);
   checkPredictionOutputs(cases, input, options.output);
   return {

@@ -44,14 +44,17 @@ export interface PredictFilesOptions extends PredictorOptions {
   maxImageBytes?: number;
   /** Builds the engine of each checkpoint (e.g. ONNX through onnxruntime-node); default: the libtorch network. */
   engine?: EngineFactory;
-  /** What is written per case (default ['nifti']); 'dicom-seg' needs a DICOM series as input. */
+  /** What is written per case (default ['nifti']); 'dicom-seg' and 'dicom-sr' need a DICOM series as input, and the SR is written by `afterCase` (record.dicomSr). */
   outputTypes?: readonly OutputType[];
   /** The SeriesInstanceUID to predict when the DICOM input folder holds several series. */
   series?: string;
   /** SoftwareVersions of a DICOM SEG. */
   softwareVersion?: string;
-  /** Checks of the caller's own inputs per case (e.g. predict --lungs geometry), run once the cases' images exist and before any voxel is predicted. */
-  beforePredict?: (cases: readonly PredictionCase[], output: string) => Promise<void>;
+  /**
+   * Checks of the caller's own inputs per case (e.g. predict --lungs geometry) and of the model's labels (dataset.json names),
+   * run once the cases' images exist and before any voxel is predicted; `output` is predict's output (a temporary folder with --pacs and no -o).
+   */
+  beforePredict?: (cases: readonly PredictionCase[], labels: Readonly<Record<string, number>>, output: string) => Promise<void>;
   /** Called after each case's files are written, with its mask and the model's labels (dataset.json names), e.g. for predict --summary and --view. */
   afterCase?: (item: PredictionCase, record: PredictedCaseRecord, segmentation: Volume, labels: Readonly<Record<string, number>>) => Promise<void>;
   /** Log each case's stages (seconds, RSS high-water, windows per second) through the logger. */
@@ -67,6 +70,8 @@ export interface PredictedCaseRecord {
   dicomSeg?: string;
   /** Every DICOM object written (the SEG, ...), in the order a PACS is to receive them. */
   dicomObjects?: string[];
+  /** Where the DICOM SR goes (dicom-sr): decided and checked here, written by the caller's afterCase (cli case-summary: the numbers come from eval). */
+  dicomSr?: string;
   /** DICOM input: the series predicted and how far dcm2niix's grid was from its tags (mm). */
   dicom?: { seriesInstanceUid: string; instances: number; geometryDifferenceMm: number };
   shape: number[];
@@ -194,7 +199,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
     const segmentLabels = volumes.dicom?.segFile != null ? segmentLabelsOf(predictor) : [];
     for (const item of cases) await forCase(item.caseId, () => volumes.prepare(item));
     await checkCaseHeaders(cases, predictor, options);
-    if (options.beforePredict !== undefined) await options.beforePredict(cases, options.output);
+    if (options.beforePredict !== undefined) await options.beforePredict(cases, predictor.plan.datasets[0]?.labels ?? {}, options.output);
     // Every voxel of every case before the first prediction; the first case's images are kept.
     let firstImages: NiftiImage[] | null = null;
     for (const [index, item] of cases.entries()) {
@@ -221,6 +226,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
         output: written.output,
         probabilities: written.probabilities,
         ...(written.dicomSeg !== undefined ? { dicomSeg: written.dicomSeg } : {}),
+        ...(dicom?.srFile != null ? { dicomSr: dicom.srFile } : {}),
         ...(written.dicomObjects !== undefined && written.dicomObjects.length > 0 ? { dicomObjects: written.dicomObjects } : {}),
         ...(dicom !== null && geometryDifferenceMm !== null
           ? { dicom: { seriesInstanceUid: dicom.series.seriesInstanceUid, instances: dicom.series.instances.length, geometryDifferenceMm } }
@@ -233,7 +239,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
       records.push(record);
       if (options.verbose === true) for (const line of formatCaseStages(record)) logger.info(line);
       if (options.afterCase !== undefined) await forCase(item.caseId, () => options.afterCase!(item, record, result.segmentation, predictor.plan.datasets[0]?.labels ?? {}));
-      logger.info(`${item.caseId}: ${record.shape.join('x')} in ${((t3 - t0) / 1000).toFixed(1)} s (sliding window ${result.seconds.slidingWindow.toFixed(1)} s) -> ${[record.output, ...(record.dicomSeg !== undefined && record.dicomSeg !== record.output ? [record.dicomSeg] : [])].join(', ')}`);
+      logger.info(`${item.caseId}: ${record.shape.join('x')} in ${((t3 - t0) / 1000).toFixed(1)} s (sliding window ${result.seconds.slidingWindow.toFixed(1)} s) -> ${[record.output, ...[record.dicomSeg, record.dicomSr].filter((file) => file !== undefined && file !== record.output)].join(', ')}`);
     }
   } finally {
     predictor.dispose();

@@ -55,6 +55,8 @@ export interface ParsedDicomSeg {
   frames: Item[];
   pixels: Uint8Array;
   maximumFractionalValue: number;
+  /** The whole naturalized data set (dcmjs keywords), for what else a reader needs (the SR copies the patient and study). */
+  dataset: Item;
 }
 
 export interface SegOnSeries {
@@ -149,6 +151,7 @@ export function parseDicomSeg(file: string): ParsedDicomSeg {
     frames,
     pixels,
     maximumFractionalValue,
+    dataset,
   };
 }
 

@@ -80,7 +80,8 @@ export function newUid(): string {
   return `2.25.${BigInt(`0x${randomUUID().replaceAll('-', '')}`).toString()}`;
 }
 
-function dicomDateTime(date: Date): { date: string; time: string } {
+/** DICOM DA and TM (UTC) of `date`. */
+export function dicomDateTime(date: Date): { date: string; time: string } {
   const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
   return {
     date: `${date.getUTCFullYear()}${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}`,

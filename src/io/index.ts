@@ -30,6 +30,8 @@ export { assertDecoders, decoderFor, transferSyntaxName, TRANSFER_SYNTAXES, type
 export { checkDicomImageSize, CT_IMAGE_STORAGE } from './dicom-voxels.js';
 export { parseDicomSeg, segOnSeries, type ParsedDicomSeg, type SegOnSeries, type SegSegment } from './dicom-seg-read.js';
 export { writeDicomSeg, buildDicomSeg, encodeDicomSeg, segmentCodes, packBits, newUid, SEGMENT_CODES, SEGMENTATION_SOP_CLASS_UID, type SegmentLabel, type DicomSegOptions, type CodedConcept } from './dicom-seg.js';
+export { writeDicomSr, buildDicomSr, readSegReference, decimalString, COMPREHENSIVE_3D_SR_SOP_CLASS_UID, DEVICE_OBSERVER_UID, type SrReport, type SrGroup, type SrMeasurement, type SegReference, type DicomSrOptions } from './dicom-sr.js';
+export { CODES as SR_CODES, LUNG_SITES, LOBE_SITES, PRIVATE_SCHEME, type Site } from './dicom-sr-codes.js';
 export * from './dicomweb/index.js';
 export {
   readSafetensors,

@@ -4,3 +4,4 @@ export * from './selectiveFusion.js';
 export * from './hybridUNet.js';
 export * from './residualEncoderUNet.js';
 export * from './registry.js';
+export * from './nnunetArchitecture.js';

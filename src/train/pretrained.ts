@@ -8,7 +8,7 @@
  */
 import { CheckpointError } from '../core/index.js';
 import { assertTrainingRecord, readModelCheckpoint, resolvePretrained, type ModelCheckpoint } from '../checkpoint/index.js';
-import type { UNetConfig } from '../models/index.js';
+import { architectureEntry, TRANSFER_SOURCE_ARCHITECTURES, type UNetConfig } from '../models/index.js';
 
 export interface PretrainedSource extends ModelCheckpoint {
   /** The file a refusal names: our sidecar, or nnU-Net's .pth. */
@@ -39,8 +39,8 @@ export function loadPretrained(modelPath: string): PretrainedSource {
     return { ...checkpoint, describedBy: checkpoint.sidecarFile, numEpochs: checkpoint.sidecar!.training.numEpochs };
   }
   const { name } = checkpoint.architecture;
-  if (name !== 'PlainConvUNet') {
-    throw new CheckpointError(`a ${name} cannot be transferred from yet: the transfer strategies build PlainConvUNet models (predict runs a ${name})`, { file: checkpoint.file });
+  if (architectureEntry(name)?.transferSource !== true) {
+    throw new CheckpointError(`a ${name} cannot be transferred from yet: the transfer strategies start from ${TRANSFER_SOURCE_ARCHITECTURES.join(' or ')} models (predict runs a ${name})`, { file: checkpoint.file });
   }
   if (checkpoint.numEpochs === null) throw new CheckpointError('cannot tell how many epochs this nnU-Net trainer trained (no current_epoch)', { file: checkpoint.file });
   return {

@@ -15,7 +15,7 @@ import { runEnvironment } from './environment.js';
 import { SGD, SGD_DEFAULTS, type DiceCeOptions } from '../nn/index.js';
 import { ignoreLabelOf } from '../io/index.js';
 import { unetConfigFromPlan, type Plan } from '../data/index.js';
-import { HybridUNet, type UNetConfig } from '../models/index.js';
+import { buildOptionsOf, DEFAULT_ARCHITECTURE, type UNetConfig } from '../models/index.js';
 import type { BatchLoader } from './batches.js';
 import { assertTrainingRecord, loadCheckpoint, recoverCheckpoint, restoreOptimizer, restoreWeights, type LoadedCheckpoint } from '../checkpoint/index.js';
 import { readTrainingSidecar, type TrainingSidecar, type TrainingSidecarContent } from './sidecar.js';
@@ -236,11 +236,11 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
   options.onPrepared?.({ setup, parameters: counts, resumed: latest !== null });
   const content = (trainer: Trainer): TrainingSidecarContent => ({
     architecture: {
-      name: options.strategy.architecture ?? 'PlainConvUNet',
+      name: options.strategy.architecture ?? DEFAULT_ARCHITECTURE,
       config,
       taskClasses: options.strategy.taskClasses ?? null,
       // The hybrid's build options, so that every reader builds it as it trained (not guessed from weight names).
-      ...(model instanceof HybridUNet ? { hybrid: { fuseLevels: model.fuseLevels } } : {}),
+      ...buildOptionsOf(model),
     },
     plan: options.plan,
     planDigest: planFingerprint(options.plan),

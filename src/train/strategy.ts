@@ -7,7 +7,7 @@
  */
 import type { Device } from '../tensor/index.js';
 import type { HostTensor, LoadReport, Module } from '../nn/index.js';
-import { buildArchitecture, type MultiHeadUNet, type NetworkKeys, type PlainConvUNet, type UNetConfig } from '../models/index.js';
+import { buildArchitecture, DEFAULT_ARCHITECTURE, type MultiHeadUNet, type NetworkKeys, type PlainConvUNet, type UNetConfig } from '../models/index.js';
 import type { PretrainedSource } from './pretrained.js';
 import { polySchedule, type LrSchedule } from './schedule.js';
 import type { TrainableModel } from './trainer.js';
@@ -80,9 +80,32 @@ export function multiHeadPretraining(taskClasses: readonly number[]): TrainingSt
 }
 
 export function buildStrategyModel(strategy: TrainingStrategy, config: UNetConfig, device: Device): StrategyModel {
-  return strategy.buildModel ? strategy.buildModel(config, device) : (buildArchitecture({ name: 'PlainConvUNet', config }, device) as PlainConvUNet);
+  return strategy.buildModel ? strategy.buildModel(config, device) : (buildArchitecture({ name: DEFAULT_ARCHITECTURE, config }, device) as PlainConvUNet);
 }
 
-/** The names lesionseg knows; the CLI maps each to an implementation (or says it is not available yet). */
-export const STRATEGY_NAMES = ['scratch', 'continual', 'finetune', 'frozen-encoder', 'hybrid'] as const;
-export type StrategyName = (typeof STRATEGY_NAMES)[number];
+/**
+ * The one table of the study's training strategies (src/transfer builds each one's plan): whether
+ * it starts from a pre-trained checkpoint, and which strategy options apply to it.
+ */
+export const STRATEGIES = {
+  scratch: { pretrained: false, options: [] },
+  continual: { pretrained: true, options: [] },
+  finetune: { pretrained: true, options: [] },
+  'frozen-encoder': { pretrained: true, options: ['decoderInit'] },
+  hybrid: { pretrained: true, options: ['decoderInit', 'fuseLevels'] },
+} as const satisfies Record<string, { pretrained: boolean; options: readonly StrategyOption[] }>;
+
+/** The options a strategy may take (`train --decoder-init`, `--fuse-levels`; an experiment arm's `options`). */
+export type StrategyOption = 'decoderInit' | 'fuseLevels';
+export type StrategyName = keyof typeof STRATEGIES;
+/** The names lesionseg knows, in the study's order. */
+export const STRATEGY_NAMES = Object.keys(STRATEGIES) as StrategyName[];
+
+export function isStrategyName(value: string): value is StrategyName {
+  return Object.hasOwn(STRATEGIES, value);
+}
+
+/** The strategies `option` applies to. */
+export function strategiesTaking(option: StrategyOption): StrategyName[] {
+  return STRATEGY_NAMES.filter((name) => (STRATEGIES[name].options as readonly StrategyOption[]).includes(option));
+}

@@ -11,13 +11,13 @@
  */
 import { CheckpointError, InputError } from '../core/index.js';
 import { loadStateDict, type HostTensor, type LoadReport } from '../nn/index.js';
-import { headPrefixes, HybridUNet, PlainConvUNet, UNET_DEFAULTS, type ArchitectureName, type UNetConfig } from '../models/index.js';
+import { architectureNameOf, buildOptionsOf, headPrefixes, TRANSFER_SOURCE_ARCHITECTURES, UNET_DEFAULTS, type HybridUNet, type PlainConvUNet, type TransferSourceName, type UNetConfig } from '../models/index.js';
 import { type TransferPlan, type TransferStrategy } from './plan.js';
 
-/** The architectures a pre-trained checkpoint may have (the registry says where their heads live). */
-export const PRETRAINED_ARCHITECTURES = ['PlainConvUNet', 'MultiHeadUNet'] as const satisfies readonly ArchitectureName[];
+/** The architectures a pre-trained checkpoint may have (the registry's `transferSource`; it says where their heads live). */
+export const PRETRAINED_ARCHITECTURES = TRANSFER_SOURCE_ARCHITECTURES;
 
-export type PretrainedArchitectureName = (typeof PRETRAINED_ARCHITECTURES)[number];
+export type PretrainedArchitectureName = TransferSourceName;
 
 export function isPretrainedArchitecture(name: string): name is PretrainedArchitectureName {
   return (PRETRAINED_ARCHITECTURES as readonly string[]).includes(name);
@@ -94,8 +94,8 @@ export function topologyDifferences(pretrained: UNetConfig, target: UNetConfig):
   return differences;
 }
 
-function modelKind(model: TransferModel): TransferPlan['model']['kind'] {
-  return model instanceof HybridUNet ? 'HybridUNet' : 'PlainConvUNet';
+function modelKind(model: TransferModel): string {
+  return architectureNameOf(model);
 }
 
 function fail(pretrained: PretrainedCheckpoint, what: string, problems: readonly string[]): never {
@@ -112,8 +112,9 @@ function fail(pretrained: PretrainedCheckpoint, what: string, problems: readonly
  */
 export function applyTransfer(model: TransferModel, pretrained: PretrainedCheckpoint | null, plan: TransferPlan): TransferResult {
   if (modelKind(model) !== plan.model.kind) throw new Error(`the ${plan.strategy} plan needs a ${plan.model.kind}, got a ${modelKind(model)}`);
-  if (model instanceof HybridUNet && plan.model.kind === 'HybridUNet' && model.fuseLevels !== plan.model.fuseLevels) {
-    throw new Error(`the plan fuses at '${plan.model.fuseLevels}' levels, the model at '${model.fuseLevels}'`);
+  const built = buildOptionsOf(model).hybrid?.fuseLevels;
+  if ('fuseLevels' in plan.model && built !== plan.model.fuseLevels) {
+    throw new Error(`the plan fuses at '${plan.model.fuseLevels}' levels, the model at '${String(built)}'`);
   }
   const usesCheckpoint = plan.copy.length > 0 || plan.optimizer === 'carry';
   if (usesCheckpoint && pretrained === null) throw new InputError(`the ${plan.strategy} strategy needs a pre-trained checkpoint (--pretrained)`);

@@ -5,8 +5,8 @@
  */
 import { fromArray, cast, scope, type Device } from '../tensor/index.js';
 import { SGD, hostToFloat32, type SgdOptions, type Parameter } from '../nn/index.js';
-import { buildArchitecture, type ArchitectureSpec, type FuseLevels, type HybridUNet, type HybridUNetOptions, type PlainConvUNet, type UNetConfig } from '../models/index.js';
-import { TRANSFER_DEFAULTS, type TransferModelSpec, type TransferPlan, type TransferStrategy } from './plan.js';
+import { buildArchitecture, type ArchitectureSpec, type FuseLevels, type HybridUNetOptions, type UNetConfig } from '../models/index.js';
+import { TRANSFER_DEFAULTS, transferPlanShape, type TransferModelSpec, type TransferPlan, type TransferStrategy } from './plan.js';
 import { type TransferModel, type TransferResult } from './apply.js';
 
 export interface BuildOptions {
@@ -19,12 +19,10 @@ export interface BuildOptions {
 export function buildModel(spec: TransferModelSpec, config: UNetConfig, targetClasses: number, options: BuildOptions = {}): TransferModel {
   const targetConfig: UNetConfig = { ...config, numClasses: targetClasses };
   const device = options.device ?? { type: 'cpu' };
-  // Through the one architecture registry, as every checkpoint reader builds it back.
-  if (spec.kind === 'HybridUNet') {
-    const hybrid: ArchitectureSpec['hybrid'] = { fuseLevels: spec.fuseLevels, ...(options.fusion ? { fusion: options.fusion } : {}) };
-    return buildArchitecture({ name: 'HybridUNet', config: targetConfig, hybrid }, device) as HybridUNet;
-  }
-  return buildArchitecture({ name: 'PlainConvUNet', config: targetConfig }, device) as PlainConvUNet;
+  // Through the one architecture registry, as every checkpoint reader builds it back; a spec with
+  // fusion levels builds a hybrid (with the fusion units' options).
+  const hybrid: Pick<ArchitectureSpec, 'hybrid'> = 'fuseLevels' in spec ? { hybrid: { fuseLevels: spec.fuseLevels, ...(options.fusion ? { fusion: options.fusion } : {}) } } : {};
+  return buildArchitecture({ name: spec.kind, config: targetConfig, ...hybrid }, device) as TransferModel;
 }
 
 /** The network a plan trains. */
@@ -32,15 +30,16 @@ export function buildModelForPlan(plan: TransferPlan, config: UNetConfig, target
   return buildModel(plan.model, config, targetClasses, options);
 }
 
-/** The network a strategy trains: HybridUNet for hybrid, else PlainConvUNet. */
+/** The network a strategy trains (its plan's model: HybridUNet for hybrid, else PlainConvUNet). */
 export function buildModelForStrategy(
   strategy: TransferStrategy,
   config: UNetConfig,
   targetClasses: number,
   options: BuildOptions & { fuseLevels?: FuseLevels } = {},
 ): TransferModel {
-  const spec: TransferModelSpec = strategy === 'hybrid' ? { kind: 'HybridUNet', fuseLevels: options.fuseLevels ?? TRANSFER_DEFAULTS.fuseLevels } : { kind: 'PlainConvUNet' };
-  return buildModel(spec, config, targetClasses, options);
+  const spec: TransferModelSpec = transferPlanShape(strategy).model;
+  const model = 'fuseLevels' in spec ? { ...spec, fuseLevels: options.fuseLevels ?? TRANSFER_DEFAULTS.fuseLevels } : spec;
+  return buildModel(model, config, targetClasses, options);
 }
 
 /** Trainable parameters by name (what the optimizer may update). */

@@ -20,10 +20,12 @@
  */
 import { InputError } from '../core/index.js';
 import { polyLr, POLY_DEFAULTS } from '../nn/index.js';
-import { type FuseLevels } from '../models/index.js';
+import { isStrategyName, STRATEGIES, strategiesTaking, STRATEGY_NAMES, type StrategyName, type StrategyOption } from '../train/index.js';
+import { ARCHITECTURES, type FuseLevels } from '../models/index.js';
 
-export const TRANSFER_STRATEGIES = ['scratch', 'continual', 'finetune', 'frozen-encoder', 'hybrid'] as const;
-export type TransferStrategy = (typeof TRANSFER_STRATEGIES)[number];
+/** The strategies (train's one table, STRATEGIES). */
+export const TRANSFER_STRATEGIES: readonly StrategyName[] = STRATEGY_NAMES;
+export type TransferStrategy = StrategyName;
 
 /** Checkpoint names starting with `from` load into model names starting with `to` (rest unchanged). */
 export interface PrefixMapping {
@@ -63,19 +65,27 @@ export interface TransferPlanOptions {
 
 export const TRANSFER_DEFAULTS = { decoderInit: 'pretrained', fuseLevels: 'all' } as const satisfies { decoderInit: DecoderInit; fuseLevels: FuseLevels };
 
-const HEADS = 'decoder.seg_layers.';
+// Where the parts live, as the registry declares them (the pre-trained checkpoint is a
+// PlainConvUNet or MultiHeadUNet: the same encoder and decoder names).
+const PLAIN = ARCHITECTURES.PlainConvUNet.keys;
+const HYBRID = ARCHITECTURES.HybridUNet.keys;
 const BODY: PrefixMapping[] = [
-  { from: 'encoder.', to: 'encoder.' },
-  { from: 'decoder.', to: 'decoder.' },
+  { from: PLAIN.encoder, to: PLAIN.encoder },
+  { from: PLAIN.decoder, to: PLAIN.decoder },
 ];
 
 export function isTransferStrategy(value: string): value is TransferStrategy {
-  return (TRANSFER_STRATEGIES as readonly string[]).includes(value);
+  return isStrategyName(value);
 }
 
 /** Whether the strategy reads a pre-trained checkpoint. */
 export function needsPretrained(strategy: TransferStrategy): boolean {
-  return strategy !== 'scratch';
+  return STRATEGIES[strategy].pretrained;
+}
+
+/** Whether strategy option `option` applies to `strategy` (the table's `options`). */
+function takes(strategy: TransferStrategy, option: StrategyOption): boolean {
+  return (STRATEGIES[strategy].options as readonly StrategyOption[]).includes(option);
 }
 
 /** The plan of a strategy. Pure; options that do not apply to the strategy are refused, all at once. */
@@ -85,8 +95,9 @@ export function transferPlan(strategy: TransferStrategy, options: TransferPlanOp
   }
   const problems: string[] = [];
   if (options.pretrainEpochs !== undefined && strategy !== 'continual') problems.push(`pretrainEpochs applies only to continual, not ${strategy}`);
-  if (options.decoderInit !== undefined && strategy !== 'frozen-encoder' && strategy !== 'hybrid') problems.push(`decoderInit applies only to frozen-encoder and hybrid, not ${strategy}`);
-  if (options.fuseLevels !== undefined && strategy !== 'hybrid') problems.push(`fuseLevels applies only to hybrid, not ${strategy}`);
+  for (const option of ['decoderInit', 'fuseLevels'] as const) {
+    if (options[option] !== undefined && !takes(strategy, option)) problems.push(`${option} applies only to ${strategiesTaking(option).join(' and ')}, not ${strategy}`);
+  }
   if (strategy === 'continual') {
     const epochs = options.pretrainEpochs;
     if (epochs === undefined) problems.push('continual needs pretrainEpochs (the length of the pre-training schedule it continues)');
@@ -101,24 +112,24 @@ export function transferPlan(strategy: TransferStrategy, options: TransferPlanOp
     case 'scratch':
       return { strategy, model: plain, copy: [], skip: [], freeze: [], optimizer: 'fresh', schedule: { kind: 'fresh' } };
     case 'continual':
-      return { strategy, model: plain, copy: BODY.map((m) => ({ ...m })), skip: [HEADS], freeze: [], optimizer: 'carry', schedule: { kind: 'continue', pretrainEpochs: options.pretrainEpochs! } };
+      return { strategy, model: plain, copy: BODY.map((m) => ({ ...m })), skip: [...PLAIN.heads], freeze: [], optimizer: 'carry', schedule: { kind: 'continue', pretrainEpochs: options.pretrainEpochs! } };
     case 'finetune':
-      return { strategy, model: plain, copy: BODY.map((m) => ({ ...m })), skip: [HEADS], freeze: [], optimizer: 'fresh', schedule: { kind: 'fresh' } };
+      return { strategy, model: plain, copy: BODY.map((m) => ({ ...m })), skip: [...PLAIN.heads], freeze: [], optimizer: 'fresh', schedule: { kind: 'fresh' } };
     case 'frozen-encoder': {
       const decoderInit = options.decoderInit ?? TRANSFER_DEFAULTS.decoderInit;
-      const copy = decoderInit === 'pretrained' ? BODY.map((m) => ({ ...m })) : [{ from: 'encoder.', to: 'encoder.' }];
-      return { strategy, model: plain, copy, skip: [HEADS], freeze: ['encoder.'], optimizer: 'fresh', schedule: { kind: 'fresh' }, decoderInit };
+      const copy = decoderInit === 'pretrained' ? BODY.map((m) => ({ ...m })) : [{ from: PLAIN.encoder, to: PLAIN.encoder }];
+      return { strategy, model: plain, copy, skip: [...PLAIN.heads], freeze: [PLAIN.encoder], optimizer: 'fresh', schedule: { kind: 'fresh' }, decoderInit };
     }
     case 'hybrid': {
       const decoderInit = options.decoderInit ?? TRANSFER_DEFAULTS.decoderInit;
-      const copy: PrefixMapping[] = [{ from: 'encoder.', to: 'adapted_encoder.' }];
-      if (decoderInit === 'pretrained') copy.push({ from: 'decoder.', to: 'decoder.' });
+      const copy: PrefixMapping[] = [{ from: PLAIN.encoder, to: HYBRID.adaptedEncoder }];
+      if (decoderInit === 'pretrained') copy.push({ from: PLAIN.decoder, to: HYBRID.decoder });
       return {
         strategy,
         model: { kind: 'HybridUNet', fuseLevels: options.fuseLevels ?? TRANSFER_DEFAULTS.fuseLevels },
         copy,
-        skip: [HEADS],
-        freeze: ['adapted_encoder.'],
+        skip: [...HYBRID.heads],
+        freeze: [HYBRID.adaptedEncoder],
         optimizer: 'fresh',
         schedule: { kind: 'fresh' },
         decoderInit,
