@@ -122,9 +122,25 @@ async function segsOf(client: DicomwebClient, study: string): Promise<{ sop: str
   return segs;
 }
 
+/** The instances of `modality` in a study, each with the SOPInstanceUIDs its Current Requested Procedure Evidence Sequence names. */
+async function evidenceOf(client: DicomwebClient, study: string, modality: string): Promise<{ sop: string; evidence: string[] }[]> {
+  const items = (value: unknown): Record<string, unknown>[] => (Array.isArray(value) ? value : value === undefined ? [] : [value]) as Record<string, unknown>[];
+  const found = [];
+  for (const series of await client.searchSeries(study, { Modality: modality })) {
+    const uid = (series['0020000E']!.Value as string[])[0]!;
+    for (const file of await client.retrieveSeries(study, uid, at('retrieved', uid))) {
+      const bytes = fs.readFileSync(file);
+      const dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dcmjs.data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)).dict);
+      const evidence = items(dataset.CurrentRequestedProcedureEvidenceSequence).flatMap((studyItem) => items(studyItem.ReferencedSeriesSequence)).flatMap((seriesItem) => items(seriesItem.ReferencedSOPSequence)).map((item) => item.ReferencedSOPInstanceUID as string);
+      found.push({ sop: dataset.SOPInstanceUID as string, evidence: evidence.sort() });
+    }
+  }
+  return found;
+}
+
 const sopsOf = (folder: string): string[] => fs.readdirSync(folder).map((name) => readDicomHeader(path.join(folder, name)).text.SOPInstanceUID!).sort();
 
-test('predict --pacs: arguments refused before any request; several CT series listed, MR refused; the SEG stored into the study references the chosen series; a wrong password is one line', async (t) => {
+test('predict --pacs: arguments refused before any request; several CT series listed, MR refused; the SEG stored into the study references the chosen series, the SR the SEG and the series; a wrong password is one line', async (t) => {
   if (!orthancAvailable(t) || !pydicomAvailable(t) || !dcm2niixAvailable(t)) return;
   const { client, upload } = await ready;
   const url = orthanc!.dicomweb;
@@ -155,19 +171,25 @@ test('predict --pacs: arguments refused before any request; several CT series li
 
   const run = await lesionseg(['predict', '-m', at('run'), '--pacs', url, '--study', STUDY_A, '--series', seriesUid(STUDY_A, 5), '-o', at('local')]);
   assert.equal(run.code, 0, run.stderr);
-  const stored = /stored 1 object\(s\) into study [0-9.]+: ([0-9.]+)$/m.exec(run.stdout)?.[1];
-  assert.ok(stored !== undefined, run.stdout);
+  // The default --output-type with --pacs: the SEG, then the SR that references it.
+  const stored = /stored 2 object\(s\) into study [0-9.]+: ([0-9.]+), ([0-9.]+)$/m.exec(run.stdout);
+  assert.ok(stored !== null, run.stdout);
   const segs = await segsOf(client, STUDY_A);
   assert.equal(segs.length, 1);
-  assert.deepEqual({ sop: segs[0]!.sop, study: segs[0]!.study, series: segs[0]!.referencedSeries }, { sop: stored, study: STUDY_A, series: seriesUid(STUDY_A, 5) });
+  assert.deepEqual({ sop: segs[0]!.sop, study: segs[0]!.study, series: segs[0]!.referencedSeries }, { sop: stored[1], study: STUDY_A, series: seriesUid(STUDY_A, 5) });
   assert.deepEqual(segs[0]!.referencedInstances, sopsOf(chosen));
+  const srs = await evidenceOf(client, STUDY_A, 'SR');
+  assert.equal(srs.length, 1);
+  assert.equal(srs[0]!.sop, stored[2]);
+  assert.deepEqual(srs[0]!.evidence, [...sopsOf(chosen), stored[1]!].sort(), 'the SR names the CT instances and the SEG as its evidence');
   // pydicom: every frame sits on its source instance of the chosen series.
   const check = checkSegWithPydicom(segs[0]!.file, chosen, at('seg-a.npy'));
   assert.equal(check.studyInstanceUid, STUDY_A);
   assert.equal(check.referencedSeries, seriesUid(STUDY_A, 5));
   assert.equal(check.misplacedFrames, 0);
-  // -o kept the local copy of what was stored.
-  assert.equal(readDicomHeader(at('local', `${seriesUid(STUDY_A, 5)}.seg.dcm`)).text.SOPInstanceUID, stored);
+  // -o kept the local copies of what was stored.
+  assert.equal(readDicomHeader(at('local', `${seriesUid(STUDY_A, 5)}.seg.dcm`)).text.SOPInstanceUID, stored[1]);
+  assert.equal(readDicomHeader(at('local', `${seriesUid(STUDY_A, 5)}.sr.dcm`)).text.SOPInstanceUID, stored[2]);
 
   const wrong = await lesionseg(['predict', '-m', at('run'), '--pacs', url, '--study', STUDY_A, '--series', seriesUid(STUDY_A, 4)], { LESIONSEG_DICOMWEB_PASSWORD: 'not-the-password' });
   assert.equal(wrong.code, 2, wrong.stderr);
@@ -205,10 +227,11 @@ test('pacs watch: each CT series once, failures journalled and passed over, a SI
   assert.deepEqual(segs.map((seg) => seg.referencedSeries).sort(), [b(1), b(4)]);
   for (const seg of segs) assert.deepEqual(seg.referencedInstances, sopsOf(at('series', seg.referencedSeries)));
   assert.deepEqual(segs.find((seg) => seg.referencedSeries === b(1))!.sop, entryOf(state, b(1)).stored![0]);
+  assert.equal((await evidenceOf(client, STUDY_B, 'SR')).length, 2, 'one SR per CT series');
 
   // The second pass in-process (the same code as the command's, without another process start).
   const lines: string[] = [];
-  const again = await watchPacs(client, { stateFolder: state, once: true, since: '20250101', intervalSeconds: 1, predict: { model: at('run'), outputTypes: ['dicom-seg'] }, signal: new AbortController().signal }, { info: (line) => lines.push(line), warn: (line) => lines.push(line) });
+  const again = await watchPacs(client, { stateFolder: state, once: true, since: '20250101', intervalSeconds: 1, predict: { model: at('run'), outputTypes: ['dicom-seg', 'dicom-sr'] }, signal: new AbortController().signal }, { info: (line) => lines.push(line), warn: (line) => lines.push(line) });
   assert.deepEqual(again, { seen: 4, done: 0, failed: 0, skipped: 4 });
   assert.deepEqual(lines, ['pass: 4 CT series in the window, 0 done, 0 failed, 4 finished before']);
   assert.equal((await segsOf(client, STUDY_B)).length, 2);
@@ -259,4 +282,6 @@ test('pacs watch: each CT series once, failures journalled and passed over, a SI
   assert.doesNotMatch(stderr, new RegExp(STACK_LINE));
   assert.equal(fs.existsSync(path.join(state, LOCK_FILE)), false);
   assert.equal((await segsOf(client, STUDY_B)).length, 5);
+  // Series 5 and 6 have their SR too; series 7's interrupted store held its SEG only.
+  assert.equal((await evidenceOf(client, STUDY_B, 'SR')).length, 4);
 });

@@ -17,6 +17,7 @@ import { assertDeviceAvailable, assertWritableOutput, InputError, type Logger, p
 import { choosePacsSeries, PACS_OUTPUT_TYPES, predictPacsSeries, resolveCheckpoints, watchPacs, type CheckpointChoice, type ModelFold, type OutputType, type PredictFilesOptions } from '../infer/index.js';
 import { DicomwebClient, dicomwebAuthFromEnvironment, isUid } from '../io/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
+import { caseOutputHooks } from './case-summary.js';
 import { interruptSignal } from './signals.js';
 
 /** Seconds between two passes of `pacs watch` by default. */
@@ -36,6 +37,7 @@ function clientFor(url: string, caFile: string | undefined, logger: Logger): Dic
 /** What a PACS run may be asked to write: DICOM objects to store, and nifti only where -o keeps it. */
 function checkPacsOutputTypes(types: readonly OutputType[], output: string | undefined, option: string): void {
   if (types.includes('nifti') && output === undefined) throw new InputError(`${option}: nifti is written only to a local folder: add -o DIR, or leave nifti out (a PACS stores DICOM)`, { code: 'bad-arguments' });
+  if (types.includes('dicom-sr') && !types.includes('dicom-seg')) throw new InputError(`${option}: dicom-sr needs dicom-seg too: the report's measurements reference the SEG's segments`, { code: 'bad-arguments' });
 }
 
 /** The model resolves and the device exists: checked before anything is downloaded. */
@@ -136,12 +138,16 @@ export function registerPacsCommands(program: Command): void {
     .addOption(new Option('--checkpoint <which>', 'checkpoint_final or checkpoint_best of each run or fold').choices(['final', 'best'] as const).default('final' as const))
     .option('--ca-file <pem>', 'for https://: the CA certificate(s) to trust instead of the system\'s')
     .action(async (url, options) => {
+      const outputTypes = options.outputType ?? [...PACS_OUTPUT_TYPES];
+      checkPacsOutputTypes(outputTypes, undefined, '--output-type');
       const predict = {
         model: options.model,
         checkpoint: options.checkpoint,
         device: parseDevice(options.device),
-        outputTypes: options.outputType ?? [...PACS_OUTPUT_TYPES],
+        outputTypes,
         softwareVersion: `lesionseg ${program.version() ?? ''}`.trim(),
+        // The SR's numbers come from the case summary (case-summary.ts), as for predict.
+        ...caseOutputHooks({ summary: false, view: false, dicomSr: outputTypes.includes('dicom-sr') }).hooks,
       };
       checkModelAndDevice(predict);
       if (fs.existsSync(options.state) && !fs.statSync(options.state).isDirectory()) throw new InputError('--state is a file, not a folder', { file: options.state, code: 'bad-output' });

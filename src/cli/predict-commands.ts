@@ -7,12 +7,11 @@ import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
 import { BYTES_PER_GIB, InputError, parseDevice, threadsForFreeCores, type Logger } from '../core/index.js';
 import { onnxEngineFactory } from '../export/index.js';
-import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, PACS_OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, predictFiles, type EngineKind, type ModelFold, type OutputType, type PredictionCase, type SpatialAxis } from '../infer/index.js';
+import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, PACS_OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, predictFiles, type EngineKind, type ModelFold, type OutputType, type SpatialAxis } from '../infer/index.js';
 import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
-import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, summarized, type CaseOutputOptions } from './case-summary.js';
-import { checkSrLabels } from './dicom-sr-summary.js';
+import { caseOutputHooks, checkCaseOutputOptions, type CaseOutputOptions } from './case-summary.js';
 import { precisionOption, resolvePrecisionFlag } from './precision.js';
 import { positiveIntOrAuto, threadCountOrAuto } from './parse.js';
 import { predictFromPacs } from './pacs-commands.js';
@@ -135,7 +134,7 @@ export function registerPredictCommands(program: Command): void {
       const caseOutputs: CaseOutputOptions = { summary: options.summary === true, view: options.view === true, dicomSr: outputTypes.includes('dicom-sr'), ...(options.lungs !== undefined ? { lungs: options.lungs } : {}), ...(options.lobes !== undefined ? { lobes: options.lobes } : {}) };
       checkCaseOutputOptions(caseOutputs, outputTypes);
       const source = checkInputOptions(options);
-      let writer: ReturnType<typeof caseOutputWriter> | null = null;
+      const caseHooks = caseOutputHooks(caseOutputs);
       const predictOptions = {
         model: options.model,
         ...(options.folds !== undefined ? { folds: options.folds } : {}),
@@ -164,23 +163,14 @@ export function registerPredictCommands(program: Command): void {
         softwareVersion: `lesionseg ${program.version() ?? ''}`.trim(),
         ...(options.engine === 'onnx' ? { engine: onnxEngineFactory({ threads }) } : {}),
         progress: terminalProgress(),
-        ...(summarized(caseOutputs)
-          ? {
-              // The output folder as predict has it (with --pacs and no -o, a temporary one).
-              beforePredict: async (cases: readonly PredictionCase[], labels: Readonly<Record<string, number>>, output: string) => {
-                if (caseOutputs.dicomSr === true) checkSrLabels(labels);
-                writer = caseOutputWriter(caseOutputs, await checkCaseOutputs(cases, caseOutputs, output), output, cases.length);
-              },
-              afterCase: (...args: Parameters<ReturnType<typeof caseOutputWriter>['afterCase']>) => writer!.afterCase(...args),
-            }
-          : {}),
+        ...caseHooks.hooks,
       };
       if (source.kind === 'pacs') {
         await predictFromPacs({ url: source.url, study: source.study, ...(options.series !== undefined ? { series: options.series } : {}), ...(options.output !== undefined ? { output: options.output } : {}), ...(options.caFile !== undefined ? { caFile: options.caFile } : {}), json: options.json === true }, predictOptions, stderrLogger);
         return;
       }
       const result = await predictFiles({ ...predictOptions, input: source.input, output: source.output, ...(options.series !== undefined ? { series: options.series } : {}) }, stderrLogger);
-      const csv = (writer as ReturnType<typeof caseOutputWriter> | null)?.finish() ?? null;
+      const csv = caseHooks.finish();
       if (csv !== null) stderrLogger.info(`summary of ${result.cases.length} case(s): ${csv}`);
       if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else process.stdout.write(`predicted ${result.cases.length} case(s) with ${result.checkpoints.length} model(s)\n`);
