@@ -8,7 +8,7 @@
  * one log line. A series that fails for its own reasons (not a CT image series, undecodable, a
  * truncated instance, refused by the server) is journalled as failed with its one-line reason and the
  * pass goes on with the next. A server that cannot be reached, refuses the credentials or the TLS
- * certificate is not the series' fault: its claim is released and the pass ends (with `--once` the
+ * certificate, a decoder not installed, a disk full, are not the series' fault: its claim is released and the pass ends (with `--once` the
  * command ends with that error; otherwise the next pass tries again). `stop` (SIGTERM) is looked at
  * before each series and between its steps; a series stopped between steps has its claim released.
  */
@@ -21,8 +21,11 @@ import type { PredictFilesOptions } from './predictFiles.js';
 
 const STUDY_INSTANCE_UID = '0020000D';
 
-/** Error codes that are the server's or the connection's, not the series': the pass ends, the series is not journalled. */
-const SERVICE_CODES = new Set(['dicomweb-unreachable', 'dicomweb-auth', 'dicomweb-tls']);
+/**
+ * Error codes that are not the series' fault: the server's or the connection's, a decoder not
+ * installed, a full disk. The pass ends and the series is not journalled, so it is tried again.
+ */
+const SERVICE_CODES = new Set(['dicomweb-unreachable', 'dicomweb-auth', 'dicomweb-tls', 'missing-tool', 'write-failed']);
 
 export interface WatchOptions {
   stateFolder: string;
