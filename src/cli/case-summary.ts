@@ -1,5 +1,5 @@
 /**
- * `predict --summary`, `--view`, `--lungs`, `--lobes`: what is written beside each predicted mask.
+ * `predict --summary`, `--view`, `--lungs`, `--lobes`, `--lobes-model`: what is written beside each predicted mask.
  *
  *   <case>.summary.json   infection volume (mL), each lung's volume and percent involved (when the
  *                         model predicts lungs or --lungs is given), each lobe's percent and the CT
@@ -12,6 +12,9 @@
  * a folder of TotalSegmentator's five lobe files for a single case, or a folder of <case>/ folders
  * of them. All of them are found and checked against each case's CT (core's one same-grid test:
  * shape, spacing, origin, direction), and every output path is checked, before the model is loaded (STYLE rule 18).
+ * --lobes-model instead names a lobe model (an nnU-Net v2 folder or ours whose labels include the
+ * five lobe names; lobes-model.ts): it is predicted on each case's CT and its lobes, on the CT's
+ * grid, take the place of the files --lobes reads, so both give their numbers through caseSummary.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,6 +24,7 @@ import { labelRoles, LOBE_NAMES, lungLabelsFromPrediction, severitySummary, seve
 import type { PredictedCaseRecord, PredictFilesOptions, PredictionCase } from '../infer/index.js';
 import { assertMaskOnGrid, headerOf, summaryFileOf, writeViewerPage, type ViewerMaskInput } from './view-commands.js';
 import { checkSrLabels, writeSummarySr } from './dicom-sr-summary.js';
+import { checkLobesModelOption, openLobesModel, type LobesModel, type LobesModelOptions } from './lobes-model.js';
 
 export interface CaseOutputOptions {
   summary: boolean;
@@ -31,11 +35,17 @@ export interface CaseOutputOptions {
   lungs?: string;
   /** --lobes: a folder of lung_*_lobe_*.nii.gz (one case) or of <case>/ folders of them. */
   lobes?: string;
+  /** --lobes-model: a lobe model predicted on each case, with the options it predicts under. */
+  lobesModel?: LobesModelOptions;
 }
 
 export interface CaseExtras {
   lungsFile?: string;
   lobeFiles?: Record<LobeName, string>;
+  /** --lobes-model, opened once for every case. */
+  lobesModel?: LobesModel;
+  /** The lobes --lobes-model predicted for this case (set just before its summary). */
+  lobeMasks?: { masks: Record<LobeName, Uint8Array>; source: string };
 }
 
 export const SUMMARY_CSV = 'summary.csv';
@@ -86,14 +96,18 @@ export function summarized(options: CaseOutputOptions): boolean {
 
 /** The checks that need no file read: run first, before the model loads. */
 export function checkCaseOutputOptions(options: CaseOutputOptions, outputTypes: readonly string[]): void {
-  if ((options.lungs !== undefined || options.lobes !== undefined) && !summarized(options)) {
-    throw new InputError('--lungs and --lobes feed --summary, --view and --output-type dicom-sr: add one of them', { code: 'bad-arguments' });
+  if ((options.lungs !== undefined || options.lobes !== undefined || options.lobesModel !== undefined) && !summarized(options)) {
+    throw new InputError(`${options.lobesModel !== undefined ? '--lobes-model' : '--lungs and --lobes'} feed${options.lobesModel !== undefined ? 's' : ''} --summary, --view and --output-type dicom-sr: add one of them`, { code: 'bad-arguments' });
+  }
+  if (options.lobes !== undefined && options.lobesModel !== undefined) {
+    throw new InputError('--lobes and --lobes-model exclude each other: give the lobe masks or the model that predicts them', { code: 'bad-arguments' });
   }
   if ((options.summary || options.view) && !outputTypes.includes('nifti')) {
     throw new InputError('--summary and --view read the NIfTI mask: keep nifti in --output-type', { code: 'bad-arguments' });
   }
   if (options.lungs !== undefined && !fs.existsSync(options.lungs)) throw new InputError('--lungs: not found', { file: options.lungs, code: 'not-found' });
   if (options.lobes !== undefined && !isFolder(options.lobes)) throw new InputError('--lobes must be a folder (TotalSegmentator\'s output: lung_upper_lobe_left.nii.gz, ...)', { file: options.lobes, code: fs.existsSync(options.lobes) ? 'bad-arguments' : 'not-found' });
+  if (options.lobesModel !== undefined) checkLobesModelOption(options.lobesModel.model);
 }
 
 /**
@@ -101,9 +115,7 @@ export function checkCaseOutputOptions(options: CaseOutputOptions, outputTypes: 
  * the masks of each case. Throws InputError naming the file (exit 2) before anything is computed.
  */
 export async function checkCaseOutputs(cases: readonly PredictionCase[], options: CaseOutputOptions, output: string): Promise<Map<string, CaseExtras>> {
-  if ((options.lungs !== undefined || options.lobes !== undefined) && !summarized(options)) {
-    throw new InputError('--lungs and --lobes feed --summary, --view and --output-type dicom-sr: add one of them', { code: 'bad-arguments' });
-  }
+  checkCaseOutputOptions(options, ['nifti']);
   const extras = new Map<string, CaseExtras>();
   for (const item of cases) {
     const reference = await headerOf(item.channelFiles[0]!, 'image');
@@ -120,9 +132,14 @@ export async function checkCaseOutputs(cases: readonly PredictionCase[], options
   }
   const outputs = cases.flatMap((item) => [...(options.summary ? [summaryFileOf(item.outputFile)] : []), ...(options.view ? [viewFileOf(item.outputFile)] : [])]);
   if (options.summary && cases.length > 1) outputs.push(path.join(output, SUMMARY_CSV));
-  const inputs = [...cases.flatMap((item) => item.channelFiles), ...(options.lungs !== undefined ? [options.lungs] : []), ...(options.lobes !== undefined ? [options.lobes] : []), ...[...extras.values()].flatMap((e) => [...(e.lungsFile ? [e.lungsFile] : []), ...Object.values(e.lobeFiles ?? {})])];
+  const inputs = [...cases.flatMap((item) => item.channelFiles), ...(options.lungs !== undefined ? [options.lungs] : []), ...(options.lobes !== undefined ? [options.lobes] : []), ...(options.lobesModel !== undefined ? [options.lobesModel.model] : []), ...[...extras.values()].flatMap((e) => [...(e.lungsFile ? [e.lungsFile] : []), ...Object.values(e.lobeFiles ?? {})])];
   // The masks too: `-o lungs.nii.gz --lungs lungs.nii.gz` would replace the lung mask before it is read.
   checkOutputs([...cases.map((item) => item.outputFile), ...outputs].map((file) => ({ path: file, option: '-o', kind: 'file' as const })), inputs);
+  // Last, as it loads weights: the lobe model, and each case's channels, windows and memory under its plan.
+  if (options.lobesModel !== undefined) {
+    const lobesModel = await openLobesModel(options.lobesModel, cases);
+    for (const found of extras.values()) found.lobesModel = lobesModel;
+  }
   return extras;
 }
 
@@ -147,6 +164,8 @@ export async function caseSummary(segmentation: Volume, labels: Readonly<Record<
     const masks = {} as Record<LobeName, Uint8Array>;
     for (const name of LOBE_NAMES) masks[name] = binary(await readNifti(extras.lobeFiles[name]));
     input.lobes = { masks, source: `--lobes ${path.dirname(extras.lobeFiles.lung_upper_lobe_left)}` };
+  } else if (extras.lobeMasks !== undefined) {
+    input.lobes = extras.lobeMasks;
   }
   return severitySummary(input);
 }
@@ -156,7 +175,8 @@ export function caseOutputWriter(options: CaseOutputOptions, extras: ReadonlyMap
   const rows: { caseId: string; summary: SeveritySummary }[] = [];
   return {
     async afterCase(item: PredictionCase, record: PredictedCaseRecord, segmentation: Volume, labels: Readonly<Record<string, number>>): Promise<void> {
-      const found = extras.get(record.caseId) ?? {};
+      let found = extras.get(record.caseId) ?? {};
+      if (found.lobesModel !== undefined && summarized(options)) found = { ...found, lobeMasks: await found.lobesModel.predict(item) };
       const image = item.channelFiles[0]!;
       const summary = summarized(options) ? await caseSummary(segmentation, labels, found) : null;
       if (options.summary && summary !== null) {
@@ -171,6 +191,8 @@ export function caseOutputWriter(options: CaseOutputOptions, extras: ReadonlyMap
       if (options.dicomSr === true && summary !== null && record.dicomSr !== undefined && record.dicomSeg !== undefined) await writeSummarySr(record.dicomSr, record.dicomSeg, summary, labels);
     },
     finish(): string | null {
+      // The lobe model is shared by every case's extras: release it once.
+      extras.values().next().value?.lobesModel?.dispose();
       if (!options.summary || caseCount <= 1) return null;
       const file = path.join(output, SUMMARY_CSV);
       atomicWriteFileSync(file, severitySummaryCsv(rows));

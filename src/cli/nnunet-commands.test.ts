@@ -14,12 +14,13 @@ import { lesionseg, ROOT, STACK_LINE } from './test-support.js';
 const FIXTURES = path.join(ROOT, 'test/fixtures/nnunet');
 const PLAIN = path.join(FIXTURES, 'models/Dataset901_Tiny/nnUNetTrainer__nnUNetPlans__3d_fullres');
 
-test('predict -m an nnU-Net model folder --folds 0,1 --checkpoint final --configuration 3d_fullres: PyTorch\'s mask', async () => {
+test('predict -m an nnU-Net model folder --folds 0,1 --checkpoint final --configuration 3d_fullres: PyTorch\'s mask, in fp32 by default as nnU-Net on a CPU', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-nnunet-'));
   const output = path.join(dir, 'mask.nii.gz');
-  const run = await lesionseg('predict', '-m', PLAIN, '-i', path.join(FIXTURES, 'case/case_0000.nii.gz'), '-o', output, '--folds', '0,1', '--checkpoint', 'final', '--configuration', '3d_fullres', '--precision', 'fp32', '--json');
+  const run = await lesionseg('predict', '-m', PLAIN, '-i', path.join(FIXTURES, 'case/case_0000.nii.gz'), '-o', output, '--folds', '0,1', '--checkpoint', 'final', '--configuration', '3d_fullres', '--json');
   assert.equal(run.code, 0, run.stderr);
   const summary = JSON.parse(run.stdout) as { checkpoints: string[] };
+  assert.match(run.stderr, /; fp32 on cpu\n/);
   assert.deepEqual(summary.checkpoints.map((file) => path.relative(PLAIN, file)), ['fold_0/checkpoint_final.pth', 'fold_1/checkpoint_final.pth']);
   assert.match(run.stderr, /model: nnU-Net nnUNetTrainer 3d_fullres fold 0 \(PlainConvUNet, epoch 3\) \(ensemble of 2\); mirroring axes \[0, 1, 2\]/);
   const mask = await readNifti(output);

@@ -1,7 +1,7 @@
 /**
  * `lesionseg predict`: segment images with a trained model, a fold ensemble or an nnU-Net v2 model folder (src/infer predictFiles),
  * through libtorch (--engine torch) or the same network exported to ONNX and run by onnxruntime-node (--engine onnx);
- * --summary, --view, --lungs and --lobes write a summary and a viewer page per case (case-summary.ts).
+ * --summary, --view, --lungs, --lobes and --lobes-model write a summary and a viewer page per case (case-summary.ts, lobes-model.ts).
  */
 import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
@@ -12,7 +12,7 @@ import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
 import { caseOutputHooks, checkCaseOutputOptions, type CaseOutputOptions } from './case-summary.js';
-import { precisionOption, resolvePrecisionFlag } from './precision.js';
+import { precisionOption, resolvePredictPrecision } from './precision.js';
 import { positiveIntOrAuto, threadCountOrAuto } from './parse.js';
 import { predictFromPacs } from './pacs-commands.js';
 
@@ -111,10 +111,11 @@ export function registerPredictCommands(program: Command): void {
     .addOption(new Option('--max-image-gib <gib>', 'refuse an image that decodes to more than this').argParser(gibibytes('max-image-gib')).default(DEFAULT_MAX_IMAGE_BYTES, `${DEFAULT_MAX_IMAGE_BYTES / BYTES_PER_GIB}`))
     .option('--output-type <types>', `nifti (the mask as .nii.gz), dicom-seg (a DICOM Segmentation referencing the input series) and dicom-sr (a DICOM SR with the --summary numbers referencing the SEG; needs dicom-seg), comma-separated; the DICOM ones need DICOM input (default nifti; with --pacs ${PACS_OUTPUT_TYPES.join(',')}, nifti needing -o)`, outputTypeList)
     .option('--series <uid>', 'DICOM input: the SeriesInstanceUID to predict when the folder holds several series (with --pacs: when the study holds several CT series)')
-    .option('--summary', 'also write <case>.summary.json (infection mL; each lung\'s mL and % involved, from the model\'s lung labels or --lungs; each lobe\'s % and the CT severity score 0-25 with --lobes) and, for a folder of cases, summary.csv')
+    .option('--summary', 'also write <case>.summary.json (infection mL; each lung\'s mL and % involved, from the model\'s lung labels or --lungs; each lobe\'s % and the CT severity score 0-25 with --lobes or --lobes-model) and, for a folder of cases, summary.csv')
     .option('--view', 'also write <case>.html beside each mask: a self-contained viewer page (CT, mask overlay, 3D, the summary)')
     .option('--lungs <fileOrDir>', 'lung masks for --summary, --view and dicom-sr: a label map (1 left, 2 right) on the CT\'s grid, or a folder of <case>.nii.gz')
     .option('--lobes <dir>', 'lobe masks for --summary and dicom-sr (TotalSegmentator names: lung_upper_lobe_left.nii.gz, ...; a folder, or a folder of <case>/ folders)')
+    .option('--lobes-model <folder>', 'instead of --lobes: a lobe model (an nnU-Net v2 model folder such as TotalSegmentator\'s, or ours) whose labels include the five lobe names, predicted on each CT under the options above')
     .option('--json', 'print a JSON summary on stdout')
     .action(async (options) => {
       // The thread count comes from the machine, not its load, unless asked (--threads auto): libtorch
@@ -130,20 +131,10 @@ export function registerPredictCommands(program: Command): void {
           : options.threads !== undefined ? '--threads' : 'every CPU';
         stderrLogger.info(`threads: ${threads} (${why})`);
       }
-      const outputTypes = options.outputType ?? (options.pacs !== undefined ? [...PACS_OUTPUT_TYPES] : ['nifti' as const]);
-      const caseOutputs: CaseOutputOptions = { summary: options.summary === true, view: options.view === true, dicomSr: outputTypes.includes('dicom-sr'), ...(options.lungs !== undefined ? { lungs: options.lungs } : {}), ...(options.lobes !== undefined ? { lobes: options.lobes } : {}) };
-      checkCaseOutputOptions(caseOutputs, outputTypes);
-      const source = checkInputOptions(options);
-      const caseHooks = caseOutputHooks(caseOutputs);
-      const predictOptions = {
-        model: options.model,
-        ...(options.folds !== undefined ? { folds: options.folds } : {}),
-        checkpoint: options.checkpoint,
-        ...(options.configuration !== undefined ? { configuration: options.configuration } : {}),
-        saveProbabilities: options.saveProbabilities === true,
-        device: parseDevice(options.device),
-        // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); the ONNX engine runs fp32.
-        precision: options.engine === 'onnx' && options.precision === 'auto' ? 'fp32' : resolvePrecisionFlag(options.precision, parseDevice(options.device)),
+      // How every model of this command predicts: -m, and --lobes-model when given (each resolves its own precision).
+      const device = parseDevice(options.device);
+      const predictorChoices = {
+        device,
         ...(options.tta === false
           ? { mirrorAxes: [] }
           : options.mirrorAxes !== undefined
@@ -154,14 +145,38 @@ export function registerPredictCommands(program: Command): void {
         stepFraction: options.step ?? (options.fast === true ? FAST_MODE.stepFraction : SLIDING_WINDOW_DEFAULTS.stepFraction),
         // Default by model (Predictor.fromCheckpoints): on for ours, off for nnU-Net models (nnU-Net runs every window); on with --fast.
         ...(options.skipBackground !== undefined ? { skipBackground: options.skipBackground } : options.fast === true ? { skipBackground: true } : {}),
-        verbose: options.verbose === true,
         windowsPerBatch: options.batch,
         accumulateOn: options.accumulateOn,
-        maxMemoryBytes: options.maxMemoryGib,
         maxImageBytes: options.maxImageGib,
+        ...(options.engine === 'onnx' ? { engine: onnxEngineFactory({ threads }) } : {}),
+      };
+      const outputTypes = options.outputType ?? (options.pacs !== undefined ? [...PACS_OUTPUT_TYPES] : ['nifti' as const]);
+      const caseOutputs: CaseOutputOptions = {
+        summary: options.summary === true,
+        view: options.view === true,
+        dicomSr: outputTypes.includes('dicom-sr'),
+        ...(options.lungs !== undefined ? { lungs: options.lungs } : {}),
+        ...(options.lobes !== undefined ? { lobes: options.lobes } : {}),
+        ...(options.lobesModel !== undefined
+          ? { lobesModel: { model: options.lobesModel, ...predictorChoices, precision: resolvePredictPrecision(options.precision, device, [options.lobesModel], options.engine), maxMemoryBytes: options.maxMemoryGib, logger: stderrLogger } }
+          : {}),
+      };
+      checkCaseOutputOptions(caseOutputs, outputTypes);
+      const source = checkInputOptions(options);
+      const caseHooks = caseOutputHooks(caseOutputs);
+      const predictOptions = {
+        model: options.model,
+        ...(options.folds !== undefined ? { folds: options.folds } : {}),
+        checkpoint: options.checkpoint,
+        ...(options.configuration !== undefined ? { configuration: options.configuration } : {}),
+        saveProbabilities: options.saveProbabilities === true,
+        ...predictorChoices,
+        // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); fp32 for the ONNX engine and for nnU-Net's models on a CPU.
+        precision: resolvePredictPrecision(options.precision, device, [options.model], options.engine),
+        verbose: options.verbose === true,
+        maxMemoryBytes: options.maxMemoryGib,
         outputTypes,
         softwareVersion: `lesionseg ${program.version() ?? ''}`.trim(),
-        ...(options.engine === 'onnx' ? { engine: onnxEngineFactory({ threads }) } : {}),
         progress: terminalProgress(),
         ...caseHooks.hooks,
       };

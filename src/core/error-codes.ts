@@ -119,6 +119,7 @@ export const ERROR_CODES = {
   'missing-label': [2, 'a training case without its label file'],
   'missing-lung-mask': [2, 'a case without the lung mask asked for'],
   'missing-model': [2, 'the model path does not exist'],
+  'missing-model-labels': [2, 'a second model (--lobes-model) whose labels lack ones it must have'],
   'missing-prediction': [2, 'a ground truth without its prediction'],
   'missing-preprocessed': [2, 'a preprocessed case is missing from the cache'],
   'missing-pretrained': [2, 'a transfer strategy without --pretrained'],

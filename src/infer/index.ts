@@ -48,3 +48,4 @@ export { openInputVolumes, type InputKind, type InputSource, type InputVolumes, 
 export { choosePacsSeries, predictPacsSeries, retrievePacsSeries, studySeries, PACS_OUTPUT_TYPES, type PacsSeries, type PacsPredictionResult } from './pacsInput.js';
 export { PacsJournal, MAX_ATTEMPTS, type JournalEntry } from './pacsJournal.js';
 export { watchPacs, watchPass, dicomDate, type WatchOptions, type PassSummary } from './pacsWatch.js';
+export { modelLabels, requireModelLabels, NamedLabelModel, type ModelLabels, type NamedLabelModelOptions } from './labelModel.js';

@@ -3,6 +3,8 @@
  *   DIR/imagesTr/<kind>_<NNN>_0000.nii.gz   int16 CT
  *   DIR/labelsTr/<kind>_<NNN>.nii.gz        uint8, 1 = lesion
  *   DIR/lungsTr/<kind>_<NNN>.nii.gz         uint8, 1 = left lung, 2 = right lung (covid only)
+ *   DIR/lobesTr/<kind>_<NNN>.nii.gz         uint8, the five lobes (covid only; lobes.ts LOBE_LABEL,
+ *                                           TotalSegmentator's names in DIR/lobes.json)
  *   DIR/dataset.json                        channel_names {"0": "CT"}, labels, numTraining, file_ending
  *   DIR/synth_meta.json                     the spec and, per case, its seed, intensity convention,
  *                                           lesions and volumes in mL
@@ -20,6 +22,7 @@ import * as path from 'node:path';
 import { atomicWriteJsonSync, InputError, SILENT_PROGRESS, type ProgressReporter } from '../core/index.js';
 import { writeDatasetJson, writeNifti, type DatasetJson } from '../io/index.js';
 import { GENERATOR_VERSION, generatePhantom } from './phantom.js';
+import { LOBE_LABEL } from './lobes.js';
 import {
   LESION_KINDS,
   LESION_LABEL_NAME,
@@ -64,6 +67,8 @@ export interface SynthDatasetMeta {
 }
 
 export const SYNTH_META_FILE = 'synth_meta.json';
+/** The label names of lobesTr/ (covid datasets). */
+export const LOBES_LABELS_FILE = 'lobes.json';
 
 const DATASET_NAMES: Readonly<Record<LesionKind, string>> = {
   covid: 'SynthCOVID19',
@@ -117,10 +122,11 @@ export async function writeSynthDataset(options: WriteSynthDatasetOptions): Prom
         continue;
       }
       const phantom = generatePhantom(kind, { seed, size, caseIndex: index, intensity: caseIntensity(kind, index, radiopaedia) });
-      const [imageFile, labelFile, lungsFile] = caseFiles(out, kind, caseId);
+      const [imageFile, labelFile, lungsFile, lobesFile] = caseFiles(out, kind, caseId);
       await writeNifti(imageFile!, phantom.image, { datatype: 'int16' });
       await writeNifti(labelFile!, phantom.label, { datatype: 'uint8' });
       if (lungsFile !== undefined) await writeNifti(lungsFile, phantom.lungs, { datatype: 'uint8' });
+      if (lobesFile !== undefined) await writeNifti(lobesFile, phantom.lobes, { datatype: 'uint8' });
       const { generator: _generator, generatorVersion: _version, kind: _kind, size: _size, ...caseMeta } = phantom.meta;
       meta.cases[caseId] = { caseId, ...caseMeta };
       // Record progress after every case, so an interrupted run resumes where it stopped.
@@ -141,13 +147,15 @@ export async function writeSynthDataset(options: WriteSynthDatasetOptions): Prom
     lesionseg_synth: spec,
   };
   writeDatasetJson(out, datasetJson);
+  // The lobe maps' labels, as a dataset.json would name them for a lobe model trained on lobesTr.
+  if (kind === 'covid') atomicWriteJsonSync(path.join(out, LOBES_LABELS_FILE), { labels: { background: 0, ...LOBE_LABEL } });
   return { caseIds };
 }
 
-/** [image, label, lungs (covid only)] paths of one case. */
+/** [image, label, lungs and lobes (covid only)] paths of one case. */
 function caseFiles(out: string, kind: LesionKind, caseId: string): string[] {
   const files = [path.join(out, 'imagesTr', `${caseId}_0000.nii.gz`), path.join(out, 'labelsTr', `${caseId}.nii.gz`)];
-  if (kind === 'covid') files.push(path.join(out, 'lungsTr', `${caseId}.nii.gz`));
+  if (kind === 'covid') files.push(path.join(out, 'lungsTr', `${caseId}.nii.gz`), path.join(out, 'lobesTr', `${caseId}.nii.gz`));
   return files;
 }
 

@@ -9,11 +9,13 @@ export {
   synthCaseId,
   caseIntensity,
   SYNTH_META_FILE,
+  LOBES_LABELS_FILE,
   type WriteSynthDatasetOptions,
   type SynthDatasetSpec,
   type SynthDatasetMeta,
   type SynthCaseMeta,
 } from './dataset.js';
+export { LOBE_LABEL, OBLIQUE_FISSURE, HORIZONTAL_FISSURE_H, lobeOf, splitLobes, type SynthLobeName } from './lobes.js';
 export { huToRadiopaedia, radiopaediaToHu } from './filters.js';
 export { SIZE_PRESETS } from './geometry.js';
 export {

@@ -1,5 +1,5 @@
 /**
- * generatePhantom: one deterministic synthetic chest CT with its lesion label and lung masks.
+ * generatePhantom: one deterministic synthetic chest CT with its lesion label, lung and lobe masks.
  * Pipeline: geometry -> healthy anatomy -> vessels -> lesions -> scanner (slice-profile blur
  * along z, in-plane PSF blur where voxels are small, noise) -> int16 HU (or 0..255).
  * Every stage draws from its own fork of the case Rng, so changing one stage's sampling does not
@@ -10,6 +10,7 @@ import { drawAnatomy, sampleAnatomyParams } from './anatomy.js';
 import { addNoise, blurAxis, huToRadiopaedia } from './filters.js';
 import { sampleGeometry, voxelVolumeMl, type CaseGeometry } from './geometry.js';
 import { drawLesions } from './lesions.js';
+import { splitLobes } from './lobes.js';
 import {
   LESION_KINDS,
   LESION_LABEL_NAME,
@@ -99,6 +100,7 @@ export function generatePhantom(kind: LesionKind, options: GeneratePhantomOption
     image: volume(geometry, image),
     label: volume(geometry, label),
     lungs: volume(geometry, anatomy.lungs),
+    lobes: volume(geometry, splitLobes(anatomy.lungs, geometry.shape, geometry.worldY, geometry.worldZ)),
     tissues: volume(geometry, anatomy.tissues),
     meta,
   };

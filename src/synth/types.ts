@@ -99,6 +99,8 @@ export interface Phantom {
   label: Volume<Uint8Array>;
   /** 1 = left lung, 2 = right lung (lesions inside a lung belong to it; effusion does not). */
   lungs: Volume<Uint8Array>;
+  /** The five lobes (lobes.ts LOBE_LABEL, 1..5), each lung split by fissure-like surfaces; 0 outside the lungs. */
+  lobes: Volume<Uint8Array>;
   /** TISSUE codes, for tests and inspection. */
   tissues: Volume<Uint8Array>;
   meta: PhantomMeta;
