@@ -21,9 +21,9 @@ import * as path from 'node:path';
 import { atomicWriteFileSync, checkOutputs, atomicWriteJsonSync, GRID_TOLERANCE_VOXELS, InputError, type Volume } from '../core/index.js';
 import { readNifti } from '../io/index.js';
 import { labelRoles, LOBE_NAMES, lungLabelsFromPrediction, severitySummary, severitySummaryCsv, voxelVolumeMl, type LobeName, type SeveritySummary, type SeveritySummaryInput } from '../eval/index.js';
-import type { PredictedCaseRecord, PredictionCase } from '../infer/index.js';
+import type { PredictedCaseRecord, PredictFilesOptions, PredictionCase } from '../infer/index.js';
 import { assertMaskOnGrid, headerOf, summaryFileOf, writeViewerPage, type ViewerMaskInput } from './view-commands.js';
-import { writeSummarySr } from './dicom-sr-summary.js';
+import { checkSrLabels, writeSummarySr } from './dicom-sr-summary.js';
 import { checkLobesModelOption, openLobesModel, type LobesModel, type LobesModelOptions } from './lobes-model.js';
 
 export interface CaseOutputOptions {
@@ -198,5 +198,25 @@ export function caseOutputWriter(options: CaseOutputOptions, extras: ReadonlyMap
       atomicWriteFileSync(file, severitySummaryCsv(rows));
       return file;
     },
+  };
+}
+
+/**
+ * predict's hooks for --summary, --view and dicom-sr (beforePredict: the SR's labels, the masks and
+ * outputs checked in the output folder predict has, a temporary one with --pacs and no -o;
+ * afterCase: the writer above), and the CSV at the end. Shared by `predict` and `pacs watch`.
+ */
+export function caseOutputHooks(options: CaseOutputOptions): { hooks: Pick<PredictFilesOptions, 'beforePredict' | 'afterCase'>; finish(): string | null } {
+  if (!summarized(options)) return { hooks: {}, finish: () => null };
+  let writer: ReturnType<typeof caseOutputWriter> | null = null;
+  return {
+    hooks: {
+      beforePredict: async (cases, labels, output) => {
+        if (options.dicomSr === true) checkSrLabels(labels);
+        writer = caseOutputWriter(options, await checkCaseOutputs(cases, options, output), output, cases.length);
+      },
+      afterCase: (...args) => writer!.afterCase(...args),
+    },
+    finish: () => writer?.finish() ?? null,
   };
 }

@@ -70,6 +70,7 @@ export async function buildProgram(): Promise<Command> {
   pretrain.registerPretrainCommands(program);
   (await import('./export-commands.js')).registerExportCommands(program);
   (await import('./view-commands.js')).registerViewCommand(program);
+  (await import('./pacs-commands.js')).registerPacsCommands(program);
   configureUsageErrors(program);
   return program;
 }

@@ -8,14 +8,14 @@ import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
 import { BYTES_PER_GIB, InputError, parseDevice, threadsForFreeCores, type Logger } from '../core/index.js';
 import { onnxEngineFactory } from '../export/index.js';
-import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, describePostprocessing, postprocessingFilesIn, predictFiles, readPostprocessing, resolvePostprocessingFile, type EngineKind, type ModelFold, type OutputType, type PredictionCase, type SpatialAxis } from '../infer/index.js';
+import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, PACS_OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, describePostprocessing, postprocessingFilesIn, predictFiles, readPostprocessing, resolvePostprocessingFile, type EngineKind, type ModelFold, type OutputType, type SpatialAxis } from '../infer/index.js';
 import { DEFAULT_MAX_IMAGE_BYTES, nnunetModelFolderOf } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
-import { caseOutputWriter, checkCaseOutputOptions, checkCaseOutputs, summarized, type CaseOutputOptions } from './case-summary.js';
-import { checkSrLabels } from './dicom-sr-summary.js';
+import { caseOutputHooks, checkCaseOutputOptions, type CaseOutputOptions } from './case-summary.js';
 import { precisionOption, resolvePredictPrecision } from './precision.js';
 import { positiveIntOrAuto, threadCountOrAuto } from './parse.js';
+import { predictFromPacs } from './pacs-commands.js';
 
 
 function stepFraction(value: string): number {
@@ -74,6 +74,21 @@ function noteUnappliedPostprocessing(models: readonly string[]): void {
   }
 }
 
+/** -i and -o, or --pacs and --study (-o optional): refused, naming the option, before anything is read. */
+function checkInputOptions(options: { input?: string; output?: string; pacs?: string; study?: string; caFile?: string }): { kind: 'path'; input: string; output: string } | { kind: 'pacs'; url: string; study: string } {
+  if (options.pacs !== undefined) {
+    if (options.input !== undefined) throw new InputError('-i and --pacs both name the input: give one of them', { code: 'bad-arguments' });
+    if (options.study === undefined) throw new InputError('--pacs needs --study UID (the StudyInstanceUID whose CT series is predicted)', { code: 'bad-arguments' });
+    return { kind: 'pacs', url: options.pacs, study: options.study };
+  }
+  for (const name of ['study', 'caFile'] as const) {
+    if (options[name] !== undefined) throw new InputError(`--${name === 'caFile' ? 'ca-file' : name} goes with --pacs`, { code: 'bad-arguments' });
+  }
+  if (options.input === undefined) throw new InputError("-i (an image, a folder of cases or a DICOM folder) or --pacs URL --study UID is needed (see 'lesionseg predict --help')", { code: 'bad-arguments' });
+  if (options.output === undefined) throw new InputError('-o (where the masks go) is needed with -i', { code: 'bad-arguments' });
+  return { kind: 'path', input: options.input, output: options.output };
+}
+
 const stderrLogger: Logger = {
   info: (message) => process.stderr.write(`${message}\n`),
   warn: (message) => process.stderr.write(`warning: ${message}\n`),
@@ -84,8 +99,11 @@ export function registerPredictCommands(program: Command): void {
     .command('predict')
     .description('segment CT images: preprocessing from the model\'s plan, Gaussian sliding window, mirroring TTA, masks in the input geometry')
     .requiredOption('-m, --model <path>', 'a checkpoint (.safetensors with its .json), a run folder (uses checkpoint_final), a folder of fold_K runs (ensemble), or an nnU-Net v2 model folder (dataset.json, plans.json, fold_K/checkpoint_final.pth), one of its fold_K folders or .pth files; repeat -m to ensemble models (their probabilities averaged, as nnUNetv2_ensemble; the labels must agree)', collectModels)
-    .requiredOption('-i, --input <path>', 'an image (.nii/.nii.gz; case_0000.nii.gz picks up case_0001... as further channels), a folder of <case>_0000.nii.gz, or a DICOM series folder (converted by dcm2niix)')
-    .requiredOption('-o, --output <path>', 'a .nii.gz file (one case) or a folder for <case>.nii.gz')
+    .option('-i, --input <path>', 'an image (.nii/.nii.gz; case_0000.nii.gz picks up case_0001... as further channels), a folder of <case>_0000.nii.gz, or a DICOM series folder (converted by dcm2niix); or --pacs')
+    .option('-o, --output <path>', 'a .nii.gz file (one case) or a folder for <case>.nii.gz (with --pacs: a folder keeping local copies, <SeriesInstanceUID>.seg.dcm ...)')
+    .option('--pacs <url>', 'instead of -i: a DICOMweb service (http:// or https://; credentials from LESIONSEG_DICOMWEB_*): the CT series of --study is retrieved, predicted, and its DICOM outputs stored back into the study')
+    .option('--study <uid>', 'with --pacs: the StudyInstanceUID')
+    .option('--ca-file <pem>', 'with --pacs https://: the CA certificate(s) to trust instead of the system\'s')
     .option('--tta', 'mirroring test-time augmentation (default)')
     .option('--no-tta', 'no mirroring: one pass per window (8x faster)')
     .option('--mirror-axes <axes>', 'axes mirrored with TTA (0 z, 1 y, 2 x; default: the model\'s, an nnU-Net checkpoint\'s inference_allowed_mirroring_axes, else 0,1,2)', mirrorAxes)
@@ -107,8 +125,8 @@ export function registerPredictCommands(program: Command): void {
     .option('--threads <n>', 'intra-op CPU threads (at most 4 per CPU; default: every CPU this process may use), or auto: the cores not busy with other work, measured for 0.2 s at start', threadCountOrAuto('threads'))
     .addOption(new Option('--max-memory-gib <gib>', 'refuse a case whose images, logits accumulators and weight map (estimated from its headers) need more memory').argParser(gibibytes('max-memory-gib')).default(os.totalmem(), `${DEFAULT_MAX_MEMORY_GIB}, this machine's total`))
     .addOption(new Option('--max-image-gib <gib>', 'refuse an image that decodes to more than this').argParser(gibibytes('max-image-gib')).default(DEFAULT_MAX_IMAGE_BYTES, `${DEFAULT_MAX_IMAGE_BYTES / BYTES_PER_GIB}`))
-    .option('--output-type <types>', 'nifti (the mask as .nii.gz), dicom-seg (a DICOM Segmentation referencing the input series) and dicom-sr (a DICOM SR with the --summary numbers referencing the SEG; needs dicom-seg), comma-separated; the DICOM ones need DICOM input', outputTypeList, ['nifti'] as OutputType[])
-    .option('--series <uid>', 'DICOM input: the SeriesInstanceUID to predict when the folder holds several series')
+    .option('--output-type <types>', `nifti (the mask as .nii.gz), dicom-seg (a DICOM Segmentation referencing the input series) and dicom-sr (a DICOM SR with the --summary numbers referencing the SEG; needs dicom-seg), comma-separated; the DICOM ones need DICOM input (default nifti; with --pacs ${PACS_OUTPUT_TYPES.join(',')}, nifti needing -o)`, outputTypeList)
+    .option('--series <uid>', 'DICOM input: the SeriesInstanceUID to predict when the folder holds several series (with --pacs: when the study holds several CT series)')
     .option('--summary', 'also write <case>.summary.json (infection mL; each lung\'s mL and % involved, from the model\'s lung labels or --lungs; each lobe\'s % and the CT severity score 0-25 with --lobes or --lobes-model) and, for a folder of cases, summary.csv')
     .option('--view', 'also write <case>.html beside each mask: a self-contained viewer page (CT, mask overlay, 3D, the summary)')
     .option('--lungs <fileOrDir>', 'lung masks for --summary, --view and dicom-sr: a label map (1 left, 2 right) on the CT\'s grid, or a folder of <case>.nii.gz')
@@ -148,53 +166,46 @@ export function registerPredictCommands(program: Command): void {
         maxImageBytes: options.maxImageGib,
         ...(options.engine === 'onnx' ? { engine: onnxEngineFactory({ threads }) } : {}),
       };
+      const outputTypes = options.outputType ?? (options.pacs !== undefined ? [...PACS_OUTPUT_TYPES] : ['nifti' as const]);
       const caseOutputs: CaseOutputOptions = {
         summary: options.summary === true,
         view: options.view === true,
-        dicomSr: options.outputType.includes('dicom-sr'),
+        dicomSr: outputTypes.includes('dicom-sr'),
         ...(options.lungs !== undefined ? { lungs: options.lungs } : {}),
         ...(options.lobes !== undefined ? { lobes: options.lobes } : {}),
         ...(options.lobesModel !== undefined
           ? { lobesModel: { model: options.lobesModel, ...predictorChoices, precision: resolvePredictPrecision(options.precision, device, [options.lobesModel], options.engine), maxMemoryBytes: options.maxMemoryGib, logger: stderrLogger } }
           : {}),
       };
-      checkCaseOutputOptions(caseOutputs, options.outputType);
+      checkCaseOutputOptions(caseOutputs, outputTypes);
+      const source = checkInputOptions(options);
       const postprocessing = options.postprocessing !== undefined ? readPostprocessing(resolvePostprocessingFile(options.postprocessing)) : undefined;
       if (postprocessing !== undefined) stderrLogger.info(`postprocessing: ${describePostprocessing(postprocessing)}`);
       else noteUnappliedPostprocessing(options.model);
-      let writer: ReturnType<typeof caseOutputWriter> | null = null;
-      const result = await predictFiles(
-        {
-          model: options.model.length === 1 ? options.model[0]! : options.model,
-          ...(postprocessing !== undefined ? { postprocessing } : {}),
-          input: options.input,
-          output: options.output,
-          ...(options.folds !== undefined ? { folds: options.folds } : {}),
-          checkpoint: options.checkpoint,
-          ...(options.configuration !== undefined ? { configuration: options.configuration } : {}),
-          saveProbabilities: options.saveProbabilities === true,
-          ...predictorChoices,
-          // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); fp32 for the ONNX engine and for nnU-Net's models on a CPU.
-          precision: resolvePredictPrecision(options.precision, device, options.model, options.engine),
-          verbose: options.verbose === true,
-          maxMemoryBytes: options.maxMemoryGib,
-          outputTypes: options.outputType,
-          ...(options.series !== undefined ? { series: options.series } : {}),
-          softwareVersion: `lesionseg ${program.version() ?? ''}`.trim(),
-          progress: terminalProgress(),
-          ...(summarized(caseOutputs)
-            ? {
-                beforePredict: async (cases: readonly PredictionCase[], labels: Readonly<Record<string, number>>) => {
-                  if (caseOutputs.dicomSr === true) checkSrLabels(labels);
-                  writer = caseOutputWriter(caseOutputs, await checkCaseOutputs(cases, caseOutputs, options.output), options.output, cases.length);
-                },
-                afterCase: (...args: Parameters<ReturnType<typeof caseOutputWriter>['afterCase']>) => writer!.afterCase(...args),
-              }
-            : {}),
-        },
-        stderrLogger,
-      );
-      const csv = (writer as ReturnType<typeof caseOutputWriter> | null)?.finish() ?? null;
+      const caseHooks = caseOutputHooks(caseOutputs);
+      const predictOptions = {
+        model: options.model.length === 1 ? options.model[0]! : options.model,
+        ...(postprocessing !== undefined ? { postprocessing } : {}),
+        ...(options.folds !== undefined ? { folds: options.folds } : {}),
+        checkpoint: options.checkpoint,
+        ...(options.configuration !== undefined ? { configuration: options.configuration } : {}),
+        saveProbabilities: options.saveProbabilities === true,
+        ...predictorChoices,
+        // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); fp32 for the ONNX engine and for nnU-Net's models on a CPU.
+        precision: resolvePredictPrecision(options.precision, device, options.model, options.engine),
+        verbose: options.verbose === true,
+        maxMemoryBytes: options.maxMemoryGib,
+        outputTypes,
+        softwareVersion: `lesionseg ${program.version() ?? ''}`.trim(),
+        progress: terminalProgress(),
+        ...caseHooks.hooks,
+      };
+      if (source.kind === 'pacs') {
+        await predictFromPacs({ url: source.url, study: source.study, ...(options.series !== undefined ? { series: options.series } : {}), ...(options.output !== undefined ? { output: options.output } : {}), ...(options.caFile !== undefined ? { caFile: options.caFile } : {}), json: options.json === true }, predictOptions, stderrLogger);
+        return;
+      }
+      const result = await predictFiles({ ...predictOptions, input: source.input, output: source.output, ...(options.series !== undefined ? { series: options.series } : {}) }, stderrLogger);
+      const csv = caseHooks.finish();
       if (csv !== null) stderrLogger.info(`summary of ${result.cases.length} case(s): ${csv}`);
       if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else process.stdout.write(`predicted ${result.cases.length} case(s) with ${result.checkpoints.length} model(s)\n`);

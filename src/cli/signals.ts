@@ -10,7 +10,8 @@ import { EXIT_INTERRUPTED } from '../experiments/index.js';
 
 const SIGNALS = ['SIGTERM', 'SIGUSR1'] as const;
 
-export function interruptSignal(): AbortSignal {
+/** `stopping` says what the command does on the first signal (pacs watch: after its current step). */
+export function interruptSignal(stopping = 'stopping after this epoch (its checkpoint is saved; --resume continues)'): AbortSignal {
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
     if (controller.signal.aborted) {
@@ -19,7 +20,7 @@ export function interruptSignal(): AbortSignal {
       process.kill(process.pid, signal);
       return;
     }
-    process.stderr.write(`lesionseg: ${signal}: stopping after this epoch (its checkpoint is saved; --resume continues)\n`);
+    process.stderr.write(`lesionseg: ${signal}: ${stopping}\n`);
     controller.abort(signal);
   };
   for (const s of SIGNALS) process.on(s, onSignal);

@@ -17,8 +17,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { assertWritableOutput, checkOutputs, InputError, registerTemporaryPath, unregisterTemporaryPath } from '../core/index.js';
-import { assertDcm2niix, assertDecoders, checkDicomSeries, chooseSeries, convertDicomSeries, type ConvertedSeries, type DicomSeries, type DicomSeriesSummary, holdsDicom, scanDicomFolder, summarizeSeries } from '../io/index.js';
+import { assertWritableOutput, checkOutputs, InputError, registerTemporaryPath, unregisterTemporaryPath, type Volume } from '../core/index.js';
+import { assertDcm2niix, assertDecoders, checkDicomSeries, chooseSeries, convertDicomSeries, type ConvertedSeries, type DicomSeries, type DicomSeriesSummary, holdsDicom, type NiftiHeader, scanDicomFolder, type SegmentLabel, summarizeSeries, writeDicomSeg, writeNifti } from '../io/index.js';
 import type { PredictionCase } from './inputs.js';
 
 export const OUTPUT_TYPES = ['nifti', 'dicom-seg', 'dicom-sr'] as const;
@@ -72,11 +72,14 @@ export function dicomCaseId(folderName: string, series: DicomSeries, summaries: 
   return unique ? `${base}_series${number}` : `${base}_uid${series.seriesInstanceUid.replaceAll('.', '').slice(-12)}`;
 }
 
-/** Read and check the series, decide and check its outputs (nothing is converted yet). */
-export function collectDicomCase(input: string, output: string, outputTypes: readonly OutputType[], seriesUid?: string): DicomCase {
+/**
+ * Read and check the series, decide and check its outputs (nothing is converted yet). `caseId`
+ * names the outputs instead of dicomCaseId (a PACS series retrieved into a temporary folder).
+ */
+export function collectDicomCase(input: string, output: string, outputTypes: readonly OutputType[], seriesUid?: string, caseId?: string): DicomCase {
   const scan = scanDicomFolder(input);
   const series = checkDicomSeries(input, chooseSeries(scan, seriesUid));
-  const caseId = dicomCaseId(path.basename(path.resolve(input)), series, summarizeSeries(scan));
+  caseId ??= dicomCaseId(path.basename(path.resolve(input)), series, summarizeSeries(scan));
   const wantNifti = outputTypes.includes('nifti');
   const wantSeg = outputTypes.includes('dicom-seg');
   const wantSr = outputTypes.includes('dicom-sr');
@@ -139,6 +142,27 @@ export async function convertDicomCase(dicom: DicomCase): Promise<{ workDir: str
   const work = await convertSeriesToWork(dicom.series, `${dicom.item.caseId}_0000`);
   dicom.item.channelFiles = [work.converted.file];
   return work;
+}
+
+/**
+ * Write a DICOM case's outputs: the NIfTI mask (with the converted image's header) when asked
+ * for, and the SEG referencing the source instances. `output` is the NIfTI mask, or the SEG where
+ * no NIfTI was asked for; `dicomObjects` every DICOM object written, in the order a PACS is to
+ * receive them (an object before those that reference it).
+ */
+export async function writeDicomOutputs(
+  dicom: DicomCase,
+  segmentation: Volume<Uint8Array>,
+  context: { header: NiftiHeader; segmentLabels: readonly SegmentLabel[]; softwareVersion: string },
+): Promise<{ output: string; dicomSeg?: string; dicomObjects: string[] }> {
+  fs.mkdirSync(path.dirname(path.resolve(dicom.item.outputFile)), { recursive: true });
+  if (dicom.writeNifti) await writeNifti(dicom.item.outputFile, segmentation, { header: context.header, datatype: 'uint8' });
+  if (dicom.segFile !== null) {
+    fs.mkdirSync(path.dirname(path.resolve(dicom.segFile)), { recursive: true });
+    await writeDicomSeg(dicom.segFile, dicom.series, segmentation.data, context.segmentLabels, { softwareVersion: context.softwareVersion });
+  }
+  const dicomObjects = dicom.segFile !== null ? [dicom.segFile] : [];
+  return { output: dicom.writeNifti ? dicom.item.outputFile : dicom.segFile!, ...(dicom.segFile !== null ? { dicomSeg: dicom.segFile } : {}), dicomObjects };
 }
 
 /** Remove a conversion's work folder. */

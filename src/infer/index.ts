@@ -47,4 +47,8 @@ export { readPostprocessing, resolvePostprocessingFile, postprocessingFilesIn, a
 export { sigmoidInPlace, writeRegion, regionsToSegmentation } from './regions.js';
 export { predictFiles, formatCaseStages, type PredictFilesOptions, type PredictFilesResult, type PredictedCaseRecord } from './predictFiles.js';
 export { OUTPUT_TYPES, isDicomInput, checkDicomTools, convertSeriesToWork, removeDicomWork, type OutputType } from './dicomInput.js';
+export { openInputVolumes, type InputKind, type InputSource, type InputVolumes, type RetrievedSeries } from './inputVolume.js';
+export { choosePacsSeries, predictPacsSeries, retrievePacsSeries, studySeries, PACS_OUTPUT_TYPES, type PacsSeries, type PacsPredictionResult } from './pacsInput.js';
+export { PacsJournal, MAX_ATTEMPTS, type JournalEntry } from './pacsJournal.js';
+export { watchPacs, watchPass, dicomDate, type WatchOptions, type PassSummary } from './pacsWatch.js';
 export { modelLabels, requireModelLabels, NamedLabelModel, type ModelLabels, type NamedLabelModelOptions } from './labelModel.js';

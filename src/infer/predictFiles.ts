@@ -1,10 +1,11 @@
 /**
  * The entry function of `lesionseg predict`: resolve the model (a checkpoint, a run folder, a
  * folder of fold runs, or an nnU-Net v2 model folder; several: an ensemble across models, ensemble.ts),
- * collect the cases, and for each one read its channels, predict (then nnU-Net's postprocessing when
- * given, postprocessing.ts), and write
- * the mask (uint8, the input's header and geometry) and optionally one float32 probability map per
- * class, all through atomic writes.
+ * open the input through the reader of its format (inputVolume.ts: NIfTI, DICOM folder, PACS
+ * series), and for each case read its channels, predict (then nnU-Net's postprocessing when given,
+ * postprocessing.ts), and let the reader write the results (the mask, uint8, in the input's header
+ * and geometry; optionally one float32 probability map per class; a DICOM SEG of a DICOM input),
+ * all through atomic writes.
  *
  * Everything the user can get wrong is refused before the first case is predicted (STYLE rule 18),
  * in this order: the device exists, the step is in (0, 1], every output can be written and none is
@@ -14,16 +15,15 @@
  * The voxel check reads every case once more before predicting; reading is seconds next to the
  * minutes of a sliding window, and the first case is kept so it is not read twice.
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { assertDeviceAvailable, assertSameGrid, CPU, InputError, type Logger, SILENT_LOGGER, type Volume } from '../core/index.js';
-import { assertFiniteVoxels, assertVolume, checkDicomImageSize, checkImageSize, DEFAULT_MAX_IMAGE_BYTES, gridFromHeader, type NiftiHeader, type NiftiImage, readNifti, readNiftiHeader, type SegmentLabel, writeDicomSeg, writeNifti } from '../io/index.js';
+import { assertFiniteVoxels, assertVolume, checkImageSize, gridFromHeader, type NiftiHeader, type NiftiImage, readNifti, readNiftiHeader, type SegmentLabel } from '../io/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
 import type { CheckpointChoice, ModelFold } from '../checkpoint/index.js';
-import { checkPredictionOutputs, collectPredictionCases, probabilityFile, type PredictionCase } from './inputs.js';
+import type { PredictionCase } from './inputs.js';
 import { caseExtent, checkCaseExtent, checkStepFraction } from './predictChecks.js';
-import { checkDicomTools, collectDicomCase, convertDicomCase, isDicomInput, removeDicomWork, type DicomCase, type OutputType } from './dicomInput.js';
+import type { OutputType } from './dicomInput.js';
+import { openInputVolumes, type InputSource } from './inputVolume.js';
 import type { EngineFactory } from './engine.js';
 import { peakRssMiB, type Predictor, type CaseStageSeconds, type PredictorOptions } from './predictor.js';
 import { loadModels, type PredictorEnsemble } from './ensemble.js';
@@ -34,7 +34,8 @@ import { SLIDING_WINDOW_DEFAULTS } from './slidingWindowPredict.js';
 export interface PredictFilesOptions extends PredictorOptions {
   /** One model, or several: an ensemble across models (ensemble.ts, as nnUNetv2_ensemble). */
   model: string | readonly string[];
-  input: string;
+  /** `-i` (a NIfTI image or folder, a DICOM folder) or a series retrieved from a PACS (inputVolume.ts). */
+  input: InputSource;
   output: string;
   /** Folds of a fold-run folder or an nnU-Net model folder to ensemble (default: every fold_K found). */
   folds?: ModelFold[];
@@ -53,8 +54,11 @@ export interface PredictFilesOptions extends PredictorOptions {
   series?: string;
   /** SoftwareVersions of a DICOM SEG. */
   softwareVersion?: string;
-  /** Checks of the caller's own inputs per case (e.g. predict --lungs geometry) and of the model's labels (dataset.json names), run once the cases' images exist and before any voxel is predicted. */
-  beforePredict?: (cases: readonly PredictionCase[], labels: Readonly<Record<string, number>>) => Promise<void>;
+  /**
+   * Checks of the caller's own inputs per case (e.g. predict --lungs geometry) and of the model's labels (dataset.json names),
+   * run once the cases' images exist and before any voxel is predicted; `output` is predict's output (a temporary folder with --pacs and no -o).
+   */
+  beforePredict?: (cases: readonly PredictionCase[], labels: Readonly<Record<string, number>>, output: string) => Promise<void>;
   /** Called after each case's files are written, with its mask and the model's labels (dataset.json names), e.g. for predict --summary and --view. */
   afterCase?: (item: PredictionCase, record: PredictedCaseRecord, segmentation: Volume, labels: Readonly<Record<string, number>>) => Promise<void>;
   /** Log each case's stages (seconds, RSS high-water, windows per second) through the logger. */
@@ -70,6 +74,8 @@ export interface PredictedCaseRecord {
   probabilities: string[];
   /** The DICOM SEG written, when asked for. */
   dicomSeg?: string;
+  /** Every DICOM object written (the SEG, ...), in the order a PACS is to receive them. */
+  dicomObjects?: string[];
   /** Where the DICOM SR goes (dicom-sr): decided and checked here, written by the caller's afterCase (cli case-summary: the numbers come from eval). */
   dicomSr?: string;
   /** DICOM input: the series predicted and how far dcm2niix's grid was from its tags (mm). */
@@ -183,31 +189,22 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
   const device = options.device ?? CPU;
   assertDeviceAvailable(device, device.type === 'cpu' ? 0 : cudaDeviceCount());
   checkStepFraction(options.stepFraction ?? SLIDING_WINDOW_DEFAULTS.stepFraction);
-  const outputTypes = options.outputTypes ?? ['nifti'];
-  let dicom: DicomCase | null = null;
-  if (isDicomInput(options.input)) {
-    dicom = collectDicomCase(options.input, options.output, outputTypes, options.series);
-    // From the headers, before dcm2niix decodes anything (the NIfTI check after conversion stays).
-    checkDicomImageSize(dicom.series, options.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES);
-    if (options.saveProbabilities === true) throw new InputError('--save-probabilities is not written for DICOM input yet', { code: 'bad-arguments' });
-    await checkDicomTools(dicom.series);
-  } else {
-    if (options.series !== undefined) throw new InputError('--series picks a series of a DICOM folder; this input holds NIfTI images', { file: options.input, code: 'bad-arguments' });
-    for (const type of ['dicom-seg', 'dicom-sr'] as const) {
-      if (outputTypes.includes(type)) throw new InputError(`--output-type ${type} needs a DICOM series as -i (the ${type === 'dicom-seg' ? 'SEG' : 'SR'} references its instances)`, { file: options.input, code: 'bad-arguments' });
-    }
-  }
-  const cases = dicom !== null ? [dicom.item] : collectPredictionCases(options.input, options.output);
-  if (dicom === null) checkPredictionOutputs(cases, options.input, options.output);
+  const volumes = await openInputVolumes(options.input, {
+    output: options.output,
+    outputTypes: options.outputTypes ?? ['nifti'],
+    ...(options.series !== undefined ? { series: options.series } : {}),
+    saveProbabilities: options.saveProbabilities === true,
+    ...(options.maxImageBytes !== undefined ? { maxImageBytes: options.maxImageBytes } : {}),
+  });
+  const cases = volumes.cases;
   const { predictor, checkpoints } = await loadModels(options, logger);
   const records: PredictedCaseRecord[] = [];
-  let dicomWork: Awaited<ReturnType<typeof convertDicomCase>> | null = null;
   try {
-    if (options.saveProbabilities === true) checkPredictionOutputs(cases, options.input, options.output, predictor.numClasses);
-    const segmentLabels = dicom?.segFile != null ? segmentLabelsOf(predictor) : [];
-    if (dicom !== null) dicomWork = await forCase(dicom.item.caseId, () => convertDicomCase(dicom!));
+    volumes.checkWithModel(predictor.numClasses);
+    const segmentLabels = volumes.dicom?.segFile != null ? segmentLabelsOf(predictor) : [];
+    for (const item of cases) await forCase(item.caseId, () => volumes.prepare(item));
     await checkCaseHeaders(cases, predictor, options);
-    if (options.beforePredict !== undefined) await options.beforePredict(cases, predictor.plan.datasets[0]?.labels ?? {});
+    if (options.beforePredict !== undefined) await options.beforePredict(cases, predictor.plan.datasets[0]?.labels ?? {}, options.output);
     // Every voxel of every case before the first prediction; the first case's images are kept.
     let firstImages: NiftiImage[] | null = null;
     for (const [index, item] of cases.entries()) {
@@ -228,28 +225,20 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
         logger.info(`${item.caseId}: postprocessing set ${changed} voxel(s) to background`);
       }
       const t2 = performance.now();
-      fs.mkdirSync(path.dirname(path.resolve(item.outputFile)), { recursive: true });
-      if (dicom === null || dicom.writeNifti) await writeNifti(item.outputFile, result.segmentation, { header: images[0]!.header, datatype: 'uint8' });
-      if (dicom !== null && dicom.segFile !== null) {
-        fs.mkdirSync(path.dirname(path.resolve(dicom.segFile)), { recursive: true });
-        await writeDicomSeg(dicom.segFile, dicom.series, result.segmentation.data, segmentLabels, { softwareVersion: options.softwareVersion ?? 'lesionseg' });
-      }
-      const probabilityFiles: string[] = [];
-      for (const [k, volume] of (result.probabilities ?? []).entries()) {
-        const file = probabilityFile(item.outputFile, k);
-        await writeNifti(file, volume, { header: images[0]!.header, datatype: 'float32' });
-        probabilityFiles.push(file);
-      }
+      const written = await volumes.write(item, result, { header: images[0]!.header, segmentLabels, softwareVersion: options.softwareVersion ?? 'lesionseg' });
       const t3 = performance.now();
+      const dicom = volumes.dicom;
+      const geometryDifferenceMm = volumes.geometryDifferenceMm();
       const record: PredictedCaseRecord = {
         caseId: item.caseId,
-        inputs: dicom !== null ? [dicom.series.folder] : item.channelFiles,
-        output: dicom === null || dicom.writeNifti ? item.outputFile : dicom.segFile!,
-        probabilities: probabilityFiles,
-        ...(dicom?.segFile != null ? { dicomSeg: dicom.segFile } : {}),
+        inputs: volumes.inputsOf(item),
+        output: written.output,
+        probabilities: written.probabilities,
+        ...(written.dicomSeg !== undefined ? { dicomSeg: written.dicomSeg } : {}),
         ...(dicom?.srFile != null ? { dicomSr: dicom.srFile } : {}),
-        ...(dicom !== null && dicomWork !== null
-          ? { dicom: { seriesInstanceUid: dicom.series.seriesInstanceUid, instances: dicom.series.instances.length, geometryDifferenceMm: dicomWork.converted.geometryDifferenceMm } }
+        ...(written.dicomObjects !== undefined && written.dicomObjects.length > 0 ? { dicomObjects: written.dicomObjects } : {}),
+        ...(dicom !== null && geometryDifferenceMm !== null
+          ? { dicom: { seriesInstanceUid: dicom.series.seriesInstanceUid, instances: dicom.series.instances.length, geometryDifferenceMm } }
           : {}),
         shape: [...result.segmentation.shape],
         seconds: { read: (t1 - t0) / 1000, ...result.seconds, write: (t3 - t2) / 1000 },
@@ -263,7 +252,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
     }
   } finally {
     predictor.dispose();
-    if (dicomWork !== null) removeDicomWork(dicomWork.workDir);
+    volumes.close();
   }
   return { checkpoints, cases: records };
 }

@@ -209,3 +209,6 @@ export interface SrRead {
 export function readSrWithPydicom(sr: string): SrRead {
   return JSON.parse(execFileSync('nice', ['-n', '19', PYTHON, path.join(DICOM_FIXTURES, 'read_sr.py'), sr], { encoding: 'utf8' })) as SrRead;
 }
+
+/** The tests' Orthanc (io/dicomweb/orthanc-test-support.ts), for tests outside io. */
+export { orthancAvailable, startOrthanc, type RunningOrthanc } from './dicomweb/orthanc-test-support.js';

@@ -9,7 +9,8 @@
  */
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
-import { Agent } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent } from 'undici';
 import { InputError, type InputErrorCode, type Logger } from '../../core/index.js';
 import { credentialHint, redactSecrets, type DicomwebAuth } from './auth.js';
 
@@ -38,8 +39,21 @@ export interface HttpSettings {
   readonly dispatcher: Agent | undefined;
 }
 
+/**
+ * undici, loaded only for an https server. Loading it makes its Agent the global dispatcher of
+ * Node's own fetch (when fetch has not run yet), and undici 6/7's HTTP/1 parser, paused by a body
+ * read slower than it arrives (a retrieve writing each instance to disk), asserts `!this.paused`
+ * when the server then closes the kept-alive connection: an uncaught exception that ended `pacs
+ * watch` after its first series over http (nodejs/undici#5360, fixed in undici 8, which needs
+ * Node 22). Over http, Node's own dispatcher is used and does not stop there.
+ */
+function undiciAgent(): typeof Agent {
+  return (createRequire(import.meta.url)('undici') as { Agent: typeof Agent }).Agent;
+}
+
 /** The undici Agent for an https server: the CA file's certificates alone, or Node's roots and the system's bundle. */
 export function httpsAgent(caFile: string | undefined): Agent {
+  const Agent = undiciAgent();
   if (caFile !== undefined) {
     let text: string;
     try {
