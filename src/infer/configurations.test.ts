@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { InputError } from '../core/index.js';
 import { readNifti, readNpy } from '../io/index.js';
 import { readInferenceCheckpoint } from '../checkpoint/index.js';
+import { caseTargetSpacing, preprocessCase } from '../data/index.js';
 import { axisStepFractions, withPreviousStage } from './configurations.js';
 import { predictFiles } from './predictFiles.js';
 import { slidingWindowBoxes } from './slidingWindow.js';
@@ -42,7 +43,7 @@ test('the previous stage\'s labels become one channel per foreground label after
   assert.deepEqual([...out.data], [5, 6, 7, 8, /* label 1 */ 0, 0, 0, 1, /* label 2 */ 0, 1, 0, 0]);
 });
 
-test('a 2d checkpoint reads as the 3D network with kernel depth 1: [1, y, x] patch, weights with a slice axis, mirror axes y and x', () => {
+test('a 2d checkpoint reads as the 3D network with kernel depth 1: [1, y, x] patch, weights with a slice axis, mirror axes y and x; cases keep their slice spacing', async () => {
   const checkpoint = readInferenceCheckpoint(path.join(folder('2d'), 'fold_0/checkpoint_final.pth'));
   const c = checkpoint.plan.configuration;
   assert.equal(c.spatialDims, 2);
@@ -53,15 +54,21 @@ test('a 2d checkpoint reads as the 3D network with kernel depth 1: [1, y, x] pat
   assert.deepEqual(checkpoint.weights.get('decoder.transpconvs.0.weight')!.shape, [16, 8, 1, 2, 2]);
   // nnU-Net's (0, 1) are the slice's y and x.
   assert.deepEqual(checkpoint.mirrorAxes, [1, 2]);
+  // The case keeps its 3 mm slices; in-plane 0.8 mm -> 1 mm: 40 x 36 -> 32 x 29 (np.round(28.8)). nnU-Net's own mask
+  // cannot tell: with z resampled separately by nearest neighbour, 2D slices repeated 3 times give the same labels back.
+  const image = await readNifti(CASE);
+  assert.deepEqual(caseTargetSpacing(c, [3, 0.8, 0.8]), [3, 1, 1]);
+  assert.deepEqual(preprocessCase([image], null, checkpoint.plan).properties.shapeAfterResampling, [6, 32, 29]);
   const cascade = readInferenceCheckpoint(path.join(folder('3d_cascade_fullres'), 'fold_0/checkpoint_final.pth'));
   assert.equal(cascade.plan.configuration.previousStage, '3d_lowres');
   assert.equal(cascade.architecture.config.inputChannels, 3, '1 CT channel + 2 foreground labels of the lowres mask');
 });
 
+/** `windows`: nnU-Net's tiles of the preprocessed case (2d: 6 slices x 3 x 3 over 32 x 29; lowres: [3, 20, 18] padded to 4 deep, 1 x 2 x 2; cascade: [6, 40, 36], 2 x 4 x 4). */
 const CASES = [
-  { configuration: '2d', why: 'slice-wise 2D windows, in-plane resampling that keeps the 3 mm slices, mirroring over y and x' },
-  { configuration: '3d_lowres', why: 'its own spacing (z resampled separately), mirroring over all axes' },
-  { configuration: '3d_cascade_fullres', why: 'after 3d_lowres, whose mask is one-hot input channels, mirroring (1, 2)' },
+  { configuration: '2d', windows: 54, why: 'slice-wise 2D windows, in-plane resampling that keeps the 3 mm slices, mirroring over y and x' },
+  { configuration: '3d_lowres', windows: 4, why: 'its own spacing (z resampled separately), mirroring over all axes' },
+  { configuration: '3d_cascade_fullres', windows: 32, why: 'after 3d_lowres, whose mask is one-hot input channels, mirroring (1, 2)' },
 ];
 
 for (const item of CASES) {
@@ -70,6 +77,7 @@ for (const item of CASES) {
     try {
       const output = path.join(dir, 'case.nii.gz');
       const result = await predictFiles({ model: folder(item.configuration), input: CASE, output, saveProbabilities: true, configuration: item.configuration, stepFraction: 0.5 });
+      assert.equal(result.cases[0]!.windows.total, item.windows, 'sliding windows (a 2D network\'s: one per slice and in-plane tile)');
       const mask = await readNifti(output);
       const referenceMask = readNpy(path.join(HERE, `zoo/${item.configuration}_mask.npy`));
       const reference = readNpy(path.join(HERE, `zoo/${item.configuration}_probabilities.npy`)).data as Float32Array;
