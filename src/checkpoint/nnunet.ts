@@ -112,6 +112,31 @@ function slicewiseMirrorAxes(axes: readonly number[], file: string): MirrorAxis[
 }
 
 /**
+ * The model folder of `configuration` in an nnU-Net results dataset folder (nnUNet_results/DatasetX/,
+ * holding `<trainer>__<plans>__<configuration>/` folders), as nnUNetv2_predict -d -c finds it; null
+ * when `dir` holds no such folder at all (it is another kind of model path). Several trainers or
+ * plans of the configuration, or none of it beside others, are refused naming what is there.
+ */
+export function nnunetConfigurationFolder(dir: string, configuration: string): string | null {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+  } catch {
+    return null;
+  }
+  const models = names.filter((name) => /^.+__.+__.+$/.test(name) && fs.existsSync(path.join(dir, name, 'plans.json'))).sort();
+  if (models.length === 0) return null;
+  const matching = models.filter((name) => name.endsWith(`__${configuration}`));
+  if (matching.length === 1) return path.join(dir, matching[0]!);
+  throw new InputError(
+    matching.length === 0
+      ? `this nnU-Net dataset folder has no model of configuration '${configuration}' (it holds ${models.join(', ')})`
+      : `this nnU-Net dataset folder has ${matching.length} models of configuration '${configuration}' (${matching.join(', ')}): give one of them as -m`,
+    { file: dir, code: 'missing-model' },
+  );
+}
+
+/**
  * The checkpoints of a cascade's previous stage (nnU-Net's 3d_lowres) for the cascade's checkpoints
  * `cascadeFiles`: the model folder beside theirs that nnUNetv2_train names
  * `<trainer>__<plans>__<previousStage>`, the same folds and the same checkpoint (final or best), as

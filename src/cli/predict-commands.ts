@@ -80,7 +80,7 @@ export function registerPredictCommands(program: Command): void {
     .option('--verbose', 'print each case\'s stages: seconds, process RSS high-water, windows run and windows per second')
     .option('--folds <list>', 'folds to ensemble when -m is a folder of fold_K runs or an nnU-Net model folder (default: all found; all = fold_all)', foldList)
     .addOption(new Option('--checkpoint <which>', 'checkpoint_final or checkpoint_best of each run or fold').choices(['final', 'best'] as const).default('final' as const))
-    .option('--configuration <name>', 'nnU-Net model folders: the configuration the model was trained as (2d, 3d_fullres, 3d_lowres, or 3d_cascade_fullres, which runs the 3d_lowres folder beside it first)')
+    .option('--configuration <name>', 'nnU-Net models: the configuration the model was trained as (2d, 3d_fullres, 3d_lowres, or 3d_cascade_fullres, which runs the 3d_lowres folder beside it first); with -m an nnUNet_results dataset folder, the one of its <trainer>__<plans>__<configuration> folders to use')
     .option('--save-probabilities', 'also write softmax probabilities: one float32 <case>_probabilities_<k>.nii.gz per class')
     .addOption(new Option('--engine <engine>', 'torch: our libtorch network; onnx: the network exported to ONNX in memory and run by onnxruntime-node (CPU, fp32), same preprocessing, sliding window and TTA').choices(ENGINE_KINDS).default('torch' as EngineKind))
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../core/index.js';
 import { readNifti, readNpy } from '../io/index.js';
-import { readInferenceCheckpoint } from '../checkpoint/index.js';
+import { readInferenceCheckpoint, resolveCheckpoints } from '../checkpoint/index.js';
 import { caseTargetSpacing, preprocessCase } from '../data/index.js';
 import { axisStepFractions, withPreviousStage } from './configurations.js';
 import { predictFiles } from './predictFiles.js';
@@ -124,4 +124,13 @@ test('a cascade without its 3d_lowres folder beside it is refused by name before
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('--configuration picks the model folder of an nnU-Net results dataset folder, as nnUNetv2_predict -d -c does', () => {
+  assert.deepEqual(resolveCheckpoints(ZOO, undefined, { configuration: '2d' }), [path.join(folder('2d'), 'fold_0/checkpoint_final.pth')]);
+  assert.deepEqual(resolveCheckpoints(ZOO, undefined, { configuration: '3d_cascade_fullres' }), [path.join(folder('3d_cascade_fullres'), 'fold_0/checkpoint_final.pth')]);
+  assert.throws(() => resolveCheckpoints(ZOO, undefined, { configuration: '3d_fullres' }), (error: unknown) =>
+    error instanceof InputError && /no model of configuration '3d_fullres' \(it holds nnUNetTrainer__nnUNetPlans__2d, nnUNetTrainer__nnUNetPlans__3d_cascade_fullres, nnUNetTrainer__nnUNetPlans__3d_lowres\)/.test(error.message));
+  const tiny = path.join(HERE, 'models/Dataset901_Tiny');
+  assert.throws(() => resolveCheckpoints(tiny, undefined, { configuration: '3d_fullres' }), /has 2 models of configuration '3d_fullres' \(nnUNetTrainer__nnUNetPlans__3d_fullres, nnUNetTrainer__nnUNetResEncUNetMPlans__3d_fullres\): give one of them as -m/);
 });

@@ -186,7 +186,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
   }
   const cases = dicom !== null ? [dicom.item] : collectPredictionCases(options.input, options.output);
   if (dicom === null) checkPredictionOutputs(cases, options.input, options.output);
-  const checkpoints = resolveCheckpoints(options.model, options.folds, options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {});
+  const checkpoints = resolveCheckpoints(options.model, options.folds, { ...(options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {}), ...(options.configuration !== undefined ? { configuration: options.configuration } : {}) });
   const predictor = options.engine === undefined
     ? Predictor.fromCheckpoints(checkpoints, { ...options, logger })
     : await Predictor.fromCheckpointsWith(checkpoints, options.engine, { ...options, logger });
