@@ -54,21 +54,24 @@ test('a 2d checkpoint reads as the 3D network with kernel depth 1: [1, y, x] pat
   assert.deepEqual(checkpoint.weights.get('decoder.transpconvs.0.weight')!.shape, [16, 8, 1, 2, 2]);
   // nnU-Net's (0, 1) are the slice's y and x.
   assert.deepEqual(checkpoint.mirrorAxes, [1, 2]);
-  // The case keeps its 3 mm slices; in-plane 0.8 mm -> 1 mm: 40 x 36 -> 32 x 29 (np.round(28.8)). nnU-Net's own mask
+  // The case keeps its 3 mm slices; in-plane 0.8 mm -> 1 mm: 40 x 34 (cropped) -> 32 x 27 (np.round(27.2)). nnU-Net's own mask
   // cannot tell: with z resampled separately by nearest neighbour, 2D slices repeated 3 times give the same labels back.
   const image = await readNifti(CASE);
   assert.deepEqual(caseTargetSpacing(c, [3, 0.8, 0.8]), [3, 1, 1]);
-  assert.deepEqual(preprocessCase([image], null, checkpoint.plan).properties.shapeAfterResampling, [6, 32, 29]);
+  assert.deepEqual(preprocessCase([image], null, checkpoint.plan).properties.shapeAfterResampling, [6, 32, 27]);
   const cascade = readInferenceCheckpoint(path.join(folder('3d_cascade_fullres'), 'fold_0/checkpoint_final.pth'));
   assert.equal(cascade.plan.configuration.previousStage, '3d_lowres');
   assert.equal(cascade.architecture.config.inputChannels, 3, '1 CT channel + 2 foreground labels of the lowres mask');
 });
 
-/** `windows`: nnU-Net's tiles of the preprocessed case (2d: 6 slices x 3 x 3 over 32 x 29; lowres: [3, 20, 18] padded to 4 deep, 1 x 2 x 2; cascade: [6, 40, 36], 2 x 4 x 4). */
+/**
+ * `windows`: nnU-Net's tiles of the case cropped to [6, 40, 34] and resampled (2d: 6 slices x 3 x 3 over 32 x 27;
+ * lowres: [3, 20, 17] padded to 4 deep, 1 x 2 x 2; cascade at 0.9 mm: [6, 36, 30], 2 x 4 x 3).
+ */
 const CASES = [
   { configuration: '2d', windows: 54, why: 'slice-wise 2D windows, in-plane resampling that keeps the 3 mm slices, mirroring over y and x' },
   { configuration: '3d_lowres', windows: 4, why: 'its own spacing (z resampled separately), mirroring over all axes' },
-  { configuration: '3d_cascade_fullres', windows: 32, why: 'after 3d_lowres, whose mask is one-hot input channels, mirroring (1, 2)' },
+  { configuration: '3d_cascade_fullres', windows: 24, why: 'after 3d_lowres, whose mask is resampled to 0.9 mm as a label map and one-hot input channels, mirroring (1, 2)' },
 ];
 
 for (const item of CASES) {
