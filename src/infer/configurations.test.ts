@@ -13,10 +13,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../core/index.js';
-import { readNifti, readNpy } from '../io/index.js';
+import { readNifti, readNiftiHeader, readNpy } from '../io/index.js';
 import { readInferenceCheckpoint, resolveCheckpoints } from '../checkpoint/index.js';
 import { caseTargetSpacing, preprocessCase } from '../data/index.js';
 import { axisStepFractions, withPreviousStage } from './configurations.js';
+import { caseExtent } from './predictChecks.js';
 import { predictFiles } from './predictFiles.js';
 import { slidingWindowBoxes } from './slidingWindow.js';
 
@@ -136,4 +137,19 @@ test('--configuration picks the model folder of an nnU-Net results dataset folde
     error instanceof InputError && /no model of configuration '3d_fullres' \(it holds nnUNetTrainer__nnUNetPlans__2d, nnUNetTrainer__nnUNetPlans__3d_cascade_fullres, nnUNetTrainer__nnUNetPlans__3d_lowres\)/.test(error.message));
   const tiny = path.join(HERE, 'models/Dataset901_Tiny');
   assert.throws(() => resolveCheckpoints(tiny, undefined, { configuration: '3d_fullres' }), /has 2 models of configuration '3d_fullres' \(nnUNetTrainer__nnUNetPlans__3d_fullres, nnUNetTrainer__nnUNetResEncUNetMPlans__3d_fullres\): give one of them as -m/);
+});
+
+test('the header checks count a 2d case\'s windows per slice and a cascade\'s one-hot channels (before any voxel is read)', async () => {
+  const header = await readNiftiHeader(CASE);
+  const plan = (configuration: string) => readInferenceCheckpoint(path.join(folder(configuration), 'fold_0/checkpoint_final.pth')).plan;
+  const options = { numClasses: 3, stepFraction: 0.5, probabilities: false };
+  // Uncropped [6, 40, 36] (headers only): 2d in-plane 32 x 29 -> 6 x 3 x 3 windows.
+  assert.equal(caseExtent('case', [header], plan('2d'), options).windows, 54);
+  const cascade = plan('3d_cascade_fullres');
+  const withMask = caseExtent('case', [header], cascade, options);
+  const alone = structuredClone(cascade);
+  delete alone.configuration.previousStage;
+  const without = caseExtent('case', [header], alone, options);
+  // Two float32 one-hot channels over the resampled [6, 36, 32] grid.
+  assert.equal(withMask.bytes - without.bytes, 2 * 6 * 36 * 32 * 4);
 });

@@ -13,7 +13,7 @@
 import { formatGib, InputError, type Shape3 } from '../core/index.js';
 import { caseTargetSpacing, computeNewShape, type Plan } from '../data/index.js';
 import { gridFromHeader, type NiftiHeader } from '../io/index.js';
-import { axisStepFractions } from './configurations.js';
+import { axisStepFractions, previousStageChannels } from './configurations.js';
 import { windowCountPerAxis } from './slidingWindow.js';
 
 /**
@@ -73,7 +73,8 @@ export function caseExtent(caseId: string, headers: readonly NiftiHeader[], plan
   const windows = networkShape.reduce((product, size, axis) => product * windowCountPerAxis(size, patch[axis]!, steps[axis]!), 1);
   const inputVoxels = voxels(shape);
   const channelsAsRead = headers.reduce((sum, h) => sum + voxels(h.dims.slice(0, 3)) * (Math.max(1, h.bitpix / 8) + 4), 0);
-  const preprocessed = headers.length * voxels(resampled) * 4;
+  // A cascade stage's input also holds the previous stage's mask, one float32 channel per foreground label.
+  const preprocessed = (headers.length + previousStageChannels(configuration, options.numClasses)) * voxels(resampled) * 4;
   const accumulators = (options.numClasses + 1) * voxels(networkShape) * 4;
   const probabilities = options.probabilities ? options.numClasses * inputVoxels * 4 : 0;
   return { caseId, inputShape: shape, networkShape, windows, bytes: channelsAsRead + preprocessed + accumulators + probabilities };
