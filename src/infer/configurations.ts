@@ -11,9 +11,11 @@
  *   first, its mask in the input geometry is preprocessed with the cascade's plan as a
  *   segmentation (transpose, crop with -1 outside the image's nonzero region, resampled as
  *   nnU-Net resamples labels) and becomes one channel per foreground label after the image
- *   channels (withPreviousStage, nnU-Net's convert_labelmap_to_one_hot; -1 and background give 0).
+ *   channels (preprocessAfterPreviousStage; withPreviousStage is nnU-Net's convert_labelmap_to_one_hot,
+ *   -1 and background give 0). The Predictor holds the previous stage and calls these.
  */
-import type { PlanConfiguration } from '../data/index.js';
+import type { Volume } from '../core/index.js';
+import { preprocessCase, type Plan, type PlanConfiguration, type PreprocessedCase } from '../data/index.js';
 import type { Triple } from './slidingWindow.js';
 
 /** The step fraction per axis [z, y, x]: a 2D configuration steps one slice at a time along z (its patch is 1 deep). */
@@ -30,7 +32,7 @@ export function previousStageChannels(configuration: Pick<PlanConfiguration, 'pr
  * `data` [C, z, y, x] followed by the one-hot channels of `segmentation` [z, y, x] (the previous
  * stage's labels on the same grid) for labels 1 .. numClasses - 1, as float32 [C + K - 1, z, y, x].
  */
-export function withPreviousStage(data: Float32Array, shape: readonly number[], segmentation: Int8Array, numClasses: number): { data: Float32Array; shape: number[] } {
+export function withPreviousStage(data: Float32Array, shape: readonly number[], segmentation: Int8Array, numClasses: number): { data: Float32Array; shape: [number, number, number, number] } {
   const voxels = shape[1]! * shape[2]! * shape[3]!;
   if (segmentation.length !== voxels || data.length !== shape[0]! * voxels) {
     throw new RangeError(`the previous stage's segmentation has ${segmentation.length} voxels, the case [${shape.join(', ')}]`);
@@ -43,4 +45,15 @@ export function withPreviousStage(data: Float32Array, shape: readonly number[], 
     if (label >= 1 && label <= extra) out[data.length + (label - 1) * voxels + i] = 1;
   }
   return { data: out, shape: [shape[0]! + extra, shape[1]!, shape[2]!, shape[3]!] };
+}
+
+/**
+ * A cascade stage's input: `images` preprocessed with `plan` together with `previousMask` (the
+ * previous stage's mask in the input geometry) as their label map, so that it is transposed,
+ * cropped and resampled as nnU-Net's run_case treats `seg_from_prev_stage_file`, then one-hot
+ * after the image channels. No class locations are sampled (prediction does not need them).
+ */
+export function preprocessAfterPreviousStage(images: readonly Volume[], previousMask: Volume, plan: Plan, caseId: string, numClasses: number): PreprocessedCase {
+  const preprocessed = preprocessCase(images, previousMask, plan, { caseId, foregroundLabels: [] });
+  return { ...preprocessed, ...withPreviousStage(preprocessed.data, preprocessed.shape, preprocessed.seg!, numClasses) };
 }

@@ -6,6 +6,8 @@
  * input geometry (export.ts). Constructors do no I/O; `Predictor.fromCheckpoints` reads files.
  * The models are engines (engine.ts): libtorch networks, or engines an EngineFactory builds from
  * the same checkpoints (ONNX through onnxruntime-node), all under the same sliding window.
+ * nnU-Net's 2d and cascade configurations change the window steps and the input (configurations.ts);
+ * a cascade stage holds its previous stage, a Predictor of its own.
  */
 import { CheckpointError, InputError, SILENT_LOGGER, TorchError, type Device, type Logger, type ProgressReporter, type Volume } from '../core/index.js';
 import { preprocessCase, type CaseProperties, type Plan, type PreprocessSeconds } from '../data/index.js';
@@ -13,7 +15,7 @@ import { contiguous, fromArray, narrow, scope, type Tensor } from '../tensor/ind
 import { buildInferenceNetwork, previousStageCheckpoints, readInferenceCheckpoint, type InferenceCheckpoint, type SegmentationNetwork } from '../checkpoint/index.js';
 import { isWindowEngine, TorchEngine, type EngineFactory, type WindowEngine } from './engine.js';
 import { largestComponentAbove, normalizedCtThreshold } from './bodyMask.js';
-import { axisStepFractions, previousStageChannels, withPreviousStage } from './configurations.js';
+import { axisStepFractions, preprocessAfterPreviousStage, previousStageChannels } from './configurations.js';
 import { exportPrediction } from './export.js';
 import { ALL_MIRROR_AXES, type SpatialAxis } from './mirroring.js';
 import { SLIDING_WINDOW_DEFAULTS, slidingWindowPredict, slidingWindowPredictAsync, type InferencePrecision, type LogitsFunction, type SlidingWindowOptions, type WindowCounts } from './slidingWindowPredict.js';
@@ -338,11 +340,7 @@ export class Predictor {
       );
     }
     if (this.previousStage === null) return preprocessCase(images, null, this.plan, { caseId });
-    // A cascade stage: the previous stage's mask, preprocessed with this plan as a label map, one-hot after the image channels.
-    if (!this.previousStage.synchronous) throw new RangeError('a cascade\'s previous stage must run on a synchronous engine');
-    const previous = this.previousStage.predictCase(images, { caseId });
-    const preprocessed = preprocessCase(images, previous.segmentation, this.plan, { caseId, foregroundLabels: [] });
-    return { ...preprocessed, ...withPreviousStage(preprocessed.data, preprocessed.shape, preprocessed.seg!, this.numClasses) };
+    return preprocessAfterPreviousStage(images, this.previousStage.predictCase(images, { caseId }).segmentation, this.plan, caseId, this.numClasses);
   }
 
   /** Logits (disposed here) back to the input geometry; `clock` has marked preprocessing, body mask and sliding window. */
