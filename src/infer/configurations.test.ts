@@ -23,7 +23,7 @@ import { slidingWindowBoxes } from './slidingWindow.js';
 
 const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/nnunet');
 const ZOO = path.join(HERE, 'models/Dataset902_Zoo');
-const folder = (configuration: string): string => path.join(ZOO, `nnUNetTrainer__nnUNetPlans__${configuration}`);
+const folder = (configuration: string, plans = 'nnUNetPlans'): string => path.join(ZOO, `nnUNetTrainer__${plans}__${configuration}`);
 const CASE = path.join(HERE, 'zoo/case_0000.nii.gz');
 
 test('a 2D configuration steps one slice at a time along z and by the fraction in-plane', () => {
@@ -73,18 +73,19 @@ const CASES = [
   { configuration: '2d', windows: 54, why: 'slice-wise 2D windows, in-plane resampling that keeps the 3 mm slices, mirroring over y and x' },
   { configuration: '3d_lowres', windows: 4, why: 'its own spacing (z resampled separately), mirroring over all axes' },
   { configuration: '3d_cascade_fullres', windows: 24, why: 'after 3d_lowres, whose mask is resampled to 0.9 mm as a label map and one-hot input channels, mirroring (1, 2)' },
+  { configuration: '2d', plans: 'nnUNetResEncUNetMPlans', reference: 'resenc_2d', windows: 54, why: 'a 2D ResidualEncoderUNet (BasicBlockD with Conv2d and AvgPool2d skips)' },
 ];
 
 for (const item of CASES) {
-  test(`predict ${item.configuration} (${item.why}): nnU-Net's own mask and probabilities`, async (t) => {
+  test(`predict ${item.plans ?? 'nnUNetPlans'} ${item.configuration} (${item.why}): nnU-Net's own mask and probabilities`, async (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-zoo-'));
     try {
       const output = path.join(dir, 'case.nii.gz');
-      const result = await predictFiles({ model: folder(item.configuration), input: CASE, output, saveProbabilities: true, configuration: item.configuration, stepFraction: 0.5 });
+      const result = await predictFiles({ model: folder(item.configuration, item.plans), input: CASE, output, saveProbabilities: true, configuration: item.configuration, stepFraction: 0.5 });
       assert.equal(result.cases[0]!.windows.total, item.windows, 'sliding windows (a 2D network\'s: one per slice and in-plane tile)');
       const mask = await readNifti(output);
-      const referenceMask = readNpy(path.join(HERE, `zoo/${item.configuration}_mask.npy`));
-      const reference = readNpy(path.join(HERE, `zoo/${item.configuration}_probabilities.npy`)).data as Float32Array;
+      const referenceMask = readNpy(path.join(HERE, `zoo/${item.reference ?? item.configuration}_mask.npy`));
+      const reference = readNpy(path.join(HERE, `zoo/${item.reference ?? item.configuration}_probabilities.npy`)).data as Float32Array;
       assert.deepEqual([...mask.shape], referenceMask.shape);
       const voxels = referenceMask.data.length;
       const ours: Float32Array[] = [];
@@ -131,10 +132,11 @@ test('a cascade without its 3d_lowres folder beside it is refused by name before
 });
 
 test('--configuration picks the model folder of an nnU-Net results dataset folder, as nnUNetv2_predict -d -c does', () => {
-  assert.deepEqual(resolveCheckpoints(ZOO, undefined, { configuration: '2d' }), [path.join(folder('2d'), 'fold_0/checkpoint_final.pth')]);
+  assert.deepEqual(resolveCheckpoints(ZOO, undefined, { configuration: '3d_lowres' }), [path.join(folder('3d_lowres'), 'fold_0/checkpoint_final.pth')]);
   assert.deepEqual(resolveCheckpoints(ZOO, undefined, { configuration: '3d_cascade_fullres' }), [path.join(folder('3d_cascade_fullres'), 'fold_0/checkpoint_final.pth')]);
   assert.throws(() => resolveCheckpoints(ZOO, undefined, { configuration: '3d_fullres' }), (error: unknown) =>
-    error instanceof InputError && /no model of configuration '3d_fullres' \(it holds nnUNetTrainer__nnUNetPlans__2d, nnUNetTrainer__nnUNetPlans__3d_cascade_fullres, nnUNetTrainer__nnUNetPlans__3d_lowres\)/.test(error.message));
+    error instanceof InputError && /no model of configuration '3d_fullres' \(it holds nnUNetTrainer__nnUNetPlans__2d, nnUNetTrainer__nnUNetPlans__3d_cascade_fullres, nnUNetTrainer__nnUNetPlans__3d_lowres, nnUNetTrainer__nnUNetResEncUNetMPlans__2d\)/.test(error.message));
+  assert.throws(() => resolveCheckpoints(ZOO, undefined, { configuration: '2d' }), /has 2 models of configuration '2d' \(nnUNetTrainer__nnUNetPlans__2d, nnUNetTrainer__nnUNetResEncUNetMPlans__2d\): give one of them as -m/);
   const tiny = path.join(HERE, 'models/Dataset901_Tiny');
   assert.throws(() => resolveCheckpoints(tiny, undefined, { configuration: '3d_fullres' }), /has 2 models of configuration '3d_fullres' \(nnUNetTrainer__nnUNetPlans__3d_fullres, nnUNetTrainer__nnUNetResEncUNetMPlans__3d_fullres\): give one of them as -m/);
 });
