@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError, InputError } from '../core/index.js';
 import { planFromNnunet } from '../data/index.js';
-import { nnunetCheckpointFile, nnunetModelFolderOf, readNnunetCheckpoint, readNnunetModelFolder, type NnunetCheckpointName, type NnunetFold } from '../io/index.js';
+import { nnunetCheckpointFile, nnunetModelFolderOf, readNnunetCheckpoint, readNnunetModelFolder, type NnunetCheckpointName, type NnunetFold, type SafetensorsEntry } from '../io/index.js';
 import type { UNetConfig } from '../models/index.js';
 import type { MirrorAxis, ModelCheckpoint, ReadModelOptions } from './model.js';
 import type { CheckpointName } from './sets.js';
@@ -76,6 +76,10 @@ export function readNnunetModelCheckpoint(file: string, options: ReadModelOption
   const folder = readNnunetModelFolder(where.folder);
   const { plan, network, regions } = planFromNnunet(folder.plans, folder.datasetJson, { plansFile: folder.plansFile, configuration: checkpoint.configuration, datasetJsonFile: path.join(where.folder, 'dataset.json') });
   const fold: NnunetFold | null = checkpoint.fold;
+  const twoD = plan.configuration.spatialDims === 2;
+  const mirrorAxes = checkpoint.mirrorAxes === null ? [] : twoD ? slicewiseMirrorAxes(checkpoint.mirrorAxes, file) : (checkpoint.mirrorAxes as MirrorAxis[]);
+  const weights = twoD ? withSliceAxis(checkpoint.weights) : checkpoint.weights;
+  const momentum = checkpoint.optimizer === null ? null : twoD ? withSliceAxis(checkpoint.optimizer.momentum) : checkpoint.optimizer.momentum;
   return {
     kind: 'nnunet',
     file,
@@ -84,13 +88,79 @@ export function readNnunetModelCheckpoint(file: string, options: ReadModelOption
     architecture: { name: network.name, config: network.config as UNetConfig, taskClasses: null },
     plan,
     numEpochs: nnunetTrainerEpochs(checkpoint.trainerName) ?? checkpoint.currentEpoch,
-    weights: checkpoint.weights,
-    optimizer: checkpoint.optimizer?.momentum ?? null,
-    mirrorAxes: checkpoint.mirrorAxes === null ? [] : (checkpoint.mirrorAxes as MirrorAxis[]),
+    weights,
+    optimizer: momentum,
+    mirrorAxes,
     sidecar: null,
     regions,
     description: `nnU-Net ${checkpoint.trainerName} ${checkpoint.configuration} fold ${String(fold ?? '?')} (${network.name}${regions !== null ? `, ${regions.regions.length} sigmoid regions` : ''}, epoch ${checkpoint.currentEpoch ?? '?'})`,
   };
+}
+
+/**
+ * A 2D network's weights as the 3D network with kernel depth 1 takes them (nnunetSpatialDims in
+ * src/models): every 4D tensor of a 2D U-Net is a Conv2d weight [out, in, ky, kx] or a
+ * ConvTranspose2d weight [in, out, sy, sx] and gains a size-1 axis at index 2 (the bytes are unchanged).
+ */
+function withSliceAxis(weights: ReadonlyMap<string, SafetensorsEntry>): Map<string, SafetensorsEntry> {
+  return new Map([...weights].map(([name, entry]) => [name, entry.shape.length === 4 ? { ...entry, shape: [entry.shape[0]!, entry.shape[1]!, 1, entry.shape[2]!, entry.shape[3]!] } : entry]));
+}
+
+/** A 2D checkpoint's inference_allowed_mirroring_axes (0 = y, 1 = x of the slice) as axes of our [z, y, x] windows. */
+function slicewiseMirrorAxes(axes: readonly number[], file: string): MirrorAxis[] {
+  if (axes.some((axis) => axis !== 0 && axis !== 1)) throw new CheckpointError(`inference_allowed_mirroring_axes of a 2D network must list axes 0 and 1 (got [${axes.join(', ')}])`, { file });
+  return axes.map((axis) => (axis + 1) as MirrorAxis);
+}
+
+/**
+ * The model folder of `configuration` in an nnU-Net results dataset folder (nnUNet_results/DatasetX/,
+ * holding `<trainer>__<plans>__<configuration>/` folders), as nnUNetv2_predict -d -c finds it; null
+ * when `dir` holds no such folder at all (it is another kind of model path). Several trainers or
+ * plans of the configuration, or none of it beside others, are refused naming what is there.
+ */
+export function nnunetConfigurationFolder(dir: string, configuration: string): string | null {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+  } catch {
+    return null;
+  }
+  const models = names.filter((name) => /^.+__.+__.+$/.test(name) && fs.existsSync(path.join(dir, name, 'plans.json'))).sort();
+  if (models.length === 0) return null;
+  const matching = models.filter((name) => name.endsWith(`__${configuration}`));
+  if (matching.length === 1) return path.join(dir, matching[0]!);
+  throw new InputError(
+    matching.length === 0
+      ? `this nnU-Net dataset folder has no model of configuration '${configuration}' (it holds ${models.join(', ')})`
+      : `this nnU-Net dataset folder has ${matching.length} models of configuration '${configuration}' (${matching.join(', ')}): give one of them as -m`,
+    { file: dir, code: 'missing-model' },
+  );
+}
+
+/**
+ * The checkpoints of a cascade's previous stage (nnU-Net's 3d_lowres) for the cascade's checkpoints
+ * `cascadeFiles`: the model folder beside theirs that nnUNetv2_train names
+ * `<trainer>__<plans>__<previousStage>`, the same folds and the same checkpoint (final or best), as
+ * nnUNetv2_predict runs both stages with the same -f and -chk.
+ */
+export function previousStageCheckpoints(cascadeFiles: readonly string[], previousStage: string): string[] {
+  const where = nnunetModelFolderOf(cascadeFiles[0]!);
+  if (where === null || where.file === null) throw new CheckpointError('a cascade checkpoint must sit in fold_K/ of a model folder', { file: cascadeFiles[0]! });
+  const match = /^(.+__.+)__[^_].*$/.exec(path.basename(where.folder));
+  const sibling = match === null ? null : path.join(path.dirname(where.folder), `${match[1]}__${previousStage}`);
+  if (sibling === null || !fs.existsSync(sibling)) {
+    throw new InputError(
+      `this cascade model needs its previous stage '${previousStage}': nnUNetv2_train writes it beside this folder as ${sibling ?? `<trainer>__<plans>__${previousStage}`}, which is missing`,
+      { file: where.folder, code: 'missing-model' },
+    );
+  }
+  return cascadeFiles.map((file) => {
+    const inSibling = path.join(sibling, path.basename(path.dirname(file)), path.basename(file));
+    if (!fs.existsSync(inSibling)) {
+      throw new InputError(`the previous stage '${previousStage}' has no ${path.basename(path.dirname(file))}/${path.basename(file)} for the cascade's`, { file: sibling, code: 'bad-fold' });
+    }
+    return inSibling;
+  });
 }
 
 /**

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError, InputError } from '../core/index.js';
 import { nnunetModelFolderOf } from '../io/index.js';
-import { resolveNnunetCheckpoints, resolveNnunetPretrained, type ModelFold } from './nnunet.js';
+import { nnunetConfigurationFolder, resolveNnunetCheckpoints, resolveNnunetPretrained, type ModelFold } from './nnunet.js';
 import { checkpointBase } from './sets.js';
 
 /** The checkpoint a run folder is predicted with. */
@@ -23,7 +23,10 @@ export type CheckpointChoice = 'final' | 'best';
  * in `folds`, default every fold_K found, in K order), or an nnU-Net model folder (its folds'
  * checkpoint_final.pth or _best.pth, see nnunetCheckpoint.ts).
  */
-export function resolveCheckpoints(modelPath: string, folds?: readonly ModelFold[], options: { checkpoint?: CheckpointChoice } = {}): string[] {
+export function resolveCheckpoints(modelPath: string, folds?: readonly ModelFold[], options: { checkpoint?: CheckpointChoice; configuration?: string } = {}): string[] {
+  // An nnU-Net results dataset folder: --configuration picks its <trainer>__<plans>__<configuration> model folder.
+  const configurationFolder = options.configuration !== undefined && nnunetModelFolderOf(modelPath) === null ? nnunetConfigurationFolder(modelPath, options.configuration) : null;
+  if (configurationFolder !== null) return resolveCheckpoints(configurationFolder, folds, { ...(options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {}) });
   if (nnunetModelFolderOf(modelPath) !== null) {
     return resolveNnunetCheckpoints(modelPath, { ...(folds !== undefined ? { folds } : {}), ...(options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {}) });
   }

@@ -41,10 +41,10 @@ function checkPacsOutputTypes(types: readonly OutputType[], output: string | und
 }
 
 /** The model resolves and the device exists: checked before anything is downloaded. */
-function checkModelAndDevice(options: { model: string | readonly string[]; folds?: ModelFold[]; checkpoint?: CheckpointChoice; device?: PredictFilesOptions['device'] }): void {
+function checkModelAndDevice(options: { model: string | readonly string[]; folds?: ModelFold[]; checkpoint?: CheckpointChoice; configuration?: string; device?: PredictFilesOptions['device'] }): void {
   const device = options.device ?? { type: 'cpu' as const };
   assertDeviceAvailable(device, device.type === 'cpu' ? 0 : cudaDeviceCount());
-  for (const model of typeof options.model === 'string' ? [options.model] : options.model) resolveCheckpoints(model, options.folds, options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {});
+  for (const model of typeof options.model === 'string' ? [options.model] : options.model) resolveCheckpoints(model, options.folds, { ...(options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {}), ...(options.configuration !== undefined ? { configuration: options.configuration } : {}) });
 }
 
 export interface PacsPredictArguments {

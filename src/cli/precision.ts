@@ -5,6 +5,7 @@
  */
 import { Option } from '@commander-js/extra-typings';
 import { PRECISION_REQUESTS, resolvePrecision, type Device, type Precision, type PrecisionRequest } from '../core/index.js';
+import { nnunetConfigurationFolder } from '../checkpoint/index.js';
 import { nnunetModelFolderOf } from '../io/index.js';
 
 export function precisionOption(defaultValue: PrecisionRequest = 'fp32') {
@@ -32,8 +33,10 @@ export function resolvePrecisionFlag(request: PrecisionRequest, device: Device):
  * the comparison that keeps bf16 for our own models: on the demo's trained models, bf16 differs
  * from fp32 on 0.004 % of voxels and by +0.0006 DSC mean.
  */
-export function resolvePredictPrecision(request: PrecisionRequest, device: Device, models: readonly string[], engine: 'torch' | 'onnx'): Precision {
+export function resolvePredictPrecision(request: PrecisionRequest, device: Device, models: readonly string[], engine: 'torch' | 'onnx', configuration?: string): Precision {
   if (request === 'auto' && engine === 'onnx') return 'fp32';
-  if (request === 'auto' && device.type === 'cpu' && models.some((model) => nnunetModelFolderOf(model) !== null)) return 'fp32';
+  // An nnU-Net model folder, one of its folds or checkpoints, or (with --configuration) an nnUNet_results dataset folder.
+  const byNnunet = (model: string): boolean => nnunetModelFolderOf(model) !== null || (configuration !== undefined && nnunetConfigurationFolder(model, configuration) !== null);
+  if (request === 'auto' && device.type === 'cpu' && models.some(byNnunet)) return 'fp32';
   return resolvePrecisionFlag(request, device);
 }

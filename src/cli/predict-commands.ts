@@ -114,7 +114,7 @@ export function registerPredictCommands(program: Command): void {
     .option('--verbose', 'print each case\'s stages: seconds, process RSS high-water, windows run and windows per second')
     .option('--folds <list>', 'folds to ensemble when -m is a folder of fold_K runs or an nnU-Net model folder (default: all found; all = fold_all)', foldList)
     .addOption(new Option('--checkpoint <which>', 'checkpoint_final or checkpoint_best of each run or fold').choices(['final', 'best'] as const).default('final' as const))
-    .option('--configuration <name>', 'nnU-Net model folders: the configuration the model was trained as (3d_fullres; 2d and 3d_lowres are not supported yet)')
+    .option('--configuration <name>', 'nnU-Net models: the configuration the model was trained as (2d, 3d_fullres, 3d_lowres, or 3d_cascade_fullres, which runs the 3d_lowres folder beside it first); with -m an nnUNet_results dataset folder, the one of its <trainer>__<plans>__<configuration> folders to use')
     .option('--postprocessing <file>', 'apply nnU-Net\'s postprocessing to each mask, as nnUNetv2_apply_postprocessing: a postprocessing.pkl (read without running it) or postprocessing.json, or a folder holding one (nnUNetv2_find_best_configuration writes it)')
     .option('--save-probabilities', 'also write softmax probabilities (a region model: sigmoid ones; an ensemble: their mean): one float32 <case>_probabilities_<k>.nii.gz per class or region')
     .addOption(new Option('--engine <engine>', 'torch: our libtorch network; onnx: the network exported to ONNX in memory and run by onnxruntime-node (CPU, fp32), same preprocessing, sliding window and TTA').choices(ENGINE_KINDS).default('torch' as EngineKind))
@@ -192,7 +192,7 @@ export function registerPredictCommands(program: Command): void {
         saveProbabilities: options.saveProbabilities === true,
         ...predictorChoices,
         // auto: bf16 where the CPU computes it natively, else fp32 (fp16 on CUDA); fp32 for the ONNX engine and for nnU-Net's models on a CPU.
-        precision: resolvePredictPrecision(options.precision, device, options.model, options.engine),
+        precision: resolvePredictPrecision(options.precision, device, options.model, options.engine, options.configuration),
         verbose: options.verbose === true,
         maxMemoryBytes: options.maxMemoryGib,
         outputTypes,

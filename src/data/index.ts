@@ -26,7 +26,7 @@ export type {
 } from './planning_schema.js';
 export { poolAndConvProps, convFeatureMapSize, featuresPerStage, padShape, type Topology, type Triple } from './planning_topology.js';
 export { unetConfigFromPlan, type UNetConfigFromPlan } from './planning_unet.js';
-export { preprocessCase, sampleClassLocations, transposeArray } from './preprocess.js';
+export { caseTargetSpacing, preprocessCase, sampleClassLocations, transposeArray } from './preprocess.js';
 export type { PreprocessedCase, CaseProperties, PreprocessCaseOptions, PreprocessSeconds } from './preprocess.js';
 export { preprocessDataset, checkPreprocessing, type PreprocessDatasetOptions, type PreprocessDatasetResult } from './preprocess_dataset.js';
 export { checkDatasets, ensureChecked, assertPlanCovers, assertCacheFits, DEFAULT_CACHE_OPTIONS, type CheckedDataset, type DatasetInput, type CacheOptions } from './validate_datasets.js';

@@ -74,7 +74,8 @@ test('a ResidualEncoderUNet plan keeps its blocks per stage; configurations inhe
   plans.configurations.numbered = { inherits_from: 3 };
   assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: 'numbered' }), /configurations\.numbered\.inherits_from must name a configuration, got 3/);
   assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: 'nope' }), (error: unknown) => error instanceof InputError && /'nope' is not in the plans \(they hold 2d, 3d_fullres/.test(error.message));
-  assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: '2d' }), /is 2D; lesionseg predicts 3D configurations only/);
+  // This fixture's 2d configuration names Conv2d with 3D kernels and strides: each is refused by its path.
+  assert.throws(() => planFromNnunet(plans, readDatasetJson(RESENC), { plansFile: file, configuration: '2d' }), /2d\.architecture\.arch_kwargs\.kernel_sizes\.0 must be 2 odd positive integers \(got \[3,3,3\]\)/);
 });
 
 test('every difference from what we build is one issue with its JSON path', () => {

@@ -7,15 +7,17 @@
  * registry's nnU-Net part, src/models/nnunetArchitecture.ts). Everything that would make our
  * preprocessing or network differ from nnU-Net's is refused, each problem named with its JSON
  * path in one ValidationError (with the problems of shape and type that the zod schemas of
- * src/io/nnunet-plans-schema.ts find): architectures the registry does not build (by class name), 2d and cascade
- * configurations, dropout, conv_bias false, norms other than affine InstanceNorm3d, other
+ * src/io/nnunet-plans-schema.ts find): architectures the registry does not build (by class name), dropout, conv_bias false, norms other than affine InstanceNorm3d, other
  * resampling functions or normalisation schemes, reorienting image readers. Region-based labels
  * come out as the regions (one sigmoid head each) and the label each head writes.
+ * A `2d` configuration (conv_op Conv2d) becomes a plan with spatialDims 2 (patch [1, y, x], its
+ * network built with kernel depth 1); a cascade stage (`previous_stage`) records it as
+ * previousStage and its network takes one more input channel per foreground label.
  * The network comes out as the registry's name and the UNetConfig its builder takes.
  */
 import { InputError, parseJson, ValidationError, type InputErrorCode, type Issue } from '../core/index.js';
 import { NnunetConfigurationSchema, NnunetPlansSchema, nnunetRegionsOf, segmentationClassCount, type DatasetJson, type NnunetRegions } from '../io/index.js';
-import { networkFromNnunet, ownConfigFields, type ArchitectureConfig, type ArchitectureName } from '../models/index.js';
+import { networkFromNnunet, nnunetSpatialDims, ownConfigFields, type ArchitectureConfig, type ArchitectureName } from '../models/index.js';
 import type { NormalizationScheme } from './normalize.js';
 import { transposeTriple } from './planning.js';
 import type { ChannelNormalizationPlan, NetworkPlan, Plan } from './planning_schema.js';
@@ -96,11 +98,11 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
   if (!top.ok) issues.push(...top.issues);
   const c = resolveConfiguration(plansJson.configurations, name, file);
   const at = `configurations.${name}`;
-  if (name === '2d' || (Array.isArray(c.patch_size) && c.patch_size.length === 2)) {
-    throw new InputError(`configuration '${name}' is 2D; lesionseg predicts 3D configurations only for now (use 3d_fullres)`, { file, code: 'unsupported-configuration' });
-  }
-  if (name === '3d_lowres' || typeof c.previous_stage === 'string' || typeof c.next_stage === 'string') {
-    throw new InputError(`configuration '${name}' belongs to nnU-Net's cascade (3d_lowres -> 3d_cascade_fullres), not supported for now: use 3d_fullres`, { file, code: 'unsupported-configuration' });
+  // 2d: a 2D network run slice by slice (its patch, spacing and median shape have 2 entries, in-plane).
+  const dims = nnunetSpatialDims(c.architecture);
+  const previousStage = typeof c.previous_stage === 'string' ? c.previous_stage : null;
+  if (previousStage !== null && !isRecord(plansJson.configurations[previousStage])) {
+    report(`${at}.previous_stage`, `previous_stage '${previousStage}' is not a configuration of these plans`, 'bad-value');
   }
 
   const parsed = parseJson(NnunetConfigurationSchema, c, file);
@@ -109,9 +111,16 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
   const plans = top.ok ? top.value : null;
   // Placeholders where the schema found a problem: the conversion goes on only to report the others.
   // The patch is read from the configuration as given, so that its divisibility is checked also when another key is malformed.
-  const patchSize: Triple | null = Array.isArray(c.patch_size) && c.patch_size.length === 3 && c.patch_size.every(isPositiveInt) ? (c.patch_size as Triple) : null;
-  const targetSpacing: Triple = configuration?.spacing ?? [1, 1, 1];
-  const medianShape: Triple = configuration?.median_image_size_in_voxels ?? [1, 1, 1];
+  const givenPatch = Array.isArray(c.patch_size) && c.patch_size.length === dims && c.patch_size.every(isPositiveInt) ? (c.patch_size as number[]) : null;
+  if (Array.isArray(c.patch_size) && givenPatch === null) report(`${at}.patch_size`, `patch_size needs ${dims} positive integers for a ${dims}D network`, 'bad-value');
+  for (const key of ['spacing', 'median_image_size_in_voxels'] as const) {
+    if (configuration !== null && configuration[key].length !== dims) report(`${at}.${key}`, `${key} needs ${dims} entries for a ${dims}D network`, 'bad-value');
+  }
+  // A 2D configuration's entries are in-plane: its patch is one slice deep and it keeps each case's slice spacing (the 1 here is not used).
+  const lift = (values: readonly number[] | undefined): Triple | null => (values === undefined || values.length !== dims ? null : ((dims === 2 ? [1, ...values] : [...values]) as Triple));
+  const patchSize: Triple | null = givenPatch === null ? null : lift(givenPatch);
+  const targetSpacing: Triple = lift(configuration?.spacing) ?? [1, 1, 1];
+  const medianShape: Triple = lift(configuration?.median_image_size_in_voxels) ?? [1, 1, 1];
   const forward: Triple = plans?.transpose_forward ?? [0, 1, 2];
   const backward: Triple = plans?.transpose_backward ?? [0, 1, 2];
   if (c.preprocessor_name !== undefined && c.preprocessor_name !== 'DefaultPreprocessor') report(`${at}.preprocessor_name`, `preprocessor '${String(c.preprocessor_name)}' is not supported (DefaultPreprocessor is)`);
@@ -164,7 +173,10 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
     report(`${at}.resampling_fn_probabilities_kwargs`, 'logits are exported with order 1, order_z 0 and force_separate_z null (nnU-Net\'s default); other settings are not supported');
   }
 
-  const network = networkOf(c.architecture, `${at}.architecture`, report, channels.length, regions?.regions.length ?? segmentationClassCount(datasetJson.labels), patchSize);
+  // The cascade's network also takes the previous stage's segmentation, one channel per foreground label (nnU-Net's determine_num_input_channels).
+  const numClasses = segmentationClassCount(datasetJson.labels);
+  const inputChannels = channels.length + (previousStage === null ? 0 : numClasses - 1);
+  const network = networkOf(c.architecture, `${at}.architecture`, report, inputChannels, regions?.regions.length ?? numClasses, givenPatch);
   if (issues.length > 0) throw new ValidationError(issues, { file });
 
   const datasetName = typeof plansJson.dataset_name === 'string' ? plansJson.dataset_name : datasetJson.name ?? 'nnU-Net dataset';
@@ -191,6 +203,8 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
     },
     configuration: {
       patchSize: patchSize!,
+      ...(dims === 2 ? { spatialDims: 2 as const } : {}),
+      ...(previousStage !== null ? { previousStage } : {}),
       batchSize: isPositiveInt(c.batch_size) ? c.batch_size : 2,
       targetSpacing,
       medianShape,
@@ -218,7 +232,7 @@ function networkOf(
   report: (path: string, message: string, code?: InputErrorCode) => void,
   inputChannels: number,
   numClasses: number,
-  patchSize: Triple | null,
+  patchSize: readonly number[] | null,
 ): { plan: NetworkPlan; network: NnunetNetwork } {
   const network = networkFromNnunet(architecture, { at, report, inputChannels, numClasses, patchSize });
   const { config } = network;

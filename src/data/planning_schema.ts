@@ -114,6 +114,17 @@ export const PlanConfigurationSchema = object({
   batchDice: z.boolean(),
   /** The planner's memory proxy for this patch (nnU-Net's compute_conv_feature_map_size). */
   vramEstimate: z.number().min(0),
+  /**
+   * 2: a 2D network (nnU-Net's `2d` configuration) run slice by slice along axis 0: patchSize[0],
+   * the kernels and the strides along axis 0 are 1, and each case keeps its own slice spacing
+   * (targetSpacing[0] is not used). Absent: 3.
+   */
+  spatialDims: z.union([z.literal(2), z.literal(3)]).optional(),
+  /**
+   * nnU-Net's cascade (3d_cascade_fullres): the configuration of the previous stage, whose
+   * segmentation of the case, one-hot over its foreground labels, follows the image channels.
+   */
+  previousStage: z.string().optional(),
 });
 
 export const PlanSchema = object({

@@ -10,7 +10,7 @@ import { cropToNonzero, type BoundingBox } from './crop.js';
 import { checkCaseShapes, numericData } from './fingerprint.js';
 import { normalizeChannel } from './normalize.js';
 import { transposeTriple } from './planning.js';
-import type { Plan } from './planning_schema.js';
+import type { Plan, PlanConfiguration } from './planning_schema.js';
 import { computeNewShape, resampleSegmentationToShape, resampleVolumeToShape } from './resample.js';
 
 /** nnU-Net `_sample_foreground_locations`: at most 10000 per label, but at least 1 % of its voxels. */
@@ -158,6 +158,16 @@ function presentForegroundLabels(seg: Int8Array): number[] {
   return labels;
 }
 
+/**
+ * The spacing a case is resampled to, given its own (transposed) spacing: the plan's, except that
+ * a 2D configuration keeps the case's slice spacing (nnU-Net's run_case_npy:
+ * `[original_spacing[0]] + target_spacing`).
+ */
+export function caseTargetSpacing(configuration: Pick<PlanConfiguration, 'targetSpacing' | 'spatialDims'>, caseSpacing: readonly number[]): Shape3 {
+  const target = configuration.targetSpacing;
+  return configuration.spatialDims === 2 ? [caseSpacing[0]!, target[1], target[2]] : [target[0], target[1], target[2]];
+}
+
 /** Preprocess one case: `images` one Volume per channel, `label` or null (inference). */
 export function preprocessCase(
   images: readonly Volume[],
@@ -198,7 +208,7 @@ export function preprocessCase(
   const cropped = cropToNonzero(transposed, shapeBeforeCropping, transposedLabel);
   lap('crop');
   const croppedShape = cropped.shape;
-  const targetSpacing: Shape3 = [...configuration.targetSpacing];
+  const targetSpacing = caseTargetSpacing(configuration, spacing);
   const newShape = computeNewShape(croppedShape, spacing, targetSpacing);
 
   const voxels = newShape[0] * newShape[1] * newShape[2];

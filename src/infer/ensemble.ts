@@ -165,7 +165,7 @@ export interface LoadModelsOptions extends PredictorOptions {
 export async function loadModels(options: LoadModelsOptions, logger: Logger = SILENT_LOGGER): Promise<{ predictor: Predictor | PredictorEnsemble; checkpoints: string[] }> {
   const paths = typeof options.model === 'string' ? [options.model] : [...options.model];
   if (paths.length === 0) throw new InputError('no model given (-m)', { code: 'missing-model' });
-  const choice = options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {};
+  const choice = { ...(options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {}), ...(options.configuration !== undefined ? { configuration: options.configuration } : {}) };
   // Every path resolves before any network is built.
   const files = paths.map((model) => resolveCheckpoints(model, options.folds, choice));
   const members: Predictor[] = [];

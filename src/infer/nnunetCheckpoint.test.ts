@@ -111,15 +111,15 @@ test('an architecture, a layer or a preprocessing we would build differently is 
   });
   assert.throws(() => readInferenceCheckpoint(path.join(plain, 'fold_0/checkpoint_final.pth')), (error: unknown) =>
     error instanceof ValidationError && error.issues.length === 2 && /dropout \('torch\.nn\.Dropout3d'\) is not supported/.test(error.message) && /conv_bias false/.test(error.message));
-  // 2d and the cascade: a clear refusal (the checkpoint says 3d_fullres, so plans that make it 2D or a cascade stage are refused).
+  // A cascade stage after a configuration the plans lack, and a 2-entry patch for a Conv3d network: refused by name.
   const lowres = editedFolder((plans) => {
-    plans.configurations['3d_fullres'].next_stage = '3d_cascade_fullres';
+    plans.configurations['3d_fullres'].previous_stage = '3d_lowres';
   });
-  assert.throws(() => readInferenceCheckpoint(path.join(lowres, 'fold_0/checkpoint_final.pth')), /belongs to nnU-Net's cascade .* not supported for now: use 3d_fullres/);
+  assert.throws(() => readInferenceCheckpoint(path.join(lowres, 'fold_0/checkpoint_final.pth')), /previous_stage '3d_lowres' is not a configuration of these plans/);
   const twoD = editedFolder((plans) => {
     plans.configurations['3d_fullres'].patch_size = [16, 16];
   });
-  assert.throws(() => readInferenceCheckpoint(path.join(twoD, 'fold_0/checkpoint_final.pth')), /is 2D; lesionseg predicts 3D configurations only for now/);
+  assert.throws(() => readInferenceCheckpoint(path.join(twoD, 'fold_0/checkpoint_final.pth')), /patch_size needs 3 positive integers for a 3D network/);
   for (const folder of [dir, plain, lowres, twoD]) fs.rmSync(folder, { recursive: true, force: true });
 });
 

@@ -11,8 +11,9 @@
  * so a step like 0.0001 is refused in microseconds instead of building a list of 10^13 windows.
  */
 import { formatGib, InputError, type Shape3 } from '../core/index.js';
-import { computeNewShape, type Plan } from '../data/index.js';
+import { caseTargetSpacing, computeNewShape, type Plan } from '../data/index.js';
 import { gridFromHeader, type NiftiHeader } from '../io/index.js';
+import { axisStepFractions, previousStageChannels } from './configurations.js';
 import { windowCountPerAxis } from './slidingWindow.js';
 
 /**
@@ -65,13 +66,15 @@ export function caseExtent(caseId: string, headers: readonly NiftiHeader[], plan
   const forward = configuration.transpose.forward;
   const transposedShape = forward.map((axis) => shape[axis]!) as Shape3;
   const transposedSpacing = forward.map((axis) => spacing[axis]!) as Shape3;
-  const resampled = computeNewShape(transposedShape, transposedSpacing, [...configuration.targetSpacing] as Shape3);
+  const resampled = computeNewShape(transposedShape, transposedSpacing, caseTargetSpacing(configuration, transposedSpacing));
   const patch = configuration.patchSize;
   const networkShape = resampled.map((n, axis) => Math.max(n, patch[axis]!)) as Shape3;
-  const windows = networkShape.reduce((product, size, axis) => product * windowCountPerAxis(size, patch[axis]!, options.stepFraction), 1);
+  const steps = axisStepFractions(configuration, options.stepFraction);
+  const windows = networkShape.reduce((product, size, axis) => product * windowCountPerAxis(size, patch[axis]!, steps[axis]!), 1);
   const inputVoxels = voxels(shape);
   const channelsAsRead = headers.reduce((sum, h) => sum + voxels(h.dims.slice(0, 3)) * (Math.max(1, h.bitpix / 8) + 4), 0);
-  const preprocessed = headers.length * voxels(resampled) * 4;
+  // A cascade stage's input also holds the previous stage's mask, one float32 channel per foreground label.
+  const preprocessed = (headers.length + previousStageChannels(configuration, options.numClasses)) * voxels(resampled) * 4;
   const accumulators = (options.numClasses + 1) * voxels(networkShape) * 4;
   const probabilities = options.probabilities ? options.numClasses * inputVoxels * 4 : 0;
   return { caseId, inputShape: shape, networkShape, windows, bytes: channelsAsRead + preprocessed + accumulators + probabilities };

@@ -6,13 +6,16 @@
  * input geometry (export.ts). Constructors do no I/O; `Predictor.fromCheckpoints` reads files.
  * The models are engines (engine.ts): libtorch networks, or engines an EngineFactory builds from
  * the same checkpoints (ONNX through onnxruntime-node), all under the same sliding window.
+ * nnU-Net's 2d and cascade configurations change the window steps and the input (configurations.ts);
+ * a cascade stage holds its previous stage, a Predictor of its own.
  */
 import { CheckpointError, InputError, SILENT_LOGGER, TorchError, type Device, type Logger, type ProgressReporter, type Volume } from '../core/index.js';
 import { preprocessCase, type CaseProperties, type Plan, type PreprocessSeconds } from '../data/index.js';
 import { contiguous, fromArray, narrow, scope, type Tensor } from '../tensor/index.js';
-import { buildInferenceNetwork, readInferenceCheckpoint, type InferenceCheckpoint, type SegmentationNetwork } from '../checkpoint/index.js';
+import { buildInferenceNetwork, previousStageCheckpoints, readInferenceCheckpoint, type InferenceCheckpoint, type SegmentationNetwork } from '../checkpoint/index.js';
 import { isWindowEngine, TorchEngine, type EngineFactory, type WindowEngine } from './engine.js';
 import { largestComponentAbove, normalizedCtThreshold } from './bodyMask.js';
+import { axisStepFractions, preprocessAfterPreviousStage, previousStageChannels } from './configurations.js';
 import { exportPrediction } from './export.js';
 import type { NnunetRegions } from '../io/index.js';
 import { ALL_MIRROR_AXES, type SpatialAxis } from './mirroring.js';
@@ -45,6 +48,11 @@ export interface PredictorOptions {
   logger?: Logger;
   /** Region-based nnU-Net models: sigmoid heads written in regions_class_order (default: from the checkpoint; none: softmax). */
   regions?: NnunetRegions | null;
+}
+
+/** A Predictor's own parts beyond the options: a cascade's previous stage (configurations.ts). */
+interface PredictorParts {
+  previousStage?: Predictor;
 }
 
 export interface PredictCaseOptions {
@@ -142,17 +150,23 @@ export class Predictor {
   /** Region-based models: the regions and the label each head writes; null: softmax over classes. */
   readonly regions: NnunetRegions | null;
   private readonly options: Required<Omit<PredictorOptions, 'progress' | 'logger' | 'configuration' | 'regions'>> & Pick<PredictorOptions, 'progress'> & { logger: Logger };
+  /** A cascade's previous stage (3d_lowres), whose mask of each case adds input channels; null otherwise. */
+  readonly previousStage: Predictor | null;
 
   /**
    * `models` (libtorch networks or engines) share `plan`; the networks' deep supervision is
    * switched off (only full-resolution logits are used).
    */
-  constructor(models: readonly (SegmentationNetwork | WindowEngine)[], plan: Plan, options: PredictorOptions = {}) {
+  constructor(models: readonly (SegmentationNetwork | WindowEngine)[], plan: Plan, options: PredictorOptions & PredictorParts = {}) {
     if (models.length === 0) throw new RangeError('a Predictor needs at least one network');
     const engines = models.map((model) => (isWindowEngine(model) ? model : new TorchEngine(model)));
     const classes = new Set(engines.map((e) => e.numClasses));
     if (classes.size !== 1) throw new RangeError(`the networks disagree on the number of classes: ${[...classes].join(', ')}`);
-    const channels = plan.configuration.normalization.length;
+    this.previousStage = options.previousStage ?? null;
+    if ((plan.configuration.previousStage !== undefined) !== (this.previousStage !== null)) {
+      throw new RangeError(`the plan ${plan.configuration.previousStage !== undefined ? `is a cascade stage after '${plan.configuration.previousStage}' and needs` : 'is no cascade stage and takes no'} previous stage`);
+    }
+    const channels = plan.configuration.normalization.length + previousStageChannels(plan.configuration, engines[0]!.numClasses);
     for (const engine of engines) {
       if (engine.inputChannels !== channels) throw new RangeError(`a network takes ${engine.inputChannels} channel(s), the plan ${channels}`);
     }
@@ -224,6 +238,10 @@ export class Predictor {
       for (const engine of engines) engine.dispose();
       throw error;
     }
+    if (first!.plan.configuration.previousStage !== undefined) {
+      for (const engine of engines) engine.dispose();
+      throw new InputError(`--engine ${factory.kind} does not run nnU-Net's cascade yet: use --engine torch`, { code: 'bad-engine' });
+    }
     const predictor = Predictor.ofModel(engines, first!, files, { ...options, device: CPU_DEVICE });
     predictor.description += ` [${factory.kind}]`;
     return predictor;
@@ -233,8 +251,17 @@ export class Predictor {
     // As nnU-Net: the first fold's mirroring axes, unless the caller chose.
     const mirrorAxes = options.mirrorAxes ?? first.mirrorAxes ?? ALL_MIRROR_AXES;
     const skipBackground = options.skipBackground ?? first.kind === 'lesionseg';
-    const predictor = new Predictor(models, first.plan, { ...options, mirrorAxes, skipBackground, regions: options.regions ?? first.regions ?? null });
-    predictor.description = `${first.description}${files.length > 1 ? ` (ensemble of ${files.length})` : ''}`;
+    // A cascade stage: its previous stage from the sibling model folder, same folds and checkpoint, its own mirroring axes.
+    const stage = first.plan.configuration.previousStage;
+    let previousStage: Predictor | undefined;
+    try {
+      previousStage = stage === undefined ? undefined : Predictor.fromCheckpoints(previousStageCheckpoints(files, stage), { ...options, configuration: stage });
+    } catch (error) {
+      for (const model of models) model.dispose();
+      throw error;
+    }
+    const predictor = new Predictor(models, first.plan, { ...options, mirrorAxes, skipBackground, regions: options.regions ?? first.regions ?? null, ...(previousStage !== undefined ? { previousStage } : {}) });
+    predictor.description = `${first.description}${files.length > 1 ? ` (ensemble of ${files.length})` : ''}${previousStage !== undefined ? `, after ${previousStage.description}` : ''}`;
     return predictor;
   }
 
@@ -304,7 +331,7 @@ export class Predictor {
       ...(onWindows !== undefined ? { onWindows } : {}),
       patchSize: this.plan.configuration.patchSize,
       numClasses: this.numClasses,
-      stepFraction: this.options.stepFraction,
+      stepFraction: axisStepFractions(this.plan.configuration, this.options.stepFraction),
       mirrorAxes: this.options.mirrorAxes,
       windowsPerBatch: this.options.windowsPerBatch,
       precision: this.options.precision,
@@ -335,7 +362,8 @@ export class Predictor {
         { code: 'channel-mismatch' },
       );
     }
-    return preprocessCase(images, null, this.plan, { caseId });
+    if (this.previousStage === null) return preprocessCase(images, null, this.plan, { caseId });
+    return preprocessAfterPreviousStage(images, this.previousStage.predictCase(images, { caseId }).segmentation, this.plan, caseId, this.numClasses);
   }
 
   /** Logits (disposed here) back to the input geometry; `clock` has marked preprocessing, body mask and sliding window. */
@@ -421,6 +449,7 @@ export class Predictor {
 
   /** Release the engines' weights and sessions. */
   dispose(): void {
+    this.previousStage?.dispose();
     for (const engine of this.engines) engine.dispose();
   }
 }

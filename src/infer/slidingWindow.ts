@@ -47,9 +47,14 @@ export interface WindowBox {
   start: Triple;
 }
 
-/** Every window of a (padded) volume, z slowest then y then x, as nnU-Net orders its slicers. */
-export function slidingWindowBoxes(shape: readonly number[], patch: readonly number[], stepFraction = 0.5): WindowBox[] {
-  const [sz, sy, sx] = [0, 1, 2].map((axis) => slidingWindowSteps(shape[axis]!, patch[axis]!, stepFraction)) as [number[], number[], number[]];
+/**
+ * Every window of a (padded) volume, z slowest then y then x, as nnU-Net orders its slicers. The
+ * step fraction is one for all axes or one per axis (a 2D network's windows are one slice deep and
+ * step 1 along z: every slice, as nnU-Net's predictor walks the slices of a 2D configuration).
+ */
+export function slidingWindowBoxes(shape: readonly number[], patch: readonly number[], stepFraction: number | readonly number[] = 0.5): WindowBox[] {
+  const stepOf = (axis: number): number => (typeof stepFraction === 'number' ? stepFraction : stepFraction[axis]!);
+  const [sz, sy, sx] = [0, 1, 2].map((axis) => slidingWindowSteps(shape[axis]!, patch[axis]!, stepOf(axis))) as [number[], number[], number[]];
   const boxes: WindowBox[] = [];
   for (const z of sz) for (const y of sy) for (const x of sx) boxes.push({ start: [z, y, x] });
   return boxes;

@@ -36,8 +36,8 @@ export interface SlidingWindowOptions {
   /** Window size [z, y, x] (the plan's patch). */
   patchSize: readonly number[];
   numClasses: number;
-  /** Fraction of the patch between window starts (nnU-Net default 0.5). */
-  stepFraction?: number;
+  /** Fraction of the patch between window starts (nnU-Net default 0.5), for all axes or per axis [z, y, x]. */
+  stepFraction?: number | readonly number[];
   /** Spatial axes to mirror for test-time augmentation; [] for none. */
   mirrorAxes?: readonly SpatialAxis[];
   /**
@@ -104,7 +104,7 @@ export interface WindowPass {
 interface ResolvedOptions {
   patch: Triple;
   numClasses: number;
-  stepFraction: number;
+  stepFraction: number | readonly number[];
   mirrorAxes: readonly SpatialAxis[];
   windowsPerBatch: number | 'auto';
   useGaussian: boolean;

@@ -67,8 +67,9 @@ export const NnunetConfigurationSchema = z.looseObject({
   preprocessor_name: z.string().optional(),
   batch_size: positiveInt.optional(),
   patch_size: z.array(positiveInt).min(2).max(3),
-  median_image_size_in_voxels: triple(positive),
-  spacing: triple(positive),
+  /** 3 entries; a 2D configuration's 2 (in-plane: it keeps each case's slice spacing). */
+  median_image_size_in_voxels: z.array(positive).min(2).max(3),
+  spacing: z.array(positive).min(2).max(3),
   normalization_schemes: z.array(z.string()),
   use_mask_for_norm: z.array(z.boolean()),
   resampling_fn_data: z.string().optional(),
@@ -80,6 +81,6 @@ export const NnunetConfigurationSchema = z.looseObject({
   architecture: Architecture,
   batch_dice: z.boolean(),
   previous_stage: z.string().optional(),
-  next_stage: z.string().optional(),
+  next_stage: z.union([z.string(), z.array(z.string())]).optional(),
 });
 export type NnunetConfigurationJson = z.output<typeof NnunetConfigurationSchema>;

@@ -13,8 +13,12 @@ import { architectureOfNnunetClass, ARCHITECTURES, NNUNET_CLASS_NAMES, ownConfig
 
 type Triple = [number, number, number];
 
-const CONV3D = ['torch.nn.modules.conv.Conv3d', 'torch.nn.Conv3d'];
-const INSTANCE_NORM3D = ['torch.nn.modules.instancenorm.InstanceNorm3d', 'torch.nn.InstanceNorm3d'];
+/** The conv and norm classes per spatial dimensionality (a 2D network is built as 3D with kernel depth 1). */
+const CONV_OPS: Readonly<Record<2 | 3, readonly string[]>> = { 3: ['torch.nn.modules.conv.Conv3d', 'torch.nn.Conv3d'], 2: ['torch.nn.modules.conv.Conv2d', 'torch.nn.Conv2d'] };
+const INSTANCE_NORMS: Readonly<Record<2 | 3, readonly string[]>> = {
+  3: ['torch.nn.modules.instancenorm.InstanceNorm3d', 'torch.nn.InstanceNorm3d'],
+  2: ['torch.nn.modules.instancenorm.InstanceNorm2d', 'torch.nn.InstanceNorm2d'],
+};
 const LEAKY_RELU = ['torch.nn.LeakyReLU', 'torch.nn.modules.activation.LeakyReLU'];
 const COMMON_KWARGS = ['n_stages', 'features_per_stage', 'conv_op', 'kernel_sizes', 'strides', 'n_conv_per_stage_decoder', 'conv_bias', 'norm_op', 'norm_op_kwargs', 'dropout_op', 'dropout_op_kwargs', 'nonlin', 'nonlin_kwargs', 'deep_supervision'];
 
@@ -57,8 +61,20 @@ export interface NnunetNetworkContext {
   report(path: string, message: string, code?: InputErrorCode): void;
   inputChannels: number;
   numClasses: number;
-  /** The configuration's patch (null when malformed): checked for divisibility by the total stride. */
+  /** The configuration's patch (null when malformed): checked for divisibility by the total stride (a 2D patch has 2 entries). */
   patchSize: readonly number[] | null;
+}
+
+/**
+ * The spatial dimensionality `conv_op` names: 2 for Conv2d (nnU-Net's `2d` configuration), else 3.
+ * A 2D network is built as the 3D one with kernel depth 1 and stride 1 along z, run on windows one
+ * slice deep: a Conv3d with kernel [1, ky, kx] over a depth-1 input computes exactly the Conv2d
+ * (the same products and sums), InstanceNorm3d over [1, y, x] is InstanceNorm2d, and a
+ * ConvTranspose3d with kernel [1, sy, sx] is the ConvTranspose2d; the weights gain a size-1 axis.
+ */
+export function nnunetSpatialDims(architecture: unknown): 2 | 3 {
+  const kw = isRecord(architecture) && isRecord(architecture.arch_kwargs) ? architecture.arch_kwargs : {};
+  return CONV_OPS[2].includes(kw.conv_op as string) ? 2 : 3;
 }
 
 /**
@@ -68,6 +84,7 @@ export interface NnunetNetworkContext {
  */
 export function networkFromNnunet(architecture: unknown, context: NnunetNetworkContext): { name: ArchitectureName; config: ArchitectureConfig } {
   const { at, report } = context;
+  const dims = nnunetSpatialDims(architecture);
   const arch = isRecord(architecture) ? architecture : {};
   const className = String(arch.network_class_name);
   const found = architectureOfNnunetClass(className);
@@ -85,18 +102,19 @@ export function networkFromNnunet(architecture: unknown, context: NnunetNetworkC
     const list = isPositiveInt(value) ? new Array<unknown>(n).fill(value) : Array.isArray(value) ? value : [];
     if (list.length !== n) report(path, `${path} needs ${n} entries`, 'bad-value');
     return list.map((entry, i) => {
-      const t = isPositiveInt(entry) ? [entry, entry, entry] : entry;
-      if (!Array.isArray(t) || t.length !== 3 || !t.every(isPositiveInt) || (odd && t.some((v) => v % 2 === 0))) {
-        report(`${path}.${i}`, `${path}.${i} must be 3 ${odd ? 'odd ' : ''}positive integers (got ${JSON.stringify(entry)})`, 'bad-value');
+      const t = isPositiveInt(entry) ? new Array<number>(dims).fill(entry) : entry;
+      if (!Array.isArray(t) || t.length !== dims || !t.every(isPositiveInt) || (odd && t.some((v) => v % 2 === 0))) {
+        report(`${path}.${i}`, `${path}.${i} must be ${dims} ${odd ? 'odd ' : ''}positive integers (got ${JSON.stringify(entry)})`, 'bad-value');
         return [1, 1, 1] as Triple;
       }
-      return [t[0], t[1], t[2]] as Triple;
+      // A 2D network's kernels and strides become [1, ky, kx] and [1, sy, sx] (see nnunetSpatialDims).
+      return (dims === 2 ? [1, t[0], t[1]] : [t[0], t[1], t[2]]) as Triple;
     });
   };
   const kernelSizes = perStage(kw.kernel_sizes, `${k}.kernel_sizes`, true);
   const strides = perStage(kw.strides, `${k}.strides`, false);
   const divisor = strides.reduce<number[]>((acc, s) => acc.map((v, axis) => v * s[axis]!), [1, 1, 1]);
-  const patchSize = context.patchSize;
+  const patchSize = context.patchSize === null ? null : context.patchSize.length === 2 ? [1, ...context.patchSize] : context.patchSize;
   if (patchSize !== null && patchSize.some((p, axis) => p % divisor[axis]! !== 0)) report(`${k}.strides`, `the patch [${patchSize.join(', ')}] is not divisible by the total stride [${divisor.join(', ')}]`, 'bad-value');
   const uniform = (value: unknown, path: string, count: number): number => {
     const list = isPositiveInt(value) ? [value] : Array.isArray(value) ? value : [];
@@ -109,10 +127,10 @@ export function networkFromNnunet(architecture: unknown, context: NnunetNetworkC
   };
   const nConvPerStageDecoder = uniform(kw.n_conv_per_stage_decoder, `${k}.n_conv_per_stage_decoder`, n - 1);
   const own = nnunet.read(kw, { at: k, featuresPerStage: features, report, uniform });
-  if (!CONV3D.includes(kw.conv_op as string)) report(`${k}.conv_op`, `conv_op '${String(kw.conv_op)}' is not supported (Conv3d is)`);
+  if (!CONV_OPS[dims].includes(kw.conv_op as string)) report(`${k}.conv_op`, `conv_op '${String(kw.conv_op)}' is not supported (Conv3d and Conv2d are)`);
   if (kw.conv_bias !== true) report(`${k}.conv_bias`, 'conv_bias false is not supported (nnU-Net plans set true)');
   const normKwargs = isRecord(kw.norm_op_kwargs) ? kw.norm_op_kwargs : {};
-  if (!INSTANCE_NORM3D.includes(kw.norm_op as string)) report(`${k}.norm_op`, `norm_op '${String(kw.norm_op)}' is not supported (InstanceNorm3d is)`);
+  if (!INSTANCE_NORMS[dims].includes(kw.norm_op as string)) report(`${k}.norm_op`, `norm_op '${String(kw.norm_op)}' is not supported with conv_op '${String(kw.conv_op)}' (InstanceNorm${dims}d is)`);
   if (normKwargs.affine !== true) report(`${k}.norm_op_kwargs.affine`, 'an instance norm without affine weights is not supported');
   for (const key of Object.keys(normKwargs)) if (key !== 'eps' && key !== 'affine') report(`${k}.norm_op_kwargs.${key}`, `norm_op_kwargs '${key}' is not supported`);
   const normEps = typeof normKwargs.eps === 'number' ? normKwargs.eps : 1e-5;

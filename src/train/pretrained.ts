@@ -45,6 +45,11 @@ export function loadPretrained(modelPath: string): PretrainedSource {
   if (architectureEntry(name)?.transferSource !== true) {
     throw new CheckpointError(`a ${name} cannot be transferred from yet: the transfer strategies start from ${TRANSFER_SOURCE_ARCHITECTURES.join(' or ')} models (predict runs a ${name})`, { file: checkpoint.file });
   }
+  const configuration = checkpoint.plan?.configuration;
+  if (configuration?.spatialDims === 2 || configuration?.previousStage !== undefined) {
+    // Training builds 3D configurations without a previous stage: a 2d or cascade plan would train something else than its model is.
+    throw new CheckpointError(`a ${configuration.spatialDims === 2 ? '2d' : 'cascade'} nnU-Net model cannot start training yet (train runs 3d_fullres-like configurations; predict runs this one)`, { file: checkpoint.file });
+  }
   if (checkpoint.numEpochs === null) throw new CheckpointError('cannot tell how many epochs this nnU-Net trainer trained (no current_epoch)', { file: checkpoint.file });
   return {
     ...checkpoint,

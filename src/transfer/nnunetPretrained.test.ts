@@ -129,3 +129,13 @@ test('a region-based nnU-Net model (sigmoid heads) is refused as a pre-trained s
     error instanceof InputError && error.code === 'unsupported-regions' && /sigmoid heads for whole, core, extra/.test(error.message));
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('train --pretrained refuses an nnU-Net 2d or cascade model by name (training builds 3D configurations without a previous stage)', () => {
+  const zoo = path.resolve(MODELS, '../Dataset902_Zoo');
+  assert.throws(() => loadPretrained(path.join(zoo, 'nnUNetTrainer__nnUNetPlans__2d/fold_0')), (error: unknown) =>
+    error instanceof CheckpointError && /a 2d nnU-Net model cannot start training yet/.test(error.message));
+  assert.throws(() => loadPretrained(path.join(zoo, 'nnUNetTrainer__nnUNetPlans__3d_cascade_fullres/fold_0')), (error: unknown) =>
+    error instanceof CheckpointError && /a cascade nnU-Net model cannot start training yet/.test(error.message));
+  // 3d_lowres is an ordinary 3D configuration: it loads.
+  assert.equal(loadPretrained(path.join(zoo, 'nnUNetTrainer__nnUNetPlans__3d_lowres/fold_0')).plan!.configuration.targetSpacing[0], 6);
+});
