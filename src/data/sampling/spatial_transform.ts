@@ -154,8 +154,20 @@ export function winningLabels(resampled: Float32Array, labels: readonly number[]
   return result;
 }
 
+/** True when the transform neither rotates nor scales: it is then a plain centre crop. */
+export function isPlainCrop(params: SpatialParams): boolean {
+  return params.rotationRad === null && params.scale === null;
+}
+
+/** Lower corner, in the input patch, of the centre crop to `outputShape`. */
+export function centreCropCorner(inputShape: Triple, outputShape: Triple): Triple {
+  return [0, 1, 2].map((axis) => Math.floor(inputShape[axis]! / 2) - Math.floor(outputShape[axis]! / 2)) as Triple;
+}
+
 function centreCrop(sample: PatchSample, outputShape: Triple): PatchSample {
-  const lowerBound = [0, 1, 2].map((axis) => Math.floor(sample.shape[axis]! / 2) - Math.floor(outputShape[axis]! / 2)) as Triple;
+  // Already the output's size (the loader cropped the case directly to it): nothing to do.
+  if (sample.shape.join() === outputShape.join()) return sample;
+  const lowerBound = centreCropCorner(sample.shape, outputShape);
   return {
     image: cropAndPad(sample.image, sample.channels, sample.shape, lowerBound, outputShape, 0),
     seg: cropAndPad(sample.seg, 1, sample.shape, lowerBound, outputShape, -1),
@@ -165,7 +177,7 @@ function centreCrop(sample: PatchSample, outputShape: Triple): PatchSample {
 }
 
 export function applySpatial(sample: PatchSample, params: SpatialParams, context: ApplyContext): PatchSample {
-  if (params.rotationRad === null && params.scale === null) return centreCrop(sample, params.outputShape);
+  if (isPlainCrop(params)) return centreCrop(sample, params.outputShape);
   const { channels, shape } = sample;
   const out = params.outputShape;
   if (params.dummy2d && out[0] !== shape[0]) {
