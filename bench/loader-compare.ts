@@ -7,10 +7,11 @@
  * Data: `--cases` paper-size phantoms (`synth --size paper`, 120x512x512), planned with the paper
  * preset and preprocessed into `--data` (kept and reused when given, else a temporary folder).
  * Then `--rounds` rounds, the sides alternating which goes first, each round measuring
- * - throughput with 1 worker and with 2 (`--batches` batches after a warm-up of 2 per worker; the
- *   consumer takes batches as fast as they come): ours = createBatchLoader workers, theirs =
- *   nnUNetDataLoader in one process (1) and NonDetMultiThreadedAugmenter processes (2), as
- *   nnU-Net's trainer runs them. Per core = batches/s / workers.
+ * - throughput with 1 worker and with 2 (`--batches` batches after a warm-up that empties what was
+ *   prefetched; the consumer takes batches as fast as they come): ours = createBatchLoader workers,
+ *   theirs = nnUNetDataLoader in one process (1) and NonDetMultiThreadedAugmenter processes (2), as
+ *   nnU-Net's trainer runs them. Per core: wall-clock batches/s / workers, and batches per CPU
+ *   second of the process and its workers (on a shared machine, what the cores we got did).
  * - the wait of a training step that spends `--step` seconds (0.8: the GPU's time) asleep per
  *   batch (the GPU computes, the cores are left to the workers), with 1 and 2 workers.
  * The ratios are medians over rounds of ours / theirs. `nice -n 5` is the caller's business.
@@ -74,7 +75,8 @@ async function runOurs(data: Prepared, workers: number, seed: number): Promise<S
   let batchesPerSecond: number;
   let batchesPerCpuSecond: number;
   try {
-    for (let k = 0; k < 2 * workers; k++) await loader.next(); // warm-up: thread start, case reads
+    // Warm-up: thread start, case reads, and the prefetched batches (2 per worker) made before the count.
+    for (let k = 0; k < 3 * workers; k++) await loader.next();
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     for (let k = 0; k < batches; k++) await loader.next();

@@ -24,9 +24,11 @@ machine the CPU time is what a core's share did), with torch on one thread per p
 threadpool_limits(1)):
 - workers 1: generate_train_batch in this process, `--batches` batches after 2 warm-up batches;
 - workers N > 1: NonDetMultiThreadedAugmenter with N processes, as nnUNetTrainer.get_dataloaders
-  sets it up (num_cached max(6, N // 2), wait_time 0.002, no pin_memory on a CPU);
+  sets it up (wait_time 0.002, no pin_memory on a CPU) but with a queue of 1 (its cache would hold
+  batches made before the count starts), 2N + 2 warm-up batches;
 - the wait per step of a consumer that sleeps `--step` seconds per batch (a GPU step), through
-  the same augmenter (1 worker: NonDetMultiThreadedAugmenter with 1 process, so it prefetches too).
+  the augmenter with nnU-Net's cache (num_cached max(6, N // 2); 1 worker: 1 process, so it
+  prefetches too), after 2N warm-up batches.
 Prints one JSON object.
 
 Usage (PYTHONPATH = the batchgeneratorsv2, batchgenerators, acvl_utils, nnUNet and
@@ -205,10 +207,9 @@ def main():
                               oversample_foreground_percent=0.33, sampling_probabilities=None, pad_sides=None,
                               transforms=transforms, probabilistic_oversampling=False)
 
-    def augmenter():
+    def augmenter(num_cached):
         return NonDetMultiThreadedAugmenter(data_loader=loader, transform=None, num_processes=args.workers,
-                                            num_cached=max(6, args.workers // 2), seeds=None, pin_memory=False,
-                                            wait_time=0.002)
+                                            num_cached=num_cached, seeds=None, pin_memory=False, wait_time=0.002)
 
     if args.workers == 1:
         for _ in range(2):
@@ -218,9 +219,10 @@ def main():
             batch = loader.generate_train_batch()
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     else:
-        generator = augmenter()
+        # A queue of 1: batches made while the consumer was not yet counting would inflate the rate.
+        generator = augmenter(1)
         try:
-            for _ in range(2 * args.workers):
+            for _ in range(2 * args.workers + 2):
                 batch = next(generator)
             pids = [process.pid for process in generator._processes]
             start, cpu_start = time.perf_counter(), time.process_time() + children_cpu_seconds(pids)
@@ -233,7 +235,7 @@ def main():
     batches_per_second = args.batches / seconds
     shape = list(batch['data'].shape)
 
-    generator = augmenter()
+    generator = augmenter(max(6, args.workers // 2))  # nnUNetTrainer.get_dataloaders' cache
     try:
         for _ in range(2 * args.workers):
             next(generator)

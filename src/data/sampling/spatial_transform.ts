@@ -18,9 +18,6 @@ import {
   abs,
   add,
   arange,
-  cast,
-  cat,
-  eq,
   fromArray,
   gridSample,
   gt,
@@ -120,6 +117,22 @@ export function distinctLabels(seg: Int8Array): number[] {
   return labels;
 }
 
+/** One float32 channel per label (in `labels` order, each [...seg's shape]): 1 where seg has that label. */
+export function oneHotChannels(seg: Int8Array, labels: readonly number[]): Float32Array {
+  const channelOf = new Int16Array(256).fill(-1);
+  labels.forEach((label, channel) => {
+    channelOf[label + 128] = channel;
+  });
+  const voxels = seg.length;
+  const out = new Float32Array(labels.length * voxels);
+  for (let i = 0; i < voxels; i++) {
+    const channel = channelOf[seg[i]! + 128]!;
+    if (channel < 0) throw new RangeError(`label ${seg[i]} at voxel ${i} is not among [${labels.join(', ')}]`);
+    out[channel * voxels + i] = 1;
+  }
+  return out;
+}
+
 /**
  * The label map from the resampled one-hot channels [labels, planes, ...plane]: per voxel the label
  * whose channel is largest, the first (lowest) label on ties as torch argmax picks it, and -1 where
@@ -197,8 +210,7 @@ export function applySpatial(sample: PatchSample, params: SpatialParams, context
     const image = fromArray(sample.image, [1, channels * planes, ...inputSpatial], { device });
     const imageOut = gridSample(image, grid, options).toFloat32Array();
 
-    const seg = fromArray(sample.seg, [1, planes, ...inputSpatial], { device });
-    const oneHot = cat(labels.map((label) => cast(eq(seg, label), 'float32')), 1);
+    const oneHot = fromArray(oneHotChannels(sample.seg, labels), [1, labels.length * planes, ...inputSpatial], { device });
     const resampled = gridSample(oneHot, grid, options).toFloat32Array();
     const segOut = winningLabels(resampled, labels, outside.toTypedArray() as Uint8Array, planes);
     return { image: imageOut, seg: segOut, channels, shape: [...out] as Triple };
