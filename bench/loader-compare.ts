@@ -7,8 +7,8 @@
  * Data: `--cases` paper-size phantoms (`synth --size paper`, 120x512x512), planned with the paper
  * preset and preprocessed into `--data` (kept and reused when given, else a temporary folder).
  * Then `--rounds` rounds, the sides alternating which goes first, each round measuring
- * - throughput with 1 worker and with 2 (`--batches` batches after a warm-up that empties what was
- *   prefetched; the consumer takes batches as fast as they come): ours = createBatchLoader workers,
+ * - throughput with 1 worker and with 2 (`--batches` batches after a warm-up, counted from the first
+ *   batch that had to be waited for, so that nothing prefetched before the count is counted; the consumer takes batches as fast as they come): ours = createBatchLoader workers,
  *   theirs = nnUNetDataLoader in one process (1) and NonDetMultiThreadedAugmenter processes (2), as
  *   nnU-Net's trainer runs them. Per core: wall-clock batches/s / workers, and batches per CPU
  *   second of the process and its workers (on a shared machine, what the cores we got did).
@@ -43,6 +43,8 @@ const stepSeconds = Number(option('step', '0.8'));
 const python = option('python', process.env.LESIONSEG_PYTHON ?? '/usr/bin/python3');
 const ext = option('ext', '/work/ext');
 const WORKER_COUNTS = [1, 2] as const;
+/** A batch waited for at least this long: the prefetch queue was empty. */
+const DRAINED_WAIT_SECONDS = 0.02;
 
 interface Prepared {
   dir: string;
@@ -75,8 +77,14 @@ async function runOurs(data: Prepared, workers: number, seed: number): Promise<S
   let batchesPerSecond: number;
   let batchesPerCpuSecond: number;
   try {
-    // Warm-up: thread start, case reads, and the prefetched batches (2 per worker) made before the count.
-    for (let k = 0; k < 3 * workers; k++) await loader.next();
+    // Warm-up: thread start, case reads; then count from an empty prefetch queue: take batches
+    // until one had to be waited for (none made before the count is counted).
+    for (let k = 0; k < 2 * workers; k++) await loader.next();
+    for (let k = 0; k < 4 * workers + 4; k++) {
+      const waited = loader.waitSeconds;
+      await loader.next();
+      if (loader.waitSeconds - waited >= DRAINED_WAIT_SECONDS) break;
+    }
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     for (let k = 0; k < batches; k++) await loader.next();

@@ -24,8 +24,9 @@ machine the CPU time is what a core's share did), with torch on one thread per p
 threadpool_limits(1)):
 - workers 1: generate_train_batch in this process, `--batches` batches after 2 warm-up batches;
 - workers N > 1: NonDetMultiThreadedAugmenter with N processes, as nnUNetTrainer.get_dataloaders
-  sets it up (wait_time 0.002, no pin_memory on a CPU) but with a queue of 1 (its cache would hold
-  batches made before the count starts), 2N + 2 warm-up batches;
+  sets it up (wait_time 0.002, no pin_memory on a CPU) but with a queue of 1, after 2N warm-up
+  batches and then until a batch had to be waited for (>= 20 ms: the queues are empty, so no batch
+  made before the count is counted);
 - the wait per step of a consumer that sleeps `--step` seconds per batch (a GPU step), through
   the augmenter with nnU-Net's cache (num_cached max(6, N // 2); 1 worker: 1 process, so it
   prefetches too), after 2N warm-up batches.
@@ -109,6 +110,7 @@ def adapt_crop_and_pad_nd():
     return True
 
 
+DRAINED_WAIT_SECONDS = 0.02
 ANISO_THRESHOLD = 3  # nnunetv2.configuration.ANISO_THRESHOLD (that module starts worker-count logic)
 
 
@@ -222,8 +224,14 @@ def main():
         # A queue of 1: batches made while the consumer was not yet counting would inflate the rate.
         generator = augmenter(1)
         try:
-            for _ in range(2 * args.workers + 2):
+            for _ in range(2 * args.workers):
                 batch = next(generator)
+            # Count from an empty queue: take batches until one had to be waited for.
+            for _ in range(4 * args.workers + 4):
+                start = time.perf_counter()
+                batch = next(generator)
+                if time.perf_counter() - start >= DRAINED_WAIT_SECONDS:
+                    break
             pids = [process.pid for process in generator._processes]
             start, cpu_start = time.perf_counter(), time.process_time() + children_cpu_seconds(pids)
             for _ in range(args.batches):
