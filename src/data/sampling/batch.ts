@@ -17,10 +17,12 @@
 import { InputError, Rng } from '../../core/index.js';
 import { applyAugmentation, finalizeSample, sampleAugmentation } from './augment_pipeline.js';
 import type { AugmentMeta, PatchSample } from './augment_types.js';
+import type { Triple } from '../planning_topology.js';
 import type { BatchRecord, BatchSpec, HostBatch, LoaderOptions, SampleRecord } from './batch_types.js';
 import type { CaseStore } from './case_store.js';
 import { choosePatch, cropAndPad, isForcedForeground } from './patch_sampler.js';
 import { augmentationGeometry } from './patch_size.js';
+import { centreCropCorner, isPlainCrop } from './spatial_transform.js';
 
 /** Samples [first, end) of a global batch of `batchSize` that rank `rank` of `worldSize` makes. */
 export function rankBatchShare(batchSize: number, worldSize: number, rank: number): [number, number] {
@@ -123,17 +125,23 @@ export function drawBatch(spec: BatchSpec, batchIndex: number, store: CaseStore)
   return { batchIndex, samples, ...(sharded ? { batchTasks: picks.map((pick) => pick.task) } : {}) };
 }
 
-/** The cropped, not yet augmented sample of one record (image padded 0, labels -1). */
-export function cropSample(spec: BatchSpec, record: SampleRecord, store: CaseStore): PatchSample {
+/**
+ * The cropped, not yet augmented sample of one record (image padded 0, labels -1): the sampled
+ * patch, or with `centreTo` only its centre crop of that shape, read from the case directly (the
+ * same voxels as cropping the sampled patch and then its centre, one copy fewer).
+ */
+export function cropSample(spec: BatchSpec, record: SampleRecord, store: CaseStore, centreTo?: Triple): PatchSample {
   const dir = spec.preprocessedDirs[record.task]!;
   const loaded = store.get(dir, record.caseId);
   if (loaded.channels !== spec.channels) {
     throw new InputError(`case '${record.caseId}' has ${loaded.channels} channel(s), the plan has ${spec.channels}`, { file: dir, code: 'channel-mismatch' });
   }
-  const patch = spec.sampledPatchSize;
+  const patch = centreTo ?? spec.sampledPatchSize;
+  const corner = centreCropCorner(spec.sampledPatchSize, patch);
+  const lowerBound = record.lowerBound.map((lb, axis) => lb + corner[axis]!) as Triple;
   return {
-    image: cropAndPad(loaded.data, loaded.channels, loaded.shape, record.lowerBound, patch, 0),
-    seg: cropAndPad(loaded.seg, 1, loaded.shape, record.lowerBound, patch, -1),
+    image: cropAndPad(loaded.data, loaded.channels, loaded.shape, lowerBound, patch, 0),
+    seg: cropAndPad(loaded.seg, 1, loaded.shape, lowerBound, patch, -1),
     channels: loaded.channels,
     shape: [...patch],
   };
@@ -148,7 +156,9 @@ export function renderBatch(spec: BatchSpec, record: BatchRecord, store: CaseSto
   const seg = new Int8Array(batchSize * voxels);
   const context = { device: spec.device };
   record.samples.forEach((sampleRecord, j) => {
-    const cropped = cropSample(spec, sampleRecord, store);
+    const spatial = sampleRecord.augmentation?.spatial;
+    // A spatial step that is a plain centre crop reads only the final patch from the case.
+    const cropped = cropSample(spec, sampleRecord, store, spatial !== undefined && isPlainCrop(spatial) ? spatial.outputShape : undefined);
     const done = sampleRecord.augmentation === null ? finalizeSample(cropped) : applyAugmentation(cropped, sampleRecord.augmentation, context);
     if (done.shape.join() !== spec.finalPatchSize.join()) {
       throw new RangeError(`augmented patch has shape [${done.shape.join(', ')}], expected [${spec.finalPatchSize.join(', ')}]`);

@@ -27,7 +27,7 @@ export {
 } from './patch_sampler.js';
 export { sampleAugmentation, applyAugmentation, finalizeSample, type AugmentationParams } from './augment_pipeline.js';
 export { sampleBgContrast, type PatchSample, type AugmentMeta, type ApplyContext, type Transform } from './augment_types.js';
-export { spatialTransform, sampleSpatial, applySpatial, affineMatrix, distinctLabels, SPATIAL_DEFAULTS, type SpatialParams } from './spatial_transform.js';
+export { spatialTransform, sampleSpatial, applySpatial, affineMatrix, distinctLabels, winningLabels, SPATIAL_DEFAULTS, type SpatialParams } from './spatial_transform.js';
 export {
   gaussianNoise,
   brightness,

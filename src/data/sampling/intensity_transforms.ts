@@ -1,7 +1,7 @@
 /**
  * nnU-Net's point-wise intensity augmentations (batchgeneratorsv2 transforms/intensity, as
  * configured by nnUNetTrainer.get_training_transforms; NNUNET.md section 4), as tight loops over the
- * host float32 patch (no tensor round trip needed):
+ * host float32 patch (except gamma's power, see powerStep):
  * - Gaussian noise (p 0.1): sigma ~ U(0, 0.1), shared by all channels, x += N(0, sigma^2). The
  *   noise field comes from a seeded Rng whose seed is in the parameters;
  * - multiplicative brightness (p 0.15): per channel x *= BGContrast(0.75, 1.25);
@@ -9,10 +9,12 @@
  *   channel's [min, max] before the change;
  * - gamma (p 0.3) and inverted gamma (p 0.1): per channel gamma ~ BGContrast(0.7, 1.5); (negate);
  *   min-max to [0, 1]; x ** gamma; back to the range; restore mean and (unbiased) std; (negate).
- * Reductions accumulate in float64; results are stored as float32.
+ * Reductions accumulate in float64; results are stored as float32. The gamma power runs in libtorch
+ * (float32), the rest in host loops.
  */
 import { Rng } from '../../core/index.js';
-import { sampleBgContrast, type AugmentMeta, type PatchSample, type Transform } from './augment_types.js';
+import { add, div, fromArray, mul, pow, scope, sub } from '../../tensor/index.js';
+import { sampleBgContrast, type ApplyContext, type AugmentMeta, type PatchSample, type Transform } from './augment_types.js';
 
 export interface NoiseParams {
   sigma: number;
@@ -114,6 +116,17 @@ export const contrast: Transform<ChannelFactor[]> = {
 
 const GAMMA_EPSILON = 1e-7;
 
+/**
+ * ((x - min) / denominator) ** gamma * range + min in libtorch (float32, vectorised): a per-voxel
+ * Math.pow in JavaScript costs more than the rest of the loader's intensity steps together.
+ */
+function powerStep(x: Float32Array, min: number, denominator: number, gamma: number, range: number, context: ApplyContext): Float32Array {
+  return scope(() => {
+    const t = fromArray(x, [x.length], { device: context.device });
+    return add(mul(pow(div(sub(t, min), denominator), gamma), range), min).toFloat32Array();
+  });
+}
+
 function gammaTransform(name: string, invert: boolean): Transform<GammaParams> {
   return {
     name,
@@ -121,7 +134,7 @@ function gammaTransform(name: string, invert: boolean): Transform<GammaParams> {
       invert,
       channels: Array.from({ length: meta.channels }, (_, channel) => ({ channel, gamma: sampleBgContrast(rng, 0.7, 1.5) })),
     }),
-    apply(sample, params) {
+    apply(sample, params, context) {
       const out = withImage(sample, sample.image.slice());
       const sign = params.invert ? -1 : 1;
       for (const { channel, gamma } of params.channels) {
@@ -130,7 +143,7 @@ function gammaTransform(name: string, invert: boolean): Transform<GammaParams> {
         const before = stats(x);
         const range = before.max - before.min;
         const denominator = Math.max(range, GAMMA_EPSILON);
-        for (let i = 0; i < x.length; i++) x[i] = ((x[i]! - before.min) / denominator) ** gamma * range + before.min;
+        x.set(powerStep(x, before.min, denominator, gamma, range, context));
         const after = stats(x);
         const factor = before.std / Math.max(after.std, GAMMA_EPSILON);
         for (let i = 0; i < x.length; i++) x[i] = sign * ((x[i]! - after.mean) * factor + before.mean);

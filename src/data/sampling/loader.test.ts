@@ -15,10 +15,12 @@ import { computeFingerprint } from '../fingerprint.js';
 import { planExperiment } from '../planning.js';
 import type { Plan } from '../planning_schema.js';
 import { preprocessDataset } from '../preprocess_dataset.js';
-import { batchSpecFromOptions, drawBatch, makeBatch, renderBatch } from './batch.js';
+import { applyAugmentation } from './augment_pipeline.js';
+import { batchSpecFromOptions, cropSample, drawBatch, makeBatch, renderBatch } from './batch.js';
 import type { BatchRecord, HostBatch, LoaderOptions } from './batch_types.js';
 import { CaseStore } from './case_store.js';
 import { createBatchLoader } from './loader.js';
+import { isPlainCrop } from './spatial_transform.js';
 
 /** Synthetic phantom cases (synth) -> fingerprint -> 'tiny' plan -> preprocessDataset, in a temporary folder. */
 interface TestDataset {
@@ -128,6 +130,29 @@ test('a batch replayed from its JSON record is identical; two datasets give task
   }
   assert.deepEqual([...tasks].sort(), [0, 1], 'balanced sampling reaches both datasets');
   assert.equal(liveTensors(), liveBefore, 'no tensor leaks');
+});
+
+test('a plain-crop spatial step reads the final patch from the case: the same batch as crop sampled patch -> augment', () => {
+  const spec = batchSpecFromOptions(options());
+  const store = new CaseStore();
+  let plain = 0;
+  let patchBeyondCase = 0;
+  for (let k = 0; k < 16; k++) {
+    const { batch, record } = makeBatch(spec, k, store);
+    const voxels = spec.finalPatchSize[0] * spec.finalPatchSize[1] * spec.finalPatchSize[2];
+    record.samples.forEach((sample, j) => {
+      if (!isPlainCrop(sample.augmentation!.spatial)) return;
+      plain += 1;
+      const loaded = store.get(spec.preprocessedDirs[sample.task]!, sample.caseId);
+      if (sample.lowerBound.some((lb, axis) => lb < 0 || lb + spec.sampledPatchSize[axis]! > loaded.shape[axis]!)) patchBeyondCase += 1;
+      // The two-step path: crop the whole sampled patch, then the pipeline (its spatial step centre-crops).
+      const reference = applyAugmentation(cropSample(spec, sample, store), sample.augmentation!, { device: spec.device });
+      assert.deepEqual(batch.image.subarray(j * voxels, (j + 1) * voxels), reference.image, `batch ${k} sample ${j} image`);
+      assert.deepEqual(batch.seg.subarray(j * voxels, (j + 1) * voxels), reference.seg, `batch ${k} sample ${j} labels`);
+    });
+  }
+  assert.ok(plain >= 8, `${plain} plain-crop samples checked`);
+  assert.ok(patchBeyondCase >= 1, `${patchBeyondCase} of them reach beyond the case (padding checked too)`);
 });
 
 test('a patch reaching beyond the case is padded: image 0, labels -1 -> 0', () => {

@@ -8,7 +8,7 @@
  * output voxel i of size s reads the input at A((1 - s) / 2 + i) + S / 2 - 1/2. The grid is built in
  * libtorch and sampled with gridSample (bilinear = trilinear in 3D, zeros padding, alignCorners
  * false). The label map: each label present is one-hot encoded, resampled linearly, and the
- * per-voxel argmax wins (the lowest label on ties); voxels whose sampling position lies outside the
+ * per-voxel argmax wins (the lowest label on ties, found in a host loop); voxels whose sampling position lies outside the
  * input get -1. (batchgeneratorsv2 compares in float16 after scaling by 1000; we compare in float32,
  * which can only differ on near-ties.) Dummy 2D: one in-plane (y, x) transform for every slice.
  * Without rotation or scaling the transform is a plain centre crop (image padded 0, labels -1).
@@ -18,21 +18,15 @@ import {
   abs,
   add,
   arange,
-  argmax,
-  cast,
-  cat,
-  eq,
   fromArray,
   gridSample,
   gt,
-  indexSelect,
   logicalOr,
   mul,
   reshape,
   scope,
   stack,
   unsqueeze,
-  where,
   zeros,
   type Tensor,
 } from '../../tensor/index.js';
@@ -123,8 +117,70 @@ export function distinctLabels(seg: Int8Array): number[] {
   return labels;
 }
 
+/** One float32 channel per label (in `labels` order, each [...seg's shape]): 1 where seg has that label. */
+export function oneHotChannels(seg: Int8Array, labels: readonly number[]): Float32Array {
+  const channelOf = new Int16Array(256).fill(-1);
+  labels.forEach((label, channel) => {
+    channelOf[label + 128] = channel;
+  });
+  const voxels = seg.length;
+  const out = new Float32Array(labels.length * voxels);
+  for (let i = 0; i < voxels; i++) {
+    const channel = channelOf[seg[i]! + 128]!;
+    if (channel < 0) throw new RangeError(`label ${seg[i]} at voxel ${i} is not among [${labels.join(', ')}]`);
+    out[channel * voxels + i] = 1;
+  }
+  return out;
+}
+
+/**
+ * The label map from the resampled one-hot channels [labels, planes, ...plane]: per voxel the label
+ * whose channel is largest, the first (lowest) label on ties as torch argmax picks it, and -1 where
+ * the sampling position lies outside the input (`outside` [...plane], the same for every plane).
+ * A host loop: libtorch's argmax over the leading axis of this layout is strided and several
+ * times slower than the whole resampling.
+ */
+export function winningLabels(resampled: Float32Array, labels: readonly number[], outside: Uint8Array, planes: number): Int8Array {
+  const planeVoxels = outside.length;
+  const voxels = planes * planeVoxels;
+  if (resampled.length !== labels.length * voxels) throw new RangeError(`resampled has ${resampled.length} values, expected ${labels.length} x ${voxels}`);
+  const result = new Int8Array(voxels);
+  for (let plane = 0; plane < planes; plane++) {
+    for (let j = 0; j < planeVoxels; j++) {
+      const i = plane * planeVoxels + j;
+      if (outside[j] === 1) {
+        result[i] = -1;
+        continue;
+      }
+      let best = resampled[i]!;
+      let winner = 0;
+      for (let l = 1; l < labels.length; l++) {
+        const value = resampled[l * voxels + i]!;
+        if (value > best) {
+          best = value;
+          winner = l;
+        }
+      }
+      result[i] = labels[winner]!;
+    }
+  }
+  return result;
+}
+
+/** True when the transform neither rotates nor scales: it is then a plain centre crop. */
+export function isPlainCrop(params: SpatialParams): boolean {
+  return params.rotationRad === null && params.scale === null;
+}
+
+/** Lower corner, in the input patch, of the centre crop to `outputShape`. */
+export function centreCropCorner(inputShape: Triple, outputShape: Triple): Triple {
+  return [0, 1, 2].map((axis) => Math.floor(inputShape[axis]! / 2) - Math.floor(outputShape[axis]! / 2)) as Triple;
+}
+
 function centreCrop(sample: PatchSample, outputShape: Triple): PatchSample {
-  const lowerBound = [0, 1, 2].map((axis) => Math.floor(sample.shape[axis]! / 2) - Math.floor(outputShape[axis]! / 2)) as Triple;
+  // Already the output's size (the loader cropped the case directly to it): nothing to do.
+  if (sample.shape.join() === outputShape.join()) return sample;
+  const lowerBound = centreCropCorner(sample.shape, outputShape);
   return {
     image: cropAndPad(sample.image, sample.channels, sample.shape, lowerBound, outputShape, 0),
     seg: cropAndPad(sample.seg, 1, sample.shape, lowerBound, outputShape, -1),
@@ -134,7 +190,7 @@ function centreCrop(sample: PatchSample, outputShape: Triple): PatchSample {
 }
 
 export function applySpatial(sample: PatchSample, params: SpatialParams, context: ApplyContext): PatchSample {
-  if (params.rotationRad === null && params.scale === null) return centreCrop(sample, params.outputShape);
+  if (isPlainCrop(params)) return centreCrop(sample, params.outputShape);
   const { channels, shape } = sample;
   const out = params.outputShape;
   if (params.dummy2d && out[0] !== shape[0]) {
@@ -154,13 +210,9 @@ export function applySpatial(sample: PatchSample, params: SpatialParams, context
     const image = fromArray(sample.image, [1, channels * planes, ...inputSpatial], { device });
     const imageOut = gridSample(image, grid, options).toFloat32Array();
 
-    const seg = fromArray(sample.seg, [1, planes, ...inputSpatial], { device });
-    const oneHot = cat(labels.map((label) => cast(eq(seg, label), 'float32')), 1);
-    const resampled = reshape(gridSample(oneHot, grid, options), [labels.length, planes, ...outputSpatial]);
-    const winner = argmax(resampled, 0);
-    const labelValues = fromArray(new Int32Array(labels), [labels.length], { device });
-    const labelMap = reshape(indexSelect(labelValues, 0, reshape(winner, [-1])), [planes, ...outputSpatial]);
-    const segOut = cast(where(outside, -1, labelMap), 'int8').toTypedArray() as Int8Array;
+    const oneHot = fromArray(oneHotChannels(sample.seg, labels), [1, labels.length * planes, ...inputSpatial], { device });
+    const resampled = gridSample(oneHot, grid, options).toFloat32Array();
+    const segOut = winningLabels(resampled, labels, outside.toTypedArray() as Uint8Array, planes);
     return { image: imageOut, seg: segOut, channels, shape: [...out] as Triple };
   });
 }

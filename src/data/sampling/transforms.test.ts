@@ -13,7 +13,7 @@ import { applyAugmentation, sampleAugmentation } from './augment_pipeline.js';
 import type { AugmentMeta, PatchSample } from './augment_types.js';
 import { gaussianBlur, lowResolution, mirror } from './filter_transforms.js';
 import { brightness, contrast, gamma, gaussianNoise, invertedGamma } from './intensity_transforms.js';
-import { applySpatial, type SpatialParams } from './spatial_transform.js';
+import { applySpatial, winningLabels, type SpatialParams } from './spatial_transform.js';
 
 const fixtures = JSON.parse(fs.readFileSync(new URL('../../../test/fixtures/sampling/sampling_fixtures.json', import.meta.url), 'utf8'));
 const context = { device: { type: 'cpu' } as const };
@@ -172,4 +172,17 @@ test('sampled parameters are plain JSON and replaying them gives the same patch;
   }
   assert.ok(applied > 0, 'some libtorch transforms were drawn');
   assert.equal(liveTensors(), before, 'no tensor leaks');
+});
+
+test('winningLabels: largest resampled channel wins, the lowest label on ties, -1 outside (every plane)', () => {
+  // Labels [-1, 0, 2], 2 planes of 3 voxels; channel-major [label][plane][voxel].
+  const resampled = Float32Array.from([
+    0.5, 0.2, 0.1, /**/ 0.0, 0.3, 0.9, // label -1
+    0.5, 0.7, 0.1, /**/ 0.4, 0.3, 0.05, // label 0
+    0.0, 0.1, 0.8, /**/ 0.6, 0.4, 0.05, // label 2
+  ]);
+  const outside = Uint8Array.from([0, 0, 1]);
+  // Plane 0: tie -1/0 -> -1 (first), 0.7 -> 0, outside -> -1; plane 1: 0.6 -> 2, 0.4 -> 2, outside -> -1.
+  assert.deepEqual([...winningLabels(resampled, [-1, 0, 2], outside, 2)], [-1, 0, -1, 2, 2, -1]);
+  assert.throws(() => winningLabels(resampled, [-1, 0], outside, 2), /expected 2 x 6/);
 });
