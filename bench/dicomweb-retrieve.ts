@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { freePort } from '../src/core/index.js';
 import { DicomwebClient } from '../src/io/index.js';
-import { ctInstance } from '../src/io/dicomweb/orthanc-test-support.js';
+import { ctInstance } from '../src/io/dicom/dicomweb/orthanc-test-support.js';
 import { option, report } from './support.js';
 
 const instances = Number(option('instances', '128'));

@@ -42,12 +42,12 @@ optional=()
 # The DICOM tests write CT series and read DICOM SEGs back with pydicom.
 /usr/bin/python3 -c 'import pydicom' >/dev/null 2>&1 || optional+=(python3-pydicom)
 /usr/bin/python3 -c 'import nibabel' >/dev/null 2>&1 || optional+=(python3-nibabel)
-# The SEG validation test (src/io/dicom-seg-validate.test.ts) runs David Clunie's dciodvfy (dicom3tools)
+# The SEG validation test (src/io/dicom/seg-validate.test.ts) runs David Clunie's dciodvfy (dicom3tools)
 # and PixelMed's DicomInstanceValidator (libpixelmed-java, on a headless Java runtime).
 command -v dciodvfy >/dev/null 2>&1 || optional+=(dicom3tools)
 [ -f /usr/share/java/pixelmed.jar ] || optional+=(libpixelmed-java)
 command -v java >/dev/null 2>&1 || optional+=(default-jre-headless)
-# The DICOMweb tests (src/io/dicomweb/client.test.ts) start a real Orthanc with its DICOMweb plugin.
+# The DICOMweb tests (src/io/dicom/dicomweb/client.test.ts) start a real Orthanc with its DICOMweb plugin.
 [ -x /usr/sbin/Orthanc ] || optional+=(orthanc)
 [ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || optional+=(orthanc-dicomweb)
 # Slurm only for its tests or when asked: the data-parallel srun test and the slurm executor's.

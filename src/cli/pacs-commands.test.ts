@@ -1,6 +1,6 @@
 /**
  * `predict --pacs` and `pacs watch` against a real Orthanc with its DICOMweb plugin (one per file,
- * io/dicomweb/orthanc-test-support.ts), the phantom series stored into it by STOW-RS:
+ * io/dicom/dicomweb/orthanc-test-support.ts), the phantom series stored into it by STOW-RS:
  *   - predict --pacs refuses before any request what it is given wrong (URL, UIDs, output types,
  *     model), and after the first QIDO-RS a study with two CT series (listed) or an MR series; it
  *     stores one SEG into the study that references the chosen series instance by instance

@@ -2,7 +2,7 @@
  * The quoting functions, each against its target's own reader: shellQuote against bash, csvText
  * by hand (the CSV writers against Python's csv module: src/eval/csv-injection.test.ts), dicomText by hand from
  * PS3.5 6.2 (LO: no backslash, 64 characters; LT keeps CR/LF). The SEG read back by pydicom is in
- * src/io/dicom-seg-text.test.ts; sbatchQuote against sbatch in src/experiments/slurm-quoting.test.ts.
+ * src/io/dicom/seg-text.test.ts; sbatchQuote against sbatch in src/experiments/slurm-quoting.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

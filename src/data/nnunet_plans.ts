@@ -7,7 +7,7 @@
  * registry's nnU-Net part, src/models/nnunetArchitecture.ts). Everything that would make our
  * preprocessing or network differ from nnU-Net's is refused, each problem named with its JSON
  * path in one ValidationError (with the problems of shape and type that the zod schemas of
- * src/io/nnunet-plans-schema.ts find): architectures the registry does not build (by class name), dropout, conv_bias false, norms other than affine InstanceNorm3d, other
+ * src/io/dataset/nnunet-plans-schema.ts find): architectures the registry does not build (by class name), dropout, conv_bias false, norms other than affine InstanceNorm3d, other
  * resampling functions or normalisation schemes, reorienting image readers. Region-based labels
  * come out as the regions (one sigmoid head each) and the label each head writes.
  * A `2d` configuration (conv_op Conv2d) becomes a plan with spatialDims 2 (patch [1, y, x], its
@@ -93,7 +93,7 @@ export function planFromNnunet(plansJson: unknown, datasetJson: DatasetJson, opt
     issues.push({ file, path, code, message });
   };
   if (!isRecord(plansJson) || !isRecord(plansJson.configurations)) throw new InputError('not nnU-Net v2 plans: no "configurations" object', { file, code: 'bad-plan' });
-  // Shapes and types first (src/io/nnunet-plans-schema.ts), then what we would build differently.
+  // Shapes and types first (src/io/dataset/nnunet-plans-schema.ts), then what we would build differently.
   const top = parseJson(NnunetPlansSchema, plansJson, file);
   if (!top.ok) issues.push(...top.issues);
   const c = resolveConfiguration(plansJson.configurations, name, file);

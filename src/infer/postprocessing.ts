@@ -8,7 +8,7 @@
  * `{'labels_or_regions': L}`, where L is the foreground labels (a list of numpy int64 values, from
  * np.unique) or one label or region (an int, a numpy int, or a tuple of ints); and its JSON twin
  * `postprocessing.json` (`postprocessing_fns`: the functions' names, `postprocessing_kwargs`: the
- * dicts, tuples as lists). The pickle goes through our restricted reader (io/pickle.ts): the
+ * dicts, tuples as lists). The pickle goes through our restricted reader (io/torch/pickle.ts): the
  * function is a name on the allowlist, never looked up nor run; numpy scalars become numbers
  * (pth.ts's handlers); any other global is refused naming the file and the global.
  *

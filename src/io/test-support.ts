@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Affine } from '../core/index.js';
-import { writeNpy } from './npy.js';
+import { writeNpy } from './dataset/npy.js';
 
 export const DICOM_FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/dicom');
 export const PYTHON = '/usr/bin/python3';
@@ -210,5 +210,5 @@ export function readSrWithPydicom(sr: string): SrRead {
   return JSON.parse(execFileSync('nice', ['-n', '19', PYTHON, path.join(DICOM_FIXTURES, 'read_sr.py'), sr], { encoding: 'utf8' })) as SrRead;
 }
 
-/** The tests' Orthanc (io/dicomweb/orthanc-test-support.ts), for tests outside io. */
-export { orthancAvailable, startOrthanc, type RunningOrthanc } from './dicomweb/orthanc-test-support.js';
+/** The tests' Orthanc (io/dicom/dicomweb/orthanc-test-support.ts), for tests outside io. */
+export { orthancAvailable, startOrthanc, type RunningOrthanc } from './dicom/dicomweb/orthanc-test-support.js';
