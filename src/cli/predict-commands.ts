@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
 import { BYTES_PER_GIB, InputError, parseDevice, threadsForFreeCores, type Logger } from '../core/index.js';
 import { onnxEngineFactory } from '../export/index.js';
-import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, predictFiles, type EngineKind, type ModelFold, type OutputType, type PredictionCase, type SpatialAxis } from '../infer/index.js';
+import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, TTA_MODES, mirrorRuleOf, predictFiles, type EngineKind, type ModelFold, type OutputType, type PredictionCase, type SpatialAxis } from '../infer/index.js';
 import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
@@ -70,8 +70,8 @@ export function registerPredictCommands(program: Command): void {
     .requiredOption('-m, --model <path>', 'a checkpoint (.safetensors with its .json), a run folder (uses checkpoint_final), a folder of fold_K runs (ensemble), or an nnU-Net v2 model folder (dataset.json, plans.json, fold_K/checkpoint_final.pth), one of its fold_K folders or .pth files')
     .requiredOption('-i, --input <path>', 'an image (.nii/.nii.gz; case_0000.nii.gz picks up case_0001... as further channels), a folder of <case>_0000.nii.gz, or a DICOM series folder (converted by dcm2niix)')
     .requiredOption('-o, --output <path>', 'a .nii.gz file (one case) or a folder for <case>.nii.gz')
-    .option('--tta', 'mirroring test-time augmentation (default)')
-    .option('--no-tta', 'no mirroring: one pass per window (8x faster)')
+    .addOption(new Option('--tta [mode]', 'mirroring test-time augmentation (default: adaptive, the 7 mirrored passes only for windows whose un-mirrored logits come near a class boundary; full: every window\'s 8 passes, nnU-Net\'s exact result)').choices(TTA_MODES))
+    .option('--no-tta', 'no mirroring: one pass per window')
     .option('--mirror-axes <axes>', 'axes mirrored with TTA (0 z, 1 y, 2 x; default: the model\'s, an nnU-Net checkpoint\'s inference_allowed_mirroring_axes, else 0,1,2)', mirrorAxes)
     .option('--step <fraction>', `window step as a fraction of the patch (default ${SLIDING_WINDOW_DEFAULTS.stepFraction}, ${FAST_MODE.stepFraction} with --fast)`, stepFraction)
     .option('--fast', `no mirroring and step ${FAST_MODE.stepFraction} unless --tta, --mirror-axes or --step say otherwise (see the README for its cost in DSC)`)
@@ -130,9 +130,10 @@ export function registerPredictCommands(program: Command): void {
             ? { mirrorAxes: [] }
             : options.mirrorAxes !== undefined
               ? { mirrorAxes: options.mirrorAxes }
-              : options.fast === true && options.tta !== true
+              : options.fast === true && options.tta === undefined
                 ? { mirrorAxes: FAST_MODE.mirrorAxes }
                 : {}),
+          ...(options.tta === 'full' ? { mirrorRule: mirrorRuleOf('full') } : {}),
           stepFraction: options.step ?? (options.fast === true ? FAST_MODE.stepFraction : SLIDING_WINDOW_DEFAULTS.stepFraction),
           // Default by model (Predictor.fromCheckpoints): on for ours, off for nnU-Net models (nnU-Net runs every window); on with --fast.
           ...(options.skipBackground !== undefined ? { skipBackground: options.skipBackground } : options.fast === true ? { skipBackground: true } : {}),
