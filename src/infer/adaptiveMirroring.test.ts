@@ -74,7 +74,7 @@ test('the sliding window mirrors exactly the windows whose central region holds 
   for (const c of cases) {
     let counts: WindowCounts | null = null;
     scope(() => {
-      const logits = slidingWindowPredict([gapNetwork], volumeWithLowGapAt(...c.voxel), {
+      const logits = slidingWindowPredict([gapNetwork], volumeWithLowGapAt(c.voxel[0], c.voxel[1], c.voxel[2]), {
         patchSize: [4, 8, 8], numClasses: 2, mirrorAxes: [0, 1, 2], windowsPerBatch: 2,
         mirrorRule: { margin: 1, centralWeight: c.centralWeight }, onWindows: (w) => { counts = w; },
       });
