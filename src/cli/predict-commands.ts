@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
 import { BYTES_PER_GIB, InputError, parseDevice, threadsForFreeCores, type Logger } from '../core/index.js';
 import { onnxEngineFactory } from '../export/index.js';
-import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, TTA_MODES, mirrorRuleOf, predictFiles, type EngineKind, type ModelFold, type OutputType, type PredictionCase, type SpatialAxis } from '../infer/index.js';
+import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, TTA_MODES, ADAPTIVE_MIRROR_RULE, mirrorRuleOf, predictFiles, type EngineKind, type ModelFold, type OutputType, type PredictionCase, type SpatialAxis } from '../infer/index.js';
 import { DEFAULT_MAX_IMAGE_BYTES } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
@@ -44,6 +44,12 @@ function foldList(value: string): ModelFold[] {
   return folds;
 }
 
+function ttaMargin(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && Number.isFinite(n))) throw new InputError(`--tta-margin must be a non-negative number of logits, got '${value}'`, { code: 'bad-arguments' });
+  return n;
+}
+
 function mirrorAxes(value: string): SpatialAxis[] {
   const axes = value.split(',').map((v) => Number(v.trim()));
   if (axes.some((a) => a !== 0 && a !== 1 && a !== 2)) throw new InputError(`--mirror-axes must list axes among 0 (z), 1 (y), 2 (x), got '${value}'`);
@@ -72,6 +78,7 @@ export function registerPredictCommands(program: Command): void {
     .requiredOption('-o, --output <path>', 'a .nii.gz file (one case) or a folder for <case>.nii.gz')
     .addOption(new Option('--tta [mode]', 'mirroring test-time augmentation (default: adaptive, the 7 mirrored passes only for windows whose un-mirrored logits come near a class boundary; full: every window\'s 8 passes, nnU-Net\'s exact result)').choices(TTA_MODES))
     .option('--no-tta', 'no mirroring: one pass per window')
+    .option('--tta-margin <logits>', `adaptive TTA: a window gets its mirrored passes when its un-mirrored top-two class logits come closer than this in its central region (default ${ADAPTIVE_MIRROR_RULE.margin}; 0: no window, larger: more windows)`, ttaMargin)
     .option('--mirror-axes <axes>', 'axes mirrored with TTA (0 z, 1 y, 2 x; default: the model\'s, an nnU-Net checkpoint\'s inference_allowed_mirroring_axes, else 0,1,2)', mirrorAxes)
     .option('--step <fraction>', `window step as a fraction of the patch (default ${SLIDING_WINDOW_DEFAULTS.stepFraction}, ${FAST_MODE.stepFraction} with --fast)`, stepFraction)
     .option('--fast', `no mirroring and step ${FAST_MODE.stepFraction} unless --tta, --mirror-axes or --step say otherwise (see the README for its cost in DSC)`)
@@ -113,6 +120,9 @@ export function registerPredictCommands(program: Command): void {
       }
       const caseOutputs: CaseOutputOptions = { summary: options.summary === true, view: options.view === true, ...(options.lungs !== undefined ? { lungs: options.lungs } : {}), ...(options.lobes !== undefined ? { lobes: options.lobes } : {}) };
       checkCaseOutputOptions(caseOutputs, options.outputType);
+      if (options.ttaMargin !== undefined && (options.tta === 'full' || options.tta === false)) {
+        throw new InputError(`--tta-margin sets adaptive mirroring: it does not go with ${options.tta === false ? '--no-tta' : '--tta full'}`, { code: 'bad-arguments' });
+      }
       let writer: ReturnType<typeof caseOutputWriter> | null = null;
       const result = await predictFiles(
         {
@@ -133,7 +143,9 @@ export function registerPredictCommands(program: Command): void {
               : options.fast === true && options.tta === undefined
                 ? { mirrorAxes: FAST_MODE.mirrorAxes }
                 : {}),
-          ...(options.tta === 'full' ? { mirrorRule: mirrorRuleOf('full') } : {}),
+          ...(options.tta === 'full'
+            ? { mirrorRule: mirrorRuleOf('full') }
+            : options.ttaMargin !== undefined ? { mirrorRule: { ...ADAPTIVE_MIRROR_RULE, margin: options.ttaMargin } } : {}),
           stepFraction: options.step ?? (options.fast === true ? FAST_MODE.stepFraction : SLIDING_WINDOW_DEFAULTS.stepFraction),
           // Default by model (Predictor.fromCheckpoints): on for ours, off for nnU-Net models (nnU-Net runs every window); on with --fast.
           ...(options.skipBackground !== undefined ? { skipBackground: options.skipBackground } : options.fast === true ? { skipBackground: true } : {}),

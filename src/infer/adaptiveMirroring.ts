@@ -21,7 +21,7 @@ export interface MirrorRule {
  * The default rule of `predict` (`--tta adaptive`): measured on the synthetic study's trained
  * models (results/tta/README.md).
  */
-export const ADAPTIVE_MIRROR_RULE: Readonly<MirrorRule> = Object.freeze({ margin: 2, centralWeight: 0.05 });
+export const ADAPTIVE_MIRROR_RULE: Readonly<MirrorRule> = Object.freeze({ margin: 1, centralWeight: 0.05 });
 
 /** Every window runs its mirrored passes (nnU-Net's behaviour). */
 export const FULL_MIRROR_RULE: Readonly<MirrorRule> = Object.freeze({ margin: Infinity, centralWeight: 0 });
