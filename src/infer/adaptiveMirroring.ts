@@ -18,7 +18,7 @@ export interface MirrorRule {
 }
 
 /**
- * The default rule of `predict` (`--tta adaptive`): measured on the synthetic study's trained
+ * The default rule of `predict` (`--tta adaptive`): measured on the demo study's trained
  * models (results/tta/README.md).
  */
 export const ADAPTIVE_MIRROR_RULE: Readonly<MirrorRule> = Object.freeze({ margin: 1, centralWeight: 0.05 });
