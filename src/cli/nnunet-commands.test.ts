@@ -14,10 +14,10 @@ import { lesionseg, ROOT, STACK_LINE } from './test-support.js';
 const FIXTURES = path.join(ROOT, 'test/fixtures/nnunet');
 const PLAIN = path.join(FIXTURES, 'models/Dataset901_Tiny/nnUNetTrainer__nnUNetPlans__3d_fullres');
 
-test('predict -m an nnU-Net model folder --folds 0,1 --checkpoint final --configuration 3d_fullres: PyTorch\'s mask, in fp32 by default as nnU-Net on a CPU', async () => {
+test('predict -m an nnU-Net model folder --folds 0,1 --checkpoint final --configuration 3d_fullres: --tta full: PyTorch\'s mask, in fp32 by default as nnU-Net on a CPU', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-nnunet-'));
   const output = path.join(dir, 'mask.nii.gz');
-  const run = await lesionseg('predict', '-m', PLAIN, '-i', path.join(FIXTURES, 'case/case_0000.nii.gz'), '-o', output, '--folds', '0,1', '--checkpoint', 'final', '--configuration', '3d_fullres', '--json');
+  const run = await lesionseg('predict', '-m', PLAIN, '-i', path.join(FIXTURES, 'case/case_0000.nii.gz'), '-o', output, '--folds', '0,1', '--checkpoint', 'final', '--configuration', '3d_fullres', '--tta', 'full', '--json');
   assert.equal(run.code, 0, run.stderr);
   const summary = JSON.parse(run.stdout) as { checkpoints: string[] };
   assert.match(run.stderr, /; fp32 on cpu\n/);

@@ -34,11 +34,11 @@ function userError(run: { code: number; stderr: string }, pattern: RegExp): void
   assert.ok(!run.stderr.includes(STACK_LINE), run.stderr);
 }
 
-test('predict --engine onnx on an nnU-Net model folder (folds 0,1, TTA) gives PyTorch\'s mask', async () => {
+test('predict --engine onnx on an nnU-Net model folder (folds 0,1, --tta full) gives PyTorch\'s mask', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-onnx-'));
   try {
     const output = path.join(dir, 'mask.nii.gz');
-    const run = await lesionseg('predict', '-m', PLAIN, '-i', path.join(NNUNET, 'case/case_0000.nii.gz'), '-o', output, '--folds', '0,1', '--engine', 'onnx');
+    const run = await lesionseg('predict', '-m', PLAIN, '-i', path.join(NNUNET, 'case/case_0000.nii.gz'), '-o', output, '--folds', '0,1', '--engine', 'onnx', '--tta', 'full');
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /\[onnx\]/);
     const mask = await readNifti(output);

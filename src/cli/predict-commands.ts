@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
 import { BYTES_PER_GIB, InputError, parseDevice, threadsForFreeCores, type Logger } from '../core/index.js';
 import { onnxEngineFactory } from '../export/index.js';
-import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, PACS_OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, describePostprocessing, postprocessingFilesIn, predictFiles, readPostprocessing, resolvePostprocessingFile, type EngineKind, type ModelFold, type OutputType, type SpatialAxis } from '../infer/index.js';
+import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, PACS_OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, TTA_MODES, ADAPTIVE_MIRROR_RULE, mirrorRuleOf, describePostprocessing, postprocessingFilesIn, predictFiles, readPostprocessing, resolvePostprocessingFile, type EngineKind, type ModelFold, type OutputType, type SpatialAxis } from '../infer/index.js';
 import { DEFAULT_MAX_IMAGE_BYTES, nnunetModelFolderOf } from '../io/index.js';
 import { setNumThreads } from '../tensor/index.js';
 import { terminalProgress } from './progress.js';
@@ -44,6 +44,12 @@ function foldList(value: string): ModelFold[] {
   const folds = value.split(',').map((v) => (v.trim() === 'all' ? ('all' as const) : Number(v.trim())));
   if (folds.some((n) => n !== 'all' && (!Number.isInteger(n) || n < 0))) throw new InputError(`--folds must be fold numbers like 0,1,2,3,4 (or all, nnU-Net's fold_all), got '${value}'`);
   return folds;
+}
+
+function ttaMargin(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && Number.isFinite(n))) throw new InputError(`--tta-margin must be a non-negative number of logits, got '${value}'`, { code: 'bad-arguments' });
+  return n;
 }
 
 function mirrorAxes(value: string): SpatialAxis[] {
@@ -104,8 +110,9 @@ export function registerPredictCommands(program: Command): void {
     .option('--pacs <url>', 'instead of -i: a DICOMweb service (http:// or https://; credentials from LESIONSEG_DICOMWEB_*): the CT series of --study is retrieved, predicted, and its DICOM outputs stored back into the study')
     .option('--study <uid>', 'with --pacs: the StudyInstanceUID')
     .option('--ca-file <pem>', 'with --pacs https://: the CA certificate(s) to trust instead of the system\'s')
-    .option('--tta', 'mirroring test-time augmentation (default)')
-    .option('--no-tta', 'no mirroring: one pass per window (8x faster)')
+    .addOption(new Option('--tta [mode]', 'mirroring test-time augmentation (default: adaptive, the 7 mirrored passes only for windows whose un-mirrored logits come near a class boundary; full: every window\'s 8 passes, nnU-Net\'s exact result)').choices(TTA_MODES))
+    .option('--no-tta', 'no mirroring: one pass per window')
+    .option('--tta-margin <logits>', `adaptive TTA: a window gets its mirrored passes when its un-mirrored top-two class logits come closer than this in its central region (default ${ADAPTIVE_MIRROR_RULE.margin}; 0: no window, larger: more windows)`, ttaMargin)
     .option('--mirror-axes <axes>', 'axes mirrored with TTA (0 z, 1 y, 2 x; default: the model\'s, an nnU-Net checkpoint\'s inference_allowed_mirroring_axes, else 0,1,2)', mirrorAxes)
     .option('--step <fraction>', `window step as a fraction of the patch (default ${SLIDING_WINDOW_DEFAULTS.stepFraction}, ${FAST_MODE.stepFraction} with --fast)`, stepFraction)
     .option('--fast', `no mirroring and step ${FAST_MODE.stepFraction} unless --tta, --mirror-axes or --step say otherwise (see the README for its cost in DSC)`)
@@ -155,9 +162,12 @@ export function registerPredictCommands(program: Command): void {
           ? { mirrorAxes: [] }
           : options.mirrorAxes !== undefined
             ? { mirrorAxes: options.mirrorAxes }
-            : options.fast === true && options.tta !== true
+            : options.fast === true && options.tta === undefined
               ? { mirrorAxes: FAST_MODE.mirrorAxes }
               : {}),
+        ...(options.tta === 'full'
+          ? { mirrorRule: mirrorRuleOf('full') }
+          : options.ttaMargin !== undefined ? { mirrorRule: { ...ADAPTIVE_MIRROR_RULE, margin: options.ttaMargin } } : {}),
         stepFraction: options.step ?? (options.fast === true ? FAST_MODE.stepFraction : SLIDING_WINDOW_DEFAULTS.stepFraction),
         // Default by model (Predictor.fromCheckpoints): on for ours, off for nnU-Net models (nnU-Net runs every window); on with --fast.
         ...(options.skipBackground !== undefined ? { skipBackground: options.skipBackground } : options.fast === true ? { skipBackground: true } : {}),
@@ -178,6 +188,9 @@ export function registerPredictCommands(program: Command): void {
           : {}),
       };
       checkCaseOutputOptions(caseOutputs, outputTypes);
+      if (options.ttaMargin !== undefined && (options.tta === 'full' || options.tta === false)) {
+        throw new InputError(`--tta-margin sets adaptive mirroring: it does not go with ${options.tta === false ? '--no-tta' : '--tta full'}`, { code: 'bad-arguments' });
+      }
       const source = checkInputOptions(options);
       const postprocessing = options.postprocessing !== undefined ? readPostprocessing(resolvePostprocessingFile(options.postprocessing)) : undefined;
       if (postprocessing !== undefined) stderrLogger.info(`postprocessing: ${describePostprocessing(postprocessing)}`);

@@ -54,6 +54,10 @@ export class PredictorEnsemble {
     return this.members[0]!.mirrorAxes;
   }
 
+  get mirrorRule(): Predictor['mirrorRule'] {
+    return this.members[0]!.mirrorRule;
+  }
+
   get precision(): Predictor['precision'] {
     return this.members[0]!.precision;
   }

@@ -5,7 +5,7 @@
  * 8 forward passes per window. Written once as a generator of passes (passes.ts), so libtorch
  * and onnxruntime engines share it.
  */
-import { addInPlace, cast, clone, flip, mulInPlace, scope, type Tensor } from '../tensor/index.js';
+import { addInPlace, cast, cat, clone, copyInPlace, flip, fromArray, indexSelect, mulInPlace, narrow, scope, type Tensor } from '../tensor/index.js';
 import { drivePasses, type PassGenerator } from './passes.js';
 
 /** Spatial axes of a [z, y, x] volume: 0 = z, 1 = y, 2 = x. */
@@ -33,43 +33,75 @@ export function mirrorCombinations(axes: readonly SpatialAxis[]): SpatialAxis[][
 }
 
 /**
+ * Which windows of a batch get their mirrored passes, given the un-mirrored pass's logits
+ * [B, K, z, y, x] float32: the batch indices in increasing order (adaptiveMirroring.ts).
+ */
+export type MirrorSelection = (identityLogits: Tensor) => number[];
+
+/**
  * The mirror passes of x [B, C, z, y, x] as a generator (passes.ts): it yields `request(input)` for
  * each flipped input and receives that pass's logits [B, K, z, y, x] (any float dtype; accumulated
- * in float32), and returns their mean. Every tensor it creates or receives is disposed before it
- * returns, except the result (and x, which stays the caller's).
+ * in float32), and returns their mean. With `select`, the un-mirrored pass runs first for the whole
+ * batch and only the windows it selects get the other passes (on a batch of those windows); the
+ * others keep their un-mirrored logits. A selection of every window is the same arithmetic, in the
+ * same order, as no selection; the selected windows' mirrored passes are stacked into forwards of
+ * up to B windows. Every tensor it creates or receives is disposed before it returns,
+ * except the result (and x, which stays the caller's).
  */
-export function* mirroredPasses<R>(x: Tensor, axes: readonly SpatialAxis[], request: (input: Tensor) => R): PassGenerator<R, Tensor> {
+export function* mirroredPasses<R>(x: Tensor, axes: readonly SpatialAxis[], request: (input: Tensor) => R, select?: MirrorSelection): PassGenerator<R, Tensor> {
   const combinations = mirrorCombinations(axes);
+  const held: Tensor[] = [];
   let total: Tensor | null = null;
   try {
-    for (const combination of combinations) {
-      const dims = combination.map((axis) => axis + 2);
-      const input = dims.length > 0 ? scope(() => flip(x, dims)) : x;
-      let output: Tensor;
+    // The un-mirrored pass (combinations[0] is the identity).
+    const identity = yield request(x);
+    total = scope(() => (identity.dtype !== 'float32' ? cast(identity, 'float32') : identity));
+    if (identity !== total && identity !== x) identity.dispose();
+    // A network that returns its input unchanged must not have that input accumulated into.
+    if (total === x) total = clone(x);
+    if (combinations.length === 1) return takeTotal();
+    const batch = x.shape[0]!;
+    const rows = select === undefined ? null : select(total);
+    if (rows !== null && rows.length === 0) return takeTotal();
+    const partial = rows !== null && rows.length < batch;
+    const index = partial ? held[held.push(fromArray(Int32Array.from(rows), [rows.length], { device: x.device, dtype: 'int64' })) - 1]! : null;
+    const inputs = index !== null ? held[held.push(indexSelect(x, 0, index)) - 1]! : x;
+    const sum = index !== null ? held[held.push(indexSelect(total, 0, index)) - 1]! : total;
+    // The mirrored passes, several combinations stacked into one forward while it holds at most
+    // `batch` windows (a lone selected window of a batch of 2 runs its 7 passes as 4 forwards of 2,
+    // not 7 of 1); each one's logits are added in combination order, as one pass per combination does.
+    const windows = inputs.shape[0]!;
+    const perForward = Math.max(1, Math.floor(batch / windows));
+    const mirrored = combinations.slice(1);
+    for (let first = 0; first < mirrored.length; first += perForward) {
+      const chunk = mirrored.slice(first, first + perForward).map((combination) => combination.map((axis) => axis + 2));
+      const input = scope(() => (chunk.length === 1 ? flip(inputs, chunk[0]!) : cat(chunk.map((dims) => flip(inputs, dims)), 0)));
       try {
         const logits = yield request(input);
-        output = scope(() => {
-          const asFloat = logits.dtype !== 'float32' ? cast(logits, 'float32') : logits;
-          return dims.length > 0 ? flip(asFloat, dims) : asFloat;
-        });
-        if (logits !== output && logits !== x) logits.dispose();
+        try {
+          chunk.forEach((dims, j) => scope(() => {
+            const part = chunk.length === 1 ? logits : narrow(logits, 0, j * windows, windows);
+            addInPlace(sum, flip(part.dtype !== 'float32' ? cast(part, 'float32') : part, dims));
+          }));
+        } finally {
+          if (logits !== input) logits.dispose();
+        }
       } finally {
-        if (input !== x) input.dispose();
-      }
-      if (total === null) {
-        // A network that returns its input unchanged must not have that input accumulated into.
-        total = output === x ? clone(x) : output;
-      } else {
-        addInPlace(total, output);
-        if (output !== x) output.dispose();
+        input.dispose();
       }
     }
-    if (combinations.length > 1) mulInPlace(total!, 1 / combinations.length);
+    mulInPlace(sum, 1 / combinations.length);
+    if (index !== null) rows!.forEach((row, i) => scope(() => copyInPlace(narrow(total!, 0, row, 1), narrow(sum, 0, i, 1))));
+    return takeTotal();
+  } finally {
+    total?.dispose();
+    for (const tensor of held) tensor.dispose();
+  }
+
+  function takeTotal(): Tensor {
     const result = total!;
     total = null;
     return result;
-  } finally {
-    total?.dispose();
   }
 }
 

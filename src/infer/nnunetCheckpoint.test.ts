@@ -16,6 +16,7 @@ import { readNifti, readNnunetCheckpoint, readNpy } from '../io/index.js';
 import { fromArray, noGrad, scope } from '../tensor/index.js';
 import { buildInferenceNetwork, readInferenceCheckpoint, resolveCheckpoints } from '../checkpoint/index.js';
 import { predictFiles } from './predictFiles.js';
+import { FULL_MIRROR_RULE } from './adaptiveMirroring.js';
 import { relativeError } from '../tensor/test-support.js';
 
 const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/nnunet');
@@ -132,7 +133,7 @@ for (const item of CASES) {
   test(`predict on an nnU-Net model folder: ${item.name}: PyTorch's mask and probabilities`, async (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-predict-'));
     const output = path.join(dir, 'case.nii.gz');
-    const result = await predictFiles({ model: item.model, input: path.join(HERE, 'case/case_0000.nii.gz'), output, saveProbabilities: true, configuration: '3d_fullres' });
+    const result = await predictFiles({ model: item.model, input: path.join(HERE, 'case/case_0000.nii.gz'), output, saveProbabilities: true, configuration: '3d_fullres', mirrorRule: FULL_MIRROR_RULE });
     assert.equal(result.checkpoints.length, item.reference === 'plain' ? 2 : 1);
     const mask = await readNifti(output);
     const referenceMask = readNpy(path.join(HERE, `case/${item.reference}_mask.npy`));

@@ -212,7 +212,7 @@ export async function predictFiles(options: PredictFilesOptions, logger: Logger 
       if (index === 0) firstImages = images;
     }
     logger.info(`predicting ${cases.length} case(s) with ${checkpoints.length} model(s): ${checkpoints.join(', ')}`);
-    logger.info(`model: ${predictor.description}; mirroring axes [${predictor.mirrorAxes.join(', ')}]; ${predictor.precision} on ${predictor.device.type}`);
+    logger.info(`model: ${predictor.description}; mirroring axes [${predictor.mirrorAxes.join(', ')}]${predictor.mirrorAxes.length === 0 ? '' : predictor.mirrorRule.margin === Infinity ? ' (full)' : ` (adaptive, margin ${predictor.mirrorRule.margin})`}; ${predictor.precision} on ${predictor.device.type}`);
     for (const [index, item] of cases.entries()) {
       const t0 = performance.now();
       const images = index === 0 && firstImages !== null ? firstImages : await readCase(item, options.maxImageBytes);

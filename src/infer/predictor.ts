@@ -18,6 +18,7 @@ import { largestComponentAbove, normalizedCtThreshold } from './bodyMask.js';
 import { axisStepFractions, preprocessAfterPreviousStage, previousStageChannels } from './configurations.js';
 import { exportPrediction } from './export.js';
 import type { NnunetRegions } from '../io/index.js';
+import { ADAPTIVE_MIRROR_RULE, type MirrorRule } from './adaptiveMirroring.js';
 import { ALL_MIRROR_AXES, type SpatialAxis } from './mirroring.js';
 import { SLIDING_WINDOW_DEFAULTS, slidingWindowPredict, slidingWindowPredictAsync, type InferencePrecision, type LogitsFunction, type SlidingWindowOptions, type WindowCounts } from './slidingWindowPredict.js';
 import type { Triple } from './slidingWindow.js';
@@ -30,6 +31,11 @@ export interface PredictorOptions {
    * (an nnU-Net checkpoint's inference_allowed_mirroring_axes), else all three.
    */
   mirrorAxes?: readonly SpatialAxis[];
+  /**
+   * Which windows get their mirrored passes (adaptiveMirroring.ts): default ADAPTIVE_MIRROR_RULE,
+   * those near a class boundary; FULL_MIRROR_RULE every window, as nnU-Net.
+   */
+  mirrorRule?: Readonly<MirrorRule>;
   /** nnU-Net model folders: the configuration the checkpoints must have been trained as. */
   configuration?: string;
   stepFraction?: number;
@@ -182,6 +188,7 @@ export class Predictor {
       device: options.device ?? CPU_DEVICE,
       precision: options.precision ?? SLIDING_WINDOW_DEFAULTS.precision,
       mirrorAxes: options.mirrorAxes ?? ALL_MIRROR_AXES,
+      mirrorRule: options.mirrorRule ?? ADAPTIVE_MIRROR_RULE,
       stepFraction: options.stepFraction ?? SLIDING_WINDOW_DEFAULTS.stepFraction,
       windowsPerBatch: options.windowsPerBatch ?? SLIDING_WINDOW_DEFAULTS.windowsPerBatch,
       accumulateOn: options.accumulateOn ?? 'device',
@@ -305,6 +312,11 @@ export class Predictor {
     return Array.from({ length: this.numClasses - 1 }, (_, k) => k + 1);
   }
 
+  /** Which windows get their mirrored passes. */
+  get mirrorRule(): Readonly<MirrorRule> {
+    return this.options.mirrorRule;
+  }
+
   /** The channel names the plan expects, in order. */
   get channelNames(): string[] {
     return this.plan.configuration.normalization.map((n) => n.channel);
@@ -333,6 +345,7 @@ export class Predictor {
       numClasses: this.numClasses,
       stepFraction: axisStepFractions(this.plan.configuration, this.options.stepFraction),
       mirrorAxes: this.options.mirrorAxes,
+      mirrorRule: this.options.mirrorRule,
       windowsPerBatch: this.options.windowsPerBatch,
       precision: this.options.precision,
       accumulatorDevice,

@@ -73,7 +73,7 @@ test('skipping windows outside the body leaves the logits inside it bit-identica
     assert.equal(calls - callsFull, 90);
     return [a.toFloat32Array(), b.toFloat32Array()];
   });
-  assert.deepEqual(counts, [{ total: 297, run: 297, batch: 1 }, { total: 297, run: 90, batch: 1 }]);
+  assert.deepEqual(counts, [{ total: 297, run: 297, passes: 297, mirrored: 0, batch: 1 }, { total: 297, run: 90, passes: 90, mirrored: 0, batch: 1 }]);
   const [nz, ny, nx] = SHAPE;
   const voxels = nz * ny * nx;
   let compared = 0;
@@ -110,8 +110,8 @@ test('a Predictor gives the identical mask with and without skipping, running 90
   const a = skipping.predictCase([image]);
   const b = running.predictCase([image]);
   assert.deepEqual(a.properties.shapeAfterResampling, SHAPE);
-  assert.deepEqual(a.windows, { total: 297, run: 90, batch: 2 });
-  assert.deepEqual(b.windows, { total: 297, run: 297, batch: 2 });
+  assert.deepEqual(a.windows, { total: 297, run: 90, passes: 90, mirrored: 0, batch: 2 });
+  assert.deepEqual(b.windows, { total: 297, run: 297, passes: 297, mirrored: 0, batch: 2 });
   assert.deepEqual(a.segmentation.data, b.segmentation.data);
   const lesion = a.segmentation.data.reduce((s, v) => s + (v === 1 ? 1 : 0), 0);
   assert.ok(lesion > 20, `${lesion} lesion voxels`);

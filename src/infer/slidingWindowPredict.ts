@@ -14,12 +14,13 @@
  */
 import { SILENT_PROGRESS, type Device, type Precision, type ProgressReporter } from '../core/index.js';
 import {
-  addInPlace, autocast, cast, copyInPlace, emptyCpuCache, eq, fromArray, mulInPlace, narrow, noGrad, pad, pow, scope, squeeze, stack, to, where, zeros, type Tensor,
+  addInPlace, autocast, cast, contiguous, copyInPlace, emptyCpuCache, eq, fromArray, mulInPlace, narrow, noGrad, pad, pow, scope, squeeze, stack, to, where, zeros, type Tensor,
 } from '../tensor/index.js';
 import { BatchTuner, windowsInBatch, type BatchTunerReport } from './batchTuner.js';
 import { BODY_MARGIN_VOXELS, windowsTouchingMask } from './bodyMask.js';
 import { gaussianImportanceMap } from './gaussian.js';
-import { mirroredPasses, type SpatialAxis } from './mirroring.js';
+import { centralRegion, FULL_MIRROR_RULE, needsMirroring, type MirrorRule } from './adaptiveMirroring.js';
+import { mirrorCombinations, mirroredPasses, type MirrorSelection, type SpatialAxis } from './mirroring.js';
 import { drivePasses, drivePassesAsync, type PassGenerator } from './passes.js';
 import { paddedShape, paddingToPatch, slidingWindowBoxes, type Triple, type WindowBox } from './slidingWindow.js';
 
@@ -40,6 +41,11 @@ export interface SlidingWindowOptions {
   stepFraction?: number | readonly number[];
   /** Spatial axes to mirror for test-time augmentation; [] for none. */
   mirrorAxes?: readonly SpatialAxis[];
+  /**
+   * Which windows get their mirrored passes (adaptiveMirroring.ts): default FULL_MIRROR_RULE, every
+   * window (nnU-Net); ADAPTIVE_MIRROR_RULE only those whose un-mirrored logits are near a class boundary.
+   */
+  mirrorRule?: Readonly<MirrorRule>;
   /**
    * Windows stacked into one forward batch, or 'auto': 2 or 4, chosen by measured throughput on the
    * first batches (batchTuner.ts; on the CPU only, CUDA takes 2 as its timings are asynchronous). A
@@ -66,6 +72,10 @@ export interface SlidingWindowOptions {
 export interface WindowCounts {
   total: number;
   run: number;
+  /** Forward passes of one window each, over all models: run windows x models x (1, or the mirror count for a mirrored window). */
+  passes?: number;
+  /** Run windows (summed over the models) that got their mirrored passes. */
+  mirrored?: number;
   /** Windows per batch: the fixed size, or what the tuner measured and chose (`auto`). */
   batch?: number | BatchTunerReport;
 }
@@ -106,6 +116,7 @@ interface ResolvedOptions {
   numClasses: number;
   stepFraction: number | readonly number[];
   mirrorAxes: readonly SpatialAxis[];
+  mirrorRule: Readonly<MirrorRule>;
   windowsPerBatch: number | 'auto';
   useGaussian: boolean;
   accumulatorDevice: Device;
@@ -125,12 +136,32 @@ function resolveOptions(modelCount: number, data: Tensor, options: SlidingWindow
     numClasses: options.numClasses,
     stepFraction: options.stepFraction ?? SLIDING_WINDOW_DEFAULTS.stepFraction,
     mirrorAxes: options.mirrorAxes ?? SLIDING_WINDOW_DEFAULTS.mirrorAxes,
+    mirrorRule: options.mirrorRule ?? FULL_MIRROR_RULE,
     windowsPerBatch,
     useGaussian: options.gaussian ?? SLIDING_WINDOW_DEFAULTS.gaussian,
     accumulatorDevice: options.accumulatorDevice ?? data.device,
     progress: options.progress ?? SILENT_PROGRESS,
     bodyMask: options.bodyMask,
     onWindows: options.onWindows,
+  };
+}
+
+/**
+ * The windows of a batch that get their mirrored passes under `rule` (counted into `count`), or
+ * undefined for every window (the full rule: no host copy of the logits).
+ */
+function mirrorSelection(rule: Readonly<MirrorRule>, weights: Float32Array, numClasses: number, count: { mirrored: number }): MirrorSelection | undefined {
+  if (rule.margin === Infinity) return undefined;
+  const region = centralRegion(weights, rule.centralWeight);
+  const voxels = weights.length;
+  return (identity: Tensor): number[] => {
+    const host = scope(() => contiguous(identity).toFloat32Array());
+    const rows: number[] = [];
+    for (let b = 0; b < identity.shape[0]!; b++) {
+      if (needsMirroring(host.subarray(b * numClasses * voxels, (b + 1) * numClasses * voxels), numClasses, voxels, region, rule.margin)) rows.push(b);
+    }
+    count.mirrored += rows.length;
+    return rows;
   };
 }
 
@@ -155,6 +186,9 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
   const tuner = options.windowsPerBatch === 'auto' ? new BatchTuner() : null;
   const fixedBatch = options.windowsPerBatch === 'auto' ? 0 : options.windowsPerBatch;
   const weightHost = useGaussian ? gaussianImportanceMap(patch) : new Float32Array(patch[0] * patch[1] * patch[2]).fill(1);
+  const passesPerMirroredWindow = mirrorCombinations(mirrorAxes).length;
+  const mirrors = { mirrored: 0 };
+  const select = mirrorSelection(options.mirrorRule, weightHost, options.numClasses, mirrors);
   const held: Tensor[] = [];
   const hold = (tensor: Tensor): Tensor => {
     held.push(tensor);
@@ -184,7 +218,8 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
         let prediction: Tensor | null = null;
         try {
           for (let model = 0; model < modelCount; model++) {
-            const mean: Tensor = yield* mirroredPasses(windows, mirrorAxes, (input): WindowPass => ({ model, input }));
+            const mean: Tensor = yield* mirroredPasses(windows, mirrorAxes, (input): WindowPass => ({ model, input }), select);
+            if (select === undefined) mirrors.mirrored += passesPerMirroredWindow > 1 ? batch.length : 0;
             if (prediction === null) {
               prediction = mean;
             } else {
@@ -215,7 +250,8 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
     } finally {
       progress.stop();
     }
-    options.onWindows?.({ total: allBoxes.length, run: boxes.length, batch: tuner === null ? fixedBatch : tuner.report });
+    const passes = boxes.length * modelCount + mirrors.mirrored * (passesPerMirroredWindow - 1);
+    options.onWindows?.({ total: allBoxes.length, run: boxes.length, passes, mirrored: mirrors.mirrored, batch: tuner === null ? fixedBatch : tuner.report });
     if (boxes.length < allBoxes.length) {
       // Voxels that no run window covered: weight 1 and background logits, so the division below
       // gives class 0 a large logit there (a network window never added anything to them).

@@ -1,0 +1,26 @@
+/**
+ * predict's mirroring options as a user meets them: an unknown `--tta` mode, a negative
+ * `--tta-margin` and a margin beside `--tta full` or `--no-tta` are refused (exit 2, one line naming
+ * the option, no stack frames) before any model or image is read (the paths given do not exist).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { lesionseg, STACK_LINE } from './test-support.js';
+
+const PREDICT = ['predict', '-m', 'no-such-model', '-i', 'no-such-image.nii.gz', '-o', 'no-such-output.nii.gz'];
+
+test('--tta takes adaptive or full; --tta-margin a non-negative number, and only with adaptive mirroring', async () => {
+  const cases = [
+    { args: ['--tta', 'half'], message: /option '--tta \[mode\]' argument 'half' is invalid\. Allowed choices are adaptive, full/ },
+    { args: ['--tta-margin', '-1'], message: /--tta-margin must be a non-negative number of logits, got '-1'/ },
+    { args: ['--tta', 'full', '--tta-margin', '1'], message: /--tta-margin sets adaptive mirroring: it does not go with --tta full/ },
+    { args: ['--no-tta', '--tta-margin', '1'], message: /--tta-margin sets adaptive mirroring: it does not go with --no-tta/ },
+  ];
+  const runs = await Promise.all(cases.map((c) => lesionseg(...PREDICT, ...c.args)));
+  runs.forEach((run, i) => {
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+    assert.match(run.stderr, cases[i]!.message);
+    assert.ok(!run.stderr.includes(STACK_LINE), run.stderr);
+  });
+});
