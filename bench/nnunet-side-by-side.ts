@@ -43,6 +43,15 @@ for (const name of NNUNET_SOURCES) {
 }
 const python = option('python', '/usr/bin/python3');
 if (!fs.existsSync(python)) refuse(`--python ${python}: not found`);
+// What nnU-Net's predict path imports, by the Debian package that has it.
+const DEBIAN: Record<string, string> = {
+  torch: 'python3-torch', nibabel: 'python3-nibabel', scipy: 'python3-scipy', skimage: 'python3-skimage', tqdm: 'python3-tqdm',
+  threadpoolctl: 'python3-threadpoolctl', pandas: 'python3-pandas', seaborn: 'python3-seaborn', sklearn: 'python3-sklearn',
+};
+const missing = Object.keys(DEBIAN).filter((module) => {
+  try { return execFileSync(python, ['-c', `import ${module}; print('imported')`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== 'imported'; } catch { return true; }
+});
+if (missing.length > 0) refuse(`${python} lacks ${missing.join(', ')}: apt-get install ${missing.map((m) => DEBIAN[m]).join(' ')}`);
 const size = option('size', 'paper') as SynthSize;
 const crop = option('crop', '') === '' ? null : ints(option('crop', ''));
 if (crop !== null && (crop.length !== 3 || crop.some((n) => !Number.isInteger(n) || n < 1))) refuse(`--crop ${option('crop', '')}: three positive integers Z,Y,X`);
@@ -218,7 +227,7 @@ try {
     load_average_at_end: os.loadavg(),
     case: { image: `synth --kind covid --size ${size} --seed 0${crop ? `, centre cropped to ${shape.join('x')}` : ''}`, shape, spacing_zyx_mm: ct.spacing },
     plan: { preset: 'cpu', patch: configuration.patch_size, spacing: configuration.spacing, windows_per_axis: windows, windows: windows.reduce((a, b) => a * b, 1), folds },
-    config: { threads, nnunet_workers_npp_nps: workers, rounds, nice, sample_ms: sampleMs, mirroring: 'on (defaults of both)', step: 0.5, args: args.join(' ') },
+    config: { threads, nnunet_workers_npp_nps: workers, rounds, niceness_of_both_sides: os.getPriority() + nice, sample_ms: sampleMs, mirroring: 'on (defaults of both)', step: 0.5, args: args.join(' ') },
     nnunet: summary('nnunet'),
   };
   for (const precision of precisions) {
