@@ -4,9 +4,10 @@
  * `nnUNetv2_predict_from_modelfolder` (its source, run by Debian's python3 + python3-torch) and
  * `lesionseg predict` on that folder and the same CT, default flags on both (mirroring on, step 0.5),
  * `--device cpu`/`-device cpu`, the same thread count, alternating which goes first per round.
- * Each side is timed from outside (wall) and its memory is the peak over time of the summed PSS
+ * Each side is timed from outside (wall); its memory is the peak over time of the summed PSS
  * (/proc/PID/smaps_rollup) of its process tree, sampled every --sample-ms (nnU-Net starts
- * preprocessing and export worker processes; PSS shares their common pages fairly).
+ * preprocessing and export worker processes; PSS shares their common pages fairly), and its CPU
+ * seconds are the tree's summed utime + stime (less sensitive than wall time to a shared machine).
  * --crop Z,Y,X keeps the centre of the CT at its spacing (fewer windows at the same realistic
  * plan). Masks of the two are compared (fraction of equal voxels).
  * nnU-Net's sources are not part of lesionseg: --nnunet-src DIR names the folder holding nnUNet,
@@ -62,40 +63,49 @@ const precisions = option('precisions', 'fp32').split(',');
 const sampleMs = Number(option('sample-ms', '200'));
 const nice = Number(option('nice', '5'));
 
-/** Parent pid of every process, from /proc/PID/stat. */
-function parents(): Map<number, number> {
-  const map = new Map<number, number>();
+const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+
+/** Parent pid and CPU ticks so far (utime + stime) of every process, from /proc/PID/stat. */
+function processes(): Map<number, { parent: number; ticks: number }> {
+  const map = new Map<number, { parent: number; ticks: number }>();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      map.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      // Fields after "(comm) ": state, ppid, ... utime (14th of the line), stime (15th).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      map.set(Number(entry), { parent: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
     } catch { /* the process ended */ }
   }
   return map;
 }
 
-/** Summed PSS (KiB) and process count of `pid` and its descendants. */
-function treePss(pid: number): { kib: number; processes: number } {
-  const parent = parents();
+/** Summed PSS (KiB) of `pid` and its descendants, and the CPU ticks of each. */
+function sampleTree(pid: number): { kib: number; ticks: Map<number, number> } {
+  const all = processes();
   const tree = new Set([pid]);
   for (let grew = true; grew;) {
     grew = false;
-    for (const [child, p] of parent) if (tree.has(p) && !tree.has(child)) { tree.add(child); grew = true; }
+    for (const [child, { parent }] of all) if (tree.has(parent) && !tree.has(child)) { tree.add(child); grew = true; }
   }
   let kib = 0;
+  const ticks = new Map<number, number>();
   for (const member of tree) {
     try {
       const match = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${member}/smaps_rollup`, 'utf8'));
       if (match) kib += Number(match[1]);
+      ticks.set(member, all.get(member)?.ticks ?? 0);
     } catch { /* the process ended */ }
   }
-  return { kib, processes: tree.size };
+  return { kib, ticks };
 }
 
-interface Measured { wall_seconds: number; peak_pss_mib: number; max_processes: number; stdout: string }
+interface Measured { wall_seconds: number; cpu_seconds: number; peak_pss_mib: number; processes_seen: number; stdout: string }
 
-/** Run a command under `nice`, sampling its process tree's PSS; wall seconds from outside. */
+/**
+ * Run a command under `nice`, sampling its process tree: peak summed PSS, and CPU seconds (each process's
+ * last sampled utime + stime, summed: the last sample interval of each is missed); wall seconds from outside.
+ */
 function measure(command: string, argv: string[], env: NodeJS.ProcessEnv): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
@@ -105,18 +115,18 @@ function measure(command: string, argv: string[], env: NodeJS.ProcessEnv): Promi
     child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
     child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
     let peak = 0;
-    let most = 0;
+    const cpu = new Map<number, number>();
     const timer = setInterval(() => {
-      const now = treePss(child.pid!);
+      const now = sampleTree(child.pid!);
       peak = Math.max(peak, now.kib);
-      most = Math.max(most, now.processes);
+      for (const [member, ticks] of now.ticks) cpu.set(member, Math.max(cpu.get(member) ?? 0, ticks));
     }, sampleMs);
     child.on('error', reject);
     child.on('close', (code) => {
       clearInterval(timer);
       const wall = (performance.now() - started) / 1000;
       if (code !== 0) return reject(new Error(`${command} ${argv.join(' ')} exited ${code}: ${stderr.slice(-3000)}`));
-      resolve({ wall_seconds: wall, peak_pss_mib: peak / 1024, max_processes: most, stdout });
+      resolve({ wall_seconds: wall, cpu_seconds: [...cpu.values()].reduce((a, b) => a + b, 0) / TICKS_PER_SECOND, peak_pss_mib: peak / 1024, processes_seen: cpu.size, stdout });
     });
   });
 }
@@ -189,10 +199,10 @@ try {
     '-i', input, '-o', out, '-m', model, '-f', ...folds, '-device', 'cpu', '-npp', String(workers), '-nps', String(workers), '--disable_progress_bar'];
   const oursArgs = (out: string, precision: string) => [cli, 'predict', '-m', model, '-i', image, '-o', out, '--device', 'cpu', '--threads', String(threads), '--precision', precision, '--json'];
 
-  const sides: Record<string, { wall: number[]; pss: number[]; processes: number[]; windows?: unknown }> = {};
+  const sides: Record<string, { wall: number[]; cpu: number[]; pss: number[]; processes: number[]; windows?: unknown }> = {};
   const add = (name: string, m: Measured) => {
-    const side = (sides[name] ??= { wall: [], pss: [], processes: [] });
-    side.wall.push(m.wall_seconds); side.pss.push(m.peak_pss_mib); side.processes.push(m.max_processes);
+    const side = (sides[name] ??= { wall: [], cpu: [], pss: [], processes: [] });
+    side.wall.push(m.wall_seconds); side.cpu.push(m.cpu_seconds); side.pss.push(m.peak_pss_mib); side.processes.push(m.processes_seen);
     return side;
   };
   const equal: Record<string, number> = {};
@@ -220,7 +230,7 @@ try {
     const scaled = Math.round((n * ct.spacing[axis]!) / configuration.spacing[axis]!);
     return Math.max(1, Math.ceil((scaled - configuration.patch_size[axis]!) / (configuration.patch_size[axis]! * 0.5)) + 1);
   });
-  const summary = (name: string) => ({ wall_seconds: median(sides[name]!.wall), wall_seconds_rounds: sides[name]!.wall, peak_pss_mib: median(sides[name]!.pss), peak_pss_mib_rounds: sides[name]!.pss, max_processes: Math.max(...sides[name]!.processes), ...(sides[name]!.windows ? { windows: sides[name]!.windows } : {}) });
+  const summary = (name: string) => ({ wall_seconds: median(sides[name]!.wall), wall_seconds_rounds: sides[name]!.wall, cpu_seconds: median(sides[name]!.cpu), cpu_seconds_rounds: sides[name]!.cpu, peak_pss_mib: median(sides[name]!.pss), peak_pss_mib_rounds: sides[name]!.pss, processes_seen: Math.max(...sides[name]!.processes), ...(sides[name]!.windows ? { windows: sides[name]!.windows } : {}) });
   const result: Record<string, unknown> = {
     benchmark: 'nnunet-side-by-side',
     cpu: cpuInfo(),
@@ -235,6 +245,7 @@ try {
     result[name] = summary(name);
     result[`ratio_${precision}`] = {
       time_lesionseg_over_nnunet: median(sides[name]!.wall) / median(sides.nnunet!.wall),
+      cpu_time_lesionseg_over_nnunet: median(sides[name]!.cpu) / median(sides.nnunet!.cpu),
       memory_lesionseg_over_nnunet: median(sides[name]!.pss) / median(sides.nnunet!.pss),
       equal_voxels_fraction: equal[precision],
     };
