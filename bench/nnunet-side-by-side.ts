@@ -16,7 +16,7 @@
  * torch 1.13) are stood in for by a sitecustomize.py written into the run's temporary folder: a
  * fallback import hook that is consulted only when the real module is absent (see the results README).
  * Usage: npx tsx bench/nnunet-side-by-side.ts --nnunet-src DIR [--size paper] [--crop Z,Y,X]
- *        [--threads 2] [--workers 1] [--rounds 1] [--precisions fp32,auto] [--python /usr/bin/python3] [--out FILE]
+ *        [--threads 2] [--workers 1] [--rounds 1] [--first nnunet|lesionseg] [--precisions fp32,auto] [--python /usr/bin/python3] [--out FILE]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -62,6 +62,9 @@ const rounds = Number(option('rounds', '1'));
 const precisions = option('precisions', 'fp32').split(',');
 const sampleMs = Number(option('sample-ms', '200'));
 const nice = Number(option('nice', '5'));
+// Which side runs first in round 1 (then they alternate).
+const first = option('first', 'nnunet');
+if (first !== 'nnunet' && first !== 'lesionseg') refuse(`--first ${first}: nnunet or lesionseg`);
 
 const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 
@@ -207,7 +210,7 @@ try {
   };
   const equal: Record<string, number> = {};
   for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? ['nnunet', ...precisions] : [...precisions, 'nnunet'];
+    const order = (round % 2 === 0) === (first === 'nnunet') ? ['nnunet', ...precisions] : [...precisions, 'nnunet'];
     for (const name of order) {
       process.stderr.write(`bench/nnunet-side-by-side: round ${round + 1}: ${name} ...\n`);
       const out = path.join(dir, `out-${name}-${round}`);
@@ -237,7 +240,7 @@ try {
     load_average_at_end: os.loadavg(),
     case: { image: `synth --kind covid --size ${size} --seed 0${crop ? `, centre cropped to ${shape.join('x')}` : ''}`, shape, spacing_zyx_mm: ct.spacing },
     plan: { preset: 'cpu', patch: configuration.patch_size, spacing: configuration.spacing, windows_per_axis: windows, windows: windows.reduce((a, b) => a * b, 1), folds },
-    config: { threads, nnunet_workers_npp_nps: workers, rounds, niceness_of_both_sides: os.getPriority() + nice, sample_ms: sampleMs, mirroring: 'on (defaults of both)', step: 0.5, args: args.join(' ') },
+    config: { threads, nnunet_workers_npp_nps: workers, rounds, first, niceness_of_both_sides: os.getPriority() + nice, sample_ms: sampleMs, mirroring: 'on (defaults of both)', step: 0.5, args: args.join(' ') },
     nnunet: summary('nnunet'),
   };
   for (const precision of precisions) {
