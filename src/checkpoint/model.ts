@@ -172,7 +172,9 @@ export function buildNetwork(checkpoint: ModelCheckpoint, device: Device): Archi
     throw new CheckpointError(`cannot build ${checkpoint.architecture.name} from the recorded config: ${(cause as Error).message}`, { file: checkpoint.sidecarFile, cause });
   }
   try {
-    loadWeightsStrict(network, checkpoint.weights, checkpoint.file, `the recorded ${checkpoint.architecture.name}`);
+    // An nnU-Net trainer variant that builds another network than plans.json says (nnUNetTrainerBN) is named here.
+    const what = checkpoint.kind === 'nnunet' ? `the ${checkpoint.architecture.name} plans.json describes (${checkpoint.description})` : `the recorded ${checkpoint.architecture.name}`;
+    loadWeightsStrict(network, checkpoint.weights, checkpoint.file, what);
   } catch (error) {
     network.dispose();
     throw error;

@@ -3,8 +3,11 @@
  * prediction, transfer and export: a trained model folder (dataset.json, plans.json,
  * fold_K/checkpoint_*.pth), one of its fold folders, or one .pth in it. The checkpoint's init_args name its configuration
  * (nnU-Net's predictor builds that one; `--configuration` must agree), its
- * inference_allowed_mirroring_axes are the mirroring axes, plans.json + dataset.json give the
- * plan (data's planFromNnunet) and the network, and the canonical weights are loaded by name.
+ * inference_allowed_mirroring_axes are the mirroring axes (None: none, as nnU-Net's predictor),
+ * plans.json + dataset.json give the plan (data's planFromNnunet) and the network, and the canonical
+ * weights are loaded by name. The trainer class is never needed: any trainer_name loads when its
+ * weights fit, one for one, the registry's network that plans.json describes (nnUNetTrainerBN's
+ * batch norms, say, are refused by name as weights that do not fit).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -54,10 +57,14 @@ export function resolveNnunetCheckpoints(modelPath: string, options: NnunetResol
   });
 }
 
-/** nnU-Net's num_epochs of a trainer: nnUNetTrainer 1000, nnUNetTrainer_Xepochs X; null when the name does not say. */
+/**
+ * nnU-Net's num_epochs of a trainer: nnUNetTrainer 1000, nnUNetTrainer_Xepochs and
+ * nnUNetTrainer_Xepochs_NoMirroring X; null when the name does not say (any other trainer class
+ * loads all the same: its network is what plans.json describes, checked weight by weight).
+ */
 export function nnunetTrainerEpochs(trainerName: string): number | null {
   if (trainerName === 'nnUNetTrainer') return 1000;
-  const match = /^nnUNetTrainer_(\d+)epochs$/.exec(trainerName);
+  const match = /^nnUNetTrainer_(\d+)epochs(?:_NoMirroring)?$/.exec(trainerName);
   return match === null ? null : Number(match[1]);
 }
 
@@ -93,7 +100,7 @@ export function readNnunetModelCheckpoint(file: string, options: ReadModelOption
     mirrorAxes,
     sidecar: null,
     regions,
-    description: `nnU-Net ${checkpoint.trainerName} ${checkpoint.configuration} fold ${String(fold ?? '?')} (${network.name}${regions !== null ? `, ${regions.regions.length} sigmoid regions` : ''}, epoch ${checkpoint.currentEpoch ?? '?'})`,
+    description: `nnU-Net ${checkpoint.trainerName} ${checkpoint.configuration} fold ${String(fold ?? '?')} (${network.name}${regions !== null ? `, ${regions.regions.length} sigmoid regions` : ''}, epoch ${checkpoint.currentEpoch ?? '?'}${checkpoint.mirrorAxes === null ? ', inference_allowed_mirroring_axes None: no mirroring' : ''})`,
   };
 }
 

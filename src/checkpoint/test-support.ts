@@ -17,19 +17,31 @@ export function plainFixtureWeights(): Map<string, SafetensorsEntry> {
   return new Map([...weights].map(([name, entry]) => [name, { ...entry, shape: [...entry.shape], data: entry.data.slice() }]));
 }
 
-/** Write `folder` as the fixture's model folder with `weights` in fold_0/checkpoint_final.pth; returns the .pth. */
-export function writeNnunetModelCopy(folder: string, weights: ReadonlyMap<string, SafetensorsEntry>): string {
-  fs.mkdirSync(path.join(folder, 'fold_0'), { recursive: true });
-  for (const name of ['plans.json', 'dataset.json']) fs.copyFileSync(path.join(NNUNET_PLAIN, name), path.join(folder, name));
+/** What writeNnunetModelCopy may write differently from nnUNetTrainer's defaults (nnU-Net's trainer variants). */
+export interface NnunetCopyOptions {
+  /** The model folder whose plans.json and dataset.json are copied (default: the PlainConvUNet fixture). */
+  source?: string;
+  fold?: number;
+  trainerName?: string;
+  /** inference_allowed_mirroring_axes; null writes None, as nnUNetTrainerNoMirroring saves it. */
+  mirrorAxes?: readonly number[] | null;
+}
+
+/** Write `folder` as a fixture's model folder with `weights` in fold_K/checkpoint_final.pth; returns the .pth. */
+export function writeNnunetModelCopy(folder: string, weights: ReadonlyMap<string, SafetensorsEntry>, options: NnunetCopyOptions = {}): string {
+  const fold = options.fold ?? 0;
+  const axes = options.mirrorAxes === undefined ? [0, 1, 2] : options.mirrorAxes;
+  fs.mkdirSync(path.join(folder, `fold_${fold}`), { recursive: true });
+  for (const name of ['plans.json', 'dataset.json']) fs.copyFileSync(path.join(options.source ?? NNUNET_PLAIN, name), path.join(folder, name));
   const builder = new PthBuilder();
-  const file = path.join(folder, 'fold_0', 'checkpoint_final.pth');
+  const file = path.join(folder, `fold_${fold}`, 'checkpoint_final.pth');
   builder.write(file, new Map<string, PickleValue>([
     ['network_weights', pyOrderedDict([...weights].map(([name, entry]) => [name, builder.tensor(entry)] as const))],
     ['optimizer_state', null],
-    ['trainer_name', 'nnUNetTrainer'],
-    ['init_args', new Map<string, PickleValue>([['configuration', '3d_fullres'], ['fold', 0]])],
+    ['trainer_name', options.trainerName ?? 'nnUNetTrainer'],
+    ['init_args', new Map<string, PickleValue>([['configuration', '3d_fullres'], ['fold', fold]])],
     ['current_epoch', 3],
-    ['inference_allowed_mirroring_axes', pyTuple([0, 1, 2])],
+    ['inference_allowed_mirroring_axes', axes === null ? null : pyTuple([...axes])],
   ]));
   return file;
 }
