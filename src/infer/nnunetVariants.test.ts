@@ -67,6 +67,7 @@ const SAME_AS_REFERENCE = [
   { trainer: 'nnUNetTrainerDA5', plans: 'nnUNetPlans', source: PLAIN, folds: [0, 1], axes: [0, 1, 2], reference: 'plain', epochs: 3 },
   { trainer: 'MyLabTrainer_ftLR1e3', plans: 'nnUNetPlans', source: PLAIN, folds: [0, 1], axes: [0, 1, 2], reference: 'plain', epochs: 3 },
   { trainer: 'nnUNetTrainer', plans: 'nnUNetResEncUNetLPlans', source: RESENC, folds: [0], axes: [1, 2], reference: 'resenc', epochs: 1000 },
+  { trainer: 'nnUNetTrainer', plans: 'nnUNetResEncUNetXLPlans', source: RESENC, folds: [0], axes: [1, 2], reference: 'resenc', epochs: 1000 },
 ];
 
 for (const item of SAME_AS_REFERENCE) {
@@ -84,7 +85,7 @@ for (const item of SAME_AS_REFERENCE) {
   });
 }
 
-test('nnUNetTrainerNoMirroring (inference_allowed_mirroring_axes None): no mirroring, logged; the mask of --mirror-axes "" on the same weights', async (t) => {
+test('nnUNetTrainerNoMirroring (inference_allowed_mirroring_axes None): no mirroring, logged; the mask of --no-tta (mirror axes []) on the same weights', async (t) => {
   const folder = variantFolder('nnUNetTrainerNoMirroring__nnUNetPlans__3d_fullres', PLAIN, [0, 1], { trainerName: 'nnUNetTrainerNoMirroring', mirrorAxes: null });
   const checkpoint = readInferenceCheckpoint(path.join(folder, 'fold_0/checkpoint_final.pth'));
   assert.equal(checkpoint.mirrorAxes?.length, 0);
@@ -102,6 +103,15 @@ test('nnUNetTrainerNoMirroring (inference_allowed_mirroring_axes None): no mirro
   for (let i = 0; i < voxels; i++) moved = Math.max(moved, Math.abs(variant.probabilities[i]! - reference[voxels + i]!));
   t.diagnostic(`max |no-mirroring probability - PyTorch's mirrored one| = ${moved.toExponential(2)}`);
   assert.ok(moved > 1e-3, `mirroring changes the probabilities by ${moved} only`);
+});
+
+test('nnUNetTrainer_onlyMirror01 (axes (0, 1)): the mask of --mirror-axes 0,1 on the same weights', async () => {
+  const folder = variantFolder('nnUNetTrainer_onlyMirror01__nnUNetPlans__3d_fullres', PLAIN, [0, 1], { trainerName: 'nnUNetTrainer_onlyMirror01', mirrorAxes: [0, 1] });
+  const variant = await predictMask(folder);
+  assert.match(variant.log.join('\n'), /; mirroring axes \[0, 1\] \(full\)/);
+  const explicit = await predictMask(PLAIN, [0, 1]);
+  assert.equal(differing(variant.mask, explicit.mask), 0);
+  assert.deepEqual(variant.probabilities, explicit.probabilities);
 });
 
 test('nnUNetTrainer_250epochs_NoMirroring: 250 epochs from the name, no mirroring from the checkpoint', () => {
