@@ -53,8 +53,10 @@ function ttaMargin(value: string): number {
 }
 
 function mirrorAxes(value: string): SpatialAxis[] {
-  const axes = value.split(',').map((v) => Number(v.trim()));
-  if (axes.some((a) => a !== 0 && a !== 1 && a !== 2)) throw new InputError(`--mirror-axes must list axes among 0 (z), 1 (y), 2 (x), got '${value}'`);
+  const parts = value.split(',').map((v) => v.trim());
+  const axes = parts.map(Number);
+  // Number('') is 0: an empty entry (or --mirror-axes '') is refused, not read as axis 0 (--no-tta turns mirroring off).
+  if (parts.some((v) => v === '') || axes.some((a) => a !== 0 && a !== 1 && a !== 2)) throw new InputError(`--mirror-axes must list axes among 0 (z), 1 (y), 2 (x), got '${value}'`);
   return axes as SpatialAxis[];
 }
 

@@ -1,6 +1,6 @@
 /**
  * predict's mirroring options as a user meets them: an unknown `--tta` mode, a negative
- * `--tta-margin` and a margin beside `--tta full` or `--no-tta` are refused (exit 2, one line naming
+ * `--tta-margin`, a margin beside `--tta full` or `--no-tta`, and an empty `--mirror-axes` entry are refused (exit 2, one line naming
  * the option, no stack frames) before any model or image is read (the paths given do not exist).
  */
 import { test } from 'node:test';
@@ -15,6 +15,9 @@ test('--tta takes adaptive or full; --tta-margin a non-negative number, and only
     { args: ['--tta-margin', '-1'], message: /--tta-margin must be a non-negative number of logits, got '-1'/ },
     { args: ['--tta', 'full', '--tta-margin', '1'], message: /--tta-margin sets adaptive mirroring: it does not go with --tta full/ },
     { args: ['--no-tta', '--tta-margin', '1'], message: /--tta-margin sets adaptive mirroring: it does not go with --no-tta/ },
+    // Number('') is 0: an empty list or entry must not become axis 0.
+    { args: ['--mirror-axes', ''], message: /--mirror-axes must list axes among 0 \(z\), 1 \(y\), 2 \(x\), got ''/ },
+    { args: ['--mirror-axes', '1,'], message: /--mirror-axes must list axes among 0 \(z\), 1 \(y\), 2 \(x\), got '1,'/ },
   ];
   const runs = await Promise.all(cases.map((c) => lesionseg(...PREDICT, ...c.args)));
   runs.forEach((run, i) => {
