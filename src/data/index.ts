@@ -54,4 +54,5 @@ export {
   type IntensityProperties,
 } from './normalize.js';
 export * from './sampling/index.js';
+export { withPreviousStage, previousStageChannelCount, previousStageFile } from './previous_stage.js';
 export { planFromNnunet, type NnunetNetwork, type NnunetPlanResult } from './nnunet_plans.js';

@@ -8,6 +8,7 @@ import { InputError } from '../core/index.js';
 import { segmentationClassCount } from '../io/index.js';
 import { assertTrainable } from '../models/index.js';
 import type { Plan } from './planning_schema.js';
+import { previousStageChannelCount } from './previous_stage.js';
 import type { Triple } from './planning_topology.js';
 
 export interface UNetConfigFromPlan {
@@ -38,7 +39,8 @@ export function unetConfigFromPlan(plan: Plan, datasetName?: string): UNetConfig
     );
   }
   return {
-    inputChannels: plan.configuration.normalization.length,
+    // A cascade stage also takes the previous stage's one-hot segmentation (nnU-Net's determine_num_input_channels).
+    inputChannels: plan.configuration.normalization.length + previousStageChannelCount(plan.configuration.previousStage, numClassesPerDataset[chosen]!),
     numClasses: numClassesPerDataset[chosen]!,
     numClassesPerDataset,
     featuresPerStage: [...network.featuresPerStage],

@@ -11,11 +11,12 @@
  *   first, its mask in the input geometry is preprocessed with the cascade's plan as a
  *   segmentation (transpose, crop with -1 outside the image's nonzero region, resampled as
  *   nnU-Net resamples labels) and becomes one channel per foreground label after the image
- *   channels (preprocessAfterPreviousStage; withPreviousStage is nnU-Net's convert_labelmap_to_one_hot,
- *   -1 and background give 0). The Predictor holds the previous stage and calls these.
+ *   channels (preprocessAfterPreviousStage; data's withPreviousStage, which training shares, is
+ *   nnU-Net's convert_labelmap_to_one_hot, -1 and background give 0). The Predictor holds the
+ *   previous stage and calls these.
  */
 import type { Volume } from '../core/index.js';
-import { preprocessCase, type Plan, type PlanConfiguration, type PreprocessedCase } from '../data/index.js';
+import { preprocessCase, previousStageChannelCount, withPreviousStage, type Plan, type PlanConfiguration, type PreprocessedCase } from '../data/index.js';
 import type { Triple } from './slidingWindow.js';
 
 /** The step fraction per axis [z, y, x]: a 2D configuration steps one slice at a time along z (its patch is 1 deep). */
@@ -25,26 +26,7 @@ export function axisStepFractions(configuration: Pick<PlanConfiguration, 'spatia
 
 /** Extra input channels of a configuration: a cascade stage takes one per foreground label of its `numClasses` (incl. background). */
 export function previousStageChannels(configuration: Pick<PlanConfiguration, 'previousStage'>, numClasses: number): number {
-  return configuration.previousStage === undefined ? 0 : numClasses - 1;
-}
-
-/**
- * `data` [C, z, y, x] followed by the one-hot channels of `segmentation` [z, y, x] (the previous
- * stage's labels on the same grid) for labels 1 .. numClasses - 1, as float32 [C + K - 1, z, y, x].
- */
-export function withPreviousStage(data: Float32Array, shape: readonly number[], segmentation: Int8Array, numClasses: number): { data: Float32Array; shape: [number, number, number, number] } {
-  const voxels = shape[1]! * shape[2]! * shape[3]!;
-  if (segmentation.length !== voxels || data.length !== shape[0]! * voxels) {
-    throw new RangeError(`the previous stage's segmentation has ${segmentation.length} voxels, the case [${shape.join(', ')}]`);
-  }
-  const extra = numClasses - 1;
-  const out = new Float32Array(data.length + extra * voxels);
-  out.set(data);
-  for (let i = 0; i < voxels; i++) {
-    const label = segmentation[i]!;
-    if (label >= 1 && label <= extra) out[data.length + (label - 1) * voxels + i] = 1;
-  }
-  return { data: out, shape: [shape[0]! + extra, shape[1]!, shape[2]!, shape[3]!] };
+  return previousStageChannelCount(configuration.previousStage, numClasses);
 }
 
 /**

@@ -3,7 +3,8 @@
  * get_training_transforms, NNUNET.md section 4), in its order and with its probabilities:
  * spatial -> noise (0.1) -> blur (0.2) -> brightness (0.15) -> contrast (0.15) -> low resolution
  * (0.25) -> inverted gamma (0.1) -> gamma (0.3) -> mirror -> mask outside the nonzero region (when a
- * channel's normalisation used the mask) -> labels -1 -> 0.
+ * channel's normalisation used the mask) -> labels -1 -> 0; a cascade stage then appends the previous
+ * stage's map as one-hot channels and augments them (cascade_transforms.ts).
  * `sampleAugmentation` draws every parameter (null = the transform is skipped this time);
  * `applyAugmentation` is a pure function of the patch and those parameters. Validation patches
  * (`finalizeSample` only) just get the label mapping.
@@ -22,6 +23,8 @@ import {
   type NoiseParams,
 } from './intensity_transforms.js';
 import { spatialTransform, type SpatialParams } from './spatial_transform.js';
+import { applyCascadeAugmentation, sampleCascadeAugmentation, type CascadeAugmentationParams } from './cascade_transforms.js';
+import { withPreviousStage } from '../previous_stage.js';
 
 export interface AugmentationParams {
   spatial: SpatialParams;
@@ -35,6 +38,8 @@ export interface AugmentationParams {
   mirror: MirrorParams;
   /** Channels set to 0 where the label map is -1 (nnU-Net MaskImageTransform). */
   maskChannels: number[];
+  /** A cascade stage's augmentation of the previous stage's one-hot channels (absent otherwise). */
+  cascade?: CascadeAugmentationParams;
 }
 
 /** The randomly applied transforms with their apply probabilities (nnU-Net RandomTransform). */
@@ -56,11 +61,22 @@ export function sampleAugmentation(rng: Rng, meta: AugmentMeta): AugmentationPar
   }
   const mirrorParams = mirror.sample(rng, meta);
   const maskChannels = meta.useMaskForNorm.flatMap((used, channel) => (used ? [channel] : []));
-  return { spatial, ...(drawn as Omit<AugmentationParams, 'spatial' | 'mirror' | 'maskChannels'>), mirror: mirrorParams, maskChannels };
+  const cascade = meta.previousLabels > 0 ? { cascade: sampleCascadeAugmentation(rng, meta.previousLabels) } : {};
+  return { spatial, ...(drawn as Omit<AugmentationParams, 'spatial' | 'mirror' | 'maskChannels'>), mirror: mirrorParams, maskChannels, ...cascade };
 }
 
-/** Set masked channels to 0 outside the nonzero region and map the -1 marker to background 0. */
-export function finalizeSample(sample: PatchSample, maskChannels: readonly number[] = []): PatchSample {
+/** The -1 marker mapped to background 0. */
+function withoutOutside(seg: Int8Array): Int8Array {
+  const out = new Int8Array(seg.length);
+  for (let i = 0; i < out.length; i++) out[i] = Math.max(0, seg[i]!);
+  return out;
+}
+
+/**
+ * Set masked channels to 0 outside the nonzero region and map the -1 marker to background 0; a
+ * cascade's sample (`previousLabels` > 0) gets the previous stage's map as that many one-hot channels after the image's.
+ */
+export function finalizeSample(sample: PatchSample, maskChannels: readonly number[] = [], previousLabels = 0): PatchSample {
   const voxels = sample.shape[0] * sample.shape[1] * sample.shape[2];
   let image = sample.image;
   if (maskChannels.length > 0) {
@@ -70,9 +86,12 @@ export function finalizeSample(sample: PatchSample, maskChannels: readonly numbe
       for (let i = 0; i < voxels; i++) if (sample.seg[i]! < 0) image[offset + i] = 0;
     }
   }
-  const seg = new Int8Array(sample.seg.length);
-  for (let i = 0; i < seg.length; i++) seg[i] = Math.max(0, sample.seg[i]!);
-  return { ...sample, image, seg };
+  const seg = withoutOutside(sample.seg);
+  if (previousLabels === 0) return { ...sample, image, seg };
+  if (sample.previous === undefined) throw new RangeError('a cascade sample needs the previous stage\'s label map');
+  const { previous: _previous, ...rest } = sample;
+  const stacked = withPreviousStage(image, [sample.channels, ...sample.shape], sample.previous, previousLabels + 1);
+  return { ...rest, image: stacked.data, seg, channels: stacked.shape[0] };
 }
 
 export function applyAugmentation(sample: PatchSample, params: AugmentationParams, context: ApplyContext): PatchSample {
@@ -82,5 +101,7 @@ export function applyAugmentation(sample: PatchSample, params: AugmentationParam
     if (stepParams !== null) x = (step.transform as Transform<unknown>).apply(x, stepParams, context);
   }
   x = mirror.apply(x, params.mirror, context);
-  return finalizeSample(x, params.maskChannels);
+  const labels = params.cascade?.labels ?? 0;
+  const done = finalizeSample(x, params.maskChannels, labels);
+  return params.cascade === undefined ? done : { ...done, image: applyCascadeAugmentation(done.image, done.channels, done.shape, params.cascade) };
 }

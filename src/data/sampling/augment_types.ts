@@ -6,10 +6,15 @@
 import type { Device, Rng } from '../../core/index.js';
 import type { Triple } from '../planning_topology.js';
 
-/** One training sample on the host: image float32 [C, z, y, x] and label map int8 [1, z, y, x]. */
+/**
+ * One training sample on the host: image float32 [C, z, y, x] and label map int8 [1, z, y, x];
+ * a cascade's sample also carries the previous stage's label map [1, z, y, x], which the spatial
+ * transforms and mirroring move as they move `seg` (nnU-Net stacks it as a second seg channel).
+ */
 export interface PatchSample {
   image: Float32Array;
   seg: Int8Array;
+  previous?: Int8Array;
   channels: number;
   shape: Triple;
 }
@@ -26,6 +31,8 @@ export interface AugmentMeta {
   mirrorAxes: readonly number[];
   /** Channels whose normalisation used the nonzero mask (nnU-Net MaskImageTransform). */
   useMaskForNorm: readonly boolean[];
+  /** A cascade stage: the previous stage's foreground labels (one-hot channels); 0 otherwise. */
+  previousLabels: number;
 }
 
 /** Where libtorch-based transforms run their tensors. */

@@ -62,6 +62,10 @@ export function batchSpecFromOptions(options: LoaderOptions): BatchSpec {
   } else if (plan.configuration.batchSize < shard.worldSize) {
     problems.push(`the plan's batch size ${plan.configuration.batchSize} is smaller than the ${shard.worldSize} ranks: every rank needs a sample`);
   }
+  const previousStage = options.previousStage ?? null;
+  if (previousStage !== null && (preprocessedDirs.length !== 1 || !(Number.isInteger(previousStage.labels) && previousStage.labels >= 1))) {
+    problems.push(`a previous stage needs one preprocessed folder and at least one foreground label, got ${preprocessedDirs.length} folder(s) and ${previousStage.labels} label(s)`);
+  }
   if (problems.length > 0) throw new InputError(`invalid batch loader options: ${problems.join('; ')}`, { code: 'bad-arguments' });
   const configuration = plan.configuration;
   const geometry = augmentationGeometry(configuration.patchSize, options.augment);
@@ -82,7 +86,13 @@ export function batchSpecFromOptions(options: LoaderOptions): BatchSpec {
     oversampleForeground: options.oversampleForeground,
     ignoreLabels: [...ignoreLabels],
     device: options.device ?? { type: 'cpu' },
+    previousStage: previousStage === null ? null : { ...previousStage },
   };
+}
+
+/** The channels of a batch's images: the plan's, and a cascade's one-hot previous stage. */
+export function batchChannels(spec: BatchSpec): number {
+  return spec.channels + (spec.previousStage?.labels ?? 0);
 }
 
 export function augmentMeta(spec: BatchSpec): AugmentMeta {
@@ -94,6 +104,7 @@ export function augmentMeta(spec: BatchSpec): AugmentMeta {
     rotationRangeRad: spec.rotationRangeRad,
     mirrorAxes: spec.mirrorAxes,
     useMaskForNorm: spec.useMaskForNorm,
+    previousLabels: spec.previousStage?.labels ?? 0,
   };
 }
 
@@ -109,7 +120,7 @@ export function drawBatch(spec: BatchSpec, batchIndex: number, store: CaseStore)
   const samples = picks.slice(first, end).map(({ task, caseId }, offset): SampleRecord => {
     const j = first + offset;
     const sampleRng = rng.fork(`sample ${j}`);
-    const loaded = store.get(spec.preprocessedDirs[task]!, caseId);
+    const loaded = store.get(spec.preprocessedDirs[task]!, caseId, spec.previousStage?.dir ?? null);
     const forcedForeground = isForcedForeground(j, spec.batchSize, spec.oversampleForeground);
     const choice = choosePatch(sampleRng, loaded.shape, spec.sampledPatchSize, spec.finalPatchSize, forcedForeground, loaded.classLocations, spec.ignoreLabels[task] ?? null);
     return {
@@ -132,7 +143,7 @@ export function drawBatch(spec: BatchSpec, batchIndex: number, store: CaseStore)
  */
 export function cropSample(spec: BatchSpec, record: SampleRecord, store: CaseStore, centreTo?: Triple): PatchSample {
   const dir = spec.preprocessedDirs[record.task]!;
-  const loaded = store.get(dir, record.caseId);
+  const loaded = store.get(dir, record.caseId, spec.previousStage?.dir ?? null);
   if (loaded.channels !== spec.channels) {
     throw new InputError(`case '${record.caseId}' has ${loaded.channels} channel(s), the plan has ${spec.channels}`, { file: dir, code: 'channel-mismatch' });
   }
@@ -142,6 +153,7 @@ export function cropSample(spec: BatchSpec, record: SampleRecord, store: CaseSto
   return {
     image: cropAndPad(loaded.data, loaded.channels, loaded.shape, lowerBound, patch, 0),
     seg: cropAndPad(loaded.seg, 1, loaded.shape, lowerBound, patch, -1),
+    ...(loaded.previous !== undefined ? { previous: cropAndPad(loaded.previous, 1, loaded.shape, lowerBound, patch, -1) } : {}),
     channels: loaded.channels,
     shape: [...patch],
   };
@@ -152,24 +164,25 @@ export function renderBatch(spec: BatchSpec, record: BatchRecord, store: CaseSto
   const [z, y, x] = spec.finalPatchSize;
   const voxels = z * y * x;
   const batchSize = record.samples.length;
-  const image = new Float32Array(batchSize * spec.channels * voxels);
+  const channels = batchChannels(spec);
+  const image = new Float32Array(batchSize * channels * voxels);
   const seg = new Int8Array(batchSize * voxels);
   const context = { device: spec.device };
   record.samples.forEach((sampleRecord, j) => {
     const spatial = sampleRecord.augmentation?.spatial;
     // A spatial step that is a plain centre crop reads only the final patch from the case.
     const cropped = cropSample(spec, sampleRecord, store, spatial !== undefined && isPlainCrop(spatial) ? spatial.outputShape : undefined);
-    const done = sampleRecord.augmentation === null ? finalizeSample(cropped) : applyAugmentation(cropped, sampleRecord.augmentation, context);
+    const done = sampleRecord.augmentation === null ? finalizeSample(cropped, [], spec.previousStage?.labels ?? 0) : applyAugmentation(cropped, sampleRecord.augmentation, context);
     if (done.shape.join() !== spec.finalPatchSize.join()) {
       throw new RangeError(`augmented patch has shape [${done.shape.join(', ')}], expected [${spec.finalPatchSize.join(', ')}]`);
     }
-    image.set(done.image, j * spec.channels * voxels);
+    image.set(done.image, j * channels * voxels);
     seg.set(done.seg, j * voxels);
   });
   return {
     image,
     seg,
-    shape: [batchSize, spec.channels, z, y, x],
+    shape: [batchSize, channels, z, y, x],
     tasks: record.samples.map((s) => s.task),
     ...(record.batchTasks !== undefined ? { batchTasks: [...record.batchTasks] } : {}),
     caseIds: record.samples.map((s) => s.caseId),

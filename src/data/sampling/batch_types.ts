@@ -10,7 +10,7 @@ import type { AugmentationParams } from './augment_pipeline.js';
 
 /** One training batch on the host. */
 export interface HostBatch {
-  /** float32 [B, C, z, y, x] (the final patch size, after augmentation). */
+  /** float32 [B, C, z, y, x] (the final patch size, after augmentation; a cascade's C counts the previous stage's one-hot channels). */
   image: Float32Array;
   /** int8 [B, 1, z, y, x]; class ids >= 0 (the -1 "outside" marker is already mapped to 0). */
   seg: Int8Array;
@@ -68,6 +68,16 @@ export interface LoaderOptions {
    * rankBatchShare. Default: the whole batch.
    */
   shard?: { rank: number; worldSize: number };
+  /**
+   * A cascade stage (one dataset): the folder of the previous stage's label maps of the cases
+   * (data's previousStageFile) and its foreground label count, appended as one-hot channels.
+   */
+  previousStage?: PreviousStageInput | null;
+}
+
+export interface PreviousStageInput {
+  dir: string;
+  labels: number;
 }
 
 /** Everything a thread needs to draw and render batches: plain JSON, sent to workers once. */
@@ -91,6 +101,7 @@ export interface BatchSpec {
   /** Per task: the dataset's ignore label, or null. */
   ignoreLabels: (number | null)[];
   device: Device;
+  previousStage: PreviousStageInput | null;
 }
 
 /** How one sample of a batch was drawn. */

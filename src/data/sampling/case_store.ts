@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { InputError } from '../../core/index.js';
 import { readNpy } from '../../io/index.js';
 import { casePaths, type CachedCaseProperties } from '../preprocess_case_io.js';
+import { previousStageFile } from '../previous_stage.js';
 import type { Triple } from '../planning_topology.js';
 import type { ClassLocations } from './patch_sampler.js';
 
@@ -17,6 +18,8 @@ export interface LoadedCase {
   data: Float32Array;
   /** int8 [1, z, y, x], -1 outside the nonzero region. */
   seg: Int8Array;
+  /** A cascade's previous stage's label map on the same grid (int8 [1, z, y, x]). */
+  previous?: Int8Array;
   channels: number;
   shape: Triple;
   classLocations: ClassLocations;
@@ -24,8 +27,8 @@ export interface LoadedCase {
 
 export const DEFAULT_CACHE_BYTES = 2 * 1024 ** 3;
 
-/** Read one case of a preprocessed folder, checking that its arrays agree with each other. */
-export function loadCase(dir: string, id: string): LoadedCase {
+/** Read one case of a preprocessed folder (and its previous stage's map from `previousDir`), checking that the arrays agree with each other. */
+export function loadCase(dir: string, id: string, previousDir: string | null = null): LoadedCase {
   const paths = casePaths(dir, id);
   let properties: CachedCaseProperties;
   try {
@@ -44,6 +47,15 @@ export function loadCase(dir: string, id: string): LoadedCase {
   if (seg.shape.slice(1).join() !== data.shape.slice(1).join()) {
     throw new InputError(`label map shape [${seg.shape.join(', ')}] does not match the image [${data.shape.join(', ')}]`, { file: paths.seg, code: 'bad-case' });
   }
+  let previous: Int8Array | undefined;
+  if (previousDir !== null) {
+    const file = previousStageFile(previousDir, id);
+    const array = readNpy(file);
+    if (!(array.data instanceof Int8Array) || array.shape.join() !== seg.shape.join()) {
+      throw new InputError(`expected the previous stage's int8 [${seg.shape.join(', ')}] label map, got ${array.dtype} [${array.shape.join(', ')}]`, { file, code: 'bad-case' });
+    }
+    previous = array.data;
+  }
   const classLocations = properties.classLocations;
   if (typeof classLocations !== 'object' || classLocations === null) {
     throw new InputError('classLocations is missing', { file: paths.properties, code: 'bad-case' });
@@ -52,10 +64,15 @@ export function loadCase(dir: string, id: string): LoadedCase {
     id,
     data: data.data,
     seg: seg.data,
+    ...(previous !== undefined ? { previous } : {}),
     channels: data.shape[0]!,
     shape: [data.shape[1]!, data.shape[2]!, data.shape[3]!],
     classLocations,
   };
+}
+
+function bytesOf(loaded: LoadedCase): number {
+  return loaded.data.byteLength + loaded.seg.byteLength + (loaded.previous?.byteLength ?? 0);
 }
 
 export class CaseStore {
@@ -64,8 +81,8 @@ export class CaseStore {
 
   constructor(readonly budgetBytes: number = DEFAULT_CACHE_BYTES) {}
 
-  get(dir: string, id: string): LoadedCase {
-    const key = `${dir}\u0000${id}`;
+  get(dir: string, id: string, previousDir: string | null = null): LoadedCase {
+    const key = `${dir}\u0000${id}\u0000${previousDir ?? ''}`;
     const cached = this.cases.get(key);
     if (cached !== undefined) {
       // Re-insert to mark it most recently used (a Map iterates in insertion order).
@@ -73,13 +90,13 @@ export class CaseStore {
       this.cases.set(key, cached);
       return cached;
     }
-    const loaded = loadCase(dir, id);
+    const loaded = loadCase(dir, id, previousDir);
     this.cases.set(key, loaded);
-    this.bytes += loaded.data.byteLength + loaded.seg.byteLength;
+    this.bytes += bytesOf(loaded);
     for (const [oldKey, old] of this.cases) {
       if (this.bytes <= this.budgetBytes || oldKey === key) break;
       this.cases.delete(oldKey);
-      this.bytes -= old.data.byteLength + old.seg.byteLength;
+      this.bytes -= bytesOf(old);
     }
     return loaded;
   }

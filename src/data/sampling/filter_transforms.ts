@@ -6,7 +6,7 @@
  * - low-resolution simulation (p 0.25): each channel with p 0.5, one zoom U(0.5, 1) for all axes
  *   (axis 0 kept in dummy-2D mode); downsample nearest-exact to round(shape * zoom), upsample back
  *   trilinear (batchgeneratorsv2 spatial/low_resolution.py);
- * - mirroring: each allowed axis flipped with p 0.5 (image and labels).
+ * - mirroring: each allowed axis flipped with p 0.5 (image and labels, a cascade's previous stage too).
  */
 import { conv3d, flip, fromArray, interpolate, pad, reshape, scope } from '../../tensor/index.js';
 import type { Triple } from '../planning_topology.js';
@@ -114,7 +114,8 @@ export const mirror: Transform<MirrorParams> = {
     return scope(() => {
       const image = flip(fromArray(sample.image, [sample.channels, ...sample.shape], { device: context.device }), dims);
       const seg = flip(fromArray(sample.seg, [1, ...sample.shape], { device: context.device }), dims);
-      return { ...sample, image: image.toFloat32Array(), seg: reshape(seg, [-1]).toTypedArray() as Int8Array };
+      const previous = sample.previous === undefined ? {} : { previous: reshape(flip(fromArray(sample.previous, [1, ...sample.shape], { device: context.device }), dims), [-1]).toTypedArray() as Int8Array };
+      return { ...sample, image: image.toFloat32Array(), seg: reshape(seg, [-1]).toTypedArray() as Int8Array, ...previous };
     });
   },
 };

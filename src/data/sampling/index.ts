@@ -3,9 +3,9 @@
  * data augmentation as replayable sample/apply transforms, and the prefetching batch loader that
  * the trainer reads HostBatches from.
  */
-export type { HostBatch, BatchLoader, LoaderOptions, BatchSpec, BatchRecord, SampleRecord } from './batch_types.js';
+export type { HostBatch, BatchLoader, LoaderOptions, BatchSpec, BatchRecord, SampleRecord, PreviousStageInput } from './batch_types.js';
 export { createBatchLoader } from './loader.js';
-export { batchSpecFromOptions, drawBatch, renderBatch, makeBatch, cropSample, augmentMeta, rankBatchShare } from './batch.js';
+export { batchSpecFromOptions, drawBatch, renderBatch, makeBatch, cropSample, augmentMeta, rankBatchShare, batchChannels } from './batch.js';
 export { CaseStore, loadCase, DEFAULT_CACHE_BYTES, type LoadedCase } from './case_store.js';
 export {
   augmentationGeometry,
@@ -40,3 +40,16 @@ export {
   type GammaParams,
 } from './intensity_transforms.js';
 export { gaussianBlur, lowResolution, mirror, gaussianKernel1d, type BlurParams, type LowResolutionParams, type MirrorParams } from './filter_transforms.js';
+export {
+  sampleCascadeAugmentation,
+  applyCascadeAugmentation,
+  ballRows,
+  dilate,
+  binaryOperator,
+  connectedComponents,
+  CASCADE_AUGMENTATION,
+  BINARY_OPERATORS,
+  type BinaryOperator,
+  type CascadeAugmentationParams,
+  type StructuringRows,
+} from './cascade_transforms.js';

@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import { InputError } from '../../core/index.js';
 import { casePaths } from '../preprocess_case_io.js';
+import { previousStageFile } from '../previous_stage.js';
 import { batchSpecFromOptions, makeBatch } from './batch.js';
 import type { BatchLoader, BatchSpec, HostBatch, LoaderOptions } from './batch_types.js';
 import { CaseStore, DEFAULT_CACHE_BYTES } from './case_store.js';
@@ -20,7 +21,8 @@ function checkCasesExist(spec: BatchSpec): void {
   spec.preprocessedDirs.forEach((dir, task) => {
     for (const id of spec.caseIds[task]!) {
       const paths = casePaths(dir, id);
-      for (const file of [paths.data, paths.seg, paths.properties]) if (!fs.existsSync(file)) missing.push(file);
+      const previous = spec.previousStage !== null ? [previousStageFile(spec.previousStage.dir, id)] : [];
+      for (const file of [paths.data, paths.seg, paths.properties, ...previous]) if (!fs.existsSync(file)) missing.push(file);
     }
   });
   if (missing.length > 0) {

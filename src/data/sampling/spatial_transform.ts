@@ -12,6 +12,7 @@
  * input get -1. (batchgeneratorsv2 compares in float16 after scaling by 1000; we compare in float32,
  * which can only differ on near-ties.) Dummy 2D: one in-plane (y, x) transform for every slice.
  * Without rotation or scaling the transform is a plain centre crop (image padded 0, labels -1).
+ * A cascade's previous-stage label map is resampled as the target's, on its own.
  */
 import type { Rng } from '../../core/index.js';
 import {
@@ -184,6 +185,7 @@ function centreCrop(sample: PatchSample, outputShape: Triple): PatchSample {
   return {
     image: cropAndPad(sample.image, sample.channels, sample.shape, lowerBound, outputShape, 0),
     seg: cropAndPad(sample.seg, 1, sample.shape, lowerBound, outputShape, -1),
+    ...(sample.previous !== undefined ? { previous: cropAndPad(sample.previous, 1, sample.shape, lowerBound, outputShape, -1) } : {}),
     channels: sample.channels,
     shape: [...outputShape],
   };
@@ -196,7 +198,6 @@ export function applySpatial(sample: PatchSample, params: SpatialParams, context
   if (params.dummy2d && out[0] !== shape[0]) {
     throw new RangeError(`dummy-2D spatial transform keeps axis 0: input ${shape[0]} slices, output ${out[0]}`);
   }
-  const labels = distinctLabels(sample.seg);
   const device = context.device;
   return scope(() => {
     const matrix = affineMatrix(params);
@@ -210,10 +211,15 @@ export function applySpatial(sample: PatchSample, params: SpatialParams, context
     const image = fromArray(sample.image, [1, channels * planes, ...inputSpatial], { device });
     const imageOut = gridSample(image, grid, options).toFloat32Array();
 
-    const oneHot = fromArray(oneHotChannels(sample.seg, labels), [1, labels.length * planes, ...inputSpatial], { device });
-    const resampled = gridSample(oneHot, grid, options).toFloat32Array();
-    const segOut = winningLabels(resampled, labels, outside.toTypedArray() as Uint8Array, planes);
-    return { image: imageOut, seg: segOut, channels, shape: [...out] as Triple };
+    const outsideMask = outside.toTypedArray() as Uint8Array;
+    // Each label map (the target, a cascade's previous stage) on its own, as batchgeneratorsv2 treats seg channels.
+    const resampleLabels = (seg: Int8Array): Int8Array => {
+      const labels = distinctLabels(seg);
+      const oneHot = fromArray(oneHotChannels(seg, labels), [1, labels.length * planes, ...inputSpatial], { device });
+      return winningLabels(gridSample(oneHot, grid, options).toFloat32Array(), labels, outsideMask, planes);
+    };
+    const previous = sample.previous === undefined ? {} : { previous: resampleLabels(sample.previous) };
+    return { image: imageOut, seg: resampleLabels(sample.seg), ...previous, channels, shape: [...out] as Triple };
   });
 }
 

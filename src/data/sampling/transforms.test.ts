@@ -153,6 +153,7 @@ test('sampled parameters are plain JSON and replaying them gives the same patch;
     rotationRangeRad: [-Math.PI / 6, Math.PI / 6],
     mirrorAxes: [0, 1, 2],
     useMaskForNorm: [false, true],
+    previousLabels: 0,
   };
   const before = liveTensors();
   const rng = new Rng(3);

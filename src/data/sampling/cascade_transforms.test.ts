@@ -1,0 +1,100 @@
+/**
+ * nnU-Net's cascade augmentations: the morphology against scipy.ndimage
+ * (test/fixtures/cascade/make_cascade_morphology.py: skimage's ball formula, nnU-Net's 'same'
+ * alignment, 26-connected labels), the transform's channel rules on hand-made patches, and the
+ * probabilities nnUNetTrainer gives them over many draws.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Rng } from '../../core/index.js';
+import type { Triple } from '../planning_topology.js';
+import { applyCascadeAugmentation, ballRows, binaryOperator, connectedComponents, sampleCascadeAugmentation, type BinaryOperator } from './cascade_transforms.js';
+
+const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/cascade/morphology.json');
+
+interface MorphologyCase {
+  shape: Triple;
+  planar: boolean;
+  mask: string;
+  operations: { operator: BinaryOperator; radius: number; strelVoxels: number; out: string }[];
+  components: number[];
+  componentCount: number;
+}
+
+const fromBits = (bits: string): Uint8Array => Uint8Array.from(bits, (c) => (c === '1' ? 1 : 0));
+const toBits = (mask: Uint8Array): string => Array.from(mask, (v) => (v === 1 ? '1' : '0')).join('');
+
+test('binary dilation, erosion, opening and closing with skimage balls agree voxel for voxel with scipy.ndimage', () => {
+  const { cases } = JSON.parse(fs.readFileSync(FIXTURE, 'utf8')) as { cases: MorphologyCase[] };
+  let checked = 0;
+  for (const c of cases) {
+    const mask = fromBits(c.mask);
+    for (const op of c.operations) {
+      const rows = ballRows(op.radius, c.planar);
+      // As many points in the element as in skimage's ball / disk of that radius.
+      assert.equal(rows.reduce((sum, r) => sum + r.x1 - r.x0 + 1, 0), op.strelVoxels, `r ${op.radius}`);
+      const out = binaryOperator(op.operator, mask, c.shape, rows);
+      assert.equal(toBits(out), op.out, `${op.operator} r ${op.radius} on [${c.shape.join(', ')}]`);
+      checked++;
+    }
+  }
+  assert.equal(checked, 48);
+});
+
+test('26-connected components are numbered as scipy.ndimage.label numbers them', () => {
+  const { cases } = JSON.parse(fs.readFileSync(FIXTURE, 'utf8')) as { cases: MorphologyCase[] };
+  for (const c of cases) {
+    const { labels, sizes } = connectedComponents(fromBits(c.mask), c.shape);
+    assert.equal(sizes.length, c.componentCount);
+    assert.deepEqual(Array.from(labels), c.components);
+  }
+});
+
+test('the cascade transform: a dilated channel clears the voxels it gained in the other channel; a removed component is one below 15 % of the patch', () => {
+  const shape: Triple = [1, 1, 20];
+  const voxels = 20;
+  // One image channel, then the one-hot channels of labels 1 and 2.
+  const image = new Float32Array(3 * voxels);
+  image.fill(7, 0, voxels);
+  const label1 = [0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0];
+  const label2 = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0];
+  image.set(label1, voxels);
+  image.set(label2, 2 * voxels);
+  // Dilation of label 1 by disk(1) (in a one-slice patch): offsets -1..1 along x.
+  const dilated = applyCascadeAugmentation(image, 3, shape, { labels: 2, binaryOperator: [{ channel: 0, operator: 'dilation', radius: 1 }], removeComponent: null });
+  assert.deepEqual(Array.from(dilated.subarray(0, voxels)), Array(voxels).fill(7));
+  assert.deepEqual(Array.from(dilated.subarray(voxels, 2 * voxels)), [0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0]);
+  assert.deepEqual(Array.from(dilated.subarray(2 * voxels)), [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]);
+  // Label 1 has components of 2 and 1 voxels (both < 0.15 * 20 = 3): pick 0.7 of 2 takes the second.
+  const removed = applyCascadeAugmentation(image, 3, shape, { labels: 2, binaryOperator: null, removeComponent: [{ channel: 0, pick: 0.7 }, { channel: 1, pick: 0 }] });
+  assert.deepEqual(Array.from(removed.subarray(voxels, 2 * voxels)), [0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  // Label 2's only component covers 8 of 20 voxels (>= 15 %): kept.
+  assert.deepEqual(Array.from(removed.subarray(2 * voxels)), label2);
+  assert.deepEqual(Array.from(image.subarray(voxels, 2 * voxels)), label1, 'the input is not changed');
+});
+
+test('sampling uses nnU-Net\'s probabilities: 0.4 and 0.2 per patch, 0.5 per label, radius in [1, 8)', () => {
+  const rng = new Rng(5);
+  const n = 20000;
+  let operator = 0;
+  let remove = 0;
+  let perLabel = 0;
+  let radiusOk = true;
+  for (let i = 0; i < n; i++) {
+    const p = sampleCascadeAugmentation(rng, 2);
+    if (p.binaryOperator !== null) {
+      operator++;
+      perLabel += p.binaryOperator.length;
+      radiusOk &&= p.binaryOperator.every((s) => s.radius >= 1 && s.radius < 8);
+    }
+    if (p.removeComponent !== null) remove++;
+  }
+  // Binomial standard errors at n = 20000: 0.0035 (p 0.4) and 0.0028 (p 0.2); 5 sigma bounds.
+  assert.ok(Math.abs(operator / n - 0.4) < 0.018, `binary operator rate ${operator / n}`);
+  assert.ok(Math.abs(remove / n - 0.2) < 0.014, `component removal rate ${remove / n}`);
+  assert.ok(Math.abs(perLabel / operator / 2 - 0.5) < 0.02, `per-label rate ${perLabel / operator / 2}`);
+  assert.ok(radiusOk);
+});
