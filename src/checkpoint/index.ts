@@ -10,3 +10,4 @@ export * from './model.js';
 export * from './nnunet.js';
 export * from './resolve.js';
 export * from './weights.js';
+export * from './previousStage.js';

@@ -10,6 +10,7 @@ import { isStrategyName, joinDataParallel, strategiesTaking, STRATEGY_NAMES, SPL
 import { launchIfAsked, rankFromEnvironment } from './launcher.js';
 import { transferTrainingStrategy, type TransferStrategyOptions } from '../transfer/index.js';
 import { terminalProgress } from './progress.js';
+import { lowresPreviousStage, type CascadeTrainingInputOptions, type LowresPreviousStage } from '../infer/index.js';
 import { precisionOption, resolvePrecisionFlag } from './precision.js';
 import { integer, threadCount } from './parse.js';
 import { exitIfInterrupted, interruptSignal } from './signals.js';
@@ -113,6 +114,13 @@ export function sharedTrainingArgs(options: SharedTrainingCliOptions, rank: { da
   };
 }
 
+/** `--configuration 3d_cascade_fullres --previous-stage FOLDS` as training's previous stage (the two come together). */
+export function previousStageOption(configuration: string | undefined, folds: string | undefined, options: CascadeTrainingInputOptions): LowresPreviousStage | null {
+  if (configuration === '3d_cascade_fullres' && folds === undefined) throw new InputError('--configuration 3d_cascade_fullres needs --previous-stage LOWRES (a folder of fold_K 3d_lowres runs)', { code: 'bad-arguments' });
+  if (folds !== undefined && configuration !== '3d_cascade_fullres') throw new InputError('--previous-stage applies only to --configuration 3d_cascade_fullres', { code: 'bad-arguments' });
+  return folds === undefined ? null : lowresPreviousStage(folds, options);
+}
+
 export function registerTrainCommands(program: Command): void {
   program
     .command('train')
@@ -140,6 +148,8 @@ export function registerTrainCommands(program: Command): void {
     .option('--preprocessed <dir>', 'preprocessed cache (default RUN/preprocessed; folds can share one)')
     .option('--resume', 'continue the run in --out from its latest checkpoint')
     .option('--force', 'start again in an existing run folder (its run files are removed)')
+    .addOption(new Option('--configuration <name>', "nnU-Net configuration: 3d_fullres (the plan as it is) or 3d_cascade_fullres (the plan's network also takes the previous stage's mask; needs --previous-stage)").choices(['3d_fullres', '3d_cascade_fullres'] as const))
+    .option('--previous-stage <folds>', "3d_cascade_fullres: the 3d_lowres model, a folder of fold_K lesionseg runs; each training case's extra input is its prediction by the fold that held it out")
     .option('--nproc <n>', 'data-parallel ranks on this machine (the plan\'s batch is split over them; under srun or torchrun the ranks come from the environment)', integer('nproc', 1))
     .action(async (options) => {
       const setup = await dataParallelSetup(options);
@@ -149,6 +159,7 @@ export function registerTrainCommands(program: Command): void {
       }
       const shared = sharedTrainingArgs(options, setup);
       const result = await trainCommand({
+        previousStage: previousStageOption(options.configuration, options.previousStage, { device: shared.device, progress: shared.progress }),
         dataset: options.dataset,
         strategy: strategyByName(options.strategy, { ...(options.decoderInit !== undefined ? { decoderInit: options.decoderInit } : {}), ...(options.fuseLevels !== undefined ? { fuseLevels: options.fuseLevels } : {}) }),
         pretrained: options.pretrained ?? null,

@@ -30,12 +30,21 @@ export function previousStageChannels(configuration: Pick<PlanConfiguration, 'pr
 }
 
 /**
+ * `images` preprocessed with the cascade's `plan` together with the previous stage's mask in the
+ * input geometry as their label map (`seg`, -1 outside the nonzero region): the cascade's extra
+ * input before the one-hot, in prediction and for training (previousStageInputs.ts).
+ */
+export function previousStageLabelMap(images: readonly Volume[], previousMask: Volume, plan: Plan, caseId: string): PreprocessedCase {
+  return preprocessCase(images, previousMask, plan, { caseId, foregroundLabels: [] });
+}
+
+/**
  * A cascade stage's input: `images` preprocessed with `plan` together with `previousMask` (the
  * previous stage's mask in the input geometry) as their label map, so that it is transposed,
  * cropped and resampled as nnU-Net's run_case treats `seg_from_prev_stage_file`, then one-hot
  * after the image channels. No class locations are sampled (prediction does not need them).
  */
 export function preprocessAfterPreviousStage(images: readonly Volume[], previousMask: Volume, plan: Plan, caseId: string, numClasses: number): PreprocessedCase {
-  const preprocessed = preprocessCase(images, previousMask, plan, { caseId, foregroundLabels: [] });
+  const preprocessed = previousStageLabelMap(images, previousMask, plan, caseId);
   return { ...preprocessed, ...withPreviousStage(preprocessed.data, preprocessed.shape, preprocessed.seg!, numClasses) };
 }

@@ -12,7 +12,7 @@
 import { CheckpointError, InputError, SILENT_LOGGER, TorchError, type Device, type Logger, type ProgressReporter, type Volume } from '../core/index.js';
 import { preprocessCase, type CaseProperties, type Plan, type PreprocessSeconds } from '../data/index.js';
 import { contiguous, fromArray, narrow, scope, type Tensor } from '../tensor/index.js';
-import { buildInferenceNetwork, previousStageCheckpoints, readInferenceCheckpoint, type InferenceCheckpoint, type SegmentationNetwork } from '../checkpoint/index.js';
+import { buildInferenceNetwork, lesionsegPreviousStageCheckpoints, previousStageCheckpoints, readInferenceCheckpoint, type InferenceCheckpoint, type SegmentationNetwork } from '../checkpoint/index.js';
 import { isWindowEngine, TorchEngine, type EngineFactory, type WindowEngine } from './engine.js';
 import { largestComponentAbove, normalizedCtThreshold } from './bodyMask.js';
 import { axisStepFractions, preprocessAfterPreviousStage, previousStageChannels } from './configurations.js';
@@ -262,7 +262,13 @@ export class Predictor {
     const stage = first.plan.configuration.previousStage;
     let previousStage: Predictor | undefined;
     try {
-      previousStage = stage === undefined ? undefined : Predictor.fromCheckpoints(previousStageCheckpoints(files, stage), { ...options, configuration: stage });
+      if (stage !== undefined && first.kind === 'lesionseg') {
+        // A lesionseg cascade run names its previous stage's runs (RUN/previous_stage.json); they are lesionseg checkpoints, no configuration to check.
+        const { configuration: _configuration, ...rest } = options;
+        previousStage = Predictor.fromCheckpoints(lesionsegPreviousStageCheckpoints(files), rest);
+      } else if (stage !== undefined) {
+        previousStage = Predictor.fromCheckpoints(previousStageCheckpoints(files, stage), { ...options, configuration: stage });
+      }
     } catch (error) {
       for (const model of models) model.dispose();
       throw error;

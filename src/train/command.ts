@@ -5,6 +5,9 @@
  * folder if --force, write the split, preprocess into the cache, and run the trainer on loaders
  * over the fold's training cases: all of them by default (validation patches then come from the
  * training cases), or all but a seeded --val-fraction held out; the fold's test cases are never read.
+ * A cascade stage (--previous-stage) also checks its previous stage can predict every training case,
+ * records it (RUN/previous_stage.json), has it predict them into RUN/previous_stage/ (resumable),
+ * and trains on them as extra one-hot channels.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,6 +18,7 @@ import {
   type CacheOptions, type CheckedDataset, type LoaderOptions, type Plan,
 } from '../data/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
+import { readPreviousStageRecord, type PreviousStageRecord } from '../checkpoint/index.js';
 import type { BatchLoader } from './batches.js';
 import { loadPretrained, type PretrainedSource } from './pretrained.js';
 import { describeLoadReport } from '../nn/index.js';
@@ -71,6 +75,46 @@ export interface TrainCommandOptions extends RunCommandOptions {
   validationFraction: number;
   /** The preprocessed cache (default RUN/preprocessed); several folds may share one. */
   preprocessed: string | null;
+  /** nnU-Net's cascade: this run is a 3d_cascade_fullres stage after this previous stage. */
+  previousStage?: PreviousStageSource | null;
+}
+
+/**
+ * A cascade's previous stage as training needs it (infer's lowresPreviousStage gives one; the train
+ * layer cannot run a predictor itself).
+ */
+export interface PreviousStageSource {
+  /** nnU-Net's name of the previous configuration: the plan's configuration.previousStage. */
+  configuration: string;
+  /** Its folder of fold_K runs. */
+  run: string;
+  /** The fold predicting each case; an InputError when it cannot predict them all. Writes nothing. */
+  check(plan: Plan, datasetName: string, caseIds: readonly string[]): Record<string, number>;
+  /** Write `out/<case>.npy` (data's previousStageFile) for the cases not there yet; the count written. */
+  prepare(plan: Plan, dataset: CheckedDataset, byCase: Readonly<Record<string, number>>, out: string): Promise<number>;
+}
+
+/** What the cascade run records of its previous stage; on resume it must be what the run recorded. */
+function previousStageRecord(options: TrainCommandOptions, source: PreviousStageSource, casesByFold: Record<string, number>, mode: 'fresh' | 'resume'): PreviousStageRecord {
+  const record: PreviousStageRecord = { configuration: source.configuration, run: source.run, fold: options.fold, casesByFold };
+  const file = path.join(options.out, RUN_FILES.previousStage);
+  if (mode === 'resume' && fs.existsSync(file) && JSON.stringify(readPreviousStageRecord(options.out)) !== JSON.stringify(record)) {
+    throw new InputError(`the run's previous stage was ${readPreviousStageRecord(options.out).run} with other folds: cannot resume with ${source.run}`, { file, code: 'resume-mismatch' });
+  }
+  return record;
+}
+
+/** The plan as a cascade stage after `source` (or as it is without one); refuses a cascade plan without its previous stage. */
+function cascadePlan(plan: Plan, source: PreviousStageSource | null, planSource: string): Plan {
+  const recorded = plan.configuration.previousStage;
+  if (source === null) {
+    if (recorded !== undefined) throw new InputError(`the plan (${planSource}) is a cascade stage after '${recorded}': give --configuration 3d_cascade_fullres --previous-stage LOWRES_FOLDS`, { code: 'bad-arguments' });
+    return plan;
+  }
+  if (recorded !== undefined && recorded !== source.configuration) {
+    throw new InputError(`the plan (${planSource}) is a cascade stage after '${recorded}', not '${source.configuration}'`, { code: 'plan-mismatch' });
+  }
+  return { ...plan, configuration: { ...plan.configuration, previousStage: source.configuration } };
 }
 
 export const TRAIN_COMMAND_DEFAULTS = { oversampleForeground: 0.33, fallbackPreset: 'cpu' } as const;
@@ -158,7 +202,7 @@ async function trainInLockedFolder(options: TrainCommandOptions): Promise<Traini
   const logger = options.logger ?? SILENT_LOGGER;
   const dataParallel = options.dataParallel ?? null;
   const writer = dataParallel === null || dataParallel.isWriter;
-  checkRunResources(options, [options.dataset, ...(options.plan !== null ? [options.plan] : []), ...(options.pretrained !== null ? [options.pretrained] : [])]);
+  checkRunResources(options, [options.dataset, ...(options.plan !== null ? [options.plan] : []), ...(options.pretrained !== null ? [options.pretrained] : []), ...(options.previousStage != null ? [options.previousStage.run] : [])]);
   // Rank 0 decides (and recovers a torn checkpoint set); the others take its decision below.
   const mode = writer ? decideRunMode(options.out, { resume: options.resume, force: options.force }) : options.resume ? 'resume' : 'fresh';
   if (options.pretrained !== null && !options.strategy.requiresPretrained) {
@@ -179,17 +223,26 @@ async function trainInLockedFolder(options: TrainCommandOptions): Promise<Traini
     const prepared = await dataParallel!.awaitPublished<PreparedRun>('train-prepared');
     return runFold(options, { ...context, ...prepared, source: 'rank 0' });
   }
-  const { plan, source } = await resolvePlan(options, dataset!, pretrained, progress);
+  const resolved = await resolvePlan(options, dataset!, pretrained, progress);
+  const source = resolved.source;
+  const previousStage = options.previousStage ?? null;
+  const plan = cascadePlan(resolved.plan, previousStage, source);
   const datasetName = dataset!.info.name;
   assertPlanCovers(plan, datasetName, `the plan (${source})`);
   if (dataParallel !== null) assertBatchSplits(plan, dataParallel.worldSize);
   await checkPreprocessing(dataset!, plan, cache, cacheOptions(options));
   if (pretrained !== null && mode === 'fresh') options.strategy.checkPretrained?.(pretrained, unetConfig(plan, datasetName));
+  const record = previousStage === null ? null : previousStageRecord(options, previousStage, previousStage.check(plan, datasetName, fold.train), mode);
   // Every input is valid: from here on the run folder changes.
   if (mode === 'fresh' && options.force) clearRunFolder(options.out);
   fs.mkdirSync(options.out, { recursive: true });
   if (generated !== null && mode === 'fresh') atomicWriteJsonSync(path.join(options.out, RUN_FILES.split), { source: `seeded ${generated.length}-fold split (seed ${SPLIT_DEFAULTS.seed}) of the sorted case ids`, folds: generated });
   await preprocessDataset(dataset!, plan, cache, { progress, workers: options.workers > 0 ? options.workers : 0, cache: cacheOptions(options) });
+  if (previousStage !== null && record !== null) {
+    atomicWriteJsonSync(path.join(options.out, RUN_FILES.previousStage), record);
+    const written = await previousStage.prepare(plan, dataset!, record.casesByFold, path.join(options.out, RUN_FILES.previousStageMaps));
+    logger.info(`train: previous stage ${previousStage.configuration} (${previousStage.run}): ${written} case(s) predicted, ${fold.train.length - written} already there`);
+  }
   dataParallel?.publish('train-prepared', { mode, plan } satisfies PreparedRun);
   logger.info(`train: ${validation.train.length} training case(s), validation on ${validation.mode === 'held-out' ? `${validation.validation.length} held-out training case(s) (${validation.validation.join(', ')})` : 'the training cases themselves (too few to hold one out)'}, ${fold.test.length} test case(s) never seen`);
 
@@ -221,7 +274,9 @@ function runFold(options: TrainCommandOptions, context: FoldContext): Promise<Tr
 
   const shard = dataParallel !== null ? { shard: { rank: dataParallel.rank, worldSize: dataParallel.worldSize } } : {};
   const createLoader = options.createLoader ?? createBatchLoader;
-  const loaderBase = { preprocessedDirs: [cache], plan, oversampleForeground: TRAIN_COMMAND_DEFAULTS.oversampleForeground, ignoreLabels: [ignoreLabelOf(dataset.info.labels)], device: options.device.type === 'cpu' ? options.device : { type: 'cpu' as const } };
+  // A cascade stage reads the previous stage's maps of its cases, one one-hot channel per foreground label.
+  const previousStage = plan.configuration.previousStage === undefined ? null : { dir: path.join(options.out, RUN_FILES.previousStageMaps), labels: unetConfig(plan, datasetName).numClasses - 1 };
+  const loaderBase = { preprocessedDirs: [cache], plan, oversampleForeground: TRAIN_COMMAND_DEFAULTS.oversampleForeground, ignoreLabels: [ignoreLabelOf(dataset.info.labels)], device: options.device.type === 'cpu' ? options.device : { type: 'cpu' as const }, previousStage };
   return runTraining({
     ...(dataParallel !== null ? { dataParallel } : {}),
     runDir: options.out,

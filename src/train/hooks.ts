@@ -9,7 +9,7 @@ import { writeCheckpoint, type CheckpointName } from '../checkpoint/index.js';
 import type { TrainingSidecarContent } from './sidecar.js';
 import type { EpochRecord, Trainer, TrainerHook } from './trainer.js';
 
-export const RUN_FILES = { log: 'log.jsonl', plan: 'plan.json', split: 'split.json' } as const;
+export const RUN_FILES = { log: 'log.jsonl', plan: 'plan.json', split: 'split.json', previousStage: 'previous_stage.json', previousStageMaps: 'previous_stage' } as const;
 
 export function checkpointBaseIn(runDir: string, name: CheckpointName): string {
   return path.join(runDir, `checkpoint_${name}`);

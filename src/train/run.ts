@@ -38,7 +38,7 @@ export type RunMode = 'fresh' | 'resume';
 
 /** Files a run writes (what --force removes; anything else in the folder is left alone). */
 function isRunFile(name: string): boolean {
-  return name === RUN_FILES.log || name === RUN_FILES.plan || name === RUN_FILES.split || /^checkpoint_(latest|best|final)(\.optim)?\.(safetensors|json)$/.test(name) || /^\.checkpoint_.*\.tmp-/.test(name);
+  return name === RUN_FILES.log || name === RUN_FILES.plan || name === RUN_FILES.split || name === RUN_FILES.previousStage || name === RUN_FILES.previousStageMaps || /^checkpoint_(latest|best|final)(\.optim)?\.(safetensors|json)$/.test(name) || /^\.checkpoint_.*\.tmp-/.test(name);
 }
 
 /**
@@ -65,7 +65,7 @@ export function decideRunMode(runDir: string, flags: { resume: boolean; force: b
 /** Remove a previous run's files (--force); other files in the folder stay. */
 export function clearRunFolder(runDir: string): void {
   if (!fs.existsSync(runDir)) return;
-  for (const name of fs.readdirSync(runDir)) if (isRunFile(name)) fs.rmSync(path.join(runDir, name), { force: true });
+  for (const name of fs.readdirSync(runDir)) if (isRunFile(name)) fs.rmSync(path.join(runDir, name), { force: true, recursive: true });
 }
 
 export function planFingerprint(plan: Plan): string {
