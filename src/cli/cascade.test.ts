@@ -18,7 +18,8 @@ import { listRawCases, readNifti, readNpy } from '../io/index.js';
 import { SCRATCH, trainCommand, type TrainCommandOptions } from '../train/index.js';
 import { lowresPreviousStage, Predictor } from '../infer/index.js';
 import { previousStageLabelMap } from '../infer/configurations.js';
-import { PREVIOUS_STAGE_RECORD, readPreviousStageRecord } from '../checkpoint/index.js';
+import { PREVIOUS_STAGE_RECORD, readPreviousStageRecord, resolveCheckpoints } from '../checkpoint/index.js';
+import { exportNnunet, exportOnnx } from '../export/index.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cascade-'));
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -125,4 +126,51 @@ test('refused before anything is written: a lowres model without the fold that h
   assert.equal(fs.existsSync(at('refused-cache')), false);
   fs.writeFileSync(at('cascade-plan.json'), fs.readFileSync(at('cascade', 'fold_0', 'plan.json')));
   await assert.rejects(trainCommand(base(at('refused2', 'fold_0'), at('cascade-plan.json'), 0, at('refused2-cache'))), (e: unknown) => e instanceof InputError && /--previous-stage/.test(e.message));
+});
+
+test('export --format nnunet of the cascade: one dataset folder with 3d_lowres and 3d_cascade_fullres whose prediction equals the lesionseg runs\'', async () => {
+  const { dataset } = await setup();
+  const out = at('exported');
+  const result = exportNnunet({ run: at('cascade'), out });
+  assert.deepEqual(result.folds, [0]);
+  assert.deepEqual(fs.readdirSync(out).sort(), ['nnUNetTrainer__nnUNetPlans__3d_cascade_fullres', 'nnUNetTrainer__nnUNetPlans__3d_lowres']);
+  const plans = JSON.parse(fs.readFileSync(path.join(out, 'nnUNetTrainer__nnUNetPlans__3d_cascade_fullres', 'plans.json'), 'utf8')) as { configurations: Record<string, Record<string, unknown>> };
+  assert.deepEqual(plans.configurations['3d_cascade_fullres'], { inherits_from: '3d_fullres', previous_stage: '3d_lowres' });
+  assert.equal(plans.configurations['3d_lowres']!.next_stage, '3d_cascade_fullres');
+  const lowresPlan = JSON.parse(fs.readFileSync(at('lowres-plan.json'), 'utf8')) as Plan;
+  assert.deepEqual(plans.configurations['3d_lowres']!.spacing, lowresPlan.configuration.targetSpacing);
+  assert.equal(fs.readFileSync(path.join(out, 'nnUNetTrainer__nnUNetPlans__3d_lowres', 'plans.json'), 'utf8'), fs.readFileSync(path.join(out, 'nnUNetTrainer__nnUNetPlans__3d_cascade_fullres', 'plans.json'), 'utf8'));
+
+  // Same options on both sides: no mirroring, every window (nnU-Net models skip none by default).
+  const options = { mirrorAxes: [], skipBackground: false } as const;
+  const exported = Predictor.fromCheckpoints(resolveCheckpoints(out, undefined, { configuration: '3d_cascade_fullres' }), { ...options, configuration: '3d_cascade_fullres' });
+  const ours = Predictor.fromCheckpoints([at('cascade', 'fold_0', 'checkpoint_final.safetensors')], options);
+  try {
+    assert.equal(exported.engines[0]!.inputChannels, ours.engines[0]!.inputChannels);
+    const raw = listRawCases(dataset)[2]!;
+    const images = await Promise.all(raw.images.map((file) => readNifti(file)));
+    const a = exported.predictCase(images, { probabilities: true });
+    const b = ours.predictCase(images, { probabilities: true });
+    assert.deepEqual(a.segmentation.data, b.segmentation.data);
+    // The same float32 weights, plan and operations on both sides: the probabilities agree to the last bit.
+    a.probabilities!.forEach((volume, k) => assert.deepEqual(volume.data, b.probabilities![k]!.data, `class ${k}`));
+  } finally {
+    exported.dispose();
+    ours.dispose();
+  }
+});
+
+test('export refuses a cascade whose previous stage lacks its fold, and --format onnx names what it exports', async () => {
+  await setup();
+  fs.mkdirSync(at('cascade-moved', 'fold_0'), { recursive: true });
+  fs.cpSync(at('cascade', 'fold_0'), at('cascade-moved', 'fold_0'), { recursive: true });
+  const record = readPreviousStageRecord(at('cascade-moved', 'fold_0'));
+  fs.writeFileSync(path.join(at('cascade-moved', 'fold_0'), PREVIOUS_STAGE_RECORD), JSON.stringify({ ...record, run: at('only0-for-export') }));
+  fs.mkdirSync(at('only0-for-export'));
+  fs.cpSync(at('lowres', 'fold_1'), at('only0-for-export', 'fold_1'), { recursive: true });
+  assert.throws(() => exportNnunet({ run: at('cascade-moved'), out: at('not-written') }), (e: unknown) => e instanceof InputError && e.code === 'bad-fold' && /no fold 0 for the cascade's \(it has fold_1\)/.test(e.message));
+  assert.equal(fs.existsSync(at('not-written')), false);
+  await assert.rejects(exportOnnx(at('cascade', 'fold_0'), at('cascade.onnx')), (e: unknown) => e instanceof InputError && e.code === 'not-exportable'
+    && /3d_cascade_fullres stage after '3d_lowres'.*one ONNX model cannot hold; ONNX exports one-stage models \(3d_fullres, 3d_lowres, 2d\): export the cascade with --format nnunet$/.test(e.message));
+  assert.equal(fs.existsSync(at('cascade.onnx')), false);
 });

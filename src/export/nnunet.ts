@@ -18,7 +18,7 @@
  * `weights_only=True`; torch 1.13's weights-only loader has no opcode for floats at all, so it
  * refuses every nnU-Net checkpoint, ours included (the test script says how it checks those).
  * Nothing is written until all folds are read and checked; the folder is built beside OUT and
- * renamed into place.
+ * renamed into place. A cascade run exports as a dataset folder with its previous stage (nnunet-cascade.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -26,9 +26,10 @@ import { randomBytes } from 'node:crypto';
 import { atomicWriteJsonSync, InputError } from '../core/index.js';
 import type { CheckpointChoice } from '../checkpoint/index.js';
 import { PthBuilder, pyFloat, pyOrderedDict, pyTuple, type PickleValue } from '../io/index.js';
-import { EXPORT_CONFIGURATION, nnunetPlansFromPlan } from './nnunet-plans.js';
+import { EXPORT_CONFIGURATION, nnunetPlansFromPlan, type NnunetFiles } from './nnunet-plans.js';
 import { readExportModel, type ExportEpochRecord, type ExportFold, type ExportModel } from './model.js';
 import { withNnunetAliases } from './state-dict.js';
+import { writeNnunetCascade } from './nnunet-cascade.js';
 
 export const NNUNET_TRAINER_NAME = 'nnUNetTrainer';
 
@@ -117,7 +118,7 @@ function gradScalerStateOf(fold: ExportFold): PickleValue {
 }
 
 /** The checkpoint dict of one fold (tensors registered with `builder`). */
-export function nnunetCheckpointDict(fold: ExportFold, plans: Record<string, unknown>, datasetJson: Record<string, unknown>, builder: PthBuilder): PickleValue {
+export function nnunetCheckpointDict(fold: ExportFold, plans: Record<string, unknown>, datasetJson: Record<string, unknown>, builder: PthBuilder, configuration: string = EXPORT_CONFIGURATION): PickleValue {
   const stateDict = withNnunetAliases(fold.weights);
   const tensors = new Map([...fold.weights].map(([name, value]) => [value, builder.tensor(value)] as const));
   const bestEma = fold.sidecar.state?.bestEma;
@@ -128,7 +129,7 @@ export function nnunetCheckpointDict(fold: ExportFold, plans: Record<string, unk
     logging: loggingOf(fold),
     _best_ema: bestEma === null || bestEma === undefined ? null : pyFloat(bestEma),
     current_epoch: fold.sidecar.state?.epoch ?? 0,
-    init_args: { plans: plans as PickleValue, configuration: EXPORT_CONFIGURATION, fold: fold.fold, dataset_json: datasetJson as PickleValue },
+    init_args: { plans: plans as PickleValue, configuration, fold: fold.fold, dataset_json: datasetJson as PickleValue },
     trainer_name: NNUNET_TRAINER_NAME,
     inference_allowed_mirroring_axes: pyTuple([0, 1, 2]),
   };
@@ -152,32 +153,47 @@ export function checkNnunetOutput(out: string, option = '--out'): void {
   }
 }
 
-/** Write the model folder for an already read model. */
-export function writeNnunetModel(model: ExportModel, out: string): NnunetExportResult {
-  const { plans, datasetJson } = nnunetPlansFromPlan(model.plan, model.architecture, model.config, model.dataset);
-  const staging = path.join(path.dirname(path.resolve(out)), `.${path.basename(out)}.partial-${process.pid}-${randomBytes(4).toString('hex')}`);
+/**
+ * Write one model folder into `dir` (plans.json, dataset.json, fold_K/checkpoint_X.pth); the paths
+ * of its checkpoints as they will be under `finalDir`, and the state dict's key count.
+ */
+export function writeNnunetModelFolder(model: ExportModel, files: NnunetFiles, configuration: string, dir: string, finalDir: string): { files: string[]; keys: number } {
   const name = `checkpoint_${model.checkpoint}.pth`;
-  const files: string[] = [];
+  const written: string[] = [];
   let keys = 0;
+  fs.mkdirSync(dir, { recursive: true });
+  atomicWriteJsonSync(path.join(dir, 'plans.json'), files.plans);
+  atomicWriteJsonSync(path.join(dir, 'dataset.json'), files.datasetJson);
+  for (const fold of model.folds) {
+    const builder = new PthBuilder();
+    const dict = nnunetCheckpointDict(fold, files.plans, files.datasetJson, builder, configuration);
+    keys = (dict as { network_weights: { entries: Map<string, unknown> } }).network_weights.entries.size;
+    const file = path.join(dir, `fold_${fold.fold}`, name);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    builder.write(file, dict);
+    written.push(path.join(finalDir, `fold_${fold.fold}`, name));
+  }
+  return { files: written, keys };
+}
+
+/** Build `out` in a staging folder beside it with `write(staging)`, then rename it into place (removed on failure). */
+export function writeStaged<T>(out: string, write: (staging: string) => T): T {
+  const staging = path.join(path.dirname(path.resolve(out)), `.${path.basename(out)}.partial-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    fs.mkdirSync(staging, { recursive: true });
-    atomicWriteJsonSync(path.join(staging, 'plans.json'), plans);
-    atomicWriteJsonSync(path.join(staging, 'dataset.json'), datasetJson);
-    for (const fold of model.folds) {
-      const builder = new PthBuilder();
-      const dict = nnunetCheckpointDict(fold, plans, datasetJson, builder);
-      keys = (dict as { network_weights: { entries: Map<string, unknown> } }).network_weights.entries.size;
-      const file = path.join(staging, `fold_${fold.fold}`, name);
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      builder.write(file, dict);
-      files.push(path.join(out, `fold_${fold.fold}`, name));
-    }
+    const result = write(staging);
     if (fs.existsSync(out)) fs.rmdirSync(out); // empty, checked before
     fs.renameSync(staging, out);
+    return result;
   } catch (error) {
     fs.rmSync(staging, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Write the model folder for an already read model. */
+export function writeNnunetModel(model: ExportModel, out: string): NnunetExportResult {
+  const nnunetFiles = nnunetPlansFromPlan(model.plan, model.architecture, model.config, model.dataset);
+  const { files, keys } = writeStaged(out, (staging) => writeNnunetModelFolder(model, nnunetFiles, EXPORT_CONFIGURATION, staging, out));
   return {
     out,
     folds: model.folds.map((f) => f.fold),
@@ -196,5 +212,7 @@ export function exportNnunet(options: NnunetExportOptions): NnunetExportResult {
     ...(options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {}),
     ...(options.task !== undefined ? { task: options.task } : {}),
   });
+  // A cascade stage goes out with its previous stage, as nnUNet_results holds both (nnunet-cascade.ts).
+  if (model.plan.configuration.previousStage !== undefined) return writeNnunetCascade(model, options.out);
   return writeNnunetModel(model, options.out);
 }

@@ -36,6 +36,20 @@ export function assertOnnxExportable(checkpoint: Pick<InferenceCheckpoint, 'arch
   );
 }
 
+/**
+ * Refuse a cascade stage: its input is the previous stage's whole prediction, resampled, preprocessed
+ * as a label map and one-hot encoded, which is no part of a network graph (nor of the consumer's
+ * preprocessing that the metadata describes); one ONNX model holds one network.
+ */
+export function assertOneStage(checkpoint: Pick<InferenceCheckpoint, 'plan' | 'sidecarFile'>): void {
+  const previous = checkpoint.plan.configuration.previousStage;
+  if (previous === undefined) return;
+  throw new InputError(
+    `this is a 3d_cascade_fullres stage after '${previous}': its input needs the ${previous} prediction resampled and one-hot encoded between two networks, which one ONNX model cannot hold; ONNX exports one-stage models (3d_fullres, 3d_lowres, 2d): export the cascade with --format nnunet`,
+    { file: checkpoint.sidecarFile, code: 'not-exportable' },
+  );
+}
+
 /** The metadata_props of an exported model: the preprocessing and tiling a consumer must reproduce. */
 export function onnxMetadata(checkpoint: InferenceCheckpoint): Record<string, string> {
   const plan = checkpoint.plan;
@@ -116,6 +130,7 @@ export async function exportOnnx(
     throw new InputError(`holds ${files.length} checkpoints (${files.map((f) => path.relative(runOrCheckpoint, f)).join(', ')}); one ONNX model holds one network: choose one with --fold K`, { file: runOrCheckpoint, code: 'ensemble' });
   }
   const checkpoint = readInferenceCheckpoint(files[0]!);
+  assertOneStage(checkpoint);
   const bytes = onnxModelBytes(checkpoint);
   fs.mkdirSync(path.dirname(path.resolve(outFile)), { recursive: true });
   try {
