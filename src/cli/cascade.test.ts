@@ -16,8 +16,7 @@ import { writeSynthDataset } from '../synth/index.js';
 import { batchSpecFromOptions, CaseStore, checkDatasets, cropSample, makeBatch, planDatasets, previousStageFile, type Plan } from '../data/index.js';
 import { listRawCases, readNifti, readNpy } from '../io/index.js';
 import { SCRATCH, trainCommand, type TrainCommandOptions } from '../train/index.js';
-import { lowresPreviousStage, Predictor } from '../infer/index.js';
-import { previousStageLabelMap } from '../infer/configurations.js';
+import { lowresPreviousStage, Predictor, previousStageLabelMap } from '../infer/index.js';
 import { PREVIOUS_STAGE_RECORD, readPreviousStageRecord, resolveCheckpoints } from '../checkpoint/index.js';
 import { exportNnunet, exportOnnx } from '../export/index.js';
 

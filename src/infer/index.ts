@@ -53,4 +53,5 @@ export { choosePacsSeries, predictPacsSeries, retrievePacsSeries, studySeries, P
 export { PacsJournal, MAX_ATTEMPTS, type JournalEntry } from './pacsJournal.js';
 export { watchPacs, watchPass, dicomDate, type WatchOptions, type PassSummary } from './pacsWatch.js';
 export { modelLabels, requireModelLabels, NamedLabelModel, type ModelLabels, type NamedLabelModelOptions } from './labelModel.js';
+export { previousStageLabelMap } from './configurations.js';
 export { lowresPreviousStage, LOWRES_CONFIGURATION, type LowresPreviousStage, type CascadeTrainingInputOptions } from './previousStageInputs.js';
