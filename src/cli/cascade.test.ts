@@ -71,6 +71,14 @@ test('the cascade trains on the lowres prediction of the fold that held each cas
   } finally {
     predictor.dispose();
   }
+  // Resumable: a missing map is predicted again, the others are kept.
+  const dir = at('cascade', 'fold_0', 'previous_stage');
+  const [first] = Object.keys(record.casesByFold);
+  const before = fs.readFileSync(previousStageFile(dir, first!));
+  fs.rmSync(previousStageFile(dir, first!));
+  const [checked] = await checkDatasets([dataset]);
+  assert.equal(await lowresPreviousStage(at('lowres')).prepare(runPlan, checked!, record.casesByFold, dir), 1);
+  assert.deepEqual(fs.readFileSync(previousStageFile(dir, first!)), before);
 });
 
 test('the cascade network takes the image channels and one per foreground label; its batches carry the previous stage one-hot', async () => {

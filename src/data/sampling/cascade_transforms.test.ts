@@ -1,6 +1,6 @@
 /**
  * nnU-Net's cascade augmentations: the morphology against scipy.ndimage
- * (test/fixtures/cascade/make_cascade_morphology.py: skimage's ball formula, nnU-Net's 'same'
+ * (test/fixtures/cascade/make_cascade_morphology.py: skimage 0.19's ball and disk, nnU-Net's 'same'
  * alignment, 26-connected labels), the transform's channel rules on hand-made patches, and the
  * probabilities nnUNetTrainer gives them over many draws.
  */

@@ -6,8 +6,7 @@
  * trust the low-resolution mask blindly:
  * - random binary operator, apply probability 0.4: the K - 1 channels in random order, each with
  *   probability 0.5: dilation, erosion, closing or opening (uniform) with skimage's `ball(r)`,
- *   r ~ U(1, 8) (a float: the ball is floor(2r + 1) points per axis spread evenly over [-r, r],
- *   kept where x^2 + y^2 + z^2 <= r^2; `disk(r)` for a one-slice patch). As nnU-Net's FFT
+ *   r ~ U(1, 8) (a float; `disk(r)` for a one-slice patch; ballRows). As nnU-Net's FFT
  *   convolution with padding 'same', the structuring element of n points covers the offsets
  *   -floor((n - 1) / 2) .. ceil((n - 1) / 2), and voxels outside the patch count as background for
  *   the dilation (erosion = not dilate(not x), opening = dilate(erode), closing = erode(dilate)).
@@ -56,11 +55,15 @@ export function sampleCascadeAugmentation(rng: Rng, labels: number): CascadeAugm
 /** A structuring element as rows: offsets (dz, dy) and the x offsets [x0, x1] it covers there. */
 export type StructuringRows = { dz: number; dy: number; x0: number; x1: number }[];
 
-/** skimage's ball(radius) (or disk(radius) when `planar`) as offset rows, aligned as a 'same' convolution aligns it. */
+/**
+ * skimage's ball(radius) (or disk(radius) when `planar`) as offset rows, aligned as a 'same'
+ * convolution aligns it. ball: floor(2r + 1) points per axis spread evenly over [-r, r] (numpy's
+ * ogrid with a complex step); disk: the points of np.arange(-r, r + 1), -r + j (not symmetric for
+ * a non-integer r); kept where the squared norm is <= r^2, summed x^2 + y^2 (+ z^2) in that order.
+ */
 export function ballRows(radius: number, planar: boolean): StructuringRows {
-  const n = Math.floor(2 * radius + 1);
-  // numpy's ogrid: j * step + start; skimage sums x^2 + y^2 + z^2 in that order (ties on r^2 depend on it).
-  const step = n === 1 ? 0 : (radius - -radius) / (n - 1);
+  const n = planar ? Math.ceil(2 * radius + 1) : Math.floor(2 * radius + 1);
+  const step = planar ? 1 : n === 1 ? 0 : (radius - -radius) / (n - 1);
   const coordinate = (j: number): number => j * step + -radius;
   const before = Math.floor((n - 1) / 2);
   const rows: StructuringRows = [];
