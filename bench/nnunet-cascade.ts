@@ -3,7 +3,7 @@
  * nnU-Net v2's own predictor and gives our masks. Four synth phantoms; a 3d_lowres stage (the
  * planned `tiny` plan at twice the spacing, two folds of a 2-fold split) and a 3d_cascade_fullres
  * fold 0 after it, each trained for --iterations iterations through the CLI (`train --configuration
- * 3d_cascade_fullres --previous-stage LOWRES`); the pair exported into one dataset folder; then on
+ * 3d_cascade_fullres --previous-stage LOWRES`; --cascade-iterations for the cascade); the pair exported into one dataset folder; then on
  * every case nnU-Net's `nnUNetv2_predict_from_modelfolder` runs 3d_lowres and then
  * 3d_cascade_fullres with -prev_stage_predictions (its cascade path), and `lesionseg predict -m
  * FOLDER --configuration 3d_lowres|3d_cascade_fullres --tta full` runs the same folder (nnU-Net's 8
@@ -14,7 +14,7 @@
  * batchgeneratorsv2, batchgenerators, dynamic-network-architectures and acvl_utils; modules its
  * predict path imports but never calls and Debian lacks are stood in for as
  * bench/nnunet-side-by-side.ts does (a sitecustomize.py in the run's temporary folder).
- * Usage: npx tsx bench/nnunet-cascade.ts --nnunet-src DIR [--iterations 3] [--python /usr/bin/python3] [--out FILE]
+ * Usage: npx tsx bench/nnunet-cascade.ts --nnunet-src DIR [--iterations 3] [--cascade-iterations N] [--python /usr/bin/python3] [--out FILE]
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -40,6 +40,7 @@ if (source === '') refuse('--nnunet-src DIR is required: the folder holding nnUN
 for (const name of NNUNET_SOURCES) if (!fs.existsSync(path.join(source, name))) refuse(`--nnunet-src ${source}: ${name} not found there`);
 const python = option('python', '/usr/bin/python3');
 const iterations = option('iterations', '3');
+const cascadeIterations = option('cascade-iterations', iterations);
 
 
 const lesionseg = (...argv: string[]): string => execFileSync(process.execPath, [cli, ...argv], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
@@ -55,13 +56,13 @@ try {
   fs.writeFileSync(path.join(dir, 'lowres-plan.json'), JSON.stringify(lowresPlan));
   const ids = [...caseIds].sort();
   fs.writeFileSync(path.join(dir, 'split.json'), JSON.stringify({ folds: [{ train: ids.slice(0, 2), test: ids.slice(2) }, { train: ids.slice(2), test: ids.slice(0, 2) }] }));
-  const common = ['--dataset', dataset, '--split', path.join(dir, 'split.json'), '--epochs', '1', '--iters-per-epoch', iterations, '--val-iters', '0', '--workers', '0'];
+  const common = ['--dataset', dataset, '--split', path.join(dir, 'split.json'), '--epochs', '1', '--val-iters', '0', '--workers', '0'];
   for (const fold of ['0', '1']) {
     process.stderr.write(`bench/nnunet-cascade: 3d_lowres fold ${fold} ...\n`);
-    lesionseg('train', ...common, '--plan', path.join(dir, 'lowres-plan.json'), '--fold', fold, '--out', path.join(dir, 'lowres', `fold_${fold}`), '--preprocessed', path.join(dir, 'lowres-cache'));
+    lesionseg('train', ...common, '--iters-per-epoch', iterations, '--plan', path.join(dir, 'lowres-plan.json'), '--fold', fold, '--out', path.join(dir, 'lowres', `fold_${fold}`), '--preprocessed', path.join(dir, 'lowres-cache'));
   }
   process.stderr.write('bench/nnunet-cascade: 3d_cascade_fullres fold 0 ...\n');
-  lesionseg('train', ...common, '--plan', path.join(dir, 'plan.json'), '--fold', '0', '--out', path.join(dir, 'cascade', 'fold_0'), '--configuration', '3d_cascade_fullres', '--previous-stage', path.join(dir, 'lowres'));
+  lesionseg('train', ...common, '--iters-per-epoch', cascadeIterations, '--plan', path.join(dir, 'plan.json'), '--fold', '0', '--out', path.join(dir, 'cascade', 'fold_0'), '--configuration', '3d_cascade_fullres', '--previous-stage', path.join(dir, 'lowres'));
   const exported = path.join(dir, 'results', plan.datasets[0]!.name);
   fs.mkdirSync(path.dirname(exported));
   lesionseg('export', path.join(dir, 'cascade'), '--format', 'nnunet', '--out', exported);
@@ -124,7 +125,7 @@ print(json.dumps(out))`;
     cpu: cpuInfo(),
     load_average_at_end: os.loadavg(),
     dataset: 'synth --kind covid --size tiny --seed 11, 4 cases',
-    training: { lowres: `tiny plan at twice the target spacing (${lowresPlan.configuration.targetSpacing.join(', ')} mm), folds 0 and 1 of a 2-fold split`, cascade: `tiny plan (${plan.configuration.targetSpacing.join(', ')} mm), fold 0`, iterations: Number(iterations) },
+    training: { lowres: `tiny plan at twice the target spacing (${lowresPlan.configuration.targetSpacing.join(', ')} mm), folds 0 and 1 of a 2-fold split`, cascade: `tiny plan (${plan.configuration.targetSpacing.join(', ')} mm), fold 0`, iterations: { lowres: Number(iterations), cascade: Number(cascadeIterations) } },
     nnunet: 'nnUNetv2_predict_from_modelfolder -f 0 -device cpu: 3d_lowres, then 3d_cascade_fullres -prev_stage_predictions (mirroring on, step 0.5)',
     lesionseg: 'predict -m EXPORTED_FOLDER --configuration 3d_lowres | 3d_cascade_fullres --tta full',
     stages,
