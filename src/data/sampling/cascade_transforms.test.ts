@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng } from '../../core/index.js';
+import { CPU, Rng } from '../../core/index.js';
 import type { Triple } from '../planning_topology.js';
+import { applyAugmentation, type AugmentationParams } from './augment_pipeline.js';
 import { applyCascadeAugmentation, ballRows, binaryOperator, connectedComponents, sampleCascadeAugmentation, type BinaryOperator } from './cascade_transforms.js';
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/cascade/morphology.json');
@@ -97,4 +98,32 @@ test('sampling uses nnU-Net\'s probabilities: 0.4 and 0.2 per patch, 0.5 per lab
   assert.ok(Math.abs(remove / n - 0.2) < 0.014, `component removal rate ${remove / n}`);
   assert.ok(Math.abs(perLabel / operator / 2 - 0.5) < 0.02, `per-label rate ${perLabel / operator / 2}`);
   assert.ok(radiusOk);
+});
+
+test('the previous stage\'s map travels as the labels do (rotation, scaling, mirroring) and ends as one-hot channels after the image', () => {
+  const shape: Triple = [10, 12, 14];
+  const voxels = shape[0] * shape[1] * shape[2];
+  const rng = new Rng(9);
+  const seg = new Int8Array(voxels);
+  const image = new Float32Array(voxels);
+  for (let z = 0; z < shape[0]; z++) for (let y = 0; y < shape[1]; y++) for (let x = 0; x < shape[2]; x++) {
+    const i = (z * shape[1] + y) * shape[2] + x;
+    seg[i] = x < 2 ? -1 : (z - 5) ** 2 + (y - 6) ** 2 + (x - 8) ** 2 < 10 ? 1 : 0;
+    image[i] = rng.normal();
+  }
+  const params: AugmentationParams = {
+    spatial: { outputShape: [6, 8, 9], dummy2d: false, rotationRad: [0.3, -0.2, 0.1], scale: 1.2 },
+    gaussianNoise: null, gaussianBlur: null, brightness: null, contrast: null, lowResolution: null, invertedGamma: null, gamma: null,
+    mirror: { axes: [0, 2] },
+    maskChannels: [],
+    cascade: { labels: 1, binaryOperator: null, removeComponent: null },
+  };
+  // The previous stage said exactly what the labels say: after the same transforms its channel is the labels' foreground.
+  const out = applyAugmentation({ image, seg, previous: seg.slice(), channels: 1, shape }, params, { device: CPU });
+  assert.equal(out.channels, 2);
+  assert.equal(out.previous, undefined);
+  const outVoxels = 6 * 8 * 9;
+  const channel = Array.from(out.image.subarray(outVoxels));
+  assert.deepEqual(channel, Array.from(out.seg, (label) => (label === 1 ? 1 : 0)));
+  assert.ok(channel.includes(1) && channel.includes(0));
 });
