@@ -5,11 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -gt 0 ]; then files=("$@"); else mapfile -t files < <(find src -name '*.test.ts' | sort); fi
+# Test files run as many at a time as there are CPUs (node's default leaves one idle: on CI's two
+# cores that is half the machine while a file waits on its child processes).
 # Type-check the sources and the benchmarks (bench/ is not built, so this is where it is checked).
 npx --no-install tsc -p tsconfig.bench.json
 skipped=$(mktemp); trap 'rm -f "$skipped"' EXIT
 status=0
-node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout \
+node --import tsx --test --test-concurrency="$(nproc)" --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=./scripts/test-skips-reporter.mjs --test-reporter-destination="$skipped" "${files[@]}" || status=$?
 if [ -s "$skipped" ]; then
   echo "Skipped tests ($(wc -l < "$skipped")):"

@@ -11,16 +11,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MAIN, ROOT } from './test-support.js';
+import { CLI, ROOT } from './test-support.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'signals-test-'));
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const leftovers = (dir: string): string[] => fs.readdirSync(dir, { recursive: true }).map(String).filter((name) => name.includes('.tmp-'));
 const source = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 
-/** Start `args` under node+tsx; resolves with the exit code/signal and the output once it ends. */
+/** Start `node ...args` (a .ts script runs through tsx); resolves with the exit code/signal and the output once it ends. */
 function start(args: string[], onStdout: (text: string, child: ReturnType<typeof spawn>) => void) {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, /\.[cm]?ts$/.test(args[0] ?? '') ? ['--import', 'tsx', ...args] : args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk; onStdout(stdout, child); });
@@ -65,7 +65,7 @@ test('lesionseg synth interrupted by SIGINT mid-dataset: ends by SIGINT, no *.tm
   const out = path.join(tmp, 'synth');
   let sent = false;
   const first = path.join(out, 'imagesTr', 'covid_000_0000.nii.gz');
-  const running = start([MAIN, 'synth', '--kind', 'covid', '--cases', '6', '--size', 'tiny', '--out', out], () => undefined);
+  const running = start([...CLI, 'synth', '--kind', 'covid', '--cases', '6', '--size', 'tiny', '--out', out], () => undefined);
   // Once the first case's image is written, interrupt during the next ones.
   const poll = setInterval(() => {
     if (!sent && fs.existsSync(first)) {

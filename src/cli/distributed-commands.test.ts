@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { readSafetensors } from '../io/index.js';
 import { writeSynthDataset } from '../synth/index.js';
 import { distributedSupport } from '../tensor/index.js';
-import { lesionseg, MAIN, ROOT, type Run } from './test-support.js';
+import { CLI, lesionseg, ROOT, type Run } from './test-support.js';
 
 const skip = distributedSupport().available ? false : `the addon has no data-parallel support (${distributedSupport().reason})`;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-ddp-'));
@@ -86,7 +86,7 @@ function processesMentioning(text: string): number[] {
 }
 
 function startLauncher(out: string, ...extra: string[]): { child: ReturnType<typeof spawn>; done: Promise<Run> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'train', '--dataset', at('covid'), '--out', at(out), ...RUN, '--nproc', '2', ...extra], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [...CLI, 'train', '--dataset', at('covid'), '--out', at(out), ...RUN, '--nproc', '2', ...extra], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -157,7 +157,7 @@ test('--nproc refusals: more ranks than the batch, --nproc inside a rank', { ski
   const [tooMany, nested] = await Promise.all([
     train('three', '--nproc', '3'),
     new Promise<Run>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'train', '--dataset', at('covid'), '--out', at('nested'), ...RUN, '--nproc', '2'], { cwd: ROOT, env: { ...process.env, WORLD_SIZE: '2', RANK: '0', MASTER_PORT: '1' } });
+      const child = spawn(process.execPath, [...CLI, 'train', '--dataset', at('covid'), '--out', at('nested'), ...RUN, '--nproc', '2'], { cwd: ROOT, env: { ...process.env, WORLD_SIZE: '2', RANK: '0', MASTER_PORT: '1' } });
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       child.on('exit', (code) => resolve({ code: code ?? 1, stdout: '', stderr }));

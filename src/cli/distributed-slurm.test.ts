@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { writeSynthDataset } from '../synth/index.js';
 import { distributedSupport } from '../tensor/index.js';
 import { localSlurmCluster } from '../experiments/test-support.js';
-import { lesionseg, MAIN, ROOT, type Run } from './test-support.js';
+import { CLI, lesionseg, ROOT, type Run } from './test-support.js';
 
 const cluster = localSlurmCluster({
   prefix: 'lesionseg-slurm-ddp-',
@@ -30,7 +30,7 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function srun(...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn('srun', ['-n', '2', '--cpus-per-task=1', process.execPath, '--import', 'tsx', MAIN, ...args], { cwd: ROOT, env });
+    const child = spawn('srun', ['-n', '2', '--cpus-per-task=1', process.execPath, ...CLI, ...args], { cwd: ROOT, env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

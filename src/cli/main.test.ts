@@ -18,9 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { identityAffine, LesionsegError } from '../core/index.js';
 import { writeNifti } from '../io/index.js';
 import { loadBinding } from '../tensor/binding.js';
+import { CLI } from './test-support.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = path.join(ROOT, 'src', 'cli', 'main.ts');
 const STACK_LINE = '    at ';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-main-'));
@@ -46,7 +46,7 @@ function lesionseg(args: string[], options: SpawnOptions = {}): Promise<Run> {
   const preload = (options.preload ?? []).flatMap((file) => ['--import', file]);
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...options.env };
   if (options.env?.LESIONSEG_DEBUG === undefined) delete env.LESIONSEG_DEBUG;
-  const child = spawn(process.execPath, ['--import', 'tsx', ...preload, MAIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...preload, ...CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   // Destroying our read end closes the pipe: the child's first write then fails with EPIPE,
@@ -106,7 +106,7 @@ test('the same through a shell pipe into head, the way users met it', { skip: !f
   const file = await smallImage();
   // `head -c 0` exits at once, long before the CLI (a second to start) writes: every write meets a
   // closed pipe. (`head -3` would read the whole report in one chunk here and rarely close early.)
-  const command = `"${process.execPath}" --import tsx "${MAIN}" info "${file}" 2>"${path.join(tmp, 'head.err')}" | head -c 0`;
+  const command = `"${process.execPath}" ${CLI.map((arg) => `"${arg}"`).join(' ')} info "${file}" 2>"${path.join(tmp, 'head.err')}" | head -c 0`;
   const shell = spawnSync('/bin/sh', ['-c', command], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(shell.status, 0, shell.stderr);
   assert.equal(fs.readFileSync(path.join(tmp, 'head.err'), 'utf8'), '');
@@ -233,10 +233,14 @@ test('the CLI without its addon: the one-line message, exit 1, no stack trace', 
     'unloadable-addon',
     "process.dlopen = () => { throw new Error('libtorch_cpu.so: cannot open shared object file: No such file or directory'); };\n",
   );
-  const [missing, broken] = await Promise.all([
+  // The addon loads on its first use: `info` reads without it, `selftest` computes at once.
+  const [missing, broken, info] = await Promise.all([
+    lesionseg(['selftest', '--iterations', '1'], { preload: [hidden] }),
+    lesionseg(['selftest', '--iterations', '1'], { preload: [unloadable] }),
     lesionseg(['info', file], { preload: [hidden] }),
-    lesionseg(['info', file], { preload: [unloadable] }),
   ]);
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(info.stdout, /shape/);
   assert.equal(missing.code, 1, missing.stderr);
   assertOneLine(missing, /the libtorch addon is not built: .*native\/build\/Release\/lesionseg_native\.node is missing; run `npm run setup`/);
   assert.equal(broken.code, 1, broken.stderr);

@@ -27,7 +27,7 @@ import { checkSegWithPydicom, dcm2niixAvailable, makeDicomSeries, orthancAvailab
 import { FIXTURES, TINY_CONFIG, fixtureUNet, tinyInferencePlan, writeTestCheckpoint } from '../infer/test-support.js';
 import { PacsJournal, predictFiles, watchPacs } from '../infer/index.js';
 import { predictFromPacs } from './pacs-commands.js';
-import { MAIN, ROOT, STACK_LINE, type Run } from './test-support.js';
+import { CLI, ROOT, STACK_LINE, type Run } from './test-support.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-pacs-'));
 const at = (...parts: string[]): string => path.join(tmp, ...parts);
@@ -49,7 +49,7 @@ test.after(async () => {
 function lesionseg(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
     const credentials = { LESIONSEG_DICOMWEB_USER: orthanc!.user, LESIONSEG_DICOMWEB_PASSWORD: orthanc!.password };
-    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', ...credentials, ...env } }, (error, stdout, stderr) => {
+    execFile(process.execPath, [...CLI, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', ...credentials, ...env } }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
     });
   });
@@ -239,7 +239,7 @@ test('pacs watch: each CT series once, failures journalled and passed over, a SI
   await upload({ study: STUDY_B, series: b(5), number: 5, studyDate: '20250301' });
   await upload({ study: STUDY_B, series: b(6), number: 6, studyDate: '20250301' });
   const interrupted = await upload({ study: STUDY_B, series: b(7), number: 7, studyDate: '20250301' });
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...watch, '--once'], { cwd: ROOT, env: { ...process.env, LESIONSEG_DICOMWEB_USER: orthanc!.user, LESIONSEG_DICOMWEB_PASSWORD: orthanc!.password }, stdio: 'ignore' });
+  const child = spawn(process.execPath, [...CLI, ...watch, '--once'], { cwd: ROOT, env: { ...process.env, LESIONSEG_DICOMWEB_USER: orthanc!.user, LESIONSEG_DICOMWEB_PASSWORD: orthanc!.password }, stdio: 'ignore' });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const claim = path.join(state, 'series', `${b(5)}.json`);
   let seen = '';
@@ -269,7 +269,7 @@ test('pacs watch: each CT series once, failures journalled and passed over, a SI
   assert.equal(fs.existsSync(results), false, 'results removed once stored');
 
   // A waiting watcher holds the folder: a second one is refused; SIGTERM ends the first with 0 and its lock removed.
-  const waiting = spawn(process.execPath, ['--import', 'tsx', MAIN, ...watch, '--interval', '600'], { cwd: ROOT, env: { ...process.env, LESIONSEG_DICOMWEB_USER: orthanc!.user, LESIONSEG_DICOMWEB_PASSWORD: orthanc!.password }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const waiting = spawn(process.execPath, [...CLI, ...watch, '--interval', '600'], { cwd: ROOT, env: { ...process.env, LESIONSEG_DICOMWEB_USER: orthanc!.user, LESIONSEG_DICOMWEB_PASSWORD: orthanc!.password }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   waiting.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const ended = new Promise<number | null>((resolve) => waiting.once('exit', (code) => resolve(code)));

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLI } from '../cli/test-support.js';
 import { identityAffine, type Shape3 } from '../core/index.js';
 import { writeNifti } from '../io/index.js';
 
@@ -14,7 +15,7 @@ const SHAPE: Shape3 = [4, 5, 6];
 const SPACING: Shape3 = [2.5, 0.8, 0.7];
 
 function evaluate(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'evaluate', ...args], { cwd: repoRoot, encoding: 'utf8' });
+  const run = spawnSync(process.execPath, [...CLI, 'evaluate', ...args], { cwd: repoRoot, encoding: 'utf8' });
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 

@@ -16,6 +16,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLI } from '../cli/test-support.js';
 import { readNifti, type NiftiImage } from '../io/index.js';
 import { caseMetrics } from './caseMetrics.js';
 import type { BinaryMask } from './mask.js';
@@ -86,7 +87,7 @@ test('`evaluate` on an oblique pair (1.5 x 0.9 x 3 mm, shifted by (0, 1, 2) voxe
     }
     for (const toleranceMm of [1, 1.5]) {
       const json = path.join(root, `metrics_${toleranceMm}.json`);
-      const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'evaluate', '--gt', path.join(root, 'gt'), '--pred', path.join(root, 'pred'), '--tolerance', String(toleranceMm), '--json', json], { cwd: repoRoot, encoding: 'utf8' });
+      const run = spawnSync(process.execPath, [...CLI, 'evaluate', '--gt', path.join(root, 'gt'), '--pred', path.join(root, 'pred'), '--tolerance', String(toleranceMm), '--json', json], { cwd: repoRoot, encoding: 'utf8' });
       assert.equal(run.status, 0, run.stderr);
       const report = JSON.parse(readFileSync(json, 'utf8')) as { cases: { nsd: number; hd95: number; dsc: number; spacing_mm: number[] }[] };
       const row = report.cases[0]!;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CLI } from '../cli/test-support.js';
 import { cpuInfo, InputError, type CpuInfo } from '../core/index.js';
 import { runEnvironment, type RunEnvironment } from '../train/index.js';
 import { runExperiment } from './runner.js';
@@ -17,8 +17,7 @@ import { validateExperimentSpec } from './spec.js';
 import { spawnStepRunner } from './steps.js';
 import type { OverlaySlice } from './results.js';
 
-const mainScript = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
-const runStep = spawnStepRunner({ executable: process.execPath, args: ['--import', 'tsx', mainScript] });
+const runStep = spawnStepRunner({ executable: process.execPath, args: [...CLI] });
 
 const SPEC = {
   version: 1,

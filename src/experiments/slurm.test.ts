@@ -24,11 +24,11 @@ import { formatStatus, studyStatus } from './status.js';
 import { spawnStepRunner } from './steps.js';
 import type { StudyResults } from './results.js';
 import type { StudyStep } from './studySteps.js';
+import { CLI } from '../cli/test-support.js';
 import { localSlurmCluster } from './test-support.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
-const mainScript = path.join(repo, 'src', 'cli', 'main.ts');
-const launcher = { executable: process.execPath, args: ['--import', 'tsx', mainScript], cwd: repo };
+const launcher = { executable: process.execPath, args: [...CLI], cwd: repo };
 const cluster = localSlurmCluster({ prefix: 'lesionseg-slurm-', basePort: 16817 });
 const env = cluster.env;
 const client = new SlurmClient(execCommandRunner(env));

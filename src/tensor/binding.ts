@@ -190,4 +190,16 @@ export function loadBinding(addonPath: string): TorchBinding {
   }
 }
 
-export const binding: TorchBinding = loadBinding(fileURLToPath(ADDON_URL));
+let loaded: TorchBinding | undefined;
+
+/**
+ * The addon, loaded on its first use rather than on import: a command that computes nothing
+ * (`--help`, a refused option, `info`) never pays for loading libtorch (0.6 s of CPU), and the
+ * set-up errors above still reach the CLI's handler as one line, from wherever the first call is.
+ */
+export const binding: TorchBinding = new Proxy({} as TorchBinding, {
+  get(_target, key) {
+    loaded ??= loadBinding(fileURLToPath(ADDON_URL));
+    return Reflect.get(loaded, key);
+  },
+});
