@@ -7,11 +7,13 @@
  * - default: `--no-tta` (precision auto, batch auto, step 0.5, every window run),
  * - fast: `--fast` (no mirroring, step 0.75, windows outside the body skipped),
  * - fast x2: two `--fast` predictions started together (the shared-machine case),
+ * - tta: no flags (predict's default since issue 24: adaptive mirroring, results/tta),
+ * - tta-full: `--tta full` (every window's 8 mirrored passes, nnU-Net's),
  * each in its own process, timed from outside (wall) and by its own stages (`--json`).
  * --slices N resamples the phantom along z to N slices first (linear, the same 312 mm; e.g. 300 for
  * the 512 x 512 x 300 CT whose memory issue 14 bounds); predict resamples it to the plan's spacing
  * and its logits back to N slices.
- * Usage: npx tsx bench/full-ct.ts [--modes fp32,default,fast,fast-x2] [--size paper] [--slices N] [--out FILE]
+ * Usage: npx tsx bench/full-ct.ts [--modes fp32,default,fast,fast-x2,tta,tta-full] [--size paper] [--slices N] [--out FILE]
  * Prints one JSON object with the CPU.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -32,6 +34,8 @@ const MODES: Record<string, string[]> = {
   fp32: ['--no-tta', '--precision', 'fp32', '--batch', '2', '--no-skip-background'],
   default: ['--no-tta'],
   fast: ['--fast'],
+  tta: [],
+  'tta-full': ['--tta', 'full'],
 };
 const modes = option('modes', 'fp32,default,fast,fast-x2').split(',');
 const size = option('size', 'paper') as SynthSize;
@@ -116,7 +120,7 @@ try {
     phantom: { size, shape: shape, image: `synth --kind covid --size ${size} --seed 0${slices > 0 ? `, resampled along z to ${slices} slices` : ''}` },
     plan: { preset: 'cpu', patch: plan.configuration.patchSize, target_spacing: plan.configuration.targetSpacing, features: plan.configuration.network.featuresPerStage },
     modes: results,
-    ratios: { default_over_fp32: ratio('default', 'fp32'), fast_over_fp32: ratio('fast', 'fp32'), fast_x2_over_fast: ratio('fast-x2', 'fast') },
+    ratios: { default_over_fp32: ratio('default', 'fp32'), fast_over_fp32: ratio('fast', 'fp32'), fast_x2_over_fast: ratio('fast-x2', 'fast'), tta_over_no_tta: ratio('tta', 'default'), tta_full_over_no_tta: ratio('tta-full', 'default') },
   };
   report(result);
 } finally {
