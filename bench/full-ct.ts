@@ -111,6 +111,8 @@ try {
       if (MODES[mode] === undefined) throw new Error(`unknown mode ${mode}`);
       results[mode] = { args: MODES[mode], ...summarize(await predict(run, image, path.join(dir, `${mode}.nii.gz`), MODES[mode]!)) };
     }
+    // Each mode as it ends (a long run that is stopped keeps what it measured).
+    process.stderr.write(`bench/full-ct: ${mode} ${JSON.stringify(results[mode])}\n`);
   }
   const wall = (mode: string): number | null => (results[mode] as { wall_seconds?: number; wall_seconds_max?: number } | undefined)?.wall_seconds ?? (results[mode] as { wall_seconds_max?: number } | undefined)?.wall_seconds_max ?? null;
   const ratio = (a: string, b: string): number | null => (wall(a) !== null && wall(b) !== null ? wall(a)! / wall(b)! : null);

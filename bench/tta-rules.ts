@@ -18,21 +18,16 @@
  * Usage: npx tsx bench/tta-rules.ts --study DIR [--arm all | A,B] [--cases 4] [--threads 2] [--out FILE]
  * Prints one JSON object.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { cpuInfo, type Volume } from '../src/core/index.js';
-import { preprocessCase } from '../src/data/index.js';
-import { readNifti } from '../src/io/index.js';
-import { Predictor, gaussianImportanceMap, paddedShape, paddingToPatch, slidingWindowBoxes, mirrorCombinations, type Triple, type WindowBox } from '../src/infer/index.js';
+import { cpuInfo } from '../src/core/index.js';
+import { gaussianImportanceMap, mirrorCombinations, type Triple, type WindowBox } from '../src/infer/index.js';
 import { resolvePrecisionFlag } from '../src/cli/precision.js';
-import { autocast, cast, contiguous, flip, fromArray, narrow, noGrad, pad, scope, setNumThreads, stack, type Tensor } from '../src/tensor/index.js';
+import { cast, contiguous, flip, narrow, setNumThreads, stack } from '../src/tensor/index.js';
+import { studyArms, studyCases } from './study-windows.js';
 import { option, report } from './support.js';
 
 const study = option('study', '');
 const armOption = option('arm', 'all');
-const arms = armOption === 'all'
-  ? fs.readdirSync(path.join(study, 'runs')).sort().flatMap((model) => fs.readdirSync(path.join(study, 'runs', model)).sort().map((s) => `${model}/${s}`))
-  : armOption.split(',');
+const arms = studyArms(study, armOption);
 const caseLimit = Number(option('cases', '4'));
 setNumThreads(Number(option('threads', '2')));
 const device = { type: 'cpu' } as const;
@@ -173,45 +168,23 @@ function evaluate(c: Case): void {
   }
 }
 
-for (const arm of arms) {
-  const run = path.join(study, 'runs', arm, 'fold_0');
-  const sidecar = JSON.parse(fs.readFileSync(path.join(run, 'checkpoint_final.json'), 'utf8')) as { data: { test: string[] } };
-  const predictor = Predictor.fromCheckpoints([path.join(run, 'checkpoint_final.safetensors')], { precision });
-  if (predictor.numClasses !== 2) throw new Error(`bench/tta-rules: two classes only, ${arm} has ${predictor.numClasses}`);
-  const engine = predictor.engines[0]!;
-  const patch = predictor.plan.configuration.patchSize as Triple;
-  const P = patch[0] * patch[1] * patch[2];
-  const gauss = gaussianImportanceMap(patch);
+for await (const c of studyCases(study, arms, caseLimit, precision)) {
+  if (c.numClasses !== 2) throw new Error(`bench/tta-rules: two classes only, ${c.arm} has ${c.numClasses}`);
+  const P = c.patch[0] * c.patch[1] * c.patch[2];
   const combos = mirrorCombinations([0, 1, 2]);
-  const forward = (x: Tensor): Tensor => (precision === 'fp32' ? engine.run(x) as Tensor : autocast({ device, dtype: 'bfloat16' }, () => engine.run(x) as Tensor));
-  for (const caseId of sidecar.data.test.slice(0, caseLimit)) {
-    const image: Volume = await readNifti(path.join(study, 'datasets/covid/imagesTr', `${caseId}_0000.nii.gz`));
-    const pre = preprocessCase([image], null, predictor.plan, { caseId });
-    const spatial = pre.shape.slice(1);
-    const padding = paddingToPatch(spatial, patch);
-    const shape = paddedShape(spatial, padding) as Triple;
-    const boxes = slidingWindowBoxes(shape, patch, 0.5);
-    const d: Float32Array[] = [];
-    noGrad(() => scope(() => {
-      const data = fromArray(pre.data, pre.shape, { device });
-      const padded = pad(data, [padding[2].before, padding[2].after, padding[1].before, padding[1].after, padding[0].before, padding[0].after]);
-      for (const box of boxes) scope(() => {
-        let window = padded;
-        for (let a = 0; a < 3; a++) window = narrow(window, a + 1, box.start[a]!, patch[a]!);
-        const out = cast(forward(stack(combos.map((c) => (c.length > 0 ? flip(window, c.map((a) => a + 1)) : window)), 0)), 'float32');
-        const passes = new Float32Array(8 * P);
-        combos.forEach((c, i) => {
-          const o = narrow(out, 0, i, 1);
-          const logits = contiguous(c.length > 0 ? flip(o, c.map((a) => a + 2)) : o).toFloat32Array();
-          for (let v = 0; v < P; v++) passes[i * P + v] = logits[P + v]! - logits[v]!;
-        });
-        d.push(passes);
-      });
-    }));
-    evaluate({ boxes, shape, patch, gauss, d });
-    process.stderr.write(`tta-rules: ${arm} ${caseId} (${boxes.length} windows) done\n`);
-  }
-  predictor.dispose();
+  const d: Float32Array[] = [];
+  c.forEachWindow((window) => {
+    const out = cast(c.forward(stack(combos.map((m) => (m.length > 0 ? flip(window, m.map((a) => a + 1)) : window)), 0)), 'float32');
+    const passes = new Float32Array(8 * P);
+    combos.forEach((m, i) => {
+      const o = narrow(out, 0, i, 1);
+      const logits = contiguous(m.length > 0 ? flip(o, m.map((a) => a + 2)) : o).toFloat32Array();
+      for (let v = 0; v < P; v++) passes[i * P + v] = logits[P + v]! - logits[v]!;
+    });
+    d.push(passes);
+  });
+  evaluate({ boxes: c.boxes, shape: c.shape, patch: c.patch, gauss: gaussianImportanceMap(c.patch), d });
+  process.stderr.write(`tta-rules: ${c.arm} ${c.caseId} (${c.boxes.length} windows) done\n`);
 }
 
 report({
