@@ -7,7 +7,9 @@
  *
  * Memory: only one batch of windows is alive at a time; each batch's intermediates are released
  * before the next (scope), so the peak is the accumulators (numClasses + 1 float32 maps of the
- * padded volume) plus one batch. We accumulate in float32 (nnU-Net uses fp16), on the input's
+ * padded volume) plus one batch; adaptive mirroring adds, on the host, numClasses + 1 float32 maps
+ * of the un-mirrored blend (adaptiveMirroring.ts) and the un-mirrored logits of the windows waiting
+ * for their decision (about one z-layer of windows). We accumulate in float32 (nnU-Net uses fp16), on the input's
  * device unless `accumulatorDevice` says otherwise. The loop is one generator of forward passes
  * (passes.ts) with a synchronous driver for libtorch networks and an asynchronous one for engines
  * such as onnxruntime-node, so tiling, blending and mirroring exist once.
