@@ -11,22 +11,17 @@
  *        [--floors 0,0.05,0.2] [--threads 2] [--out FILE]
  * Prints one JSON object.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { cpuInfo, type Volume } from '../src/core/index.js';
-import { preprocessCase } from '../src/data/index.js';
-import { readNifti } from '../src/io/index.js';
-import { Predictor, gaussianImportanceMap, paddedShape, paddingToPatch, slidingWindowBoxes, mirrorCombinations, type Triple } from '../src/infer/index.js';
+import { cpuInfo } from '../src/core/index.js';
+import { gaussianImportanceMap, mirrorCombinations } from '../src/infer/index.js';
 import { resolvePrecisionFlag } from '../src/cli/precision.js';
-import { autocast, cast, contiguous, flip, fromArray, narrow, noGrad, pad, scope, setNumThreads, stack, type Tensor } from '../src/tensor/index.js';
+import { cast, contiguous, flip, narrow, setNumThreads, stack } from '../src/tensor/index.js';
 import { topTwoMargins } from '../src/infer/adaptiveMirroring.js';
+import { studyArms, studyCases } from './study-windows.js';
 import { option, report } from './support.js';
 
 const study = option('study', '');
 const armOption = option('arm', 'all');
-const arms = armOption === 'all'
-  ? fs.readdirSync(path.join(study, 'runs')).sort().flatMap((model) => fs.readdirSync(path.join(study, 'runs', model)).sort().map((s) => `${model}/${s}`))
-  : armOption.split(',');
+const arms = studyArms(study, armOption);
 const caseLimit = Number(option('cases', '4'));
 const thresholds = option('thresholds', '0.25,0.5,1,1.5,2,3,4').split(',').map(Number);
 const floors = option('floors', '0,0.01,0.05,0.2').split(',').map(Number);
@@ -41,54 +36,38 @@ let timing: { batch8: number; batch1x8: number; windows: number } | null = null;
 const perCase: { arm: string; caseId: string; windows: number; minMarginHistogram: number[] }[] = [];
 const HISTOGRAM_EDGES = [0.25, 0.5, 1, 2, 4, 8, 16];
 
-for (const arm of arms) {
-  const run = path.join(study, 'runs', arm, 'fold_0');
-  const sidecar = JSON.parse(fs.readFileSync(path.join(run, 'checkpoint_final.json'), 'utf8')) as { data: { test: string[] } };
-  const predictor = Predictor.fromCheckpoints([path.join(run, 'checkpoint_final.safetensors')], { precision });
-  const engine = predictor.engines[0]!;
-  const patch = predictor.plan.configuration.patchSize as Triple;
-  const K = predictor.numClasses;
+for await (const c of studyCases(study, arms, caseLimit, precision)) {
+  const { arm, caseId, boxes, patch, shape, forward } = c;
+  const K = c.numClasses;
   const P = patch[0] * patch[1] * patch[2];
   const gauss = gaussianImportanceMap(patch);
   const peak = Math.max(...gauss);
   const combos = mirrorCombinations([0, 1, 2]);
-  const forward = (x: Tensor): Tensor => (precision === 'fp32' ? engine.run(x) as Tensor : autocast({ device, dtype: 'bfloat16' }, () => engine.run(x) as Tensor));
-  for (const caseId of sidecar.data.test.slice(0, caseLimit)) {
-    const image: Volume = await readNifti(path.join(study, 'datasets/covid/imagesTr', `${caseId}_0000.nii.gz`));
-    const pre = preprocessCase([image], null, predictor.plan, { caseId });
-    const spatial = pre.shape.slice(1);
-    const padding = paddingToPatch(spatial, patch);
-    const shape = paddedShape(spatial, padding);
-    const boxes = slidingWindowBoxes(shape, patch, 0.5);
+  {
+    // (A block as the case loop had, so the code below keeps its indentation.)
     const l0: Float32Array[] = [];
     const m8: Float32Array[] = [];
-    noGrad(() => scope(() => {
-      const data = fromArray(pre.data, pre.shape, { device });
-      const padded = pad(data, [padding[2].before, padding[2].after, padding[1].before, padding[1].after, padding[0].before, padding[0].after]);
-      boxes.forEach((box, w) => scope(() => {
-        let window = padded;
-        for (let a = 0; a < 3; a++) window = narrow(window, a + 1, box.start[a]!, patch[a]!);
-        const inputs = combos.map((c) => (c.length > 0 ? flip(window, c.map((a) => a + 1)) : window));
-        const t0 = performance.now();
-        const out = cast(forward(stack(inputs, 0)), 'float32');
-        const t1 = performance.now();
-        if (timing === null || timing.windows < 16) {
-          for (const input of inputs) forward(stack([input], 0)).dispose();
-          const t2 = performance.now();
-          timing ??= { batch8: 0, batch1x8: 0, windows: 0 };
-          if (w > 0) { timing.batch8 += (t1 - t0) / 1000; timing.batch1x8 += (t2 - t1) / 1000; timing.windows++; }
-        }
-        const backs = combos.map((c, i) => {
-          const o = narrow(out, 0, i, 1);
-          return c.length > 0 ? flip(o, c.map((a) => a + 2)) : o;
-        });
-        l0.push(contiguous(backs[0]!).toFloat32Array());
-        const mean = new Float32Array(K * P);
-        for (const b of backs) { const v = contiguous(b).toFloat32Array(); for (let i = 0; i < mean.length; i++) mean[i]! += v[i]!; }
-        for (let i = 0; i < mean.length; i++) mean[i]! /= 8;
-        m8.push(mean);
-      }));
-    }));
+    c.forEachWindow((window, w) => {
+      const inputs = combos.map((c) => (c.length > 0 ? flip(window, c.map((a) => a + 1)) : window));
+      const t0 = performance.now();
+      const out = cast(forward(stack(inputs, 0)), 'float32');
+      const t1 = performance.now();
+      if (timing === null || timing.windows < 16) {
+        for (const input of inputs) forward(stack([input], 0)).dispose();
+        const t2 = performance.now();
+        timing ??= { batch8: 0, batch1x8: 0, windows: 0 };
+        if (w > 0) { timing.batch8 += (t1 - t0) / 1000; timing.batch1x8 += (t2 - t1) / 1000; timing.windows++; }
+      }
+      const backs = combos.map((c, i) => {
+        const o = narrow(out, 0, i, 1);
+        return c.length > 0 ? flip(o, c.map((a) => a + 2)) : o;
+      });
+      l0.push(contiguous(backs[0]!).toFloat32Array());
+      const mean = new Float32Array(K * P);
+      for (const b of backs) { const v = contiguous(b).toFloat32Array(); for (let i = 0; i < mean.length; i++) mean[i]! += v[i]!; }
+      for (let i = 0; i < mean.length; i++) mean[i]! /= 8;
+      m8.push(mean);
+    });
     // The central region's smallest L0 margin of each window.
     const minMargin = (floor: number) => l0.map((logits) => {
       const margins = topTwoMargins(logits, K, P);
@@ -140,7 +119,6 @@ for (const arm of arms) {
     }
     process.stderr.write(`tta-margin: ${arm} ${caseId} (${boxes.length} windows) done\n`);
   }
-  predictor.dispose();
 }
 
 report({

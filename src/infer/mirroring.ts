@@ -33,36 +33,52 @@ export function mirrorCombinations(axes: readonly SpatialAxis[]): SpatialAxis[][
 }
 
 /**
- * Which windows of a batch get their mirrored passes, given the un-mirrored pass's logits
- * [B, K, z, y, x] float32: the batch indices in increasing order (adaptiveMirroring.ts).
- */
-export type MirrorSelection = (identityLogits: Tensor) => number[];
-
-/**
  * The mirror passes of x [B, C, z, y, x] as a generator (passes.ts): it yields `request(input)` for
  * each flipped input and receives that pass's logits [B, K, z, y, x] (any float dtype; accumulated
- * in float32), and returns their mean. With `select`, the un-mirrored pass runs first for the whole
- * batch and only the windows it selects get the other passes (on a batch of those windows); the
- * others keep their un-mirrored logits. A selection of every window is the same arithmetic, in the
- * same order, as no selection; the selected windows' mirrored passes are stacked into forwards of
- * up to B windows. Every tensor it creates or receives is disposed before it returns,
- * except the result (and x, which stays the caller's).
+ * in float32), and returns their mean: the un-mirrored pass first, then addMirroredPasses. Every
+ * tensor it creates or receives is disposed before it returns, except the result (and x, which
+ * stays the caller's).
  */
-export function* mirroredPasses<R>(x: Tensor, axes: readonly SpatialAxis[], request: (input: Tensor) => R, select?: MirrorSelection): PassGenerator<R, Tensor> {
-  const combinations = mirrorCombinations(axes);
-  const held: Tensor[] = [];
+export function* mirroredPasses<R>(x: Tensor, axes: readonly SpatialAxis[], request: (input: Tensor) => R): PassGenerator<R, Tensor> {
   let total: Tensor | null = null;
   try {
-    // The un-mirrored pass (combinations[0] is the identity).
+    // The un-mirrored pass (mirrorCombinations' first is the identity).
     const identity = yield request(x);
-    total = scope(() => (identity.dtype !== 'float32' ? cast(identity, 'float32') : identity));
-    if (identity !== total && identity !== x) identity.dispose();
-    // A network that returns its input unchanged must not have that input accumulated into.
-    if (total === x) total = clone(x);
-    if (combinations.length === 1) return takeTotal();
+    total = unmirroredTotal(identity, x);
+    if (mirrorCombinations(axes).length > 1) yield* addMirroredPasses(x, total, axes, request, null);
+    const result = total;
+    total = null;
+    return result;
+  } finally {
+    total?.dispose();
+  }
+}
+
+/**
+ * The un-mirrored pass's logits of x as the float32 total the mirrored passes add into; `identity`
+ * is disposed when it is not the result (a network that returns its input gets a copy).
+ */
+export function unmirroredTotal(identity: Tensor, x: Tensor): Tensor {
+  let total = scope(() => (identity.dtype !== 'float32' ? cast(identity, 'float32') : identity));
+  if (identity !== total && identity !== x) identity.dispose();
+  // A network that returns its input unchanged must not have that input accumulated into.
+  if (total === x) total = clone(x);
+  return total;
+}
+
+/**
+ * Turns `total` (the un-mirrored logits of x [B, C, z, y, x], float32 [B, K, z, y, x], from
+ * unmirroredTotal) in place into the mean of the passes over every mirror combination of `axes` for
+ * the windows `rows` (batch indices, increasing; null: every window); the other windows keep it.
+ * Every window selected is the same arithmetic, in the same order, as null; the selected windows'
+ * mirrored passes are stacked into forwards of up to B windows. It disposes what it creates.
+ */
+export function* addMirroredPasses<R>(x: Tensor, total: Tensor, axes: readonly SpatialAxis[], request: (input: Tensor) => R, rows: readonly number[] | null): PassGenerator<R, void> {
+  const combinations = mirrorCombinations(axes);
+  if (combinations.length === 1 || (rows !== null && rows.length === 0)) return;
+  const held: Tensor[] = [];
+  try {
     const batch = x.shape[0]!;
-    const rows = select === undefined ? null : select(total);
-    if (rows !== null && rows.length === 0) return takeTotal();
     const partial = rows !== null && rows.length < batch;
     const index = partial ? held[held.push(fromArray(Int32Array.from(rows), [rows.length], { device: x.device, dtype: 'int64' })) - 1]! : null;
     const inputs = index !== null ? held[held.push(indexSelect(x, 0, index)) - 1]! : x;
@@ -91,17 +107,9 @@ export function* mirroredPasses<R>(x: Tensor, axes: readonly SpatialAxis[], requ
       }
     }
     mulInPlace(sum, 1 / combinations.length);
-    if (index !== null) rows!.forEach((row, i) => scope(() => copyInPlace(narrow(total!, 0, row, 1), narrow(sum, 0, i, 1))));
-    return takeTotal();
+    if (index !== null) rows!.forEach((row, i) => scope(() => copyInPlace(narrow(total, 0, row, 1), narrow(sum, 0, i, 1))));
   } finally {
-    total?.dispose();
     for (const tensor of held) tensor.dispose();
-  }
-
-  function takeTotal(): Tensor {
-    const result = total!;
-    total = null;
-    return result;
   }
 }
 

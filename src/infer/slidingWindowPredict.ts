@@ -7,20 +7,22 @@
  *
  * Memory: only one batch of windows is alive at a time; each batch's intermediates are released
  * before the next (scope), so the peak is the accumulators (numClasses + 1 float32 maps of the
- * padded volume) plus one batch. We accumulate in float32 (nnU-Net uses fp16), on the input's
+ * padded volume) plus one batch; adaptive mirroring adds, on the host, numClasses + 1 float32 maps
+ * of the un-mirrored blend (adaptiveMirroring.ts) and the un-mirrored logits of the windows waiting
+ * for their decision (about one z-layer of windows). We accumulate in float32 (nnU-Net uses fp16), on the input's
  * device unless `accumulatorDevice` says otherwise. The loop is one generator of forward passes
  * (passes.ts) with a synchronous driver for libtorch networks and an asynchronous one for engines
  * such as onnxruntime-node, so tiling, blending and mirroring exist once.
  */
 import { SILENT_PROGRESS, type Device, type Precision, type ProgressReporter } from '../core/index.js';
 import {
-  addInPlace, autocast, cast, contiguous, copyInPlace, emptyCpuCache, eq, fromArray, mulInPlace, narrow, noGrad, pad, pow, scope, squeeze, stack, to, where, zeros, type Tensor,
+  addInPlace, autocast, cast, cat, clone, contiguous, copyInPlace, emptyCpuCache, eq, fromArray, mulInPlace, narrow, noGrad, pad, pow, scope, squeeze, stack, to, where, zeros, type Tensor,
 } from '../tensor/index.js';
 import { BatchTuner, windowsInBatch, type BatchTunerReport } from './batchTuner.js';
 import { BODY_MARGIN_VOXELS, windowsTouchingMask } from './bodyMask.js';
 import { gaussianImportanceMap } from './gaussian.js';
-import { centralRegion, FULL_MIRROR_RULE, needsMirroring, type MirrorRule } from './adaptiveMirroring.js';
-import { mirrorCombinations, mirroredPasses, type MirrorSelection, type SpatialAxis } from './mirroring.js';
+import { FULL_MIRROR_RULE, MirrorDecisions, type MirrorRule } from './adaptiveMirroring.js';
+import { addMirroredPasses, mirrorCombinations, mirroredPasses, unmirroredTotal, type SpatialAxis } from './mirroring.js';
 import { drivePasses, drivePassesAsync, type PassGenerator } from './passes.js';
 import { paddedShape, paddingToPatch, slidingWindowBoxes, type Triple, type WindowBox } from './slidingWindow.js';
 
@@ -43,7 +45,7 @@ export interface SlidingWindowOptions {
   mirrorAxes?: readonly SpatialAxis[];
   /**
    * Which windows get their mirrored passes (adaptiveMirroring.ts): default FULL_MIRROR_RULE, every
-   * window (nnU-Net); ADAPTIVE_MIRROR_RULE only those whose un-mirrored logits are near a class boundary.
+   * window (nnU-Net); ADAPTIVE_MIRROR_RULE only those that weigh where the un-mirrored blend is near a class boundary.
    */
   mirrorRule?: Readonly<MirrorRule>;
   /**
@@ -147,25 +149,6 @@ function resolveOptions(modelCount: number, data: Tensor, options: SlidingWindow
 }
 
 /**
- * The windows of a batch that get their mirrored passes under `rule` (counted into `count`), or
- * undefined for every window (the full rule: no host copy of the logits).
- */
-function mirrorSelection(rule: Readonly<MirrorRule>, weights: Float32Array, numClasses: number, count: { mirrored: number }): MirrorSelection | undefined {
-  if (rule.margin === Infinity) return undefined;
-  const region = centralRegion(weights, rule.centralWeight);
-  const voxels = weights.length;
-  return (identity: Tensor): number[] => {
-    const host = scope(() => contiguous(identity).toFloat32Array());
-    const rows: number[] = [];
-    for (let b = 0; b < identity.shape[0]!; b++) {
-      if (needsMirroring(host.subarray(b * numClasses * voxels, (b + 1) * numClasses * voxels), numClasses, voxels, region, rule.margin)) rows.push(b);
-    }
-    count.mirrored += rows.length;
-    return rows;
-  };
-}
-
-/**
  * The sliding window as a generator of forward passes (passes.ts): it yields every pass of every
  * model on every batch of windows and returns the blended logits. It disposes everything it
  * creates except the result, so it runs under a scope (synchronous driver) or without one (async).
@@ -188,7 +171,7 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
   const weightHost = useGaussian ? gaussianImportanceMap(patch) : new Float32Array(patch[0] * patch[1] * patch[2]).fill(1);
   const passesPerMirroredWindow = mirrorCombinations(mirrorAxes).length;
   const mirrors = { mirrored: 0 };
-  const select = mirrorSelection(options.mirrorRule, weightHost, options.numClasses, mirrors);
+  const adaptive = passesPerMirroredWindow > 1 && options.mirrorRule.margin !== Infinity;
   const held: Tensor[] = [];
   const hold = (tensor: Tensor): Tensor => {
     held.push(tensor);
@@ -203,6 +186,58 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
     const logits = hold(zeros([options.numClasses, ...shape], { device: accumulatorDevice }));
     const weights = hold(zeros(shape, { device: accumulatorDevice }));
 
+    const checkClasses = (t: Tensor): void => {
+      if (t.shape[1] !== options.numClasses) throw new RangeError(`the network returned ${t.shape[1]} classes, expected ${options.numClasses}`);
+    };
+    /** Blend the models' logits of `group` (disposed here) into the accumulators, window by window in order. */
+    const accumulate = (perModel: Tensor[], group: readonly WindowBox[]): void => {
+      try {
+        const summed = perModel[0]!;
+        for (const other of perModel.slice(1)) addInPlace(summed, other);
+        scope(() => {
+          if (modelCount > 1) mulInPlace(summed, 1 / modelCount);
+          checkClasses(summed);
+          if (useGaussian) mulInPlace(summed, weightOnCompute);
+          const onAccumulator = sameDevice(accumulatorDevice, computeDevice) ? summed : to(summed, { device: accumulatorDevice });
+          group.forEach((box, b) => {
+            addInPlace(windowView(logits, box, patch, 1), squeeze(narrow(onAccumulator, 0, b, 1), 0));
+            addInPlace(windowView(weights, box, patch, 0), weightOnAccumulator);
+          });
+        });
+      } finally {
+        for (const t of perModel) t.dispose();
+      }
+    };
+    const stackWindows = (group: readonly WindowBox[]): Tensor => scope(() => stack(group.map((box) => windowView(padded, box, patch, 1)), 0));
+    // Adaptive mirroring: each window's un-mirrored logits (per model) wait here until every window
+    // overlapping it has run un-mirrored; then the rule decides it, and windows are blended in order.
+    const decisions = adaptive ? new MirrorDecisions(boxes, shape, patch, weightHost, options.numClasses, options.mirrorRule) : null;
+    const waiting = new Map<number, Tensor[]>();
+    const ready: number[] = [];
+    let decided = 0;
+    function* finish(group: number[]): PassGenerator<WindowPass, void> {
+      const rows = group.flatMap((i, b) => (decisions!.needsMirroring(i) ? [b] : []));
+      mirrors.mirrored += rows.length * modelCount;
+      const windows = rows.length > 0 ? stackWindows(group.map((i) => boxes[i]!)) : null;
+      const perModel: Tensor[] = [];
+      try {
+        for (let model = 0; model < modelCount; model++) {
+          perModel.push(scope(() => cat(group.map((i) => waiting.get(i)![model]!), 0)));
+          if (windows !== null) yield* addMirroredPasses(windows, perModel[model]!, mirrorAxes, (input): WindowPass => ({ model, input }), rows);
+        }
+      } catch (error) {
+        for (const t of perModel) t.dispose();
+        throw error;
+      } finally {
+        windows?.dispose();
+        for (const i of group) {
+          for (const t of waiting.get(i)!) t.dispose();
+          waiting.delete(i);
+        }
+      }
+      accumulate(perModel, group.map((i) => boxes[i]!));
+    }
+
     progress.start('sliding window', boxes.length);
     try {
       // The addon keeps the activations' blocks for the next batch of the same size; when the size
@@ -210,45 +245,55 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
       let lastBatchSize = 0;
       for (let first = 0; first < boxes.length; ) {
         const batch = boxes.slice(first, first + (tuner === null ? windowsInBatch(fixedBatch, boxes.length - first) : tuner.next(boxes.length - first)));
+        const firstIndex = first;
         first += batch.length;
         if (batch.length !== lastBatchSize) emptyCpuCache();
         lastBatchSize = batch.length;
         const started = performance.now();
-        const windows = scope(() => stack(batch.map((box) => windowView(padded, box, patch, 1)), 0));
-        let prediction: Tensor | null = null;
+        const windows = stackWindows(batch);
+        const perModel: Tensor[] = [];
         try {
           for (let model = 0; model < modelCount; model++) {
-            const mean: Tensor = yield* mirroredPasses(windows, mirrorAxes, (input): WindowPass => ({ model, input }), select);
-            if (select === undefined) mirrors.mirrored += passesPerMirroredWindow > 1 ? batch.length : 0;
-            if (prediction === null) {
-              prediction = mean;
+            if (decisions === null) {
+              perModel.push(yield* mirroredPasses(windows, mirrorAxes, (input): WindowPass => ({ model, input })));
+              mirrors.mirrored += passesPerMirroredWindow > 1 ? batch.length : 0;
             } else {
-              addInPlace(prediction, mean);
-              mean.dispose();
+              perModel.push(unmirroredTotal(yield { model, input: windows }, windows));
+              checkClasses(perModel[model]!);
             }
           }
-          const summed = prediction!;
-          scope(() => {
-            if (modelCount > 1) mulInPlace(summed, 1 / modelCount);
-            if (summed.shape[1] !== options.numClasses) {
-              throw new RangeError(`the network returned ${summed.shape[1]} classes, expected ${options.numClasses}`);
-            }
-            if (useGaussian) mulInPlace(summed, weightOnCompute);
-            const onAccumulator = sameDevice(accumulatorDevice, computeDevice) ? summed : to(summed, { device: accumulatorDevice });
-            batch.forEach((box, b) => {
-              addInPlace(windowView(logits, box, patch, 1), squeeze(narrow(onAccumulator, 0, b, 1), 0));
-              addInPlace(windowView(weights, box, patch, 0), weightOnAccumulator);
-            });
-          });
+        } catch (error) {
+          for (const t of perModel) t.dispose();
+          throw error;
         } finally {
           windows.dispose();
-          prediction?.dispose();
         }
         tuner?.record(batch.length, (performance.now() - started) / 1000);
+        if (decisions === null) {
+          accumulate(perModel, batch);
+        } else {
+          // The ensemble's mean un-mirrored logits go into the rule's blend; each window's own wait for its decision.
+          const host = perModel.map((t) => scope(() => contiguous(t).toFloat32Array()));
+          const size = host[0]!.length / batch.length;
+          for (let b = 0; b < batch.length; b++) {
+            const mean = host[0]!.slice(b * size, (b + 1) * size);
+            for (const other of host.slice(1)) for (let v = 0; v < size; v++) mean[v]! += other[b * size + v]!;
+            if (modelCount > 1) for (let v = 0; v < size; v++) mean[v]! /= modelCount;
+            decisions.add(firstIndex + b, mean);
+            waiting.set(firstIndex + b, perModel.map((t) => scope(() => clone(narrow(t, 0, b, 1)))));
+          }
+          for (const t of perModel) t.dispose();
+          while (decided < first && decisions.decidable(decided, first)) ready.push(decided++);
+          // Decided windows are finished in groups of the batch's size (the last ones as windowsInBatch groups them).
+          while (ready.length >= batch.length || (first === boxes.length && ready.length > 0)) {
+            yield* finish(ready.splice(0, first === boxes.length ? windowsInBatch(batch.length, ready.length) : batch.length));
+          }
+        }
         progress.tick(batch.length);
       }
     } finally {
       progress.stop();
+      for (const tensors of waiting.values()) for (const t of tensors) t.dispose();
     }
     const passes = boxes.length * modelCount + mirrors.mirrored * (passesPerMirroredWindow - 1);
     options.onWindows?.({ total: allBoxes.length, run: boxes.length, passes, mirrored: mirrors.mirrored, batch: tuner === null ? fixedBatch : tuner.report });
