@@ -20,21 +20,23 @@
  *   nnUNetDatasetNumpy.save_case (preprocessing itself unchanged; plans.json still names
  *   DefaultPreprocessor). nnU-Net's trainer infers the numpy dataset class from the files, and writes
  *   the 3d_lowres predictions for the cascade (predicted_next_stage) in the same format.
- * - The trainer, nnUNetTrainer_lesionsegBench, found through nnU-Net's nnUNet_extTrainer: nnUNetTrainer
- *   with --epochs epochs of --iterations iterations (--val-iterations validation ones), whose final
- *   validation runs only where a next stage needs its predictions (3d_lowres on fold all predicts
- *   every training case for the cascade, as nnU-Net's own validation does).
- * - Small and cheap: the tiny phantom (32x64x64) subsampled 2x per axis (16x32x32, ~20 x 12 x 12 mm),
- *   since a shared 2-core CPU runs this network at tens of ms per window. nnU-Net plans a 3d_lowres
- *   only when the 3d_fullres patch covers under a quarter of the median image and the lowres image has
- *   under half its voxels; at this size that takes a small patch: --gpu-memory-target (GB,
- *   nnUNetv2_plan_and_preprocess's -gpu_memory_target) 0.003 gives the 3d_fullres patch 7x12x12 and a
- *   3d_lowres at 1.6x the spacing (10x20x20); 0.03 or 0.01 plan no 3d_lowres (the difference too small).
+ * - The trainer, nnUNetTrainer_lesionsegBench, found through nnU-Net's nnUNet_extTrainer: nnU-Net's
+ *   nnUNetTrainerNoDeepSupervision (at this size nnU-Net plans 2-stage networks, whose deep
+ *   supervision weights nnUNetTrainer makes 0/0 = NaN: every loss NaN) with --epochs epochs of
+ *   --iterations iterations (--val-iterations validation ones), whose final validation runs only
+ *   where a next stage needs its predictions (3d_lowres on fold all predicts every training case for
+ *   the cascade, as nnU-Net's own validation does). The network and checkpoint are nnUNetTrainer's.
+ * - Small and cheap: the tiny phantom (32x64x64) subsampled 2x in-plane (32x32x32, ~10 x 12 x 12 mm;
+ *   nnU-Net transposes it to put the coarsest axis first), since a shared 2-core CPU runs even these
+ *   networks at tens of ms per window. nnU-Net plans a 3d_lowres only when the 3d_fullres patch
+ *   covers under a quarter of the median image and the lowres image has under half its voxels; at this
+ *   size that takes a small patch: --gpu-memory-target (GB, nnUNetv2_plan_and_preprocess's
+ *   -gpu_memory_target) 0.01 gives the 3d_fullres patch 16x14x14 and a 3d_lowres at 1.4x the spacing.
  * --work DIR keeps everything there and reuses what is done (the dataset, plans, preprocessed data,
  * trained folds, nnU-Net's predictions); without it a temporary folder is removed at the end.
  * Usage: npx tsx bench/nnunet-trained.ts --nnunet-src DIR [--work DIR] [--cases 6] [--test-cases 2]
- *        [--epochs 3] [--iterations 20] [--val-iterations 2] [--gpu-memory-target 0.003] [--threads 1]
- *        [--subsample 2] [--configurations 2d,3d_fullres,3d_lowres,3d_cascade_fullres] [--plan-only] [--python /usr/bin/python3] [--out FILE]
+ *        [--epochs 8] [--iterations 40] [--val-iterations 4] [--gpu-memory-target 0.01] [--threads 1]
+ *        [--subsample 1,2,2] [--configurations 2d,3d_fullres,3d_lowres,3d_cascade_fullres] [--plan-only] [--python /usr/bin/python3] [--out FILE]
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -44,7 +46,7 @@ import { fileURLToPath } from 'node:url';
 import { cpuInfo, type Affine, type Shape3, type Volume } from '../src/core/index.js';
 import { generatePhantom, LOBE_LABEL } from '../src/synth/index.js';
 import { readNifti, writeNifti } from '../src/io/index.js';
-import { args, option, report } from './support.js';
+import { args, ints, option, report } from './support.js';
 import { nnunetEnvironment, nnunetSource, refuse as refuseAs, sourceVersions } from './nnunet-source.js';
 
 const SCRIPT = 'bench/nnunet-trained';
@@ -60,14 +62,15 @@ function count(name: string, fallback: string, minimum: number): number {
 }
 const cases = count('cases', '6', 2);
 const testCases = count('test-cases', '2', 1);
-const epochs = count('epochs', '3', 1);
-const iterations = count('iterations', '20', 1);
-const valIterations = count('val-iterations', '2', 1);
+const epochs = count('epochs', '8', 1);
+const iterations = count('iterations', '40', 1);
+const valIterations = count('val-iterations', '4', 1);
 const threads = count('threads', '1', 1);
-// Every --subsample-th voxel along each axis of the tiny phantom (32x64x64): 2 gives 16x32x32.
-const subsample = count('subsample', '2', 1);
-const gpuTarget = Number(option('gpu-memory-target', '0.003'));
-if (!(gpuTarget > 0)) refuse(`--gpu-memory-target ${option('gpu-memory-target', '0.003')}: a positive number of GB`);
+// Every k-th voxel along each axis (Z,Y,X) of the tiny phantom (32x64x64): 1,2,2 gives 32x32x32.
+const subsample = ints(option('subsample', '1,2,2'));
+if (subsample.length !== 3 || subsample.some((k) => !Number.isInteger(k) || k < 1)) refuse(`--subsample ${option('subsample', '1,2,2')}: three positive integers Z,Y,X`);
+const gpuTarget = Number(option('gpu-memory-target', '0.01'));
+if (!(gpuTarget > 0)) refuse(`--gpu-memory-target ${option('gpu-memory-target', '0.01')}: a positive number of GB`);
 const ALL = ['3d_lowres', '3d_cascade_fullres', '3d_fullres', '2d'];
 const wanted = option('configurations', ALL.join(',')).split(',');
 for (const name of wanted) if (!ALL.includes(name)) refuse(`--configurations: '${name}' is not one of ${ALL.join(', ')}`);
@@ -104,12 +107,12 @@ def _numpy_storing(self):
 ConfigurationManager.preprocessor_class = property(_numpy_storing)
 `;
 
-const TRAINER_MODULE = `# Written by lesionseg's bench/nnunet-trained.ts: nnUNetTrainer on a short schedule; the final
-# validation runs only where a next stage (the cascade) needs its predictions.
+const TRAINER_MODULE = `# Written by lesionseg's bench/nnunet-trained.ts: nnU-Net's nnUNetTrainerNoDeepSupervision on a short
+# schedule; the final validation runs only where a next stage (the cascade) needs its predictions.
 import torch
-from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.training.nnUNetTrainer.variants.network_architecture.nnUNetTrainerNoDeepSupervision import nnUNetTrainerNoDeepSupervision
 
-class ${TRAINER}(nnUNetTrainer):
+class ${TRAINER}(nnUNetTrainerNoDeepSupervision):
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict, device: torch.device = torch.device('cuda')):
         super().__init__(plans, configuration, fold, dataset_json, device)
         self.num_epochs = ${epochs}
@@ -126,12 +129,14 @@ class ${TRAINER}(nnUNetTrainer):
 /** Every `subsample`-th voxel along each axis, from the first; the affine's columns scaled, its origin kept. */
 function subsampled<T extends Int16Array | Uint8Array>(volume: Volume<T>): Volume<T> {
   const [Z, Y, X] = volume.shape;
-  const shape = volume.shape.map((n) => Math.ceil(n / subsample)) as Shape3;
+  const [kz, ky, kx] = subsample as [number, number, number];
+  const shape = volume.shape.map((n, axis) => Math.ceil(n / subsample[axis]!)) as Shape3;
   const data = new (volume.data.constructor as new (n: number) => T)(shape[0] * shape[1] * shape[2]);
   let k = 0;
-  for (let z = 0; z < Z; z += subsample) for (let y = 0; y < Y; y += subsample) for (let x = 0; x < X; x += subsample) data[k++] = volume.data[(z * Y + y) * X + x]!;
-  const affine = volume.affine.map((row) => [row[0]! * subsample, row[1]! * subsample, row[2]! * subsample, row[3]!]) as Affine;
-  return { data, shape, spacing: volume.spacing.map((s) => s * subsample) as Shape3, affine };
+  for (let z = 0; z < Z; z += kz) for (let y = 0; y < Y; y += ky) for (let x = 0; x < X; x += kx) data[k++] = volume.data[(z * Y + y) * X + x]!;
+  // Affine columns are voxel x, y, z.
+  const affine = volume.affine.map((row) => [row[0]! * kx, row[1]! * ky, row[2]! * kz, row[3]!]) as Affine;
+  return { data, shape, spacing: volume.spacing.map((s, axis) => s * subsample[axis]!) as Shape3, affine };
 }
 
 /** Run a command, its output into logs/`label`.log; resolves to its wall seconds, rejects with the log's tail. */
@@ -314,7 +319,7 @@ try {
     cpu: cpuInfo(),
     load_average_at_end: os.loadavg(),
     nnunet_sources: sourceVersions(source),
-    dataset: { name: DATASET, training_cases: cases, held_out: held, image: `synth covid tiny (32x64x64), seed 0, case index = number, every ${subsample}th voxel per axis`, labels: LABELS },
+    dataset: { name: DATASET, training_cases: cases, held_out: held, image: `synth covid tiny (32x64x64), seed 0, case index = number, every ${subsample.join(',')}th voxel along z,y,x`, labels: LABELS },
     training: { trainer: TRAINER, fold: 'all', epochs, iterations_per_epoch: iterations, val_iterations_per_epoch: valIterations, gpu_memory_target_gb: gpuTarget, wall_seconds: Object.fromEntries(configurations.map((c) => [c, seconds[`train_${c}`]])) },
     plans: planned,
     config: { threads, nnunet: '-device cpu -f all -npp 1 -nps 1 (mirroring on, step 0.5, fp32)', lesionseg: `--device cpu --threads ${threads}, default flags otherwise`, args: args.join(' ') },
