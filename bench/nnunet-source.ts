@@ -54,8 +54,15 @@ export function nnunetSource(script: string): { source: string; python: string }
  *   warm-up schedulers of the pretraining trainers, never called here: stood in the same way), and
  *   acvl_utils 0.2.5 (the newest in the mirror; nnU-Net 2.8.1 asks for 0.2.6) lacks crop_and_pad_nd's
  *   `cast_cropped_to` keyword, which nnU-Net's data loader passes for the int16 segmentation: the shim
- *   crops and pads with 0.2.5's function, then casts, the same array for an int16 input.
- * - with LESIONSEG_BENCH_TORCH_THREADS=N (set by nnunetEnvironment when asked): torch.set_num_threads
+ *   crops and pads with 0.2.5's function, then casts into a new array (the same values for an int16
+ *   input). It also copies a crop that is a read-only view: 0.2.5 returns the slice itself when no
+ *   padding is needed, which from blosc2 is a new array but from the numpy storage's read-only memory
+ *   maps is a view the augmentation writes into (torch then segfaults).
+ * - torch 1.13 reads a numpy bool array as a tensor index differently from torch 2 (which nnU-Net's
+ *   cascade augmentation, batchgeneratorsv2's RemoveRandomConnectedComponentFromOneHotEncodingTransform,
+ *   assumes): before 2.0, Tensor.__setitem__ is given such an index as torch.from_numpy(index), the
+ *   boolean mask torch 2 makes of it.
+ * - with BENCH_TORCH_THREADS_CAP=N (set by nnunetEnvironment when asked): torch.set_num_threads
  *   capped at N, since nnU-Net's CPU entry points set os.cpu_count() threads and a shared machine runs
  *   two oversubscribed threads several times slower than one; both sides then use the same count.
  */
@@ -86,14 +93,24 @@ sys.meta_path.append(_Finder())
 def _after_lr_scheduler(module):
     if not hasattr(module, '_enable_get_lr_call'): module._enable_get_lr_call = _Absent('torch.optim.lr_scheduler._enable_get_lr_call')
 def _after_bounding_boxes(module):
+    import numpy
     crop = module.crop_and_pad_nd
     if 'cast_cropped_to' in inspect.signature(crop).parameters: return
     def crop_and_pad_nd(image, bbox, pad_value=0, *args, cast_cropped_to=None, **kwargs):
         out = crop(image, bbox, pad_value, *args, **kwargs)
-        return out if cast_cropped_to is None else out.astype(cast_cropped_to, copy=False)
+        if isinstance(out, numpy.ndarray) and (cast_cropped_to is not None or not out.flags.writeable):
+            out = numpy.array(out, dtype=out.dtype if cast_cropped_to is None else cast_cropped_to)
+        return out
     module.crop_and_pad_nd = crop_and_pad_nd
 def _after_torch(module):
-    cap = int(os.environ.get('LESIONSEG_BENCH_TORCH_THREADS', '0'))
+    if int(module.__version__.split('.')[0]) < 2:
+        import numpy
+        setitem = module.Tensor.__setitem__
+        def __setitem__(self, index, value):
+            if isinstance(index, numpy.ndarray) and index.dtype == bool: index = module.from_numpy(index)
+            return setitem(self, index, value)
+        module.Tensor.__setitem__ = __setitem__
+    cap = int(os.environ.get('BENCH_TORCH_THREADS_CAP', '0'))
     if cap < 1: return
     set_threads = module.set_num_threads
     module.set_num_threads = lambda n: set_threads(min(int(n), cap))
@@ -127,7 +144,7 @@ export function nnunetEnvironment(dir: string, source: string, threads: number, 
     ...process.env, ...threadEnvironment(threads),
     PYTHONPATH: [hook, ...extraPaths, ...NNUNET_SOURCES.map((name) => path.join(source, name))].join(':'),
     nnUNet_raw: path.join(dir, 'raw'), nnUNet_preprocessed: path.join(dir, 'pre'), nnUNet_results: path.join(dir, 'results'),
-    ...(capTorchThreads ? { LESIONSEG_BENCH_TORCH_THREADS: String(threads) } : {}),
+    ...(capTorchThreads ? { BENCH_TORCH_THREADS_CAP: String(threads) } : {}),
   };
 }
 
