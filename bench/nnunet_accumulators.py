@@ -11,9 +11,11 @@ and prints each one's largest probability difference and differing mask voxels a
 Run with nnU-Net's sources on PYTHONPATH and its environment (nnUNet_extTrainer for a custom trainer),
 as bench/nnunet-trained.ts runs it (its --work folder holds site/ with the stand-ins):
   PYTHONPATH=WORK/site:SRC/nnUNet:SRC/batchgeneratorsv2:SRC/batchgenerators:SRC/dynamic-network-architectures:SRC/acvl_utils \
-  nnUNet_extTrainer=WORK/trainers python3 bench/nnunet_accumulators.py MODEL_FOLDER CONFIGURATION CASE_0000.nii.gz LESIONSEG_OUT_DIR
-(not for 3d_cascade_fullres: its second input channel group is the 3d_lowres mask).
+  nnUNet_extTrainer=WORK/trainers python3 bench/nnunet_accumulators.py MODEL_FOLDER CONFIGURATION CASE_0000.nii.gz LESIONSEG_OUT_DIR [PREV_MASK]
+For 3d_cascade_fullres PREV_MASK is the 3d_lowres mask both sides take (e.g. lesionseg's, which equals
+nnU-Net's with float32 sums), one-hot after the image channels as nnU-Net's preprocessing iterator does.
 """
+import contextlib
 import json
 import os
 import sys
@@ -25,26 +27,33 @@ import torch
 import nnunetv2.inference.predict_from_raw_data as predict
 from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
 from nnunetv2.preprocessing.preprocessors.default_preprocessor import DefaultPreprocessor
+from nnunetv2.utilities.label_handling.label_handling import convert_labelmap_to_one_hot
 
 
 def main():
-    if len(sys.argv) != 5:
-        sys.exit('usage: nnunet_accumulators.py MODEL_FOLDER CONFIGURATION CASE_0000.nii.gz LESIONSEG_OUT_DIR')
-    model, configuration, image, ours = sys.argv[1:]
-    if configuration == '3d_cascade_fullres':
-        sys.exit('nnunet_accumulators.py: 3d_cascade_fullres needs the 3d_lowres mask as input; run it on the other configurations')
+    if len(sys.argv) not in (5, 6) or (sys.argv[2] == '3d_cascade_fullres') != (len(sys.argv) == 6):
+        sys.exit('usage: nnunet_accumulators.py MODEL_FOLDER CONFIGURATION CASE_0000.nii.gz LESIONSEG_OUT_DIR [PREVIOUS_STAGE_MASK, 3d_cascade_fullres only]')
+    model, configuration, image, ours = sys.argv[1:5]
     torch.set_num_threads(1)
+    with contextlib.redirect_stdout(sys.stderr):  # nnU-Net's messages; stdout holds only the JSON
+        result = compare(model, configuration, image, ours, sys.argv[5] if len(sys.argv) == 6 else None)
+    print(json.dumps(result, indent=1))
+
+
+def compare(model, configuration, image, ours, previous):
     predictor = predict.nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True, perform_everything_on_device=False,
                                         device=torch.device('cpu'), verbose=False, allow_tqdm=False)
     predictor.initialize_from_trained_model_folder(model, ('all',), 'checkpoint_final.pth')
     plans, config = predictor.plans_manager, predictor.configuration_manager
-    data, _, properties = DefaultPreprocessor(verbose=False).run_case([image], None, plans, config, predictor.dataset_json)
+    data, previous_seg, properties = DefaultPreprocessor(verbose=False).run_case([image], previous, plans, config, predictor.dataset_json)
+    if previous is not None:  # the cascade's input, as nnU-Net's preprocessing iterator appends it
+        data = np.vstack((data, convert_labelmap_to_one_hot(previous_seg[0], predictor.label_manager.foreground_labels, data.dtype)))
     case = os.path.basename(image)[:-len('_0000.nii.gz')]
     classes = predictor.label_manager.num_segmentation_heads
     # lesionseg's NIfTI arrays are x, y, z; nnU-Net's NibabelIO arrays z, y, x.
     theirs = np.stack([np.asarray(nib.load(os.path.join(ours, f'{case}_probabilities_{k}.nii.gz')).dataobj) for k in range(classes)]).transpose(0, 3, 2, 1)
     mask = np.asarray(nib.load(os.path.join(ours, f'{case}.nii.gz')).dataobj).transpose(2, 1, 0)
-    result = {}
+    result = {'previous_stage_mask': previous}
     for name in ('float16 sums and Gaussian (as shipped)', 'float32 sums and Gaussian'):
         if name.startswith('float32'):
             torch.half = torch.float32
@@ -55,7 +64,7 @@ def main():
             logits, plans, config, predictor.label_manager, properties, return_probabilities=True)
         result[name] = {'max_abs_probability_difference': float(np.abs(probabilities - theirs).max()),
                         'mask_voxels_differing': int((segmentation != mask).sum()), 'voxels': int(mask.size)}
-    print(json.dumps({'model': model, 'configuration': configuration, 'case': case, 'torch': torch.__version__, 'nnunet_vs_lesionseg': result}, indent=1))
+    return {'model': model, 'configuration': configuration, 'case': case, 'torch': torch.__version__, 'nnunet_vs_lesionseg': result}
 
 
 if __name__ == '__main__':
