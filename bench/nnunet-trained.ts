@@ -3,7 +3,8 @@
  * synthetic dataset in nnU-Net's raw layout (synth covid phantoms; labels: the five lobes 1-5 and the
  * infection 6 over them), nnU-Net's own pipeline run from its source on the CPU
  * (nnUNetv2_plan_and_preprocess, nnUNetv2_train -device cpu for 3d_lowres, 3d_cascade_fullres,
- * 3d_fullres and 2d on fold `all`), then nnUNetv2_predict (mirroring on, step 0.5, fp32 on the CPU)
+ * 3d_fullres and 2d on fold `all`), then nnUNetv2_predict (mirroring on, step 0.5, the network in fp32
+ * on the CPU, its window sums in float16 as nnU-Net 2.8.1 keeps them; see bench/nnunet_accumulators.py)
  * and `lesionseg predict` on held-out phantoms, compared mask to mask: % equal voxels and per-label
  * DSC between the two, per configuration and case, with each side's wall seconds. lesionseg runs
  * three ways per configuration: -m the model folder (default flags: adaptive mirroring), -m the
@@ -13,7 +14,8 @@
  *
  * How nnU-Net runs here without what Debian lacks (all written into the work folder at run time,
  * nothing of nnU-Net committed):
- * - bench/nnunet-source.ts's sitecustomize.py (stand-ins for blosc2, SimpleITK, ...; two version shims).
+ * - bench/nnunet-source.ts's sitecustomize.py (stand-ins for blosc2, SimpleITK, ...; version shims for
+ *   torch 1.13 and acvl_utils 0.2.5; torch's threads capped at --threads, lesionseg given the same).
  * - Preprocessed data stored as nnU-Net's own numpy format (nnUNetDatasetNumpy, .npz + .pkl) instead
  *   of blosc2: a module imported before nnUNetv2_preprocess's entry point makes the plans'
  *   DefaultPreprocessor a subclass whose run_case_save stores run_case's arrays with
