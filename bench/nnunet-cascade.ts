@@ -13,7 +13,7 @@
  * nnU-Net's sources are not part of lesionseg: --nnunet-src DIR names the folder holding nnUNet,
  * batchgeneratorsv2, batchgenerators, dynamic-network-architectures and acvl_utils; modules its
  * predict path imports but never calls and Debian lacks are stood in for as
- * bench/nnunet-side-by-side.ts does (a sitecustomize.py in the run's temporary folder).
+ * bench/nnunet-source.ts provides (a sitecustomize.py in the run's temporary folder).
  * Usage: npx tsx bench/nnunet-cascade.ts --nnunet-src DIR [--iterations 3] [--cascade-iterations N] [--python /usr/bin/python3] [--out FILE]
  */
 import { execFileSync } from 'node:child_process';
@@ -25,20 +25,13 @@ import { cpuInfo } from '../src/core/index.js';
 import { writeSynthDataset } from '../src/synth/index.js';
 import { checkDatasets, planDatasets, type Plan } from '../src/data/index.js';
 import { readNifti } from '../src/io/index.js';
-import { args, NNUNET_SOURCES, NNUNET_STANDIN, option, report } from './support.js';
+import { args, option, report } from './support.js';
+import { nnunetEnvironment, nnunetSource } from './nnunet-source.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'bin/lesionseg.js');
 
-function refuse(message: string): never {
-  process.stderr.write(`bench/nnunet-cascade: ${message}\n`);
-  process.exit(2);
-}
-
-const source = option('nnunet-src', '');
-if (source === '') refuse('--nnunet-src DIR is required: the folder holding nnUNet, batchgeneratorsv2, batchgenerators, dynamic-network-architectures and acvl_utils');
-for (const name of NNUNET_SOURCES) if (!fs.existsSync(path.join(source, name))) refuse(`--nnunet-src ${source}: ${name} not found there`);
-const python = option('python', '/usr/bin/python3');
+const { source, python } = nnunetSource('bench/nnunet-cascade');
 const iterations = option('iterations', '3');
 const cascadeIterations = option('cascade-iterations', iterations);
 
@@ -71,14 +64,7 @@ try {
   fs.mkdirSync(input);
   for (const id of ids) fs.copyFileSync(path.join(dataset, 'imagesTr', `${id}_0000.nii.gz`), path.join(input, `${id}_0000.nii.gz`));
 
-  const hook = path.join(dir, 'site');
-  fs.mkdirSync(hook);
-  fs.writeFileSync(path.join(hook, 'sitecustomize.py'), NNUNET_STANDIN);
-  const env = {
-    ...process.env, OMP_NUM_THREADS: '2',
-    PYTHONPATH: [hook, ...NNUNET_SOURCES.map((name) => path.join(source, name))].join(':'),
-    nnUNet_raw: path.join(dir, 'raw'), nnUNet_preprocessed: path.join(dir, 'pre'), nnUNet_results: path.join(dir, 'results'),
-  };
+  const env = nnunetEnvironment(dir, source, 2);
   const nnunet = (configuration: string, out: string, extra: string[] = []): void => {
     process.stderr.write(`bench/nnunet-cascade: nnUNetv2_predict_from_modelfolder ${configuration} ...\n`);
     execFileSync(python, ['-c', 'from nnunetv2.inference.predict_from_raw_data import predict_entry_point_modelfolder as m; m()',

@@ -13,8 +13,8 @@
  * nnU-Net's sources are not part of lesionseg: --nnunet-src DIR names the folder holding nnUNet,
  * batchgeneratorsv2, batchgenerators, dynamic-network-architectures and acvl_utils. Modules nnU-Net
  * imports but never calls on this path and Debian lacks (blosc2, SimpleITK, cc3d; torch._dynamo in
- * torch 1.13) are stood in for by a sitecustomize.py written into the run's temporary folder: a
- * fallback import hook that is consulted only when the real module is absent (see the results README).
+ * torch 1.13) are stood in for by the sitecustomize.py of bench/nnunet-source.ts, written into the
+ * run's temporary folder: consulted only when the real module is absent (see the results README).
  * Usage: npx tsx bench/nnunet-side-by-side.ts --nnunet-src DIR [--size paper] [--crop Z,Y,X]
  *        [--threads 2] [--workers 1] [--rounds 1] [--first nnunet|lesionseg] [--precisions fp32,auto] [--python /usr/bin/python3] [--out FILE]
  */
@@ -26,32 +26,14 @@ import { fileURLToPath } from 'node:url';
 import { cpuInfo } from '../src/core/index.js';
 import { writeSynthDataset, type SynthSize } from '../src/synth/index.js';
 import { readNifti, writeNifti } from '../src/io/index.js';
-import { args, ints, median, NNUNET_SOURCES, NNUNET_STANDIN, option, report } from './support.js';
+import { args, ints, median, option, report } from './support.js';
+import { nnunetEnvironment, nnunetSource, refuse as refuseAs, threadEnvironment } from './nnunet-source.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'bin/lesionseg.js');
-
-function refuse(message: string): never {
-  process.stderr.write(`bench/nnunet-side-by-side: ${message}\n`);
-  process.exit(2);
-}
-
-const source = option('nnunet-src', '');
-if (source === '') refuse('--nnunet-src DIR is required: the folder holding nnUNet, batchgeneratorsv2, batchgenerators, dynamic-network-architectures and acvl_utils');
-for (const name of NNUNET_SOURCES) {
-  if (!fs.existsSync(path.join(source, name))) refuse(`--nnunet-src ${source}: ${name} not found there (needs ${NNUNET_SOURCES.join(', ')})`);
-}
-const python = option('python', '/usr/bin/python3');
-if (!fs.existsSync(python)) refuse(`--python ${python}: not found`);
-// What nnU-Net's predict path imports, by the Debian package that has it.
-const DEBIAN: Record<string, string> = {
-  torch: 'python3-torch', nibabel: 'python3-nibabel', scipy: 'python3-scipy', skimage: 'python3-skimage', tqdm: 'python3-tqdm',
-  threadpoolctl: 'python3-threadpoolctl', pandas: 'python3-pandas', seaborn: 'python3-seaborn', sklearn: 'python3-sklearn',
-};
-const missing = Object.keys(DEBIAN).filter((module) => {
-  try { return execFileSync(python, ['-c', `import ${module}; print('imported')`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== 'imported'; } catch { return true; }
-});
-if (missing.length > 0) refuse(`${python} lacks ${missing.join(', ')}: apt-get install ${missing.map((m) => DEBIAN[m]).join(' ')}`);
+const SCRIPT = 'bench/nnunet-side-by-side';
+const { source, python } = nnunetSource(SCRIPT);
+const refuse = (message: string): never => refuseAs(SCRIPT, message);
 const size = option('size', 'paper') as SynthSize;
 const crop = option('crop', '') === '' ? null : ints(option('crop', ''));
 if (crop !== null && (crop.length !== 3 || crop.some((n) => !Number.isInteger(n) || n < 1))) refuse(`--crop ${option('crop', '')}: three positive integers Z,Y,X`);
@@ -168,15 +150,8 @@ try {
   const plans = JSON.parse(fs.readFileSync(path.join(model, 'plans.json'), 'utf8')) as { configurations: Record<string, { patch_size: number[]; spacing: number[] }> };
   const configuration = plans.configurations['3d_fullres']!;
 
-  const hook = path.join(dir, 'site');
-  fs.mkdirSync(hook);
-  fs.writeFileSync(path.join(hook, 'sitecustomize.py'), NNUNET_STANDIN);
-  const threadEnv = { OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
-  const nnunetEnv = {
-    ...process.env, ...threadEnv,
-    PYTHONPATH: [hook, ...NNUNET_SOURCES.map((name) => path.join(source, name))].join(':'),
-    nnUNet_raw: path.join(dir, 'raw'), nnUNet_preprocessed: path.join(dir, 'pre'), nnUNet_results: path.join(dir, 'results'),
-  };
+  const threadEnv = threadEnvironment(threads);
+  const nnunetEnv = nnunetEnvironment(dir, source, threads);
   const nnunetArgs = (out: string) => ['-c', 'from nnunetv2.inference.predict_from_raw_data import predict_entry_point_modelfolder as m; m()',
     '-i', input, '-o', out, '-m', model, '-f', ...folds, '-device', 'cpu', '-npp', String(workers), '-nps', String(workers), '--disable_progress_bar'];
   const oursArgs = (out: string, precision: string) => [cli, 'predict', '-m', model, '-i', image, '-o', out, '--device', 'cpu', '--threads', String(threads), '--precision', precision, '--json'];
