@@ -169,7 +169,7 @@ export const ERROR_CODES = {
   'unexpected-channel': [2, 'a channel file beyond channel_names'],
   'unexpected-label': [2, 'label values not declared or not allowed'],
   'unknown-case': [2, 'a case id that the dataset does not have'],
-  'unknown-configuration': [2, 'a configuration the nnU-Net plans do not have'],
+  'unknown-configuration': [2, 'a configuration the plans (nnU-Net or ours) do not have'],
   'unknown-dataset': [2, 'a dataset name that is not declared'],
   'unknown-key': [2, 'a JSON key that is not one of the valid ones'],
   'unknown-model': [2, 'a pre-trained model name that is not one of the valid ones'],
