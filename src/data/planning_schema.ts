@@ -106,8 +106,6 @@ export const NetworkPlanSchema = object({
 }, ALWAYS);
 
 export const PlanConfigurationSchema = object({
-  /** nnU-Net's name of this configuration (absent: 3d_fullres). */
-  name: z.enum(CONFIGURATION_NAMES).optional(),
   patchSize: triple(positiveInt),
   batchSize: positiveInt,
   targetSpacing: triple(positive),
@@ -132,6 +130,8 @@ export const PlanConfigurationSchema = object({
    * segmentation of the case, one-hot over its foreground labels, follows the image channels.
    */
   previousStage: z.string().optional(),
+  /** nnU-Net's name of this configuration (absent: 3d_fullres). */
+  name: z.enum(CONFIGURATION_NAMES).optional(),
 });
 
 export const PlanSchema = object({
