@@ -5,6 +5,7 @@
  */
 import { type Command, Option } from '@commander-js/extra-typings';
 import { InputError, parseDevice, SILENT_PROGRESS, type Device, type Logger, type PrecisionRequest } from '../core/index.js';
+import { CONFIGURATION_NAMES } from '../data/index.js';
 import { distributedSupport } from '../tensor/index.js';
 import { isStrategyName, joinDataParallel, strategiesTaking, STRATEGY_NAMES, SPLIT_DEFAULTS, trainCommand, type DataParallel, type StrategyOption, type TrainingStrategy } from '../train/index.js';
 import { launchIfAsked, rankFromEnvironment } from './launcher.js';
@@ -127,6 +128,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--fold <k>', "fold index, or 'all' (every case trains)", foldValue, 0 as number | 'all')
     .option('--preset <p>', 'plan the dataset with this preset: tiny, cpu, paper, nnunet (default cpu)')
     .option('--plan <file>', 'use this plan.json')
+    .addOption(new Option('--configuration <name>', "the plan's nnU-Net configuration to train (default: the plan's own; 3d_fullres for a new plan)").choices(CONFIGURATION_NAMES))
     .option('--epochs <n>', 'epochs (default: by preset, nnU-Net 1000)', integer('epochs', 1))
     .option('--iters-per-epoch <n>', 'training iterations per epoch (default: by preset, nnU-Net 250)', integer('iters-per-epoch', 1))
     .option('--iterations-per-epoch <n>', 'same as --iters-per-epoch', integer('iterations-per-epoch', 1))
@@ -155,6 +157,7 @@ export function registerTrainCommands(program: Command): void {
         split: options.split ?? null,
         fold: options.fold,
         validationFraction: options.valFraction,
+        configuration: options.configuration ?? null,
         ...shared,
       });
       exitIfInterrupted(shared.stop, result.finished);

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { assertDeviceAvailable, atomicWriteJsonSync, checkOutputs, type Device, InputError, type Logger, type ProgressReporter, SILENT_LOGGER, SILENT_PROGRESS, withFolderLock } from '../core/index.js';
 import { ignoreLabelOf, listRawCases } from '../io/index.js';
 import {
-  assertPlanCovers, checkDatasets, checkPreprocessing, createBatchLoader, getPreset, loadPlan, planDatasets, preprocessDataset,
+  assertPlanCovers, checkDatasets, checkPreprocessing, configurationName, createBatchLoader, getPreset, loadPlan, planDatasets, preprocessDataset, selectConfiguration,
   type CacheOptions, type CheckedDataset, type LoaderOptions, type Plan,
 } from '../data/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
@@ -71,6 +71,8 @@ export interface TrainCommandOptions extends RunCommandOptions {
   validationFraction: number;
   /** The preprocessed cache (default RUN/preprocessed); several folds may share one. */
   preprocessed: string | null;
+  /** The plan's configuration to train (nnU-Net's name; default: the plan's own, 3d_fullres for a new plan). */
+  configuration?: string | null;
 }
 
 export const TRAIN_COMMAND_DEFAULTS = { oversampleForeground: 0.33, fallbackPreset: 'cpu' } as const;
@@ -179,7 +181,10 @@ async function trainInLockedFolder(options: TrainCommandOptions): Promise<Traini
     const prepared = await dataParallel!.awaitPublished<PreparedRun>('train-prepared');
     return runFold(options, { ...context, ...prepared, source: 'rank 0' });
   }
-  const { plan, source } = await resolvePlan(options, dataset!, pretrained, progress);
+  const resolved = await resolvePlan(options, dataset!, pretrained, progress);
+  // The run trains one configuration: its plan holds that one only.
+  const plan = selectConfiguration(resolved.plan, options.configuration ?? configurationName(resolved.plan.configuration));
+  const source = resolved.source;
   const datasetName = dataset!.info.name;
   assertPlanCovers(plan, datasetName, `the plan (${source})`);
   if (dataParallel !== null) assertBatchSplits(plan, dataParallel.worldSize);
