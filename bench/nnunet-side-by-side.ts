@@ -27,10 +27,10 @@ import { cpuInfo } from '../src/core/index.js';
 import { writeSynthDataset, type SynthSize } from '../src/synth/index.js';
 import { readNifti, writeNifti } from '../src/io/index.js';
 import { args, ints, median, option, report } from './support.js';
+import { NNUNET_SOURCES, STANDIN } from './nnunet-source.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'bin/lesionseg.js');
-const NNUNET_SOURCES = ['nnUNet', 'batchgeneratorsv2', 'batchgenerators', 'dynamic-network-architectures', 'acvl_utils'];
 
 function refuse(message: string): never {
   process.stderr.write(`bench/nnunet-side-by-side: ${message}\n`);
@@ -134,26 +134,6 @@ function measure(command: string, argv: string[], env: NodeJS.ProcessEnv): Promi
   });
 }
 
-const STANDIN = `# Written by lesionseg's bench/nnunet-side-by-side.ts: a fallback import hook for modules nnU-Net imports
-# but never calls when predicting NIfTI on a CPU, and which Debian does not package (blosc2, SimpleITK, cc3d)
-# or torch 1.13 lacks (torch._dynamo: only isinstance checks against OptimizedModule). Consulted only
-# after every real finder failed; any call into a stood-in module raises ImportError.
-import sys, importlib.abc, importlib.machinery
-class _Absent:
-    def __init__(self, name): self._name = name
-    def __getattr__(self, attr): return _Absent(self._name + '.' + attr)
-    def __call__(self, *a, **k): raise ImportError(self._name + ': not installed (stood in by the lesionseg bench)')
-class OptimizedModule: pass
-NAMES = {'torch._dynamo': {'OptimizedModule': OptimizedModule}, 'blosc2': None, 'SimpleITK': None, 'cc3d': None}
-class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path, target=None):
-        return importlib.machinery.ModuleSpec(name, self) if name in NAMES else None
-    def create_module(self, spec): return None
-    def exec_module(self, module):
-        if NAMES[module.__name__] is None: module.__getattr__ = lambda attr, n=module.__name__: _Absent(n + '.' + attr)
-        else: module.__dict__.update(NAMES[module.__name__])
-sys.meta_path.append(_Finder())
-`;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-nnunet-'));
 try {
