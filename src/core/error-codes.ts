@@ -179,7 +179,7 @@ export const ERROR_CODES = {
   unreadable: [2, 'a file that cannot be read'],
   unsupported: [2, 'an nnU-Net plans setting lesionseg would not build the same'],
   'unsupported-architecture': [2, 'a network architecture lesionseg does not build'],
-  'unsupported-configuration': [2, 'an nnU-Net configuration lesionseg does not run (2D)'],
+  'unsupported-configuration': [2, 'an nnU-Net configuration lesionseg does not run or train'],
   'unsupported-datatype': [2, 'a NIfTI datatype lesionseg does not read'],
   'unsupported-file-ending': [2, "dataset.json's file_ending is not .nii.gz or .nii"],
   'unsupported-regions': [2, 'region-based labels (nnU-Net regions) where lesionseg does not take them (planning, training; predict runs region models)'],

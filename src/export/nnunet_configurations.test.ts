@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CPU, InputError } from '../core/index.js';
+import { planDatasets, savePlan } from '../data/index.js';
 import { readNifti, readNnunetCheckpoint } from '../io/index.js';
 import { Predictor } from '../infer/index.js';
 import { writeSynthDataset } from '../synth/index.js';
@@ -119,7 +120,7 @@ test('train --configuration 3d_lowres trains at the low-resolution spacing; its 
   await samePredictions(run, exported, '3d_lowres');
 });
 
-test('train --configuration refuses one the plan does not hold, naming those it holds, before the run folder changes', async () => {
+test('train --configuration refuses one the plan does not hold, naming those it holds, and a cascade stage, before the run folder changes', async () => {
   const out = path.join(tmp, 'run-refused');
   // The 2d run's plan holds 2d only.
   await train2d();
@@ -129,6 +130,11 @@ test('train --configuration refuses one the plan does not hold, naming those it 
     threads: 1, resume: false, force: false, preprocessed: null, workers: 0,
   };
   await assert.rejects(trainCommand(options), (error: unknown) => error instanceof InputError && error.code === 'unknown-configuration' && /^--configuration 3d_lowres: the plan holds 2d \(nnU-Net plans a low resolution only when/.test(error.message));
+  assert.equal(fs.existsSync(out), false);
+  // A cascade stage is planned but not trained (yet).
+  const full = path.join(tmp, 'plan-tiny.json');
+  savePlan(full, await planDatasets(dataset, 'tiny'));
+  await assert.rejects(trainCommand({ ...options, plan: full, configuration: '3d_cascade_fullres' }), (error: unknown) => error instanceof InputError && error.code === 'unsupported-configuration' && /^--configuration 3d_cascade_fullres: training a cascade stage/.test(error.message));
   assert.equal(fs.existsSync(out), false);
 });
 

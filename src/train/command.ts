@@ -184,6 +184,9 @@ async function trainInLockedFolder(options: TrainCommandOptions): Promise<Traini
   const resolved = await resolvePlan(options, dataset!, pretrained, progress);
   // The run trains one configuration: its plan holds that one only.
   const plan = selectConfiguration(resolved.plan, options.configuration ?? configurationName(resolved.plan.configuration));
+  if (plan.configuration.previousStage !== undefined) {
+    throw new InputError(`--configuration ${configurationName(plan.configuration)}: training a cascade stage (its input includes the previous stage's predictions) is not supported yet; train 2d, 3d_fullres or 3d_lowres`, { code: 'unsupported-configuration' });
+  }
   const source = resolved.source;
   const datasetName = dataset!.info.name;
   assertPlanCovers(plan, datasetName, `the plan (${source})`);
