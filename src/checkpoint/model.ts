@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError, InputError, type Device } from '../core/index.js';
-import { validatePlan, type Plan } from '../data/index.js';
+import { DEFAULT_CONFIGURATION, validatePlan, type Plan } from '../data/index.js';
 import type { NnunetRegions } from '../io/index.js';
 import { architectureEntry, ARCHITECTURES, buildArchitecture, isArchitectureName, PREDICTING_ARCHITECTURES, type ArchitectureModel, type ArchitectureSpec, type FuseLevels, type UNetConfig } from '../models/index.js';
 import type { Tensor } from '../tensor/index.js';
@@ -93,9 +93,6 @@ function hybridOptions(sidecar: CheckpointSidecar, name: string, file: string): 
 }
 
 function readOurs(file: string, options: ReadModelOptions): ModelCheckpoint {
-  if (options.configuration !== undefined && options.configuration !== '3d_fullres') {
-    throw new InputError(`--configuration ${options.configuration}: a lesionseg checkpoint is one 3D full-resolution model (configurations belong to nnU-Net model folders)`, { file, code: 'bad-configuration' });
-  }
   const base = checkpointBase(file);
   const paths = checkpointPaths(base);
   if (!fs.existsSync(paths.weights) && !fs.existsSync(paths.sidecar)) {
@@ -109,17 +106,24 @@ function readOurs(file: string, options: ReadModelOptions): ModelCheckpoint {
   let architecture: ArchitectureRecord = sidecar.architecture;
   if (architectureEntry(architecture.name)?.needs.includes('hybrid') === true) architecture = { ...architecture, hybrid: hybridOptions(sidecar, architecture.name, paths.sidecar) };
   const numEpochs = typeof sidecar.training?.numEpochs === 'number' ? sidecar.training.numEpochs : null;
+  const plan = planOf(sidecar, paths.sidecar);
+  // The configuration a run trained is its plan's (train --configuration).
+  const trained = plan?.configuration.name ?? DEFAULT_CONFIGURATION;
+  if (options.configuration !== undefined && options.configuration !== trained) {
+    throw new InputError(`--configuration ${options.configuration}: this lesionseg checkpoint is a ${trained} model (its plan's configuration)`, { file, code: 'bad-configuration' });
+  }
   return {
     kind: 'lesionseg',
     file: paths.weights,
     sidecarFile: paths.sidecar,
     name: sidecar.name,
     architecture,
-    plan: planOf(sidecar, paths.sidecar),
+    plan,
     numEpochs,
     weights: loaded.weights,
     optimizer: loaded.optimizer,
-    mirrorAxes: null,
+    // A 2d model's windows are one slice deep: it mirrors over y and x, as nnU-Net's 2D trainer allows.
+    mirrorAxes: plan?.configuration.spatialDims === 2 ? [1, 2] : null,
     sidecar,
     description: `${architecture.name} ${path.basename(base)}`,
   };

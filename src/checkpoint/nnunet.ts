@@ -113,6 +113,15 @@ function withSliceAxis(weights: ReadonlyMap<string, SafetensorsEntry>): Map<stri
   return new Map([...weights].map(([name, entry]) => [name, entry.shape.length === 4 ? { ...entry, shape: [entry.shape[0]!, entry.shape[1]!, 1, entry.shape[2]!, entry.shape[3]!] } : entry]));
 }
 
+/** The inverse, for export: a 2D U-Net's 5D weights [a, b, 1, ky, kx] as nnU-Net's Conv2d / ConvTranspose2d weights [a, b, ky, kx]. */
+export function withoutSliceAxis(weights: ReadonlyMap<string, SafetensorsEntry>): Map<string, SafetensorsEntry> {
+  return new Map([...weights].map(([name, entry]) => {
+    if (entry.shape.length !== 5) return [name, entry];
+    if (entry.shape[2] !== 1) throw new RangeError(`${name} [${entry.shape.join(', ')}] is not the weight of a 2D network (kernel depth 1)`);
+    return [name, { ...entry, shape: [entry.shape[0]!, entry.shape[1]!, entry.shape[3]!, entry.shape[4]!] }];
+  }));
+}
+
 /** A 2D checkpoint's inference_allowed_mirroring_axes (0 = y, 1 = x of the slice) as axes of our [z, y, x] windows. */
 function slicewiseMirrorAxes(axes: readonly number[], file: string): MirrorAxis[] {
   if (axes.some((axis) => axis !== 0 && axis !== 1)) throw new CheckpointError(`inference_allowed_mirroring_axes of a 2D network must list axes 0 and 1 (got [${axes.join(', ')}])`, { file });

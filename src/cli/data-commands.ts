@@ -9,7 +9,7 @@ import { type Command, Option } from '@commander-js/extra-typings';
 import { checkOutputs, InputError, type Issue, type ProgressReporter, type TypedArray } from '../core/index.js';
 import { checkDataset, COVID_LABEL_SETS, IMPORT_KINDS, importDataset, readNifti, type NiftiImage } from '../io/index.js';
 import { LESION_KINDS, SYNTH_SIZES, writeSynthDataset, type LesionKind, type SynthSize } from '../synth/index.js';
-import { getPreset, loadPlan, planDatasets, preprocessDataset, PRESET_NAMES, savePlan, type PresetName } from '../data/index.js';
+import { CONFIGURATION_NAMES, getPreset, loadPlan, planConfigurationNames, planDatasets, preprocessDataset, PRESET_NAMES, savePlan, selectConfiguration, type PresetName } from '../data/index.js';
 import { terminalProgress } from './progress.js';
 import { integer } from './parse.js';
 
@@ -230,9 +230,10 @@ export function registerDataCommands(program: Command, io: DataCommandsIo = {}):
       const plan = await planDatasets(datasets, options.preset as PresetName, { progress: progress() });
       savePlan(options.out, plan);
       const c = plan.configuration;
+      const others = planConfigurationNames(plan).slice(1);
       write(
         `plan (${plan.preset}) for ${datasets.join(', ')}: patch ${c.patchSize.join('x')}, batch ${c.batchSize}, ` +
-          `spacing ${c.targetSpacing.map((s) => Number(s.toFixed(4))).join('x')} mm -> ${options.out}`,
+          `spacing ${c.targetSpacing.map((s) => Number(s.toFixed(4))).join('x')} mm${others.length > 0 ? ` (also ${others.join(', ')})` : ''} -> ${options.out}`,
       );
     });
 
@@ -241,11 +242,13 @@ export function registerDataCommands(program: Command, io: DataCommandsIo = {}):
     .description('crop, resample and normalise a raw dataset with a plan into the preprocessed cache')
     .argument('<dataset>', 'dataset folder')
     .requiredOption('--plan <file>', 'plan file from `lesionseg plan`')
+    .option('--configuration <name>', `the plan's configuration to preprocess for (${CONFIGURATION_NAMES.join(', ')}; default: the plan's own, 3d_fullres for a plan from \`lesionseg plan\`)`)
     .option('--out <dir>', 'cache folder (default: <DATASET>_preprocessed beside the dataset)')
     .option('--workers <n>', 'worker threads (0 = in this thread)', integer('workers', 0), 2)
     .action(async (dataset, options) => {
       requireFolder(dataset, 'a dataset folder');
-      const plan = loadPlan(options.plan);
+      const loaded = loadPlan(options.plan);
+      const plan = options.configuration === undefined ? loaded : selectConfiguration(loaded, options.configuration);
       const out = options.out ?? `${path.resolve(dataset)}_preprocessed`;
       checkOutputs([{ path: out, option: '--out', kind: 'folder' }], [dataset, options.plan]);
       const result = await preprocessDataset(dataset, plan, out, { workers: options.workers, progress: progress() });

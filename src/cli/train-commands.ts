@@ -5,6 +5,7 @@
  */
 import { type Command, Option } from '@commander-js/extra-typings';
 import { InputError, parseDevice, SILENT_PROGRESS, type Device, type Logger, type PrecisionRequest } from '../core/index.js';
+import { CONFIGURATION_NAMES } from '../data/index.js';
 import { distributedSupport } from '../tensor/index.js';
 import { isStrategyName, joinDataParallel, strategiesTaking, STRATEGY_NAMES, SPLIT_DEFAULTS, trainCommand, type DataParallel, type StrategyOption, type TrainingStrategy } from '../train/index.js';
 import { launchIfAsked, rankFromEnvironment } from './launcher.js';
@@ -135,6 +136,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--fold <k>', "fold index, or 'all' (every case trains)", foldValue, 0 as number | 'all')
     .option('--preset <p>', 'plan the dataset with this preset: tiny, cpu, paper, nnunet (default cpu)')
     .option('--plan <file>', 'use this plan.json')
+    .addOption(new Option('--configuration <name>', "the plan's nnU-Net configuration to train (default: the plan's own; 3d_fullres for a new plan); 3d_cascade_fullres is 3d_fullres taking the previous stage's mask too and needs --previous-stage").choices(CONFIGURATION_NAMES))
     .option('--epochs <n>', 'epochs (default: by preset, nnU-Net 1000)', integer('epochs', 1))
     .option('--iters-per-epoch <n>', 'training iterations per epoch (default: by preset, nnU-Net 250)', integer('iters-per-epoch', 1))
     .option('--iterations-per-epoch <n>', 'same as --iters-per-epoch', integer('iterations-per-epoch', 1))
@@ -148,7 +150,6 @@ export function registerTrainCommands(program: Command): void {
     .option('--preprocessed <dir>', 'preprocessed cache (default RUN/preprocessed; folds can share one)')
     .option('--resume', 'continue the run in --out from its latest checkpoint')
     .option('--force', 'start again in an existing run folder (its run files are removed)')
-    .addOption(new Option('--configuration <name>', "nnU-Net configuration: 3d_fullres (the plan as it is) or 3d_cascade_fullres (the plan's network also takes the previous stage's mask; needs --previous-stage)").choices(['3d_fullres', '3d_cascade_fullres'] as const))
     .option('--previous-stage <folds>', "3d_cascade_fullres: the 3d_lowres model, a folder of fold_K lesionseg runs; each training case's extra input is its prediction by the fold that held it out")
     .option('--nproc <n>', 'data-parallel ranks on this machine (the plan\'s batch is split over them; under srun or torchrun the ranks come from the environment)', integer('nproc', 1))
     .action(async (options) => {
@@ -166,6 +167,7 @@ export function registerTrainCommands(program: Command): void {
         split: options.split ?? null,
         fold: options.fold,
         validationFraction: options.valFraction,
+        configuration: options.configuration ?? null,
         ...shared,
       });
       exitIfInterrupted(shared.stop, result.finished);

@@ -15,7 +15,8 @@ export {
 export type { ConfigurationInput, ConfigurationResult } from './planning.js';
 export { planDatasets, type PlanDatasetsOptions } from './planning_datasets.js';
 export { PRESETS, PRESET_NAMES, getPreset, type PlanPreset, type PresetName, type PatchRule, type BatchRule } from './planning_presets.js';
-export { loadPlan, savePlan, validatePlan, PLAN_VERSION } from './planning_schema.js';
+export { loadPlan, savePlan, validatePlan, PLAN_VERSION, CONFIGURATION_NAMES, DEFAULT_CONFIGURATION, type ConfigurationName } from './planning_schema.js';
+export { configurationName, planConfigurationNames, selectConfiguration } from './planning_configurations.js';
 export type {
   Plan,
   PlanDataset,

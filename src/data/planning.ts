@@ -1,5 +1,6 @@
 /**
- * Experiment planning (3d_fullres), as nnU-Net's ExperimentPlanner does it (NNUNET.md section 1):
+ * Experiment planning, as nnU-Net's ExperimentPlanner does it (NNUNET.md section 1), of 3d_fullres
+ * and, like nnU-Net's plan_experiment, 2d, 3d_lowres and 3d_cascade_fullres (plan.configurations):
  * target spacing (median, with the anisotropy rule), transpose (lowest resolution axis first),
  * median shape at the target spacing, then per preset the patch size, topology and batch size,
  * and the normalisation per channel, and whether the loss uses batch Dice (nnU-Net's rule,
@@ -13,7 +14,7 @@ import { DEFAULT_ARCHITECTURE } from '../models/index.js';
 import { searchLowres } from './planning_batch_dice.js';
 import type { DatasetFingerprint } from './fingerprint.js';
 import { normalizationForChannel } from './normalize.js';
-import { getPreset, vramReference, type PlanPreset, type PresetName } from './planning_presets.js';
+import { getPreset, vramReference, type PatchRule, type PlanPreset, type PresetName } from './planning_presets.js';
 import {
   PLAN_VERSION,
   type ChannelNormalizationPlan,
@@ -24,9 +25,10 @@ import {
 import {
   convFeatureMapSize,
   featuresPerStage,
-  poolAndConvProps,
+  poolAndConvPropsNd,
   type Topology,
   type TopologyLimits,
+  type TopologyNd,
   type Triple,
 } from './planning_topology.js';
 import { computeNewShape, DATA_RESAMPLING, roundHalfEven, SEGMENTATION_RESAMPLING } from './resample.js';
@@ -71,39 +73,67 @@ export function transposeTriple<T>(values: readonly T[], order: readonly number[
 }
 
 export interface ConfigurationInput {
-  /** Target spacing in network order. */
-  targetSpacing: Triple;
-  /** Median shape at the target spacing, network order (may be fractional, as nnU-Net's median). */
+  /** Target spacing in network order: 3 axes, or the slice's 2 (the 2d configuration). */
+  targetSpacing: readonly number[];
+  /** Median shape at the target spacing, network order, as many axes (may be fractional, as nnU-Net's median). */
   medianShape: readonly number[];
   numInputChannels: number;
   /** Output classes including background (the largest over the datasets for a shared plan). */
   numClasses: number;
   /** Training cases (all datasets together). */
   numTraining: number;
+  /** Voxels of the dataset the batch cap compares with (nnU-Net's approximate_n_voxels_dataset); default: median voxels x cases. */
+  datasetVoxels?: number;
 }
 
 export interface ConfigurationResult {
+  /** The patch [z, y, x]; a 2d configuration's is [1, y, x]. */
   patchSize: Triple;
   batchSize: number;
+  /** The topology on [z, y, x]; a 2d configuration's has stride and kernel 1 along z. */
   topology: Topology;
   featuresPerStage: number[];
   vramEstimate: number;
 }
 
+const product = (values: readonly number[]): number => values.reduce((a, b) => a * b, 1);
+
 function axisToShrink(patch: readonly number[], medianShape: readonly number[]): number {
   // np.argsort(ratios)[-1]: the largest ratio, the last axis among ties.
   let best = 0;
-  for (let axis = 1; axis < 3; axis++) if (patch[axis]! / medianShape[axis]! >= patch[best]! / medianShape[best]!) best = axis;
+  for (let axis = 1; axis < patch.length; axis++) if (patch[axis]! / medianShape[axis]! >= patch[best]! / medianShape[best]!) best = axis;
   return best;
 }
 
-/** Patch size, topology and batch size for one preset (nnU-Net `get_plans_for_configuration`). */
+/** A 2D topology as the 3D one our networks build: stride and kernel 1 along z, a patch one slice deep. */
+function liftTopology(topology: TopologyNd): Topology {
+  if (topology.patchSize.length === 3) return topology as Topology;
+  const lift = (values: readonly number[]): Triple => [1, values[0]!, values[1]!];
+  return {
+    poolsPerAxis: [0, topology.poolsPerAxis[0]!, topology.poolsPerAxis[1]!],
+    strides: topology.strides.map(lift),
+    kernelSizes: topology.kernelSizes.map(lift),
+    patchSize: lift(topology.patchSize),
+    divisibleBy: lift(topology.divisibleBy),
+  };
+}
+
+/**
+ * Patch size, topology and batch size for one preset (nnU-Net `get_plans_for_configuration`), for
+ * a 3D configuration or, given the slice's two axes, the 2d one (the preset's `twoD` rules).
+ */
 export function planConfiguration(input: ConfigurationInput, preset: PlanPreset): ConfigurationResult {
   const { targetSpacing, medianShape } = input;
-  const rule = preset.patch;
+  const dims = targetSpacing.length;
+  if ((dims !== 2 && dims !== 3) || medianShape.length !== dims) throw new RangeError(`planConfiguration takes 2 or 3 axes, got spacing ${targetSpacing.length}, median shape ${medianShape.length}`);
+  const twoD = dims === 2 ? preset.twoD : null;
+  if (dims === 2 && twoD === null) throw new InputError(`preset '${preset.name}' plans no 2d configuration`, { code: 'bad-plan' });
+  const rule: PatchRule = twoD?.patch ?? preset.patch;
+  const batchRule = twoD?.batch ?? preset.batch;
+  const maxFeatures = twoD?.maxFeatures ?? preset.maxFeatures;
   const limits: TopologyLimits = {
     minFeatureMapSize: preset.minFeatureMapSize,
-    maxPoolsPerAxis: [999999, 999999, 999999],
+    maxPoolsPerAxis: targetSpacing.map(() => 999999),
     maxStages: preset.maxStages,
   };
   let initial: number[];
@@ -114,39 +144,41 @@ export function planConfiguration(input: ConfigurationInput, preset: PlanPreset)
       let pools = 0;
       while (size % 2 ** (pools + 1) === 0) pools++;
       return pools;
-    }) as Triple;
+    });
   } else {
     const volume = rule.kind === 'vram' ? rule.initialVoxels : rule.budgetVoxels;
     const inverse = targetSpacing.map((s) => 1 / s);
-    const scale = Math.cbrt(volume / (inverse[0]! * inverse[1]! * inverse[2]!));
+    const ratio = volume / product(inverse);
+    const scale = dims === 3 ? Math.cbrt(ratio) : Math.sqrt(ratio);
     initial = inverse.map((t, axis) => Math.min(roundHalfEven(t * scale), medianShape[axis]!));
   }
 
-  const network = (topology: Topology) => ({
-    featuresPerStage: featuresPerStage(topology.strides.length, preset.baseFeatures, preset.maxFeatures),
+  const network = (topology: TopologyNd) => ({
+    featuresPerStage: featuresPerStage(topology.strides.length, preset.baseFeatures, maxFeatures),
     strides: topology.strides,
     numClasses: input.numClasses,
   });
-  const vram = (topology: Topology): number => convFeatureMapSize(topology.patchSize, network(topology));
-  let topology = poolAndConvProps(targetSpacing, initial, limits);
+  const vram = (topology: TopologyNd): number => convFeatureMapSize(topology.patchSize, network(topology));
+  let topology = poolAndConvPropsNd(targetSpacing, initial, limits);
   let patch = [...topology.patchSize];
 
   if (rule.kind !== 'fixed') {
     const reference = rule.kind === 'vram' ? vramReference(rule) : rule.budgetVoxels;
-    const estimate = (t: Topology): number => (rule.kind === 'vram' ? vram(t) : t.patchSize[0] * t.patchSize[1] * t.patchSize[2]);
+    // nnU-Net shrinks while estimate / reference batch * 2 exceeds the reference (its batch of at least 2).
+    const estimate = (t: TopologyNd): number => (rule.kind === 'vram' ? (vram(t) / rule.referenceBatch) * 2 : product(t.patchSize));
     let current = estimate(topology);
     for (let guard = 0; current > reference; guard++) {
       const axis = axisToShrink(patch, medianShape);
       const trial = [...patch];
       trial[axis]! -= topology.divisibleBy[axis]!;
-      const step = poolAndConvProps(targetSpacing, trial, limits).divisibleBy[axis]!;
+      const step = poolAndConvPropsNd(targetSpacing, trial, limits).divisibleBy[axis]!;
       if (patch[axis]! - step < 1 || guard > 10_000) {
         throw new InputError(`preset '${preset.name}': cannot shrink the patch (${patch.join('x')}) under its budget`, {
           code: 'bad-plan',
         });
       }
       patch[axis]! -= step;
-      topology = poolAndConvProps(targetSpacing, patch, limits);
+      topology = poolAndConvPropsNd(targetSpacing, patch, limits);
       patch = [...topology.patchSize];
       current = estimate(topology);
     }
@@ -154,21 +186,21 @@ export function planConfiguration(input: ConfigurationInput, preset: PlanPreset)
 
   const vramEstimate = vram(topology);
   let batchSize: number;
-  if (preset.batch.kind === 'fixed') {
-    batchSize = preset.batch.batchSize;
+  if (batchRule.kind === 'fixed') {
+    batchSize = batchRule.batchSize;
   } else if (rule.kind === 'vram') {
     const fromMemory = roundHalfEven((vramReference(rule) / vramEstimate) * rule.referenceBatch);
-    const patchVoxels = patch[0]! * patch[1]! * patch[2]!;
-    const medianVoxels = medianShape[0]! * medianShape[1]! * medianShape[2]!;
-    const cap = roundHalfEven((medianVoxels * input.numTraining * preset.batch.maxDatasetFraction) / patchVoxels);
-    batchSize = Math.max(Math.min(fromMemory, cap), preset.batch.minBatch);
+    const datasetVoxels = input.datasetVoxels ?? product(medianShape) * input.numTraining;
+    const cap = roundHalfEven((datasetVoxels * batchRule.maxDatasetFraction) / product(patch));
+    batchSize = Math.max(Math.min(fromMemory, cap), batchRule.minBatch);
   } else {
     throw new InputError(`preset '${preset.name}': the nnU-Net batch rule needs the VRAM patch rule`, { code: 'bad-plan' });
   }
+  const lifted = liftTopology(topology);
   return {
-    patchSize: topology.patchSize,
+    patchSize: lifted.patchSize,
     batchSize,
-    topology,
+    topology: lifted,
     featuresPerStage: network(topology).featuresPerStage,
     vramEstimate,
   };
@@ -229,7 +261,12 @@ function channelNormalization(fingerprint: DatasetFingerprint): ChannelNormaliza
   });
 }
 
-/** Plan one configuration from a (possibly pooled) fingerprint with a preset. */
+/**
+ * Plan a (possibly pooled) fingerprint with a preset, as nnU-Net's plan_experiment does: the plan's
+ * configuration is 3d_fullres; `configurations` holds 2d (when the preset plans one) and, when the
+ * low-resolution search keeps one (planning_batch_dice.ts), 3d_lowres (batch Dice off) and
+ * 3d_cascade_fullres (3d_fullres after 3d_lowres).
+ */
 export function planExperiment(fingerprint: DatasetFingerprint, preset: PresetName | PlanPreset): Plan {
   const spec = typeof preset === 'string' ? getPreset(preset) : preset;
   const { summary } = fingerprint;
@@ -245,27 +282,65 @@ export function planExperiment(fingerprint: DatasetFingerprint, preset: PresetNa
   const numClasses = Math.max(...fingerprint.datasets.map((d) => segmentationClassCount(d.labels)));
   const numInputChannels = Object.keys(fingerprint.datasets[0]!.channelNames).length;
   const numTraining = fingerprint.datasets.reduce((sum, d) => sum + d.numTraining, 0);
-  const result = planConfiguration({ targetSpacing, medianShape: medianShapeTransposed, numInputChannels, numClasses, numTraining }, spec);
-  const lowres = searchLowres(
-    targetSpacing,
-    medianShapeTransposed,
-    result.patchSize,
-    (spacing, shape) => planConfiguration({ targetSpacing: spacing, medianShape: shape, numInputChannels, numClasses, numTraining }, spec).patchSize,
-  );
+  const common = { numInputChannels, numClasses, numTraining };
+  const datasetVoxels = product(medianShapeTransposed) * numTraining;
+  const result = planConfiguration({ ...common, targetSpacing, medianShape: medianShapeTransposed, datasetVoxels }, spec);
+  const lowres = searchLowres(targetSpacing, medianShapeTransposed, result.patchSize, (spacing, shape) => planConfiguration({ ...common, targetSpacing: spacing, medianShape: shape }, spec).patchSize);
+  const normalization = channelNormalization(fingerprint);
+  // What every configuration shares, a copy each (a plan's objects are not aliased).
+  const shared = () => ({
+    transpose: structuredClone(transpose),
+    normalization: structuredClone(normalization),
+    resampling: { data: { ...DATA_RESAMPLING }, segmentation: { ...SEGMENTATION_RESAMPLING } },
+    deepSupervision: true,
+  });
   const configuration: PlanConfiguration = {
     patchSize: result.patchSize,
     batchSize: result.batchSize,
     targetSpacing,
     medianShape: medianShapeTransposed,
-    transpose,
-    normalization: channelNormalization(fingerprint),
-    resampling: { data: { ...DATA_RESAMPLING }, segmentation: { ...SEGMENTATION_RESAMPLING } },
+    ...shared(),
     network: networkPlan(result),
-    deepSupervision: true,
     // nnU-Net: 3d_fullres uses batch Dice exactly when the planner also makes a 3d_lowres.
     batchDice: lowres.lowres,
     vramEstimate: result.vramEstimate,
   };
+  const configurations: NonNullable<Plan['configurations']> = {};
+  if (spec.twoD !== null) {
+    // 2d: the slice's axes of the full-resolution spacing and median shape; the batch cap counts the 3D dataset.
+    const inPlane = planConfiguration({ ...common, targetSpacing: targetSpacing.slice(1), medianShape: medianShapeTransposed.slice(1), datasetVoxels }, spec);
+    configurations['2d'] = {
+      name: '2d',
+      spatialDims: 2,
+      patchSize: inPlane.patchSize,
+      batchSize: inPlane.batchSize,
+      // Axis 0 is not resampled (each case keeps its slice spacing): 1, as nnU-Net's 2d plans are read.
+      targetSpacing: [1, targetSpacing[1], targetSpacing[2]],
+      medianShape: [1, medianShapeTransposed[1]!, medianShapeTransposed[2]!],
+      ...shared(),
+      network: networkPlan(inPlane),
+      batchDice: true,
+      vramEstimate: inPlane.vramEstimate,
+    };
+  }
+  if (lowres.lowres) {
+    // 3d_lowres: the last spacing of the search, its median shape rounded (the batch cap counts it unrounded).
+    const scaled = targetSpacing.map((spacing, axis) => (spacing / lowres.lowresSpacing[axis]!) * medianShapeTransposed[axis]!);
+    const lowresShape = scaled.map(roundHalfEven) as Triple;
+    const low = planConfiguration({ ...common, targetSpacing: lowres.lowresSpacing, medianShape: lowresShape, datasetVoxels: product(scaled) * numTraining }, spec);
+    configurations['3d_lowres'] = {
+      name: '3d_lowres',
+      patchSize: low.patchSize,
+      batchSize: low.batchSize,
+      targetSpacing: [...lowres.lowresSpacing],
+      medianShape: lowresShape,
+      ...shared(),
+      network: networkPlan(low),
+      batchDice: false,
+      vramEstimate: low.vramEstimate,
+    };
+    configurations['3d_cascade_fullres'] = { ...structuredClone(configuration), name: '3d_cascade_fullres', previousStage: '3d_lowres' };
+  }
   return {
     version: PLAN_VERSION,
     preset: spec.name,
@@ -278,5 +353,6 @@ export function planExperiment(fingerprint: DatasetFingerprint, preset: PresetNa
     })),
     fingerprint: summary,
     configuration,
+    ...(Object.keys(configurations).length > 0 ? { configurations } : {}),
   };
 }

@@ -3,7 +3,7 @@
  * (MIC-DKFZ/nnUNet @0e495086, nnunetv2/experiment_planning/experiment_planners/
  * default_experiment_planner.py, ExperimentPlanner.plan_experiment): 3d_fullres gets
  * batch_dice True exactly when the planner also makes a 3d_lowres configuration, False otherwise
- * (3d_lowres itself always gets False and 2d always True; we plan neither). The ResEnc planners
+ * (3d_lowres itself always gets False and 2d always True; planning.ts sets those). The ResEnc planners
  * (residual_unets/residual_encoder_unet_planners.py) inherit plan_experiment unchanged, so the
  * rule is the same for them.
  *
@@ -13,8 +13,8 @@
  * by the same factors and plan a patch for that spacing; then drop the 3d_lowres again when its
  * median case has no less than half the voxels of the full-resolution one.
  *
- * We plan only 3d_fullres, with the preset's patch rule; the same rule decides batchDice with
- * the patch that the preset would choose at each lower resolution.
+ * The search runs with the preset's patch rule (the patch the preset would choose at each lower
+ * resolution); its last spacing is the 3d_lowres configuration's (planning.ts).
  */
 import { InputError } from '../core/index.js';
 import { roundHalfEven } from './resample.js';

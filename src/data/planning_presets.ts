@@ -8,6 +8,11 @@
  * - cpu: small enough to train on 2 cores: patch under a voxel budget of 32*96*96, features
  *   16 .. 256, at most 6 stages, batch 2;
  * - tiny: for tests: budget 16*32*32, features 4 .. 32, at most 4 stages, batch 2.
+ *
+ * The 2d configuration (`twoD`) plans a patch of one slice: nnunet as nnU-Net does (initial patch
+ * of 2048^2 pixels, VRAM reference 85e6 at batch 12, features 32 .. 512); cpu and tiny with a
+ * pixel budget (cpu 128*128 at nnU-Net's 2D reference batch 12, tiny 32*32 at batch 2) and their
+ * own width; paper plans no 2d (its patch is the paper's 3D one).
  */
 import { InputError } from '../core/index.js';
 import type { Triple } from './planning_topology.js';
@@ -19,6 +24,13 @@ export type PatchRule =
   | { kind: 'voxels'; budgetVoxels: number }
   /** A fixed patch [z, y, x] (in network axis order). */
   | { kind: 'fixed'; patchSize: Triple };
+
+/** How a preset plans the 2d configuration (the patch and batch rules on the slice's two axes). */
+export interface TwoDRule {
+  patch: Exclude<PatchRule, { kind: 'fixed' }>;
+  batch: BatchRule;
+  maxFeatures: number;
+}
 
 export type BatchRule = { kind: 'nnunet'; minBatch: number; maxDatasetFraction: number } | { kind: 'fixed'; batchSize: number };
 
@@ -36,6 +48,8 @@ export interface PlanPreset {
    * are already stable at 1e6 and 1e8 draws cost ~6 s and ~400 MB even for tiny datasets.
    */
   fingerprintSamples: number;
+  /** The 2d configuration's rules, or null: the preset plans no 2d. */
+  twoD: TwoDRule | null;
 }
 
 export type PresetName = 'nnunet' | 'paper' | 'cpu' | 'tiny';
@@ -43,6 +57,8 @@ export type PresetName = 'nnunet' | 'paper' | 'cpu' | 'tiny';
 /** nnU-Net's 3D reference value (UNet_reference_val_3d) for its 8 GB reference GPU at batch 2. */
 const NNUNET_REFERENCE_3D = 560_000_000;
 const NNUNET_REFERENCE_GB = 8;
+/** nnU-Net's 2D reference value (UNet_reference_val_2d) at batch 12 (UNet_reference_val_corresp_bs_2d). */
+const NNUNET_REFERENCE_2D = 85_000_000;
 
 export const PRESETS: Readonly<Record<PresetName, PlanPreset>> = Object.freeze({
   nnunet: {
@@ -54,6 +70,11 @@ export const PRESETS: Readonly<Record<PresetName, PlanPreset>> = Object.freeze({
     maxFeatures: 320,
     maxStages: 999999,
     minFeatureMapSize: 4,
+    twoD: {
+      patch: { kind: 'vram', initialVoxels: 2048 ** 2, referenceValue: NNUNET_REFERENCE_2D, referenceBatch: 12, gpuMemoryGb: 8 },
+      batch: { kind: 'nnunet', minBatch: 2, maxDatasetFraction: 0.05 },
+      maxFeatures: 512,
+    },
   },
   paper: {
     name: 'paper',
@@ -64,6 +85,7 @@ export const PRESETS: Readonly<Record<PresetName, PlanPreset>> = Object.freeze({
     maxFeatures: 320,
     maxStages: 999999,
     minFeatureMapSize: 4,
+    twoD: null,
   },
   cpu: {
     name: 'cpu',
@@ -74,6 +96,7 @@ export const PRESETS: Readonly<Record<PresetName, PlanPreset>> = Object.freeze({
     maxFeatures: 256,
     maxStages: 6,
     minFeatureMapSize: 4,
+    twoD: { patch: { kind: 'voxels', budgetVoxels: 128 * 128 }, batch: { kind: 'fixed', batchSize: 12 }, maxFeatures: 256 },
   },
   tiny: {
     name: 'tiny',
@@ -84,6 +107,7 @@ export const PRESETS: Readonly<Record<PresetName, PlanPreset>> = Object.freeze({
     maxFeatures: 32,
     maxStages: 4,
     minFeatureMapSize: 4,
+    twoD: { patch: { kind: 'voxels', budgetVoxels: 32 * 32 }, batch: { kind: 'fixed', batchSize: 2 }, maxFeatures: 32 },
   },
 });
 

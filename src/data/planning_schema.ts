@@ -14,6 +14,11 @@ import { ownerOfPlanField, PLAN_ARCHITECTURES, PLAN_FIELDS, type PlanFields } fr
 
 export const PLAN_VERSION = 1;
 
+/** nnU-Net's configuration names: a plan's `configuration.name` (absent: 3d_fullres) and the keys of its `configurations`. */
+export const CONFIGURATION_NAMES = ['2d', '3d_fullres', '3d_lowres', '3d_cascade_fullres'] as const;
+export type ConfigurationName = (typeof CONFIGURATION_NAMES)[number];
+export const DEFAULT_CONFIGURATION: ConfigurationName = '3d_fullres';
+
 /** Each architecture's own network fields, optional here and required (with one entry per stage) for the architecture a plan names. */
 const OWN_FIELDS = Object.fromEntries(Object.entries(PLAN_FIELDS).map(([key, schema]) => [key, schema.optional()])) as { [K in keyof PlanFields]: z.ZodOptional<PlanFields[K]> };
 
@@ -125,6 +130,8 @@ export const PlanConfigurationSchema = object({
    * segmentation of the case, one-hot over its foreground labels, follows the image channels.
    */
   previousStage: z.string().optional(),
+  /** nnU-Net's name of this configuration (absent: 3d_fullres). */
+  name: z.enum(CONFIGURATION_NAMES).optional(),
 });
 
 export const PlanSchema = object({
@@ -133,6 +140,12 @@ export const PlanSchema = object({
   datasets: z.array(PlanDatasetSchema).min(1),
   fingerprint: FingerprintSummarySchema,
   configuration: PlanConfigurationSchema,
+  /**
+   * The other configurations the planner made, by nnU-Net's name (as nnU-Net's planner makes them:
+   * 2d always, 3d_lowres and 3d_cascade_fullres only when it keeps a low resolution). Training
+   * picks one with --configuration (selectConfiguration, planning_configurations.ts).
+   */
+  configurations: z.partialRecord(z.enum(CONFIGURATION_NAMES), PlanConfigurationSchema).optional(),
 }).superRefine((plan, ctx) => {
   // Each dataset's channels are the ones the configuration normalises.
   if (!isRecord(plan) || !Array.isArray(plan.datasets) || !isRecord(plan.configuration) || !Array.isArray(plan.configuration.normalization)) return;
@@ -142,6 +155,12 @@ export const PlanSchema = object({
     const count = Object.keys(dataset.channelNames).length;
     if (count !== normalised) addIssue(ctx, 'channel-mismatch', `dataset ${i} has ${count} channel(s), the configuration normalises ${normalised}`, ['datasets', i, 'channelNames']);
   });
+  // Each other configuration is named by its key, and none repeats the main one.
+  const main = (plan.configuration.name as string | undefined) ?? DEFAULT_CONFIGURATION;
+  for (const [key, other] of Object.entries(isRecord(plan.configurations) ? plan.configurations : {})) {
+    if (key === main) addIssue(ctx, 'bad-value', `'${key}' is the plan's configuration already`, ['configurations', key]);
+    if (isRecord(other) && other.name !== undefined && other.name !== key) addIssue(ctx, 'bad-value', `names '${String(other.name)}' under the key '${key}'`, ['configurations', key, 'name']);
+  }
 }, ALWAYS);
 
 export type PlanDataset = z.output<typeof PlanDatasetSchema>;

@@ -35,7 +35,8 @@ export interface CachedCaseProperties extends CaseProperties {
 /** A short digest of the plan parts that change the preprocessed arrays. */
 export function planDigest(plan: Plan): string {
   const c = plan.configuration;
-  const relevant = { targetSpacing: c.targetSpacing, transpose: c.transpose, normalization: c.normalization, resampling: c.resampling };
+  // A 2d configuration keeps each case's slice spacing (a 3D one with the same in-plane spacing resamples it).
+  const relevant = { targetSpacing: c.targetSpacing, transpose: c.transpose, normalization: c.normalization, resampling: c.resampling, ...(c.spatialDims === 2 ? { spatialDims: 2 } : {}) };
   return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 16);
 }
 

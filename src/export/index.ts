@@ -7,7 +7,7 @@
  */
 export { readExportModel, type ExportModel, type ExportFold, type ExportArchitecture, type ReadExportOptions } from './model.js';
 export { withNnunetAliases } from './state-dict.js';
-export { nnunetPlansFromPlan, EXPORT_PLANS_NAME, EXPORT_CONFIGURATION, type NnunetFiles } from './nnunet-plans.js';
+export { nnunetPlansFromPlan, EXPORT_PLANS_NAME, exportConfiguration, type NnunetFiles } from './nnunet-plans.js';
 export { CASCADE_CONFIGURATION, cascadePlans, readCascadeLowres, writeNnunetCascade, nnunetModelFolderName } from './nnunet-cascade.js';
 export { exportNnunet, writeNnunetModel, checkNnunetOutput, nnunetCheckpointDict, NNUNET_TRAINER_NAME, type NnunetExportOptions, type NnunetExportResult } from './nnunet.js';
 export { exportTorch, writeTorchStateDict, type TorchExportOptions, type TorchExportResult } from './torch.js';

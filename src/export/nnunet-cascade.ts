@@ -17,11 +17,13 @@ import * as path from 'node:path';
 import { InputError } from '../core/index.js';
 import { readPreviousStageRecord } from '../checkpoint/index.js';
 import type { Plan } from '../data/index.js';
-import { EXPORT_CONFIGURATION, EXPORT_PLANS_NAME, nnunetPlansFromPlan, type NnunetFiles } from './nnunet-plans.js';
+import { EXPORT_PLANS_NAME, exportConfiguration, nnunetPlansFromPlan, type NnunetFiles } from './nnunet-plans.js';
 import { readExportModel, type ExportModel } from './model.js';
 import { NNUNET_TRAINER_NAME, writeNnunetModelFolder, writeStaged, type NnunetExportResult } from './nnunet.js';
 
 export const CASCADE_CONFIGURATION = '3d_cascade_fullres';
+/** The configuration a cascade inherits its preprocessing and network from, in nnU-Net's plans. */
+const FULLRES_CONFIGURATION = '3d_fullres';
 
 /** The lowres model of a cascade model: the folds of the same numbers from the run its folds recorded. */
 export function readCascadeLowres(cascade: ExportModel): ExportModel {
@@ -37,25 +39,26 @@ export function readCascadeLowres(cascade: ExportModel): ExportModel {
   return { ...lowres, folds };
 }
 
-function withoutPreviousStage(plan: Plan): Plan {
+/** The cascade's plan as the 3d_fullres configuration its plans entry inherits from. */
+function asFullres(plan: Plan): Plan {
   const { previousStage: _previousStage, ...configuration } = plan.configuration;
-  return { ...plan, configuration };
+  return { ...plan, configuration: { ...configuration, name: FULLRES_CONFIGURATION } };
 }
 
 /** plans.json with the three configurations and the shared dataset.json; refuses stages one plans file cannot describe. */
 export function cascadePlans(cascade: ExportModel, lowres: ExportModel): NnunetFiles {
   const previousStage = cascade.plan.configuration.previousStage!;
-  const full = nnunetPlansFromPlan(withoutPreviousStage(cascade.plan), cascade.architecture, cascade.config, cascade.dataset);
+  const full = nnunetPlansFromPlan(asFullres(cascade.plan), cascade.architecture, cascade.config, cascade.dataset);
   const low = nnunetPlansFromPlan(lowres.plan, lowres.architecture, lowres.config, lowres.dataset);
   const shared = (files: NnunetFiles): string => JSON.stringify({ ...files.plans, configurations: null, experiment_planner_used: null, dataset: files.datasetJson });
   if (shared(full) !== shared(low)) {
     throw new InputError(`the previous stage was planned for another dataset, labels, axis order or intensity statistics than the cascade: one nnU-Net plans file cannot hold both`, { file: lowres.folds[0]!.file, code: 'plan-mismatch' });
   }
-  const lowConfiguration = (low.plans.configurations as Record<string, Record<string, unknown>>)[EXPORT_CONFIGURATION]!;
+  const lowConfiguration = (low.plans.configurations as Record<string, Record<string, unknown>>)[exportConfiguration(lowres.plan)]!;
   const configurations = {
     ...(full.plans.configurations as Record<string, unknown>),
     [previousStage]: { ...lowConfiguration, data_identifier: `${EXPORT_PLANS_NAME}_${previousStage}`, next_stage: CASCADE_CONFIGURATION },
-    [CASCADE_CONFIGURATION]: { inherits_from: EXPORT_CONFIGURATION, previous_stage: previousStage },
+    [CASCADE_CONFIGURATION]: { inherits_from: FULLRES_CONFIGURATION, previous_stage: previousStage },
   };
   return { plans: { ...full.plans, configurations }, datasetJson: full.datasetJson };
 }

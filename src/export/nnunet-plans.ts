@@ -1,5 +1,7 @@
 /**
- * Our plan as nnU-Net v2's plans.json with one configuration, `3d_fullres`, and dataset.json: the
+ * Our plan as nnU-Net v2's plans.json with one configuration, the plan's (3d_fullres, 2d or
+ * 3d_lowres: its name; a 2d one with its slice axis dropped from patch, spacing, median shape,
+ * kernels and strides, Conv2d and InstanceNorm2d, as nnU-Net's planner writes it), and dataset.json: the
  * inverse of data's planFromNnunet (which reads the files this writes back into the same
  * preprocessing and network, a test checks). Spacings, shapes and patch are already in network
  * axis order in both. CT statistics go into `foreground_intensity_properties_per_channel` (what
@@ -8,7 +10,7 @@
  * dynamic-network-architectures class and arch_kwargs, src/models/nnunetArchitecture.ts; deep
  * supervision left to the trainer as nnU-Net does). The image reader is NibabelIO: it reads NIfTI as lesionseg does (no reorienting).
  */
-import type { Plan, PlanDataset } from '../data/index.js';
+import { configurationName, type Plan, type PlanDataset } from '../data/index.js';
 import { LOGITS_RESAMPLING } from '../infer/index.js';
 import { nnunetArchitectureOf, type UNetConfig } from '../models/index.js';
 import type { ExportArchitecture } from './model.js';
@@ -17,7 +19,10 @@ type Resampling = Plan['configuration']['resampling']['data'];
 
 /** The plans' identifier (nnU-Net folders are `<trainer>__<plans>__<configuration>`). */
 export const EXPORT_PLANS_NAME = 'nnUNetPlans';
-export const EXPORT_CONFIGURATION = '3d_fullres';
+/** The configuration a plan exports as (nnU-Net's name: the plan's own). */
+export function exportConfiguration(plan: Plan): string {
+  return configurationName(plan.configuration);
+}
 
 const SCHEME_NAMES: Readonly<Record<string, string>> = {
   ct: 'CTNormalization',
@@ -50,6 +55,9 @@ export interface NnunetFiles {
 /** plans.json and dataset.json for the model (`dataset`: the label space of its head). */
 export function nnunetPlansFromPlan(plan: Plan, architecture: ExportArchitecture, config: UNetConfig, dataset: PlanDataset): NnunetFiles {
   const c = plan.configuration;
+  const name = exportConfiguration(plan);
+  const dims = c.spatialDims === 2 ? 2 : 3;
+  const spatial = (values: readonly number[]): number[] => (dims === 2 ? values.slice(1) : [...values]);
   const forward = c.transpose.forward;
   const channels = Object.keys(dataset.channelNames).sort((a, b) => Number(a) - Number(b));
   const datasetIndex = plan.datasets.findIndex((d) => d.name === dataset.name);
@@ -71,12 +79,12 @@ export function nnunetPlansFromPlan(plan: Plan, architecture: ExportArchitecture
     };
   });
   const configuration = {
-    data_identifier: `${EXPORT_PLANS_NAME}_${EXPORT_CONFIGURATION}`,
+    data_identifier: `${EXPORT_PLANS_NAME}_${name}`,
     preprocessor_name: 'DefaultPreprocessor',
     batch_size: c.batchSize,
-    patch_size: [...c.patchSize],
-    median_image_size_in_voxels: [...c.medianShape],
-    spacing: [...c.targetSpacing],
+    patch_size: spatial(c.patchSize),
+    median_image_size_in_voxels: spatial(c.medianShape),
+    spacing: spatial(c.targetSpacing),
     normalization_schemes: c.normalization.map((n) => SCHEME_NAMES[n.scheme] ?? n.scheme),
     use_mask_for_norm: c.normalization.map((n) => n.useMaskForNorm),
     resampling_fn_data: 'resample_data_or_seg_to_shape',
@@ -85,7 +93,7 @@ export function nnunetPlansFromPlan(plan: Plan, architecture: ExportArchitecture
     resampling_fn_seg_kwargs: resamplingKwargs(c.resampling.segmentation, true),
     resampling_fn_probabilities: 'resample_data_or_seg_to_shape',
     resampling_fn_probabilities_kwargs: resamplingKwargs(LOGITS_RESAMPLING, false),
-    architecture: nnunetArchitectureOf(architecture, config),
+    architecture: nnunetArchitectureOf(architecture, config, dims),
     batch_dice: c.batchDice,
   };
   const plans = {
@@ -96,7 +104,7 @@ export function nnunetPlansFromPlan(plan: Plan, architecture: ExportArchitecture
     image_reader_writer: 'NibabelIO',
     transpose_forward: [...forward],
     transpose_backward: [...c.transpose.backward],
-    configurations: { [EXPORT_CONFIGURATION]: configuration },
+    configurations: { [name]: configuration },
     experiment_planner_used: `lesionseg (${plan.preset} preset)`,
     label_manager: 'LabelManager',
     foreground_intensity_properties_per_channel: intensities,

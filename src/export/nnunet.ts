@@ -1,7 +1,7 @@
 /**
  * `export --format nnunet`: a trained model as the folder nnU-Net v2 writes under nnUNet_results
  * and reads with nnUNetv2_predict / nnUNetPredictor.initialize_from_trained_model_folder:
- * plans.json (configuration 3d_fullres), dataset.json and per fold `fold_K/checkpoint_final.pth`
+ * plans.json (the run's configuration: 3d_fullres, 2d or 3d_lowres), dataset.json and per fold `fold_K/checkpoint_final.pth`
  * (or checkpoint_best.pth) holding the dict nnUNetTrainer.save_checkpoint writes:
  *
  * - network_weights: the state dict with nnU-Net's alias keys (an OrderedDict of float tensors);
@@ -12,7 +12,10 @@
  * - _best_ema, current_epoch (epochs completed, as nnU-Net stores current_epoch + 1);
  * - init_args: plans, configuration, fold, dataset_json (nnU-Net's trainer also records its
  *   torch.device there; it is left out: no loader reads it and it is not a weights-only global);
- * - trainer_name 'nnUNetTrainer' and inference_allowed_mirroring_axes (0, 1, 2).
+ * - trainer_name 'nnUNetTrainer' and inference_allowed_mirroring_axes (0, 1, 2), a 2d model's (0, 1).
+ *
+ * A 2d run's network (built with kernel depth 1) is written as nnU-Net's 2D one: Conv2d weights
+ * [out, in, ky, kx] and ConvTranspose2d weights [in, out, sy, sx] (the same bytes).
  *
  * Floats are Python floats, as in nnU-Net's own checkpoints: torch >= 2.0 opens the file with
  * `weights_only=True`; torch 1.13's weights-only loader has no opcode for floats at all, so it
@@ -24,9 +27,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { atomicWriteJsonSync, InputError } from '../core/index.js';
-import type { CheckpointChoice } from '../checkpoint/index.js';
+import { withoutSliceAxis, type CheckpointChoice } from '../checkpoint/index.js';
 import { PthBuilder, pyFloat, pyOrderedDict, pyTuple, type PickleValue } from '../io/index.js';
-import { EXPORT_CONFIGURATION, nnunetPlansFromPlan, type NnunetFiles } from './nnunet-plans.js';
+import { exportConfiguration, nnunetPlansFromPlan, type NnunetFiles } from './nnunet-plans.js';
 import { readExportModel, type ExportEpochRecord, type ExportFold, type ExportModel } from './model.js';
 import { withNnunetAliases } from './state-dict.js';
 import { writeNnunetCascade } from './nnunet-cascade.js';
@@ -118,7 +121,7 @@ function gradScalerStateOf(fold: ExportFold): PickleValue {
 }
 
 /** The checkpoint dict of one fold (tensors registered with `builder`). */
-export function nnunetCheckpointDict(fold: ExportFold, plans: Record<string, unknown>, datasetJson: Record<string, unknown>, builder: PthBuilder, configuration: string = EXPORT_CONFIGURATION): PickleValue {
+export function nnunetCheckpointDict(fold: ExportFold, plans: Record<string, unknown>, datasetJson: Record<string, unknown>, builder: PthBuilder, configuration = '3d_fullres', twoD = false): PickleValue {
   const stateDict = withNnunetAliases(fold.weights);
   const tensors = new Map([...fold.weights].map(([name, value]) => [value, builder.tensor(value)] as const));
   const bestEma = fold.sidecar.state?.bestEma;
@@ -131,7 +134,8 @@ export function nnunetCheckpointDict(fold: ExportFold, plans: Record<string, unk
     current_epoch: fold.sidecar.state?.epoch ?? 0,
     init_args: { plans: plans as PickleValue, configuration, fold: fold.fold, dataset_json: datasetJson as PickleValue },
     trainer_name: NNUNET_TRAINER_NAME,
-    inference_allowed_mirroring_axes: pyTuple([0, 1, 2]),
+    // nnU-Net's trainer allows mirroring over every axis of its patch: (0, 1) in 2D, (0, 1, 2) in 3D.
+    inference_allowed_mirroring_axes: pyTuple(twoD ? [0, 1] : [0, 1, 2]),
   };
 }
 
@@ -164,9 +168,12 @@ export function writeNnunetModelFolder(model: ExportModel, files: NnunetFiles, c
   fs.mkdirSync(dir, { recursive: true });
   atomicWriteJsonSync(path.join(dir, 'plans.json'), files.plans);
   atomicWriteJsonSync(path.join(dir, 'dataset.json'), files.datasetJson);
-  for (const fold of model.folds) {
+  const twoD = model.plan.configuration.spatialDims === 2;
+  for (const ours of model.folds) {
+    // A 2D network's weights are nnU-Net's Conv2d ones (the slice axis our 3D build adds dropped).
+    const fold = twoD ? { ...ours, weights: withoutSliceAxis(ours.weights), momentum: ours.momentum === null ? null : withoutSliceAxis(ours.momentum) } : ours;
     const builder = new PthBuilder();
-    const dict = nnunetCheckpointDict(fold, files.plans, files.datasetJson, builder, configuration);
+    const dict = nnunetCheckpointDict(fold, files.plans, files.datasetJson, builder, configuration, twoD);
     keys = (dict as { network_weights: { entries: Map<string, unknown> } }).network_weights.entries.size;
     const file = path.join(dir, `fold_${fold.fold}`, name);
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -193,7 +200,7 @@ export function writeStaged<T>(out: string, write: (staging: string) => T): T {
 /** Write the model folder for an already read model. */
 export function writeNnunetModel(model: ExportModel, out: string): NnunetExportResult {
   const nnunetFiles = nnunetPlansFromPlan(model.plan, model.architecture, model.config, model.dataset);
-  const { files, keys } = writeStaged(out, (staging) => writeNnunetModelFolder(model, nnunetFiles, EXPORT_CONFIGURATION, staging, out));
+  const { files, keys } = writeStaged(out, (staging) => writeNnunetModelFolder(model, nnunetFiles, exportConfiguration(model.plan), staging, out));
   return {
     out,
     folds: model.folds.map((f) => f.fold),

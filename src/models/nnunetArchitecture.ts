@@ -32,20 +32,22 @@ function nnunetOf(name: ArchitectureName): NnunetArchitecture {
 }
 
 /** `architecture` of an nnU-Net plans configuration for a network of `name` with `config`. */
-export function nnunetArchitectureOf(name: ArchitectureName, config: UNetConfig): Record<string, unknown> {
+export function nnunetArchitectureOf(name: ArchitectureName, config: UNetConfig, dims: 2 | 3 = 3): Record<string, unknown> {
+  // A 2D network (built with kernel depth 1, see nnunetSpatialDims) is written as nnU-Net's Conv2d one: its slice axis dropped.
+  const spatial = (values: readonly number[]): number[] => (dims === 2 ? values.slice(1) : [...values]);
   const nnunet = nnunetOf(name);
   const n = config.featuresPerStage.length;
   const negativeSlope = config.negativeSlope ?? UNET_DEFAULTS.negativeSlope;
   const kwargs = {
     n_stages: n,
     features_per_stage: [...config.featuresPerStage],
-    conv_op: 'torch.nn.modules.conv.Conv3d',
-    kernel_sizes: config.kernelSizes.map((k) => [...k]),
-    strides: config.strides.map((s) => [...s]),
+    conv_op: `torch.nn.modules.conv.Conv${dims}d`,
+    kernel_sizes: config.kernelSizes.map(spatial),
+    strides: config.strides.map(spatial),
     ...nnunet.write(config),
     n_conv_per_stage_decoder: new Array<number>(n - 1).fill(config.nConvPerStageDecoder ?? UNET_DEFAULTS.nConvPerStageDecoder),
     conv_bias: true,
-    norm_op: 'torch.nn.modules.instancenorm.InstanceNorm3d',
+    norm_op: `torch.nn.modules.instancenorm.InstanceNorm${dims}d`,
     norm_op_kwargs: { eps: config.normEps ?? UNET_DEFAULTS.normEps, affine: true },
     dropout_op: null,
     dropout_op_kwargs: null,

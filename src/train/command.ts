@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { assertDeviceAvailable, atomicWriteJsonSync, checkOutputs, type Device, InputError, type Logger, type ProgressReporter, SILENT_LOGGER, SILENT_PROGRESS, withFolderLock } from '../core/index.js';
 import { ignoreLabelOf, listRawCases } from '../io/index.js';
 import {
-  assertPlanCovers, checkDatasets, checkPreprocessing, createBatchLoader, getPreset, loadPlan, planDatasets, preprocessDataset,
+  assertPlanCovers, checkDatasets, checkPreprocessing, configurationName, createBatchLoader, getPreset, loadPlan, planConfigurationNames, planDatasets, preprocessDataset, selectConfiguration,
   type CacheOptions, type CheckedDataset, type LoaderOptions, type Plan,
 } from '../data/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
@@ -77,6 +77,8 @@ export interface TrainCommandOptions extends RunCommandOptions {
   preprocessed: string | null;
   /** nnU-Net's cascade: this run is a 3d_cascade_fullres stage after this previous stage. */
   previousStage?: PreviousStageSource | null;
+  /** The plan's configuration to train (nnU-Net's name; default: the plan's own, 3d_fullres for a new plan). */
+  configuration?: string | null;
 }
 
 /**
@@ -225,8 +227,16 @@ async function trainInLockedFolder(options: TrainCommandOptions): Promise<Traini
   }
   const resolved = await resolvePlan(options, dataset!, pretrained, progress);
   const source = resolved.source;
+  // The run trains one configuration: its plan holds that one only. A cascade stage is the
+  // 3d_fullres configuration whose network also takes the previous stage's mask (nnU-Net's
+  // inherits_from): a plan that does not list 3d_cascade_fullres trains its 3d_fullres as one.
+  const wanted = options.configuration ?? configurationName(resolved.plan.configuration);
+  const base = wanted === '3d_cascade_fullres' && !planConfigurationNames(resolved.plan).includes(wanted) ? '3d_fullres' : wanted;
+  if (wanted === '3d_cascade_fullres' && (options.previousStage ?? null) === null) {
+    throw new InputError('--configuration 3d_cascade_fullres needs --previous-stage LOWRES (a folder of fold_K 3d_lowres runs)', { code: 'bad-arguments' });
+  }
   const previousStage = options.previousStage ?? null;
-  const plan = cascadePlan(resolved.plan, previousStage, source);
+  const plan = cascadePlan(selectConfiguration(resolved.plan, base), previousStage, source);
   const datasetName = dataset!.info.name;
   assertPlanCovers(plan, datasetName, `the plan (${source})`);
   if (dataParallel !== null) assertBatchSplits(plan, dataParallel.worldSize);

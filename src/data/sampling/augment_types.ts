@@ -29,6 +29,8 @@ export interface AugmentMeta {
   dummy2d: boolean;
   rotationRangeRad: readonly [number, number];
   mirrorAxes: readonly number[];
+  /** 2: a 2d configuration's patch, one slice deep (absent: 3D). */
+  spatialDims?: 2;
   /** Channels whose normalisation used the nonzero mask (nnU-Net MaskImageTransform). */
   useMaskForNorm: readonly boolean[];
   /** A cascade stage: the previous stage's foreground labels (one-hot channels); 0 otherwise. */

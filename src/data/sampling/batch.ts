@@ -68,7 +68,7 @@ export function batchSpecFromOptions(options: LoaderOptions): BatchSpec {
   }
   if (problems.length > 0) throw new InputError(`invalid batch loader options: ${problems.join('; ')}`, { code: 'bad-arguments' });
   const configuration = plan.configuration;
-  const geometry = augmentationGeometry(configuration.patchSize, options.augment);
+  const geometry = augmentationGeometry(configuration.patchSize, options.augment, configuration.spatialDims ?? 3);
   return {
     preprocessedDirs: [...preprocessedDirs],
     caseIds: caseIds.map((ids) => [...ids]),
@@ -80,6 +80,7 @@ export function batchSpecFromOptions(options: LoaderOptions): BatchSpec {
     dummy2d: geometry.dummy2d,
     rotationRangeRad: [...geometry.rotationRangeRad],
     mirrorAxes: geometry.mirrorAxes,
+    ...(geometry.spatialDims === 2 ? { spatialDims: 2 as const } : {}),
     useMaskForNorm: configuration.normalization.map((channel) => channel.useMaskForNorm),
     seed: options.seed,
     augment: options.augment,
@@ -103,6 +104,7 @@ export function augmentMeta(spec: BatchSpec): AugmentMeta {
     dummy2d: spec.dummy2d,
     rotationRangeRad: spec.rotationRangeRad,
     mirrorAxes: spec.mirrorAxes,
+    ...(spec.spatialDims === 2 ? { spatialDims: 2 as const } : {}),
     useMaskForNorm: spec.useMaskForNorm,
     previousLabels: spec.previousStage?.labels ?? 0,
   };

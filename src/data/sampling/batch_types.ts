@@ -94,6 +94,8 @@ export interface BatchSpec {
   dummy2d: boolean;
   rotationRangeRad: [number, number];
   mirrorAxes: number[];
+  /** 2: a 2d configuration (patch one slice deep; blur over the slice only). */
+  spatialDims?: 2;
   useMaskForNorm: boolean[];
   seed: number;
   augment: boolean;

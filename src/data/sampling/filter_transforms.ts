@@ -2,7 +2,8 @@
  * nnU-Net's filtering augmentations, run in libtorch (NNUNET.md section 4):
  * - Gaussian blur (p 0.2): each channel with p 0.5, sigma ~ U(0.5, 1) drawn per axis; separable
  *   kernel of odd size round_to_odd(6 sigma + 0.5), normalised, reflect padding
- *   (batchgeneratorsv2 noise/gaussian_blur.py);
+ *   (batchgeneratorsv2 noise/gaussian_blur.py); a 2d configuration's patch (one slice) is blurred
+ *   over y and x only (sigma 0 along z: that axis is not blurred);
  * - low-resolution simulation (p 0.25): each channel with p 0.5, one zoom U(0.5, 1) for all axes
  *   (axis 0 kept in dummy-2D mode); downsample nearest-exact to round(shape * zoom), upsample back
  *   trilinear (batchgeneratorsv2 spatial/low_resolution.py);
@@ -51,7 +52,7 @@ export const gaussianBlur: Transform<BlurParams> = {
   sample: (rng, meta) => ({
     channels: sampleChannels(rng, meta.channels, 0.5).map((channel) => ({
       channel,
-      sigmas: [rng.uniform(0.5, 1), rng.uniform(0.5, 1), rng.uniform(0.5, 1)] as Triple,
+      sigmas: (meta.spatialDims === 2 ? [0, rng.uniform(0.5, 1), rng.uniform(0.5, 1)] : [rng.uniform(0.5, 1), rng.uniform(0.5, 1), rng.uniform(0.5, 1)]) as Triple,
     })),
   }),
   apply(sample, params, context: ApplyContext) {
@@ -62,6 +63,7 @@ export const gaussianBlur: Transform<BlurParams> = {
       const blurred = scope(() => {
         let x = fromArray(channelSlice(sample, channel), [1, 1, ...sample.shape], { device: context.device });
         for (let axis = 0; axis < 3; axis++) {
+          if (sigmas[axis] === 0) continue;
           const kernel = gaussianKernel1d(sigmas[axis]!);
           const kernelShape = [1, 1, 1, 1, 1];
           kernelShape[2 + axis] = kernel.length;

@@ -4,6 +4,11 @@
  * spatial augmentation runs in-plane only ("dummy 2D", when max(patch) / patch[0] > 3), the rotation
  * range, the mirror axes, and the ENLARGED patch the sampler crops so that rotation and scaling
  * do not pull zeros into the final patch (`get_patch_size`).
+ *
+ * A 2d configuration's patch [1, y, x] is nnU-Net's 2D patch (y, x), sampled as its loader does, one
+ * slice deep: rotation in the slice by +-15 degrees when max(y, x) / min(y, x) > 1.5, else +-180;
+ * the enlarged patch from the 2D rotation alone; mirroring over y and x; spatial and low-resolution
+ * transforms in the slice (as dummy 2D does), blur over y and x only.
  */
 import type { Triple } from '../planning_topology.js';
 
@@ -24,7 +29,12 @@ export interface AugmentationGeometry {
   /** Rotation angle range in radians (each axis independently, or in-plane for dummy 2D). */
   rotationRangeRad: readonly [number, number];
   mirrorAxes: number[];
+  /** 2: a 2d configuration's patch, one slice deep (absent: 3D). */
+  spatialDims?: 2;
 }
+
+/** nnU-Net's 2D rule: rotate up to 15 degrees when the patch is elongated beyond this ratio, else up to 180. */
+export const ELONGATED_2D_PATCH = 1.5;
 
 /** True when nnU-Net would do dummy-2D augmentation for this 3D patch. */
 export function isDummy2d(patchSize: Triple): boolean {
@@ -63,8 +73,20 @@ export function enlargedPatchSize(patchSize: Triple, maxRotationRad: number, sca
   return largest.map((value) => Math.trunc(value / minScale)) as Triple;
 }
 
-/** The augmentation geometry nnU-Net uses for a 3D final patch (training: augment = true). */
-export function augmentationGeometry(finalPatchSize: Triple, augment = true): AugmentationGeometry {
+/** The augmentation geometry nnU-Net uses for a final patch (training: augment = true); `spatialDims` 2: a 2d configuration's [1, y, x]. */
+export function augmentationGeometry(finalPatchSize: Triple, augment = true, spatialDims: 2 | 3 = 3): AugmentationGeometry {
+  if (spatialDims === 2) {
+    if (finalPatchSize[0] !== 1) throw new RangeError(`a 2d patch is one slice deep, got [${finalPatchSize.join(', ')}]`);
+    const inPlane = [finalPatchSize[1], finalPatchSize[2]];
+    const maxAngle = (Math.max(...inPlane) / Math.min(...inPlane) > ELONGATED_2D_PATCH ? 15 : 180) * DEGREE;
+    const rotationRangeRad: [number, number] = [-maxAngle, maxAngle];
+    // get_patch_size in 2D: the slice's vector rotated in its plane, which is the rotation about axis 0.
+    const angle = Math.min(90 * DEGREE, maxAngle);
+    const rotated = rotateAboutX(finalPatchSize, angle);
+    const minScale = Math.min(...PATCH_SIZE_SCALE_RANGE);
+    const sampled: Triple = [1, ...[1, 2].map((axis) => Math.trunc(Math.max(finalPatchSize[axis]!, Math.abs(rotated[axis]!)) / minScale))] as Triple;
+    return { finalPatchSize: [...finalPatchSize], sampledPatchSize: augment ? sampled : [...finalPatchSize], dummy2d: true, rotationRangeRad, mirrorAxes: [1, 2], spatialDims: 2 };
+  }
   const dummy2d = isDummy2d(finalPatchSize);
   const maxAngle = (dummy2d ? 180 : 30) * DEGREE;
   const rotationRangeRad: [number, number] = [-maxAngle, maxAngle];
