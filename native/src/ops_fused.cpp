@@ -1,13 +1,11 @@
 // Instance normalisation (affine, statistics from the input) followed by leaky ReLU, as one op with
-// its own backward: nnU-Net's ConvDropoutNormReLU without dropout, for float32 or bfloat16
-// activations [B, C, ...] (weight and bias float32, as under autocast) on the CPU. Composed of at::instance_norm and at::leaky_relu_ the forward passes over the activation
+// its own backward: nnU-Net's ConvDropoutNormReLU without dropout, for float32 [B, C, ...] on the
+// CPU. Composed of at::instance_norm and at::leaky_relu_ the forward passes over the activation
 // five times (two for the statistics, read + write to normalise, read + write for the ReLU) and
 // the backward eight; here three and five. Mean and biased variance accumulated in double as in
 // ATen's batch-norm kernels; y = (x - mean) * (rstd * gamma) + beta (ATen: x * a + (beta - mean * a),
-// which loses digits to cancellation when rstd is large). bfloat16 is read into float, computed in
-// float and rounded once to nearest even on the way out (composed: after the norm and again after
-// the ReLU's product). Other dtypes, devices or layouts take the composed path (at::instance_norm
-// + leaky_relu_).
+// which loses digits to cancellation when rstd is large).
+// Other dtypes, devices or layouts take the composed path (ops_nn.cpp InstanceNorm + leaky_relu_).
 #include "common.h"
 
 #include <ATen/Parallel.h>
@@ -28,21 +26,6 @@ constexpr int64_t kLanes = 4;
 inline V Load(const float* p) { return *reinterpret_cast<const VU*>(p); }
 inline void Store(float* p, V v) { *reinterpret_cast<VU*>(p) = v; }
 inline V Splat(float a) { return V{a, a, a, a}; }
-// bfloat16: the upper half of a float; stored rounded to nearest even (NaN stays a quiet NaN), as
-// c10::BFloat16(float) rounds.
-typedef uint16_t H4 __attribute__((vector_size(8), aligned(2), may_alias));
-typedef uint32_t U4 __attribute__((vector_size(16)));
-typedef int32_t I4 __attribute__((vector_size(16)));
-inline V Load(const c10::BFloat16* p) {
-  const U4 bits = __builtin_convertvector(*reinterpret_cast<const H4*>(p), U4) << 16;
-  return reinterpret_cast<const V&>(bits);
-}
-inline void Store(c10::BFloat16* p, V v) {
-  const U4 bits = reinterpret_cast<const U4&>(v);
-  const U4 rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
-  const I4 nan = v != v;
-  *reinterpret_cast<H4*>(p) = __builtin_convertvector(nan ? U4{0x7FC0u, 0x7FC0u, 0x7FC0u, 0x7FC0u} : rounded, H4);
-}
 inline float Lanes(V v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 
 // The normalised, scaled and shifted value, (x - mean) * (rstd * gamma) + beta, and the leaky
@@ -72,108 +55,53 @@ std::array<double, K> BlockSums(int64_t n, FV vector, FS scalar) {
   return total;
 }
 
-// Forward over planes [begin, end) of n voxels: statistics, then y = leaky_relu((x - mean) * rstd * gamma + beta).
-template <typename T>
-void ForwardPlanes(int64_t begin, int64_t end, int64_t n, int64_t channels, const T* xd, const float* gd, const float* bd, double eps, float s,
-                   T* yd, float* md, float* rd) {
-  for (int64_t p = begin; p < end; p++) {
-    const T* xp = xd + p * n;
-    const double mu = BlockSums<1>(
-        n, [&](int64_t i, std::array<V, 2>& a) { a[0] += Load(xp + i); a[1] += Load(xp + i + kLanes); },
-        [&](int64_t i, std::array<float, 1>& r) { r[0] += static_cast<float>(xp[i]); })[0] / n;
-    const float muf = static_cast<float>(mu);
-    const V muv = Splat(muf);
-    const double var = BlockSums<1>(
-        n,
-        [&](int64_t i, std::array<V, 2>& a) {
-          const V d0 = Load(xp + i) - muv, d1 = Load(xp + i + kLanes) - muv;
-          a[0] += d0 * d0;
-          a[1] += d1 * d1;
-        },
-        [&](int64_t i, std::array<float, 1>& r) { const float d = static_cast<float>(xp[i]) - muf; r[0] += d * d; })[0] / n;
-    const float invf = static_cast<float>(1.0 / std::sqrt(var + eps));
-    md[p] = muf;
-    rd[p] = invf;
-    const int64_t c = p % channels;
-    const float scale = static_cast<float>(static_cast<double>(invf) * gd[c]), shift = bd[c];
-    const V scalev = Splat(scale), shiftv = Splat(shift), slopev = Splat(s);
-    T* yp = yd + p * n;
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-      const V z = Affine(Load(xp + i), muv, scalev, shiftv);
-      Store(yp + i, z * Slope(z, slopev));
-    }
-    for (; i < n; i++) {
-      const float z = Affine(static_cast<float>(xp[i]), muf, scale, shift);
-      yp[i] = static_cast<T>(z > 0 ? z : z * s);
-    }
-  }
-}
-
-// Backward over planes [begin, end): dx, and per plane the sums of g and g * xhat (g: the ReLU's
-// gradient, dy where the forward's output was positive, slope * dy elsewhere).
-template <typename T>
-void BackwardPlanes(int64_t begin, int64_t end, int64_t n, int64_t channels, const T* xd, const T* dyd, const float* gd, const float* bd,
-                    const float* md, const float* rd, float s, T* dxd, double* sg, double* sgx) {
-  for (int64_t p = begin; p < end; p++) {
-    const int64_t c = p % channels;
-    const float mu = md[p], r = rd[p], gamma = gd[c], beta = bd[c];
-    const float scale = static_cast<float>(static_cast<double>(r) * gamma);
-    const T* xp = xd + p * n;
-    const T* dyp = dyd + p * n;
-    const V muv = Splat(mu), rv = Splat(r), scalev = Splat(scale), betav = Splat(beta), slopev = Splat(s);
-    auto g = [&](int64_t i, float x) { const float dy = static_cast<float>(dyp[i]); return Affine(x, mu, scale, beta) > 0 ? dy : dy * s; };
-    const auto sums = BlockSums<2>(
-        n,
-        [&](int64_t i, std::array<V, 4>& a) {
-          for (int h = 0; h < 2; h++) {
-            const V x = Load(xp + i + h * kLanes);
-            const V gv = Load(dyp + i + h * kLanes) * Slope(Affine(x, muv, scalev, betav), slopev);
-            a[h] += gv;
-            a[2 + h] += gv * ((x - muv) * rv);
-          }
-        },
-        [&](int64_t i, std::array<float, 2>& t) {
-          const float x = static_cast<float>(xp[i]), gi = g(i, x);
-          t[0] += gi;
-          t[1] += gi * ((x - mu) * r);
-        });
-    sg[p] = sums[0];
-    sgx[p] = sums[1];
-    // dx = rstd * gamma * (g - mean(g) - xhat * mean(g * xhat))
-    const float k = r * gamma, ma = static_cast<float>(sums[0] / n), mb = static_cast<float>(sums[1] / n);
-    const V kv = Splat(k), mav = Splat(ma), mbv = Splat(mb);
-    T* dxp = dxd + p * n;
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-      const V x = Load(xp + i);
-      const V gv = Load(dyp + i) * Slope(Affine(x, muv, scalev, betav), slopev);
-      Store(dxp + i, kv * (gv - mav - ((x - muv) * rv) * mbv));
-    }
-    for (; i < n; i++) {
-      const float x = static_cast<float>(xp[i]);
-      dxp[i] = static_cast<T>(k * (g(i, x) - ma - ((x - mu) * r) * mb));
-    }
-  }
-}
-
 struct InstanceNormLeakyRelu : public torch::autograd::Function<InstanceNormLeakyRelu> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps, double slope) {
     const int64_t planes = x.size(0) * x.size(1), channels = x.size(1);
     const int64_t n = x.numel() / planes;
     at::Tensor y = at::empty_like(x, at::MemoryFormat::Contiguous);
-    at::Tensor mean = at::empty({planes}, x.options().dtype(at::kFloat));
-    at::Tensor rstd = at::empty({planes}, x.options().dtype(at::kFloat));
+    at::Tensor mean = at::empty({planes}, x.options());
+    at::Tensor rstd = at::empty({planes}, x.options());
+    const float* xd = x.data_ptr<float>();
     const float* gd = weight.data_ptr<float>();
     const float* bd = bias.data_ptr<float>();
+    float* yd = y.data_ptr<float>();
     float* md = mean.data_ptr<float>();
     float* rd = rstd.data_ptr<float>();
     const float s = static_cast<float>(slope);
     at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
-      if (x.scalar_type() == at::kFloat) {
-        ForwardPlanes(begin, end, n, channels, x.data_ptr<float>(), gd, bd, eps, s, y.data_ptr<float>(), md, rd);
-      } else {
-        ForwardPlanes(begin, end, n, channels, x.data_ptr<c10::BFloat16>(), gd, bd, eps, s, y.data_ptr<c10::BFloat16>(), md, rd);
+      for (int64_t p = begin; p < end; p++) {
+        const float* xp = xd + p * n;
+        const double mu = BlockSums<1>(
+            n, [&](int64_t i, std::array<V, 2>& a) { a[0] += Load(xp + i); a[1] += Load(xp + i + kLanes); },
+            [&](int64_t i, std::array<float, 1>& r) { r[0] += xp[i]; })[0] / n;
+        const float muf = static_cast<float>(mu);
+        const V muv = Splat(muf);
+        const double var = BlockSums<1>(
+            n,
+            [&](int64_t i, std::array<V, 2>& a) {
+              const V d0 = Load(xp + i) - muv, d1 = Load(xp + i + kLanes) - muv;
+              a[0] += d0 * d0;
+              a[1] += d1 * d1;
+            },
+            [&](int64_t i, std::array<float, 1>& r) { const float d = xp[i] - muf; r[0] += d * d; })[0] / n;
+        const double inv = 1.0 / std::sqrt(var + eps);
+        const float invf = static_cast<float>(inv);
+        md[p] = muf;
+        rd[p] = invf;
+        const int64_t c = p % channels;
+        const float scale = static_cast<float>(static_cast<double>(invf) * gd[c]), shift = bd[c];
+        const V scalev = Splat(scale), shiftv = Splat(shift), slopev = Splat(s);
+        float* yp = yd + p * n;
+        int64_t i = 0;
+        for (; i + kLanes <= n; i += kLanes) {
+          const V z = Affine(Load(xp + i), muv, scalev, shiftv);
+          Store(yp + i, z * Slope(z, slopev));
+        }
+        for (; i < n; i++) {
+          const float z = Affine(xp[i], muf, scale, shift);
+          yp[i] = z > 0 ? z : z * s;
+        }
       }
     });
     ctx->save_for_backward({x, weight, bias, mean, rstd});
@@ -187,24 +115,64 @@ struct InstanceNormLeakyRelu : public torch::autograd::Function<InstanceNormLeak
     const at::Tensor& weight = saved[1];
     const at::Tensor& bias = saved[2];
     const float s = static_cast<float>(ctx->saved_data["slope"].toDouble());
-    const at::Tensor dy = grads[0].to(x.scalar_type()).contiguous();
+    const at::Tensor dy = grads[0].contiguous();
     const int64_t planes = x.size(0) * x.size(1), channels = x.size(1);
     const int64_t n = x.numel() / planes;
     at::Tensor dx = at::empty_like(x, at::MemoryFormat::Contiguous);
     at::Tensor sumG = at::empty({planes}, x.options().dtype(at::kDouble));
     at::Tensor sumGx = at::empty({planes}, x.options().dtype(at::kDouble));
+    const float* xd = x.data_ptr<float>();
+    const float* dyd = dy.data_ptr<float>();
     const float* gd = weight.data_ptr<float>();
     const float* bd = bias.data_ptr<float>();
     const float* md = saved[3].data_ptr<float>();
     const float* rd = saved[4].data_ptr<float>();
+    float* dxd = dx.data_ptr<float>();
     double* sg = sumG.data_ptr<double>();
     double* sgx = sumGx.data_ptr<double>();
     at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
-      if (x.scalar_type() == at::kFloat) {
-        BackwardPlanes(begin, end, n, channels, x.data_ptr<float>(), dy.data_ptr<float>(), gd, bd, md, rd, s, dx.data_ptr<float>(), sg, sgx);
-      } else {
-        BackwardPlanes(begin, end, n, channels, x.data_ptr<c10::BFloat16>(), dy.data_ptr<c10::BFloat16>(), gd, bd, md, rd, s,
-                       dx.data_ptr<c10::BFloat16>(), sg, sgx);
+      for (int64_t p = begin; p < end; p++) {
+        const int64_t c = p % channels;
+        const float mu = md[p], r = rd[p], gamma = gd[c], beta = bd[c];
+        const float scale = static_cast<float>(static_cast<double>(r) * gamma);
+        const float* xp = xd + p * n;
+        const float* dyp = dyd + p * n;
+        const V muv = Splat(mu), rv = Splat(r), scalev = Splat(scale), betav = Splat(beta), slopev = Splat(s);
+        // g: the ReLU's gradient (dy where the forward's output was positive, slope * dy elsewhere);
+        // sums of g and of g * xhat in one pass.
+        const auto sums = BlockSums<2>(
+            n,
+            [&](int64_t i, std::array<V, 4>& a) {
+              for (int h = 0; h < 2; h++) {
+                const V x = Load(xp + i + h * kLanes);
+                const V g = Load(dyp + i + h * kLanes) * Slope(Affine(x, muv, scalev, betav), slopev);
+                a[h] += g;
+                a[2 + h] += g * ((x - muv) * rv);
+              }
+            },
+            [&](int64_t i, std::array<float, 2>& t) {
+              const float z = Affine(xp[i], mu, scale, beta);
+              const float g = z > 0 ? dyp[i] : dyp[i] * s;
+              t[0] += g;
+              t[1] += g * ((xp[i] - mu) * r);
+            });
+        sg[p] = sums[0];
+        sgx[p] = sums[1];
+        // dx = rstd * gamma * (g - mean(g) - xhat * mean(g * xhat))
+        const float k = r * gamma, ma = static_cast<float>(sums[0] / n), mb = static_cast<float>(sums[1] / n);
+        const V kv = Splat(k), mav = Splat(ma), mbv = Splat(mb);
+        float* dxp = dxd + p * n;
+        int64_t i = 0;
+        for (; i + kLanes <= n; i += kLanes) {
+          const V x = Load(xp + i);
+          const V g = Load(dyp + i) * Slope(Affine(x, muv, scalev, betav), slopev);
+          Store(dxp + i, kv * (g - mav - ((x - muv) * rv) * mbv));
+        }
+        for (; i < n; i++) {
+          const float z = Affine(xp[i], mu, scale, beta);
+          const float g = z > 0 ? dyp[i] : dyp[i] * s;
+          dxp[i] = k * (g - ma - ((xp[i] - mu) * r) * mb);
+        }
       }
     });
     const int64_t batch = x.size(0);
@@ -214,14 +182,12 @@ struct InstanceNormLeakyRelu : public torch::autograd::Function<InstanceNormLeak
   }
 };
 
-// Float32 or bfloat16 activations with float32 affine parameters (what autocast hands the norm:
-// the conv's output in bfloat16, the parameters in float32), contiguous, on the CPU.
 bool Fusable(const at::Tensor& x, const c10::optional<at::Tensor>& weight, const c10::optional<at::Tensor>& bias) {
   if (!weight.has_value() || !bias.has_value() || !weight->defined() || !bias->defined()) return false;
-  const auto cpu = [](const at::Tensor& t) { return t.device().is_cpu() && t.layout() == at::kStrided && t.is_contiguous(); };
-  const auto type = x.scalar_type();
-  return x.dim() >= 3 && x.numel() > 0 && cpu(x) && cpu(*weight) && cpu(*bias) && (type == at::kFloat || type == at::kBFloat16) &&
-         weight->scalar_type() == at::kFloat && bias->scalar_type() == at::kFloat && weight->numel() == x.size(1) && bias->numel() == x.size(1);
+  if (at::autocast::is_cpu_enabled()) return false;
+  const auto cpuFloat = [](const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.layout() == at::kStrided; };
+  return x.dim() >= 3 && cpuFloat(x) && cpuFloat(*weight) && cpuFloat(*bias) && x.is_contiguous() && x.numel() > 0 &&
+         weight->is_contiguous() && bias->is_contiguous() && weight->numel() == x.size(1) && bias->numel() == x.size(1);
 }
 
 // instanceNormLeakyRelu(x, weight|null, bias|null, eps, negativeSlope): leaky_relu(instance_norm(x)).
