@@ -135,6 +135,8 @@ function main(): void {
     results.bf16_speedup_over_fp32_ours_per_round = perRound;
     results.bf16_speedup_over_fp32_ours = median(perRound);
     results.bf16_speedup_over_fp32_pytorch = median(fp32.torch.map((f, i) => f.seconds_per_iter / bf16.torch[i]!.seconds_per_iter));
+    // The same by CPU seconds (user + system): steadier than wall time when other work shares the cores.
+    results.bf16_speedup_over_fp32_ours_cpu_time = median(fp32.ours.map((f, i) => f.cpu_seconds_per_iter / bf16.ours[i]!.cpu_seconds_per_iter));
   }
   report({
     benchmark: 'train-step',
