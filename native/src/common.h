@@ -100,6 +100,7 @@ struct OpDef {
 const std::vector<OpDef>& CreationOps();
 const std::vector<OpDef>& PointwiseOps();
 const std::vector<OpDef>& NnOps();
+const std::vector<OpDef>& FusedOps();
 const std::vector<OpDef>& ShapeOps();
 const std::vector<OpDef>& DistributedOps();
 const std::vector<OpDef>& AllocatorOps();

@@ -6,7 +6,7 @@
  * encoder, decoder and heads live (keyToEncoder/keyToDecoder/keyToHeads) so transfer works by name.
  */
 import { Module, ModuleList, Conv3d, ConvTranspose3d, InstanceNorm3d } from '../nn/index.js';
-import { cat, leakyReluInPlace, narrow, scope, type Tensor, type Device } from '../tensor/index.js';
+import { cat, instanceNormLeakyRelu, narrow, scope, type Tensor, type Device } from '../tensor/index.js';
 
 export interface UNetConfig {
   inputChannels: number;
@@ -61,7 +61,9 @@ export class ConvNormAct extends Module {
   forward(x: Tensor): Tensor {
     // A scope per block frees the conv output's handle at once: without autograd (inference) its
     // memory goes back immediately, as in PyTorch; with autograd the graph keeps what backward needs.
-    return scope(() => leakyReluInPlace(this.norm.forward(this.conv.forward(x)), this.negativeSlope));
+    // Norm and leaky ReLU as one op (the addon's fused kernel where it applies).
+    const norm = this.norm;
+    return scope(() => instanceNormLeakyRelu(this.conv.forward(x), norm.weight.value, norm.bias.value, norm.eps, this.negativeSlope));
   }
 }
 

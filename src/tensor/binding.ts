@@ -106,6 +106,7 @@ export interface TorchBinding {
   conv3d(x: H, w: H, bias: H | null, stride: Ints, padding: Ints, dilation: Ints, groups: number): H;
   convTranspose3d(x: H, w: H, bias: H | null, stride: Ints, padding: Ints, outputPadding: Ints, groups: number, dilation: Ints): H;
   instanceNorm(x: H, weight: H | null, bias: H | null, eps: number): H;
+  instanceNormLeakyRelu(x: H, weight: H | null, bias: H | null, eps: number, negativeSlope: number): H;
   layerNorm(x: H, normalizedShape: Ints, weight: H | null, bias: H | null, eps: number): H;
   linear(x: H, w: H, bias: H | null): H;
   matmul(a: H, b: H): H;

@@ -45,6 +45,16 @@ export function instanceNorm(x: Tensor, weight: Tensor | null, bias: Tensor | nu
   return call('instanceNorm', [x, weight, bias], (hs) => binding.instanceNorm(h(hs, 0), hs[1] ?? null, hs[2] ?? null, eps));
 }
 
+/**
+ * leaky_relu(instance_norm(x, weight, bias, eps), negativeSlope): nnU-Net's norm + non-linearity as
+ * one op. Affine float32 on the CPU outside autocast runs the addon's fused kernel with its own
+ * backward (three passes over the activation forward, five backward, against five and eight
+ * composed); anything else runs instanceNorm then leaky ReLU in place.
+ */
+export function instanceNormLeakyRelu(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number, negativeSlope: number): Tensor {
+  return call('instanceNormLeakyRelu', [x, weight, bias], (hs) => binding.instanceNormLeakyRelu(h(hs, 0), hs[1] ?? null, hs[2] ?? null, eps, negativeSlope));
+}
+
 export function layerNorm(x: Tensor, normalizedShape: number[], weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
   return call('layerNorm', [x, weight, bias], (hs) =>
     binding.layerNorm(h(hs, 0), normalizedShape, hs[1] ?? null, hs[2] ?? null, eps));

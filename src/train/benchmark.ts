@@ -56,6 +56,8 @@ export interface TrainStepBenchResult {
   params: number;
   seconds_per_iter: number;
   seconds_all: number[];
+  /** Median CPU seconds (user + system, all threads) per iteration: less sensitive than wall time to other processes on the cores. */
+  cpu_seconds_per_iter: number;
   peak_rss_mib: number;
   losses: number[];
 }
@@ -106,13 +108,17 @@ export function benchmarkTrainStep(options: Partial<TrainStepBenchOptions> = {})
   });
   const parts = { model, optimizer, device: o.device, precision: o.precision, weights: deepSupervisionWeights(numOutputs) };
   const seconds: number[] = [];
+  const cpuSeconds: number[] = [];
   const losses: number[] = [];
   for (let i = 0; i < o.warmup + o.iterations; i++) {
     const start = process.hrtime.bigint();
+    const cpuStart = process.cpuUsage();
     const result = trainStep(parts, x, targets);
     const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+    const cpu = process.cpuUsage(cpuStart);
     if (i >= o.warmup) {
       seconds.push(elapsed);
+      cpuSeconds.push((cpu.user + cpu.system) / 1e6);
       losses.push(result.loss);
     }
   }
@@ -133,6 +139,7 @@ export function benchmarkTrainStep(options: Partial<TrainStepBenchOptions> = {})
     params,
     seconds_per_iter: median(seconds),
     seconds_all: seconds,
+    cpu_seconds_per_iter: median(cpuSeconds),
     peak_rss_mib: process.resourceUsage().maxRSS / 1024,
     losses,
   };
