@@ -4,7 +4,9 @@
  * phantoms, in process. The cascade's previous-stage inputs are the lowres predictions of the fold
  * that held each case out, equal to what our Predictor gives for that case and fold; its batches
  * carry them one-hot after the image; its network takes C + K - 1 channels; the run predicts
- * directly; and lowres runs that cannot serve are refused before anything is written.
+ * directly; and lowres runs that cannot serve are refused before anything is written. The same
+ * with the planner's own 3d_lowres and 3d_cascade_fullres entries (train --configuration), whose
+ * export keys each stage by its nnU-Net name.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -180,4 +182,39 @@ test('export refuses a cascade whose previous stage lacks its fold, and --format
   await assert.rejects(exportOnnx(at('cascade', 'fold_0'), at('cascade.onnx')), (e: unknown) => e instanceof InputError && e.code === 'not-exportable'
     && /3d_cascade_fullres stage after '3d_lowres'.*one ONNX model cannot hold; ONNX exports one-stage models \(3d_fullres, 3d_lowres, 2d\): export the cascade with --format nnunet$/.test(e.message));
   assert.equal(fs.existsSync(at('cascade.onnx')), false);
+});
+
+test("the planner's own 3d_lowres and 3d_cascade_fullres: lowres folds and the cascade trained by --configuration export as nnU-Net's pair and predict as the runs do", async () => {
+  const { dataset, plan, base } = await setup();
+  // The tiny preset on these phantoms plans a low resolution, so plan.json lists both stages.
+  const planned = plan.configurations?.['3d_lowres'];
+  assert.ok(planned !== undefined && plan.configurations?.['3d_cascade_fullres'] !== undefined, 'the plan lists 3d_lowres and 3d_cascade_fullres');
+  for (const fold of [0, 1]) await trainCommand({ ...base(at('planned-lowres', `fold_${fold}`), at('plan.json'), fold, at('planned-lowres-cache')), configuration: '3d_lowres' });
+  await trainCommand({ ...base(at('planned-cascade', 'fold_0'), at('plan.json'), 0, at('planned-cascade-cache')), configuration: '3d_cascade_fullres', previousStage: lowresPreviousStage(at('planned-lowres')) });
+  const runPlan = JSON.parse(fs.readFileSync(at('planned-cascade', 'fold_0', 'plan.json'), 'utf8')) as Plan;
+  assert.equal(runPlan.configuration.name, '3d_cascade_fullres');
+  assert.equal(runPlan.configuration.previousStage, '3d_lowres');
+
+  const out = at('planned-exported');
+  exportNnunet({ run: at('planned-cascade'), out });
+  const plans = JSON.parse(fs.readFileSync(path.join(out, 'nnUNetTrainer__nnUNetPlans__3d_cascade_fullres', 'plans.json'), 'utf8')) as { configurations: Record<string, Record<string, unknown>> };
+  assert.deepEqual(Object.keys(plans.configurations).sort(), ['3d_cascade_fullres', '3d_fullres', '3d_lowres']);
+  assert.deepEqual(plans.configurations['3d_cascade_fullres'], { inherits_from: '3d_fullres', previous_stage: '3d_lowres' });
+  assert.deepEqual(plans.configurations['3d_lowres']!.spacing, planned.targetSpacing);
+  assert.deepEqual(plans.configurations['3d_fullres']!.spacing, plan.configuration.targetSpacing);
+
+  const options = { mirrorAxes: [], skipBackground: false } as const;
+  const exported = Predictor.fromCheckpoints(resolveCheckpoints(out, undefined, { configuration: '3d_cascade_fullres' }), { ...options, configuration: '3d_cascade_fullres' });
+  const ours = Predictor.fromCheckpoints([at('planned-cascade', 'fold_0', 'checkpoint_final.safetensors')], options);
+  try {
+    const raw = listRawCases(dataset)[3]!;
+    const images = await Promise.all(raw.images.map((file) => readNifti(file)));
+    const a = exported.predictCase(images, { probabilities: true });
+    const b = ours.predictCase(images, { probabilities: true });
+    assert.deepEqual(a.segmentation.data, b.segmentation.data);
+    a.probabilities!.forEach((volume, k) => assert.deepEqual(volume.data, b.probabilities![k]!.data, `class ${k}`));
+  } finally {
+    exported.dispose();
+    ours.dispose();
+  }
 });
