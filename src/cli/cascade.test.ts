@@ -49,6 +49,28 @@ async function fixture() {
   return { dataset, plan, ids, split, base };
 }
 
+/**
+ * The exported dataset folder `out`, run as 3d_cascade_fullres, gives the cascade run's mask and
+ * probabilities on `raw`. Same options on both sides: no mirroring, every window (nnU-Net models
+ * skip none by default); the same float32 weights, plan and operations, so equal to the last bit.
+ */
+async function assertExportPredictsAsRun(out: string, run: string, raw: ReturnType<typeof listRawCases>[number]): Promise<void> {
+  const options = { mirrorAxes: [], skipBackground: false } as const;
+  const exported = Predictor.fromCheckpoints(resolveCheckpoints(out, undefined, { configuration: '3d_cascade_fullres' }), { ...options, configuration: '3d_cascade_fullres' });
+  const ours = Predictor.fromCheckpoints([path.join(run, 'checkpoint_final.safetensors')], options);
+  try {
+    assert.equal(exported.engines[0]!.inputChannels, ours.engines[0]!.inputChannels);
+    const images = await Promise.all(raw.images.map((file) => readNifti(file)));
+    const a = exported.predictCase(images, { probabilities: true });
+    const b = ours.predictCase(images, { probabilities: true });
+    assert.deepEqual(a.segmentation.data, b.segmentation.data);
+    a.probabilities!.forEach((volume, k) => assert.deepEqual(volume.data, b.probabilities![k]!.data, `class ${k}`));
+  } finally {
+    exported.dispose();
+    ours.dispose();
+  }
+}
+
 let shared: ReturnType<typeof fixture> | null = null;
 const setup = () => (shared ??= fixture());
 
@@ -150,23 +172,7 @@ test('export --format nnunet of the cascade: one dataset folder with 3d_lowres a
   assert.deepEqual(plans.configurations['3d_lowres']!.spacing, lowresPlan.configuration.targetSpacing);
   assert.equal(fs.readFileSync(path.join(out, 'nnUNetTrainer__nnUNetPlans__3d_lowres', 'plans.json'), 'utf8'), fs.readFileSync(path.join(out, 'nnUNetTrainer__nnUNetPlans__3d_cascade_fullres', 'plans.json'), 'utf8'));
 
-  // Same options on both sides: no mirroring, every window (nnU-Net models skip none by default).
-  const options = { mirrorAxes: [], skipBackground: false } as const;
-  const exported = Predictor.fromCheckpoints(resolveCheckpoints(out, undefined, { configuration: '3d_cascade_fullres' }), { ...options, configuration: '3d_cascade_fullres' });
-  const ours = Predictor.fromCheckpoints([at('cascade', 'fold_0', 'checkpoint_final.safetensors')], options);
-  try {
-    assert.equal(exported.engines[0]!.inputChannels, ours.engines[0]!.inputChannels);
-    const raw = listRawCases(dataset)[2]!;
-    const images = await Promise.all(raw.images.map((file) => readNifti(file)));
-    const a = exported.predictCase(images, { probabilities: true });
-    const b = ours.predictCase(images, { probabilities: true });
-    assert.deepEqual(a.segmentation.data, b.segmentation.data);
-    // The same float32 weights, plan and operations on both sides: the probabilities agree to the last bit.
-    a.probabilities!.forEach((volume, k) => assert.deepEqual(volume.data, b.probabilities![k]!.data, `class ${k}`));
-  } finally {
-    exported.dispose();
-    ours.dispose();
-  }
+  await assertExportPredictsAsRun(out, at('cascade', 'fold_0'), listRawCases(dataset)[2]!);
 });
 
 test('export refuses a cascade whose previous stage lacks its fold, and --format onnx names what it exports', async () => {
@@ -203,18 +209,5 @@ test("the planner's own 3d_lowres and 3d_cascade_fullres: lowres folds and the c
   assert.deepEqual(plans.configurations['3d_lowres']!.spacing, planned.targetSpacing);
   assert.deepEqual(plans.configurations['3d_fullres']!.spacing, plan.configuration.targetSpacing);
 
-  const options = { mirrorAxes: [], skipBackground: false } as const;
-  const exported = Predictor.fromCheckpoints(resolveCheckpoints(out, undefined, { configuration: '3d_cascade_fullres' }), { ...options, configuration: '3d_cascade_fullres' });
-  const ours = Predictor.fromCheckpoints([at('planned-cascade', 'fold_0', 'checkpoint_final.safetensors')], options);
-  try {
-    const raw = listRawCases(dataset)[3]!;
-    const images = await Promise.all(raw.images.map((file) => readNifti(file)));
-    const a = exported.predictCase(images, { probabilities: true });
-    const b = ours.predictCase(images, { probabilities: true });
-    assert.deepEqual(a.segmentation.data, b.segmentation.data);
-    a.probabilities!.forEach((volume, k) => assert.deepEqual(volume.data, b.probabilities![k]!.data, `class ${k}`));
-  } finally {
-    exported.dispose();
-    ours.dispose();
-  }
+  await assertExportPredictsAsRun(out, at('planned-cascade', 'fold_0'), listRawCases(dataset)[3]!);
 });
