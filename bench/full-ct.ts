@@ -12,21 +12,31 @@
  * - margins: no prediction; the un-mirrored pass of 13 windows spread over the CT (bf16 where
  *   native), each one's class-1-minus-class-0 logit range and the fraction of its voxels within
  *   0.5 logit of the boundary (what adaptive mirroring decides on),
- * each in its own process, timed from outside (wall) and by its own stages (`--json`).
+ * each in its own process, timed from outside (wall, and user + system CPU seconds by /usr/bin/time)
+ * and by its own stages (`--json`).
+ * The network: by default a one-iteration run on the phantom itself. --train-cases N trains it
+ * instead on N other phantoms of the same size (seed 1; the timed CT is seed 0, case 0) for
+ * --epochs E x --iters I iterations (`--precision auto`), so that its masks mean something and
+ * adaptive mirroring decides as it does on a trained model; --run DIR keeps that run in DIR (or
+ * reuses DIR when it holds a run already). Each mode's mask is then compared with the phantom's
+ * label (DSC, NSD at 1 mm) and with `tta-full`'s (equal voxels, DSC) where that mode ran.
  * --slices N resamples the phantom along z to N slices first (linear, the same 312 mm; e.g. 300 for
  * the 512 x 512 x 300 CT whose memory issue 14 bounds); predict resamples it to the plan's spacing
  * and its logits back to N slices.
- * Usage: npx tsx bench/full-ct.ts [--modes fp32,default,fast,fast-x2,tta,tta-full] [--size paper] [--slices N] [--out FILE]
+ * Usage: npx tsx bench/full-ct.ts [--modes fp32,default,fast,fast-x2,tta,tta-full] [--size paper] [--slices N]
+ *        [--train-cases N [--epochs E] [--iters I]] [--run DIR] [--out FILE]
  * Prints one JSON object with the CPU.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuInfo } from '../src/core/index.js';
 import { writeSynthDataset, type SynthSize } from '../src/synth/index.js';
 import { readNifti, writeNifti } from '../src/io/index.js';
+import { dice, labelMask, normalizedSurfaceDice } from '../src/eval/index.js';
 import { preprocessCase, resampleVolumeToShape } from '../src/data/index.js';
 import type { Affine, Shape3 } from '../src/core/index.js';
 import { Predictor, paddedShape, paddingToPatch, slidingWindowBoxes, type Triple } from '../src/infer/index.js';
@@ -48,6 +58,11 @@ const MODES: Record<string, string[]> = {
 const modes = option('modes', 'fp32,default,fast,fast-x2').split(',');
 const size = option('size', 'paper') as SynthSize;
 const slices = Number(option('slices', '0'));
+const trainCases = Number(option('train-cases', '0'));
+const epochs = option('epochs', '4');
+const iters = option('iters', '50');
+const keptRun = option('run', '');
+if (!existsSync('/usr/bin/time')) throw new Error('bench/full-ct needs /usr/bin/time (Debian package time) for the CPU seconds of each run');
 
 interface CaseJson {
   shape: number[];
@@ -57,10 +72,11 @@ interface CaseJson {
 }
 
 /** One `predict` child: wall seconds from outside and its JSON record of the case. */
-function predict(run: string, image: string, out: string, extra: string[]): Promise<{ wall_seconds: number; case: CaseJson; stderr_tail: string }> {
+function predict(run: string, image: string, out: string, extra: string[]): Promise<{ wall_seconds: number; cpu_seconds: number; case: CaseJson; stderr_tail: string }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [cli, 'predict', '-m', run, '-i', image, '-o', out, '--json', '--verbose', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timing = `${out}.time`;
+    const child = spawn('/usr/bin/time', ['-o', timing, '-f', '%U %S', process.execPath, cli, 'predict', '-m', run, '-i', image, '-o', out, '--json', '--verbose', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
@@ -70,8 +86,9 @@ function predict(run: string, image: string, out: string, extra: string[]): Prom
       const wall = (performance.now() - started) / 1000;
       if (code !== 0) return reject(new Error(`predict ${extra.join(' ')} exited ${code}: ${stderr.slice(-2000)}`));
       const result = JSON.parse(stdout) as { cases: CaseJson[] };
+      const [user, system] = fs.readFileSync(timing, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
       const lines = stderr.split(/\r|\n/).filter((l) => l.trim() !== '' && !/^sliding window: \d+\/\d+/.test(l.trim()));
-      resolve({ wall_seconds: wall, case: result.cases[0]!, stderr_tail: lines.slice(-16).join('\n') });
+      resolve({ wall_seconds: wall, cpu_seconds: user! + system!, case: result.cases[0]!, stderr_tail: lines.slice(-16).join('\n') });
     });
   });
 }
@@ -108,11 +125,35 @@ async function unmirroredMargins(run: string, image: string) {
   }
 }
 
+/** Each mode's mask against the label (DSC, NSD at 3 mm) and against `tta-full`'s (equal voxels, DSC). */
+async function masksAgainst(labelFile: string, folder: string, predicted: string[]) {
+  const label = await readNifti(labelFile);
+  const reference = { data: labelMask(label.data, 1), shape: label.shape };
+  const maps: Record<string, { labels: Uint8Array; mask: { data: Uint8Array; shape: typeof label.shape } }> = {};
+  for (const mode of predicted) {
+    const mask = await readNifti(path.join(folder, `${mode}.nii.gz`));
+    maps[mode] = { labels: Uint8Array.from(mask.data as ArrayLike<number>), mask: { data: labelMask(mask.data, 1), shape: mask.shape } };
+  }
+  const full = maps['tta-full'];
+  return Object.fromEntries(predicted.map((mode) => {
+    const m = maps[mode]!;
+    let same = 0;
+    if (full !== undefined) for (let i = 0; i < m.labels.length; i++) if (m.labels[i] === full.labels[i]) same++;
+    return [mode, {
+      dice_to_label: dice(m.mask, reference),
+      nsd_3mm_to_label: normalizedSurfaceDice(m.mask, reference, label.spacing, 3),
+      foreground_voxels: m.mask.data.reduce((n, v) => n + v, 0),
+      ...(full !== undefined ? { equal_voxels_to_tta_full: same / m.labels.length, dice_to_tta_full_mask: dice(m.mask, full.mask) } : {}),
+    }];
+  }));
+}
+
 let shape: number[] | null = null;
 function summarize(r: Awaited<ReturnType<typeof predict>>) {
   shape ??= r.case.shape;
   return {
     wall_seconds: r.wall_seconds,
+    cpu_seconds: r.cpu_seconds,
     peak_rss_mib: Math.max(...Object.values(r.case.peakRssMiB)),
     windows: r.case.windows,
     stages_seconds: r.case.seconds,
@@ -126,9 +167,23 @@ try {
   const dataset = path.join(dir, 'ct');
   await writeSynthDataset({ kind: 'covid', cases: 1, out: dataset, seed: 0, size });
   const image = path.join(dataset, 'imagesTr', 'covid_000_0000.nii.gz');
-  const run = path.join(dir, 'run');
-  process.stderr.write('bench/full-ct: a one-iteration run of the cpu preset ...\n');
-  execFileSync(process.execPath, [cli, 'train', '--dataset', dataset, '--out', run, '--preset', 'cpu', '--epochs', '1', '--iters-per-epoch', '1', '--val-iters', '1', '--fold', 'all'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const run = keptRun !== '' ? path.resolve(keptRun) : path.join(dir, 'run');
+  let training: Record<string, unknown>;
+  if (fs.existsSync(path.join(run, 'checkpoint_final.safetensors'))) {
+    process.stderr.write(`bench/full-ct: the run in ${run} ...\n`);
+    training = { reused_run: run };
+  } else if (trainCases > 0) {
+    const trainSet = path.join(dir, 'train');
+    await writeSynthDataset({ kind: 'covid', cases: trainCases, out: trainSet, seed: 1, size });
+    process.stderr.write(`bench/full-ct: the cpu preset trained on ${trainCases} other phantoms, ${epochs} x ${iters} iterations ...\n`);
+    const started = performance.now();
+    execFileSync(process.execPath, [cli, 'train', '--dataset', trainSet, '--out', run, '--preset', 'cpu', '--epochs', epochs, '--iters-per-epoch', iters, '--val-iters', '2', '--fold', 'all', '--precision', 'auto'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    training = { cases: `synth --kind covid --size ${size} --seed 1 --cases ${trainCases}`, epochs: Number(epochs), iterations_per_epoch: Number(iters), precision: 'auto', wall_seconds: (performance.now() - started) / 1000 };
+  } else {
+    process.stderr.write('bench/full-ct: a one-iteration run of the cpu preset ...\n');
+    execFileSync(process.execPath, [cli, 'train', '--dataset', dataset, '--out', run, '--preset', 'cpu', '--epochs', '1', '--iters-per-epoch', '1', '--val-iters', '1', '--fold', 'all'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    training = { iterations: 1, on: 'the timed phantom' };
+  }
   // After training, so that the plan keeps the phantom's 2.6 mm.
   if (slices > 0) {
     const ct = await readNifti(image);
@@ -156,15 +211,21 @@ try {
     // Each mode as it ends (a long run that is stopped keeps what it measured).
     process.stderr.write(`bench/full-ct: ${mode} ${JSON.stringify(results[mode])}\n`);
   }
+  const accuracy = await masksAgainst(path.join(dataset, 'labelsTr', 'covid_000.nii.gz'), dir, Object.keys(results).filter((m) => MODES[m] !== undefined));
   const wall = (mode: string): number | null => (results[mode] as { wall_seconds?: number; wall_seconds_max?: number } | undefined)?.wall_seconds ?? (results[mode] as { wall_seconds_max?: number } | undefined)?.wall_seconds_max ?? null;
   const ratio = (a: string, b: string): number | null => (wall(a) !== null && wall(b) !== null ? wall(a)! / wall(b)! : null);
+  const cpu = (mode: string): number | null => (results[mode] as { cpu_seconds?: number } | undefined)?.cpu_seconds ?? null;
+  const cpuRatio = (a: string, b: string): number | null => (cpu(a) !== null && cpu(b) !== null ? cpu(a)! / cpu(b)! : null);
   const result = {
     benchmark: 'full-ct',
     cpu: cpuInfo(),
     phantom: { size, shape: shape, image: `synth --kind covid --size ${size} --seed 0${slices > 0 ? `, resampled along z to ${slices} slices` : ''}` },
     plan: { preset: 'cpu', patch: plan.configuration.patchSize, target_spacing: plan.configuration.targetSpacing, features: plan.configuration.network.featuresPerStage },
+    training,
     modes: results,
+    accuracy,
     ratios: { default_over_fp32: ratio('default', 'fp32'), fast_over_fp32: ratio('fast', 'fp32'), fast_x2_over_fast: ratio('fast-x2', 'fast'), tta_over_no_tta: ratio('tta', 'default'), tta_full_over_no_tta: ratio('tta-full', 'default') },
+    cpu_time_ratios: { tta_over_no_tta: cpuRatio('tta', 'default'), tta_full_over_no_tta: cpuRatio('tta-full', 'default') },
   };
   report(result);
 } finally {

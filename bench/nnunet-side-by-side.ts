@@ -15,7 +15,9 @@
  * imports but never calls on this path and Debian lacks (blosc2, SimpleITK, cc3d; torch._dynamo in
  * torch 1.13) are stood in for by the sitecustomize.py of bench/nnunet-source.ts, written into the
  * run's temporary folder: consulted only when the real module is absent (see the results README).
- * Usage: npx tsx bench/nnunet-side-by-side.ts --nnunet-src DIR [--size paper] [--crop Z,Y,X]
+ * --run DIR exports that trained run instead (e.g. the one bench/full-ct.ts --train-cases N --run DIR
+ * trained), so that adaptive mirroring decides as it does on a trained model.
+ * Usage: npx tsx bench/nnunet-side-by-side.ts --nnunet-src DIR [--size paper] [--crop Z,Y,X] [--run DIR]
  *        [--threads 2] [--workers 1] [--rounds 1] [--first nnunet|lesionseg] [--precisions fp32,auto] [--python /usr/bin/python3] [--out FILE]
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -42,6 +44,8 @@ const workers = Number(option('workers', '1'));
 const rounds = Number(option('rounds', '1'));
 const precisions = option('precisions', 'fp32').split(',');
 const sampleMs = Number(option('sample-ms', '200'));
+// A trained run of the plan (e.g. bench/full-ct.ts --train-cases N --run DIR) instead of a one-iteration one.
+const trainedRun = option('run', '');
 const nice = Number(option('nice', '5'));
 // Which side runs first in round 1 (then they alternate).
 const first = option('first', 'nnunet');
@@ -120,9 +124,13 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-nnunet-'));
 try {
   const dataset = path.join(dir, 'ct');
   await writeSynthDataset({ kind: 'covid', cases: 1, out: dataset, seed: 0, size });
-  const run = path.join(dir, 'run');
-  process.stderr.write('bench/nnunet-side-by-side: a one-iteration run of the cpu preset ...\n');
-  execFileSync(process.execPath, [cli, 'train', '--dataset', dataset, '--out', run, '--preset', 'cpu', '--epochs', '1', '--iters-per-epoch', '1', '--val-iters', '1', '--fold', 'all'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const run = trainedRun !== '' ? path.resolve(trainedRun) : path.join(dir, 'run');
+  if (trainedRun !== '') {
+    if (!fs.existsSync(path.join(run, 'checkpoint_final.safetensors'))) refuse(`--run ${trainedRun}: holds no checkpoint_final.safetensors`);
+  } else {
+    process.stderr.write('bench/nnunet-side-by-side: a one-iteration run of the cpu preset ...\n');
+    execFileSync(process.execPath, [cli, 'train', '--dataset', dataset, '--out', run, '--preset', 'cpu', '--epochs', '1', '--iters-per-epoch', '1', '--val-iters', '1', '--fold', 'all'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
   const model = path.join(dir, 'model');
   execFileSync(process.execPath, [cli, 'export', run, '--format', 'nnunet', '--out', model], { stdio: ['ignore', 'ignore', 'inherit'] });
   const folds = fs.readdirSync(model).filter((name) => /^fold_/.test(name)).map((name) => name.slice(5));
@@ -192,6 +200,7 @@ try {
     benchmark: 'nnunet-side-by-side',
     cpu: cpuInfo(),
     load_average_at_end: os.loadavg(),
+    model: trainedRun !== '' ? { trained_run: run, log: 'its log.jsonl' } : { iterations: 1 },
     case: { image: `synth --kind covid --size ${size} --seed 0${crop ? `, centre cropped to ${shape.join('x')}` : ''}`, shape, spacing_zyx_mm: ct.spacing },
     plan: { preset: 'cpu', patch: configuration.patch_size, spacing: configuration.spacing, windows_per_axis: windows, windows: windows.reduce((a, b) => a * b, 1), folds },
     config: { threads, nnunet_workers_npp_nps: workers, rounds, first, niceness_of_both_sides: os.getPriority() + nice, sample_ms: sampleMs, mirroring: 'on (defaults of both)', step: 0.5, args: args.join(' ') },
