@@ -15,7 +15,8 @@
  * each in its own process, timed from outside (wall, and user + system CPU seconds by /usr/bin/time)
  * and by its own stages (`--json`).
  * The network: by default a one-iteration run on the phantom itself. --train-cases N trains it
- * instead on N other phantoms of the same size (seed 1; the timed CT is seed 0, case 0) for
+ * instead on N other phantoms of the same size (seed 1; the timed CT is seed 0, case 0), with the
+ * plan `plan --preset cpu` makes of the timed phantom (the one-iteration run's grid and windows), for
  * --epochs E x --iters I iterations (`--precision auto`), so that its masks mean something and
  * adaptive mirroring decides as it does on a trained model; --run DIR keeps that run in DIR (or
  * reuses DIR when it holds a run already). Each mode's mask is then compared with the phantom's
@@ -177,8 +178,11 @@ try {
     await writeSynthDataset({ kind: 'covid', cases: trainCases, out: trainSet, seed: 1, size });
     process.stderr.write(`bench/full-ct: the cpu preset trained on ${trainCases} other phantoms, ${epochs} x ${iters} iterations ...\n`);
     const started = performance.now();
-    execFileSync(process.execPath, [cli, 'train', '--dataset', trainSet, '--out', run, '--preset', 'cpu', '--epochs', epochs, '--iters-per-epoch', iters, '--val-iters', '2', '--fold', 'all', '--precision', 'auto'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    training = { cases: `synth --kind covid --size ${size} --seed 1 --cases ${trainCases}`, epochs: Number(epochs), iterations_per_epoch: Number(iters), precision: 'auto', wall_seconds: (performance.now() - started) / 1000 };
+    // The plan of the timed phantom (as the one-iteration run has it: the same grid and windows).
+    const planFile = path.join(dir, 'plan.json');
+    execFileSync(process.execPath, [cli, 'plan', dataset, '--preset', 'cpu', '--out', planFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(process.execPath, [cli, 'train', '--dataset', trainSet, '--out', run, '--plan', planFile, '--epochs', epochs, '--iters-per-epoch', iters, '--val-iters', '2', '--fold', 'all', '--precision', 'auto'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    training = { cases: `synth --kind covid --size ${size} --seed 1 --cases ${trainCases}`, plan: 'lesionseg plan --preset cpu on the timed phantom', epochs: Number(epochs), iterations_per_epoch: Number(iters), precision: 'auto', wall_seconds: (performance.now() - started) / 1000 };
   } else {
     process.stderr.write('bench/full-ct: a one-iteration run of the cpu preset ...\n');
     execFileSync(process.execPath, [cli, 'train', '--dataset', dataset, '--out', run, '--preset', 'cpu', '--epochs', '1', '--iters-per-epoch', '1', '--val-iters', '1', '--fold', 'all'], { stdio: ['ignore', 'ignore', 'inherit'] });

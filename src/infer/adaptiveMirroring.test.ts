@@ -95,7 +95,7 @@ test('the sliding window mirrors exactly the windows that hold the rule\'s share
     scope(() => {
       const logits = slidingWindowPredict([gapNetwork], volumeWithLowGapAt(c.voxel[0], c.voxel[1], c.voxel[2]), {
         patchSize: [4, 8, 8], numClasses: 2, mirrorAxes: [0, 1, 2], windowsPerBatch: 2,
-        mirrorRule: { margin: 1, share: c.share }, onWindows: (w) => { counts = w; },
+        mirrorRule: { margin: 1, share: c.share }, onWindows: (w) => { counts = w; }, shareUniformWindows: false,
       });
       // Mirroring a pointwise network changes nothing: class 1's logit is the input everywhere.
       const values = logits.toFloat32Array();

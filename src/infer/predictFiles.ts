@@ -114,7 +114,7 @@ export function formatCaseStages(record: PredictedCaseRecord): string[] {
     row('  resample', s.preprocessSteps.resample, null, ' (to the plan\'s spacing)'),
     row('body mask', s.bodyMask, m.bodyMask),
     row('sliding window', s.slidingWindow, m.slidingWindow,
-      `; ${w.run} of ${w.total} windows run (${w.total - w.run} skipped as outside the body), ${(w.run / Math.max(s.slidingWindow, 1e-9)).toFixed(2)} windows/s, ${batchText(w.batch)}`),
+      `; ${w.run} of ${w.total} windows run (${w.total - w.run} skipped as outside the body${w.uniform !== undefined ? `, ${w.uniform} of one value sharing its pass` : ''}), ${w.passes ?? w.run} forward passes (${w.mirrored ?? 0} windows mirrored), ${(w.run / Math.max(s.slidingWindow, 1e-9)).toFixed(2)} windows/s, ${batchText(w.batch)}`),
     row('export', s.export, m.export),
     row('  resample back', s.resampleBack, null),
     row('  argmax', s.argmax, null, ' (and paste, transpose)'),

@@ -25,6 +25,7 @@ import { FULL_MIRROR_RULE, MirrorDecisions, type MirrorRule } from './adaptiveMi
 import { addMirroredPasses, mirrorCombinations, mirroredPasses, unmirroredTotal, type SpatialAxis } from './mirroring.js';
 import { drivePasses, drivePassesAsync, type PassGenerator } from './passes.js';
 import { paddedShape, paddingToPatch, slidingWindowBoxes, type Triple, type WindowBox } from './slidingWindow.js';
+import { findUniformWindows, uniformInput, uniformMirroredMean } from './uniformWindows.js';
 
 /** The resolved precision of the forward passes (core's Precision; `auto` is resolved at the edge). */
 export type InferencePrecision = Precision;
@@ -69,6 +70,12 @@ export interface SlidingWindowOptions {
   bodyMask?: { mask: Uint8Array; marginVoxels?: number };
   /** Told how many windows the volume has and how many were run through the network(s). */
   onWindows?: (counts: WindowCounts) => void;
+  /**
+   * Windows whose input is one value per channel (air, clipped) share one forward pass of that
+   * input and its flips (uniformWindows.ts): the same logits as running each, up to the bits the
+   * batch size changes. Default true; false runs every window through the network.
+   */
+  shareUniformWindows?: boolean;
 }
 
 export interface WindowCounts {
@@ -80,6 +87,8 @@ export interface WindowCounts {
   mirrored?: number;
   /** Windows per batch: the fixed size, or what the tuner measured and chose (`auto`). */
   batch?: number | BatchTunerReport;
+  /** Run windows whose input was one value per channel: they shared one pass per distinct input (counted in `passes`, mirrored ones in `mirrored`). */
+  uniform?: number;
 }
 
 /** `predict --fast`: no test-time mirroring and a step of 3/4 of the patch (about 2.4x fewer windows in 3D than 0.5). */
@@ -98,6 +107,14 @@ export const SLIDING_WINDOW_DEFAULTS = {
 
 function sameDevice(a: Device, b: Device): boolean {
   return a.type === b.type && (a.type === 'cpu' || a.index === (b as { index: number }).index);
+}
+
+/** The mean over the models of their host logits at [offset, offset + length) (a copy). */
+function ensembleMean(host: readonly Float32Array[], offset: number, length: number): Float32Array {
+  const mean = host[0]!.slice(offset, offset + length);
+  for (const other of host.slice(1)) for (let v = 0; v < length; v++) mean[v]! += other[offset + v]!;
+  if (host.length > 1) for (let v = 0; v < length; v++) mean[v]! /= host.length;
+  return mean;
 }
 
 /** [K, z, y, x] view of `accumulator` covering one window. */
@@ -125,6 +142,7 @@ interface ResolvedOptions {
   progress: ProgressReporter;
   bodyMask: SlidingWindowOptions['bodyMask'];
   onWindows: SlidingWindowOptions['onWindows'];
+  shareUniformWindows: boolean;
 }
 
 function resolveOptions(modelCount: number, data: Tensor, options: SlidingWindowOptions): ResolvedOptions {
@@ -145,6 +163,7 @@ function resolveOptions(modelCount: number, data: Tensor, options: SlidingWindow
     progress: options.progress ?? SILENT_PROGRESS,
     bodyMask: options.bodyMask,
     onWindows: options.onWindows,
+    shareUniformWindows: options.shareUniformWindows ?? true,
   };
 }
 
@@ -171,6 +190,7 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
   const weightHost = useGaussian ? gaussianImportanceMap(patch) : new Float32Array(patch[0] * patch[1] * patch[2]).fill(1);
   const passesPerMirroredWindow = mirrorCombinations(mirrorAxes).length;
   const mirrors = { mirrored: 0 };
+  const counts = { passes: 0 };
   const adaptive = passesPerMirroredWindow > 1 && options.mirrorRule.margin !== Infinity;
   const held: Tensor[] = [];
   const hold = (tensor: Tensor): Tensor => {
@@ -189,114 +209,219 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
     const checkClasses = (t: Tensor): void => {
       if (t.shape[1] !== options.numClasses) throw new RangeError(`the network returned ${t.shape[1]} classes, expected ${options.numClasses}`);
     };
-    /** Blend the models' logits of `group` (disposed here) into the accumulators, window by window in order. */
-    const accumulate = (perModel: Tensor[], group: readonly WindowBox[]): void => {
+    // Every forward pass goes through here, counted in windows (a stacked input of n windows is n).
+    const request = (model: number) => (input: Tensor): WindowPass => {
+      counts.passes += input.shape[0]!;
+      return { model, input };
+    };
+
+    // Windows of one value per channel (uniformWindows.ts): one forward pass per distinct input
+    // serves them all. Per distinct input and model: its float32 logits [1, K, ...]; per input, the
+    // ensemble's weighted blend of them (un-mirrored, mirrored) and, for the adaptive rule, their mean on the host.
+    const uniform = options.shareUniformWindows ? findUniformWindows(padded, boxes, patch) : null;
+    const kindOf = (i: number): number => (uniform === null ? -1 : uniform.kind[i]!);
+    const computeIndices = boxes.flatMap((_, i) => (kindOf(i) < 0 ? [i] : []));
+    const shared: { plain: Tensor[]; weighted: (Tensor | null)[]; host: Float32Array | null }[] = [];
+    function* shareUniform(kind: number, batch: number): PassGenerator<WindowPass, void> {
+      const entry = { plain: [] as Tensor[], weighted: [null, null] as (Tensor | null)[], host: null as Float32Array | null };
+      shared[kind] = entry;
+      // The pass runs at the batch size the windows run at (see batchTuner.ts on bits and batch sizes).
+      const input = uniformInput(uniform!.values[kind]!, batch > 0 ? batch : 2, patch, padded);
       try {
-        const summed = perModel[0]!;
-        for (const other of perModel.slice(1)) addInPlace(summed, other);
+        for (let model = 0; model < modelCount; model++) {
+          const output = yield request(model)(input);
+          try {
+            checkClasses(output);
+            entry.plain.push(scope(() => {
+              const row = narrow(output, 0, 0, 1);
+              return row.dtype === 'float32' ? clone(row) : cast(row, 'float32');
+            }));
+          } finally {
+            if (output !== input) output.dispose();
+          }
+        }
+      } finally {
+        input.dispose();
+      }
+    }
+    /** The weighted ensemble logits [K, ...] of uniform input `kind`, un-mirrored or mirrored, on the accumulator's device. */
+    const weightedUniform = (kind: number, mirrored: boolean): Tensor => {
+      const entry = shared[kind]!;
+      const slot = mirrored ? 1 : 0;
+      entry.weighted[slot] ??= scope(() => {
+        // The batch path's arithmetic (accumulate) on the one window.
+        const summed = mirrored ? uniformMirroredMean(entry.plain[0]!, mirrorAxes) : clone(entry.plain[0]!);
+        for (const other of entry.plain.slice(1)) addInPlace(summed, mirrored ? uniformMirroredMean(other, mirrorAxes) : other);
+        if (modelCount > 1) mulInPlace(summed, 1 / modelCount);
+        if (useGaussian) mulInPlace(summed, weightOnCompute);
+        return squeeze(sameDevice(accumulatorDevice, computeDevice) ? summed : to(summed, { device: accumulatorDevice }), 0);
+      });
+      return entry.weighted[slot]!;
+    };
+    /** The ensemble's mean un-mirrored logits of uniform input `kind` on the host (the adaptive rule's blend). */
+    const uniformHost = (kind: number): Float32Array => {
+      const entry = shared[kind]!;
+      entry.host ??= ensembleMean(entry.plain.map((t) => scope(() => contiguous(t).toFloat32Array())), 0, entry.plain[0]!.numel);
+      return entry.host;
+    };
+
+    /**
+     * Blend windows `group` (indices, in order) into the accumulators: window group[j] takes row
+     * row[j] of the models' logits `perModel` ([B, K, ...] each, disposed here), or where row[j] is
+     * -1 its uniform input's weighted logits (mirrored where `mirrored(j)`).
+     */
+    const accumulate = (perModel: Tensor[], group: readonly number[], row: readonly number[], mirrored: (j: number) => boolean): void => {
+      try {
+        // Made (once per input) outside the scope below, which would dispose them.
+        const uniformSources = group.map((i, j) => (row[j]! < 0 ? weightedUniform(kindOf(i), mirrored(j)) : null));
         scope(() => {
-          if (modelCount > 1) mulInPlace(summed, 1 / modelCount);
-          checkClasses(summed);
-          if (useGaussian) mulInPlace(summed, weightOnCompute);
-          const onAccumulator = sameDevice(accumulatorDevice, computeDevice) ? summed : to(summed, { device: accumulatorDevice });
-          group.forEach((box, b) => {
-            addInPlace(windowView(logits, box, patch, 1), squeeze(narrow(onAccumulator, 0, b, 1), 0));
-            addInPlace(windowView(weights, box, patch, 0), weightOnAccumulator);
-          });
+          let onAccumulator: Tensor | null = null;
+          if (perModel.length > 0) {
+            const summed = perModel[0]!;
+            for (const other of perModel.slice(1)) addInPlace(summed, other);
+            if (modelCount > 1) mulInPlace(summed, 1 / modelCount);
+            checkClasses(summed);
+            if (useGaussian) mulInPlace(summed, weightOnCompute);
+            onAccumulator = sameDevice(accumulatorDevice, computeDevice) ? summed : to(summed, { device: accumulatorDevice });
+          }
+          group.forEach((i, j) => scope(() => {
+            const source = uniformSources[j] ?? squeeze(narrow(onAccumulator!, 0, row[j]!, 1), 0);
+            addInPlace(windowView(logits, boxes[i]!, patch, 1), source);
+            addInPlace(windowView(weights, boxes[i]!, patch, 0), weightOnAccumulator);
+          }));
         });
       } finally {
         for (const t of perModel) t.dispose();
       }
     };
-    const stackWindows = (group: readonly WindowBox[]): Tensor => scope(() => stack(group.map((box) => windowView(padded, box, patch, 1)), 0));
+    /** Batch rows of `group`: the position of each non-uniform window among them, -1 for a uniform one. */
+    const rowsOf = (group: readonly number[]): number[] => {
+      let next = 0;
+      return group.map((i) => (kindOf(i) < 0 ? next++ : -1));
+    };
+    const stackWindows = (group: readonly number[]): Tensor => scope(() => stack(group.map((i) => windowView(padded, boxes[i]!, patch, 1)), 0));
     // Adaptive mirroring: each window's un-mirrored logits (per model) wait here until every window
     // overlapping it has run un-mirrored; then the rule decides it, and windows are blended in order.
     const decisions = adaptive ? new MirrorDecisions(boxes, shape, patch, weightHost, options.numClasses, options.mirrorRule) : null;
     const waiting = new Map<number, Tensor[]>();
     const ready: number[] = [];
+    let readyComputed = 0;
     let decided = 0;
     function* finish(group: number[]): PassGenerator<WindowPass, void> {
-      const rows = group.flatMap((i, b) => (decisions!.needsMirroring(i) ? [b] : []));
-      mirrors.mirrored += rows.length * modelCount;
-      const windows = rows.length > 0 ? stackWindows(group.map((i) => boxes[i]!)) : null;
+      const mirror = group.map((i) => decisions!.needsMirroring(i));
+      mirrors.mirrored += mirror.filter(Boolean).length * modelCount;
+      const computed = group.filter((i) => kindOf(i) < 0);
+      const row = rowsOf(group);
+      const rows = group.flatMap((_, j) => (row[j]! >= 0 && mirror[j] ? [row[j]!] : []));
+      const windows = rows.length > 0 ? stackWindows(computed) : null;
       const perModel: Tensor[] = [];
       try {
-        for (let model = 0; model < modelCount; model++) {
-          perModel.push(scope(() => cat(group.map((i) => waiting.get(i)![model]!), 0)));
-          if (windows !== null) yield* addMirroredPasses(windows, perModel[model]!, mirrorAxes, (input): WindowPass => ({ model, input }), rows);
+        for (let model = 0; model < (computed.length > 0 ? modelCount : 0); model++) {
+          perModel.push(scope(() => cat(computed.map((i) => waiting.get(i)![model]!), 0)));
+          if (windows !== null) yield* addMirroredPasses(windows, perModel[model]!, mirrorAxes, request(model), rows);
         }
       } catch (error) {
         for (const t of perModel) t.dispose();
         throw error;
       } finally {
         windows?.dispose();
-        for (const i of group) {
+        for (const i of computed) {
           for (const t of waiting.get(i)!) t.dispose();
           waiting.delete(i);
         }
       }
-      accumulate(perModel, group.map((i) => boxes[i]!));
+      accumulate(perModel, group, row, (j) => mirror[j]!);
     }
+    /** The first ready windows holding `computed` non-uniform ones (and the uniform ones among and after them). */
+    const takeReady = (computedCount: number): number[] => {
+      let taken = 0;
+      let n = 0;
+      while (n < ready.length && (kindOf(ready[n]!) >= 0 || taken < computedCount)) if (kindOf(ready[n++]!) < 0) taken++;
+      readyComputed -= taken;
+      return ready.splice(0, n);
+    };
 
     progress.start('sliding window', boxes.length);
     try {
       // The addon keeps the activations' blocks for the next batch of the same size; when the size
       // changes (the tuner's trials, the last batch) the old size's blocks would stay idle: drop them.
       let lastBatchSize = 0;
-      for (let first = 0; first < boxes.length; ) {
-        const batch = boxes.slice(first, first + (tuner === null ? windowsInBatch(fixedBatch, boxes.length - first) : tuner.next(boxes.length - first)));
-        const firstIndex = first;
-        first += batch.length;
-        if (batch.length !== lastBatchSize) emptyCpuCache();
-        lastBatchSize = batch.length;
-        const started = performance.now();
-        const windows = stackWindows(batch);
-        const perModel: Tensor[] = [];
-        try {
-          for (let model = 0; model < modelCount; model++) {
-            if (decisions === null) {
-              perModel.push(yield* mirroredPasses(windows, mirrorAxes, (input): WindowPass => ({ model, input })));
-              mirrors.mirrored += passesPerMirroredWindow > 1 ? batch.length : 0;
-            } else {
-              perModel.push(unmirroredTotal(yield { model, input: windows }, windows));
-              checkClasses(perModel[model]!);
-            }
-          }
-        } catch (error) {
-          for (const t of perModel) t.dispose();
-          throw error;
-        } finally {
-          windows.dispose();
+      // Windows 0 .. handed - 1 are blended (or added to the adaptive rule's blend).
+      let handed = 0;
+      for (let first = 0; handed < boxes.length; ) {
+        const left = computeIndices.length - first;
+        const size = left === 0 ? 0 : tuner === null ? windowsInBatch(fixedBatch, left) : tuner.next(left);
+        const batchIndices = computeIndices.slice(first, first + size);
+        first += size;
+        // This batch's windows and the uniform ones before them (after the last batch: all the rest).
+        const end = first < computeIndices.length ? batchIndices[batchIndices.length - 1]! + 1 : boxes.length;
+        const group = Array.from({ length: end - handed }, (_, j) => handed + j);
+        const row = rowsOf(group);
+        for (const i of group) {
+          if (kindOf(i) >= 0 && shared[kindOf(i)] === undefined) yield* shareUniform(kindOf(i), size > 0 ? size : lastBatchSize > 0 ? lastBatchSize : fixedBatch);
         }
-        tuner?.record(batch.length, (performance.now() - started) / 1000);
+        const perModel: Tensor[] = [];
+        if (size > 0) {
+          if (size !== lastBatchSize) emptyCpuCache();
+          lastBatchSize = size;
+          const started = performance.now();
+          const windows = stackWindows(batchIndices);
+          try {
+            for (let model = 0; model < modelCount; model++) {
+              if (decisions === null) {
+                perModel.push(yield* mirroredPasses(windows, mirrorAxes, request(model)));
+              } else {
+                perModel.push(unmirroredTotal(yield request(model)(windows), windows));
+                checkClasses(perModel[model]!);
+              }
+            }
+          } catch (error) {
+            for (const t of perModel) t.dispose();
+            throw error;
+          } finally {
+            windows.dispose();
+          }
+          tuner?.record(size, (performance.now() - started) / 1000);
+        }
         if (decisions === null) {
-          accumulate(perModel, batch);
+          if (passesPerMirroredWindow > 1) mirrors.mirrored += group.length * modelCount;
+          accumulate(perModel, group, row, () => passesPerMirroredWindow > 1);
         } else {
           // The ensemble's mean un-mirrored logits go into the rule's blend; each window's own wait for its decision.
-          const host = perModel.map((t) => scope(() => contiguous(t).toFloat32Array()));
-          const size = host[0]!.length / batch.length;
-          for (let b = 0; b < batch.length; b++) {
-            const mean = host[0]!.slice(b * size, (b + 1) * size);
-            for (const other of host.slice(1)) for (let v = 0; v < size; v++) mean[v]! += other[b * size + v]!;
-            if (modelCount > 1) for (let v = 0; v < size; v++) mean[v]! /= modelCount;
-            decisions.add(firstIndex + b, mean);
-            waiting.set(firstIndex + b, perModel.map((t) => scope(() => clone(narrow(t, 0, b, 1)))));
+          try {
+            const host = perModel.map((t) => scope(() => contiguous(t).toFloat32Array()));
+            const voxels = size > 0 ? host[0]!.length / size : 0;
+            group.forEach((i, j) => {
+              if (row[j]! < 0) {
+                decisions.add(i, uniformHost(kindOf(i)));
+              } else {
+                decisions.add(i, ensembleMean(host, row[j]! * voxels, voxels));
+                waiting.set(i, perModel.map((t) => scope(() => clone(narrow(t, 0, row[j]!, 1)))));
+              }
+            });
+          } finally {
+            for (const t of perModel) t.dispose();
           }
-          for (const t of perModel) t.dispose();
-          while (decided < first && decisions.decidable(decided, first)) ready.push(decided++);
+          while (decided < end && decisions.decidable(decided, end)) {
+            if (kindOf(decided) < 0) readyComputed++;
+            ready.push(decided++);
+          }
           // Decided windows are finished in groups of the batch's size (the last ones as windowsInBatch groups them).
-          while (ready.length >= batch.length || (first === boxes.length && ready.length > 0)) {
-            yield* finish(ready.splice(0, first === boxes.length ? windowsInBatch(batch.length, ready.length) : batch.length));
+          const groupSize = Math.max(1, size > 0 ? size : lastBatchSize);
+          while (ready.length > 0 && (readyComputed >= groupSize || end === boxes.length)) {
+            yield* finish(takeReady(end === boxes.length ? windowsInBatch(groupSize, readyComputed) : groupSize));
           }
         }
-        progress.tick(batch.length);
+        handed = end;
+        progress.tick(group.length);
       }
     } finally {
       progress.stop();
       for (const tensors of waiting.values()) for (const t of tensors) t.dispose();
+      for (const entry of shared) for (const t of [...(entry?.plain ?? []), ...(entry?.weighted ?? [])]) t?.dispose();
     }
-    const passes = boxes.length * modelCount + mirrors.mirrored * (passesPerMirroredWindow - 1);
-    options.onWindows?.({ total: allBoxes.length, run: boxes.length, passes, mirrored: mirrors.mirrored, batch: tuner === null ? fixedBatch : tuner.report });
+    const passes = counts.passes;
+    options.onWindows?.({ total: allBoxes.length, run: boxes.length, passes, mirrored: mirrors.mirrored, batch: tuner === null ? fixedBatch : tuner.report, ...(computeIndices.length < boxes.length ? { uniform: boxes.length - computeIndices.length } : {}) });
     if (boxes.length < allBoxes.length) {
       // Voxels that no run window covered: weight 1 and background logits, so the division below
       // gives class 0 a large logit there (a network window never added anything to them).
