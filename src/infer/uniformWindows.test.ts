@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromArray, manualSeed, mul, randn, scope, type Tensor } from '../tensor/index.js';
+import { fromArray, liveTensors, manualSeed, mul, randn, scope, type Tensor } from '../tensor/index.js';
 import type { Triple, WindowBox } from './slidingWindow.js';
 import { slidingWindowPredict, slidingWindowPredictAsync, type SlidingWindowOptions, type WindowCounts } from './slidingWindowPredict.js';
 import { TINY_PATCH, fixtureUNet } from './test-support.js';
@@ -117,8 +117,13 @@ test('the asynchronous driver shares the same windows and gives the synchronous 
   const volume = mostlyAir();
   const options: SlidingWindowOptions = { patchSize: TINY_PATCH, numClasses: 3, windowsPerBatch: 2, mirrorAxes: [0, 1, 2], mirrorRule: { margin: 2, share: 0.3 } };
   const counts: WindowCounts[] = [];
+  const before = liveTensors();
   const sync = scope(() => slidingWindowPredict([forward], volume, { ...options, onWindows: (w) => counts.push(w) }).toFloat32Array());
-  const result = await slidingWindowPredictAsync([async (x) => forward(x)], volume, { ...options, onWindows: (w) => counts.push(w) });
+  assert.equal(liveTensors(), before);
+  // The engine keeps only the logits (the network's other outputs are released by its scope).
+  const result = await slidingWindowPredictAsync([async (x) => scope(() => forward(x))], volume, { ...options, onWindows: (w) => counts.push(w) });
+  // The shared logits are released by both drivers: only the result is left.
+  assert.equal(liveTensors(), before + 1);
   assert.deepEqual([...result.toFloat32Array()], [...sync]);
   result.dispose();
   volume.dispose();
