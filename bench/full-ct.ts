@@ -9,6 +9,7 @@
  * - fast x2: two `--fast` predictions started together (the shared-machine case),
  * - tta: no flags (predict's default since issue 24: adaptive mirroring, results/tta),
  * - tta-full: `--tta full` (every window's 8 mirrored passes, nnU-Net's),
+ * - tta-share-S, tta-margin-L: adaptive mirroring with `--tta-share S` or `--tta-margin L`,
  * - margins: no prediction; the un-mirrored pass of 13 windows spread over the CT (bf16 where
  *   native), each one's class-1-minus-class-0 logit range and the fraction of its voxels within
  *   0.5 logit of the boundary (what adaptive mirroring decides on),
@@ -25,7 +26,7 @@
  * the 512 x 512 x 300 CT whose memory issue 14 bounds); predict resamples it to the plan's spacing
  * and its logits back to N slices.
  * Usage: npx tsx bench/full-ct.ts [--modes fp32,default,fast,fast-x2,tta,tta-full] [--size paper] [--slices N]
- *        [--train-cases N [--epochs E] [--iters I]] [--run DIR] [--out FILE]
+ *        [--train-cases N [--epochs E] [--iters I]] [--run DIR] [--keep-masks DIR] [--out FILE]
  * Prints one JSON object with the CPU.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -57,12 +58,19 @@ const MODES: Record<string, string[]> = {
   'tta-full': ['--tta', 'full'],
 };
 const modes = option('modes', 'fp32,default,fast,fast-x2').split(',');
+// Adaptive mirroring with another rule: tta-share-S (`--tta-share S`), tta-margin-L (`--tta-margin L`).
+for (const mode of modes) {
+  const rule = /^tta-(share|margin)-(\d+(?:\.\d+)?)$/.exec(mode);
+  if (rule !== null) MODES[mode] = [`--tta-${rule[1]}`, rule[2]!];
+}
 const size = option('size', 'paper') as SynthSize;
 const slices = Number(option('slices', '0'));
 const trainCases = Number(option('train-cases', '0'));
 const epochs = option('epochs', '4');
 const iters = option('iters', '50');
 const keptRun = option('run', '');
+// A folder to copy every mode's mask into (and the label), for comparing other modes later.
+const keepMasks = option('keep-masks', '');
 if (!existsSync('/usr/bin/time')) throw new Error('bench/full-ct needs /usr/bin/time (Debian package time) for the CPU seconds of each run');
 
 interface CaseJson {
@@ -215,6 +223,11 @@ try {
     // Each mode as it ends (a long run that is stopped keeps what it measured).
     process.stderr.write(`bench/full-ct: ${mode} ${JSON.stringify(results[mode])}\n`);
   }
+  if (keepMasks !== '') {
+    fs.mkdirSync(keepMasks, { recursive: true });
+    for (const mode of Object.keys(results).filter((m) => MODES[m] !== undefined)) fs.copyFileSync(path.join(dir, `${mode}.nii.gz`), path.join(keepMasks, `${mode}.nii.gz`));
+    fs.copyFileSync(path.join(dataset, 'labelsTr', 'covid_000.nii.gz'), path.join(keepMasks, 'label.nii.gz'));
+  }
   const accuracy = await masksAgainst(path.join(dataset, 'labelsTr', 'covid_000.nii.gz'), dir, Object.keys(results).filter((m) => MODES[m] !== undefined));
   const wall = (mode: string): number | null => (results[mode] as { wall_seconds?: number; wall_seconds_max?: number } | undefined)?.wall_seconds ?? (results[mode] as { wall_seconds_max?: number } | undefined)?.wall_seconds_max ?? null;
   const ratio = (a: string, b: string): number | null => (wall(a) !== null && wall(b) !== null ? wall(a)! / wall(b)! : null);
@@ -230,6 +243,12 @@ try {
     accuracy,
     ratios: { default_over_fp32: ratio('default', 'fp32'), fast_over_fp32: ratio('fast', 'fp32'), fast_x2_over_fast: ratio('fast-x2', 'fast'), tta_over_no_tta: ratio('tta', 'default'), tta_full_over_no_tta: ratio('tta-full', 'default') },
     cpu_time_ratios: { tta_over_no_tta: cpuRatio('tta', 'default'), tta_full_over_no_tta: cpuRatio('tta-full', 'default') },
+    // Every mode against --no-tta (the mode `default`): wall, CPU seconds and forward passes.
+    over_no_tta: Object.fromEntries(Object.keys(results).filter((m) => MODES[m] !== undefined && results.default !== undefined).map((m) => [m, {
+      wall: ratio(m, 'default'),
+      cpu: cpuRatio(m, 'default'),
+      passes: (results[m] as { windows: { passes: number } }).windows.passes / (results.default as { windows: { passes: number } }).windows.passes,
+    }])),
   };
   report(result);
 } finally {

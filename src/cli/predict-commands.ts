@@ -52,6 +52,12 @@ function ttaMargin(value: string): number {
   return n;
 }
 
+function ttaShare(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new InputError(`--tta-share must be a fraction of the blend's weight in [0, 1], got '${value}'`, { code: 'bad-arguments' });
+  return n;
+}
+
 function mirrorAxes(value: string): SpatialAxis[] {
   const parts = value.split(',').map((v) => v.trim());
   const axes = parts.map(Number);
@@ -115,6 +121,7 @@ export function registerPredictCommands(program: Command): void {
     .addOption(new Option('--tta [mode]', 'mirroring test-time augmentation (default: adaptive, the 7 mirrored passes only for windows that weigh where the un-mirrored blend comes near a class boundary; full: every window\'s 8 passes, nnU-Net\'s exact result)').choices(TTA_MODES))
     .option('--no-tta', 'no mirroring: one pass per window')
     .option('--tta-margin <logits>', `adaptive TTA: a window gets its mirrored passes when, where it holds at least ${ADAPTIVE_MIRROR_RULE.share} of the blend's weight, the un-mirrored blend's top-two class logits come closer than this (default ${ADAPTIVE_MIRROR_RULE.margin}; 0: no window, larger: more windows)`, ttaMargin)
+    .option('--tta-share <fraction>', `adaptive TTA: the share of the blend's weight a window must hold where the blend comes near a boundary to get its mirrored passes (default ${ADAPTIVE_MIRROR_RULE.share}; larger: fewer windows, 0: every window weighing there)`, ttaShare)
     .option('--mirror-axes <axes>', 'axes mirrored with TTA (0 z, 1 y, 2 x; default: the model\'s, an nnU-Net checkpoint\'s inference_allowed_mirroring_axes, else 0,1,2)', mirrorAxes)
     .option('--step <fraction>', `window step as a fraction of the patch (default ${SLIDING_WINDOW_DEFAULTS.stepFraction}, ${FAST_MODE.stepFraction} with --fast)`, stepFraction)
     .option('--fast', `no mirroring and step ${FAST_MODE.stepFraction} unless --tta, --mirror-axes or --step say otherwise (see the README for its cost in DSC)`)
@@ -169,7 +176,9 @@ export function registerPredictCommands(program: Command): void {
               : {}),
         ...(options.tta === 'full'
           ? { mirrorRule: mirrorRuleOf('full') }
-          : options.ttaMargin !== undefined ? { mirrorRule: { ...ADAPTIVE_MIRROR_RULE, margin: options.ttaMargin } } : {}),
+          : options.ttaMargin !== undefined || options.ttaShare !== undefined
+            ? { mirrorRule: { margin: options.ttaMargin ?? ADAPTIVE_MIRROR_RULE.margin, share: options.ttaShare ?? ADAPTIVE_MIRROR_RULE.share } }
+            : {}),
         stepFraction: options.step ?? (options.fast === true ? FAST_MODE.stepFraction : SLIDING_WINDOW_DEFAULTS.stepFraction),
         // Default by model (Predictor.fromCheckpoints): on for ours, off for nnU-Net models (nnU-Net runs every window); on with --fast.
         ...(options.skipBackground !== undefined ? { skipBackground: options.skipBackground } : options.fast === true ? { skipBackground: true } : {}),
@@ -190,8 +199,10 @@ export function registerPredictCommands(program: Command): void {
           : {}),
       };
       checkCaseOutputOptions(caseOutputs, outputTypes);
-      if (options.ttaMargin !== undefined && (options.tta === 'full' || options.tta === false)) {
-        throw new InputError(`--tta-margin sets adaptive mirroring: it does not go with ${options.tta === false ? '--no-tta' : '--tta full'}`, { code: 'bad-arguments' });
+      for (const [flag, value] of [['--tta-margin', options.ttaMargin], ['--tta-share', options.ttaShare]] as const) {
+        if (value !== undefined && (options.tta === 'full' || options.tta === false)) {
+          throw new InputError(`${flag} sets adaptive mirroring: it does not go with ${options.tta === false ? '--no-tta' : '--tta full'}`, { code: 'bad-arguments' });
+        }
       }
       const source = checkInputOptions(options);
       const postprocessing = options.postprocessing !== undefined ? readPostprocessing(resolvePostprocessingFile(options.postprocessing)) : undefined;
