@@ -171,6 +171,7 @@ function summarize(r: Awaited<ReturnType<typeof predict>>) {
   };
 }
 
+const loadAtStart = os.loadavg();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-full-ct-'));
 try {
   const dataset = path.join(dir, 'ct');
@@ -236,6 +237,8 @@ try {
   const result = {
     benchmark: 'full-ct',
     cpu: cpuInfo(),
+    load_average_at_start: loadAtStart,
+    load_average_at_end: os.loadavg(),
     phantom: { size, shape: shape, image: `synth --kind covid --size ${size} --seed 0${slices > 0 ? `, resampled along z to ${slices} slices` : ''}` },
     plan: { preset: 'cpu', patch: plan.configuration.patchSize, target_spacing: plan.configuration.targetSpacing, features: plan.configuration.network.featuresPerStage },
     training,
