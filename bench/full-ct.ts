@@ -12,7 +12,8 @@
  * - tta-share-S, tta-margin-L: adaptive mirroring with `--tta-share S` or `--tta-margin L`,
  * - margins: no prediction; the un-mirrored pass of 13 windows spread over the CT (bf16 where
  *   native), each one's class-1-minus-class-0 logit range and the fraction of its voxels within
- *   0.5 logit of the boundary (what adaptive mirroring decides on),
+ *   0.5 logit of the boundary (what adaptive mirroring decides on), and how many of all the
+ *   windows hold one value per channel (they share one forward pass),
  * each in its own process, timed from outside (wall, and user + system CPU seconds by /usr/bin/time)
  * and by its own stages (`--json`).
  * The network: by default a one-iteration run on the phantom itself. --train-cases N trains it
@@ -42,6 +43,7 @@ import { dice, labelMask, normalizedSurfaceDice } from '../src/eval/index.js';
 import { preprocessCase, resampleVolumeToShape } from '../src/data/index.js';
 import type { Affine, Shape3 } from '../src/core/index.js';
 import { Predictor, paddedShape, paddingToPatch, slidingWindowBoxes, type Triple } from '../src/infer/index.js';
+import { findUniformWindows } from '../src/infer/uniformWindows.js';
 import { resolvePrecisionFlag } from '../src/cli/precision.js';
 import { autocast, cast, contiguous, fromArray, narrow, noGrad, pad, scope, stack, type Tensor } from '../src/tensor/index.js';
 import { option, report } from './support.js';
@@ -112,8 +114,11 @@ async function unmirroredMargins(run: string, image: string) {
     const padding = paddingToPatch(pre.shape.slice(1), patch);
     const boxes = slidingWindowBoxes(paddedShape(pre.shape.slice(1), padding), patch, 0.5);
     const windows: { start: number[]; min: number; max: number; within_half_logit: number }[] = [];
+    let uniform = 0;
     noGrad(() => scope(() => {
       const padded = pad(fromArray(pre.data, pre.shape), [padding[2].before, padding[2].after, padding[1].before, padding[1].after, padding[0].before, padding[0].after]);
+      // Windows of one value per channel (they share one pass: src/infer/uniformWindows.ts), every window counted as nnU-Net runs them.
+      uniform = [...findUniformWindows(padded, boxes, patch).kind].filter((k) => k >= 0).length;
       for (let i = 0; i < boxes.length; i += Math.floor(boxes.length / 12)) scope(() => {
         let window = padded;
         for (let a = 0; a < 3; a++) window = narrow(window, a + 1, boxes[i]!.start[a]!, patch[a]!);
@@ -128,7 +133,7 @@ async function unmirroredMargins(run: string, image: string) {
         windows.push({ start: [...boxes[i]!.start], min, max, within_half_logit: near / P });
       });
     }));
-    return { precision, windows_total: boxes.length, windows };
+    return { precision, windows_total: boxes.length, uniform_windows: uniform, windows };
   } finally {
     predictor.dispose();
   }
