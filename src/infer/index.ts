@@ -7,6 +7,7 @@ export { slidingWindowSteps, slidingWindowBoxes, paddingToPatch, paddedShape, ro
 export { gaussianImportanceMap, GAUSSIAN_DEFAULTS } from './gaussian.js';
 export { mirrorCombinations, mirroredPasses, predictMirrored, ALL_MIRROR_AXES, type SpatialAxis } from './mirroring.js';
 export { ADAPTIVE_MIRROR_RULE, FULL_MIRROR_RULE, TTA_MODES, MirrorDecisions, mirrorRuleOf, topTwoMargins, type MirrorRule, type TtaMode } from './adaptiveMirroring.js';
+export { type UniformWindows, findUniformWindows, uniformInput, uniformMirroredMean } from './uniformWindows.js';
 export { drivePasses, drivePassesAsync, type PassGenerator } from './passes.js';
 export { TorchEngine, isWindowEngine, ENGINE_KINDS, type EngineKind, type EngineFactory, type WindowEngine } from './engine.js';
 export {
