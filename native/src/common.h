@@ -104,6 +104,14 @@ const std::vector<OpDef>& FusedOps();
 const std::vector<OpDef>& ShapeOps();
 const std::vector<OpDef>& DistributedOps();
 const std::vector<OpDef>& AllocatorOps();
+const std::vector<OpDef>& ProfilerOps();
+const std::vector<OpDef>& ConvBf16Ops();
+
+/** conv3d through conv_bf16.cpp's kernels where they apply (bf16 or bf16 autocast, 3x3x3, stride 1,
+ *  padding 1, a weight that needs its gradient, AVX512-BF16); nullopt: take ATen's conv3d. */
+c10::optional<at::Tensor> Conv3dBf16Kernel(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                                           const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                                           const std::vector<int64_t>& dilation, int64_t groups);
 
 /** Put the block cache (allocator.cpp) in front of libtorch's CPU allocator, once. */
 void InstallCpuBlockCache();

@@ -148,3 +148,45 @@ export function nativeLiveTensors(): number {
 export function nativeFinalizedTensors(): number {
   return binding.finalizedHandles();
 }
+
+/** One op name's share of a profile (profileOps): calls, summed duration, and that less nested ops (self). */
+export interface OpProfileRow {
+  name: string;
+  calls: number;
+  totalMs: number;
+  selfMs: number;
+}
+
+/**
+ * Runs fn under libtorch's legacy autograd profiler (CPU ranges of every ATen op and autograd
+ * node on this thread, aggregated per name, most self time first). For benchmark scripts
+ * (bench/train-step-profile.ts): nothing records outside it, and it slows the ops it records.
+ * `detailed`: rows per enclosing op, op and input shapes ("parent > name [(2,16,32,96,96)...]").
+ */
+export function profileOps<T>(fn: () => T, detailed = false): { result: T; ops: OpProfileRow[] } {
+  binding.profilerStart(detailed);
+  let rows: [string, number, number, number][] = [];
+  let result: T;
+  try {
+    result = fn();
+    refusePromise('profileOps', result);
+  } finally {
+    rows = binding.profilerStop();
+  }
+  const ops = rows.map(([name, calls, totalUs, selfUs]) => ({ name, calls, totalMs: totalUs / 1e3, selfMs: selfUs / 1e3 }));
+  return { result, ops: ops.sort((a, b) => b.selfMs - a.selfMs) };
+}
+
+/**
+ * The addon's bf16 kernels (conv_bf16.cpp: the weight gradient of bf16 3x3x3 convolutions) on or
+ * off; returns the previous setting. Off, every op takes ATen's path: tests compare the two, and
+ * bench/train-step-profile.ts measures them. Whether they run also needs AVX512-BF16 (bf16KernelsActive).
+ */
+export function setBf16Kernels(enabled: boolean): boolean {
+  return binding.setBf16Kernels(enabled);
+}
+
+/** Whether the addon's bf16 kernels run: on (setBf16Kernels) and the CPU has AVX512-BF16. */
+export function bf16KernelsActive(): boolean {
+  return binding.bf16KernelsActive();
+}
