@@ -44,7 +44,7 @@ bool CpuHasBf16Dot() {
 #endif
 }
 
-bool KernelActive() { return enabled.load() && CpuHasBf16Dot(); }
+bool KernelActive() { return Bf16KernelsEnabled() && CpuHasBf16Dot(); }
 
 #if defined(__x86_64__)
 // The masks of one plane's 32-voxel chunks (the plane flattened, H*W voxels): for chunk c and
@@ -164,6 +164,8 @@ Napi::Value SetBf16Kernels(Args& a) {
 Napi::Value Bf16KernelsActive(Args& a) { return Napi::Boolean::New(a.env(), KernelActive()); }
 
 }  // namespace
+
+bool Bf16KernelsEnabled() { return enabled.load(); }
 
 c10::optional<at::Tensor> Conv3dBf16Kernel(const at::Tensor& input, const at::Tensor& weightIn, const c10::optional<at::Tensor>& biasIn,
                                            const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
