@@ -6,7 +6,7 @@
  * read its shares, not its totals).
  * Usage: npx tsx bench/train-step-profile.ts [--precisions fp32,bf16,bf16:aten] [--iterations 3] [--warmup 2]
  *        [--top 30] [--detailed] [--out FILE]
- * --detailed: rows per enclosing op, op and input shapes. bf16:aten: bf16 with the addon's bf16
+ * --detailed: rows per two enclosing ops, op and input shapes. bf16:aten: bf16 with the addon's bf16
  * kernels off (setBf16Kernels(false)), ATen's ops only.
  * Prints a table on stderr and the JSON on stdout (and into --out).
  */
@@ -83,10 +83,10 @@ const byName = (p: string) => new Map(results[p]!.ops.map((o) => [o.name, o]));
 const maps = Object.fromEntries(precisions.map((p) => [p, byName(p)]));
 const maxSelf = (name: string) => Math.max(...precisions.map((p) => maps[p]!.get(name)?.selfMs ?? 0));
 const ranked = [...new Set(precisions.flatMap((p) => results[p]!.ops.map((o) => o.name)))].sort((a, b) => maxSelf(b) - maxSelf(a)).slice(0, top);
-process.stderr.write(`self ms per step (profiled)\n${'op'.padEnd(120)}${precisions.map((p) => p.padStart(10)).join('')}  calls\n`);
+process.stderr.write(`self ms per step (profiled)\n${'op'.padEnd(160)}${precisions.map((p) => p.padStart(10)).join('')}  calls\n`);
 for (const name of ranked) {
-  process.stderr.write(`${name.slice(0, 119).padEnd(120)}${precisions.map((p) => (maps[p]!.get(name)?.selfMs ?? 0).toFixed(1).padStart(10)).join('')}  ${precisions.map((p) => maps[p]!.get(name)?.calls ?? 0).join('/')}\n`);
+  process.stderr.write(`${name.slice(0, 159).padEnd(160)}${precisions.map((p) => (maps[p]!.get(name)?.selfMs ?? 0).toFixed(1).padStart(10)).join('')}  ${precisions.map((p) => maps[p]!.get(name)?.calls ?? 0).join('/')}\n`);
 }
 const totals = precisions.map((p) => results[p]!.ops.reduce((a, o) => a + o.selfMs, 0));
-process.stderr.write(`${'total'.padEnd(120)}${totals.map((t) => t.toFixed(1).padStart(10)).join('')}\n`);
+process.stderr.write(`${'total'.padEnd(160)}${totals.map((t) => t.toFixed(1).padStart(10)).join('')}\n`);
 report({ benchmark: 'train-step-profile', cpu: cpuInfo(), first, iterations, warmup, results: Object.fromEntries(precisions.map((p) => [p, { sections_seconds: results[p]!.sections, ops_per_step: results[p]!.ops.slice(0, 80) }])) });

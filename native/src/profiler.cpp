@@ -15,16 +15,16 @@ namespace prof = torch::autograd::profiler;
 // Whether the running profile keys its rows by the enclosing op and the input shapes too.
 bool detailed = false;
 
-// profilerStart(detailed): detailed rows are "parent > name [shapes]".
+// profilerStart(detailed): detailed rows are "grandparent > parent > name [shapes]".
 Napi::Value ProfilerStart(Args& a) {
   detailed = a.boolean(0);
   prof::enableProfilerLegacy(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU, /*report_input_shapes=*/detailed));
   return a.env().Undefined();
 }
 
-std::string Key(const prof::LegacyEvent& e, const prof::LegacyEvent* parent) {
+std::string Key(const prof::LegacyEvent& e, const prof::LegacyEvent* parent, const prof::LegacyEvent* grandparent) {
   if (!detailed) return e.name();
-  std::string key = std::string(parent ? parent->name() : "") + " > " + e.name() + " [";
+  std::string key = std::string(grandparent ? grandparent->name() : "") + " > " + std::string(parent ? parent->name() : "") + " > " + e.name() + " [";
   for (const auto& shape : e.shapes()) {
     key += "(";
     for (size_t i = 0; i < shape.size(); i++) key += (i ? "," : "") + std::to_string(shape[i]);
@@ -54,7 +54,7 @@ Napi::Value ProfilerStop(Args& a) {
         const auto [start, children] = open.back();
         open.pop_back();
         const double us = start->cpuElapsedUs(e);
-        Totals& t = totals[Key(*start, open.empty() ? nullptr : open.back().first)];
+        Totals& t = totals[Key(*start, open.empty() ? nullptr : open.back().first, open.size() < 2 ? nullptr : open[open.size() - 2].first)];
         t.calls++;
         t.totalUs += us;
         t.selfUs += us - children;

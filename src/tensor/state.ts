@@ -161,7 +161,7 @@ export interface OpProfileRow {
  * Runs fn under libtorch's legacy autograd profiler (CPU ranges of every ATen op and autograd
  * node on this thread, aggregated per name, most self time first). For benchmark scripts
  * (bench/train-step-profile.ts): nothing records outside it, and it slows the ops it records.
- * `detailed`: rows per enclosing op, op and input shapes ("parent > name [(2,16,32,96,96)...]").
+ * `detailed`: rows per two enclosing ops, op and input shapes ("grandparent > parent > name [(2,16,32,96,96)...]").
  */
 export function profileOps<T>(fn: () => T, detailed = false): { result: T; ops: OpProfileRow[] } {
   binding.profilerStart(detailed);
