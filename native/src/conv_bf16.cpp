@@ -52,6 +52,33 @@ bool CpuHasBf16Dot() {
 bool KernelActive() { return Bf16KernelsEnabled() && CpuHasBf16Dot(); }
 
 #if defined(__x86_64__)
+// Both kernels keep 24 fp32 accumulators a{i}{j}{k} in registers (output channel i of 4, input
+// channel j of 2, kw offset k of 3; named variables, as GCC keeps an array of them in memory). Per
+// 32-voxel chunk: g of the 4 output channels (LS_LOAD_G: from gp, `stride` apart, mask mg), then x
+// of each input channel at each kw offset (LS_DOTS: mask LS_MASK(k), address LS_X(j, k), both
+// defined by the kernel), 4 dot products each; LS_OUTS(op) sums each accumulator's lanes into dst.
+#define LS_ZERO(i, j) __m512 a##i##j##0 = _mm512_setzero_ps(), a##i##j##1 = _mm512_setzero_ps(), a##i##j##2 = _mm512_setzero_ps();
+#define LS_ZEROS LS_ZERO(0, 0) LS_ZERO(0, 1) LS_ZERO(1, 0) LS_ZERO(1, 1) LS_ZERO(2, 0) LS_ZERO(2, 1) LS_ZERO(3, 0) LS_ZERO(3, 1)
+#define LS_LOAD_G(mg, gp, stride)                                                      \
+  const __m512bh g0 = (__m512bh)_mm512_maskz_loadu_epi16(mg, gp);                      \
+  const __m512bh g1 = (__m512bh)_mm512_maskz_loadu_epi16(mg, (gp) + (stride));         \
+  const __m512bh g2 = (__m512bh)_mm512_maskz_loadu_epi16(mg, (gp) + 2 * (stride));     \
+  const __m512bh g3 = (__m512bh)_mm512_maskz_loadu_epi16(mg, (gp) + 3 * (stride));
+#define LS_DOT(j, k)                                                                 \
+  {                                                                                  \
+    const __m512bh v = (__m512bh)_mm512_maskz_loadu_epi16(LS_MASK(k), LS_X(j, k)); \
+    a0##j##k = _mm512_dpbf16_ps(a0##j##k, g0, v);                                    \
+    a1##j##k = _mm512_dpbf16_ps(a1##j##k, g1, v);                                    \
+    a2##j##k = _mm512_dpbf16_ps(a2##j##k, g2, v);                                    \
+    a3##j##k = _mm512_dpbf16_ps(a3##j##k, g3, v);                                    \
+  }
+#define LS_DOTS LS_DOT(0, 0) LS_DOT(0, 1) LS_DOT(0, 2) LS_DOT(1, 0) LS_DOT(1, 1) LS_DOT(1, 2)
+#define LS_OUT(i, j, op)                                                \
+  dst[(i * ci_n + j) * 27 + 0] op _mm512_reduce_add_ps(a##i##j##0); \
+  dst[(i * ci_n + j) * 27 + 1] op _mm512_reduce_add_ps(a##i##j##1); \
+  dst[(i * ci_n + j) * 27 + 2] op _mm512_reduce_add_ps(a##i##j##2);
+#define LS_OUTS(op) LS_OUT(0, 0, op) LS_OUT(0, 1, op) LS_OUT(1, 0, op) LS_OUT(1, 1, op) LS_OUT(2, 0, op) LS_OUT(2, 1, op) LS_OUT(3, 0, op) LS_OUT(3, 1, op)
+
 // The masks of one plane's 32-voxel chunks (the plane flattened, H*W voxels): for chunk c and
 // offset (kh, kw), bit j is set where voxel 32c+j is in the plane and its neighbour at
 // (h+kh-1, w+kw-1) too; entry 9c+3kh+kw. Entry 9c+4 (the centre) is the chunk's own voxels.
@@ -82,35 +109,19 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void WeightGradPlane(cons
         for (int64_t ci = 0; ci < ci_n; ci += 2) {
           // x shifted by (kh - 1) rows and (kw - 1) columns; the masks keep the reads inside the plane.
           const uint16_t* xb = x + ((b * ci_n + ci) * depth + dz) * plane + (kh - 1) * width - 1;
-#define LS_Z(i, j) __m512 a##i##j##0 = _mm512_setzero_ps(), a##i##j##1 = _mm512_setzero_ps(), a##i##j##2 = _mm512_setzero_ps();
-          LS_Z(0, 0) LS_Z(0, 1) LS_Z(1, 0) LS_Z(1, 1) LS_Z(2, 0) LS_Z(2, 1) LS_Z(3, 0) LS_Z(3, 1)
-#undef LS_Z
+          LS_ZEROS
           for (int64_t c = 0; c < chunks; c++) {
             const int64_t o = 32 * c;
             const uint32_t* m = masks + 9 * c;
-            const __mmask32 mg = m[4];
-            const __m512bh g0 = (__m512bh)_mm512_maskz_loadu_epi16(mg, gb + o);
-            const __m512bh g1 = (__m512bh)_mm512_maskz_loadu_epi16(mg, gb + cs + o);
-            const __m512bh g2 = (__m512bh)_mm512_maskz_loadu_epi16(mg, gb + 2 * cs + o);
-            const __m512bh g3 = (__m512bh)_mm512_maskz_loadu_epi16(mg, gb + 3 * cs + o);
-#define LS_DOT(j, k)                                                                            \
-  {                                                                                             \
-    const __m512bh v = (__m512bh)_mm512_maskz_loadu_epi16(m[3 * kh + k], xb + j * cs + o + k); \
-    a0##j##k = _mm512_dpbf16_ps(a0##j##k, g0, v);                                               \
-    a1##j##k = _mm512_dpbf16_ps(a1##j##k, g1, v);                                               \
-    a2##j##k = _mm512_dpbf16_ps(a2##j##k, g2, v);                                               \
-    a3##j##k = _mm512_dpbf16_ps(a3##j##k, g3, v);                                               \
-  }
-            LS_DOT(0, 0) LS_DOT(0, 1) LS_DOT(0, 2) LS_DOT(1, 0) LS_DOT(1, 1) LS_DOT(1, 2)
-#undef LS_DOT
+            LS_LOAD_G(m[4], gb + o, cs)
+#define LS_MASK(k) m[3 * kh + k]
+#define LS_X(j, k) xb + j * cs + o + k
+            LS_DOTS
+#undef LS_MASK
+#undef LS_X
           }
           float* dst = acc + (co * ci_n + ci) * 27 + kd * 9 + kh * 3;
-#define LS_ADD(i, j)                                                \
-  dst[(i * ci_n + j) * 27 + 0] += _mm512_reduce_add_ps(a##i##j##0); \
-  dst[(i * ci_n + j) * 27 + 1] += _mm512_reduce_add_ps(a##i##j##1); \
-  dst[(i * ci_n + j) * 27 + 2] += _mm512_reduce_add_ps(a##i##j##2);
-          LS_ADD(0, 0) LS_ADD(0, 1) LS_ADD(1, 0) LS_ADD(1, 1) LS_ADD(2, 0) LS_ADD(2, 1) LS_ADD(3, 0) LS_ADD(3, 1)
-#undef LS_ADD
+          LS_OUTS(+=)
         }
       }
     }
@@ -143,43 +154,34 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void WeightGradVolume(con
     for (int kd = 0; kd < 3; kd++) {
       for (int kh = 0; kh < 3; kh++) {
         const int64_t shift = (kd - 1) * height * width + (kh - 1) * width - 1;
-#define LS_Z(i, j) __m512 a##i##j##0 = _mm512_setzero_ps(), a##i##j##1 = _mm512_setzero_ps(), a##i##j##2 = _mm512_setzero_ps();
-        LS_Z(0, 0) LS_Z(0, 1) LS_Z(1, 0) LS_Z(1, 1) LS_Z(2, 0) LS_Z(2, 1) LS_Z(3, 0) LS_Z(3, 1)
-#undef LS_Z
+        LS_ZEROS
         for (int64_t b = 0; b < batch; b++) {
           const uint16_t* gb = g + (b * co_n + co) * n;
           const uint16_t* xb = x + (b * ci_n + ci) * n + shift;
           for (int64_t c = 0; c < chunks; c++) {
             const int64_t o = 32 * c;
             const uint32_t* m = masks + 27 * c + 9 * kd + 3 * kh;
-            const __mmask32 mg = masks[27 * c + 13];
-            const __m512bh g0 = (__m512bh)_mm512_maskz_loadu_epi16(mg, gb + o);
-            const __m512bh g1 = (__m512bh)_mm512_maskz_loadu_epi16(mg, gb + n + o);
-            const __m512bh g2 = (__m512bh)_mm512_maskz_loadu_epi16(mg, gb + 2 * n + o);
-            const __m512bh g3 = (__m512bh)_mm512_maskz_loadu_epi16(mg, gb + 3 * n + o);
-#define LS_DOT(j, k)                                                                     \
-  {                                                                                      \
-    const __m512bh v = (__m512bh)_mm512_maskz_loadu_epi16(m[k], xb + j * n + o + k); \
-    a0##j##k = _mm512_dpbf16_ps(a0##j##k, g0, v);                                        \
-    a1##j##k = _mm512_dpbf16_ps(a1##j##k, g1, v);                                        \
-    a2##j##k = _mm512_dpbf16_ps(a2##j##k, g2, v);                                        \
-    a3##j##k = _mm512_dpbf16_ps(a3##j##k, g3, v);                                        \
-  }
-            LS_DOT(0, 0) LS_DOT(0, 1) LS_DOT(0, 2) LS_DOT(1, 0) LS_DOT(1, 1) LS_DOT(1, 2)
-#undef LS_DOT
+            LS_LOAD_G(masks[27 * c + 13], gb + o, n)
+#define LS_MASK(k) m[k]
+#define LS_X(j, k) xb + j * n + o + k
+            LS_DOTS
+#undef LS_MASK
+#undef LS_X
           }
         }
         float* dst = dw + (co * ci_n + ci) * 27 + kd * 9 + kh * 3;
-#define LS_SET(i, j)                                           \
-  dst[(i * ci_n + j) * 27 + 0] = _mm512_reduce_add_ps(a##i##j##0); \
-  dst[(i * ci_n + j) * 27 + 1] = _mm512_reduce_add_ps(a##i##j##1); \
-  dst[(i * ci_n + j) * 27 + 2] = _mm512_reduce_add_ps(a##i##j##2);
-        LS_SET(0, 0) LS_SET(0, 1) LS_SET(1, 0) LS_SET(1, 1) LS_SET(2, 0) LS_SET(2, 1) LS_SET(3, 0) LS_SET(3, 1)
-#undef LS_SET
+        LS_OUTS(=)
       }
     }
   }
 }
+#undef LS_ZERO
+#undef LS_ZEROS
+#undef LS_LOAD_G
+#undef LS_DOT
+#undef LS_DOTS
+#undef LS_OUT
+#undef LS_OUTS
 #endif
 
 // dw as float32 [Co, Ci, 3, 3, 3] from contiguous bf16 g [B, Co, D, H, W] and x [B, Ci, D, H, W].
