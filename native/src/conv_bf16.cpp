@@ -2,17 +2,19 @@
 // non-strided conv) with AVX512-BF16 dot products, read straight from the NCDHW tensors.
 // libtorch 1.13 computes it with oneDNN's bf16 backward-weights kernel after reordering the input
 // and the output gradient into oneDNN's channel-blocked layout: on a 2-core AVX512-BF16 EPYC that
-// is ~100 ms for a 2x16x32x96x96 activation (two ~10 ms reorders and ~80 ms of kernel), barely
-// faster than fp32, and it was the largest part of a bf16 training step that did not speed up
-// (bench/train-step-profile.ts). Here: ~50 ms. The forward and the input gradient stay oneDNN's.
+// is ~70-100 ms for a 2x16x32x96x96 activation (two ~10 ms reorders and the kernel), barely faster
+// than fp32, and it was the largest part of a bf16 training step that did not speed up
+// (bench/train-step-profile.ts). Here: ~45 ms. The forward and the input gradient stay oneDNN's.
 //
 // dw[co][ci][kd][kh][kw] = sum over b, d, h, w of g[b][co][d][h][w] * x[b][ci][d+kd-1][h+kh-1][w+kw-1]
-// (zero outside): for each output row, 32 bf16 of g against 32 of x shifted by kw-1 (masked loads
-// give the zero padding and the row's tail), vdpbf16ps into 24 fp32 accumulators (4 co x 2 ci x 3
-// kw) kept over a whole plane, then summed per thread and over threads in fp32, rounded to bf16 as
-// oneDNN's result is. Only with AVX512-BF16 (checked at run time; the code is compiled for it with
-// a target attribute, so any x86-64 or arm64 build runs and never executes it elsewhere); every other
-// case, and `setBf16Kernels(false)` (tests compare the two), takes ATen's path.
+// (zero outside): the plane (or, for small volumes, the whole volume) flattened into chunks of 32
+// voxels, 32 bf16 of g against 32 of x shifted by the offset (masked loads give the zero padding),
+// vdpbf16ps into 24 fp32 accumulators (4 co x 2 ci x 3 kw) kept over the plane (volume), then
+// summed per thread and over threads in fp32 and rounded to bf16 as oneDNN's result is. The bias
+// gradient is summed from bf16 in float (BiasGrad). Only with AVX512-BF16 (checked at run time;
+// the code is compiled for it with a target attribute, so any x86-64 or arm64 build runs and never
+// executes it elsewhere); every other case, and `setBf16Kernels(false)` (tests compare the two),
+// takes ATen's path.
 #include "common.h"
 
 #include <ATen/Parallel.h>

@@ -1,6 +1,7 @@
 /**
  * Global libtorch switches, each scoped to a synchronous callback and restored on the way out:
- * grad mode, autocast; plus seed, intra-op threads and CUDA queries.
+ * grad mode, autocast; plus seed, intra-op threads and CUDA queries, the switch of the addon's bf16
+ * kernels and an op profile for benchmark scripts.
  */
 import { formatDevice, type Device } from '../core/index.js';
 import { binding, type CpuCacheStats, type NativeRuntimeInfo } from './binding.js';
@@ -178,9 +179,11 @@ export function profileOps<T>(fn: () => T, detailed = false): { result: T; ops: 
 }
 
 /**
- * The addon's bf16 kernels (conv_bf16.cpp: the weight gradient of bf16 3x3x3 convolutions) on or
- * off; returns the previous setting. Off, every op takes ATen's path: tests compare the two, and
- * bench/train-step-profile.ts measures them. Whether they run also needs AVX512-BF16 (bf16KernelsActive).
+ * The addon's bf16 kernels (conv_bf16.cpp: the weight gradient of bf16 3x3x3 convolutions;
+ * ops_fused_bf16.cpp: instance norm + leaky ReLU of a bf16 activation) on or off; returns the
+ * previous setting. Off, every op takes ATen's path, as on a CPU without AVX-512: tests compare the
+ * two, and bench/train-step-profile.ts measures them. Whether they run also needs the CPU's
+ * AVX512-BF16 (bf16KernelsActive).
  */
 export function setBf16Kernels(enabled: boolean): boolean {
   return binding.setBf16Kernels(enabled);
