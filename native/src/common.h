@@ -104,6 +104,22 @@ const std::vector<OpDef>& FusedOps();
 const std::vector<OpDef>& ShapeOps();
 const std::vector<OpDef>& DistributedOps();
 const std::vector<OpDef>& AllocatorOps();
+const std::vector<OpDef>& ProfilerOps();
+const std::vector<OpDef>& ConvBf16Ops();
+
+/** Whether the addon's bf16 kernels may run (setBf16Kernels; each also checks the CPU). */
+bool Bf16KernelsEnabled();
+
+/** ops_fused_bf16.cpp's instance norm + leaky ReLU of a bf16 activation where it applies; nullopt: the composed ops. */
+c10::optional<at::Tensor> InstanceNormLeakyReluBf16(const at::Tensor& x, const c10::optional<at::Tensor>& weight,
+                                                    const c10::optional<at::Tensor>& bias, double eps, double slope);
+
+/** conv3d through conv_bf16.cpp's kernels where they apply (bf16 or bf16 autocast, 3x3x3, stride 1,
+ *  padding 1, a weight that needs its gradient, planes >= 4096 or volumes <= 2048 voxels,
+ *  AVX512-BF16); nullopt: take ATen's conv3d. */
+c10::optional<at::Tensor> Conv3dBf16Kernel(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                                           const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                                           const std::vector<int64_t>& dilation, int64_t groups);
 
 /** Put the block cache (allocator.cpp) in front of libtorch's CPU allocator, once. */
 void InstallCpuBlockCache();

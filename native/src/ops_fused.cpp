@@ -5,7 +5,8 @@
 // the backward eight; here three and five. Mean and biased variance accumulated in double as in
 // ATen's batch-norm kernels; y = (x - mean) * (rstd * gamma) + beta (ATen: x * a + (beta - mean * a),
 // which loses digits to cancellation when rstd is large).
-// Other dtypes, devices or layouts take the composed path (ops_nn.cpp InstanceNorm + leaky_relu_).
+// A bf16 activation takes ops_fused_bf16.cpp's kernel where the CPU has AVX-512; other dtypes,
+// devices or layouts the composed path (ops_nn.cpp InstanceNorm + leaky_relu_).
 #include "common.h"
 
 #include <ATen/Parallel.h>
@@ -196,6 +197,7 @@ Napi::Value InstanceNormLeakyReluOp(Args& a) {
   const auto weight = a.optTensor(1), bias = a.optTensor(2);
   const double eps = a.f64(3), slope = a.f64(4);
   if (Fusable(x, weight, bias) && slope > 0) return a.ret(InstanceNormLeakyRelu::apply(x, *weight, *bias, eps, slope));
+  if (auto y = InstanceNormLeakyReluBf16(x, weight, bias, eps, slope)) return a.ret(*y);
   at::Tensor y = at::instance_norm(x, weight, bias, c10::nullopt, c10::nullopt, /*use_input_stats=*/true, /*momentum=*/0.1, eps,
                                    at::globalContext().userEnabledCuDNN());
   at::leaky_relu_(y, slope);

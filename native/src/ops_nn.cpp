@@ -10,9 +10,14 @@ std::vector<int64_t> IntsOr(const Args& a, size_t i, std::vector<int64_t> fallba
 }
 
 // conv3d(x, weight, bias|null, stride, padding, dilation, groups)
+// bf16 3x3x3 convolutions with a weight gradient: conv_bf16.cpp's weight-gradient kernel where it applies.
 Napi::Value Conv3d(Args& a) {
-  return a.ret(at::conv3d(a.tensor(0), a.tensor(1), a.optTensor(2), IntsOr(a, 3, {1, 1, 1}),
-                          IntsOr(a, 4, {0, 0, 0}), IntsOr(a, 5, {1, 1, 1}), a.isNullish(6) ? 1 : a.i64(6)));
+  const at::Tensor x = a.tensor(0), weight = a.tensor(1);
+  const auto bias = a.optTensor(2);
+  const auto stride = IntsOr(a, 3, {1, 1, 1}), padding = IntsOr(a, 4, {0, 0, 0}), dilation = IntsOr(a, 5, {1, 1, 1});
+  const int64_t groups = a.isNullish(6) ? 1 : a.i64(6);
+  if (auto y = Conv3dBf16Kernel(x, weight, bias, stride, padding, dilation, groups)) return a.ret(*y);
+  return a.ret(at::conv3d(x, weight, bias, stride, padding, dilation, groups));
 }
 
 // A transposed convolution whose kernel equals its stride (nnU-Net's up-sampling) has windows

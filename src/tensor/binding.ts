@@ -79,6 +79,12 @@ export interface TorchBinding {
   runtimeInfo(): NativeRuntimeInfo;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
+  // opt-in op profile (bench scripts only): [name, calls, total µs, self µs] per op name
+  profilerStart(detailed: boolean): void;
+  profilerStop(): [string, number, number, number][];
+  // bf16 kernels (conv_bf16.cpp): off -> ATen's path everywhere; active = on and the CPU has AVX512-BF16
+  setBf16Kernels(enabled: boolean): boolean;
+  bf16KernelsActive(): boolean;
   tuneAllocator(): boolean;
   emptyCpuCache(): number;
   cpuCacheStats(reset: boolean): CpuCacheStats | null;

@@ -8,7 +8,8 @@ export { fromArray, zeros, ones, full, randn, rand, arange, zerosLike, onesLike,
 export { scope, liveTensors, finalizedTensors } from './scope.js';
 export {
   noGrad, enableGrad, isGradEnabled, autocast, manualSeed, setNumThreads, getNumThreads, runtimeLibraries, parseTorchConfig, cudaIsAvailable, cudaDeviceCount,
-  nativeLiveTensors, nativeFinalizedTensors, tuneAllocatorForTraining, emptyCpuCache, cpuCacheStats,
+  nativeLiveTensors, nativeFinalizedTensors, tuneAllocatorForTraining, emptyCpuCache, cpuCacheStats, profileOps, type OpProfileRow,
+  setBf16Kernels, bf16KernelsActive,
 } from './state.js';
 export * from './ops_pointwise.js';
 export * from './ops_nn.js';

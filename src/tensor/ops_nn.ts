@@ -49,7 +49,8 @@ export function instanceNorm(x: Tensor, weight: Tensor | null, bias: Tensor | nu
  * leaky_relu(instance_norm(x, weight, bias, eps), negativeSlope): nnU-Net's norm + non-linearity as
  * one op. Affine float32 on the CPU outside autocast runs the addon's fused kernel with its own
  * backward (three passes over the activation forward, five backward, against five and eight
- * composed); anything else runs instanceNorm then leaky ReLU in place.
+ * composed), affine bfloat16 (a conv's output under bf16 autocast) its bf16 kernel where the CPU
+ * has AVX-512; anything else runs instanceNorm then leaky ReLU in place.
  */
 export function instanceNormLeakyRelu(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number, negativeSlope: number): Tensor {
   return call('instanceNormLeakyRelu', [x, weight, bias], (hs) => binding.instanceNormLeakyRelu(h(hs, 0), hs[1] ?? null, hs[2] ?? null, eps, negativeSlope));

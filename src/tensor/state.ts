@@ -1,6 +1,7 @@
 /**
  * Global libtorch switches, each scoped to a synchronous callback and restored on the way out:
- * grad mode, autocast; plus seed, intra-op threads and CUDA queries.
+ * grad mode, autocast; plus seed, intra-op threads and CUDA queries, the switch of the addon's bf16
+ * kernels and an op profile for benchmark scripts.
  */
 import { formatDevice, type Device } from '../core/index.js';
 import { binding, type CpuCacheStats, type NativeRuntimeInfo } from './binding.js';
@@ -147,4 +148,48 @@ export function nativeLiveTensors(): number {
 /** Native handles released by the GC finalizer instead of dispose() since the addon loaded (should stay 0 in loops). */
 export function nativeFinalizedTensors(): number {
   return binding.finalizedHandles();
+}
+
+/** One op name's share of a profile (profileOps): calls, summed duration, and that less nested ops (self). */
+export interface OpProfileRow {
+  name: string;
+  calls: number;
+  totalMs: number;
+  selfMs: number;
+}
+
+/**
+ * Runs fn under libtorch's legacy autograd profiler (CPU ranges of every ATen op and autograd
+ * node on this thread, aggregated per name, most self time first). For benchmark scripts
+ * (bench/train-step-profile.ts): nothing records outside it, and it slows the ops it records.
+ * `detailed`: rows per two enclosing ops, op and input shapes ("grandparent > parent > name [(2,16,32,96,96)...]").
+ */
+export function profileOps<T>(fn: () => T, detailed = false): { result: T; ops: OpProfileRow[] } {
+  binding.profilerStart(detailed);
+  let rows: [string, number, number, number][] = [];
+  let result: T;
+  try {
+    result = fn();
+    refusePromise('profileOps', result);
+  } finally {
+    rows = binding.profilerStop();
+  }
+  const ops = rows.map(([name, calls, totalUs, selfUs]) => ({ name, calls, totalMs: totalUs / 1e3, selfMs: selfUs / 1e3 }));
+  return { result, ops: ops.sort((a, b) => b.selfMs - a.selfMs) };
+}
+
+/**
+ * The addon's bf16 kernels (conv_bf16.cpp: the weight gradient of bf16 3x3x3 convolutions;
+ * ops_fused_bf16.cpp: instance norm + leaky ReLU of a bf16 activation) on or off; returns the
+ * previous setting. Off, every op takes ATen's path, as on a CPU without AVX-512: tests compare the
+ * two, and bench/train-step-profile.ts measures them. Whether they run also needs the CPU's
+ * AVX512-BF16 (bf16KernelsActive).
+ */
+export function setBf16Kernels(enabled: boolean): boolean {
+  return binding.setBf16Kernels(enabled);
+}
+
+/** Whether the addon's bf16 kernels run: on (setBf16Kernels) and the CPU has AVX512-BF16. */
+export function bf16KernelsActive(): boolean {
+  return binding.bf16KernelsActive();
 }
