@@ -8,6 +8,7 @@
 // A bf16 activation takes ops_fused_bf16.cpp's kernel where the CPU has AVX-512; other dtypes,
 // devices or layouts the composed path (ops_nn.cpp InstanceNorm + leaky_relu_).
 #include "common.h"
+#include "norm_saved.h"
 
 #include <ATen/Parallel.h>
 #include <array>
@@ -105,17 +106,16 @@ struct InstanceNormLeakyRelu : public torch::autograd::Function<InstanceNormLeak
         }
       }
     });
-    ctx->save_for_backward({x, weight, bias, mean, rstd});
-    ctx->saved_data["slope"] = slope;
+    SaveNorm(ctx, x, weight, bias, mean, rstd, slope);
     return y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const at::Tensor& x = saved[0];
-    const at::Tensor& weight = saved[1];
-    const at::Tensor& bias = saved[2];
-    const float s = static_cast<float>(ctx->saved_data["slope"].toDouble());
+    const SavedNorm saved = RestoreNorm(ctx);
+    const at::Tensor& x = saved.x;
+    const at::Tensor& weight = saved.weight;
+    const at::Tensor& bias = saved.bias;
+    const float s = saved.slope;
     const at::Tensor dy = grads[0].contiguous();
     const int64_t planes = x.size(0) * x.size(1), channels = x.size(1);
     const int64_t n = x.numel() / planes;
@@ -126,8 +126,8 @@ struct InstanceNormLeakyRelu : public torch::autograd::Function<InstanceNormLeak
     const float* dyd = dy.data_ptr<float>();
     const float* gd = weight.data_ptr<float>();
     const float* bd = bias.data_ptr<float>();
-    const float* md = saved[3].data_ptr<float>();
-    const float* rd = saved[4].data_ptr<float>();
+    const float* md = saved.mean.data_ptr<float>();
+    const float* rd = saved.rstd.data_ptr<float>();
     float* dxd = dx.data_ptr<float>();
     double* sg = sumG.data_ptr<double>();
     double* sgx = sumGx.data_ptr<double>();

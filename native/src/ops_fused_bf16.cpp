@@ -8,6 +8,7 @@
 // (AVX512F + AVX512BW); elsewhere, and with setBf16Kernels(false), the composed path runs. A plain
 // SSE build of this kernel was slower than ATen's (commit e9ea595), so there is no other variant.
 #include "common.h"
+#include "norm_saved.h"
 
 #include <ATen/Parallel.h>
 #include <array>
@@ -176,17 +177,16 @@ struct InstanceNormLeakyReluBf16Fn : public torch::autograd::Function<InstanceNo
         ForwardPlane(xd + p * n, yd + p * n, n, wd[p % channels], bd[p % channels], eps, static_cast<float>(slope), md + p, rd + p);
     });
 #endif
-    ctx->save_for_backward({x, weight, bias, mean, rstd});
-    ctx->saved_data["slope"] = slope;
+    SaveNorm(ctx, x, weight, bias, mean, rstd, slope);
     return y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const at::Tensor& x = saved[0];
-    const at::Tensor& weight = saved[1];
-    const at::Tensor& bias = saved[2];
-    const float slope = static_cast<float>(ctx->saved_data["slope"].toDouble());
+    const SavedNorm saved = RestoreNorm(ctx);
+    const at::Tensor& x = saved.x;
+    const at::Tensor& weight = saved.weight;
+    const at::Tensor& bias = saved.bias;
+    const float slope = saved.slope;
     const at::Tensor dy = grads[0].to(at::kBFloat16).contiguous();
     const int64_t planes = x.size(0) * x.size(1), channels = x.size(1), n = x.numel() / planes;
     at::Tensor dx = at::empty_like(x, at::MemoryFormat::Contiguous);
@@ -195,7 +195,7 @@ struct InstanceNormLeakyReluBf16Fn : public torch::autograd::Function<InstanceNo
 #if defined(__x86_64__)
     const uint16_t *xd = Bits(x), *dyd = Bits(dy);
     uint16_t* dxd = MutableBits(dx);
-    const float *wd = w.data_ptr<float>(), *bd = b.data_ptr<float>(), *md = saved[3].data_ptr<float>(), *rd = saved[4].data_ptr<float>();
+    const float *wd = w.data_ptr<float>(), *bd = b.data_ptr<float>(), *md = saved.mean.data_ptr<float>(), *rd = saved.rstd.data_ptr<float>();
     double* sd = sums.data_ptr<double>();
     at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; p++)
