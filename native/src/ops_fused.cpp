@@ -111,11 +111,7 @@ struct InstanceNormLeakyRelu : public torch::autograd::Function<InstanceNormLeak
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const SavedNorm saved = RestoreNorm(ctx);
-    const at::Tensor& x = saved.x;
-    const at::Tensor& weight = saved.weight;
-    const at::Tensor& bias = saved.bias;
-    const float s = saved.slope;
+    const auto [x, weight, bias, mean, rstd, s] = RestoreNorm(ctx);
     const at::Tensor dy = grads[0].contiguous();
     const int64_t planes = x.size(0) * x.size(1), channels = x.size(1);
     const int64_t n = x.numel() / planes;
@@ -126,8 +122,8 @@ struct InstanceNormLeakyRelu : public torch::autograd::Function<InstanceNormLeak
     const float* dyd = dy.data_ptr<float>();
     const float* gd = weight.data_ptr<float>();
     const float* bd = bias.data_ptr<float>();
-    const float* md = saved.mean.data_ptr<float>();
-    const float* rd = saved.rstd.data_ptr<float>();
+    const float* md = mean.data_ptr<float>();
+    const float* rd = rstd.data_ptr<float>();
     float* dxd = dx.data_ptr<float>();
     double* sg = sumG.data_ptr<double>();
     double* sgx = sumGx.data_ptr<double>();

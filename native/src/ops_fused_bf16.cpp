@@ -182,11 +182,7 @@ struct InstanceNormLeakyReluBf16Fn : public torch::autograd::Function<InstanceNo
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const SavedNorm saved = RestoreNorm(ctx);
-    const at::Tensor& x = saved.x;
-    const at::Tensor& weight = saved.weight;
-    const at::Tensor& bias = saved.bias;
-    const float slope = saved.slope;
+    const auto [x, weight, bias, mean, rstd, slope] = RestoreNorm(ctx);
     const at::Tensor dy = grads[0].to(at::kBFloat16).contiguous();
     const int64_t planes = x.size(0) * x.size(1), channels = x.size(1), n = x.numel() / planes;
     at::Tensor dx = at::empty_like(x, at::MemoryFormat::Contiguous);
@@ -195,7 +191,7 @@ struct InstanceNormLeakyReluBf16Fn : public torch::autograd::Function<InstanceNo
 #if defined(__x86_64__)
     const uint16_t *xd = Bits(x), *dyd = Bits(dy);
     uint16_t* dxd = MutableBits(dx);
-    const float *wd = w.data_ptr<float>(), *bd = b.data_ptr<float>(), *md = saved.mean.data_ptr<float>(), *rd = saved.rstd.data_ptr<float>();
+    const float *wd = w.data_ptr<float>(), *bd = b.data_ptr<float>(), *md = mean.data_ptr<float>(), *rd = rstd.data_ptr<float>();
     double* sd = sums.data_ptr<double>();
     at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; p++)
