@@ -102,7 +102,8 @@ export const brightness: Transform<ChannelFactor[]> = {
   },
 };
 
-function stats(x: Float32Array): { mean: number; min: number; max: number; std: number } {
+/** Sum (float64, in index order), mean, min and max of x: one pass. */
+function moments(x: Float32Array): { sum: number; mean: number; min: number; max: number } {
   let sum = 0;
   let min = Infinity;
   let max = -Infinity;
@@ -112,11 +113,12 @@ function stats(x: Float32Array): { mean: number; min: number; max: number; std: 
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  const mean = sum / x.length;
-  let squares = 0;
-  for (let i = 0; i < x.length; i++) squares += (x[i]! - mean) ** 2;
-  const std = x.length > 1 ? Math.sqrt(squares / (x.length - 1)) : 0;
-  return { mean, min, max, std };
+  return { sum, mean: sum / x.length, min, max };
+}
+
+/** The unbiased standard deviation from the sum of squared deviations of `count` values. */
+function stdOf(squares: number, count: number): number {
+  return count > 1 ? Math.sqrt(squares / (count - 1)) : 0;
 }
 
 export const contrast: Transform<ChannelFactor[]> = {
@@ -126,7 +128,7 @@ export const contrast: Transform<ChannelFactor[]> = {
     const out = writable(sample, context);
     for (const { channel, factor } of params) {
       const x = channelView(out, channel);
-      const { mean, min, max } = stats(x);
+      const { mean, min, max } = moments(x);
       for (let i = 0; i < x.length; i++) x[i] = Math.min(max, Math.max(min, (x[i]! - mean) * factor + mean));
     }
     return out;
@@ -136,19 +138,45 @@ export const contrast: Transform<ChannelFactor[]> = {
 const GAMMA_EPSILON = 1e-7;
 
 /**
- * x = ((x - min) / denominator) ** gamma * range + min, in float32 as libtorch's sub, div, pow, mul
- * and add compute it (each a float32 operation with the scalar cast to float32): the scaling in host
- * loops (the same values), the power in libtorch (vectorised; a per-voxel Math.pow in JavaScript
- * costs more than the rest of the loader's intensity steps together).
+ * One channel's gamma in place: with s = -1 (inverted) or 1, y = s x; the statistics of y (mean,
+ * min, max, unbiased std); t = ((y - min) / max(range, eps)) ** gamma * range + min; then
+ * s ((t - mean_t) std_y / max(std_t, eps) + mean_y). Sums and the rescaling in float64, stored as
+ * float32; the scaling around the power in float32 as libtorch's sub, div, mul and add compute it
+ * (each a float32 operation with the scalar cast to float32: the same values); the power in libtorch
+ * (vectorised; a per-voxel Math.pow in JavaScript costs more than the rest of the loader's intensity
+ * steps together). The statistics of -x are those of x negated (min and max swapped), sums included:
+ * rounding is symmetric, so y is never stored. Five passes over the channel and one power.
  */
-function powerStep(x: Float32Array, min: number, denominator: number, gamma: number, range: number, context: ApplyContext): void {
+function gammaChannel(x: Float32Array, sign: number, gamma: number, context: ApplyContext): void {
   const f32 = Math.fround;
+  const n = x.length;
+  const m = moments(x);
+  const mean = sign * m.mean;
+  const min = sign === 1 ? m.min : -m.max;
+  const range = (sign === 1 ? m.max : -m.min) - min;
   const low = f32(min);
-  const scaleDown = f32(denominator);
+  const scaleDown = f32(Math.max(range, GAMMA_EPSILON));
   const scaleUp = f32(range);
-  for (let i = 0; i < x.length; i++) x[i] = f32(x[i]! - low) / scaleDown;
-  const powered = scope(() => pow(fromArray(x, [x.length], { device: context.device }), gamma).toFloat32Array());
-  for (let i = 0; i < x.length; i++) x[i] = f32(powered[i]! * scaleUp) + low;
+  // The squared deviations of y, and x replaced by (y - min) / denominator.
+  let squares = 0;
+  for (let i = 0; i < n; i++) {
+    const y = sign * x[i]!;
+    squares += (y - mean) ** 2;
+    x[i] = f32(y - low) / scaleDown;
+  }
+  const std = stdOf(squares, n);
+  const powered = scope(() => pow(fromArray(x, [n], { device: context.device }), gamma).toFloat32Array());
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const t = f32(f32(powered[i]! * scaleUp) + low);
+    x[i] = t;
+    sum += t;
+  }
+  const meanAfter = sum / n;
+  let squaresAfter = 0;
+  for (let i = 0; i < n; i++) squaresAfter += (x[i]! - meanAfter) ** 2;
+  const factor = std / Math.max(stdOf(squaresAfter, n), GAMMA_EPSILON);
+  for (let i = 0; i < n; i++) x[i] = sign * ((x[i]! - meanAfter) * factor + mean);
 }
 
 function gammaTransform(name: string, invert: boolean): Transform<GammaParams> {
@@ -160,18 +188,7 @@ function gammaTransform(name: string, invert: boolean): Transform<GammaParams> {
     }),
     apply(sample, params, context) {
       const out = writable(sample, context);
-      const sign = params.invert ? -1 : 1;
-      for (const { channel, gamma } of params.channels) {
-        const x = channelView(out, channel);
-        if (params.invert) for (let i = 0; i < x.length; i++) x[i] = -x[i]!;
-        const before = stats(x);
-        const range = before.max - before.min;
-        const denominator = Math.max(range, GAMMA_EPSILON);
-        powerStep(x, before.min, denominator, gamma, range, context);
-        const after = stats(x);
-        const factor = before.std / Math.max(after.std, GAMMA_EPSILON);
-        for (let i = 0; i < x.length; i++) x[i] = sign * ((x[i]! - after.mean) * factor + before.mean);
-      }
+      for (const { channel, gamma } of params.channels) gammaChannel(channelView(out, channel), params.invert ? -1 : 1, gamma, context);
       return out;
     },
   };
