@@ -47,27 +47,20 @@ function writable(sample: PatchSample, context: ApplyContext): PatchSample {
   return context.reuseInput === true ? sample : withImage(sample, sample.image.slice());
 }
 
-/**
- * Standard normal samples, in pairs (Box-Muller, both values of each pair used), handed to `use`
- * with their index; `count` values in all.
- */
-function forEachStandardNormal(rng: Rng, count: number, use: (index: number, value: number) => void): void {
-  for (let i = 0; i < count; i += 2) {
+/** Fill `out` with standard normal samples (Box-Muller, both values of each pair used). */
+export function fillStandardNormal(rng: Rng, out: Float32Array): void {
+  for (let i = 0; i < out.length; i += 2) {
     let u = (rng.nextUint32() + 0.5) / 4294967296;
     const v = rng.nextUint32() / 4294967296;
     if (u <= 0) u = Number.MIN_VALUE;
     const radius = Math.sqrt(-2 * Math.log(u));
-    use(i, radius * Math.cos(2 * Math.PI * v));
-    if (i + 1 < count) use(i + 1, radius * Math.sin(2 * Math.PI * v));
+    out[i] = radius * Math.cos(2 * Math.PI * v);
+    if (i + 1 < out.length) out[i + 1] = radius * Math.sin(2 * Math.PI * v);
   }
 }
 
-/** Fill `out` with standard normal samples (Box-Muller, both values of each pair used). */
-export function fillStandardNormal(rng: Rng, out: Float32Array): void {
-  forEachStandardNormal(rng, out.length, (i, value) => {
-    out[i] = value;
-  });
-}
+/** Noise values made at a time: an even count, so the chunks continue one field's pairs. */
+const NOISE_CHUNK = 8192;
 
 export const gaussianNoise: Transform<NoiseParams> = {
   name: 'gaussianNoise',
@@ -76,11 +69,14 @@ export const gaussianNoise: Transform<NoiseParams> = {
     const out = writable(sample, context);
     const image = out.image;
     const source = sample.image;
-    const sigma = params.sigma;
-    // x + sigma * (the float32 noise value), as if the noise field were stored first.
-    forEachStandardNormal(new Rng(params.seed), image.length, (i, value) => {
-      image[i] = source[i]! + sigma * Math.fround(value);
-    });
+    // The noise field from its seed, a chunk at a time (the same values as one fill of the whole field).
+    const rng = new Rng(params.seed);
+    const chunk = new Float32Array(Math.min(NOISE_CHUNK, image.length));
+    for (let start = 0; start < image.length; start += NOISE_CHUNK) {
+      const noise = chunk.subarray(0, Math.min(NOISE_CHUNK, image.length - start));
+      fillStandardNormal(rng, noise);
+      for (let j = 0; j < noise.length; j++) image[start + j] = source[start + j]! + params.sigma * noise[j]!;
+    }
     return out;
   },
 };
