@@ -43,6 +43,20 @@ function sampleOf(shape: number[], image: number[], seg?: number[]): PatchSample
   };
 }
 
+/** What sampling knows about the spatial3d fixture (2 channels, [10, 12, 14], the second masked), cut to `finalPatchSize`. */
+function fixtureMeta(finalPatchSize: Triple): AugmentMeta {
+  return {
+    channels: 2,
+    sampledPatchSize: [10, 12, 14],
+    finalPatchSize,
+    dummy2d: false,
+    rotationRangeRad: [-Math.PI / 6, Math.PI / 6],
+    mirrorAxes: [0, 1, 2],
+    useMaskForNorm: [false, true],
+    previousLabels: 0,
+  };
+}
+
 function countMismatches(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
   let mismatches = 0;
   for (let i = 0; i < actual.length; i++) if (actual[i] !== expected[i]) mismatches += 1;
@@ -156,16 +170,7 @@ test('flipInPlace: every set of axes, odd and even sizes, image and labels, equa
 
 test('with reuseInput every transform and the pipeline give the same values, written into their input', () => {
   const input = fixtures.spatial3d;
-  const meta: AugmentMeta = {
-    channels: 2,
-    sampledPatchSize: [10, 12, 14],
-    finalPatchSize: [10, 12, 14],
-    dummy2d: false,
-    rotationRangeRad: [-Math.PI / 6, Math.PI / 6],
-    mirrorAxes: [0, 1, 2],
-    useMaskForNorm: [false, true],
-    previousLabels: 0,
-  };
+  const meta = fixtureMeta([10, 12, 14]);
   const rng = new Rng(8);
   const reuse = { ...context, reuseInput: true };
   let inPlace = 0;
@@ -222,16 +227,7 @@ test('gaussian noise adds N(0, sigma^2) from its recorded seed', () => {
 
 test('sampled parameters are plain JSON and replaying them gives the same patch; no tensor leaks', () => {
   const input = fixtures.spatial3d;
-  const meta: AugmentMeta = {
-    channels: 2,
-    sampledPatchSize: [10, 12, 14],
-    finalPatchSize: [6, 8, 9],
-    dummy2d: false,
-    rotationRangeRad: [-Math.PI / 6, Math.PI / 6],
-    mirrorAxes: [0, 1, 2],
-    useMaskForNorm: [false, true],
-    previousLabels: 0,
-  };
+  const meta = fixtureMeta([6, 8, 9]);
   const before = liveTensors();
   const rng = new Rng(3);
   let applied = 0;
