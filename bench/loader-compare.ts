@@ -120,6 +120,10 @@ interface TheirRun extends SideRun {
   dummy2d: boolean;
   torchThreads: number;
   torchVersion: string;
+  standInModules: unknown;
+  cropAndPadAdapted: unknown;
+  /** batchgeneratorsv2's one-time blur benchmark, run before counting: [axis length, kernel size] pairs. */
+  blurBenchmarkPrimed: unknown;
 }
 
 function runTheirs(data: Prepared, workers: number, seed: number): TheirRun {
@@ -199,6 +203,7 @@ async function main(): Promise<void> {
       dummy2dNnunet: first.dummy2d,
       torchVersionPython: first.torchVersion,
       torchThreadsPython: first.torchThreads,
+      nnunetAdaptations: { standInModules: first.standInModules, cropAndPadAdapted: first.cropAndPadAdapted, blurBenchmarkPrimed: first.blurBenchmarkPrimed },
       rounds,
       batches,
       steps,
