@@ -1,9 +1,12 @@
 /**
  * Where the loader's time goes: each step of nnU-Net's default augmentation (src/data/sampling) timed
  * alone on one core (libtorch one thread) at a preset's patch, on a smooth random patch of the
- * sampled size (spatial step) or the final size (the others). Reports the median seconds per
- * application, the step's probability of running, and the expected seconds per sample
- * (probability x time), whose sum is what one sample's augmentation costs on average.
+ * sampled size (spatial step) or the final size (the others), run as the loader runs it: the crop
+ * of the sampled patch for a sample the spatial step resamples, of the final patch (into the batch)
+ * for the others, and every later step in place (ApplyContext.reuseInput) on a fresh copy made
+ * outside the timing. Reports the median wall and CPU seconds per application, the step's
+ * probability of running, and the expected seconds per sample (probability x time), whose sum is
+ * what one sample's crop and augmentation cost on average.
  *
  *   node --import tsx bench/augment-profile.ts [--patch 50,160,192] [--reps 5] [--out FILE]
  */
@@ -46,16 +49,25 @@ function patchOf(shape: Triple): PatchSample {
   return { image, seg, channels: 1, shape: [...shape] };
 }
 
-function time(run: () => unknown): number {
-  run(); // warm-up
+/** Median wall and CPU seconds of `run` on a fresh `setup()` each time (the setup not timed). */
+function time<T>(setup: () => T, run: (input: T) => unknown): { seconds: number; cpuSeconds: number } {
+  run(setup()); // warm-up
   const seconds: number[] = [];
+  const cpuSeconds: number[] = [];
   for (let r = 0; r < reps; r++) {
+    const input = setup();
     const t0 = performance.now();
-    run();
+    const cpu0 = process.cpuUsage();
+    run(input);
+    const cpu = process.cpuUsage(cpu0);
     seconds.push((performance.now() - t0) / 1000);
+    cpuSeconds.push((cpu.user + cpu.system) / 1e6);
   }
-  return median(seconds);
+  return { seconds: median(seconds), cpuSeconds: median(cpuSeconds) };
 }
+
+/** A copy of a patch the step may overwrite. */
+const copyOf = (sample: PatchSample) => (): PatchSample => ({ ...sample, image: sample.image.slice(), seg: sample.seg.slice() });
 
 const sampled = patchOf(geometry.sampledPatchSize);
 const final = patchOf(patch);
@@ -63,24 +75,35 @@ const spatial = (rotation: number[] | null, scale: number | null): SpatialParams
 const rotation = geometry.dummy2d ? [0.7] : [0.3, -0.2, 0.4];
 // Probability that the spatial transform resamples (rotation p 0.2 or scaling p 0.2).
 const pResample = 1 - 0.8 * 0.8;
-const steps: { name: string; probability: number; seconds: number }[] = [
-  { name: 'crop (sampler, image + labels)', probability: 1, seconds: time(() => [cropAndPad(sampled.image, 1, sampled.shape, [0, 0, 0], sampled.shape, 0), cropAndPad(sampled.seg, 1, sampled.shape, [0, 0, 0], sampled.shape, -1)]) },
-  { name: 'spatial: centre crop (no rotation, no scaling)', probability: 1 - pResample, seconds: time(() => applySpatial(sampled, spatial(null, null), context)) },
-  { name: 'spatial: resample (rotation and/or scaling)', probability: pResample, seconds: time(() => applySpatial(sampled, spatial(rotation, 1.1), context)) },
-  { name: 'gaussianNoise', probability: 0.1, seconds: time(() => gaussianNoise.apply(final, { sigma: 0.05, seed: 3 }, context)) },
+const onFinal = copyOf(final);
+const reuse = { ...context, reuseInput: true };
+const voxels = patch[0] * patch[1] * patch[2];
+const slot = () => ({ image: new Float32Array(voxels), seg: new Int8Array(voxels) });
+const steps: { name: string; probability: number; seconds: number; cpuSeconds: number }[] = [
+  { name: 'crop of the sampled patch (image + labels, for a resampled sample)', probability: pResample, ...time(() => null, () => [cropAndPad(sampled.image, 1, sampled.shape, [0, 0, 0], sampled.shape, 0), cropAndPad(sampled.seg, 1, sampled.shape, [0, 0, 0], sampled.shape, -1)]) },
+  { name: 'crop of the final patch into the batch (image + labels, the others)', probability: 1 - pResample, ...time(slot, (into) => [cropAndPad(sampled.image, 1, sampled.shape, [0, 0, 0], patch, 0, into.image), cropAndPad(sampled.seg, 1, sampled.shape, [0, 0, 0], patch, -1, into.seg)]) },
+  { name: 'spatial: resample (rotation and/or scaling)', probability: pResample, ...time(() => sampled, (x) => applySpatial(x, spatial(rotation, 1.1), context)) },
+  { name: 'gaussianNoise', probability: 0.1, ...time(onFinal, (x) => gaussianNoise.apply(x, { sigma: 0.05, seed: 3 }, reuse)) },
   // Blur and low resolution each pick the (one) channel with p 0.5.
-  { name: 'gaussianBlur', probability: 0.2 * 0.5, seconds: time(() => gaussianBlur.apply(final, { channels: [{ channel: 0, sigmas: [0.75, 0.75, 0.75] }] }, context)) },
-  { name: 'brightness', probability: 0.15, seconds: time(() => brightness.apply(final, [{ channel: 0, factor: 1.1 }], context)) },
-  { name: 'contrast', probability: 0.15, seconds: time(() => contrast.apply(final, [{ channel: 0, factor: 1.1 }], context)) },
-  { name: 'lowResolution', probability: 0.25 * 0.5, seconds: time(() => lowResolution.apply(final, { channels: [{ channel: 0, zoom: [geometry.dummy2d ? 1 : 0.75, 0.75, 0.75] }] }, context)) },
-  { name: 'invertedGamma', probability: 0.1, seconds: time(() => invertedGamma.apply(final, { invert: true, channels: [{ channel: 0, gamma: 1.2 }] }, context)) },
-  { name: 'gamma', probability: 0.3, seconds: time(() => gamma.apply(final, { invert: false, channels: [{ channel: 0, gamma: 1.2 }] }, context)) },
+  { name: 'gaussianBlur', probability: 0.2 * 0.5, ...time(onFinal, (x) => gaussianBlur.apply(x, { channels: [{ channel: 0, sigmas: [0.75, 0.75, 0.75] }] }, reuse)) },
+  { name: 'brightness', probability: 0.15, ...time(onFinal, (x) => brightness.apply(x, [{ channel: 0, factor: 1.1 }], reuse)) },
+  { name: 'contrast', probability: 0.15, ...time(onFinal, (x) => contrast.apply(x, [{ channel: 0, factor: 1.1 }], reuse)) },
+  { name: 'lowResolution', probability: 0.25 * 0.5, ...time(onFinal, (x) => lowResolution.apply(x, { channels: [{ channel: 0, zoom: [geometry.dummy2d ? 1 : 0.75, 0.75, 0.75] }] }, reuse)) },
+  { name: 'invertedGamma', probability: 0.1, ...time(onFinal, (x) => invertedGamma.apply(x, { invert: true, channels: [{ channel: 0, gamma: 1.2 }] }, reuse)) },
+  { name: 'gamma', probability: 0.3, ...time(onFinal, (x) => gamma.apply(x, { invert: false, channels: [{ channel: 0, gamma: 1.2 }] }, reuse)) },
   // Each of 3 axes flipped with p 0.5: some flip happens with p 7/8.
-  { name: 'mirror (2 axes)', probability: 7 / 8, seconds: time(() => mirror.apply(final, { axes: [1, 2] }, context)) },
-  { name: 'finalize (labels -1 -> 0)', probability: 1, seconds: time(() => finalizeSample(final)) },
+  { name: 'mirror (2 axes)', probability: 7 / 8, ...time(onFinal, (x) => mirror.apply(x, { axes: [1, 2] }, reuse)) },
+  { name: 'finalize (labels -1 -> 0)', probability: 1, ...time(onFinal, (x) => finalizeSample(x, [], 0, true)) },
 ];
-const expected = steps.map((s) => ({ ...s, seconds: Number(s.seconds.toFixed(4)), expectedSecondsPerSample: Number((s.probability * s.seconds).toFixed(4)) }));
-const total = expected.reduce((sum, s) => sum + s.probability * s.seconds, 0);
+const round4 = (value: number): number => Number(value.toFixed(4));
+const expected = steps.map((s) => ({
+  ...s,
+  seconds: round4(s.seconds),
+  cpuSeconds: round4(s.cpuSeconds),
+  expectedSecondsPerSample: round4(s.probability * s.seconds),
+  expectedCpuSecondsPerSample: round4(s.probability * s.cpuSeconds),
+}));
+const total = (key: 'seconds' | 'cpuSeconds') => round4(steps.reduce((sum, s) => sum + s.probability * s[key], 0));
 report({
   benchmark: 'augment-profile',
   cpu: cpuInfo(),
@@ -88,6 +111,7 @@ report({
   sampledPatchSize: geometry.sampledPatchSize,
   dummy2d: geometry.dummy2d,
   reps,
-  steps: expected.sort((a, b) => b.expectedSecondsPerSample - a.expectedSecondsPerSample),
-  expectedSecondsPerSample: Number(total.toFixed(4)),
+  steps: expected.sort((a, b) => b.expectedCpuSecondsPerSample - a.expectedCpuSecondsPerSample),
+  expectedSecondsPerSample: total('seconds'),
+  expectedCpuSecondsPerSample: total('cpuSeconds'),
 });

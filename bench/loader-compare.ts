@@ -7,7 +7,8 @@
  * Data: `--cases` paper-size phantoms (`synth --size paper`, 120x512x512), planned with the paper
  * preset and preprocessed into `--data` (kept and reused when given, else a temporary folder).
  * Then `--rounds` rounds, the sides alternating which goes first, each round measuring
- * - throughput with 1 worker and with 2 (`--batches` batches after a warm-up, counted from the first
+ * - throughput with 1 worker and with 2 (`--batches` batches after a warm-up that lets each of our
+ *   workers read the cases, as the nnU-Net side reads them all before it counts; counted from the first
  *   batch that had to be waited for, so that nothing prefetched before the count is counted; the consumer takes batches as fast as they come): ours = createBatchLoader workers,
  *   theirs = nnUNetDataLoader in one process (1) and NonDetMultiThreadedAugmenter processes (2), as
  *   nnU-Net's trainer runs them. Per core: wall-clock batches/s / workers, and batches per CPU
@@ -43,6 +44,8 @@ const stepSeconds = Number(option('step', '0.8'));
 const python = option('python', process.env.LESIONSEG_PYTHON ?? '/usr/bin/python3');
 const ext = option('ext', '/work/ext');
 const WORKER_COUNTS = [1, 2] as const;
+/** Samples each of our workers makes before the count (so that it has read the cases). */
+const WARM_UP_SAMPLES = 12;
 /** A batch waited for at least this long: the prefetch queue was empty. */
 const DRAINED_WAIT_SECONDS = 0.02;
 
@@ -73,13 +76,17 @@ interface SideRun {
 
 async function runOurs(data: Prepared, workers: number, seed: number): Promise<SideRun> {
   const options = { preprocessedDirs: [data.dir], caseIds: [data.caseIds], plan: data.plan, augment: true, oversampleForeground: 0.33, workers };
+  const warmUpBatches = workers * Math.ceil(WARM_UP_SAMPLES / data.plan.configuration.batchSize);
   let loader = createBatchLoader({ ...options, seed });
   let batchesPerSecond: number;
   let batchesPerCpuSecond: number;
   try {
-    // Warm-up: thread start, case reads; then count from an empty prefetch queue: take batches
-    // until one had to be waited for (none made before the count is counted).
-    for (let k = 0; k < 2 * workers; k++) await loader.next();
+    // Warm-up: thread start, case reads (each worker reads a case on its first use and keeps it, as
+    // the nnU-Net side holds every case in memory before it counts: WARM_UP_SAMPLES samples per
+    // worker leave a case unread with probability (1 - 1/cases)^WARM_UP_SAMPLES, 0.8 % per case for
+    // 3 cases); then count from an empty prefetch queue: take batches until one had to be waited
+    // for (none made before the count is counted).
+    for (let k = 0; k < warmUpBatches; k++) await loader.next();
     for (let k = 0; k < 4 * workers + 4; k++) {
       const waited = loader.waitSeconds;
       await loader.next();
@@ -96,7 +103,7 @@ async function runOurs(data: Prepared, workers: number, seed: number): Promise<S
   }
   loader = createBatchLoader({ ...options, seed: seed + 1 });
   try {
-    for (let k = 0; k < 2 * workers; k++) await loader.next();
+    for (let k = 0; k < warmUpBatches; k++) await loader.next();
     const before = loader.waitSeconds;
     for (let k = 0; k < steps; k++) {
       await loader.next();
@@ -113,6 +120,10 @@ interface TheirRun extends SideRun {
   dummy2d: boolean;
   torchThreads: number;
   torchVersion: string;
+  standInModules: unknown;
+  cropAndPadAdapted: unknown;
+  /** batchgeneratorsv2's one-time blur benchmark, run before counting: [axis length, kernel size] pairs. */
+  blurBenchmarkPrimed: unknown;
 }
 
 function runTheirs(data: Prepared, workers: number, seed: number): TheirRun {
@@ -192,10 +203,12 @@ async function main(): Promise<void> {
       dummy2dNnunet: first.dummy2d,
       torchVersionPython: first.torchVersion,
       torchThreadsPython: first.torchThreads,
+      nnunetAdaptations: { standInModules: first.standInModules, cropAndPadAdapted: first.cropAndPadAdapted, blurBenchmarkPrimed: first.blurBenchmarkPrimed },
       rounds,
       batches,
       steps,
       stepSeconds,
+      warmUpSamplesPerWorker: WARM_UP_SAMPLES,
       prepareSeconds: round3(prepareSeconds),
       ...perWorkers,
       workersForNoWaitAt8Cores: {

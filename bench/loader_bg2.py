@@ -22,6 +22,9 @@ it raises) lets those imports succeed. The JSON lists the stand-ins used.
 Measures wall-clock batches/s and batches per CPU second (this process and its workers: on a shared
 machine the CPU time is what a core's share did), with torch on one thread per process (nnU-Net's loader also runs under
 threadpool_limits(1)):
+Before any of it, the Gaussian blur's one-time FFT-or-convolution benchmark is run for every (axis
+length, kernel size) pair it can meet (prime_blur_benchmark), as it would have been long before in
+a training run: otherwise it lands in the counted batches and dominates their mean.
 - workers 1: generate_train_batch in this process, `--batches` batches after 2 warm-up batches;
 - workers N > 1: NonDetMultiThreadedAugmenter with N processes, as nnUNetTrainer.get_dataloaders
   sets it up (wait_time 0.002, no pin_memory on a CPU) but with a queue of 1, after 2N warm-up
@@ -156,6 +159,30 @@ class InMemoryDataset:
         return data, seg, None, properties
 
 
+def prime_blur_benchmark(transforms, patch_size):
+    """batchgeneratorsv2's GaussianBlurTransform (benchmark=True, as nnU-Net builds it) times FFT
+    against direct convolution, 9 runs each, the first time it meets an (axis length, kernel size)
+    pair, 1 to 4.5 CPU seconds each time; in training that happens once per worker process and then
+    never again. Meet every pair the trainer's sigmas (0.5 to 1) can give here, before counting, so
+    that the counted batches cost what they cost in a long run. Returns the pairs primed."""
+    from batchgeneratorsv2.transforms.noise.gaussian_blur import GaussianBlurTransform, _compute_kernel_size
+    primed = []
+    for t in transforms.transforms:
+        blur = getattr(t, 'transform', t)
+        if not isinstance(blur, GaussianBlurTransform) or not blur.benchmark:
+            continue
+        low, high = blur.blur_sigma
+        sigmas = {}
+        for sigma in np.linspace(low, high, 101):
+            sigmas.setdefault(_compute_kernel_size(float(sigma)), float(sigma))
+        dummy = torch.zeros((1,) + tuple(patch_size))
+        for dim in range(len(patch_size)):
+            for kernel_size, sigma in sorted(sigmas.items()):
+                blur._benchmark_wrapper(dummy, sigma, dim)
+                primed.append([int(patch_size[dim]), int(kernel_size)])
+    return primed
+
+
 def children_cpu_seconds(pids):
     """User + system CPU seconds of these (running) processes, from /proc/PID/stat."""
     total = 0
@@ -204,6 +231,7 @@ def main():
         patch_size, rotation, None, mirror_axes, dummy_2d,
         use_mask_for_norm=use_mask_for_norm, is_cascaded=False,
         foreground_labels=label_manager.foreground_labels, regions=None, ignore_label=None)
+    blur_benchmark_primed = prime_blur_benchmark(transforms, patch_size)
     dataset = InMemoryDataset(args.preprocessed, args.cases.split(','))
     loader = nnUNetDataLoader(dataset, batch_size, initial_patch_size, patch_size, label_manager,
                               oversample_foreground_percent=0.33, sampling_probabilities=None, pad_sides=None,
@@ -267,6 +295,7 @@ def main():
         'torchVersion': torch.__version__,
         'standInModules': STAND_INS,
         'cropAndPadAdapted': adapted,
+        'blurBenchmarkPrimed': blur_benchmark_primed,
     }))
 
 

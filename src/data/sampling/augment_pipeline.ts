@@ -65,28 +65,42 @@ export function sampleAugmentation(rng: Rng, meta: AugmentMeta): AugmentationPar
   return { spatial, ...(drawn as Omit<AugmentationParams, 'spatial' | 'mirror' | 'maskChannels'>), mirror: mirrorParams, maskChannels, ...cascade };
 }
 
-/** The -1 marker mapped to background 0. */
-function withoutOutside(seg: Int8Array): Int8Array {
-  const out = new Int8Array(seg.length);
-  for (let i = 0; i < out.length; i++) out[i] = Math.max(0, seg[i]!);
+/**
+ * The -1 marker mapped to background 0 (in `seg` itself when `inPlace`): four labels at a time where
+ * the array is 4-byte aligned, a negative byte (its top bit set) cleared whole.
+ */
+function withoutOutside(seg: Int8Array, inPlace: boolean): Int8Array {
+  const out = inPlace ? seg : seg.slice();
+  let start = 0;
+  if (out.byteOffset % 4 === 0) {
+    const words = new Uint32Array(out.buffer, out.byteOffset, out.length >> 2);
+    for (let i = 0; i < words.length; i++) {
+      const word = words[i]!;
+      const negative = word & 0x80808080;
+      if (negative !== 0) words[i] = word & ~((negative >>> 7) * 0xff);
+    }
+    start = words.length * 4;
+  }
+  for (let i = start; i < out.length; i++) if (out[i]! < 0) out[i] = 0;
   return out;
 }
 
 /**
  * Set masked channels to 0 outside the nonzero region and map the -1 marker to background 0; a
- * cascade's sample (`previousLabels` > 0) gets the previous stage's map as that many one-hot channels after the image's.
+ * cascade's sample (`previousLabels` > 0) gets the previous stage's map as that many one-hot channels
+ * after the image's. `inPlace`: the sample's arrays are overwritten instead of copied.
  */
-export function finalizeSample(sample: PatchSample, maskChannels: readonly number[] = [], previousLabels = 0): PatchSample {
+export function finalizeSample(sample: PatchSample, maskChannels: readonly number[] = [], previousLabels = 0, inPlace = false): PatchSample {
   const voxels = sample.shape[0] * sample.shape[1] * sample.shape[2];
   let image = sample.image;
   if (maskChannels.length > 0) {
-    image = image.slice();
+    if (!inPlace) image = image.slice();
     for (const channel of maskChannels) {
       const offset = channel * voxels;
       for (let i = 0; i < voxels; i++) if (sample.seg[i]! < 0) image[offset + i] = 0;
     }
   }
-  const seg = withoutOutside(sample.seg);
+  const seg = withoutOutside(sample.seg, inPlace);
   if (previousLabels === 0) return { ...sample, image, seg };
   if (sample.previous === undefined) throw new RangeError('a cascade sample needs the previous stage\'s label map');
   const { previous: _previous, ...rest } = sample;
@@ -94,14 +108,19 @@ export function finalizeSample(sample: PatchSample, maskChannels: readonly numbe
   return { ...rest, image: stacked.data, seg, channels: stacked.shape[0] };
 }
 
+/**
+ * The augmented sample. Every step after the spatial one works in place on the spatial step's new
+ * arrays, or on `sample`'s own when the spatial step kept them and `context.reuseInput` gives them up.
+ */
 export function applyAugmentation(sample: PatchSample, params: AugmentationParams, context: ApplyContext): PatchSample {
   let x = spatialTransform.apply(sample, params.spatial, context);
+  const owned: ApplyContext = { ...context, reuseInput: context.reuseInput === true || x.image !== sample.image };
   for (const step of RANDOM_STEPS) {
     const stepParams = params[step.key];
-    if (stepParams !== null) x = (step.transform as Transform<unknown>).apply(x, stepParams, context);
+    if (stepParams !== null) x = (step.transform as Transform<unknown>).apply(x, stepParams, owned);
   }
-  x = mirror.apply(x, params.mirror, context);
+  x = mirror.apply(x, params.mirror, owned);
   const labels = params.cascade?.labels ?? 0;
-  const done = finalizeSample(x, params.maskChannels, labels);
+  const done = finalizeSample(x, params.maskChannels, labels, owned.reuseInput);
   return params.cascade === undefined ? done : { ...done, image: applyCascadeAugmentation(done.image, done.channels, done.shape, params.cascade) };
 }

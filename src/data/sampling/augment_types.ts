@@ -1,7 +1,8 @@
 /**
  * The shapes every augmentation shares (STYLE rule 8, batchgeneratorsv2): a transform first
  * `sample(rng, meta)`s its parameters as plain JSON, then `apply(sample, params)` is a pure function
- * of the patch and those parameters, so a batch can be replayed from its recorded parameters.
+ * of the patch and those parameters, so a batch can be replayed from its recorded parameters (with
+ * ApplyContext.reuseInput it may also overwrite the patch it was given).
  */
 import type { Device, Rng } from '../../core/index.js';
 import type { Triple } from '../planning_topology.js';
@@ -37,9 +38,15 @@ export interface AugmentMeta {
   previousLabels: number;
 }
 
-/** Where libtorch-based transforms run their tensors. */
+/** Where libtorch-based transforms run their tensors, and whether they may overwrite their input. */
 export interface ApplyContext {
   device: Device;
+  /**
+   * The sample's arrays are the caller's to give up (the loader's own crop, or an earlier step's
+   * output): a transform may write its result into them instead of new arrays. The values are the
+   * same either way; without it apply() leaves its input untouched.
+   */
+  reuseInput?: boolean;
 }
 
 export interface Transform<Params> {

@@ -141,9 +141,10 @@ export function drawBatch(spec: BatchSpec, batchIndex: number, store: CaseStore)
 /**
  * The cropped, not yet augmented sample of one record (image padded 0, labels -1): the sampled
  * patch, or with `centreTo` only its centre crop of that shape, read from the case directly (the
- * same voxels as cropping the sampled patch and then its centre, one copy fewer).
+ * same voxels as cropping the sampled patch and then its centre, one copy fewer); written into
+ * `into` when given (arrays of the crop's size), else into new arrays.
  */
-export function cropSample(spec: BatchSpec, record: SampleRecord, store: CaseStore, centreTo?: Triple): PatchSample {
+export function cropSample(spec: BatchSpec, record: SampleRecord, store: CaseStore, centreTo?: Triple, into?: { image: Float32Array; seg: Int8Array }): PatchSample {
   const dir = spec.preprocessedDirs[record.task]!;
   const loaded = store.get(dir, record.caseId, spec.previousStage?.dir ?? null);
   if (loaded.channels !== spec.channels) {
@@ -153,15 +154,38 @@ export function cropSample(spec: BatchSpec, record: SampleRecord, store: CaseSto
   const corner = centreCropCorner(spec.sampledPatchSize, patch);
   const lowerBound = record.lowerBound.map((lb, axis) => lb + corner[axis]!) as Triple;
   return {
-    image: cropAndPad(loaded.data, loaded.channels, loaded.shape, lowerBound, patch, 0),
-    seg: cropAndPad(loaded.seg, 1, loaded.shape, lowerBound, patch, -1),
+    image: cropAndPad(loaded.data, loaded.channels, loaded.shape, lowerBound, patch, 0, into?.image),
+    seg: cropAndPad(loaded.seg, 1, loaded.shape, lowerBound, patch, -1, into?.seg),
     ...(loaded.previous !== undefined ? { previous: cropAndPad(loaded.previous, 1, loaded.shape, lowerBound, patch, -1) } : {}),
     channels: loaded.channels,
     shape: [...patch],
   };
 }
 
-/** The batch a record describes: crop, augment (or only map -1 -> 0), stack. */
+/**
+ * One sampled-patch crop per loader thread (keyed by its case store), reused by every sample the
+ * spatial step resamples: that step only reads it, and the sample is done (copied into its batch
+ * slot) before the next one is cropped. Saves a fresh 12 MB allocation per such sample at the paper patch.
+ */
+const sampledCrops = new WeakMap<CaseStore, { image: Float32Array; seg: Int8Array }>();
+
+function sampledCropBuffers(store: CaseStore, channels: number, patch: Triple): { image: Float32Array; seg: Int8Array } {
+  const voxels = patch[0] * patch[1] * patch[2];
+  let buffers = sampledCrops.get(store);
+  if (buffers === undefined || buffers.seg.length !== voxels || buffers.image.length !== channels * voxels) {
+    buffers = { image: new Float32Array(channels * voxels), seg: new Int8Array(voxels) };
+    sampledCrops.set(store, buffers);
+  }
+  return buffers;
+}
+
+/**
+ * The batch a record describes: crop, augment (or only map -1 -> 0), stack. The crop is the
+ * loader's own, so every step may overwrite it (ApplyContext.reuseInput); a sample whose crop
+ * already has the final shape (a plain centre crop, a validation patch) without a cascade's extra
+ * channels is cropped straight into its slot of the batch and finished there; a sampled patch goes
+ * into the thread's reused crop buffers.
+ */
 export function renderBatch(spec: BatchSpec, record: BatchRecord, store: CaseStore): HostBatch {
   const [z, y, x] = spec.finalPatchSize;
   const voxels = z * y * x;
@@ -169,17 +193,24 @@ export function renderBatch(spec: BatchSpec, record: BatchRecord, store: CaseSto
   const channels = batchChannels(spec);
   const image = new Float32Array(batchSize * channels * voxels);
   const seg = new Int8Array(batchSize * voxels);
-  const context = { device: spec.device };
+  const context = { device: spec.device, reuseInput: true };
   record.samples.forEach((sampleRecord, j) => {
     const spatial = sampleRecord.augmentation?.spatial;
     // A spatial step that is a plain centre crop reads only the final patch from the case.
-    const cropped = cropSample(spec, sampleRecord, store, spatial !== undefined && isPlainCrop(spatial) ? spatial.outputShape : undefined);
-    const done = sampleRecord.augmentation === null ? finalizeSample(cropped, [], spec.previousStage?.labels ?? 0) : applyAugmentation(cropped, sampleRecord.augmentation, context);
+    const centreTo = spatial !== undefined && isPlainCrop(spatial) ? spatial.outputShape : undefined;
+    const cropShape = centreTo ?? spec.sampledPatchSize;
+    const slot = { image: image.subarray(j * channels * voxels, (j + 1) * channels * voxels), seg: seg.subarray(j * voxels, (j + 1) * voxels) };
+    const direct = spec.previousStage === null && cropShape.join() === spec.finalPatchSize.join();
+    const into = direct ? slot : centreTo === undefined ? sampledCropBuffers(store, spec.channels, spec.sampledPatchSize) : undefined;
+    const cropped = cropSample(spec, sampleRecord, store, centreTo, into);
+    const done = sampleRecord.augmentation === null
+      ? finalizeSample(cropped, [], spec.previousStage?.labels ?? 0, true)
+      : applyAugmentation(cropped, sampleRecord.augmentation, context);
     if (done.shape.join() !== spec.finalPatchSize.join()) {
       throw new RangeError(`augmented patch has shape [${done.shape.join(', ')}], expected [${spec.finalPatchSize.join(', ')}]`);
     }
-    image.set(done.image, j * channels * voxels);
-    seg.set(done.seg, j * voxels);
+    if (done.image !== slot.image) slot.image.set(done.image);
+    if (done.seg !== slot.seg) slot.seg.set(done.seg);
   });
   return {
     image,

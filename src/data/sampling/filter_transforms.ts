@@ -7,9 +7,11 @@
  * - low-resolution simulation (p 0.25): each channel with p 0.5, one zoom U(0.5, 1) for all axes
  *   (axis 0 kept in dummy-2D mode); downsample nearest-exact to round(shape * zoom), upsample back
  *   trilinear (batchgeneratorsv2 spatial/low_resolution.py);
- * - mirroring: each allowed axis flipped with p 0.5 (image and labels, a cascade's previous stage too).
+ * - mirroring: each allowed axis flipped with p 0.5 (image and labels, a cascade's previous stage too),
+ *   on the host by reversing rows, planes or whole volumes in place (a permutation: the same values).
+ * With ApplyContext.reuseInput the results are written into the input's arrays.
  */
-import { conv3d, flip, fromArray, interpolate, pad, reshape, scope } from '../../tensor/index.js';
+import { conv3d, fromArray, interpolate, pad, scope } from '../../tensor/index.js';
 import type { Triple } from '../planning_topology.js';
 import { sampleChannels, type ApplyContext, type PatchSample, type Transform } from './augment_types.js';
 import { pythonRound } from './patch_sampler.js';
@@ -57,7 +59,7 @@ export const gaussianBlur: Transform<BlurParams> = {
   }),
   apply(sample, params, context: ApplyContext) {
     if (params.channels.length === 0) return sample;
-    const image = sample.image.slice();
+    const image = context.reuseInput === true ? sample.image : sample.image.slice();
     const size = sample.shape[0] * sample.shape[1] * sample.shape[2];
     for (const { channel, sigmas } of params.channels) {
       const blurred = scope(() => {
@@ -92,7 +94,7 @@ export const lowResolution: Transform<LowResolutionParams> = {
   }),
   apply(sample, params, context: ApplyContext) {
     if (params.channels.length === 0) return sample;
-    const image = sample.image.slice();
+    const image = context.reuseInput === true ? sample.image : sample.image.slice();
     const size = sample.shape[0] * sample.shape[1] * sample.shape[2];
     for (const { channel, zoom } of params.channels) {
       const lowShape = sample.shape.map((s, axis) => pythonRound(s * zoom[axis]!));
@@ -107,17 +109,57 @@ export const lowResolution: Transform<LowResolutionParams> = {
   },
 };
 
+/**
+ * Flip `volumes` consecutive [z, y, x] volumes of `data` in place along `axes` (0 = z, 1 = y, 2 = x):
+ * y and x together reverse each plane, all three each volume; a single y or z flip swaps rows or planes.
+ */
+export function flipInPlace(data: Float32Array | Int8Array, volumes: number, shape: Triple, axes: readonly number[]): void {
+  const [z, y, x] = shape;
+  const flips = [0, 1, 2].map((axis) => axes.includes(axis));
+  const plane = y * x;
+  const swap = (a: number, b: number, length: number, scratch: Float32Array | Int8Array): void => {
+    scratch.set(data.subarray(a, a + length));
+    data.copyWithin(a, b, b + length);
+    data.set(scratch, b);
+  };
+  for (let v = 0; v < volumes; v++) {
+    const volume = v * z * plane;
+    if (flips[0] && flips[1] && flips[2]) {
+      data.subarray(volume, volume + z * plane).reverse();
+      continue;
+    }
+    if (flips[1] && flips[2]) {
+      for (let k = 0; k < z; k++) data.subarray(volume + k * plane, volume + (k + 1) * plane).reverse();
+    } else if (flips[2]) {
+      for (let row = 0; row < z * y; row++) data.subarray(volume + row * x, volume + (row + 1) * x).reverse();
+    } else if (flips[1]) {
+      const scratch = new (data.constructor as new (length: number) => Float32Array | Int8Array)(x);
+      for (let k = 0; k < z; k++) {
+        for (let row = 0; row < Math.floor(y / 2); row++) swap(volume + k * plane + row * x, volume + k * plane + (y - 1 - row) * x, x, scratch);
+      }
+    }
+    if (flips[0]) {
+      const scratch = new (data.constructor as new (length: number) => Float32Array | Int8Array)(plane);
+      for (let k = 0; k < Math.floor(z / 2); k++) swap(volume + k * plane, volume + (z - 1 - k) * plane, plane, scratch);
+    }
+  }
+}
+
 export const mirror: Transform<MirrorParams> = {
   name: 'mirror',
   sample: (rng, meta) => ({ axes: meta.mirrorAxes.filter(() => rng.float() < 0.5) }),
   apply(sample, params, context: ApplyContext) {
     if (params.axes.length === 0) return sample;
-    const dims = params.axes.map((axis) => axis + 1);
-    return scope(() => {
-      const image = flip(fromArray(sample.image, [sample.channels, ...sample.shape], { device: context.device }), dims);
-      const seg = flip(fromArray(sample.seg, [1, ...sample.shape], { device: context.device }), dims);
-      const previous = sample.previous === undefined ? {} : { previous: reshape(flip(fromArray(sample.previous, [1, ...sample.shape], { device: context.device }), dims), [-1]).toTypedArray() as Int8Array };
-      return { ...sample, image: image.toFloat32Array(), seg: reshape(seg, [-1]).toTypedArray() as Int8Array, ...previous };
-    });
+    const own = context.reuseInput === true;
+    const out: PatchSample = {
+      ...sample,
+      image: own ? sample.image : sample.image.slice(),
+      seg: own ? sample.seg : sample.seg.slice(),
+      ...(sample.previous === undefined ? {} : { previous: own ? sample.previous : sample.previous.slice() }),
+    };
+    flipInPlace(out.image, sample.channels, sample.shape, params.axes);
+    flipInPlace(out.seg, 1, sample.shape, params.axes);
+    if (out.previous !== undefined) flipInPlace(out.previous, 1, sample.shape, params.axes);
+    return out;
   },
 };

@@ -10,10 +10,11 @@
  * - gamma (p 0.3) and inverted gamma (p 0.1): per channel gamma ~ BGContrast(0.7, 1.5); (negate);
  *   min-max to [0, 1]; x ** gamma; back to the range; restore mean and (unbiased) std; (negate).
  * Reductions accumulate in float64; results are stored as float32. The gamma power runs in libtorch
- * (float32), the rest in host loops.
+ * (float32), the rest in host loops (gamma's float32 scaling around the power as libtorch computed
+ * it, value for value). With ApplyContext.reuseInput the result is written into the input's image.
  */
 import { Rng } from '../../core/index.js';
-import { add, div, fromArray, mul, pow, scope, sub } from '../../tensor/index.js';
+import { fromArray, pow, scope } from '../../tensor/index.js';
 import { sampleBgContrast, type ApplyContext, type AugmentMeta, type PatchSample, type Transform } from './augment_types.js';
 
 export interface NoiseParams {
@@ -41,6 +42,11 @@ function withImage(sample: PatchSample, image: Float32Array): PatchSample {
   return { ...sample, image };
 }
 
+/** The sample whose image a transform writes: the input itself when the caller gives it up, else a copy. */
+function writable(sample: PatchSample, context: ApplyContext): PatchSample {
+  return context.reuseInput === true ? sample : withImage(sample, sample.image.slice());
+}
+
 /** Fill `out` with standard normal samples (Box-Muller, both values of each pair used). */
 export function fillStandardNormal(rng: Rng, out: Float32Array): void {
   for (let i = 0; i < out.length; i += 2) {
@@ -53,15 +59,25 @@ export function fillStandardNormal(rng: Rng, out: Float32Array): void {
   }
 }
 
+/** Noise values made at a time: an even count, so the chunks continue one field's pairs. */
+const NOISE_CHUNK = 8192;
+
 export const gaussianNoise: Transform<NoiseParams> = {
   name: 'gaussianNoise',
   sample: (rng) => ({ sigma: rng.uniform(0, 0.1), seed: rng.nextUint32() }),
-  apply(sample, params) {
-    const noise = new Float32Array(sample.image.length);
-    fillStandardNormal(new Rng(params.seed), noise);
-    const image = new Float32Array(sample.image.length);
-    for (let i = 0; i < image.length; i++) image[i] = sample.image[i]! + params.sigma * noise[i]!;
-    return withImage(sample, image);
+  apply(sample, params, context) {
+    const out = writable(sample, context);
+    const image = out.image;
+    const source = sample.image;
+    // The noise field from its seed, a chunk at a time (the same values as one fill of the whole field).
+    const rng = new Rng(params.seed);
+    const chunk = new Float32Array(Math.min(NOISE_CHUNK, image.length));
+    for (let start = 0; start < image.length; start += NOISE_CHUNK) {
+      const noise = chunk.subarray(0, Math.min(NOISE_CHUNK, image.length - start));
+      fillStandardNormal(rng, noise);
+      for (let j = 0; j < noise.length; j++) image[start + j] = source[start + j]! + params.sigma * noise[j]!;
+    }
+    return out;
   },
 };
 
@@ -72,9 +88,8 @@ function perChannelFactors(rng: Rng, meta: AugmentMeta, low: number, high: numbe
 export const brightness: Transform<ChannelFactor[]> = {
   name: 'brightness',
   sample: (rng, meta) => perChannelFactors(rng, meta, 0.75, 1.25),
-  apply(sample, params) {
-    const image = sample.image.slice();
-    const out = withImage(sample, image);
+  apply(sample, params, context) {
+    const out = writable(sample, context);
     for (const { channel, factor } of params) {
       const x = channelView(out, channel);
       for (let i = 0; i < x.length; i++) x[i] = x[i]! * factor;
@@ -83,7 +98,8 @@ export const brightness: Transform<ChannelFactor[]> = {
   },
 };
 
-function stats(x: Float32Array): { mean: number; min: number; max: number; std: number } {
+/** Sum (float64, in index order), mean, min and max of x: one pass. */
+function moments(x: Float32Array): { sum: number; mean: number; min: number; max: number } {
   let sum = 0;
   let min = Infinity;
   let max = -Infinity;
@@ -93,21 +109,22 @@ function stats(x: Float32Array): { mean: number; min: number; max: number; std: 
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  const mean = sum / x.length;
-  let squares = 0;
-  for (let i = 0; i < x.length; i++) squares += (x[i]! - mean) ** 2;
-  const std = x.length > 1 ? Math.sqrt(squares / (x.length - 1)) : 0;
-  return { mean, min, max, std };
+  return { sum, mean: sum / x.length, min, max };
+}
+
+/** The unbiased standard deviation from the sum of squared deviations of `count` values. */
+function stdOf(squares: number, count: number): number {
+  return count > 1 ? Math.sqrt(squares / (count - 1)) : 0;
 }
 
 export const contrast: Transform<ChannelFactor[]> = {
   name: 'contrast',
   sample: (rng, meta) => perChannelFactors(rng, meta, 0.75, 1.25),
-  apply(sample, params) {
-    const out = withImage(sample, sample.image.slice());
+  apply(sample, params, context) {
+    const out = writable(sample, context);
     for (const { channel, factor } of params) {
       const x = channelView(out, channel);
-      const { mean, min, max } = stats(x);
+      const { mean, min, max } = moments(x);
       for (let i = 0; i < x.length; i++) x[i] = Math.min(max, Math.max(min, (x[i]! - mean) * factor + mean));
     }
     return out;
@@ -117,14 +134,45 @@ export const contrast: Transform<ChannelFactor[]> = {
 const GAMMA_EPSILON = 1e-7;
 
 /**
- * ((x - min) / denominator) ** gamma * range + min in libtorch (float32, vectorised): a per-voxel
- * Math.pow in JavaScript costs more than the rest of the loader's intensity steps together.
+ * One channel's gamma in place: with s = -1 (inverted) or 1, y = s x; the statistics of y (mean,
+ * min, max, unbiased std); t = ((y - min) / max(range, eps)) ** gamma * range + min; then
+ * s ((t - mean_t) std_y / max(std_t, eps) + mean_y). Sums and the rescaling in float64, stored as
+ * float32; the scaling around the power in float32 as libtorch's sub, div, mul and add compute it
+ * (each a float32 operation with the scalar cast to float32: the same values); the power in libtorch
+ * (vectorised; a per-voxel Math.pow in JavaScript costs more than the rest of the loader's intensity
+ * steps together). The statistics of -x are those of x negated (min and max swapped), sums included:
+ * rounding is symmetric, so y is never stored. Five passes over the channel and one power.
  */
-function powerStep(x: Float32Array, min: number, denominator: number, gamma: number, range: number, context: ApplyContext): Float32Array {
-  return scope(() => {
-    const t = fromArray(x, [x.length], { device: context.device });
-    return add(mul(pow(div(sub(t, min), denominator), gamma), range), min).toFloat32Array();
-  });
+function gammaChannel(x: Float32Array, sign: number, gamma: number, context: ApplyContext): void {
+  const f32 = Math.fround;
+  const n = x.length;
+  const m = moments(x);
+  const mean = sign * m.mean;
+  const min = sign === 1 ? m.min : -m.max;
+  const range = (sign === 1 ? m.max : -m.min) - min;
+  const low = f32(min);
+  const scaleDown = f32(Math.max(range, GAMMA_EPSILON));
+  const scaleUp = f32(range);
+  // The squared deviations of y, and x replaced by (y - min) / denominator.
+  let squares = 0;
+  for (let i = 0; i < n; i++) {
+    const y = sign * x[i]!;
+    squares += (y - mean) ** 2;
+    x[i] = f32(y - low) / scaleDown;
+  }
+  const std = stdOf(squares, n);
+  const powered = scope(() => pow(fromArray(x, [n], { device: context.device }), gamma).toFloat32Array());
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const t = f32(f32(powered[i]! * scaleUp) + low);
+    x[i] = t;
+    sum += t;
+  }
+  const meanAfter = sum / n;
+  let squaresAfter = 0;
+  for (let i = 0; i < n; i++) squaresAfter += (x[i]! - meanAfter) ** 2;
+  const factor = std / Math.max(stdOf(squaresAfter, n), GAMMA_EPSILON);
+  for (let i = 0; i < n; i++) x[i] = sign * ((x[i]! - meanAfter) * factor + mean);
 }
 
 function gammaTransform(name: string, invert: boolean): Transform<GammaParams> {
@@ -135,19 +183,8 @@ function gammaTransform(name: string, invert: boolean): Transform<GammaParams> {
       channels: Array.from({ length: meta.channels }, (_, channel) => ({ channel, gamma: sampleBgContrast(rng, 0.7, 1.5) })),
     }),
     apply(sample, params, context) {
-      const out = withImage(sample, sample.image.slice());
-      const sign = params.invert ? -1 : 1;
-      for (const { channel, gamma } of params.channels) {
-        const x = channelView(out, channel);
-        if (params.invert) for (let i = 0; i < x.length; i++) x[i] = -x[i]!;
-        const before = stats(x);
-        const range = before.max - before.min;
-        const denominator = Math.max(range, GAMMA_EPSILON);
-        x.set(powerStep(x, before.min, denominator, gamma, range, context));
-        const after = stats(x);
-        const factor = before.std / Math.max(after.std, GAMMA_EPSILON);
-        for (let i = 0; i < x.length; i++) x[i] = sign * ((x[i]! - after.mean) * factor + before.mean);
-      }
+      const out = writable(sample, context);
+      for (const { channel, gamma } of params.channels) gammaChannel(channelView(out, channel), params.invert ? -1 : 1, gamma, context);
       return out;
     },
   };

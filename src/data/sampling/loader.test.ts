@@ -132,26 +132,32 @@ test('a batch replayed from its JSON record is identical; two datasets give task
   assert.equal(liveTensors(), liveBefore, 'no tensor leaks');
 });
 
-test('a plain-crop spatial step reads the final patch from the case: the same batch as crop sampled patch -> augment', () => {
+test('every sample equals the two-step pure path (crop the sampled patch, then the pipeline on a copy); a plain-crop step reads the final patch from the case into its slot', () => {
   const spec = batchSpecFromOptions(options());
   const store = new CaseStore();
   let plain = 0;
+  let resampled = 0;
   let patchBeyondCase = 0;
   for (let k = 0; k < 16; k++) {
     const { batch, record } = makeBatch(spec, k, store);
     const voxels = spec.finalPatchSize[0] * spec.finalPatchSize[1] * spec.finalPatchSize[2];
     record.samples.forEach((sample, j) => {
-      if (!isPlainCrop(sample.augmentation!.spatial)) return;
-      plain += 1;
+      if (isPlainCrop(sample.augmentation!.spatial)) plain += 1;
+      else resampled += 1;
       const loaded = store.get(spec.preprocessedDirs[sample.task]!, sample.caseId);
       if (sample.lowerBound.some((lb, axis) => lb < 0 || lb + spec.sampledPatchSize[axis]! > loaded.shape[axis]!)) patchBeyondCase += 1;
-      // The two-step path: crop the whole sampled patch, then the pipeline (its spatial step centre-crops).
-      const reference = applyAugmentation(cropSample(spec, sample, store), sample.augmentation!, { device: spec.device });
+      // The two-step path: crop the whole sampled patch, then the pipeline (its spatial step centre-crops or resamples),
+      // without reuseInput: it must leave the crop as it was.
+      const crop = cropSample(spec, sample, store);
+      const untouched = { image: crop.image.slice(), seg: crop.seg.slice() };
+      const reference = applyAugmentation(crop, sample.augmentation!, { device: spec.device });
+      assert.deepEqual(crop.image, untouched.image, `batch ${k} sample ${j}: the crop's image untouched`);
+      assert.deepEqual(crop.seg, untouched.seg, `batch ${k} sample ${j}: the crop's labels untouched`);
       assert.deepEqual(batch.image.subarray(j * voxels, (j + 1) * voxels), reference.image, `batch ${k} sample ${j} image`);
       assert.deepEqual(batch.seg.subarray(j * voxels, (j + 1) * voxels), reference.seg, `batch ${k} sample ${j} labels`);
     });
   }
-  assert.ok(plain >= 8, `${plain} plain-crop samples checked`);
+  assert.ok(plain >= 8 && resampled >= 2, `${plain} plain-crop and ${resampled} resampled samples checked`);
   assert.ok(patchBeyondCase >= 1, `${patchBeyondCase} of them reach beyond the case (padding checked too)`);
 });
 

@@ -113,6 +113,27 @@ test('the crop pads the image with 0 and the labels with -1, mapped to 0 at the 
   assert.deepEqual(masked.image.subarray(0, 27), croppedImage.subarray(0, 27));
 });
 
+test('a crop written into a given target (stale values in it) equals the crop into a new array, padded or inside', () => {
+  const shape: Triple = [3, 4, 5];
+  const image = Float32Array.from({ length: 2 * 60 }, (_, i) => i + 1);
+  const seg = Int8Array.from({ length: 60 }, (_, i) => (i % 3) - 1);
+  const patch: Triple = [2, 3, 3];
+  for (const lower of [[-1, 2, 3], [1, 0, 1], [0, -2, -1]] as Triple[]) {
+    const imageTarget = new Float32Array(2 * 18).fill(7);
+    const segTarget = new Int8Array(18).fill(5);
+    assert.equal(cropAndPad(image, 2, shape, lower, patch, 0, imageTarget), imageTarget);
+    assert.equal(cropAndPad(seg, 1, shape, lower, patch, -1, segTarget), segTarget);
+    assert.deepEqual(imageTarget, cropAndPad(image, 2, shape, lower, patch, 0), `image at [${lower}]`);
+    assert.deepEqual(segTarget, cropAndPad(seg, 1, shape, lower, patch, -1), `labels at [${lower}]`);
+  }
+  assert.throws(() => cropAndPad(seg, 1, shape, [0, 0, 0], patch, -1, new Int8Array(17)), /target has 17 values, the crop 18/);
+  // In place: finalizeSample maps -1 -> 0 in the given arrays.
+  const sample = { image: image.slice(0, 60), seg: seg.slice(), channels: 1, shape };
+  const done = finalizeSample(sample, [0], 0, true);
+  assert.ok(done.seg === sample.seg && done.image === sample.image);
+  assert.deepEqual(done, finalizeSample({ ...sample, image: image.slice(0, 60), seg: seg.slice() }, [0]));
+});
+
 test('forced foreground is never centred on the ignore label, even when the cache stored its locations', () => {
   const rng = new Rng(13);
   const shape: Triple = [20, 20, 20];

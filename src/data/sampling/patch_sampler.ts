@@ -78,7 +78,8 @@ export function choosePatch(
 
 /**
  * Crop [C, z, y, x] at `lowerBound` with size `patch`, filling what lies outside the case with
- * `padValue` (crop_and_pad_nd). Works for Float32Array images and Int8Array label maps.
+ * `padValue` (crop_and_pad_nd). Works for Float32Array images and Int8Array label maps. The crop is
+ * written into `target` when given (C x patch values, e.g. a sample's slot of a batch), else into a new array.
  */
 export function cropAndPad<T extends Float32Array | Int8Array>(
   source: T,
@@ -87,14 +88,19 @@ export function cropAndPad<T extends Float32Array | Int8Array>(
   lowerBound: Triple,
   patch: Triple,
   padValue: number,
+  target?: T,
 ): T {
   const [pz, py, px] = patch;
   const [sz, sy, sx] = caseShape;
-  const output = new (source.constructor as new (length: number) => T)(channels * pz * py * px);
-  if (padValue !== 0) output.fill(padValue);
+  const length = channels * pz * py * px;
+  if (target !== undefined && target.length !== length) throw new RangeError(`cropAndPad: target has ${target.length} values, the crop ${length}`);
   // The overlap of the patch with the case, in patch coordinates.
   const from = lowerBound.map((lb) => Math.max(0, -lb));
   const to = [0, 1, 2].map((axis) => Math.min(patch[axis]!, caseShape[axis]! - lowerBound[axis]!));
+  const inside = [0, 1, 2].every((axis) => from[axis] === 0 && to[axis] === patch[axis]);
+  const output = target ?? new (source.constructor as new (length: number) => T)(length);
+  // Padding only where the patch reaches beyond the case (a new array is all 0 already).
+  if (!inside && (padValue !== 0 || target !== undefined)) output.fill(padValue);
   if (to[0]! <= from[0]! || to[1]! <= from[1]! || to[2]! <= from[2]!) return output;
   const rowLength = to[2]! - from[2]!;
   for (let c = 0; c < channels; c++) {

@@ -10,7 +10,9 @@
  * false). The label map: each label present is one-hot encoded, resampled linearly, and the
  * per-voxel argmax wins (the lowest label on ties, found in a host loop); voxels whose sampling position lies outside the
  * input get -1. (batchgeneratorsv2 compares in float16 after scaling by 1000; we compare in float32,
- * which can only differ on near-ties.) Dummy 2D: one in-plane (y, x) transform for every slice.
+ * which can only differ on near-ties.) Dummy 2D: one in-plane (y, x) transform for every slice,
+ * its label maps voted on the host with gridSample's own corner weights, computed once for all
+ * slices (plane_resample.ts: the same labels as the one-hot channels through gridSample).
  * Without rotation or scaling the transform is a plain centre crop (image padded 0, labels -1).
  * A cascade's previous-stage label map is resampled as the target's, on its own.
  */
@@ -34,6 +36,7 @@ import {
 import type { Triple } from '../planning_topology.js';
 import { type ApplyContext, type AugmentMeta, type PatchSample, type Transform } from './augment_types.js';
 import { cropAndPad } from './patch_sampler.js';
+import { planeLabels, planeWeights } from './plane_resample.js';
 
 export const SPATIAL_DEFAULTS = { pRotation: 0.2, pScaling: 0.2, scaleRange: [0.7, 1.4] as const };
 
@@ -207,17 +210,22 @@ export function applySpatial(sample: PatchSample, params: SpatialParams, context
     const outputSpatial = params.dummy2d ? [out[1], out[2]] : [...out];
     const { grid, outside } = buildGrid(matrix, outputSpatial, inputSpatial, context);
     const options = { mode: 'bilinear', paddingMode: 'zeros', alignCorners: false } as const;
-
     const image = fromArray(sample.image, [1, channels * planes, ...inputSpatial], { device });
     const imageOut = gridSample(image, grid, options).toFloat32Array();
 
     const outsideMask = outside.toTypedArray() as Uint8Array;
     // Each label map (the target, a cascade's previous stage) on its own, as batchgeneratorsv2 treats seg channels.
-    const resampleLabels = (seg: Int8Array): Int8Array => {
-      const labels = distinctLabels(seg);
-      const oneHot = fromArray(oneHotChannels(seg, labels), [1, labels.length * planes, ...inputSpatial], { device });
-      return winningLabels(gridSample(oneHot, grid, options).toFloat32Array(), labels, outsideMask, planes);
-    };
+    let resampleLabels: (seg: Int8Array) => Int8Array;
+    if (params.dummy2d) {
+      const table = planeWeights(grid.toFloat32Array(), shape[1], shape[2]);
+      resampleLabels = (seg) => planeLabels(seg, planes, table, outsideMask);
+    } else {
+      resampleLabels = (seg) => {
+        const labels = distinctLabels(seg);
+        const oneHot = fromArray(oneHotChannels(seg, labels), [1, labels.length, ...inputSpatial], { device });
+        return winningLabels(gridSample(oneHot, grid, options).toFloat32Array(), labels, outsideMask, 1);
+      };
+    }
     const previous = sample.previous === undefined ? {} : { previous: resampleLabels(sample.previous) };
     return { image: imageOut, seg: resampleLabels(sample.seg), ...previous, channels, shape: [...out] as Triple };
   });

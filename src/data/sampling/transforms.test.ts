@@ -11,7 +11,7 @@ import { liveTensors } from '../../tensor/index.js';
 import type { Triple } from '../planning_topology.js';
 import { applyAugmentation, sampleAugmentation } from './augment_pipeline.js';
 import type { AugmentMeta, PatchSample } from './augment_types.js';
-import { gaussianBlur, lowResolution, mirror } from './filter_transforms.js';
+import { flipInPlace, gaussianBlur, lowResolution, mirror } from './filter_transforms.js';
 import { brightness, contrast, gamma, gaussianNoise, invertedGamma } from './intensity_transforms.js';
 import { applySpatial, winningLabels, type SpatialParams } from './spatial_transform.js';
 
@@ -40,6 +40,20 @@ function sampleOf(shape: number[], image: number[], seg?: number[]): PatchSample
     seg: seg === undefined ? new Int8Array(voxels) : Int8Array.from(seg),
     channels: shape[0]!,
     shape: spatial,
+  };
+}
+
+/** What sampling knows about the spatial3d fixture (2 channels, [10, 12, 14], the second masked), cut to `finalPatchSize`. */
+function fixtureMeta(finalPatchSize: Triple): AugmentMeta {
+  return {
+    channels: 2,
+    sampledPatchSize: [10, 12, 14],
+    finalPatchSize,
+    dummy2d: false,
+    rotationRangeRad: [-Math.PI / 6, Math.PI / 6],
+    mirrorAxes: [0, 1, 2],
+    useMaskForNorm: [false, true],
+    previousLabels: 0,
   };
 }
 
@@ -127,6 +141,74 @@ test('mirror matches numpy flip (image and labels)', () => {
   assert.equal(out.seg[0], input.seg[(0 * 7 + 0) * 8 + 7 + 5 * 7 * 8]);
 });
 
+test('flipInPlace: every set of axes, odd and even sizes, image and labels, equals the index mapping', () => {
+  for (const shape of [[3, 4, 5], [4, 5, 2]] as Triple[]) {
+    const [z, y, x] = shape;
+    const volumes = 2;
+    const image = Float32Array.from({ length: volumes * z * y * x }, (_, i) => i * 0.5);
+    const labels = Int8Array.from({ length: volumes * z * y * x }, (_, i) => (i % 200) - 100);
+    for (const axes of [[0], [1], [2], [0, 1], [0, 2], [1, 2], [0, 1, 2]]) {
+      const flippedImage = image.slice();
+      const flippedLabels = labels.slice();
+      flipInPlace(flippedImage, volumes, shape, axes);
+      flipInPlace(flippedLabels, volumes, shape, axes);
+      for (let v = 0; v < volumes; v++) {
+        for (let k = 0; k < z; k++) {
+          for (let j = 0; j < y; j++) {
+            for (let i = 0; i < x; i++) {
+              const [sk, sj, si] = [axes.includes(0) ? z - 1 - k : k, axes.includes(1) ? y - 1 - j : j, axes.includes(2) ? x - 1 - i : i];
+              const [to, from] = [((v * z + k) * y + j) * x + i, ((v * z + sk) * y + sj) * x + si];
+              assert.equal(flippedImage[to], image[from], `shape ${shape} axes ${axes} image at ${to}`);
+              assert.equal(flippedLabels[to], labels[from], `shape ${shape} axes ${axes} labels at ${to}`);
+            }
+          }
+        }
+      }
+    }
+  }
+});
+
+test('with reuseInput every transform and the pipeline give the same values, written into their input', () => {
+  const input = fixtures.spatial3d;
+  const meta = fixtureMeta([10, 12, 14]);
+  const rng = new Rng(8);
+  const reuse = { ...context, reuseInput: true };
+  let inPlace = 0;
+  for (let i = 0; i < 40; i++) {
+    const params = sampleAugmentation(rng, meta);
+    const pure = applyAugmentation(sampleOf(input.inputShape, input.image, input.seg), params, context);
+    const given = sampleOf(input.inputShape, input.image, input.seg);
+    const reused = applyAugmentation(given, params, reuse);
+    assert.deepEqual(reused.image, pure.image, `draw ${i} image`);
+    assert.deepEqual(reused.seg, pure.seg, `draw ${i} labels`);
+    if (params.spatial.rotationRad === null && params.spatial.scale === null) {
+      assert.ok(reused.image === given.image && reused.seg === given.seg, `draw ${i}: written into the input`);
+      inPlace += 1;
+    }
+  }
+  assert.ok(inPlace >= 10, `${inPlace} draws kept the input's arrays`);
+  const sample = sampleOf(intensity.shape, intensity.image, Array.from({ length: 6 * 7 * 8 }, (_, i) => (i % 3) - 1));
+  const steps: [string, (x: PatchSample, c: typeof reuse) => PatchSample][] = [
+    ['noise', (x, c) => gaussianNoise.apply(x, { sigma: 0.07, seed: 5 }, c)],
+    ['brightness', (x, c) => brightness.apply(x, [{ channel: 1, factor: 1.2 }], c)],
+    ['contrast', (x, c) => contrast.apply(x, [{ channel: 0, factor: 0.8 }], c)],
+    ['gamma', (x, c) => gamma.apply(x, { invert: false, channels: [{ channel: 0, gamma: 1.3 }, { channel: 1, gamma: 0.8 }] }, c)],
+    ['inverted gamma', (x, c) => invertedGamma.apply(x, { invert: true, channels: [{ channel: 1, gamma: 1.2 }] }, c)],
+    ['blur', (x, c) => gaussianBlur.apply(x, { channels: [{ channel: 1, sigmas: [0.6, 0.7, 0.9] }] }, c)],
+    ['low resolution', (x, c) => lowResolution.apply(x, { channels: [{ channel: 0, zoom: [0.6, 0.6, 0.6] }] }, c)],
+    ['mirror', (x, c) => mirror.apply(x, { axes: [0, 2] }, c)],
+  ];
+  for (const [name, step] of steps) {
+    const pure = step(sample, { ...context, reuseInput: false });
+    assert.deepEqual(sample.image, Float32Array.from(intensity.image), `${name}: without reuseInput the input is untouched`);
+    const copy = { ...sample, image: sample.image.slice(), seg: sample.seg.slice() };
+    const reused = step(copy, reuse);
+    assert.ok(reused.image === copy.image, `${name}: written into the input`);
+    assert.deepEqual(reused.image, pure.image, `${name}: the same values`);
+    assert.deepEqual(reused.seg, pure.seg, `${name}: the same labels`);
+  }
+});
+
 test('gaussian noise adds N(0, sigma^2) from its recorded seed', () => {
   const input = sampleOf([1, 16, 16, 16], Array.from({ length: 4096 }, () => 0));
   const out = gaussianNoise.apply(input, { sigma: 0.05, seed: 7 }, context);
@@ -145,16 +227,7 @@ test('gaussian noise adds N(0, sigma^2) from its recorded seed', () => {
 
 test('sampled parameters are plain JSON and replaying them gives the same patch; no tensor leaks', () => {
   const input = fixtures.spatial3d;
-  const meta: AugmentMeta = {
-    channels: 2,
-    sampledPatchSize: [10, 12, 14],
-    finalPatchSize: [6, 8, 9],
-    dummy2d: false,
-    rotationRangeRad: [-Math.PI / 6, Math.PI / 6],
-    mirrorAxes: [0, 1, 2],
-    useMaskForNorm: [false, true],
-    previousLabels: 0,
-  };
+  const meta = fixtureMeta([6, 8, 9]);
   const before = liveTensors();
   const rng = new Rng(3);
   let applied = 0;
