@@ -50,9 +50,10 @@ export interface SlidingWindowOptions {
    */
   mirrorRule?: Readonly<MirrorRule>;
   /**
-   * Windows stacked into one forward batch, or 'auto': 2 or 4, chosen by measured throughput on the
-   * first batches (batchTuner.ts; on the CPU only, CUDA takes 2 as its timings are asynchronous). A
-   * lone last window joins the batch before it, so the logits are the same bits for every size >= 2.
+   * Windows stacked into one forward batch, or 'auto' (AUTO_BATCH_FP32_CPU for fp32 on the CPU, else
+   * 2 or 4 chosen by measured throughput on the first batches: batchTuner.ts; CUDA takes 2 as its
+   * timings are asynchronous). A lone last window joins the batch before it, so the logits are the
+   * same bits for every size >= 2 (fp32 at 1 may differ by ~1e-5: batchTuner.ts).
    */
   windowsPerBatch?: number | 'auto';
   /** Gaussian weighting (true) or a plain average of the overlapping windows (false). */
@@ -93,6 +94,16 @@ export interface WindowCounts {
 
 /** `predict --fast`: no test-time mirroring and a step of 3/4 of the patch (about 2.4x fewer windows in 3D than 0.5). */
 export const FAST_MODE = { stepFraction: 0.75, mirrorAxes: [] as readonly SpatialAxis[] } as const;
+
+/**
+ * `--batch auto` for fp32 on the CPU: one window per forward, as nnU-Net's predictor runs them. Measured
+ * on the 2-core AVX512-BF16 EPYC (results/nnunet-side-by-side/): the same CPU seconds per window as
+ * 2 (a 27-window case: 13.8 s against 14.2-14.3 s) and 150 MB less memory per window of the batch
+ * (the cpu preset's patch 24 x 112 x 96: peak 663 / 816 / 1100 MB at 1 / 2 / 4), so the tuner's
+ * trial of 4 would cost ~450 MB for nothing. Fixed, not timed: fp32 logits at 1 and at 2 differ by
+ * ~1e-5 (batchTuner.ts), and a result must not depend on timing. bf16 is faster at 2-4 (tuned).
+ */
+export const AUTO_BATCH_FP32_CPU = 1;
 
 /** The class-0 logit of voxels that no run window covers (all other classes get 0). */
 export const BACKGROUND_LOGIT = 100;
@@ -145,11 +156,21 @@ interface ResolvedOptions {
   shareUniformWindows: boolean;
 }
 
-function resolveOptions(modelCount: number, data: Tensor, options: SlidingWindowOptions): ResolvedOptions {
+/**
+ * `auto` resolved: a fixed size on CUDA (2) and for libtorch's fp32 on the CPU (AUTO_BATCH_FP32_CPU),
+ * else the tuner; `fixedFp32` is false for engines with their own kernels (onnxruntime), which keep the tuner.
+ */
+function resolveBatch(requested: number | 'auto', device: Device, precision: InferencePrecision, fixedFp32: boolean): number | 'auto' {
+  if (requested !== 'auto') return requested;
+  if (device.type !== 'cpu') return SLIDING_WINDOW_DEFAULTS.windowsPerBatch;
+  return fixedFp32 && precision === 'fp32' ? AUTO_BATCH_FP32_CPU : 'auto';
+}
+
+function resolveOptions(modelCount: number, data: Tensor, options: SlidingWindowOptions, fixedFp32: boolean): ResolvedOptions {
   if (modelCount === 0) throw new RangeError('slidingWindowPredict needs at least one network');
   if (data.ndim !== 4) throw new RangeError(`slidingWindowPredict expects data [C, z, y, x], got [${data.shape.join(', ')}]`);
   const requested = options.windowsPerBatch ?? SLIDING_WINDOW_DEFAULTS.windowsPerBatch;
-  const windowsPerBatch = requested === 'auto' && data.device.type !== 'cpu' ? SLIDING_WINDOW_DEFAULTS.windowsPerBatch : requested;
+  const windowsPerBatch = resolveBatch(requested, data.device, options.precision ?? SLIDING_WINDOW_DEFAULTS.precision, fixedFp32);
   if (windowsPerBatch !== 'auto' && (!Number.isInteger(windowsPerBatch) || windowsPerBatch < 1)) throw new RangeError(`windowsPerBatch must be a positive integer or 'auto', got ${windowsPerBatch}`);
   return {
     patch: [...options.patchSize] as Triple,
@@ -457,7 +478,7 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
  * averages logits) and mirror combinations. The result has the input's spatial shape (padding removed).
  */
 export function slidingWindowPredict(networks: readonly LogitsFunction[], data: Tensor, options: SlidingWindowOptions): Tensor {
-  const resolved = resolveOptions(networks.length, data, options);
+  const resolved = resolveOptions(networks.length, data, options, true);
   const precision = options.precision ?? SLIDING_WINDOW_DEFAULTS.precision;
   const computeDevice = data.device;
   const forward = (network: LogitsFunction, x: Tensor): Tensor =>
@@ -474,7 +495,7 @@ export function slidingWindowPredict(networks: readonly LogitsFunction[], data: 
  * Call it outside any scope; the caller owns the result.
  */
 export async function slidingWindowPredictAsync(engines: readonly AsyncLogitsFunction[], data: Tensor, options: SlidingWindowOptions): Promise<Tensor> {
-  const resolved = resolveOptions(engines.length, data, options);
+  const resolved = resolveOptions(engines.length, data, options, false);
   if ((options.precision ?? 'fp32') !== 'fp32') throw new RangeError(`slidingWindowPredictAsync runs fp32 engines only, got precision ${options.precision}`);
   const logits = await drivePassesAsync(windowPasses(engines.length, data, resolved), (pass) => engines[pass.model]!(pass.input));
   emptyCpuCache();
