@@ -6,7 +6,7 @@
  */
 import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
-import { BYTES_PER_GIB, InputError, parseDevice, threadsForFreeCores, type Logger } from '../core/index.js';
+import { BYTES_PER_GIB, InputError, parseDevice, threadsForFreeCores } from '../core/index.js';
 import { onnxEngineFactory } from '../export/index.js';
 import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, PACS_OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, TTA_MODES, ADAPTIVE_MIRROR_RULE, mirrorRuleOf, describePostprocessing, postprocessingFilesIn, predictFiles, readPostprocessing, resolvePostprocessingFile, type EngineKind, type ModelFold, type OutputType, type SpatialAxis } from '../infer/index.js';
 import { DEFAULT_MAX_IMAGE_BYTES, nnunetModelFolderOf } from '../io/index.js';
@@ -16,6 +16,7 @@ import { caseOutputHooks, checkCaseOutputOptions, type CaseOutputOptions } from 
 import { precisionOption, resolvePredictPrecision } from './precision.js';
 import { positiveIntOrAuto, threadCountOrAuto } from './parse.js';
 import { predictFromPacs } from './pacs-commands.js';
+import { stderrLogger } from './loggers.js';
 
 
 function stepFraction(value: string): number {
@@ -103,10 +104,6 @@ function checkInputOptions(options: { input?: string; output?: string; pacs?: st
   return { kind: 'path', input: options.input, output: options.output };
 }
 
-const stderrLogger: Logger = {
-  info: (message) => process.stderr.write(`${message}\n`),
-  warn: (message) => process.stderr.write(`warning: ${message}\n`),
-};
 
 export function registerPredictCommands(program: Command): void {
   program
