@@ -107,7 +107,7 @@ test('the sliding window mirrors exactly the windows that hold the rule\'s share
   }
 });
 
-test('a rule that selects every window is full mirroring bit for bit; one that selects none is no mirroring bit for bit (tiny U-Net, one network and two)', () => {
+for (const precision of ['fp32', 'bf16'] as const) test(`a rule that selects every window is full mirroring bit for bit; one that selects none is no mirroring bit for bit (tiny U-Net, one network and two, ${precision}: the waiting windows' logits kept in the network's dtype)`, () => {
   const network = fixtureUNet();
   const forward = (x: Tensor): Tensor => network.forward(x)[0]!;
   // A second member of an ensemble: the same network, its logits halved.
@@ -119,7 +119,7 @@ test('a rule that selects every window is full mirroring bit for bit; one that s
       const run = (mirrorAxes: readonly (0 | 1 | 2)[], margin: number, share = 0): { logits: Float32Array; counts: WindowCounts } => {
         let counts: WindowCounts | null = null;
         const logits = slidingWindowPredict(networks, volume, {
-          patchSize: TINY_PATCH, numClasses: 3, mirrorAxes, windowsPerBatch: 3, mirrorRule: { margin, share }, onWindows: (w) => { counts = w; },
+          patchSize: TINY_PATCH, numClasses: 3, mirrorAxes, windowsPerBatch: 3, mirrorRule: { margin, share }, precision, onWindows: (w) => { counts = w; },
         }).toFloat32Array();
         return { logits, counts: counts! };
       };

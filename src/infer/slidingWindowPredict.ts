@@ -8,8 +8,9 @@
  * Memory: only one batch of windows is alive at a time; each batch's intermediates are released
  * before the next (scope), so the peak is the accumulators (numClasses + 1 float32 maps of the
  * padded volume) plus one batch; adaptive mirroring adds, on the host, numClasses + 1 float32 maps
- * of the un-mirrored blend (adaptiveMirroring.ts) and the un-mirrored logits of the windows waiting
- * for their decision (about one z-layer of windows). We accumulate in float32 (nnU-Net uses fp16), on the input's
+ * of the un-mirrored blend over about two patch depths of z-planes (adaptiveMirroring.ts) and the
+ * un-mirrored logits of the windows waiting for their decision (about one z-layer of windows; kept
+ * in the network's output dtype, bf16 under autocast). We accumulate in float32 (nnU-Net uses fp16), on the input's
  * device unless `accumulatorDevice` says otherwise. The loop is one generator of forward passes
  * (passes.ts) with a synchronous driver for libtorch networks and an asynchronous one for engines
  * such as onnxruntime-node, so tiling, blending and mirroring exist once.
@@ -325,6 +326,8 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
     // overlapping it has run un-mirrored; then the rule decides it, and windows are blended in order.
     const decisions = adaptive ? new MirrorDecisions(boxes, shape, patch, weightHost, options.numClasses, options.mirrorRule) : null;
     const waiting = new Map<number, Tensor[]>();
+    // Per model, the dtype its forward passes return (float32, or bf16 / fp16 under autocast).
+    const outputDtypes: Tensor['dtype'][] = [];
     const ready: number[] = [];
     let readyComputed = 0;
     let decided = 0;
@@ -338,7 +341,10 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
       const perModel: Tensor[] = [];
       try {
         for (let model = 0; model < (computed.length > 0 ? modelCount : 0); model++) {
-          perModel.push(scope(() => cat(computed.map((i) => waiting.get(i)![model]!), 0)));
+          perModel.push(scope(() => cat(computed.map((i) => {
+            const kept = waiting.get(i)![model]!;
+            return kept.dtype === 'float32' ? kept : cast(kept, 'float32');
+          }), 0)));
           if (windows !== null) yield* addMirroredPasses(windows, perModel[model]!, mirrorAxes, request(model), rows);
         }
       } catch (error) {
@@ -392,7 +398,9 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
               if (decisions === null) {
                 perModel.push(yield* mirroredPasses(windows, mirrorAxes, request(model)));
               } else {
-                perModel.push(unmirroredTotal(yield request(model)(windows), windows));
+                const output: Tensor = yield request(model)(windows);
+                outputDtypes[model] = output.dtype;
+                perModel.push(unmirroredTotal(output, windows));
                 checkClasses(perModel[model]!);
               }
             }
@@ -417,7 +425,8 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
                 decisions.add(i, uniformHost(kindOf(i)));
               } else {
                 decisions.add(i, ensembleMean(host, row[j]! * voxels, voxels));
-                waiting.set(i, perModel.map((t) => scope(() => clone(narrow(t, 0, row[j]!, 1)))));
+                // Kept in the network's own dtype (bf16 under autocast: half the memory, and float32 of it back is exact).
+                waiting.set(i, perModel.map((t, model) => scope(() => (outputDtypes[model] === 'float32' ? clone(narrow(t, 0, row[j]!, 1)) : cast(narrow(t, 0, row[j]!, 1), outputDtypes[model]!)))));
               }
             });
           } finally {
