@@ -121,8 +121,9 @@ function sameDevice(a: Device, b: Device): boolean {
   return a.type === b.type && (a.type === 'cpu' || a.index === (b as { index: number }).index);
 }
 
-/** The mean over the models of their host logits at [offset, offset + length) (a copy). */
+/** The mean over the models of their host logits at [offset, offset + length) (one model: a view, no copy; the caller only reads it). */
 function ensembleMean(host: readonly Float32Array[], offset: number, length: number): Float32Array {
+  if (host.length === 1) return host[0]!.subarray(offset, offset + length);
   const mean = host[0]!.slice(offset, offset + length);
   for (const other of host.slice(1)) for (let v = 0; v < length; v++) mean[v]! += other[offset + v]!;
   if (host.length > 1) for (let v = 0; v < length; v++) mean[v]! /= host.length;
