@@ -15,43 +15,23 @@
  * every run; where both precisions ran, our bf16 speed-up over fp32 per round and its median.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuInfo } from '../src/core/index.js';
-import { benchmarkTrainStep, TRAIN_STEP_BENCH_DEFAULTS, type Precision } from '../src/train/index.js';
+import { benchmarkTrainStep, type Precision } from '../src/train/index.js';
 import { option, median, report } from './support.js';
+import { networkOf } from './network.js';
 
 const script = fileURLToPath(import.meta.url);
 const root = path.resolve(path.dirname(script), '..');
-
-/** The network, patch and batch both sides train. */
-interface Network {
-  source: string;
-  features: number[];
-  kernels: number[][];
-  strides: number[][];
-  patch: number[];
-  batch: number;
-}
-
-function networkOf(name: string): Network {
-  if (name === 'cpu') {
-    const d = TRAIN_STEP_BENCH_DEFAULTS;
-    return { source: 'cpu', features: d.featuresPerStage, kernels: d.featuresPerStage.map(() => [3, 3, 3]), strides: d.strides, patch: d.patchSize, batch: d.batchSize };
-  }
-  const plan = (JSON.parse(readFileSync(name, 'utf8')) as { plan?: { patch: number[]; batch: number; features: number[]; kernels: number[][]; strides: number[][] } }).plan;
-  if (plan === undefined) throw new Error(`--network ${name}: no "plan" (a bench/paper-scale.ts JSON has one)`);
-  return { source: path.relative(root, path.resolve(name)), features: plan.features, kernels: plan.kernels, strides: plan.strides, patch: plan.patch, batch: plan.batch };
-}
 
 interface SideResult { seconds_per_iter: number; seconds_all: number[]; cpu_seconds_per_iter: number; peak_rss_mib: number; params: number; losses: number[] }
 
 const threads = Number(option('threads', '2'));
 const iterations = Number(option('iterations', '10'));
 const warmup = Number(option('warmup', '3'));
-const network = networkOf(option('network', 'cpu'));
+const network = networkOf(option('network', 'cpu'), root);
 
 /** Child: our side, one precision. */
 function oursSide(precision: Precision): SideResult {
