@@ -10,10 +10,10 @@
 // dw[co][ci][kd][kh][kw] = sum over b, d, h, w of g[b][co][d][h][w] * x[b][ci][d+kd-1][h+kh-1][w+kw-1]
 // (zero outside; d+kd-1 is d for a 1x3x3 kernel): the plane (or, for small volumes, the whole
 // volume) flattened into chunks of 32 voxels, 32 bf16 of g against 32 of x shifted by the offset
-// (masked loads give the zero padding),
-// vdpbf16ps into 24 fp32 accumulators (4 co x 2 ci x 3 kw) kept over the plane (volume), then
-// summed per thread and over threads in fp32 and rounded to bf16 as oneDNN's result is. The bias
-// gradient is summed from bf16 in float (BiasGrad). Only with AVX512-BF16 (checked at run time;
+// (masked loads give the zero padding), vdpbf16ps into 24 fp32 accumulators (4 co x 2 ci x 3 kw)
+// kept over the plane (volume), then summed per thread and over threads in fp32 and rounded to
+// bf16 as oneDNN's result is. The bias gradient is summed from bf16 in float (BiasGrad). Only with
+// AVX512-BF16 (checked at run time;
 // the code is compiled for it with a target attribute, so any x86-64 or arm64 build runs and never
 // executes it elsewhere); every other case, and `setBf16Kernels(false)` (tests compare the two),
 // takes ATen's path.
