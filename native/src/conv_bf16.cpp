@@ -13,10 +13,9 @@
 // (masked loads give the zero padding), vdpbf16ps into 24 fp32 accumulators (4 co x 2 ci x 3 kw)
 // kept over the plane (volume), then summed per thread and over threads in fp32 and rounded to
 // bf16 as oneDNN's result is. The bias gradient is summed from bf16 in float (BiasGrad). Only with
-// AVX512-BF16 (checked at run time;
-// the code is compiled for it with a target attribute, so any x86-64 or arm64 build runs and never
-// executes it elsewhere); every other case, and `setBf16Kernels(false)` (tests compare the two),
-// takes ATen's path.
+// AVX512-BF16 (checked at run time; the code is compiled for it with a target attribute, so any
+// x86-64 or arm64 build runs and never executes it elsewhere); every other case, and
+// `setBf16Kernels(false)` (tests compare the two), takes ATen's path.
 #include "common.h"
 
 #include <ATen/Parallel.h>
