@@ -1,9 +1,10 @@
 /**
  * Training-step benchmark, lesionseg vs PyTorch (Debian python3-torch) on the identical network,
  * loss (Dice+CE, deep supervision), clipping and SGD step, at the same thread count, alternating
- * which side runs first in each round (this machine is shared and noisy).
+ * which side runs first in each round, and the order of the precisions (this machine is shared and noisy).
  * Usage: npx tsx bench/train-step-compare.ts [--rounds 3] [--precisions fp32,bf16] [--iterations 10]
- *        [--warmup 3] [--threads 2] [--network cpu|FILE] [--out FILE]
+ *        [--warmup 3] [--threads 2] [--network cpu|FILE] [--sides ours,torch] [--out FILE]
+ * --sides ours: our side only (no PyTorch): bf16 against fp32 in less time.
  * --network cpu (default): `bench train-step`'s network (features 16..256, patch 32x96x96, batch 2);
  * --network FILE: the `plan` of a bench/paper-scale.ts JSON (patch, batch, features, kernels,
  * strides), e.g. results/paper-scale/paper-scale.json for the `paper` preset's network.
@@ -15,43 +16,23 @@
  * every run; where both precisions ran, our bf16 speed-up over fp32 per round and its median.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuInfo } from '../src/core/index.js';
-import { benchmarkTrainStep, TRAIN_STEP_BENCH_DEFAULTS, type Precision } from '../src/train/index.js';
+import { benchmarkTrainStep, type Precision } from '../src/train/index.js';
 import { option, median, report } from './support.js';
+import { networkOf } from './network.js';
 
 const script = fileURLToPath(import.meta.url);
 const root = path.resolve(path.dirname(script), '..');
-
-/** The network, patch and batch both sides train. */
-interface Network {
-  source: string;
-  features: number[];
-  kernels: number[][];
-  strides: number[][];
-  patch: number[];
-  batch: number;
-}
-
-function networkOf(name: string): Network {
-  if (name === 'cpu') {
-    const d = TRAIN_STEP_BENCH_DEFAULTS;
-    return { source: 'cpu', features: d.featuresPerStage, kernels: d.featuresPerStage.map(() => [3, 3, 3]), strides: d.strides, patch: d.patchSize, batch: d.batchSize };
-  }
-  const plan = (JSON.parse(readFileSync(name, 'utf8')) as { plan?: { patch: number[]; batch: number; features: number[]; kernels: number[][]; strides: number[][] } }).plan;
-  if (plan === undefined) throw new Error(`--network ${name}: no "plan" (a bench/paper-scale.ts JSON has one)`);
-  return { source: path.relative(root, path.resolve(name)), features: plan.features, kernels: plan.kernels, strides: plan.strides, patch: plan.patch, batch: plan.batch };
-}
 
 interface SideResult { seconds_per_iter: number; seconds_all: number[]; cpu_seconds_per_iter: number; peak_rss_mib: number; params: number; losses: number[] }
 
 const threads = Number(option('threads', '2'));
 const iterations = Number(option('iterations', '10'));
 const warmup = Number(option('warmup', '3'));
-const network = networkOf(option('network', 'cpu'));
+const network = networkOf(option('network', 'cpu'), root);
 
 /** Child: our side, one precision. */
 function oursSide(precision: Precision): SideResult {
@@ -93,12 +74,17 @@ function main(): void {
   const precisions = option('precisions', cpu.nativeBf16 ? 'fp32,bf16' : 'fp32').split(',');
   const skipped = precisions.includes('bf16') ? null : 'bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where it is emulated and many times slower; pass --precisions fp32,bf16 to run it anyway';
   type Run = SideResult & { load_before: number[]; load_after: number[] };
+  const sides = option('sides', 'ours,torch').split(',');
+  if (sides.some((s) => s !== 'ours' && s !== 'torch') || !sides.includes('ours')) throw new Error(`--sides ${sides.join(',')}: ours or ours,torch`);
   const runs: Record<string, { ours: Run[]; torch: Run[]; first: string[] }> = {};
+  const precisionOrder: string[][] = [];
   for (let round = 0; round < rounds; round++) {
-    for (const precision of precisions) {
+    // Alternate the order of the precisions (and below of the sides) each round: the load drifts.
+    const roundPrecisions = round % 2 === 0 ? precisions : [...precisions].reverse();
+    precisionOrder.push(roundPrecisions);
+    for (const precision of roundPrecisions) {
       const entry = (runs[precision] ??= { ours: [], torch: [], first: [] });
-      // Alternate which side goes first each round.
-      const order = round % 2 === 0 ? ['ours', 'torch'] : ['torch', 'ours'];
+      const order = (round % 2 === 0 ? ['ours', 'torch'] : ['torch', 'ours']).filter((s) => sides.includes(s));
       entry.first.push(order[0]!);
       for (const side of order) {
         const loadBefore = os.loadavg();
@@ -118,6 +104,10 @@ function main(): void {
   });
   const results: Record<string, unknown> = {};
   for (const [precision, e] of Object.entries(runs)) {
+    if (e.torch.length === 0) {
+      results[precision] = { lesionseg: summary(e.ours) };
+      continue;
+    }
     const perRound = e.ours.map((o, i) => o.seconds_per_iter / e.torch[i]!.seconds_per_iter);
     results[precision] = {
       lesionseg: summary(e.ours),
@@ -134,7 +124,7 @@ function main(): void {
     const perRound = fp32.ours.map((f, i) => f.seconds_per_iter / bf16.ours[i]!.seconds_per_iter);
     results.bf16_speedup_over_fp32_ours_per_round = perRound;
     results.bf16_speedup_over_fp32_ours = median(perRound);
-    results.bf16_speedup_over_fp32_pytorch = median(fp32.torch.map((f, i) => f.seconds_per_iter / bf16.torch[i]!.seconds_per_iter));
+    if (fp32.torch.length > 0) results.bf16_speedup_over_fp32_pytorch = median(fp32.torch.map((f, i) => f.seconds_per_iter / bf16.torch[i]!.seconds_per_iter));
     // The same by CPU seconds (user + system): steadier than wall time when other work shares the cores.
     results.bf16_speedup_over_fp32_ours_cpu_time = median(fp32.ours.map((f, i) => f.cpu_seconds_per_iter / bf16.ours[i]!.cpu_seconds_per_iter));
   }
@@ -146,6 +136,8 @@ function main(): void {
     environment: { OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? null, OPENBLAS_THREAD_TIMEOUT: process.env.OPENBLAS_THREAD_TIMEOUT ?? null },
     config: { network: network.source, features: network.features, kernels: network.kernels, strides: network.strides, patch: network.patch, batch: network.batch, threads, in_channels: 1, classes: 2, iterations, warmup },
     rounds,
+    sides,
+    precision_order_per_round: precisionOrder,
     results,
   });
 }

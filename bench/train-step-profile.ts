@@ -1,11 +1,11 @@
 /**
  * Where our training step's time goes, fp32 beside bf16: the `bench train-step` network
- * (src/train/benchmark.ts's defaults) trained with trainStep's parts timed from TypeScript
+ * (src/train/benchmark.ts's defaults; or --network FILE, a bench/paper-scale.ts plan, bench/network.ts) trained with trainStep's parts timed from TypeScript
  * (zero grad, forward + loss, backward, clipping, SGD step; and the step's CPU seconds), then the same steps under libtorch's
  * op profiler (profileOps: self time per ATen op / autograd node; it slows the ops it records, so
  * read its shares, not its totals).
  * Usage: npx tsx bench/train-step-profile.ts [--precisions fp32,bf16,bf16:aten] [--iterations 3] [--warmup 2]
- *        [--top 30] [--detailed] [--out FILE]
+ *        [--top 30] [--detailed] [--network cpu|FILE] [--out FILE]
  * --detailed: rows per two enclosing ops, op and input shapes. bf16:aten: bf16 with the addon's bf16
  * kernels off (setBf16Kernels(false)), ATen's ops only.
  * Prints a table on stderr and the JSON on stdout (and into --out).
@@ -16,12 +16,14 @@ import { PlainConvUNet } from '../src/models/index.js';
 import { cpuInfo } from '../src/core/index.js';
 import { batchLoss, trainStep, TRAIN_STEP_BENCH_DEFAULTS, type Precision } from '../src/train/index.js';
 import { args, option, median, report } from './support.js';
+import { networkOf } from './network.js';
 
 const d = TRAIN_STEP_BENCH_DEFAULTS;
 const iterations = Number(option('iterations', '3'));
 const warmup = Number(option('warmup', '2'));
 const top = Number(option('top', '30'));
 const precisions = option('precisions', 'fp32,bf16').split(',');
+const network = networkOf(option('network', 'cpu'), process.cwd());
 
 tuneAllocatorForTraining();
 setNumThreads(d.threads);
@@ -31,16 +33,16 @@ function run(name: string): { sections: Record<string, number>; ops: OpProfileRo
   setBf16Kernels(!name.endsWith(':aten'));
   manualSeed(0);
   const model = new PlainConvUNet({
-    inputChannels: d.inputChannels, numClasses: d.numClasses, featuresPerStage: d.featuresPerStage,
-    kernelSizes: d.featuresPerStage.map(() => [3, 3, 3]), strides: d.strides, deepSupervision: true,
+    inputChannels: d.inputChannels, numClasses: d.numClasses, featuresPerStage: network.features,
+    kernelSizes: network.kernels, strides: network.strides, deepSupervision: true,
   }, { device: d.device });
   const optimizer = new SGD(model.parameterDict());
-  const shape = [d.batchSize, d.inputChannels, ...d.patchSize];
+  const shape = [network.batch, d.inputChannels, ...network.patch];
   const [x, targets] = scope(() => {
-    const target = cast(gt(randn([d.batchSize, 1, ...d.patchSize]), 0.5), 'int64');
-    return [randn(shape), deepSupervisionTargets(target, d.strides, d.featuresPerStage.length - 1)] as const;
+    const target = cast(gt(randn([network.batch, 1, ...network.patch]), 0.5), 'int64');
+    return [randn(shape), deepSupervisionTargets(target, network.strides, network.features.length - 1)] as const;
   });
-  const parts = { model, optimizer, device: d.device, precision, weights: deepSupervisionWeights(d.featuresPerStage.length - 1) };
+  const parts = { model, optimizer, device: d.device, precision, weights: deepSupervisionWeights(network.features.length - 1) };
   const names = ['zero_grad', 'forward_loss', 'backward', 'clip', 'sgd', 'step_cpu'] as const;
   const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   for (let i = 0; i < warmup + iterations; i++) {
@@ -89,4 +91,4 @@ for (const name of ranked) {
 }
 const totals = precisions.map((p) => results[p]!.ops.reduce((a, o) => a + o.selfMs, 0));
 process.stderr.write(`${'total'.padEnd(160)}${totals.map((t) => t.toFixed(1).padStart(10)).join('')}\n`);
-report({ benchmark: 'train-step-profile', cpu: cpuInfo(), first, iterations, warmup, results: Object.fromEntries(precisions.map((p) => [p, { sections_seconds: results[p]!.sections, ops_per_step: results[p]!.ops.slice(0, 80) }])) });
+report({ benchmark: 'train-step-profile', cpu: cpuInfo(), network: network.source, first, iterations, warmup, results: Object.fromEntries(precisions.map((p) => [p, { sections_seconds: results[p]!.sections, ops_per_step: results[p]!.ops.slice(0, 80) }])) });

@@ -26,11 +26,15 @@ Napi::Value Conv3d(Args& a) {
 // into place. On the CPU libtorch 1.13 runs every 3D transposed convolution through
 // slow_conv_transpose3d (col2vol, no oneDNN): 14% of a bf16 U-Net forward pass there, against
 // ~3% for the product. Composed of differentiable ATen ops, so autograd and autocast (the product
-// runs in bf16 under CPU autocast) apply as to the convolution it replaces.
+// runs in bf16 under CPU autocast) apply as to the convolution it replaces. The product is a bmm of
+// the weight expanded over the batch, whose result is contiguous [B, Cout*k, D*H*W]: at::matmul of
+// the 2-D weight and the 3-D input folds the batch into rows (x transposed, [B*D*H*W, Cin]) and
+// makes its transposed result contiguous, a copy of the whole output before the permutation's own.
 at::Tensor ConvTransposeNonOverlapping(const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& bias) {
   const int64_t batch = x.size(0), in = x.size(1), d = x.size(2), h = x.size(3), w = x.size(4);
   const int64_t out = weight.size(1), kd = weight.size(2), kh = weight.size(3), kw = weight.size(4);
-  at::Tensor columns = at::matmul(weight.reshape({in, out * kd * kh * kw}).t(), x.reshape({batch, in, d * h * w}));
+  const at::Tensor wt = weight.reshape({in, out * kd * kh * kw}).t().unsqueeze(0).expand({batch, out * kd * kh * kw, in});
+  at::Tensor columns = at::bmm(wt, x.reshape({batch, in, d * h * w}));
   at::Tensor y = columns.view({batch, out, kd, kh, kw, d, h, w})
                      .permute({0, 1, 5, 2, 6, 3, 7, 4})
                      .reshape({batch, out, d * kd, h * kh, w * kw});
