@@ -12,7 +12,8 @@
  *   batch that had to be waited for, so that nothing prefetched before the count is counted; the consumer takes batches as fast as they come): ours = createBatchLoader workers,
  *   theirs = nnUNetDataLoader in one process (1) and NonDetMultiThreadedAugmenter processes (2), as
  *   nnU-Net's trainer runs them. Per core: wall-clock batches/s / workers, and batches per CPU
- *   second of the process and its workers (on a shared machine, what the cores we got did).
+ *   second of the process and its workers (on a shared machine, what the cores we got did). Our
+ *   consumer hands each batch back (BatchLoader.release) as the trainer does once it is on the device.
  * - the wait of a training step that spends `--step` seconds (0.8: the GPU's time) asleep per
  *   batch (the GPU computes, the cores are left to the workers), with 1 and 2 workers.
  * The ratios are medians over rounds of ours / theirs. `nice -n 5` is the caller's business.
@@ -86,15 +87,15 @@ async function runOurs(data: Prepared, workers: number, seed: number): Promise<S
     // worker leave a case unread with probability (1 - 1/cases)^WARM_UP_SAMPLES, 0.8 % per case for
     // 3 cases); then count from an empty prefetch queue: take batches until one had to be waited
     // for (none made before the count is counted).
-    for (let k = 0; k < warmUpBatches; k++) await loader.next();
+    for (let k = 0; k < warmUpBatches; k++) loader.release?.(await loader.next());
     for (let k = 0; k < 4 * workers + 4; k++) {
       const waited = loader.waitSeconds;
-      await loader.next();
+      loader.release?.(await loader.next());
       if (loader.waitSeconds - waited >= DRAINED_WAIT_SECONDS) break;
     }
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
-    for (let k = 0; k < batches; k++) await loader.next();
+    for (let k = 0; k < batches; k++) loader.release?.(await loader.next());
     const cpu = process.cpuUsage(cpu0);
     batchesPerSecond = batches / ((performance.now() - t0) / 1000);
     batchesPerCpuSecond = batches / ((cpu.user + cpu.system) / 1e6);
@@ -103,10 +104,10 @@ async function runOurs(data: Prepared, workers: number, seed: number): Promise<S
   }
   loader = createBatchLoader({ ...options, seed: seed + 1 });
   try {
-    for (let k = 0; k < warmUpBatches; k++) await loader.next();
+    for (let k = 0; k < warmUpBatches; k++) loader.release?.(await loader.next());
     const before = loader.waitSeconds;
     for (let k = 0; k < steps; k++) {
-      await loader.next();
+      loader.release?.(await loader.next());
       await new Promise((resolve) => setTimeout(resolve, stepSeconds * 1000));
     }
     return { batchesPerSecond, batchesPerCpuSecond, waitPerStepSeconds: (loader.waitSeconds - before) / steps };

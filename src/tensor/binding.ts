@@ -58,6 +58,7 @@ export interface TorchBinding {
   fromTypedArray(data: ArrayBufferView, shape: Ints, dtype: number, device: string): H;
   toTypedArray(h: H): Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | BigInt64Array;
   toFloat32Array(h: H): Float32Array;
+  copyInto(h: H, target: ArrayBufferView): void;
   item(h: H): number;
   // creation
   zeros(shape: Ints, dtype: number, device: string): H;

@@ -110,11 +110,12 @@ export function finalizeSample(sample: PatchSample, maskChannels: readonly numbe
 
 /**
  * The augmented sample. Every step after the spatial one works in place on the spatial step's new
- * arrays, or on `sample`'s own when the spatial step kept them and `context.reuseInput` gives them up.
+ * arrays (`context.output` when given), or on `sample`'s own when the spatial step kept them and
+ * `context.reuseInput` gives them up.
  */
 export function applyAugmentation(sample: PatchSample, params: AugmentationParams, context: ApplyContext): PatchSample {
   let x = spatialTransform.apply(sample, params.spatial, context);
-  const owned: ApplyContext = { ...context, reuseInput: context.reuseInput === true || x.image !== sample.image };
+  const owned: ApplyContext = { device: context.device, reuseInput: context.reuseInput === true || x.image !== sample.image };
   for (const step of RANDOM_STEPS) {
     const stepParams = params[step.key];
     if (stepParams !== null) x = (step.transform as Transform<unknown>).apply(x, stepParams, owned);

@@ -62,7 +62,7 @@ export const gaussianBlur: Transform<BlurParams> = {
     const image = context.reuseInput === true ? sample.image : sample.image.slice();
     const size = sample.shape[0] * sample.shape[1] * sample.shape[2];
     for (const { channel, sigmas } of params.channels) {
-      const blurred = scope(() => {
+      scope(() => {
         let x = fromArray(channelSlice(sample, channel), [1, 1, ...sample.shape], { device: context.device });
         for (let axis = 0; axis < 3; axis++) {
           if (sigmas[axis] === 0) continue;
@@ -76,9 +76,8 @@ export const gaussianBlur: Transform<BlurParams> = {
           pads[2 * (2 - axis) + 1] = radius;
           x = conv3d(pad(x, pads, 'reflect'), fromArray(kernel, kernelShape, { device: context.device }), null);
         }
-        return x.toFloat32Array();
+        x.copyInto(image.subarray(channel * size, (channel + 1) * size));
       });
-      image.set(blurred, channel * size);
     }
     return { ...sample, image };
   },
@@ -98,12 +97,11 @@ export const lowResolution: Transform<LowResolutionParams> = {
     const size = sample.shape[0] * sample.shape[1] * sample.shape[2];
     for (const { channel, zoom } of params.channels) {
       const lowShape = sample.shape.map((s, axis) => pythonRound(s * zoom[axis]!));
-      const restored = scope(() => {
+      scope(() => {
         const x = fromArray(channelSlice(sample, channel), [1, 1, ...sample.shape], { device: context.device });
         const low = interpolate(x, { size: lowShape, mode: 'nearest-exact' });
-        return interpolate(low, { size: [...sample.shape], mode: 'trilinear', alignCorners: false }).toFloat32Array();
+        interpolate(low, { size: [...sample.shape], mode: 'trilinear', alignCorners: false }).copyInto(image.subarray(channel * size, (channel + 1) * size));
       });
-      image.set(restored, channel * size);
     }
     return { ...sample, image };
   },

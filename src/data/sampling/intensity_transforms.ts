@@ -161,10 +161,11 @@ function gammaChannel(x: Float32Array, sign: number, gamma: number, context: App
     x[i] = f32(y - low) / scaleDown;
   }
   const std = stdOf(squares, n);
-  const powered = scope(() => pow(fromArray(x, [n], { device: context.device }), gamma).toFloat32Array());
+  // The power written back over its input (no new array).
+  scope(() => pow(fromArray(x, [n], { device: context.device }), gamma).copyInto(x));
   let sum = 0;
   for (let i = 0; i < n; i++) {
-    const t = f32(f32(powered[i]! * scaleUp) + low);
+    const t = f32(f32(x[i]! * scaleUp) + low);
     x[i] = t;
     sum += t;
   }

@@ -207,6 +207,31 @@ test('batch k is identical with 0 and 2 workers and after seek(k); waitSeconds a
   await assert.rejects(threaded.next(), /closed/);
 });
 
+test('release(): later batches are written into the handed-back arrays, with the same values as into new ones (in this thread and in a worker)', async () => {
+  const fresh = createBatchLoader(options({ seed: 9 }));
+  const expected: HostBatch[] = [];
+  for (let k = 0; k < 6; k++) expected.push(await fresh.next());
+  await fresh.close();
+  for (const workers of [0, 1]) {
+    const loader = createBatchLoader(options({ seed: 9, workers, prefetch: 1 }));
+    try {
+      let previous: HostBatch | null = null;
+      for (let k = 0; k < 6; k++) {
+        const batch = await loader.next();
+        assert.deepEqual(batch, expected[k], `${workers} worker(s), batch ${k}`);
+        // In this thread the next batch goes straight into the arrays released before it.
+        if (workers === 0 && previous !== null) assert.equal(batch.image, previous.image, `batch ${k} refills batch ${k - 1}'s image`);
+        loader.release!(batch);
+        // With a worker the arrays are transferred back to it: no longer readable here.
+        if (workers === 1) assert.equal(batch.image.length + batch.seg.length, 0, `batch ${k} handed back to its worker`);
+        previous = batch;
+      }
+    } finally {
+      await loader.close();
+    }
+  }
+});
+
 test("data-parallel shards: the ranks' samples are exactly the one-process batch, foreground share kept", async () => {
   // A batch of 3 over 2 ranks: rank 0 makes samples 0-1, rank 1 sample 2 (nnU-Net's split).
   const plan: Plan = { ...dataset.plan, configuration: { ...dataset.plan.configuration, batchSize: 3 } };

@@ -1,13 +1,15 @@
 /**
  * A small pool of batch-making worker threads: each request goes to the worker with the fewest
- * outstanding requests; answers are matched to requests by id. A crashed worker fails its
- * outstanding requests and every later one (the loader surfaces that error from next()).
+ * outstanding requests; answers are matched to requests by id. A batch's arrays are transferred
+ * to this thread, and giveBack() transfers them back to the worker that made them, which fills
+ * them with a later batch. A crashed worker fails its outstanding requests and every later one
+ * (the loader surfaces that error from next()).
  */
 import { Worker } from 'node:worker_threads';
 import { errorFromData, type WorkerError } from '../preprocess_case_io.js';
 import type { BatchSpec, HostBatch } from './batch_types.js';
 
-export type WorkerRequest = { kind: 'batch'; id: number; batchIndex: number } | { kind: 'close' };
+export type WorkerRequest = { kind: 'batch'; id: number; batchIndex: number } | { kind: 'buffers'; image: Float32Array; seg: Int8Array } | { kind: 'close' };
 
 /** How long close() waits for a worker to finish its current batch before terminating it. */
 const CLOSE_TIMEOUT_MS = 30_000;
@@ -44,6 +46,8 @@ export class LoaderPool {
   /** Shared flag: 1 once closing, so workers skip the requests still queued instead of computing them. */
   private readonly closing = new Int32Array(new SharedArrayBuffer(4));
   private readonly exited: Promise<void>[];
+  /** The worker that made each batch image still out (its arrays go back there). */
+  private readonly madeBy = new WeakMap<Float32Array, number>();
 
   constructor(spec: BatchSpec, count: number, cacheBytes: number) {
     this.workers = Array.from({ length: count }, () => startWorker(spec, cacheBytes, this.closing));
@@ -76,8 +80,20 @@ export class LoaderPool {
     if (entry === undefined) return;
     this.pending.delete(response.id);
     this.outstanding[entry.worker]! -= 1;
-    if (response.ok) entry.resolve(response.batch);
+    if (response.ok) {
+      this.madeBy.set(response.batch.image, entry.worker);
+      entry.resolve(response.batch);
+    }
     else entry.reject(errorFromData(response.error));
+  }
+
+  /** Transfer a batch's arrays back to the worker that made it (they are detached here afterwards). */
+  giveBack(batch: HostBatch): void {
+    const worker = this.madeBy.get(batch.image);
+    if (worker === undefined || this.closed || this.failure !== null) return;
+    this.madeBy.delete(batch.image);
+    const message = { kind: 'buffers', image: batch.image, seg: batch.seg } satisfies WorkerRequest;
+    this.workers[worker]!.postMessage(message, [batch.image.buffer as ArrayBuffer, batch.seg.buffer as ArrayBuffer]);
   }
 
   private fail(error: Error): void {

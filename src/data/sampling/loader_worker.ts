@@ -2,19 +2,22 @@
  * Worker thread of the batch loader: receives the BatchSpec once (workerData), then one request
  * { id, batchIndex } per message, and answers { id, ok: true, batch } with the batch's buffers
  * transferred, or { id, ok: false, error } with the error as plain data. libtorch runs with one
- * intra-op thread here (the setting is per thread), so N workers use N cores. Message { kind: 'close' }
+ * intra-op thread here (the setting is per thread), so N workers use N cores. Message
+ * { kind: 'buffers', image, seg } hands back a batch's arrays (transferred), which the next batch
+ * is written into instead of new ones. Message { kind: 'close' }
  * (after the shared `closing` flag is set) ends the thread once its current batch is done.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { setNumThreads } from '../../tensor/index.js';
 import { errorAsData } from '../preprocess_case_io.js';
-import { makeBatch } from './batch.js';
+import { makeBatch, type BatchBuffers } from './batch.js';
 import type { BatchSpec } from './batch_types.js';
 import { CaseStore } from './case_store.js';
 import type { WorkerRequest, WorkerResponse } from './loader_pool.js';
 
 const { spec, cacheBytes, closing } = workerData as { spec: BatchSpec; cacheBytes: number; closing: Int32Array };
 const store = new CaseStore(cacheBytes);
+const spare: BatchBuffers[] = [];
 setNumThreads(1);
 const port = parentPort;
 if (port !== null) {
@@ -25,10 +28,14 @@ if (port !== null) {
       port.close();
       return;
     }
+    if (request.kind === 'buffers') {
+      spare.push({ image: request.image, seg: request.seg });
+      return;
+    }
     if (Atomics.load(closing, 0) === 1) return;
     let response: WorkerResponse;
     try {
-      const { batch } = makeBatch(spec, request.batchIndex, store);
+      const { batch } = makeBatch(spec, request.batchIndex, store, spare.pop());
       response = { id: request.id, ok: true, batch };
       port.postMessage(response, [batch.image.buffer as ArrayBuffer, batch.seg.buffer as ArrayBuffer]);
     } catch (error) {

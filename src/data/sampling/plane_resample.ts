@@ -66,13 +66,14 @@ export function planeWeights(grid: Float32Array, height: number, width: number):
 /**
  * The resampled label map [planes, points] of int8 label planes [planes, height, width]: per point
  * the label whose corners' weights sum (float32, corner order) largest, the lowest label on ties,
- * and -1 where `outside` [points] is 1.
+ * and -1 where `outside` [points] is 1; written into `into` (planes x points values) when given.
  */
-export function planeLabels(seg: Int8Array, planes: number, table: PlaneWeights, outside: Uint8Array): Int8Array {
+export function planeLabels(seg: Int8Array, planes: number, table: PlaneWeights, outside: Uint8Array, into?: Int8Array): Int8Array {
   const [height, width] = table.inputShape;
   const { offset, weights, inside } = table;
   const points = offset.length;
-  const out = new Int8Array(planes * points);
+  if (into !== undefined && into.length !== planes * points) throw new RangeError(`planeLabels: the target has ${into.length} values, expected ${planes * points}`);
+  const out = into ?? new Int8Array(planes * points);
   const corner = [0, 1, width, width + 1];
   const labels = [0, 0, 0, 0];
   for (let plane = 0; plane < planes; plane++) {
