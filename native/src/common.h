@@ -106,6 +106,7 @@ const std::vector<OpDef>& DistributedOps();
 const std::vector<OpDef>& AllocatorOps();
 const std::vector<OpDef>& ProfilerOps();
 const std::vector<OpDef>& ConvBf16Ops();
+const std::vector<OpDef>& HostKernelOps();
 
 /** Whether the addon's bf16 kernels may run (setBf16Kernels; each also checks the CPU). */
 bool Bf16KernelsEnabled();

@@ -87,6 +87,11 @@ export interface TorchBinding {
   setBf16Kernels(enabled: boolean): boolean;
   bf16KernelsActive(): boolean;
   tuneAllocator(): boolean;
+  // the batch loader's host loops (host_kernels.cpp), in place on typed arrays
+  cropInto(source: Float32Array | Int8Array, channels: number, caseShape: Ints, lowerBound: Ints, patch: Ints, padValue: number, target: Float32Array | Int8Array): void;
+  planeLabels(seg: Int8Array, planes: number, height: number, width: number, offset: Int32Array, weights: Float32Array, inside: Uint8Array, outside: Uint8Array, out: Int8Array): void;
+  gammaPrepare(x: Float32Array, sign: number): [number, number, number, number];
+  gammaFinish(x: Float32Array, sign: number, mean: number, std: number, low: number, scaleUp: number): void;
   emptyCpuCache(): number;
   cpuCacheStats(reset: boolean): CpuCacheStats | null;
   // element-wise

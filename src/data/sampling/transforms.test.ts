@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { Rng } from '../../core/index.js';
-import { liveTensors } from '../../tensor/index.js';
+import { fromArray, liveTensors, pow, scope } from '../../tensor/index.js';
 import type { Triple } from '../planning_topology.js';
 import { applyAugmentation, sampleAugmentation } from './augment_pipeline.js';
 import type { AugmentMeta, PatchSample } from './augment_types.js';
@@ -126,6 +126,63 @@ test('brightness, contrast, gamma and inverted gamma match numpy', () => {
     'inverted gamma',
   );
   assert.deepEqual(input.image, Float32Array.from(intensity.image), 'apply does not modify its input');
+});
+
+/**
+ * Gamma as the loader computed it in JavaScript numbers before its passes moved to the addon: the
+ * statistics of y = sign x (float64, index order), x = f32(y - low) / f32(max(range, 1e-7)), the
+ * power in libtorch, t = f32(f32(x f32(range)) + low), then the mean and unbiased std of y restored.
+ */
+function gammaInJavaScript(x: Float32Array, sign: 1 | -1, exponent: number): void {
+  const f32 = Math.fround;
+  const n = x.length;
+  let [sum, min, max] = [0, Infinity, -Infinity];
+  for (const v of x) {
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const mean = sign * (sum / n);
+  const lowest = sign === 1 ? min : -max;
+  const range = (sign === 1 ? max : -min) - lowest;
+  const [low, scaleDown, scaleUp] = [f32(lowest), f32(Math.max(range, 1e-7)), f32(range)];
+  let squares = 0;
+  for (let i = 0; i < n; i++) {
+    const y = sign * x[i]!;
+    squares += (y - mean) ** 2;
+    x[i] = f32(y - low) / scaleDown;
+  }
+  const std = n > 1 ? Math.sqrt(squares / (n - 1)) : 0;
+  x.set(scope(() => pow(fromArray(x, [n]), exponent).toFloat32Array()));
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    x[i] = f32(f32(x[i]! * scaleUp) + low);
+    total += x[i]!;
+  }
+  const meanAfter = total / n;
+  let squaresAfter = 0;
+  for (let i = 0; i < n; i++) squaresAfter += (x[i]! - meanAfter) ** 2;
+  const factor = std / Math.max(n > 1 ? Math.sqrt(squaresAfter / (n - 1)) : 0, 1e-7);
+  for (let i = 0; i < n; i++) x[i] = sign * ((x[i]! - meanAfter) * factor + mean);
+}
+
+test('gamma and inverted gamma (passes in the addon) equal the JavaScript arithmetic value for value', () => {
+  const rng = new Rng(21);
+  let compared = 0;
+  for (const [voxels, kind] of [[4096, 'normal'], [3000, 'wide'], [777, 'constant'], [2, 'normal'], [1, 'normal']] as const) {
+    const values = Float32Array.from({ length: voxels }, () =>
+      kind === 'constant' ? 0.25 : kind === 'wide' ? rng.normal() * 10 ** rng.int(-3, 4) : rng.normal(0.3, 1.7));
+    for (const invert of [false, true]) {
+      const exponent = rng.uniform(0.7, 1.5);
+      const sample: PatchSample = { image: values.slice(), seg: new Int8Array(voxels), channels: 1, shape: [1, 1, voxels] };
+      const actual = (invert ? invertedGamma : gamma).apply(sample, { invert, channels: [{ channel: 0, gamma: exponent }] }, context).image;
+      const expected = values.slice();
+      gammaInJavaScript(expected, invert ? -1 : 1, exponent);
+      assert.deepEqual(actual, expected, `${kind} ${voxels} voxels, ${invert ? 'inverted' : 'plain'} gamma ${exponent}`);
+      compared += voxels;
+    }
+  }
+  assert.equal(compared, 2 * (4096 + 3000 + 777 + 2 + 1));
 });
 
 test('low-resolution simulation matches torch interpolate (nearest-exact down, trilinear up)', () => {

@@ -1,0 +1,234 @@
+// Host loops of the training batch loader (src/data/sampling) over JS typed arrays, in place: no
+// tensor, no new array. Each computes exactly what the JavaScript it replaces computed (the same
+// float64 and float32 operations in the same order; this file is compiled with -ffp-contract=off so
+// that no multiply-add is fused), so the batches stay the same byte for byte:
+// - cropInto: crop [C, z, y, x] at a corner into a given array, padding outside the case
+//   (patch_sampler.ts cropAndPad);
+// - planeLabels: the dummy-2D spatial step's label vote from gridSample's corner weights
+//   (plane_resample.ts);
+// - gammaPrepare / gammaFinish: the host passes of gamma around its power (intensity_transforms.ts).
+#include "common.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace ls {
+namespace {
+
+// The bytes of a typed array argument, checked to be of the given kind.
+template <typename T>
+T* ArrayData(Args& a, size_t i, napi_typedarray_type type, const char* expected, size_t* length) {
+  Napi::Value value = a.raw(i);
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) a.fail(i, expected);
+  Napi::TypedArray array = value.As<Napi::TypedArray>();
+  *length = array.ElementLength();
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset());
+}
+
+std::array<int64_t, 3> Triple(Args& a, size_t i) {
+  std::vector<int64_t> v = a.ints(i);
+  if (v.size() != 3) a.fail(i, "three integers");
+  return {v[0], v[1], v[2]};
+}
+
+template <typename T>
+void Crop(const T* source, size_t sourceLength, T* target, size_t targetLength, int64_t channels, const std::array<int64_t, 3>& shape,
+          const std::array<int64_t, 3>& lower, const std::array<int64_t, 3>& patch, T padValue) {
+  const int64_t caseVoxels = shape[0] * shape[1] * shape[2];
+  const int64_t patchVoxels = patch[0] * patch[1] * patch[2];
+  if (static_cast<int64_t>(sourceLength) != channels * caseVoxels) throw ArgError("the case array does not hold channels x its shape");
+  if (static_cast<int64_t>(targetLength) != channels * patchVoxels) {
+    throw ArgError("the target has " + std::to_string(targetLength) + " values, the crop " + std::to_string(channels * patchVoxels));
+  }
+  std::array<int64_t, 3> from{}, to{};
+  bool inside = true;
+  for (int axis = 0; axis < 3; ++axis) {
+    from[axis] = std::max<int64_t>(0, -lower[axis]);
+    to[axis] = std::min<int64_t>(patch[axis], shape[axis] - lower[axis]);
+    inside = inside && from[axis] == 0 && to[axis] == patch[axis];
+  }
+  if (!inside) std::fill(target, target + targetLength, padValue);
+  if (to[0] <= from[0] || to[1] <= from[1] || to[2] <= from[2]) return;
+  const size_t row = static_cast<size_t>(to[2] - from[2]) * sizeof(T);
+  for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t z = from[0]; z < to[0]; ++z) {
+      for (int64_t y = from[1]; y < to[1]; ++y) {
+        const int64_t s = ((c * shape[0] + z + lower[0]) * shape[1] + y + lower[1]) * shape[2] + from[2] + lower[2];
+        const int64_t t = ((c * patch[0] + z) * patch[1] + y) * patch[2] + from[2];
+        std::memcpy(target + t, source + s, row);
+      }
+    }
+  }
+}
+
+// cropInto(source, channels, caseShape, lowerBound, patch, padValue, target): Float32Array or Int8Array, both the same.
+Napi::Value CropInto(Args& a) {
+  const int64_t channels = a.i64(1);
+  const auto shape = Triple(a, 2), lower = Triple(a, 3), patch = Triple(a, 4);
+  if (channels < 1) a.fail(1, "a channel count >= 1");
+  for (int axis = 0; axis < 3; ++axis) {
+    if (shape[axis] < 0 || patch[axis] < 0) throw ArgError("negative size");
+  }
+  const double pad = a.f64(5);
+  size_t sourceLength = 0, targetLength = 0;
+  Napi::Value value = a.raw(0);
+  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {
+    const float* source = ArrayData<float>(a, 0, napi_float32_array, "a Float32Array", &sourceLength);
+    float* target = ArrayData<float>(a, 6, napi_float32_array, "a Float32Array (as the source)", &targetLength);
+    Crop<float>(source, sourceLength, target, targetLength, channels, shape, lower, patch, static_cast<float>(pad));
+  } else {
+    const int8_t* source = ArrayData<int8_t>(a, 0, napi_int8_array, "a Float32Array or Int8Array", &sourceLength);
+    int8_t* target = ArrayData<int8_t>(a, 6, napi_int8_array, "an Int8Array (as the source)", &targetLength);
+    Crop<int8_t>(source, sourceLength, target, targetLength, channels, shape, lower, patch, static_cast<int8_t>(pad));
+  }
+  return a.env().Undefined();
+}
+
+// planeLabels(seg, planes, height, width, offset, weights, inside, outside, out): see plane_resample.ts.
+Napi::Value PlaneLabels(Args& a) {
+  size_t segLength = 0, offsetLength = 0, weightsLength = 0, insideLength = 0, outsideLength = 0, outLength = 0;
+  const int8_t* seg = ArrayData<int8_t>(a, 0, napi_int8_array, "an Int8Array", &segLength);
+  const int64_t planes = a.i64(1), height = a.i64(2), width = a.i64(3);
+  const int32_t* offset = ArrayData<int32_t>(a, 4, napi_int32_array, "an Int32Array", &offsetLength);
+  const float* weights = ArrayData<float>(a, 5, napi_float32_array, "a Float32Array", &weightsLength);
+  const uint8_t* inside = ArrayData<uint8_t>(a, 6, napi_uint8_array, "a Uint8Array", &insideLength);
+  const uint8_t* outside = ArrayData<uint8_t>(a, 7, napi_uint8_array, "a Uint8Array", &outsideLength);
+  int8_t* out = ArrayData<int8_t>(a, 8, napi_int8_array, "an Int8Array", &outLength);
+  const int64_t points = static_cast<int64_t>(offsetLength);
+  if (planes < 0 || height < 1 || width < 1) throw ArgError("bad plane geometry");
+  if (static_cast<int64_t>(segLength) != planes * height * width || weightsLength != 4 * offsetLength || insideLength != offsetLength ||
+      outsideLength != offsetLength || static_cast<int64_t>(outLength) != planes * points) {
+    throw ArgError("planeLabels: the arrays' lengths do not agree");
+  }
+  const int64_t plane = height * width;
+  const int64_t corner[4] = {0, 1, width, width + 1};
+  for (int64_t i = 0; i < points; ++i) {
+    // A corner flagged inside lies in the plane: its index stays within [0, plane).
+    const uint8_t mask = inside[i] & 15;
+    for (int c = 0; c < 4; ++c) {
+      if (((mask >> c) & 1) && (offset[i] + corner[c] < 0 || offset[i] + corner[c] >= plane)) throw ArgError("planeLabels: a corner flagged inside lies outside the plane");
+    }
+  }
+  for (int64_t p = 0; p < planes; ++p) {
+    const int8_t* base = seg + p * plane;
+    int8_t* row = out + p * points;
+    for (int64_t i = 0; i < points; ++i) {
+      if (outside[i] == 1) {
+        row[i] = -1;
+        continue;
+      }
+      const int8_t* o = base + offset[i];
+      const unsigned mask = inside[i];
+      if (mask == 15) {
+        const int8_t first = o[0];
+        if (first == o[1] && first == o[width] && first == o[width + 1]) {
+          row[i] = first;
+          continue;
+        }
+      }
+      int labels[4];
+      for (int c = 0; c < 4; ++c) labels[c] = ((mask >> c) & 1) ? o[corner[c]] : 0;
+      int winner = 0;
+      float best = -1;
+      const float* w = weights + 4 * i;
+      for (int c = 0; c < 4; ++c) {
+        if (!((mask >> c) & 1)) continue;
+        const int label = labels[c];
+        bool seen = false;
+        for (int earlier = 0; earlier < c; ++earlier) {
+          if (((mask >> earlier) & 1) && labels[earlier] == label) seen = true;
+        }
+        if (seen) continue;
+        float sum = 0;
+        for (int later = c; later < 4; ++later) {
+          if (((mask >> later) & 1) && labels[later] == label) sum = sum + w[later];
+        }
+        if (sum > best || (sum == best && label < winner)) {
+          best = sum;
+          winner = label;
+        }
+      }
+      row[i] = static_cast<int8_t>(winner);
+    }
+  }
+  return a.env().Undefined();
+}
+
+// The float32 value of a double, as JavaScript's Math.fround.
+inline double F32(double v) { return static_cast<double>(static_cast<float>(v)); }
+
+// gammaPrepare(x, sign): with y = sign x, the statistics of y (float64 sums in index order), then x
+// replaced by f32(y - low) / scaleDown. Returns [mean, std, low, scaleUp] (see gammaChannel).
+Napi::Value GammaPrepare(Args& a) {
+  size_t n = 0;
+  float* x = ArrayData<float>(a, 0, napi_float32_array, "a Float32Array", &n);
+  const double sign = a.f64(1);
+  if (sign != 1 && sign != -1) a.fail(1, "1 or -1");
+  double sum = 0, min = std::numeric_limits<double>::infinity(), max = -min;
+  for (size_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const double mean = sign * (sum / static_cast<double>(n));
+  const double low = sign == 1 ? min : -max;
+  const double range = (sign == 1 ? max : -min) - low;
+  const double lowF = F32(low);
+  const double scaleDown = F32(std::max(range, 1e-7));
+  double squares = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double y = sign * static_cast<double>(x[i]);
+    const double d = y - mean;
+    squares += d * d;
+    x[i] = static_cast<float>(F32(y - lowF) / scaleDown);
+  }
+  const double std = n > 1 ? std::sqrt(squares / static_cast<double>(n - 1)) : 0;
+  Napi::Array result = Napi::Array::New(a.env(), 4);
+  result.Set(0u, Napi::Number::New(a.env(), mean));
+  result.Set(1u, Napi::Number::New(a.env(), std));
+  result.Set(2u, Napi::Number::New(a.env(), lowF));
+  result.Set(3u, Napi::Number::New(a.env(), F32(range)));
+  return result;
+}
+
+// gammaFinish(x, sign, mean, std, low, scaleUp): x (the power) scaled back to the range in float32,
+// then its mean and unbiased std restored to those of y, times sign.
+Napi::Value GammaFinish(Args& a) {
+  size_t n = 0;
+  float* x = ArrayData<float>(a, 0, napi_float32_array, "a Float32Array", &n);
+  const double sign = a.f64(1), mean = a.f64(2), std = a.f64(3), low = a.f64(4), scaleUp = a.f64(5);
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double t = F32(F32(static_cast<double>(x[i]) * scaleUp) + low);
+    x[i] = static_cast<float>(t);
+    sum += t;
+  }
+  const double meanAfter = sum / static_cast<double>(n);
+  double squares = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(x[i]) - meanAfter;
+    squares += d * d;
+  }
+  const double stdAfter = n > 1 ? std::sqrt(squares / static_cast<double>(n - 1)) : 0;
+  const double factor = std / std::max(stdAfter, 1e-7);
+  for (size_t i = 0; i < n; ++i) x[i] = static_cast<float>(sign * ((static_cast<double>(x[i]) - meanAfter) * factor + mean));
+  return a.env().Undefined();
+}
+
+}  // namespace
+
+const std::vector<OpDef>& HostKernelOps() {
+  static const std::vector<OpDef> ops = {
+      {"cropInto", 7, 7, CropInto},
+      {"planeLabels", 9, 9, PlaneLabels},
+      {"gammaPrepare", 2, 2, GammaPrepare},
+      {"gammaFinish", 6, 6, GammaFinish},
+  };
+  return ops;
+}
+
+}  // namespace ls
