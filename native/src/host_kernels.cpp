@@ -6,7 +6,9 @@
 //   (patch_sampler.ts cropAndPad);
 // - planeLabels: the dummy-2D spatial step's label vote from gridSample's corner weights
 //   (plane_resample.ts);
-// - gammaPrepare / gammaFinish: the host passes of gamma around its power (intensity_transforms.ts).
+// - gammaPrepare / gammaFinish: the host passes of gamma around its power (intensity_transforms.ts);
+// - flipInPlace: mirroring along any of the three axes (filter_transforms.ts);
+// - contrastInPlace: the contrast step's statistics and clamped scaling (intensity_transforms.ts).
 #include "common.h"
 
 #include <algorithm>
@@ -157,6 +159,49 @@ Napi::Value PlaneLabels(Args& a) {
   return a.env().Undefined();
 }
 
+template <typename T>
+void Flip(T* data, int64_t volumes, const std::array<int64_t, 3>& shape, bool z, bool y, bool x) {
+  const int64_t depth = shape[0], height = shape[1], width = shape[2];
+  const int64_t plane = height * width;
+  for (int64_t v = 0; v < volumes; ++v) {
+    T* volume = data + v * depth * plane;
+    // Flips along different axes commute: planes swapped, then rows within each plane, then each row reversed.
+    if (z) {
+      for (int64_t k = 0; k < depth / 2; ++k) std::swap_ranges(volume + k * plane, volume + (k + 1) * plane, volume + (depth - 1 - k) * plane);
+    }
+    for (int64_t k = 0; k < depth && (y || x); ++k) {
+      T* p = volume + k * plane;
+      if (y) {
+        for (int64_t r = 0; r < height / 2; ++r) std::swap_ranges(p + r * width, p + (r + 1) * width, p + (height - 1 - r) * width);
+      }
+      if (x) {
+        for (int64_t r = 0; r < height; ++r) std::reverse(p + r * width, p + (r + 1) * width);
+      }
+    }
+  }
+}
+
+// flipInPlace(data, volumes, shape, [flipZ, flipY, flipX]): `volumes` consecutive [z, y, x] volumes
+// of a Float32Array or Int8Array reversed along the flagged axes, in place (a permutation).
+Napi::Value FlipInPlace(Args& a) {
+  const int64_t volumes = a.i64(1);
+  const auto shape = Triple(a, 2), axes = Triple(a, 3);
+  if (volumes < 0 || shape[0] < 0 || shape[1] < 0 || shape[2] < 0) throw ArgError("negative size");
+  size_t length = 0;
+  Napi::Value value = a.raw(0);
+  const int64_t expected = volumes * shape[0] * shape[1] * shape[2];
+  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {
+    float* data = ArrayData<float>(a, 0, napi_float32_array, "a Float32Array", &length);
+    if (static_cast<int64_t>(length) != expected) throw ArgError("flipInPlace: the array does not hold volumes x shape values");
+    Flip<float>(data, volumes, shape, axes[0] != 0, axes[1] != 0, axes[2] != 0);
+  } else {
+    int8_t* data = ArrayData<int8_t>(a, 0, napi_int8_array, "a Float32Array or Int8Array", &length);
+    if (static_cast<int64_t>(length) != expected) throw ArgError("flipInPlace: the array does not hold volumes x shape values");
+    Flip<int8_t>(data, volumes, shape, axes[0] != 0, axes[1] != 0, axes[2] != 0);
+  }
+  return a.env().Undefined();
+}
+
 // The float32 value of a double, as JavaScript's Math.fround.
 inline double F32(double v) { return static_cast<double>(static_cast<float>(v)); }
 
@@ -219,6 +264,36 @@ Napi::Value GammaFinish(Args& a) {
   return a.env().Undefined();
 }
 
+// JavaScript's Math.max and Math.min: NaN wins, and +0 is above -0.
+inline double JsMax(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
+  if (a == b) return a == 0 && !std::signbit(a) ? a : b;
+  return a > b ? a : b;
+}
+inline double JsMin(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
+  if (a == b) return a == 0 && std::signbit(a) ? a : b;
+  return a < b ? a : b;
+}
+
+// contrastInPlace(x, factor): x = min(max, max(min, (x - mean) factor + mean)) with the mean, min
+// and max of x before the change (float64 sum in index order).
+Napi::Value ContrastInPlace(Args& a) {
+  size_t n = 0;
+  float* x = ArrayData<float>(a, 0, napi_float32_array, "a Float32Array", &n);
+  const double factor = a.f64(1);
+  double sum = 0, min = std::numeric_limits<double>::infinity(), max = -min;
+  for (size_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const double mean = sum / static_cast<double>(n);
+  for (size_t i = 0; i < n; ++i) x[i] = static_cast<float>(JsMin(max, JsMax(min, (static_cast<double>(x[i]) - mean) * factor + mean)));
+  return a.env().Undefined();
+}
+
 }  // namespace
 
 const std::vector<OpDef>& HostKernelOps() {
@@ -227,6 +302,8 @@ const std::vector<OpDef>& HostKernelOps() {
       {"planeLabels", 9, 9, PlaneLabels},
       {"gammaPrepare", 2, 2, GammaPrepare},
       {"gammaFinish", 6, 6, GammaFinish},
+      {"flipInPlace", 4, 4, FlipInPlace},
+      {"contrastInPlace", 2, 2, ContrastInPlace},
   };
   return ops;
 }

@@ -92,6 +92,8 @@ export interface TorchBinding {
   planeLabels(seg: Int8Array, planes: number, height: number, width: number, offset: Int32Array, weights: Float32Array, inside: Uint8Array, outside: Uint8Array, out: Int8Array): void;
   gammaPrepare(x: Float32Array, sign: number): [number, number, number, number];
   gammaFinish(x: Float32Array, sign: number, mean: number, std: number, low: number, scaleUp: number): void;
+  flipInPlace(data: Float32Array | Int8Array, volumes: number, shape: Ints, flips: Ints): void;
+  contrastInPlace(x: Float32Array, factor: number): void;
   emptyCpuCache(): number;
   cpuCacheStats(reset: boolean): CpuCacheStats | null;
   // element-wise

@@ -4,7 +4,9 @@
  * for value (the same float64 and float32 operations in the same order), at a fraction of the cost.
  * - hostCropInto: crop [C, z, y, x] at a corner into a given array, `padValue` outside the case;
  * - hostPlaneLabels: the dummy-2D spatial step's label vote from gridSample's corner weights;
- * - hostGammaPrepare / hostGammaFinish: gamma's host passes before and after its power.
+ * - hostGammaPrepare / hostGammaFinish: gamma's host passes before and after its power;
+ * - hostFlipInPlace: mirroring along any of the three axes;
+ * - hostContrastInPlace: the contrast step (statistics, then the clamped scaling).
  * The callers (src/data/sampling) document the arithmetic; their tests compare against it.
  */
 import { binding } from './binding.js';
@@ -34,4 +36,14 @@ export function hostGammaPrepare(x: Float32Array, sign: 1 | -1): [number, number
 /** Gamma after its power (in x): scaled back in float32, then the mean and std of y restored, times sign. */
 export function hostGammaFinish(x: Float32Array, sign: 1 | -1, mean: number, std: number, low: number, scaleUp: number): void {
   binding.gammaFinish(x, sign, mean, std, low, scaleUp);
+}
+
+/** Reverse `volumes` consecutive [z, y, x] volumes of `data` in place along the flagged axes [z, y, x]. */
+export function hostFlipInPlace(data: Float32Array | Int8Array, volumes: number, shape: Triple, flips: readonly [boolean, boolean, boolean]): void {
+  binding.flipInPlace(data, volumes, shape, flips.map((flip) => (flip ? 1 : 0)));
+}
+
+/** x = min(max, max(min, (x - mean) factor + mean)), the statistics of x before the change (JavaScript's Math.min and Math.max). */
+export function hostContrastInPlace(x: Float32Array, factor: number): void {
+  binding.contrastInPlace(x, factor);
 }

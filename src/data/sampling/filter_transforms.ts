@@ -8,10 +8,10 @@
  *   (axis 0 kept in dummy-2D mode); downsample nearest-exact to round(shape * zoom), upsample back
  *   trilinear (batchgeneratorsv2 spatial/low_resolution.py);
  * - mirroring: each allowed axis flipped with p 0.5 (image and labels, a cascade's previous stage too),
- *   on the host by reversing rows, planes or whole volumes in place (a permutation: the same values).
+ *   on the host by swapping planes and rows and reversing rows in place (a permutation: the same values).
  * With ApplyContext.reuseInput the results are written into the input's arrays.
  */
-import { conv3d, fromArray, interpolate, pad, scope } from '../../tensor/index.js';
+import { conv3d, fromArray, hostFlipInPlace, interpolate, pad, scope } from '../../tensor/index.js';
 import type { Triple } from '../planning_topology.js';
 import { sampleChannels, type ApplyContext, type PatchSample, type Transform } from './augment_types.js';
 import { pythonRound } from './patch_sampler.js';
@@ -108,39 +108,11 @@ export const lowResolution: Transform<LowResolutionParams> = {
 };
 
 /**
- * Flip `volumes` consecutive [z, y, x] volumes of `data` in place along `axes` (0 = z, 1 = y, 2 = x):
- * y and x together reverse each plane, all three each volume; a single y or z flip swaps rows or planes.
+ * Flip `volumes` consecutive [z, y, x] volumes of `data` in place along `axes` (0 = z, 1 = y, 2 = x),
+ * in the addon (host_kernels.cpp: planes swapped, rows swapped, rows reversed; no allocation).
  */
 export function flipInPlace(data: Float32Array | Int8Array, volumes: number, shape: Triple, axes: readonly number[]): void {
-  const [z, y, x] = shape;
-  const flips = [0, 1, 2].map((axis) => axes.includes(axis));
-  const plane = y * x;
-  const swap = (a: number, b: number, length: number, scratch: Float32Array | Int8Array): void => {
-    scratch.set(data.subarray(a, a + length));
-    data.copyWithin(a, b, b + length);
-    data.set(scratch, b);
-  };
-  for (let v = 0; v < volumes; v++) {
-    const volume = v * z * plane;
-    if (flips[0] && flips[1] && flips[2]) {
-      data.subarray(volume, volume + z * plane).reverse();
-      continue;
-    }
-    if (flips[1] && flips[2]) {
-      for (let k = 0; k < z; k++) data.subarray(volume + k * plane, volume + (k + 1) * plane).reverse();
-    } else if (flips[2]) {
-      for (let row = 0; row < z * y; row++) data.subarray(volume + row * x, volume + (row + 1) * x).reverse();
-    } else if (flips[1]) {
-      const scratch = new (data.constructor as new (length: number) => Float32Array | Int8Array)(x);
-      for (let k = 0; k < z; k++) {
-        for (let row = 0; row < Math.floor(y / 2); row++) swap(volume + k * plane + row * x, volume + k * plane + (y - 1 - row) * x, x, scratch);
-      }
-    }
-    if (flips[0]) {
-      const scratch = new (data.constructor as new (length: number) => Float32Array | Int8Array)(plane);
-      for (let k = 0; k < Math.floor(z / 2); k++) swap(volume + k * plane, volume + (z - 1 - k) * plane, plane, scratch);
-    }
-  }
+  hostFlipInPlace(data, volumes, shape, [axes.includes(0), axes.includes(1), axes.includes(2)]);
 }
 
 export const mirror: Transform<MirrorParams> = {

@@ -14,7 +14,7 @@
  * it, value for value). With ApplyContext.reuseInput the result is written into the input's image.
  */
 import { Rng } from '../../core/index.js';
-import { fromArray, hostGammaFinish, hostGammaPrepare, pow, scope } from '../../tensor/index.js';
+import { fromArray, hostContrastInPlace, hostGammaFinish, hostGammaPrepare, pow, scope } from '../../tensor/index.js';
 import { sampleBgContrast, type ApplyContext, type AugmentMeta, type PatchSample, type Transform } from './augment_types.js';
 
 export interface NoiseParams {
@@ -98,29 +98,15 @@ export const brightness: Transform<ChannelFactor[]> = {
   },
 };
 
-/** Sum (float64, in index order), mean, min and max of x: one pass. */
-function moments(x: Float32Array): { sum: number; mean: number; min: number; max: number } {
-  let sum = 0;
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    sum += v;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  return { sum, mean: sum / x.length, min, max };
-}
-
 export const contrast: Transform<ChannelFactor[]> = {
   name: 'contrast',
   sample: (rng, meta) => perChannelFactors(rng, meta, 0.75, 1.25),
   apply(sample, params, context) {
     const out = writable(sample, context);
     for (const { channel, factor } of params) {
-      const x = channelView(out, channel);
-      const { mean, min, max } = moments(x);
-      for (let i = 0; i < x.length; i++) x[i] = Math.min(max, Math.max(min, (x[i]! - mean) * factor + mean));
+      // In the addon (host_kernels.cpp): the mean (float64 sum in index order), min and max, then
+      // x = Math.min(max, Math.max(min, (x - mean) * factor + mean)) in float64, stored as float32.
+      hostContrastInPlace(channelView(out, channel), factor);
     }
     return out;
   },

@@ -185,6 +185,32 @@ test('gamma and inverted gamma (passes in the addon) equal the JavaScript arithm
   assert.equal(compared, 2 * (4096 + 3000 + 777 + 2 + 1));
 });
 
+test('contrast (in the addon) equals the JavaScript arithmetic value for value, signed zeros included', () => {
+  const rng = new Rng(22);
+  const inputs = [
+    Float32Array.from({ length: 5000 }, () => rng.normal(0.2, 2)),
+    Float32Array.from({ length: 999 }, () => rng.normal() * 10 ** rng.int(-3, 4)),
+    // Zeros of both signs at the extremes, and values that scale to exactly 0 around a zero mean.
+    Float32Array.from([0, -0, 1, -1, 0.5, -0.5, 0, -0]),
+    Float32Array.from([-0, -0, -1, -0]),
+  ];
+  for (const values of inputs) {
+    for (const factor of [0.8, 1.2, rng.uniform(0.75, 1.25)]) {
+      const actual = contrast.apply({ image: values.slice(), seg: new Int8Array(values.length), channels: 1, shape: [1, 1, values.length] }, [{ channel: 0, factor }], context).image;
+      let [sum, min, max] = [0, Infinity, -Infinity];
+      for (const v of values) {
+        sum += v;
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      const mean = sum / values.length;
+      const expected = values.map((v) => Math.min(max, Math.max(min, (v - mean) * factor + mean)));
+      assert.deepEqual(actual, expected, `${values.length} values, factor ${factor}`);
+      assert.deepEqual([...actual].map((v) => Object.is(v, -0)), [...expected].map((v) => Object.is(v, -0)), 'the same signed zeros');
+    }
+  }
+});
+
 test('low-resolution simulation matches torch interpolate (nearest-exact down, trilinear up)', () => {
   const f = fixtures.lowResolution;
   const out = lowResolution.apply(sampleOf(intensity.shape, intensity.image), { channels: [{ channel: f.channel, zoom: [f.zoom, f.zoom, f.zoom] }] }, context);
