@@ -8,7 +8,8 @@
 //   (plane_resample.ts);
 // - gammaPrepare / gammaFinish: the host passes of gamma around its power (intensity_transforms.ts);
 // - flipInPlace: mirroring along any of the three axes (filter_transforms.ts);
-// - contrastInPlace: the contrast step's statistics and clamped scaling (intensity_transforms.ts).
+// - contrastInPlace: the contrast step's statistics and clamped scaling (intensity_transforms.ts);
+// - zeroNegative: labels -1 -> 0 (augment_pipeline.ts).
 #include "common.h"
 
 #include <algorithm>
@@ -264,6 +265,14 @@ Napi::Value GammaFinish(Args& a) {
   return a.env().Undefined();
 }
 
+// zeroNegative(labels): every negative value of an Int8Array set to 0, in place (the loader's -1 -> 0).
+Napi::Value ZeroNegative(Args& a) {
+  size_t n = 0;
+  int8_t* x = ArrayData<int8_t>(a, 0, napi_int8_array, "an Int8Array", &n);
+  for (size_t i = 0; i < n; ++i) x[i] = x[i] < 0 ? 0 : x[i];
+  return a.env().Undefined();
+}
+
 // JavaScript's Math.max and Math.min: NaN wins, and +0 is above -0.
 inline double JsMax(double a, double b) {
   if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
@@ -304,6 +313,7 @@ const std::vector<OpDef>& HostKernelOps() {
       {"gammaFinish", 6, 6, GammaFinish},
       {"flipInPlace", 4, 4, FlipInPlace},
       {"contrastInPlace", 2, 2, ContrastInPlace},
+      {"zeroNegative", 1, 1, ZeroNegative},
   };
   return ops;
 }

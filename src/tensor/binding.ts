@@ -94,6 +94,7 @@ export interface TorchBinding {
   gammaFinish(x: Float32Array, sign: number, mean: number, std: number, low: number, scaleUp: number): void;
   flipInPlace(data: Float32Array | Int8Array, volumes: number, shape: Ints, flips: Ints): void;
   contrastInPlace(x: Float32Array, factor: number): void;
+  zeroNegative(labels: Int8Array): void;
   emptyCpuCache(): number;
   cpuCacheStats(reset: boolean): CpuCacheStats | null;
   // element-wise

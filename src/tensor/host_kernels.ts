@@ -6,7 +6,8 @@
  * - hostPlaneLabels: the dummy-2D spatial step's label vote from gridSample's corner weights;
  * - hostGammaPrepare / hostGammaFinish: gamma's host passes before and after its power;
  * - hostFlipInPlace: mirroring along any of the three axes;
- * - hostContrastInPlace: the contrast step (statistics, then the clamped scaling).
+ * - hostContrastInPlace: the contrast step (statistics, then the clamped scaling);
+ * - hostZeroNegative: every negative label set to 0.
  * The callers (src/data/sampling) document the arithmetic; their tests compare against it.
  */
 import { binding } from './binding.js';
@@ -46,4 +47,9 @@ export function hostFlipInPlace(data: Float32Array | Int8Array, volumes: number,
 /** x = min(max, max(min, (x - mean) factor + mean)), the statistics of x before the change (JavaScript's Math.min and Math.max). */
 export function hostContrastInPlace(x: Float32Array, factor: number): void {
   binding.contrastInPlace(x, factor);
+}
+
+/** Every negative value of `labels` set to 0, in place. */
+export function hostZeroNegative(labels: Int8Array): void {
+  binding.zeroNegative(labels);
 }
