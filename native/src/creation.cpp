@@ -85,7 +85,7 @@ Napi::Value FromTypedArray(Args& a) {
   if (static_cast<int64_t>(length) != numel) {
     throw ArgError("data has " + std::to_string(length) + " elements but the shape needs " + std::to_string(numel));
   }
-  const uint8_t* bytes = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  const uint8_t* bytes = TypedArrayBytes(array);
   at::Tensor host;
   switch (array.TypedArrayType()) {
     case napi_uint16_array: {  // no uint16 in libtorch 1.13: widen to int32
@@ -170,7 +170,7 @@ Napi::Value CopyInto(Args& a) {
     throw ArgError("the target has " + std::to_string(array.ElementLength()) + " elements, the tensor " + std::to_string(t.numel()));
   }
   if (t.numel() == 0) return a.env().Undefined();
-  uint8_t* bytes = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  uint8_t* bytes = TypedArrayBytes(array);
   at::from_blob(bytes, t.sizes(), at::TensorOptions().dtype(type)).copy_(t);
   return a.env().Undefined();
 }

@@ -28,7 +28,7 @@ T* ArrayData(Args& a, size_t i, napi_typedarray_type type, const char* expected,
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) a.fail(i, expected);
   Napi::TypedArray array = value.As<Napi::TypedArray>();
   *length = array.ElementLength();
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset());
+  return reinterpret_cast<T*>(TypedArrayBytes(array));
 }
 
 std::array<int64_t, 3> Triple(Args& a, size_t i) {

@@ -163,6 +163,14 @@ test('copyInto writes the values into a given array: every host type, a view at 
     T.fromArray([1, 2.5, -4], [3], { dtype: 'bfloat16' }).copyInto(widened);
     assert.deepEqual([...widened], [1, 2.5, -4]);
     assert.throws(() => T.fromArray([1, 2, 3], [3]).copyInto(new Float32Array(4)), /target has 4 elements, the tensor 3/);
+    // Arrays on a SharedArrayBuffer (the batch loader's slots), at an offset: read and written alike.
+    const shared = new Float32Array(new SharedArrayBuffer(6 * 4), 8, 3);
+    shared.set([0.5, -1, 7]);
+    const fromShared = T.fromArray(shared, [3]);
+    assert.deepEqual([...fromShared.toFloat32Array()], [0.5, -1, 7]);
+    T.mul(fromShared, 2).copyInto(shared);
+    assert.deepEqual([...shared], [1, -2, 14]);
+    assert.deepEqual([...new Float32Array(shared.buffer, 0, 2)], [0, 0], 'nothing written before the view');
   });
 });
 

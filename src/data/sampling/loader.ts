@@ -5,7 +5,7 @@
  * in order, so at most `prefetch` batches are in flight or waiting. `waitSeconds` adds up the time
  * the caller spent blocked in next(). Each thread keeps the cases it has read in memory
  * (CaseStore, LRU under `cacheBytes`). Batches handed back by release() are refilled: in this
- * thread, or sent back (transferred) to the worker that made them.
+ * thread, or (worker threads) their shared slot takes a later batch of the worker that made it.
  */
 import * as fs from 'node:fs';
 import { InputError } from '../../core/index.js';
@@ -89,7 +89,12 @@ class PrefetchingLoader implements BatchLoader {
   seek(batchIndex: number): void {
     if (!Number.isInteger(batchIndex) || batchIndex < 0) throw new RangeError(`seek: batch index must be an integer >= 0, got ${batchIndex}`);
     this.index = batchIndex;
-    for (const k of [...this.inFlight.keys()]) if (k < batchIndex || k >= batchIndex + this.prefetch) this.inFlight.delete(k);
+    for (const [k, promise] of [...this.inFlight]) {
+      if (k >= batchIndex && k < batchIndex + this.prefetch) continue;
+      this.inFlight.delete(k);
+      // Nobody will read a dropped batch: its arrays are free once it is made.
+      promise.then((batch) => this.release(batch), () => undefined);
+    }
     this.fill();
   }
 
