@@ -9,7 +9,8 @@
 // - gammaPrepare / gammaFinish: the host passes of gamma around its power (intensity_transforms.ts);
 // - flipInPlace: mirroring along any of the three axes (filter_transforms.ts);
 // - contrastInPlace: the contrast step's statistics and clamped scaling (intensity_transforms.ts);
-// - zeroNegative: labels -1 -> 0 (augment_pipeline.ts).
+// - zeroNegative: labels -1 -> 0 (augment_pipeline.ts);
+// - blurAxis: one axis of the Gaussian blur, summed as libtorch's conv3d sums on the CPU (filter_transforms.ts).
 #include "common.h"
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 namespace ls {
 namespace {
@@ -273,6 +275,74 @@ Napi::Value ZeroNegative(Args& a) {
   return a.env().Undefined();
 }
 
+// One axis of the Gaussian blur: out = sum over k of kernel[k] in[reflect(i + k - radius)], the
+// products added in k order into a float32 accumulator that starts at +0, each with one rounding
+// (a fused multiply-add): how libtorch's conv3d (slow_conv3d: unfold, then OpenBLAS sgemm) sums
+// them on the CPU, bit for bit (transforms.test.ts compares the two). Reflect padding as torch's
+// (index -j reads j). The inner loops run along the contiguous x axis, vectorised (AVX2 + FMA).
+__attribute__((target("avx2,fma"), optimize("O3"))) void BlurAxisKernel(const float* in, float* out, const std::array<int64_t, 3>& shape, int axis,
+                                                                          const float* kernel, int64_t taps) {
+  const int64_t radius = (taps - 1) / 2;
+  const int64_t depth = shape[0], height = shape[1], width = shape[2];
+  auto reflect = [](int64_t j, int64_t n) { return j < 0 ? -j : j >= n ? 2 * (n - 1) - j : j; };
+  if (axis == 2) {
+    std::vector<float> padded(static_cast<size_t>(width + 2 * radius));
+    for (int64_t line = 0; line < depth * height; ++line) {
+      const float* source = in + line * width;
+      float* target = out + line * width;
+      for (int64_t j = 0; j < width + 2 * radius; ++j) padded[j] = source[reflect(j - radius, width)];
+      for (int64_t i = 0; i < width; ++i) target[i] = 0.0f;
+      for (int64_t k = 0; k < taps; ++k) {
+        const float w = kernel[k];
+        const float* p = padded.data() + k;
+        for (int64_t i = 0; i < width; ++i) target[i] = __builtin_fmaf(w, p[i], target[i]);
+      }
+    }
+    return;
+  }
+  // Axis 0 or 1: whole rows (axis 1) or planes (axis 0) at a time.
+  const int64_t length = shape[axis];
+  const int64_t stride = axis == 0 ? height * width : width;
+  const int64_t blocks = axis == 0 ? 1 : depth;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const float* source = in + b * length * stride;
+    float* block = out + b * length * stride;
+    for (int64_t i = 0; i < length; ++i) {
+      float* target = block + i * stride;
+      for (int64_t e = 0; e < stride; ++e) target[e] = 0.0f;
+      for (int64_t k = 0; k < taps; ++k) {
+        const float w = kernel[k];
+        const float* row = source + reflect(i + k - radius, length) * stride;
+        for (int64_t e = 0; e < stride; ++e) target[e] = __builtin_fmaf(w, row[e], target[e]);
+      }
+    }
+  }
+}
+
+// blurAxis(in, shape, axis, kernel, out): one blur pass into `out` (not `in`); false where the CPU
+// lacks AVX2 or FMA (the caller then uses libtorch).
+Napi::Value BlurAxis(Args& a) {
+#if defined(__x86_64__)
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return Napi::Boolean::New(a.env(), false);
+  size_t inLength = 0, kernelLength = 0, outLength = 0;
+  const float* in = ArrayData<float>(a, 0, napi_float32_array, "a Float32Array", &inLength);
+  const auto shape = Triple(a, 1);
+  const int64_t axis = a.i64(2);
+  const float* kernel = ArrayData<float>(a, 3, napi_float32_array, "a Float32Array", &kernelLength);
+  float* out = ArrayData<float>(a, 4, napi_float32_array, "a Float32Array", &outLength);
+  if (axis < 0 || axis > 2) a.fail(2, "an axis 0, 1 or 2");
+  if (shape[0] < 1 || shape[1] < 1 || shape[2] < 1) throw ArgError("blurAxis: empty shape");
+  const int64_t voxels = shape[0] * shape[1] * shape[2];
+  if (static_cast<int64_t>(inLength) != voxels || static_cast<int64_t>(outLength) != voxels) throw ArgError("blurAxis: the arrays do not hold the shape's values");
+  if (kernelLength % 2 != 1 || static_cast<int64_t>(kernelLength - 1) / 2 >= shape[axis]) throw ArgError("blurAxis: the kernel needs an odd size with radius below the axis length");
+  if (in == out) throw ArgError("blurAxis: the output must not be the input");
+  BlurAxisKernel(in, out, shape, static_cast<int>(axis), kernel, static_cast<int64_t>(kernelLength));
+  return Napi::Boolean::New(a.env(), true);
+#else
+  return Napi::Boolean::New(a.env(), false);
+#endif
+}
+
 // JavaScript's Math.max and Math.min: NaN wins, and +0 is above -0.
 inline double JsMax(double a, double b) {
   if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
@@ -314,6 +384,7 @@ const std::vector<OpDef>& HostKernelOps() {
       {"flipInPlace", 4, 4, FlipInPlace},
       {"contrastInPlace", 2, 2, ContrastInPlace},
       {"zeroNegative", 1, 1, ZeroNegative},
+      {"blurAxis", 5, 5, BlurAxis},
   };
   return ops;
 }

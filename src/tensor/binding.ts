@@ -95,6 +95,7 @@ export interface TorchBinding {
   flipInPlace(data: Float32Array | Int8Array, volumes: number, shape: Ints, flips: Ints): void;
   contrastInPlace(x: Float32Array, factor: number): void;
   zeroNegative(labels: Int8Array): void;
+  blurAxis(input: Float32Array, shape: Ints, axis: number, kernel: Float32Array, out: Float32Array): boolean;
   emptyCpuCache(): number;
   cpuCacheStats(reset: boolean): CpuCacheStats | null;
   // element-wise

@@ -7,7 +7,9 @@
  * - hostGammaPrepare / hostGammaFinish: gamma's host passes before and after its power;
  * - hostFlipInPlace: mirroring along any of the three axes;
  * - hostContrastInPlace: the contrast step (statistics, then the clamped scaling);
- * - hostZeroNegative: every negative label set to 0.
+ * - hostZeroNegative: every negative label set to 0;
+ * - hostBlurAxis: one axis of the Gaussian blur, summed as libtorch's conv3d sums on the CPU
+ *   (fused multiply-adds in kernel order from +0, reflect padding); false where the CPU lacks AVX2 or FMA.
  * The callers (src/data/sampling) document the arithmetic; their tests compare against it.
  */
 import { binding } from './binding.js';
@@ -52,4 +54,13 @@ export function hostContrastInPlace(x: Float32Array, factor: number): void {
 /** Every negative value of `labels` set to 0, in place. */
 export function hostZeroNegative(labels: Int8Array): void {
   binding.zeroNegative(labels);
+}
+
+/**
+ * One pass of a 1D kernel (odd size, radius below the axis length) along `axis` of a [z, y, x]
+ * volume, reflect-padded, into `out` (not `input`). Returns false, computing nothing, where the
+ * CPU lacks AVX2 or FMA.
+ */
+export function hostBlurAxis(input: Float32Array, shape: Triple, axis: 0 | 1 | 2, kernel: Float32Array, out: Float32Array): boolean {
+  return binding.blurAxis(input, shape, axis, kernel, out);
 }

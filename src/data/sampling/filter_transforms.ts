@@ -9,9 +9,11 @@
  *   trilinear (batchgeneratorsv2 spatial/low_resolution.py);
  * - mirroring: each allowed axis flipped with p 0.5 (image and labels, a cascade's previous stage too),
  *   on the host by swapping planes and rows and reversing rows in place (a permutation: the same values).
+ * On the CPU the blur runs in the addon (hostBlurAxis: the values libtorch's conv3d gives, bit for
+ * bit, without its unfolded copies), elsewhere in libtorch on the device.
  * With ApplyContext.reuseInput the results are written into the input's arrays.
  */
-import { conv3d, fromArray, hostFlipInPlace, interpolate, pad, scope } from '../../tensor/index.js';
+import { conv3d, fromArray, hostBlurAxis, hostFlipInPlace, interpolate, pad, scope } from '../../tensor/index.js';
 import type { Triple } from '../planning_topology.js';
 import { sampleChannels, type ApplyContext, type PatchSample, type Transform } from './augment_types.js';
 import { pythonRound } from './patch_sampler.js';
@@ -49,6 +51,33 @@ function channelSlice(sample: PatchSample, channel: number): Float32Array {
   return sample.image.subarray(channel * size, (channel + 1) * size);
 }
 
+/** Two scratch volumes per thread for the host blur's passes (reused: no new array per blur). */
+let scratch: [Float32Array, Float32Array] | null = null;
+
+/**
+ * The blur of one channel on the host (hostBlurAxis, the values libtorch's conv3d gives on the
+ * CPU), pass by pass through the scratch volumes, into `target` (which may be `source` itself).
+ * False where the addon cannot (no AVX2 or FMA): nothing written, libtorch does it.
+ */
+function blurOnHost(source: Float32Array, shape: Triple, sigmas: Triple, target: Float32Array): boolean {
+  const axes = ([0, 1, 2] as const).filter((axis) => sigmas[axis] !== 0);
+  if (axes.length === 0) {
+    if (target !== source) target.set(source);
+    return true;
+  }
+  if (scratch === null || scratch[0].length !== source.length) scratch = [new Float32Array(source.length), new Float32Array(source.length)];
+  let current = source;
+  for (const [pass, axis] of axes.entries()) {
+    // The last pass goes straight into the target unless it would read the target itself.
+    const last = pass === axes.length - 1 && current !== source;
+    const out = last ? target : scratch[pass % 2]!;
+    if (!hostBlurAxis(current, shape, axis, gaussianKernel1d(sigmas[axis]!), out)) return false;
+    current = out;
+  }
+  if (current !== target) target.set(current);
+  return true;
+}
+
 export const gaussianBlur: Transform<BlurParams> = {
   name: 'gaussianBlur',
   sample: (rng, meta) => ({
@@ -62,6 +91,8 @@ export const gaussianBlur: Transform<BlurParams> = {
     const image = context.reuseInput === true ? sample.image : sample.image.slice();
     const size = sample.shape[0] * sample.shape[1] * sample.shape[2];
     for (const { channel, sigmas } of params.channels) {
+      const target = image.subarray(channel * size, (channel + 1) * size);
+      if (context.device.type === 'cpu' && blurOnHost(channelSlice(sample, channel), sample.shape, sigmas, target)) continue;
       scope(() => {
         let x = fromArray(channelSlice(sample, channel), [1, 1, ...sample.shape], { device: context.device });
         for (let axis = 0; axis < 3; axis++) {

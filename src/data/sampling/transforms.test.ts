@@ -7,11 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { Rng } from '../../core/index.js';
-import { fromArray, liveTensors, pow, scope } from '../../tensor/index.js';
+import { conv3d, fromArray, liveTensors, pad, pow, scope } from '../../tensor/index.js';
 import type { Triple } from '../planning_topology.js';
 import { applyAugmentation, sampleAugmentation } from './augment_pipeline.js';
 import type { AugmentMeta, PatchSample } from './augment_types.js';
-import { flipInPlace, gaussianBlur, lowResolution, mirror } from './filter_transforms.js';
+import { flipInPlace, gaussianBlur, gaussianKernel1d, lowResolution, mirror } from './filter_transforms.js';
 import { brightness, contrast, gamma, gaussianNoise, invertedGamma } from './intensity_transforms.js';
 import { applySpatial, winningLabels, type SpatialParams } from './spatial_transform.js';
 
@@ -110,6 +110,41 @@ test('gaussian blur matches scipy gaussian_filter1d (mirror) per axis', () => {
   const voxels = 6 * 7 * 8;
   assertClose(out.image.subarray(voxels), f.expected, 2e-5, 'blurred channel');
   assert.deepEqual(out.image.subarray(0, voxels), Float32Array.from(intensity.image.slice(0, voxels)), 'other channel untouched');
+});
+
+test('the blur on the host equals libtorch conv3d with reflect padding bit for bit (every axis, sigma 0 skips an axis, in place)', () => {
+  const rng = new Rng(23);
+  for (const [shape, sigmas] of [
+    [[9, 14, 17], [0.6, 0.8, 1]],
+    [[20, 7, 33], [1, 0, 0.5]],
+    [[1, 30, 25], [0, 0.9, 0.7]],
+  ] as [Triple, Triple][]) {
+    const voxels = shape[0] * shape[1] * shape[2];
+    const image = Float32Array.from({ length: 2 * voxels }, (_, i) => (i % 97 === 0 ? 0 : rng.normal() * 10 ** rng.int(-2, 3)));
+    // The reference: libtorch's conv3d per axis, as the blur ran before the addon took it over.
+    const expected = scope(() => {
+      let x = fromArray(image.subarray(voxels), [1, 1, ...shape]);
+      for (let axis = 0; axis < 3; axis++) {
+        if (sigmas[axis] === 0) continue;
+        const kernel = gaussianKernel1d(sigmas[axis]!);
+        const kernelShape = [1, 1, 1, 1, 1];
+        kernelShape[2 + axis] = kernel.length;
+        const pads = [0, 0, 0, 0, 0, 0];
+        pads[2 * (2 - axis)] = pads[2 * (2 - axis) + 1] = (kernel.length - 1) / 2;
+        x = conv3d(pad(x, pads, 'reflect'), fromArray(kernel, kernelShape), null);
+      }
+      return x.toFloat32Array();
+    });
+    const sample: PatchSample = { image: image.slice(), seg: new Int8Array(voxels), channels: 2, shape };
+    const params = { channels: [{ channel: 1, sigmas }] };
+    const copy = gaussianBlur.apply(sample, params, context);
+    assert.deepEqual(copy.image.subarray(voxels), expected, `[${shape}] sigmas [${sigmas}]`);
+    assert.deepEqual(copy.image.subarray(0, voxels), image.subarray(0, voxels), 'the other channel untouched');
+    assert.deepEqual(sample.image, image, 'without reuseInput the input stays');
+    const inPlace = gaussianBlur.apply(sample, params, { ...context, reuseInput: true });
+    assert.equal(inPlace.image, sample.image);
+    assert.deepEqual(inPlace.image, copy.image, 'in place');
+  }
 });
 
 test('brightness, contrast, gamma and inverted gamma match numpy', () => {
