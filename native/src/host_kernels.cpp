@@ -205,6 +205,22 @@ Napi::Value FlipInPlace(Args& a) {
   return a.env().Undefined();
 }
 
+// The float64 sum (in index order), min and max of x, as the JavaScript loop `sum += v; if (v < min)
+// min = v; if (v > max) max = v` from +Infinity and -Infinity computes them (NaN never taken).
+struct MomentsOf {
+  double sum, min, max;
+};
+MomentsOf Moments(const float* x, size_t n) {
+  MomentsOf m{0, std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
+  for (size_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    m.sum += v;
+    if (v < m.min) m.min = v;
+    if (v > m.max) m.max = v;
+  }
+  return m;
+}
+
 // The float32 value of a double, as JavaScript's Math.fround.
 inline double F32(double v) { return static_cast<double>(static_cast<float>(v)); }
 
@@ -215,13 +231,7 @@ Napi::Value GammaPrepare(Args& a) {
   float* x = ArrayData<float>(a, 0, napi_float32_array, "a Float32Array", &n);
   const double sign = a.f64(1);
   if (sign != 1 && sign != -1) a.fail(1, "1 or -1");
-  double sum = 0, min = std::numeric_limits<double>::infinity(), max = -min;
-  for (size_t i = 0; i < n; ++i) {
-    const double v = x[i];
-    sum += v;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
+  const auto [sum, min, max] = Moments(x, n);
   const double mean = sign * (sum / static_cast<double>(n));
   const double low = sign == 1 ? min : -max;
   const double range = (sign == 1 ? max : -min) - low;
@@ -361,13 +371,7 @@ Napi::Value ContrastInPlace(Args& a) {
   size_t n = 0;
   float* x = ArrayData<float>(a, 0, napi_float32_array, "a Float32Array", &n);
   const double factor = a.f64(1);
-  double sum = 0, min = std::numeric_limits<double>::infinity(), max = -min;
-  for (size_t i = 0; i < n; ++i) {
-    const double v = x[i];
-    sum += v;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
+  const auto [sum, min, max] = Moments(x, n);
   const double mean = sum / static_cast<double>(n);
   for (size_t i = 0; i < n; ++i) x[i] = static_cast<float>(JsMin(max, JsMax(min, (static_cast<double>(x[i]) - mean) * factor + mean)));
   return a.env().Undefined();
