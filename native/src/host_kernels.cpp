@@ -289,7 +289,9 @@ Napi::Value ZeroNegative(Args& a) {
 // products added in k order into a float32 accumulator that starts at +0, each with one rounding
 // (a fused multiply-add): how libtorch's conv3d (slow_conv3d: unfold, then OpenBLAS sgemm) sums
 // them on the CPU, bit for bit (transforms.test.ts compares the two). Reflect padding as torch's
-// (index -j reads j). The inner loops run along the contiguous x axis, vectorised (AVX2 + FMA).
+// (index -j reads j). The inner loops run along the contiguous x axis, vectorised (AVX2 + FMA; x86-64
+// only, checked at run time: elsewhere blurAxis declines and libtorch blurs).
+#if defined(__x86_64__)
 __attribute__((target("avx2,fma"), optimize("O3"))) void BlurAxisKernel(const float* in, float* out, const std::array<int64_t, 3>& shape, int axis,
                                                                           const float* kernel, int64_t taps) {
   const int64_t radius = (taps - 1) / 2;
@@ -328,6 +330,8 @@ __attribute__((target("avx2,fma"), optimize("O3"))) void BlurAxisKernel(const fl
     }
   }
 }
+
+#endif
 
 // blurAxis(in, shape, axis, kernel, out): one blur pass into `out` (not `in`); false where the CPU
 // lacks AVX2 or FMA (the caller then uses libtorch).
