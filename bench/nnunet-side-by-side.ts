@@ -6,7 +6,9 @@
  * `--device cpu`/`-device cpu`, the same thread count, alternating which goes first per round.
  * Each side is timed from outside (wall); its memory is the peak over time of the summed PSS
  * (/proc/PID/smaps_rollup) of its process tree, sampled every --sample-ms (nnU-Net starts
- * preprocessing and export worker processes; PSS shares their common pages fairly), and its CPU
+ * preprocessing and export worker processes; PSS shares their common pages fairly), beside the peak of
+ * its anonymous part (Pss_Anon: the file-backed rest, libtorch's code mostly, is split with whatever
+ * else maps the same library at the time, so it moves with the machine's other work), and its CPU
  * seconds are the tree's summed utime + stime (less sensitive than wall time to a shared machine).
  * --crop Z,Y,X keeps the centre of the CT at its spacing (fewer windows at the same realistic
  * plan). Masks of the two are compared (fraction of equal voxels).
@@ -68,8 +70,12 @@ function processes(): Map<number, { parent: number; ticks: number }> {
   return map;
 }
 
-/** Summed PSS (KiB) of `pid` and its descendants, and the CPU ticks of each. */
-function sampleTree(pid: number): { kib: number; ticks: Map<number, number> } {
+/**
+ * Summed PSS (KiB) of `pid` and its descendants, their summed anonymous PSS (Pss_Anon: heap and
+ * tensors, shared only within the tree; the file-backed rest, mostly libtorch's code pages, is split
+ * with every other process that maps the same library, so it moves with what else runs), and the CPU ticks of each.
+ */
+function sampleTree(pid: number): { kib: number; anonKib: number; ticks: Map<number, number> } {
   const all = processes();
   const tree = new Set([pid]);
   for (let grew = true; grew;) {
@@ -77,18 +83,22 @@ function sampleTree(pid: number): { kib: number; ticks: Map<number, number> } {
     for (const [child, { parent }] of all) if (tree.has(parent) && !tree.has(child)) { tree.add(child); grew = true; }
   }
   let kib = 0;
+  let anonKib = 0;
   const ticks = new Map<number, number>();
   for (const member of tree) {
     try {
-      const match = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${member}/smaps_rollup`, 'utf8'));
+      const rollup = fs.readFileSync(`/proc/${member}/smaps_rollup`, 'utf8');
+      const match = /^Pss:\s+(\d+) kB/m.exec(rollup);
       if (match) kib += Number(match[1]);
+      const anon = /^Pss_Anon:\s+(\d+) kB/m.exec(rollup);
+      if (anon) anonKib += Number(anon[1]);
       ticks.set(member, all.get(member)?.ticks ?? 0);
     } catch { /* the process ended */ }
   }
-  return { kib, ticks };
+  return { kib, anonKib, ticks };
 }
 
-interface Measured { wall_seconds: number; cpu_seconds: number; peak_pss_mib: number; processes_seen: number; stdout: string }
+interface Measured { wall_seconds: number; cpu_seconds: number; peak_pss_mib: number; peak_anon_pss_mib: number; processes_seen: number; stdout: string }
 
 /**
  * Run a command under `nice`, sampling its process tree: peak summed PSS, and CPU seconds (each process's
@@ -103,10 +113,12 @@ function measure(command: string, argv: string[], env: NodeJS.ProcessEnv): Promi
     child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
     child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
     let peak = 0;
+    let peakAnon = 0;
     const cpu = new Map<number, number>();
     const timer = setInterval(() => {
       const now = sampleTree(child.pid!);
       peak = Math.max(peak, now.kib);
+      peakAnon = Math.max(peakAnon, now.anonKib);
       for (const [member, ticks] of now.ticks) cpu.set(member, Math.max(cpu.get(member) ?? 0, ticks));
     }, sampleMs);
     child.on('error', reject);
@@ -114,7 +126,7 @@ function measure(command: string, argv: string[], env: NodeJS.ProcessEnv): Promi
       clearInterval(timer);
       const wall = (performance.now() - started) / 1000;
       if (code !== 0) return reject(new Error(`${command} ${argv.join(' ')} exited ${code}: ${stderr.slice(-3000)}`));
-      resolve({ wall_seconds: wall, cpu_seconds: [...cpu.values()].reduce((a, b) => a + b, 0) / TICKS_PER_SECOND, peak_pss_mib: peak / 1024, processes_seen: cpu.size, stdout });
+      resolve({ wall_seconds: wall, cpu_seconds: [...cpu.values()].reduce((a, b) => a + b, 0) / TICKS_PER_SECOND, peak_pss_mib: peak / 1024, peak_anon_pss_mib: peakAnon / 1024, processes_seen: cpu.size, stdout });
     });
   });
 }
@@ -164,10 +176,10 @@ try {
     '-i', input, '-o', out, '-m', model, '-f', ...folds, '-device', 'cpu', '-npp', String(workers), '-nps', String(workers), '--disable_progress_bar'];
   const oursArgs = (out: string, precision: string) => [cli, 'predict', '-m', model, '-i', image, '-o', out, '--device', 'cpu', '--threads', String(threads), '--precision', precision, '--json'];
 
-  const sides: Record<string, { wall: number[]; cpu: number[]; pss: number[]; processes: number[]; windows?: unknown }> = {};
+  const sides: Record<string, { wall: number[]; cpu: number[]; pss: number[]; anon: number[]; processes: number[]; windows?: unknown }> = {};
   const add = (name: string, m: Measured) => {
-    const side = (sides[name] ??= { wall: [], cpu: [], pss: [], processes: [] });
-    side.wall.push(m.wall_seconds); side.cpu.push(m.cpu_seconds); side.pss.push(m.peak_pss_mib); side.processes.push(m.processes_seen);
+    const side = (sides[name] ??= { wall: [], cpu: [], pss: [], anon: [], processes: [] });
+    side.wall.push(m.wall_seconds); side.cpu.push(m.cpu_seconds); side.pss.push(m.peak_pss_mib); side.anon.push(m.peak_anon_pss_mib); side.processes.push(m.processes_seen);
     return side;
   };
   const equal: Record<string, number> = {};
@@ -195,7 +207,7 @@ try {
     const scaled = Math.round((n * ct.spacing[axis]!) / configuration.spacing[axis]!);
     return Math.max(1, Math.ceil((scaled - configuration.patch_size[axis]!) / (configuration.patch_size[axis]! * 0.5)) + 1);
   });
-  const summary = (name: string) => ({ wall_seconds: median(sides[name]!.wall), wall_seconds_rounds: sides[name]!.wall, cpu_seconds: median(sides[name]!.cpu), cpu_seconds_rounds: sides[name]!.cpu, peak_pss_mib: median(sides[name]!.pss), peak_pss_mib_rounds: sides[name]!.pss, processes_seen: Math.max(...sides[name]!.processes), ...(sides[name]!.windows ? { windows: sides[name]!.windows } : {}) });
+  const summary = (name: string) => ({ wall_seconds: median(sides[name]!.wall), wall_seconds_rounds: sides[name]!.wall, cpu_seconds: median(sides[name]!.cpu), cpu_seconds_rounds: sides[name]!.cpu, peak_pss_mib: median(sides[name]!.pss), peak_pss_mib_rounds: sides[name]!.pss, peak_anon_pss_mib: median(sides[name]!.anon), peak_anon_pss_mib_rounds: sides[name]!.anon, processes_seen: Math.max(...sides[name]!.processes), ...(sides[name]!.windows ? { windows: sides[name]!.windows } : {}) });
   const result: Record<string, unknown> = {
     benchmark: 'nnunet-side-by-side',
     cpu: cpuInfo(),
@@ -213,6 +225,7 @@ try {
       time_lesionseg_over_nnunet: median(sides[name]!.wall) / median(sides.nnunet!.wall),
       cpu_time_lesionseg_over_nnunet: median(sides[name]!.cpu) / median(sides.nnunet!.cpu),
       memory_lesionseg_over_nnunet: median(sides[name]!.pss) / median(sides.nnunet!.pss),
+      anonymous_memory_lesionseg_over_nnunet: median(sides[name]!.anon) / median(sides.nnunet!.anon),
       equal_voxels_fraction: equal[precision],
     };
   }

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { type Command, Option } from '@commander-js/extra-typings';
-import { assertDeviceAvailable, checkOutputs, InputError, parseDevice, type Logger } from '../core/index.js';
+import { assertDeviceAvailable, checkOutputs, InputError, parseDevice } from '../core/index.js';
 import { cudaDeviceCount } from '../tensor/index.js';
 import {
   activeStudyJobs,
@@ -32,6 +32,7 @@ import { armLabel, verdictSentence, writeReport, writeTables } from '../report/i
 import { terminalProgress } from './progress.js';
 import { writeStudyViewers } from './view-commands.js';
 import { checkThreads, positiveInt, threadCount } from './parse.js';
+import { stderrLogger } from './loggers.js';
 
 /** Start `lesionseg` again as this process was started (bin/lesionseg.js, or node --import tsx src/cli/main.ts). */
 export function selfLauncher(): CommandLauncher {
@@ -40,10 +41,6 @@ export function selfLauncher(): CommandLauncher {
   return { executable: process.execPath, args: [...process.execArgv, entry] };
 }
 
-const stderrLogger: Logger = {
-  info: (message) => void process.stderr.write(`${message}\n`),
-  warn: (message) => void process.stderr.write(`warning: ${message}\n`),
-};
 
 function fixed(value: number | null, digits: number): string {
   return value === null ? 'n/a' : value.toFixed(digits);

@@ -18,7 +18,7 @@
  * which loads the addon when it is imported, and a missing addon must reach the handler below.
  */
 import { Command, CommanderError, type CommandUnknownOpts } from '@commander-js/extra-typings';
-import { isUserError, LesionsegError, readEnvironment } from '../core/index.js';
+import { errorLines, isUserError, LesionsegError, oneLine, readEnvironment } from '../core/index.js';
 import { removeTemporaryFilesOnSignals } from './cleanupSignals.js';
 
 const EXIT_INTERNAL = 1;
@@ -94,15 +94,13 @@ function report(error: unknown): number {
     return error.exitCode === 0 ? 0 : EXIT_USER;
   }
   let status: number;
-  if (isUserError(error)) {
-    process.stderr.write(`lesionseg: ${RANK_PREFIX}${error.message}\n`);
-    status = EXIT_USER;
-  } else if (error instanceof LesionsegError) {
-    process.stderr.write(`lesionseg: ${RANK_PREFIX}${error.message}\n`);
-    status = EXIT_INTERNAL;
+  if (error instanceof LesionsegError) {
+    // A value from outside in the message (a path holding a newline) is escaped, not printed raw.
+    process.stderr.write(`lesionseg: ${RANK_PREFIX}${errorLines(error).join('\n')}\n`);
+    status = isUserError(error) ? EXIT_USER : EXIT_INTERNAL;
   } else {
     const name = error instanceof Error ? error.name : typeof error;
-    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+    const message = oneLine((error instanceof Error ? error.message : String(error)).split('\n')[0]!);
     const hint = DEBUG ? '' : ' (run with LESIONSEG_DEBUG=1 for the stack trace)';
     process.stderr.write(`lesionseg: internal error (${name}): ${message}${hint}\n`);
     status = EXIT_INTERNAL;

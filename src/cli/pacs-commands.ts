@@ -19,6 +19,7 @@ import { DicomwebClient, dicomwebAuthFromEnvironment, isUid } from '../io/index.
 import { cudaDeviceCount } from '../tensor/index.js';
 import { caseOutputHooks } from './case-summary.js';
 import { interruptSignal } from './signals.js';
+import { timestampedStderrLogger as stderrLogger } from './loggers.js';
 
 /** Seconds between two passes of `pacs watch` by default. */
 const DEFAULT_INTERVAL_SECONDS = 60;
@@ -117,10 +118,6 @@ function dicomOutputTypes(value: string): OutputType[] {
   return [...new Set(types)] as OutputType[];
 }
 
-const stderrLogger: Logger = {
-  info: (message) => process.stderr.write(`${new Date().toISOString()} ${message}\n`),
-  warn: (message) => process.stderr.write(`${new Date().toISOString()} warning: ${message}\n`),
-};
 
 export function registerPacsCommands(program: Command): void {
   const pacs = program.command('pacs').description('work with a PACS over DICOMweb (credentials from LESIONSEG_DICOMWEB_TOKEN, or _USER and _PASSWORD)');

@@ -6,7 +6,7 @@
  */
 import * as os from 'node:os';
 import { type Command, Option } from '@commander-js/extra-typings';
-import { BYTES_PER_GIB, InputError, parseDevice, threadsForFreeCores, type Logger } from '../core/index.js';
+import { BYTES_PER_GIB, InputError, parseDevice, threadsForFreeCores } from '../core/index.js';
 import { onnxEngineFactory } from '../export/index.js';
 import { ENGINE_KINDS, FAST_MODE, OUTPUT_TYPES, PACS_OUTPUT_TYPES, SLIDING_WINDOW_DEFAULTS, TTA_MODES, ADAPTIVE_MIRROR_RULE, mirrorRuleOf, describePostprocessing, postprocessingFilesIn, predictFiles, readPostprocessing, resolvePostprocessingFile, type EngineKind, type ModelFold, type OutputType, type SpatialAxis } from '../infer/index.js';
 import { DEFAULT_MAX_IMAGE_BYTES, nnunetModelFolderOf } from '../io/index.js';
@@ -16,6 +16,7 @@ import { caseOutputHooks, checkCaseOutputOptions, type CaseOutputOptions } from 
 import { precisionOption, resolvePredictPrecision } from './precision.js';
 import { positiveIntOrAuto, threadCountOrAuto } from './parse.js';
 import { predictFromPacs } from './pacs-commands.js';
+import { stderrLogger } from './loggers.js';
 
 
 function stepFraction(value: string): number {
@@ -103,10 +104,6 @@ function checkInputOptions(options: { input?: string; output?: string; pacs?: st
   return { kind: 'path', input: options.input, output: options.output };
 }
 
-const stderrLogger: Logger = {
-  info: (message) => process.stderr.write(`${message}\n`),
-  warn: (message) => process.stderr.write(`warning: ${message}\n`),
-};
 
 export function registerPredictCommands(program: Command): void {
   program
@@ -136,7 +133,7 @@ export function registerPredictCommands(program: Command): void {
     .addOption(new Option('--engine <engine>', 'torch: our libtorch network; onnx: the network exported to ONNX in memory and run by onnxruntime-node (CPU, fp32), same preprocessing, sliding window and TTA').choices(ENGINE_KINDS).default('torch' as EngineKind))
     .option('--device <device>', 'cpu, cuda or cuda:N', 'cpu')
     .addOption(precisionOption('auto'))
-    .option('--batch <n>', 'windows per forward batch, or auto: the faster of 2 and 4 per window, measured on the first batches (CPU; 2 on CUDA); every size from 2 gives the same logits, 1 may differ in fp32 by ~1e-5', positiveIntOrAuto('batch'), 'auto' as number | 'auto')
+    .option('--batch <n>', 'windows per forward batch, or auto: 1 for fp32 on the CPU (as nnU-Net), else the faster of 2 and 4 per window, measured on the first batches (2 on CUDA); every size from 2 gives the same logits, 1 may differ in fp32 by ~1e-5', positiveIntOrAuto('batch'), 'auto' as number | 'auto')
     .addOption(new Option('--accumulate-on <where>', 'where the sliding-window sums live').choices(['device', 'cpu'] as const).default('device' as const))
     .option('--threads <n>', 'intra-op CPU threads (at most 4 per CPU; default: every CPU this process may use), or auto: the cores not busy with other work, measured for 0.2 s at start', threadCountOrAuto('threads'))
     .addOption(new Option('--max-memory-gib <gib>', 'refuse a case whose images, logits accumulators and weight map (estimated from its headers) need more memory').argParser(gibibytes('max-memory-gib')).default(os.totalmem(), `${DEFAULT_MAX_MEMORY_GIB}, this machine's total`))

@@ -15,6 +15,7 @@ import { lowresPreviousStage, type CascadeTrainingInputOptions, type LowresPrevi
 import { precisionOption, resolvePrecisionFlag } from './precision.js';
 import { integer, threadCount } from './parse.js';
 import { exitIfInterrupted, interruptSignal } from './signals.js';
+import { stderrLogger } from './loggers.js';
 
 const OPTION_FLAGS = { decoderInit: '--decoder-init', fuseLevels: '--fuse-levels' } as const satisfies Record<StrategyOption, string>;
 
@@ -41,10 +42,6 @@ function fraction(value: string): number {
   return n;
 }
 
-export const stderrLogger: Logger = {
-  info: (message) => void process.stderr.write(`${message}\n`),
-  warn: (message) => void process.stderr.write(`warning: ${message}\n`),
-};
 
 /** Mean training seconds per epoch of the epochs run now ('-' when none ran). */
 export function meanEpochSeconds(history: readonly { epoch_seconds: number }[]): string {

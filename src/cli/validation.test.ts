@@ -54,6 +54,8 @@ test('predict: an output over an input, or below a file, is refused and the CT s
   refused(await lesionseg('predict', '-m', at('run'), '-i', at('ct.nii.gz'), '-o', at('ct.nii.gz')), /ct\.nii\.gz: -o would overwrite the input/);
   refused(await lesionseg('predict', '-m', at('run'), '-i', at('ct.nii.gz'), '-o', tmp), /-o would overwrite the input .*ct\.nii\.gz/);
   refused(await lesionseg('predict', '-m', at('run'), '-i', at('ct.nii.gz'), '-o', at('ct.nii.gz', 'masks')), /-o: cannot be created: .*ct\.nii\.gz is a file, not a folder/);
+  // A newline in a path is escaped: still one line, which no value can forge.
+  refused(await lesionseg('predict', '-m', at('run'), '-i', at('no\nlesionseg: such.nii.gz'), '-o', at('out.nii.gz')), /no\\nlesionseg: such\.nii\.gz: input not found$/);
   assert.deepEqual(tree(tmp), before);
   assert.deepEqual(fs.readFileSync(at('ct.nii.gz')), ct);
   // evaluate writes its reports after every case: an unwritable --json is refused first.

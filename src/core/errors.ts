@@ -19,9 +19,16 @@ export interface Issue {
 
 export class LesionsegError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** The message's first line; `message` adds one `  - item` line per item. */
+  readonly headline: string;
+  /** The problems a message lists (every problem of a validation, every mismatch of a checkpoint), one line each. */
+  readonly items: readonly string[];
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; items?: readonly string[] }) {
+    const items = options?.items ?? [];
+    super(items.length === 0 ? message : `${message}:\n${items.map((item) => `  - ${item}`).join('\n')}`, options);
     this.code = code;
+    this.headline = message;
+    this.items = items;
     this.name = new.target.name;
   }
 }
@@ -30,7 +37,7 @@ export class LesionsegError extends Error {
 export class InputError extends LesionsegError {
   declare readonly code: InputErrorCode;
   readonly file: string | undefined;
-  constructor(message: string, options?: { file?: string; code?: InputErrorCode; cause?: unknown }) {
+  constructor(message: string, options?: { file?: string; code?: InputErrorCode; cause?: unknown; items?: readonly string[] }) {
     const file = options?.file;
     super(options?.code ?? 'input', file !== undefined ? `${file}: ${message}` : message, options);
     this.file = file;
@@ -41,10 +48,10 @@ export class InputError extends LesionsegError {
 export class ValidationError extends InputError {
   readonly issues: Issue[];
   constructor(issues: Issue[], options?: { file?: string; cause?: unknown }) {
-    const lines = issues.map((i) => `  - ${i.file}${i.path ? ` [${i.path}]` : ''}: ${i.message}`);
-    super(`${issues.length} problem${issues.length === 1 ? '' : 's'} found:\n${lines.join('\n')}`, {
+    super(`${issues.length} problem${issues.length === 1 ? '' : 's'} found`, {
       ...options,
       code: 'validation',
+      items: issues.map((i) => `${i.file}${i.path ? ` [${i.path}]` : ''}: ${i.message}`),
     });
     this.issues = issues;
   }
@@ -52,9 +59,25 @@ export class ValidationError extends InputError {
 
 /** A checkpoint that cannot be read or does not fit the model it is loaded into. */
 export class CheckpointError extends InputError {
-  constructor(message: string, options?: { file?: string; cause?: unknown }) {
+  constructor(message: string, options?: { file?: string; cause?: unknown; items?: readonly string[] }) {
     super(message, { ...options, code: 'checkpoint' });
   }
+}
+
+/** C0 and C1 control characters (a newline in a file name among them). */
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * `text` on one line: every control character written as an escape (\n, \r, \t, else \u00XX),
+ * so that a value from outside (a path holding a newline) cannot break or forge a line of output.
+ */
+export function oneLine(text: string): string {
+  return text.replace(CONTROL_CHARACTERS, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
+
+/** The lines the CLI prints for `error`: its headline, then one `  - item` line per item, each one line whatever the values hold. */
+export function errorLines(error: LesionsegError): string[] {
+  return [oneLine(error.headline), ...error.items.map((item) => `  - ${oneLine(item)}`)];
 }
 
 /** An error raised inside libtorch (or the addon), with the op name and the input shapes. */

@@ -12,7 +12,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cat, fromArray, manualSeed, mul, randn, scope, type Tensor } from '../tensor/index.js';
 import { ADAPTIVE_MIRROR_RULE, FULL_MIRROR_RULE, MirrorDecisions, lastOverlapping, mirrorRuleOf, topTwoMargins } from './adaptiveMirroring.js';
-import type { Triple } from './slidingWindow.js';
+import { gaussianImportanceMap } from './gaussian.js';
+import { slidingWindowBoxes, type Triple } from './slidingWindow.js';
 import { slidingWindowPredict, slidingWindowPredictAsync, type WindowCounts } from './slidingWindowPredict.js';
 import { TINY_PATCH, fixtureUNet } from './test-support.js';
 
@@ -106,7 +107,7 @@ test('the sliding window mirrors exactly the windows that hold the rule\'s share
   }
 });
 
-test('a rule that selects every window is full mirroring bit for bit; one that selects none is no mirroring bit for bit (tiny U-Net, one network and two)', () => {
+for (const precision of ['fp32', 'bf16'] as const) test(`a rule that selects every window is full mirroring bit for bit; one that selects none is no mirroring bit for bit (tiny U-Net, one network and two, ${precision}: the waiting windows' logits kept in the network's dtype)`, () => {
   const network = fixtureUNet();
   const forward = (x: Tensor): Tensor => network.forward(x)[0]!;
   // A second member of an ensemble: the same network, its logits halved.
@@ -118,7 +119,7 @@ test('a rule that selects every window is full mirroring bit for bit; one that s
       const run = (mirrorAxes: readonly (0 | 1 | 2)[], margin: number, share = 0): { logits: Float32Array; counts: WindowCounts } => {
         let counts: WindowCounts | null = null;
         const logits = slidingWindowPredict(networks, volume, {
-          patchSize: TINY_PATCH, numClasses: 3, mirrorAxes, windowsPerBatch: 3, mirrorRule: { margin, share }, onWindows: (w) => { counts = w; },
+          patchSize: TINY_PATCH, numClasses: 3, mirrorAxes, windowsPerBatch: 3, mirrorRule: { margin, share }, precision, onWindows: (w) => { counts = w; },
         }).toFloat32Array();
         return { logits, counts: counts! };
       };
@@ -159,4 +160,63 @@ test('the asynchronous driver (onnxruntime engines) mirrors the same windows and
   assert.ok(counts[0]!.mirrored! > 0 && counts[0]!.mirrored! < 32);
   for (const t of [sync, async, volume]) t.dispose();
   network.dispose();
+});
+
+test('MirrorDecisions keeps about two patch depths of planes, and decides as the rule on whole-volume maps does (36 windows in 9 z-layers, 3 classes)', () => {
+  // Volume 20 x 6 x 6, patch 4 x 4 x 4, step 0.5: z-starts 0, 2, .., 16 and y, x 0, 2 (36 windows, z-major).
+  const shape: Triple = [20, 6, 6];
+  const patch: Triple = [4, 4, 4];
+  const boxes = slidingWindowBoxes(shape, patch, 0.5);
+  assert.equal(boxes.length, 36);
+  const weights = gaussianImportanceMap(patch);
+  const P = weights.length;
+  // Class 1 minus class 0 follows z - 9.6 (crossing 0 between planes 9 and 10) plus a little noise; class 2 stays below both.
+  let seed = 12345;
+  const noise = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5) * 0.2;
+  const logits = boxes.map((box) => {
+    const l = new Float32Array(3 * P);
+    let v = 0;
+    for (let z = 0; z < 4; z++) for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++, v++) {
+      l[v] = 0;
+      l[P + v] = (box.start[0]! + z - 9.6) * 0.4 + noise();
+      l[2 * P + v] = -5;
+    }
+    return l;
+  });
+  // The reference: whole-volume maps of the summed weights and the blend, added in window order, and the rule.
+  const N = shape[0] * shape[1] * shape[2];
+  const sum = new Float32Array(N);
+  const blend = new Float32Array(3 * N);
+  const voxelsOf = (box: { start: readonly number[] }, f: (v: number, o: number) => void): void => {
+    let v = 0;
+    for (let z = 0; z < 4; z++) for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++, v++) f(v, ((box.start[0]! + z) * 6 + box.start[1]! + y) * 6 + box.start[2]! + x);
+  };
+  boxes.forEach((box, i) => voxelsOf(box, (v, o) => {
+    sum[o]! += weights[v]!;
+    for (let k = 0; k < 3; k++) blend[k * N + o]! += weights[v]! * logits[i]![k * P + v]!;
+  }));
+  const rule = { margin: 0.5, share: 0.2 };
+  const expected = boxes.map((box) => {
+    let mirror = false;
+    voxelsOf(box, (v, o) => {
+      const values = [0, 1, 2].map((k) => blend[k * N + o]!).sort((a, b) => b - a);
+      if (weights[v]! >= rule.share * sum[o]! && !(values[0]! - values[1]! >= rule.margin * sum[o]!)) mirror = true;
+    });
+    return mirror;
+  });
+  assert.ok(expected.some(Boolean) && !expected.every(Boolean), 'the case mirrors some windows, not all');
+  // As the sliding window uses it: add window by window, decide every window as soon as it is decidable.
+  const d = new MirrorDecisions(boxes, shape, patch, weights, 3, rule);
+  const decided: boolean[] = [];
+  let most = 0;
+  boxes.forEach((_, i) => {
+    d.add(i, logits[i]!);
+    most = Math.max(most, d.planesHeld);
+    while (decided.length <= i && d.decidable(decided.length, i + 1)) decided.push(d.needsMirroring(decided.length));
+  });
+  assert.deepEqual(decided, expected);
+  assert.equal(d.needsMirroring(35), expected[35], 'asked again: the same answer');
+  // The undecided windows and the last one added span at most 2 patch depths, far from the volume's 20 planes.
+  assert.ok(most <= 2 * patch[0], `${most} planes held`);
+  assert.throws(() => d.add(0, logits[0]!), /decided before it was added/);
 });

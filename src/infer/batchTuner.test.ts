@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { randn, manualSeed, scope } from '../tensor/index.js';
 import { BatchTuner, windowsInBatch } from './batchTuner.js';
-import { slidingWindowPredict, type InferencePrecision } from './slidingWindowPredict.js';
+import { AUTO_BATCH_FP32_CPU, slidingWindowPredict, type InferencePrecision, type WindowCounts } from './slidingWindowPredict.js';
 import { fixtureUNet, TINY_PATCH } from './test-support.js';
 
 /** Feed `secondsPerWindow(size)` for each batch until the tuner has chosen; returns the sizes it asked for. */
@@ -80,9 +80,10 @@ test('windowsInBatch: the size, or what is left, with a lone last window joining
 });
 
 // 1 x 8 x 16 x 64 with the 8 x 16 x 16 patch at step 0.5: 7 windows along x, so batches of 2 run
-// 2, 2, 3; of 3: 3, 4; of 4: 4, 3; of 5: 5, 2; auto: 2, 2 (trials), 3.
+// 2, 2, 3; of 3: 3, 4; of 4: 4, 3; of 5: 5, 2; auto: 2, 2 (trials), 3 in bf16, and in fp32 one
+// window at a time (AUTO_BATCH_FP32_CPU), checked below against an explicit batch of 1.
 for (const precision of ['fp32', 'bf16'] as InferencePrecision[]) {
-  test(`the sliding window's logits are the same bits at every batch size and with --batch auto (${precision})`, () => {
+  test(`the sliding window's logits are the same bits at every batch size from 2 and with --batch auto (${precision})`, () => {
     const network = fixtureUNet();
     scope(() => {
       manualSeed(7);
@@ -90,7 +91,14 @@ for (const precision of ['fp32', 'bf16'] as InferencePrecision[]) {
       const logits = (windowsPerBatch: number | 'auto'): Float32Array =>
         scope(() => slidingWindowPredict([(x) => network.forward(x)[0]!], volume, { patchSize: TINY_PATCH, numClasses: 3, mirrorAxes: [], precision, windowsPerBatch }).toFloat32Array());
       const reference = logits(2);
-      for (const windowsPerBatch of [3, 4, 5, 'auto'] as const) {
+      if (precision === 'fp32') {
+        assert.equal(AUTO_BATCH_FP32_CPU, 1);
+        assert.deepEqual(logits('auto'), logits(1), 'fp32 auto runs one window at a time');
+        let counts: WindowCounts | null = null;
+        scope(() => slidingWindowPredict([(x) => network.forward(x)[0]!], volume, { patchSize: TINY_PATCH, numClasses: 3, mirrorAxes: [], precision, windowsPerBatch: 'auto', onWindows: (c) => { counts = c; } }));
+        assert.deepEqual({ batch: counts!.batch, passes: counts!.passes }, { batch: 1, passes: 7 });
+      }
+      for (const windowsPerBatch of precision === 'fp32' ? [3, 4, 5] : [3, 4, 5, 'auto'] as const) {
         const other = logits(windowsPerBatch);
         let differing = 0;
         for (let i = 0; i < reference.length; i++) if (other[i] !== reference[i]) differing++;

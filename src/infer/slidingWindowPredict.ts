@@ -8,8 +8,9 @@
  * Memory: only one batch of windows is alive at a time; each batch's intermediates are released
  * before the next (scope), so the peak is the accumulators (numClasses + 1 float32 maps of the
  * padded volume) plus one batch; adaptive mirroring adds, on the host, numClasses + 1 float32 maps
- * of the un-mirrored blend (adaptiveMirroring.ts) and the un-mirrored logits of the windows waiting
- * for their decision (about one z-layer of windows). We accumulate in float32 (nnU-Net uses fp16), on the input's
+ * of the un-mirrored blend over about two patch depths of z-planes (adaptiveMirroring.ts) and the
+ * un-mirrored logits of the windows waiting for their decision (about one z-layer of windows; kept
+ * in the network's output dtype, bf16 under autocast). We accumulate in float32 (nnU-Net uses fp16), on the input's
  * device unless `accumulatorDevice` says otherwise. The loop is one generator of forward passes
  * (passes.ts) with a synchronous driver for libtorch networks and an asynchronous one for engines
  * such as onnxruntime-node, so tiling, blending and mirroring exist once.
@@ -50,9 +51,10 @@ export interface SlidingWindowOptions {
    */
   mirrorRule?: Readonly<MirrorRule>;
   /**
-   * Windows stacked into one forward batch, or 'auto': 2 or 4, chosen by measured throughput on the
-   * first batches (batchTuner.ts; on the CPU only, CUDA takes 2 as its timings are asynchronous). A
-   * lone last window joins the batch before it, so the logits are the same bits for every size >= 2.
+   * Windows stacked into one forward batch, or 'auto' (AUTO_BATCH_FP32_CPU for fp32 on the CPU, else
+   * 2 or 4 chosen by measured throughput on the first batches: batchTuner.ts; CUDA takes 2 as its
+   * timings are asynchronous). A lone last window joins the batch before it, so the logits are the
+   * same bits for every size >= 2 (fp32 at 1 may differ by ~1e-5: batchTuner.ts).
    */
   windowsPerBatch?: number | 'auto';
   /** Gaussian weighting (true) or a plain average of the overlapping windows (false). */
@@ -94,6 +96,16 @@ export interface WindowCounts {
 /** `predict --fast`: no test-time mirroring and a step of 3/4 of the patch (about 2.4x fewer windows in 3D than 0.5). */
 export const FAST_MODE = { stepFraction: 0.75, mirrorAxes: [] as readonly SpatialAxis[] } as const;
 
+/**
+ * `--batch auto` for fp32 on the CPU: one window per forward, as nnU-Net's predictor runs them. Measured
+ * on the 2-core AVX512-BF16 EPYC (results/nnunet-side-by-side/): the same CPU seconds per window as
+ * 2 (a 27-window case: 13.8 s against 14.2-14.3 s) and 150 MB less memory per window of the batch
+ * (the cpu preset's patch 24 x 112 x 96: peak 663 / 816 / 1100 MB at 1 / 2 / 4), so the tuner's
+ * trial of 4 would cost ~450 MB for nothing. Fixed, not timed: fp32 logits at 1 and at 2 differ by
+ * ~1e-5 (batchTuner.ts), and a result must not depend on timing. bf16 is faster at 2-4 (tuned).
+ */
+export const AUTO_BATCH_FP32_CPU = 1;
+
 /** The class-0 logit of voxels that no run window covers (all other classes get 0). */
 export const BACKGROUND_LOGIT = 100;
 
@@ -109,8 +121,9 @@ function sameDevice(a: Device, b: Device): boolean {
   return a.type === b.type && (a.type === 'cpu' || a.index === (b as { index: number }).index);
 }
 
-/** The mean over the models of their host logits at [offset, offset + length) (a copy). */
+/** The mean over the models of their host logits at [offset, offset + length) (one model: a view, no copy; the caller only reads it). */
 function ensembleMean(host: readonly Float32Array[], offset: number, length: number): Float32Array {
+  if (host.length === 1) return host[0]!.subarray(offset, offset + length);
   const mean = host[0]!.slice(offset, offset + length);
   for (const other of host.slice(1)) for (let v = 0; v < length; v++) mean[v]! += other[offset + v]!;
   if (host.length > 1) for (let v = 0; v < length; v++) mean[v]! /= host.length;
@@ -145,11 +158,21 @@ interface ResolvedOptions {
   shareUniformWindows: boolean;
 }
 
-function resolveOptions(modelCount: number, data: Tensor, options: SlidingWindowOptions): ResolvedOptions {
+/**
+ * `auto` resolved: a fixed size on CUDA (2) and for libtorch's fp32 on the CPU (AUTO_BATCH_FP32_CPU),
+ * else the tuner; `fixedFp32` is false for engines with their own kernels (onnxruntime), which keep the tuner.
+ */
+function resolveBatch(requested: number | 'auto', device: Device, precision: InferencePrecision, fixedFp32: boolean): number | 'auto' {
+  if (requested !== 'auto') return requested;
+  if (device.type !== 'cpu') return SLIDING_WINDOW_DEFAULTS.windowsPerBatch;
+  return fixedFp32 && precision === 'fp32' ? AUTO_BATCH_FP32_CPU : 'auto';
+}
+
+function resolveOptions(modelCount: number, data: Tensor, options: SlidingWindowOptions, fixedFp32: boolean): ResolvedOptions {
   if (modelCount === 0) throw new RangeError('slidingWindowPredict needs at least one network');
   if (data.ndim !== 4) throw new RangeError(`slidingWindowPredict expects data [C, z, y, x], got [${data.shape.join(', ')}]`);
   const requested = options.windowsPerBatch ?? SLIDING_WINDOW_DEFAULTS.windowsPerBatch;
-  const windowsPerBatch = requested === 'auto' && data.device.type !== 'cpu' ? SLIDING_WINDOW_DEFAULTS.windowsPerBatch : requested;
+  const windowsPerBatch = resolveBatch(requested, data.device, options.precision ?? SLIDING_WINDOW_DEFAULTS.precision, fixedFp32);
   if (windowsPerBatch !== 'auto' && (!Number.isInteger(windowsPerBatch) || windowsPerBatch < 1)) throw new RangeError(`windowsPerBatch must be a positive integer or 'auto', got ${windowsPerBatch}`);
   return {
     patch: [...options.patchSize] as Triple,
@@ -304,6 +327,8 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
     // overlapping it has run un-mirrored; then the rule decides it, and windows are blended in order.
     const decisions = adaptive ? new MirrorDecisions(boxes, shape, patch, weightHost, options.numClasses, options.mirrorRule) : null;
     const waiting = new Map<number, Tensor[]>();
+    // Per model, the dtype its forward passes return (float32, or bf16 / fp16 under autocast).
+    const outputDtypes: Tensor['dtype'][] = [];
     const ready: number[] = [];
     let readyComputed = 0;
     let decided = 0;
@@ -317,7 +342,10 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
       const perModel: Tensor[] = [];
       try {
         for (let model = 0; model < (computed.length > 0 ? modelCount : 0); model++) {
-          perModel.push(scope(() => cat(computed.map((i) => waiting.get(i)![model]!), 0)));
+          perModel.push(scope(() => cat(computed.map((i) => {
+            const kept = waiting.get(i)![model]!;
+            return kept.dtype === 'float32' ? kept : cast(kept, 'float32');
+          }), 0)));
           if (windows !== null) yield* addMirroredPasses(windows, perModel[model]!, mirrorAxes, request(model), rows);
         }
       } catch (error) {
@@ -371,7 +399,9 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
               if (decisions === null) {
                 perModel.push(yield* mirroredPasses(windows, mirrorAxes, request(model)));
               } else {
-                perModel.push(unmirroredTotal(yield request(model)(windows), windows));
+                const output: Tensor = yield request(model)(windows);
+                outputDtypes[model] = output.dtype;
+                perModel.push(unmirroredTotal(output, windows));
                 checkClasses(perModel[model]!);
               }
             }
@@ -396,7 +426,8 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
                 decisions.add(i, uniformHost(kindOf(i)));
               } else {
                 decisions.add(i, ensembleMean(host, row[j]! * voxels, voxels));
-                waiting.set(i, perModel.map((t) => scope(() => clone(narrow(t, 0, row[j]!, 1)))));
+                // Kept in the network's own dtype (bf16 under autocast: half the memory, and float32 of it back is exact).
+                waiting.set(i, perModel.map((t, model) => scope(() => (outputDtypes[model] === 'float32' ? clone(narrow(t, 0, row[j]!, 1)) : cast(narrow(t, 0, row[j]!, 1), outputDtypes[model]!)))));
               }
             });
           } finally {
@@ -457,7 +488,7 @@ function* windowPasses(modelCount: number, data: Tensor, options: ResolvedOption
  * averages logits) and mirror combinations. The result has the input's spatial shape (padding removed).
  */
 export function slidingWindowPredict(networks: readonly LogitsFunction[], data: Tensor, options: SlidingWindowOptions): Tensor {
-  const resolved = resolveOptions(networks.length, data, options);
+  const resolved = resolveOptions(networks.length, data, options, true);
   const precision = options.precision ?? SLIDING_WINDOW_DEFAULTS.precision;
   const computeDevice = data.device;
   const forward = (network: LogitsFunction, x: Tensor): Tensor =>
@@ -474,7 +505,7 @@ export function slidingWindowPredict(networks: readonly LogitsFunction[], data: 
  * Call it outside any scope; the caller owns the result.
  */
 export async function slidingWindowPredictAsync(engines: readonly AsyncLogitsFunction[], data: Tensor, options: SlidingWindowOptions): Promise<Tensor> {
-  const resolved = resolveOptions(engines.length, data, options);
+  const resolved = resolveOptions(engines.length, data, options, false);
   if ((options.precision ?? 'fp32') !== 'fp32') throw new RangeError(`slidingWindowPredictAsync runs fp32 engines only, got precision ${options.precision}`);
   const logits = await drivePassesAsync(windowPasses(engines.length, data, resolved), (pass) => engines[pass.model]!(pass.input));
   emptyCpuCache();

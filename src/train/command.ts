@@ -152,7 +152,7 @@ async function resolvePlan(options: TrainCommandOptions, dataset: CheckedDataset
       const given = loadPlan(options.plan);
       const differences = sharedPlanDifferences(pretrainedPlan, given);
       if (differences.length > 0) {
-        throw new InputError(`the plan differs from the pre-trained checkpoint's (${sidecarFile}), so its weights would not transfer:\n  - ${differences.join('\n  - ')}`, { file: options.plan, code: 'plan-mismatch' });
+        throw new InputError(`the plan differs from the pre-trained checkpoint's (${sidecarFile}), so its weights would not transfer`, { file: options.plan, code: 'plan-mismatch', items: differences });
       }
       return { plan: given.datasets.some((d) => d.name === target.name) ? given : planForTarget(given, target), source: options.plan };
     }

@@ -99,10 +99,9 @@ function modelKind(model: TransferModel): string {
 }
 
 function fail(pretrained: PretrainedCheckpoint, what: string, problems: readonly string[]): never {
-  const shown = problems.slice(0, 12).map((p) => `  - ${p}`);
-  if (problems.length > 12) shown.push(`  - ... and ${problems.length - 12} more`);
-  const options = pretrained.file !== undefined ? { file: pretrained.file } : {};
-  throw new CheckpointError(`${what}:\n${shown.join('\n')}`, options);
+  const shown = problems.slice(0, 12);
+  if (problems.length > 12) shown.push(`... and ${problems.length - 12} more`);
+  throw new CheckpointError(what, { ...(pretrained.file !== undefined ? { file: pretrained.file } : {}), items: shown });
 }
 
 /**

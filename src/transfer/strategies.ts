@@ -65,7 +65,7 @@ export function pretrainedProblems(strategy: TransferStrategy, checkpoint: Pretr
 function assertPretrainedFits(strategy: TransferStrategy, pretrained: PretrainedSource, config: UNetConfig): void {
   const problems = pretrainedProblems(strategy, pretrained, config);
   if (problems.length > 0) {
-    throw new CheckpointError(`the pre-trained checkpoint cannot start '${strategy}':\n${problems.map((p) => `  - ${p}`).join('\n')}`, { file: pretrained.describedBy });
+    throw new CheckpointError(`the pre-trained checkpoint cannot start '${strategy}'`, { file: pretrained.describedBy, items: problems });
   }
 }
 
