@@ -8,8 +8,8 @@
  * - hostFlipInPlace: mirroring along any of the three axes;
  * - hostContrastInPlace: the contrast step (statistics, then the clamped scaling);
  * - hostZeroNegative: every negative label set to 0;
- * - hostBlurAxis: one axis of the Gaussian blur, summed as libtorch's conv3d sums on the CPU
- *   (fused multiply-adds in kernel order from +0, reflect padding); false where the CPU lacks AVX2 or FMA.
+ * - hostBlurAxis: one axis of the Gaussian blur (fused multiply-adds in kernel order from +0,
+ *   reflect padding: how libtorch's conv3d summed on the EPYC measured); false where the CPU lacks AVX2 or FMA.
  * The callers (src/data/sampling) document the arithmetic; their tests compare against it.
  */
 import { binding } from './binding.js';

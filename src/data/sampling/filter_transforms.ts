@@ -9,8 +9,9 @@
  *   trilinear (batchgeneratorsv2 spatial/low_resolution.py);
  * - mirroring: each allowed axis flipped with p 0.5 (image and labels, a cascade's previous stage too),
  *   on the host by swapping planes and rows and reversing rows in place (a permutation: the same values).
- * On the CPU the blur runs in the addon (hostBlurAxis: the values libtorch's conv3d gives, bit for
- * bit, without its unfolded copies), elsewhere in libtorch on the device.
+ * On the CPU the blur runs in the addon (hostBlurAxis: fused multiply-adds in kernel order, without
+ * conv3d's unfolded copies; libtorch's values bit for bit on the EPYC measured, within float32
+ * summation order on any CPU: transforms.test.ts), elsewhere in libtorch on the device.
  * With ApplyContext.reuseInput the results are written into the input's arrays.
  */
 import { conv3d, fromArray, hostBlurAxis, hostFlipInPlace, interpolate, pad, scope } from '../../tensor/index.js';
@@ -55,8 +56,8 @@ function channelSlice(sample: PatchSample, channel: number): Float32Array {
 let scratch: [Float32Array, Float32Array] | null = null;
 
 /**
- * The blur of one channel on the host (hostBlurAxis, the values libtorch's conv3d gives on the
- * CPU), pass by pass through the scratch volumes, into `target` (which may be `source` itself).
+ * The blur of one channel on the host (hostBlurAxis, libtorch's conv3d within float32 summation
+ * order), pass by pass through the scratch volumes, into `target` (which may be `source` itself).
  * False where the addon cannot (no AVX2 or FMA): nothing written, libtorch does it.
  */
 function blurOnHost(source: Float32Array, shape: Triple, sigmas: Triple, target: Float32Array): boolean {

@@ -112,7 +112,12 @@ test('gaussian blur matches scipy gaussian_filter1d (mirror) per axis', () => {
   assert.deepEqual(out.image.subarray(0, voxels), Float32Array.from(intensity.image.slice(0, voxels)), 'other channel untouched');
 });
 
-test('the blur on the host equals libtorch conv3d with reflect padding bit for bit (every axis, sigma 0 skips an axis, in place)', () => {
+// The host blur sums each output as fused multiply-adds in kernel order; libtorch's conv3d sums the
+// same products in its BLAS kernel's order, which depends on the CPU (equal bits on the EPYC this was
+// written on: bench/loader-hash.ts). Each axis pass of a float32 sum of n products is within
+// n 2^-24 of the sum of their magnitudes; with positive weights summing to 1 the blur of |x| bounds
+// those sums, so three passes differ by at most 3 n 2^-23 times the blur of |x| (n the longest kernel).
+test('the blur on the host equals libtorch conv3d with reflect padding within float32 summation order (every axis, sigma 0 skips an axis, in place)', () => {
   const rng = new Rng(23);
   for (const [shape, sigmas] of [
     [[9, 14, 17], [0.6, 0.8, 1]],
@@ -122,11 +127,13 @@ test('the blur on the host equals libtorch conv3d with reflect padding bit for b
     const voxels = shape[0] * shape[1] * shape[2];
     const image = Float32Array.from({ length: 2 * voxels }, (_, i) => (i % 97 === 0 ? 0 : rng.normal() * 10 ** rng.int(-2, 3)));
     // The reference: libtorch's conv3d per axis, as the blur ran before the addon took it over.
-    const expected = scope(() => {
-      let x = fromArray(image.subarray(voxels), [1, 1, ...shape]);
+    let longest = 1;
+    const blurred = (values: Float32Array): Float32Array => scope(() => {
+      let x = fromArray(values, [1, 1, ...shape]);
       for (let axis = 0; axis < 3; axis++) {
         if (sigmas[axis] === 0) continue;
         const kernel = gaussianKernel1d(sigmas[axis]!);
+        longest = Math.max(longest, kernel.length);
         const kernelShape = [1, 1, 1, 1, 1];
         kernelShape[2 + axis] = kernel.length;
         const pads = [0, 0, 0, 0, 0, 0];
@@ -135,10 +142,20 @@ test('the blur on the host equals libtorch conv3d with reflect padding bit for b
       }
       return x.toFloat32Array();
     });
+    const expected = blurred(image.subarray(voxels));
+    const magnitude = blurred(image.subarray(voxels).map(Math.abs));
     const sample: PatchSample = { image: image.slice(), seg: new Int8Array(voxels), channels: 2, shape };
     const params = { channels: [{ channel: 1, sigmas }] };
     const copy = gaussianBlur.apply(sample, params, context);
-    assert.deepEqual(copy.image.subarray(voxels), expected, `[${shape}] sigmas [${sigmas}]`);
+    const actual = copy.image.subarray(voxels);
+    let worst = 0;
+    let moved = 0;
+    for (let i = 0; i < voxels; i++) {
+      worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!) / (3 * longest * 2 ** -23 * magnitude[i]! + Number.MIN_VALUE));
+      if (actual[i] !== image[voxels + i]) moved++;
+    }
+    assert.ok(worst <= 1, `[${shape}] sigmas [${sigmas}]: ${worst} of the bound`);
+    assert.ok(moved > voxels / 2, 'the blur changed the channel');
     assert.deepEqual(copy.image.subarray(0, voxels), image.subarray(0, voxels), 'the other channel untouched');
     assert.deepEqual(sample.image, image, 'without reuseInput the input stays');
     const inPlace = gaussianBlur.apply(sample, params, { ...context, reuseInput: true });
