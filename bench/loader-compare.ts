@@ -12,9 +12,12 @@
  *   batch that had to be waited for, so that nothing prefetched before the count is counted; the consumer takes batches as fast as they come): ours = createBatchLoader workers,
  *   theirs = nnUNetDataLoader in one process (1) and NonDetMultiThreadedAugmenter processes (2), as
  *   nnU-Net's trainer runs them. Per core: wall-clock batches/s / workers, and batches per CPU
- *   second of the process and its workers (on a shared machine, what the cores we got did).
+ *   second of the process and its workers (on a shared machine, what the cores we got did). Our
+ *   consumer hands each batch back (BatchLoader.release) as the trainer does once it is on the device.
  * - the wait of a training step that spends `--step` seconds (0.8: the GPU's time) asleep per
- *   batch (the GPU computes, the cores are left to the workers), with 1 and 2 workers.
+ *   batch (the GPU computes, the cores are left to the workers), with 1 and 2 workers: the mean
+ *   per step, and the longest after the first step (the warm-up leaves the queue empty, so the first
+ *   step waits for a whole batch).
  * The ratios are medians over rounds of ours / theirs. `nice -n 5` is the caller's business.
  * Prints one JSON object (and writes it to --out).
  *
@@ -72,6 +75,8 @@ interface SideRun {
   /** Batches per CPU second of the process and its worker threads or processes. */
   batchesPerCpuSecond: number;
   waitPerStepSeconds: number;
+  /** The longest wait of a step after the first (the warm-up leaves the queue empty; from then on the workers have had a step's time). */
+  maxWaitAfterFirstStepSeconds: number;
 }
 
 async function runOurs(data: Prepared, workers: number, seed: number): Promise<SideRun> {
@@ -86,15 +91,15 @@ async function runOurs(data: Prepared, workers: number, seed: number): Promise<S
     // worker leave a case unread with probability (1 - 1/cases)^WARM_UP_SAMPLES, 0.8 % per case for
     // 3 cases); then count from an empty prefetch queue: take batches until one had to be waited
     // for (none made before the count is counted).
-    for (let k = 0; k < warmUpBatches; k++) await loader.next();
+    for (let k = 0; k < warmUpBatches; k++) loader.release?.(await loader.next());
     for (let k = 0; k < 4 * workers + 4; k++) {
       const waited = loader.waitSeconds;
-      await loader.next();
+      loader.release?.(await loader.next());
       if (loader.waitSeconds - waited >= DRAINED_WAIT_SECONDS) break;
     }
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
-    for (let k = 0; k < batches; k++) await loader.next();
+    for (let k = 0; k < batches; k++) loader.release?.(await loader.next());
     const cpu = process.cpuUsage(cpu0);
     batchesPerSecond = batches / ((performance.now() - t0) / 1000);
     batchesPerCpuSecond = batches / ((cpu.user + cpu.system) / 1e6);
@@ -103,13 +108,16 @@ async function runOurs(data: Prepared, workers: number, seed: number): Promise<S
   }
   loader = createBatchLoader({ ...options, seed: seed + 1 });
   try {
-    for (let k = 0; k < warmUpBatches; k++) await loader.next();
-    const before = loader.waitSeconds;
+    for (let k = 0; k < warmUpBatches; k++) loader.release?.(await loader.next());
+    const waits: number[] = [];
     for (let k = 0; k < steps; k++) {
-      await loader.next();
+      const before = loader.waitSeconds;
+      loader.release?.(await loader.next());
+      waits.push(loader.waitSeconds - before);
       await new Promise((resolve) => setTimeout(resolve, stepSeconds * 1000));
     }
-    return { batchesPerSecond, batchesPerCpuSecond, waitPerStepSeconds: (loader.waitSeconds - before) / steps };
+    const waited = waits.reduce((a, b) => a + b, 0);
+    return { batchesPerSecond, batchesPerCpuSecond, waitPerStepSeconds: waited / steps, maxWaitAfterFirstStepSeconds: Math.max(0, ...waits.slice(1)) };
   } finally {
     await loader.close();
   }
@@ -169,7 +177,13 @@ async function main(): Promise<void> {
         batchesPerSecondPerCore: round3(rate / workers),
         batchesPerCpuSecond: round3(median(runs.map((r) => r.batchesPerCpuSecond))),
         waitPerStepSeconds: round3(median(runs.map((r) => r.waitPerStepSeconds))),
-        rounds: runs.map((r) => ({ batchesPerSecond: round3(r.batchesPerSecond), batchesPerCpuSecond: round3(r.batchesPerCpuSecond), waitPerStepSeconds: round3(r.waitPerStepSeconds) })),
+        maxWaitAfterFirstStepSeconds: round3(median(runs.map((r) => r.maxWaitAfterFirstStepSeconds))),
+        rounds: runs.map((r) => ({
+          batchesPerSecond: round3(r.batchesPerSecond),
+          batchesPerCpuSecond: round3(r.batchesPerCpuSecond),
+          waitPerStepSeconds: round3(r.waitPerStepSeconds),
+          maxWaitAfterFirstStepSeconds: round3(r.maxWaitAfterFirstStepSeconds),
+        })),
       };
     };
     const perWorkers: Record<string, unknown> = {};

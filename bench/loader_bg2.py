@@ -30,7 +30,7 @@ a training run: otherwise it lands in the counted batches and dominates their me
   sets it up (wait_time 0.002, no pin_memory on a CPU) but with a queue of 1, after 2N warm-up
   batches and then until a batch had to be waited for (>= 20 ms: the queues are empty, so no batch
   made before the count is counted);
-- the wait per step of a consumer that sleeps `--step` seconds per batch (a GPU step), through
+- the wait per step (mean, and the longest after the first step) of a consumer that sleeps `--step` seconds per batch (a GPU step), through
   the augmenter with nnU-Net's cache (num_cached max(6, N // 2); 1 worker: 1 process, so it
   prefetches too), after 2N warm-up batches.
 Prints one JSON object.
@@ -275,12 +275,13 @@ def main():
     try:
         for _ in range(2 * args.workers):
             next(generator)
-        waited = 0.0
+        waits = []
         for _ in range(args.steps):
             start = time.perf_counter()
             next(generator)
-            waited += time.perf_counter() - start
+            waits.append(time.perf_counter() - start)
             time.sleep(args.step)
+        waited = sum(waits)
     finally:
         generator._finish()
 
@@ -288,6 +289,8 @@ def main():
         'batchesPerSecond': batches_per_second,
         'batchesPerCpuSecond': args.batches / cpu_seconds,
         'waitPerStepSeconds': waited / args.steps,
+        # The longest wait once the first step has given the workers a step's time (the warm-up drained the queue).
+        'maxWaitAfterFirstStepSeconds': max(waits[1:], default=0.0),
         'batchShape': shape,
         'initialPatchSize': [int(v) for v in initial_patch_size],
         'dummy2d': bool(dummy_2d),

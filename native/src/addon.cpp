@@ -331,7 +331,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<ls::AddonData>(data);
   exports.Set("TensorHandle", data->tensorConstructor.Value());
   exports.Set("tuneAllocator", Napi::Function::New(env, TuneAllocator, "tuneAllocator"));
-  for (const auto* table : {&ls::CreationOps(), &ls::PointwiseOps(), &ls::NnOps(), &ls::FusedOps(), &ls::ShapeOps(), &ls::AllocatorOps(), &ls::DistributedOps(), &ls::ProfilerOps(), &ls::ConvBf16Ops()}) {
+  for (const auto* table : {&ls::CreationOps(), &ls::PointwiseOps(), &ls::NnOps(), &ls::FusedOps(), &ls::ShapeOps(), &ls::AllocatorOps(), &ls::DistributedOps(), &ls::ProfilerOps(), &ls::ConvBf16Ops(), &ls::HostKernelOps()}) {
     for (const ls::OpDef& def : *table) {
       exports.Set(def.name, Napi::Function::New(env, ls::Trampoline, def.name, const_cast<ls::OpDef*>(&def)));
     }

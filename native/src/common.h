@@ -96,6 +96,13 @@ struct OpDef {
   OpFn fn;
 };
 
+/** The first byte of a TypedArray's elements (its byte offset included), also when its buffer is a SharedArrayBuffer. */
+inline uint8_t* TypedArrayBytes(const Napi::TypedArray& array) {
+  void* data = nullptr;
+  if (napi_get_typedarray_info(array.Env(), array, nullptr, nullptr, &data, nullptr, nullptr) != napi_ok) throw ArgError("cannot read the typed array's memory");
+  return static_cast<uint8_t*>(data);
+}
+
 /** Each op file contributes its table. */
 const std::vector<OpDef>& CreationOps();
 const std::vector<OpDef>& PointwiseOps();
@@ -106,6 +113,7 @@ const std::vector<OpDef>& DistributedOps();
 const std::vector<OpDef>& AllocatorOps();
 const std::vector<OpDef>& ProfilerOps();
 const std::vector<OpDef>& ConvBf16Ops();
+const std::vector<OpDef>& HostKernelOps();
 
 /** Whether the addon's bf16 kernels may run (setBf16Kernels; each also checks the CPU). */
 bool Bf16KernelsEnabled();

@@ -85,7 +85,7 @@ Napi::Value FromTypedArray(Args& a) {
   if (static_cast<int64_t>(length) != numel) {
     throw ArgError("data has " + std::to_string(length) + " elements but the shape needs " + std::to_string(numel));
   }
-  const uint8_t* bytes = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  const uint8_t* bytes = TypedArrayBytes(array);
   at::Tensor host;
   switch (array.TypedArrayType()) {
     case napi_uint16_array: {  // no uint16 in libtorch 1.13: widen to int32
@@ -145,6 +145,34 @@ Napi::Value CopyToHost(Args& a, bool asFloat32) {
     case at::kLong: return Napi::TypedArrayOf<int64_t>::New(a.env(), n, buffer, 0, napi_bigint64_array);
     default: throw ArgError("cannot copy this dtype to the host");
   }
+}
+
+// Copies the tensor's values into an existing host TypedArray of as many elements (any device, any
+// layout; converted to the array's element type): no new ArrayBuffer, so a caller that reuses its
+// arrays gives V8's garbage collector no external memory to account for.
+Napi::Value CopyInto(Args& a) {
+  at::Tensor t = a.tensor(0).detach();
+  Napi::Value value = a.raw(1);
+  if (!value.IsTypedArray()) a.fail(1, "a TypedArray");
+  Napi::TypedArray array = value.As<Napi::TypedArray>();
+  at::ScalarType type;
+  switch (array.TypedArrayType()) {
+    case napi_int8_array: type = at::kChar; break;
+    case napi_uint8_array: type = at::kByte; break;
+    case napi_int16_array: type = at::kShort; break;
+    case napi_int32_array: type = at::kInt; break;
+    case napi_float32_array: type = at::kFloat; break;
+    case napi_float64_array: type = at::kDouble; break;
+    case napi_bigint64_array: type = at::kLong; break;
+    default: a.fail(1, "an Int8, Uint8, Int16, Int32, Float32, Float64 or BigInt64 array");
+  }
+  if (static_cast<int64_t>(array.ElementLength()) != t.numel()) {
+    throw ArgError("the target has " + std::to_string(array.ElementLength()) + " elements, the tensor " + std::to_string(t.numel()));
+  }
+  if (t.numel() == 0) return a.env().Undefined();
+  uint8_t* bytes = TypedArrayBytes(array);
+  at::from_blob(bytes, t.sizes(), at::TensorOptions().dtype(type)).copy_(t);
+  return a.env().Undefined();
 }
 
 Napi::Value ToTypedArray(Args& a) { return CopyToHost(a, false); }
@@ -303,6 +331,7 @@ const std::vector<OpDef>& CreationOps() {
       {"fromTypedArray", 4, 4, FromTypedArray},
       {"toTypedArray", 1, 1, ToTypedArray},
       {"toFloat32Array", 1, 1, ToFloat32Array},
+      {"copyInto", 2, 2, CopyInto},
       {"item", 1, 1, Item},
       {"zeros", 3, 3, Zeros},
       {"ones", 3, 3, Ones},

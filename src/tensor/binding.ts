@@ -58,6 +58,7 @@ export interface TorchBinding {
   fromTypedArray(data: ArrayBufferView, shape: Ints, dtype: number, device: string): H;
   toTypedArray(h: H): Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | BigInt64Array;
   toFloat32Array(h: H): Float32Array;
+  copyInto(h: H, target: ArrayBufferView): void;
   item(h: H): number;
   // creation
   zeros(shape: Ints, dtype: number, device: string): H;
@@ -86,6 +87,15 @@ export interface TorchBinding {
   setBf16Kernels(enabled: boolean): boolean;
   bf16KernelsActive(): boolean;
   tuneAllocator(): boolean;
+  // the batch loader's host loops (host_kernels.cpp), in place on typed arrays
+  cropInto(source: Float32Array | Int8Array, channels: number, caseShape: Ints, lowerBound: Ints, patch: Ints, padValue: number, target: Float32Array | Int8Array): void;
+  planeLabels(seg: Int8Array, planes: number, height: number, width: number, offset: Int32Array, weights: Float32Array, inside: Uint8Array, outside: Uint8Array, out: Int8Array): void;
+  gammaPrepare(x: Float32Array, sign: number): [number, number, number, number];
+  gammaFinish(x: Float32Array, sign: number, mean: number, std: number, low: number, scaleUp: number): void;
+  flipInPlace(data: Float32Array | Int8Array, volumes: number, shape: Ints, flips: Ints): void;
+  contrastInPlace(x: Float32Array, factor: number): void;
+  zeroNegative(labels: Int8Array): void;
+  blurAxis(input: Float32Array, shape: Ints, axis: number, kernel: Float32Array, out: Float32Array): boolean;
   emptyCpuCache(): number;
   cpuCacheStats(reset: boolean): CpuCacheStats | null;
   // element-wise

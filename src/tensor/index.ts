@@ -14,6 +14,7 @@ export {
 export * from './ops_pointwise.js';
 export * from './ops_nn.js';
 export * from './ops_shape.js';
+export { hostCropInto, hostPlaneLabels, hostGammaPrepare, hostGammaFinish, hostFlipInPlace, hostContrastInPlace, hostZeroNegative, hostBlurAxis } from './host_kernels.js';
 export {
   distributedSupport, processGroupInitialized, initProcessGroup, allReduce, broadcast, allReduceSync, storeSet, storeTryGet,
   shutdownProcessGroup, killWithParent, DEFAULT_BUCKET_BYTES, type DistributedSupport, type ProcessGroupOptions,

@@ -133,6 +133,47 @@ test('dtype round trips for every host array type', () => {
   });
 });
 
+test('copyInto writes the values into a given array: every host type, a view at an offset, a strided tensor, dtype conversion', () => {
+  T.scope(() => {
+    const cases: T.HostTypedArray[] = [
+      new Float32Array([1.5, -2, 3.25]),
+      new Float64Array([1e-300, -2, 3.125]),
+      new Int32Array([-7, 0, 2147483647]),
+      new Int16Array([-32768, 5, 32767]),
+      new Int8Array([-128, 1, 127]),
+      new Uint8Array([0, 128, 255]),
+      new BigInt64Array([-(2n ** 62n), 0n, 2n ** 62n]),
+    ];
+    for (const data of cases) {
+      const target = new (data.constructor as new (length: number) => T.HostTypedArray)(5);
+      T.fromArray(data, [3]).copyInto(target.subarray(1, 4));
+      assert.deepEqual([...target.subarray(1, 4)], [...data], data.constructor.name);
+      assert.deepEqual([target[0], target[4]], typeof data[0] === 'bigint' ? [0n, 0n] : [0, 0], `${data.constructor.name}: nothing written beside the view`);
+    }
+    // A transposed (non-contiguous) tensor lands in row-major order, as toFloat32Array gives it.
+    const transposed = T.transpose(T.fromArray([1, 2, 3, 4, 5, 6], [2, 3]), 0, 1);
+    const out = new Float32Array(6);
+    transposed.copyInto(out);
+    assert.deepEqual([...out], [1, 4, 2, 5, 3, 6]);
+    // float32 -> int8 truncates toward zero and bf16 -> float32 widens, as torch's copy_ does.
+    const bytes = new Int8Array(3);
+    T.fromArray([1.9, -2.7, 3], [3]).copyInto(bytes);
+    assert.deepEqual([...bytes], [1, -2, 3]);
+    const widened = new Float32Array(3);
+    T.fromArray([1, 2.5, -4], [3], { dtype: 'bfloat16' }).copyInto(widened);
+    assert.deepEqual([...widened], [1, 2.5, -4]);
+    assert.throws(() => T.fromArray([1, 2, 3], [3]).copyInto(new Float32Array(4)), /target has 4 elements, the tensor 3/);
+    // Arrays on a SharedArrayBuffer (the batch loader's slots), at an offset: read and written alike.
+    const shared = new Float32Array(new SharedArrayBuffer(6 * 4), 8, 3);
+    shared.set([0.5, -1, 7]);
+    const fromShared = T.fromArray(shared, [3]);
+    assert.deepEqual([...fromShared.toFloat32Array()], [0.5, -1, 7]);
+    T.mul(fromShared, 2).copyInto(shared);
+    assert.deepEqual([...shared], [1, -2, 14]);
+    assert.deepEqual([...new Float32Array(shared.buffer, 0, 2)], [0, 0], 'nothing written before the view');
+  });
+});
+
 test('autograd: grad, zeroGrad, detach and noGrad', () => {
   T.scope(() => {
     const w = T.fromArray([1, 2, 3], [3], { requiresGrad: true });

@@ -178,6 +178,14 @@ export class Tensor implements Tracked {
     return invoke('toFloat32Array', [this], (hs) => binding.toFloat32Array(h(hs, 0)));
   }
 
+  /**
+   * Copy to host into `target` (as many elements as the tensor, any layout, converted to the
+   * array's type: Int8, Uint8, Int16, Int32, Float32, Float64 or BigInt64): no new array.
+   */
+  copyInto(target: HostTypedArray): void {
+    invoke('copyInto', [this], (hs) => binding.copyInto(h(hs, 0), target));
+  }
+
   /** The value of a single-element tensor. */
   item(): number {
     return invoke('item', [this], (hs) => binding.item(h(hs, 0)));

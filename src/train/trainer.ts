@@ -208,6 +208,7 @@ export class Trainer {
           return trainStep(parts, input, targets, batch.tasks);
         });
       }
+      o.loader.release?.(batch); // its arrays were copied to the device: the loader may refill them
       lossSum += result.loss;
       if (!result.applied) skipped++;
       for (const hook of hooks) hook.onIteration?.(this, iteration, result.loss);
@@ -276,6 +277,7 @@ export class Trainer {
           });
         }),
       );
+      o.validationLoader.release?.(batch);
     }
     if (o.dataParallel !== undefined) await o.dataParallel.sumCounts(taskCounts ?? [counts]);
     if (taskCounts !== null) return { loss: lossSum / o.validationIterations, ...taskPseudoDice(taskCounts) };

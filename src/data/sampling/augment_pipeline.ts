@@ -10,6 +10,7 @@
  * (`finalizeSample` only) just get the label mapping.
  */
 import type { Rng } from '../../core/index.js';
+import { hostZeroNegative } from '../../tensor/index.js';
 import type { AugmentMeta, ApplyContext, PatchSample, Transform } from './augment_types.js';
 import { gaussianBlur, lowResolution, mirror, type BlurParams, type LowResolutionParams, type MirrorParams } from './filter_transforms.js';
 import {
@@ -65,23 +66,10 @@ export function sampleAugmentation(rng: Rng, meta: AugmentMeta): AugmentationPar
   return { spatial, ...(drawn as Omit<AugmentationParams, 'spatial' | 'mirror' | 'maskChannels'>), mirror: mirrorParams, maskChannels, ...cascade };
 }
 
-/**
- * The -1 marker mapped to background 0 (in `seg` itself when `inPlace`): four labels at a time where
- * the array is 4-byte aligned, a negative byte (its top bit set) cleared whole.
- */
+/** The -1 marker mapped to background 0 (in `seg` itself when `inPlace`; in the addon: any negative label -> 0). */
 function withoutOutside(seg: Int8Array, inPlace: boolean): Int8Array {
   const out = inPlace ? seg : seg.slice();
-  let start = 0;
-  if (out.byteOffset % 4 === 0) {
-    const words = new Uint32Array(out.buffer, out.byteOffset, out.length >> 2);
-    for (let i = 0; i < words.length; i++) {
-      const word = words[i]!;
-      const negative = word & 0x80808080;
-      if (negative !== 0) words[i] = word & ~((negative >>> 7) * 0xff);
-    }
-    start = words.length * 4;
-  }
-  for (let i = start; i < out.length; i++) if (out[i]! < 0) out[i] = 0;
+  hostZeroNegative(out);
   return out;
 }
 
@@ -110,11 +98,12 @@ export function finalizeSample(sample: PatchSample, maskChannels: readonly numbe
 
 /**
  * The augmented sample. Every step after the spatial one works in place on the spatial step's new
- * arrays, or on `sample`'s own when the spatial step kept them and `context.reuseInput` gives them up.
+ * arrays (`context.output` when given), or on `sample`'s own when the spatial step kept them and
+ * `context.reuseInput` gives them up.
  */
 export function applyAugmentation(sample: PatchSample, params: AugmentationParams, context: ApplyContext): PatchSample {
   let x = spatialTransform.apply(sample, params.spatial, context);
-  const owned: ApplyContext = { ...context, reuseInput: context.reuseInput === true || x.image !== sample.image };
+  const owned: ApplyContext = { device: context.device, reuseInput: context.reuseInput === true || x.image !== sample.image };
   for (const step of RANDOM_STEPS) {
     const stepParams = params[step.key];
     if (stepParams !== null) x = (step.transform as Transform<unknown>).apply(x, stepParams, owned);

@@ -47,6 +47,12 @@ export interface ApplyContext {
    * same either way; without it apply() leaves its input untouched.
    */
   reuseInput?: boolean;
+  /**
+   * Arrays of the output's size (image [C, ...outputShape], labels [...outputShape]) that a step
+   * making new arrays (the spatial step when it resamples) writes its result into instead; every
+   * value is overwritten. Steps that work in place ignore it.
+   */
+  output?: { image: Float32Array; seg: Int8Array };
 }
 
 export interface Transform<Params> {

@@ -179,21 +179,35 @@ function sampledCropBuffers(store: CaseStore, channels: number, patch: Triple): 
   return buffers;
 }
 
+/** A batch's image and label arrays, handed back by the consumer to be filled again (BatchLoader.release). */
+export interface BatchBuffers {
+  image: Float32Array;
+  seg: Int8Array;
+}
+
+/** Whether `buffers` have the sizes of a batch of `samples` samples of the spec (else they are not reused). */
+export function fitsBatch(spec: BatchSpec, samples: number, buffers: BatchBuffers): boolean {
+  const voxels = spec.finalPatchSize[0] * spec.finalPatchSize[1] * spec.finalPatchSize[2];
+  return buffers.image.length === samples * batchChannels(spec) * voxels && buffers.seg.length === samples * voxels;
+}
+
 /**
  * The batch a record describes: crop, augment (or only map -1 -> 0), stack. The crop is the
  * loader's own, so every step may overwrite it (ApplyContext.reuseInput); a sample whose crop
  * already has the final shape (a plain centre crop, a validation patch) without a cascade's extra
  * channels is cropped straight into its slot of the batch and finished there; a sampled patch goes
- * into the thread's reused crop buffers.
+ * into the thread's reused crop buffers, and the spatial step resamples it straight into its slot
+ * (ApplyContext.output). The batch is written into `into` when given and of the batch's sizes
+ * (every value of it is overwritten), else into new arrays.
  */
-export function renderBatch(spec: BatchSpec, record: BatchRecord, store: CaseStore): HostBatch {
+export function renderBatch(spec: BatchSpec, record: BatchRecord, store: CaseStore, into?: BatchBuffers): HostBatch {
   const [z, y, x] = spec.finalPatchSize;
   const voxels = z * y * x;
   const batchSize = record.samples.length;
   const channels = batchChannels(spec);
-  const image = new Float32Array(batchSize * channels * voxels);
-  const seg = new Int8Array(batchSize * voxels);
-  const context = { device: spec.device, reuseInput: true };
+  const reused = into !== undefined && fitsBatch(spec, batchSize, into);
+  const image = reused ? into.image : new Float32Array(batchSize * channels * voxels);
+  const seg = reused ? into.seg : new Int8Array(batchSize * voxels);
   record.samples.forEach((sampleRecord, j) => {
     const spatial = sampleRecord.augmentation?.spatial;
     // A spatial step that is a plain centre crop reads only the final patch from the case.
@@ -201,8 +215,10 @@ export function renderBatch(spec: BatchSpec, record: BatchRecord, store: CaseSto
     const cropShape = centreTo ?? spec.sampledPatchSize;
     const slot = { image: image.subarray(j * channels * voxels, (j + 1) * channels * voxels), seg: seg.subarray(j * voxels, (j + 1) * voxels) };
     const direct = spec.previousStage === null && cropShape.join() === spec.finalPatchSize.join();
-    const into = direct ? slot : centreTo === undefined ? sampledCropBuffers(store, spec.channels, spec.sampledPatchSize) : undefined;
-    const cropped = cropSample(spec, sampleRecord, store, centreTo, into);
+    const cropInto = direct ? slot : centreTo === undefined ? sampledCropBuffers(store, spec.channels, spec.sampledPatchSize) : undefined;
+    const cropped = cropSample(spec, sampleRecord, store, centreTo, cropInto);
+    // A cascade's slot also holds the previous stage's channels, which only the last step adds.
+    const context = { device: spec.device, reuseInput: true, ...(spec.previousStage === null ? { output: slot } : {}) };
     const done = sampleRecord.augmentation === null
       ? finalizeSample(cropped, [], spec.previousStage?.labels ?? 0, true)
       : applyAugmentation(cropped, sampleRecord.augmentation, context);
@@ -222,8 +238,8 @@ export function renderBatch(spec: BatchSpec, record: BatchRecord, store: CaseSto
   };
 }
 
-/** Batch `batchIndex` of the spec (draw + render). */
-export function makeBatch(spec: BatchSpec, batchIndex: number, store: CaseStore): { batch: HostBatch; record: BatchRecord } {
+/** Batch `batchIndex` of the spec (draw + render), into `into` when given (see renderBatch). */
+export function makeBatch(spec: BatchSpec, batchIndex: number, store: CaseStore, into?: BatchBuffers): { batch: HostBatch; record: BatchRecord } {
   const record = drawBatch(spec, batchIndex, store);
-  return { batch: renderBatch(spec, record, store), record };
+  return { batch: renderBatch(spec, record, store, into), record };
 }

@@ -35,6 +35,13 @@ export interface BatchLoader {
   seek(batchIndex: number): void;
   /** Seconds the caller spent waiting inside next() so far (the trainer logs it). */
   readonly waitSeconds: number;
+  /**
+   * Hand a batch from next() back once its arrays are no longer read (copied to the device): the
+   * loader writes a later batch into them instead of new arrays (no fresh memory per batch, which
+   * V8 would have to collect). The batch must not be read afterwards (with worker threads its
+   * arrays are detached: length 0). Optional, for a consumer and for a loader.
+   */
+  release?(batch: HostBatch): void;
   close(): Promise<void>;
 }
 

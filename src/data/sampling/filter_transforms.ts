@@ -8,10 +8,13 @@
  *   (axis 0 kept in dummy-2D mode); downsample nearest-exact to round(shape * zoom), upsample back
  *   trilinear (batchgeneratorsv2 spatial/low_resolution.py);
  * - mirroring: each allowed axis flipped with p 0.5 (image and labels, a cascade's previous stage too),
- *   on the host by reversing rows, planes or whole volumes in place (a permutation: the same values).
+ *   on the host by swapping planes and rows and reversing rows in place (a permutation: the same values).
+ * On the CPU the blur runs in the addon (hostBlurAxis: fused multiply-adds in kernel order, without
+ * conv3d's unfolded copies; libtorch's values bit for bit on the EPYC measured, within float32
+ * summation order on any CPU: transforms.test.ts), elsewhere in libtorch on the device.
  * With ApplyContext.reuseInput the results are written into the input's arrays.
  */
-import { conv3d, fromArray, interpolate, pad, scope } from '../../tensor/index.js';
+import { conv3d, fromArray, hostBlurAxis, hostFlipInPlace, interpolate, pad, scope } from '../../tensor/index.js';
 import type { Triple } from '../planning_topology.js';
 import { sampleChannels, type ApplyContext, type PatchSample, type Transform } from './augment_types.js';
 import { pythonRound } from './patch_sampler.js';
@@ -49,6 +52,33 @@ function channelSlice(sample: PatchSample, channel: number): Float32Array {
   return sample.image.subarray(channel * size, (channel + 1) * size);
 }
 
+/** Two scratch volumes per thread for the host blur's passes (reused: no new array per blur). */
+let scratch: [Float32Array, Float32Array] | null = null;
+
+/**
+ * The blur of one channel on the host (hostBlurAxis, libtorch's conv3d within float32 summation
+ * order), pass by pass through the scratch volumes, into `target` (which may be `source` itself).
+ * False where the addon cannot (no AVX2 or FMA): nothing written, libtorch does it.
+ */
+function blurOnHost(source: Float32Array, shape: Triple, sigmas: Triple, target: Float32Array): boolean {
+  const axes = ([0, 1, 2] as const).filter((axis) => sigmas[axis] !== 0);
+  if (axes.length === 0) {
+    if (target !== source) target.set(source);
+    return true;
+  }
+  if (scratch === null || scratch[0].length !== source.length) scratch = [new Float32Array(source.length), new Float32Array(source.length)];
+  let current = source;
+  for (const [pass, axis] of axes.entries()) {
+    // The last pass goes straight into the target unless it would read the target itself.
+    const last = pass === axes.length - 1 && current !== source;
+    const out = last ? target : scratch[pass % 2]!;
+    if (!hostBlurAxis(current, shape, axis, gaussianKernel1d(sigmas[axis]!), out)) return false;
+    current = out;
+  }
+  if (current !== target) target.set(current);
+  return true;
+}
+
 export const gaussianBlur: Transform<BlurParams> = {
   name: 'gaussianBlur',
   sample: (rng, meta) => ({
@@ -62,7 +92,9 @@ export const gaussianBlur: Transform<BlurParams> = {
     const image = context.reuseInput === true ? sample.image : sample.image.slice();
     const size = sample.shape[0] * sample.shape[1] * sample.shape[2];
     for (const { channel, sigmas } of params.channels) {
-      const blurred = scope(() => {
+      const target = image.subarray(channel * size, (channel + 1) * size);
+      if (context.device.type === 'cpu' && blurOnHost(channelSlice(sample, channel), sample.shape, sigmas, target)) continue;
+      scope(() => {
         let x = fromArray(channelSlice(sample, channel), [1, 1, ...sample.shape], { device: context.device });
         for (let axis = 0; axis < 3; axis++) {
           if (sigmas[axis] === 0) continue;
@@ -76,9 +108,8 @@ export const gaussianBlur: Transform<BlurParams> = {
           pads[2 * (2 - axis) + 1] = radius;
           x = conv3d(pad(x, pads, 'reflect'), fromArray(kernel, kernelShape, { device: context.device }), null);
         }
-        return x.toFloat32Array();
+        x.copyInto(image.subarray(channel * size, (channel + 1) * size));
       });
-      image.set(blurred, channel * size);
     }
     return { ...sample, image };
   },
@@ -98,51 +129,22 @@ export const lowResolution: Transform<LowResolutionParams> = {
     const size = sample.shape[0] * sample.shape[1] * sample.shape[2];
     for (const { channel, zoom } of params.channels) {
       const lowShape = sample.shape.map((s, axis) => pythonRound(s * zoom[axis]!));
-      const restored = scope(() => {
+      scope(() => {
         const x = fromArray(channelSlice(sample, channel), [1, 1, ...sample.shape], { device: context.device });
         const low = interpolate(x, { size: lowShape, mode: 'nearest-exact' });
-        return interpolate(low, { size: [...sample.shape], mode: 'trilinear', alignCorners: false }).toFloat32Array();
+        interpolate(low, { size: [...sample.shape], mode: 'trilinear', alignCorners: false }).copyInto(image.subarray(channel * size, (channel + 1) * size));
       });
-      image.set(restored, channel * size);
     }
     return { ...sample, image };
   },
 };
 
 /**
- * Flip `volumes` consecutive [z, y, x] volumes of `data` in place along `axes` (0 = z, 1 = y, 2 = x):
- * y and x together reverse each plane, all three each volume; a single y or z flip swaps rows or planes.
+ * Flip `volumes` consecutive [z, y, x] volumes of `data` in place along `axes` (0 = z, 1 = y, 2 = x),
+ * in the addon (host_kernels.cpp: planes swapped, rows swapped, rows reversed; no allocation).
  */
 export function flipInPlace(data: Float32Array | Int8Array, volumes: number, shape: Triple, axes: readonly number[]): void {
-  const [z, y, x] = shape;
-  const flips = [0, 1, 2].map((axis) => axes.includes(axis));
-  const plane = y * x;
-  const swap = (a: number, b: number, length: number, scratch: Float32Array | Int8Array): void => {
-    scratch.set(data.subarray(a, a + length));
-    data.copyWithin(a, b, b + length);
-    data.set(scratch, b);
-  };
-  for (let v = 0; v < volumes; v++) {
-    const volume = v * z * plane;
-    if (flips[0] && flips[1] && flips[2]) {
-      data.subarray(volume, volume + z * plane).reverse();
-      continue;
-    }
-    if (flips[1] && flips[2]) {
-      for (let k = 0; k < z; k++) data.subarray(volume + k * plane, volume + (k + 1) * plane).reverse();
-    } else if (flips[2]) {
-      for (let row = 0; row < z * y; row++) data.subarray(volume + row * x, volume + (row + 1) * x).reverse();
-    } else if (flips[1]) {
-      const scratch = new (data.constructor as new (length: number) => Float32Array | Int8Array)(x);
-      for (let k = 0; k < z; k++) {
-        for (let row = 0; row < Math.floor(y / 2); row++) swap(volume + k * plane + row * x, volume + k * plane + (y - 1 - row) * x, x, scratch);
-      }
-    }
-    if (flips[0]) {
-      const scratch = new (data.constructor as new (length: number) => Float32Array | Int8Array)(plane);
-      for (let k = 0; k < Math.floor(z / 2); k++) swap(volume + k * plane, volume + (z - 1 - k) * plane, plane, scratch);
-    }
-  }
+  hostFlipInPlace(data, volumes, shape, [axes.includes(0), axes.includes(1), axes.includes(2)]);
 }
 
 export const mirror: Transform<MirrorParams> = {

@@ -1,7 +1,7 @@
 /**
  * nnU-Net's point-wise intensity augmentations (batchgeneratorsv2 transforms/intensity, as
  * configured by nnUNetTrainer.get_training_transforms; NNUNET.md section 4), as tight loops over the
- * host float32 patch (except gamma's power, see powerStep):
+ * host float32 patch (gamma's passes in the addon, its power in libtorch, see gammaChannel):
  * - Gaussian noise (p 0.1): sigma ~ U(0, 0.1), shared by all channels, x += N(0, sigma^2). The
  *   noise field comes from a seeded Rng whose seed is in the parameters;
  * - multiplicative brightness (p 0.15): per channel x *= BGContrast(0.75, 1.25);
@@ -14,7 +14,7 @@
  * it, value for value). With ApplyContext.reuseInput the result is written into the input's image.
  */
 import { Rng } from '../../core/index.js';
-import { fromArray, pow, scope } from '../../tensor/index.js';
+import { fromArray, hostContrastInPlace, hostGammaFinish, hostGammaPrepare, pow, scope } from '../../tensor/index.js';
 import { sampleBgContrast, type ApplyContext, type AugmentMeta, type PatchSample, type Transform } from './augment_types.js';
 
 export interface NoiseParams {
@@ -98,40 +98,19 @@ export const brightness: Transform<ChannelFactor[]> = {
   },
 };
 
-/** Sum (float64, in index order), mean, min and max of x: one pass. */
-function moments(x: Float32Array): { sum: number; mean: number; min: number; max: number } {
-  let sum = 0;
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    sum += v;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  return { sum, mean: sum / x.length, min, max };
-}
-
-/** The unbiased standard deviation from the sum of squared deviations of `count` values. */
-function stdOf(squares: number, count: number): number {
-  return count > 1 ? Math.sqrt(squares / (count - 1)) : 0;
-}
-
 export const contrast: Transform<ChannelFactor[]> = {
   name: 'contrast',
   sample: (rng, meta) => perChannelFactors(rng, meta, 0.75, 1.25),
   apply(sample, params, context) {
     const out = writable(sample, context);
     for (const { channel, factor } of params) {
-      const x = channelView(out, channel);
-      const { mean, min, max } = moments(x);
-      for (let i = 0; i < x.length; i++) x[i] = Math.min(max, Math.max(min, (x[i]! - mean) * factor + mean));
+      // In the addon (host_kernels.cpp): the mean (float64 sum in index order), min and max, then
+      // x = Math.min(max, Math.max(min, (x - mean) * factor + mean)) in float64, stored as float32.
+      hostContrastInPlace(channelView(out, channel), factor);
     }
     return out;
   },
 };
-
-const GAMMA_EPSILON = 1e-7;
 
 /**
  * One channel's gamma in place: with s = -1 (inverted) or 1, y = s x; the statistics of y (mean,
@@ -141,38 +120,18 @@ const GAMMA_EPSILON = 1e-7;
  * (each a float32 operation with the scalar cast to float32: the same values); the power in libtorch
  * (vectorised; a per-voxel Math.pow in JavaScript costs more than the rest of the loader's intensity
  * steps together). The statistics of -x are those of x negated (min and max swapped), sums included:
- * rounding is symmetric, so y is never stored. Five passes over the channel and one power.
+ * rounding is symmetric, so y is never stored. Five passes over the channel and one power; the
+ * passes run in the addon (host_kernels.cpp: float64 sums in index order, eps 1e-7, the same
+ * operations as JavaScript's numbers, no fused multiply-add; transforms.test.ts compares them with
+ * a JavaScript transcription value for value).
  */
-function gammaChannel(x: Float32Array, sign: number, gamma: number, context: ApplyContext): void {
-  const f32 = Math.fround;
-  const n = x.length;
-  const m = moments(x);
-  const mean = sign * m.mean;
-  const min = sign === 1 ? m.min : -m.max;
-  const range = (sign === 1 ? m.max : -m.min) - min;
-  const low = f32(min);
-  const scaleDown = f32(Math.max(range, GAMMA_EPSILON));
-  const scaleUp = f32(range);
-  // The squared deviations of y, and x replaced by (y - min) / denominator.
-  let squares = 0;
-  for (let i = 0; i < n; i++) {
-    const y = sign * x[i]!;
-    squares += (y - mean) ** 2;
-    x[i] = f32(y - low) / scaleDown;
-  }
-  const std = stdOf(squares, n);
-  const powered = scope(() => pow(fromArray(x, [n], { device: context.device }), gamma).toFloat32Array());
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    const t = f32(f32(powered[i]! * scaleUp) + low);
-    x[i] = t;
-    sum += t;
-  }
-  const meanAfter = sum / n;
-  let squaresAfter = 0;
-  for (let i = 0; i < n; i++) squaresAfter += (x[i]! - meanAfter) ** 2;
-  const factor = std / Math.max(stdOf(squaresAfter, n), GAMMA_EPSILON);
-  for (let i = 0; i < n; i++) x[i] = sign * ((x[i]! - meanAfter) * factor + mean);
+function gammaChannel(x: Float32Array, sign: 1 | -1, gamma: number, context: ApplyContext): void {
+  // Passes 1 and 2 in the addon: the statistics, then x = f32(y - low) / scaleDown.
+  const [mean, std, low, scaleUp] = hostGammaPrepare(x, sign);
+  // The power written back over its input (no new array).
+  scope(() => pow(fromArray(x, [x.length], { device: context.device }), gamma).copyInto(x));
+  // Passes 3 to 5 in the addon: back to the range in float32, then the mean and std of y restored.
+  hostGammaFinish(x, sign, mean, std, low, scaleUp);
 }
 
 function gammaTransform(name: string, invert: boolean): Transform<GammaParams> {

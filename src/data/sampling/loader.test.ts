@@ -207,6 +207,34 @@ test('batch k is identical with 0 and 2 workers and after seek(k); waitSeconds a
   await assert.rejects(threaded.next(), /closed/);
 });
 
+test('release(): later batches are written into the handed-back arrays, with the same values as into new ones (in this thread and in a worker)', async () => {
+  const fresh = createBatchLoader(options({ seed: 9 }));
+  const expected: HostBatch[] = [];
+  for (let k = 0; k < 6; k++) expected.push(await fresh.next());
+  await fresh.close();
+  for (const workers of [0, 1]) {
+    const loader = createBatchLoader(options({ seed: 9, workers, prefetch: 1 }));
+    const arrays = new Set<Float32Array>();
+    try {
+      for (let k = 0; k < 6; k++) {
+        const batch = await loader.next();
+        assert.deepEqual({ ...batch }, { ...expected[k]!, image: batch.image, seg: batch.seg }, `${workers} worker(s), batch ${k}`);
+        assert.deepEqual([...batch.image], [...expected[k]!.image], `${workers} worker(s), batch ${k} image`);
+        assert.deepEqual([...batch.seg], [...expected[k]!.seg], `${workers} worker(s), batch ${k} labels`);
+        // A worker writes into arrays shared with this thread.
+        if (workers === 1) assert.ok(batch.image.buffer instanceof SharedArrayBuffer && batch.seg.buffer instanceof SharedArrayBuffer);
+        arrays.add(batch.image);
+        loader.release!(batch);
+      }
+    } finally {
+      await loader.close();
+    }
+    // In this thread the next batch goes into the arrays released before it; a worker with one batch
+    // prefetched alternates between two slots.
+    assert.equal(arrays.size, workers === 0 ? 1 : 2, `${workers} worker(s): arrays used`);
+  }
+});
+
 test("data-parallel shards: the ranks' samples are exactly the one-process batch, foreground share kept", async () => {
   // A batch of 3 over 2 ranks: rank 0 makes samples 0-1, rank 1 sample 2 (nnU-Net's split).
   const plan: Plan = { ...dataset.plan, configuration: { ...dataset.plan.configuration, batchSize: 3 } };

@@ -4,13 +4,14 @@
  * next `prefetch` batches (default 2N) are made in the background by worker threads and handed out
  * in order, so at most `prefetch` batches are in flight or waiting. `waitSeconds` adds up the time
  * the caller spent blocked in next(). Each thread keeps the cases it has read in memory
- * (CaseStore, LRU under `cacheBytes`).
+ * (CaseStore, LRU under `cacheBytes`). Batches handed back by release() are refilled: in this
+ * thread, or (worker threads) their shared slot takes a later batch of the worker that made it.
  */
 import * as fs from 'node:fs';
 import { InputError } from '../../core/index.js';
 import { casePaths } from '../preprocess_case_io.js';
 import { previousStageFile } from '../previous_stage.js';
-import { batchSpecFromOptions, makeBatch } from './batch.js';
+import { batchSpecFromOptions, fitsBatch, makeBatch, type BatchBuffers } from './batch.js';
 import type { BatchLoader, BatchSpec, HostBatch, LoaderOptions } from './batch_types.js';
 import { CaseStore, DEFAULT_CACHE_BYTES } from './case_store.js';
 import { LoaderPool } from './loader_pool.js';
@@ -39,6 +40,8 @@ class PrefetchingLoader implements BatchLoader {
   private waited = 0;
   private readonly inFlight = new Map<number, Promise<HostBatch>>();
   private closed = false;
+  /** Released batches' arrays, refilled by the next batch made in this thread (no workers). */
+  private readonly spare: BatchBuffers[] = [];
 
   constructor(
     private readonly spec: BatchSpec,
@@ -72,7 +75,7 @@ class PrefetchingLoader implements BatchLoader {
     const batchIndex = this.index;
     this.index += 1;
     try {
-      if (this.pool === null) return makeBatch(this.spec, batchIndex, this.store).batch;
+      if (this.pool === null) return makeBatch(this.spec, batchIndex, this.store, this.spare.pop()).batch;
       this.fill();
       const promise = this.inFlight.get(batchIndex) ?? this.pool.request(batchIndex);
       this.inFlight.delete(batchIndex);
@@ -86,12 +89,24 @@ class PrefetchingLoader implements BatchLoader {
   seek(batchIndex: number): void {
     if (!Number.isInteger(batchIndex) || batchIndex < 0) throw new RangeError(`seek: batch index must be an integer >= 0, got ${batchIndex}`);
     this.index = batchIndex;
-    for (const k of [...this.inFlight.keys()]) if (k < batchIndex || k >= batchIndex + this.prefetch) this.inFlight.delete(k);
+    for (const [k, promise] of [...this.inFlight]) {
+      if (k >= batchIndex && k < batchIndex + this.prefetch) continue;
+      this.inFlight.delete(k);
+      // Nobody will read a dropped batch: its arrays are free once it is made.
+      promise.then((batch) => this.release(batch), () => undefined);
+    }
     this.fill();
+  }
+
+  release(batch: HostBatch): void {
+    if (this.closed || !fitsBatch(this.spec, batch.shape[0], batch)) return;
+    if (this.pool !== null) this.pool.giveBack(batch);
+    else if (!this.spare.some((buffers) => buffers.image === batch.image)) this.spare.push({ image: batch.image, seg: batch.seg });
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    this.spare.length = 0;
     this.inFlight.clear();
     if (this.pool !== null) await this.pool.close();
   }

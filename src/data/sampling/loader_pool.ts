@@ -1,23 +1,45 @@
 /**
  * A small pool of batch-making worker threads: each request goes to the worker with the fewest
- * outstanding requests; answers are matched to requests by id. A crashed worker fails its
- * outstanding requests and every later one (the loader surfaces that error from next()).
+ * outstanding requests; answers are matched to requests by id. Each batch is written into a slot:
+ * image and label arrays on SharedArrayBuffers, made here once and shared with one worker, which
+ * fills the slot a request names and answers with the rest of the batch. A slot is used again once
+ * the consumer hands its batch back (giveBack); until then a request takes another free slot of
+ * that worker or a new one. No array is allocated or transferred per batch, so neither thread's
+ * garbage collector has large buffers to account for. A crashed worker fails its outstanding
+ * requests and every later one (the loader surfaces that error from next()).
  */
 import { Worker } from 'node:worker_threads';
 import { errorFromData, type WorkerError } from '../preprocess_case_io.js';
+import { batchChannels } from './batch.js';
 import type { BatchSpec, HostBatch } from './batch_types.js';
 
-export type WorkerRequest = { kind: 'batch'; id: number; batchIndex: number } | { kind: 'close' };
+/** A batch slot's arrays (views of SharedArrayBuffers): sent once, with the first request that uses the slot. */
+export interface SlotArrays {
+  image: Float32Array;
+  seg: Int8Array;
+}
+
+export type WorkerRequest = { kind: 'batch'; id: number; batchIndex: number; slot: number; arrays?: SlotArrays } | { kind: 'close' };
+
+/** The batch without its arrays when it was written into the request's slot (`inSlot`), else the whole batch (arrays transferred). */
+export type WorkerResponse =
+  | { id: number; ok: true; inSlot: true; batch: Omit<HostBatch, 'image' | 'seg'> }
+  | { id: number; ok: true; inSlot: false; batch: HostBatch }
+  | { id: number; ok: false; error: WorkerError };
 
 /** How long close() waits for a worker to finish its current batch before terminating it. */
 const CLOSE_TIMEOUT_MS = 30_000;
 
-export type WorkerResponse = { id: number; ok: true; batch: HostBatch } | { id: number; ok: false; error: WorkerError };
+interface Slot extends SlotArrays {
+  index: number;
+  worker: number;
+}
 
 interface Pending {
   resolve: (batch: HostBatch) => void;
   reject: (error: Error) => void;
   worker: number;
+  slot: Slot;
 }
 
 /**
@@ -44,8 +66,19 @@ export class LoaderPool {
   /** Shared flag: 1 once closing, so workers skip the requests still queued instead of computing them. */
   private readonly closing = new Int32Array(new SharedArrayBuffer(4));
   private readonly exited: Promise<void>[];
+  /** Every slot, by index; the free ones per worker; the slot of each batch image handed out. */
+  private readonly slots: Slot[] = [];
+  private readonly free: Slot[][];
+  private readonly slotOf = new Map<Float32Array, Slot>();
+  private readonly imageLength: number;
+  private readonly segLength: number;
 
   constructor(spec: BatchSpec, count: number, cacheBytes: number) {
+    const voxels = spec.finalPatchSize[0] * spec.finalPatchSize[1] * spec.finalPatchSize[2];
+    const samples = spec.sampleRange[1] - spec.sampleRange[0];
+    this.imageLength = samples * batchChannels(spec) * voxels;
+    this.segLength = samples * voxels;
+    this.free = Array.from({ length: count }, () => []);
     this.workers = Array.from({ length: count }, () => startWorker(spec, cacheBytes, this.closing));
     this.exited = this.workers.map((worker) => new Promise<void>((resolve) => worker.once('exit', () => resolve())));
     this.outstanding = this.workers.map(() => 0);
@@ -65,9 +98,21 @@ export class LoaderPool {
     for (let i = 1; i < this.workers.length; i++) if (this.outstanding[i]! < this.outstanding[target]!) target = i;
     const id = this.nextId++;
     this.outstanding[target]! += 1;
+    let slot = this.free[target]!.pop();
+    let arrays: SlotArrays | undefined;
+    if (slot === undefined) {
+      arrays = {
+        image: new Float32Array(new SharedArrayBuffer(this.imageLength * Float32Array.BYTES_PER_ELEMENT)),
+        seg: new Int8Array(new SharedArrayBuffer(this.segLength)),
+      };
+      slot = { ...arrays, index: this.slots.length, worker: target };
+      this.slots.push(slot);
+    }
+    const taken = slot;
     return new Promise<HostBatch>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, worker: target });
-      this.workers[target]!.postMessage({ kind: 'batch', id, batchIndex } satisfies WorkerRequest);
+      this.pending.set(id, { resolve, reject, worker: target, slot: taken });
+      const request: WorkerRequest = { kind: 'batch', id, batchIndex, slot: taken.index, ...(arrays !== undefined ? { arrays } : {}) };
+      this.workers[target]!.postMessage(request);
     });
   }
 
@@ -76,8 +121,24 @@ export class LoaderPool {
     if (entry === undefined) return;
     this.pending.delete(response.id);
     this.outstanding[entry.worker]! -= 1;
-    if (response.ok) entry.resolve(response.batch);
-    else entry.reject(errorFromData(response.error));
+    if (!response.ok) {
+      this.free[entry.worker]!.push(entry.slot);
+      entry.reject(errorFromData(response.error));
+    } else if (response.inSlot) {
+      this.slotOf.set(entry.slot.image, entry.slot);
+      entry.resolve({ ...response.batch, image: entry.slot.image, seg: entry.slot.seg });
+    } else {
+      this.free[entry.worker]!.push(entry.slot);
+      entry.resolve(response.batch);
+    }
+  }
+
+  /** A batch from this pool is no longer read: its slot takes a later batch of its worker. */
+  giveBack(batch: HostBatch): void {
+    const slot = this.slotOf.get(batch.image);
+    if (slot === undefined) return;
+    this.slotOf.delete(batch.image);
+    this.free[slot.worker]!.push(slot);
   }
 
   private fail(error: Error): void {

@@ -134,6 +134,21 @@ test('a crop written into a given target (stale values in it) equals the crop in
   assert.deepEqual(done, finalizeSample({ ...sample, image: image.slice(0, 60), seg: seg.slice() }, [0]));
 });
 
+test('finalizeSample maps every negative label to 0 and keeps the others, at any offset and length, in place or on a copy', () => {
+  const all = Int8Array.from({ length: 256 + 7 }, (_, i) => ((i * 37) % 256) - 128);
+  for (const [start, end] of [[0, 263], [1, 200], [3, 4], [5, 5]] as const) {
+    const seg = all.slice().subarray(start, end);
+    const before = seg.slice();
+    const shape: Triple = [1, 1, seg.length];
+    const copy = finalizeSample({ image: new Float32Array(seg.length), seg, channels: 1, shape });
+    assert.deepEqual([...copy.seg], [...before].map((v) => (v < 0 ? 0 : v)), `[${start}, ${end})`);
+    assert.deepEqual(seg, before, 'a copy leaves the input alone');
+    const done = finalizeSample({ image: new Float32Array(seg.length), seg, channels: 1, shape }, [], 0, true);
+    assert.equal(done.seg, seg);
+    assert.deepEqual(seg, copy.seg, 'in place');
+  }
+});
+
 test('forced foreground is never centred on the ignore label, even when the cache stored its locations', () => {
   const rng = new Rng(13);
   const shape: Triple = [20, 20, 20];

@@ -10,6 +10,7 @@
  * - the crop pads the image with 0 and the label map with -1 ("outside").
  */
 import type { Rng } from '../../core/index.js';
+import { hostCropInto } from '../../tensor/index.js';
 import type { Triple } from '../planning_topology.js';
 
 export type ClassLocations = Record<string, readonly (readonly [number, number, number])[]>;
@@ -90,28 +91,10 @@ export function cropAndPad<T extends Float32Array | Int8Array>(
   padValue: number,
   target?: T,
 ): T {
-  const [pz, py, px] = patch;
-  const [sz, sy, sx] = caseShape;
-  const length = channels * pz * py * px;
+  const length = channels * patch[0] * patch[1] * patch[2];
   if (target !== undefined && target.length !== length) throw new RangeError(`cropAndPad: target has ${target.length} values, the crop ${length}`);
-  // The overlap of the patch with the case, in patch coordinates.
-  const from = lowerBound.map((lb) => Math.max(0, -lb));
-  const to = [0, 1, 2].map((axis) => Math.min(patch[axis]!, caseShape[axis]! - lowerBound[axis]!));
-  const inside = [0, 1, 2].every((axis) => from[axis] === 0 && to[axis] === patch[axis]);
   const output = target ?? new (source.constructor as new (length: number) => T)(length);
-  // Padding only where the patch reaches beyond the case (a new array is all 0 already).
-  if (!inside && (padValue !== 0 || target !== undefined)) output.fill(padValue);
-  if (to[0]! <= from[0]! || to[1]! <= from[1]! || to[2]! <= from[2]!) return output;
-  const rowLength = to[2]! - from[2]!;
-  for (let c = 0; c < channels; c++) {
-    for (let z = from[0]!; z < to[0]!; z++) {
-      const sourceZ = z + lowerBound[0];
-      for (let y = from[1]!; y < to[1]!; y++) {
-        const sourceStart = ((c * sz + sourceZ) * sy + y + lowerBound[1]) * sx + from[2]! + lowerBound[2];
-        const targetStart = ((c * pz + z) * py + y) * px + from[2]!;
-        output.set(source.subarray(sourceStart, sourceStart + rowLength), targetStart);
-      }
-    }
-  }
+  // Whole rows copied in the addon (memcpy), the padding filled only where the patch reaches beyond the case.
+  hostCropInto(source, channels, caseShape, lowerBound, patch, padValue, output);
   return output;
 }

@@ -16,6 +16,8 @@
  * against gridSample of the one-hot channels, value for value.
  */
 
+import { hostPlaneLabels } from '../../tensor/index.js';
+
 const f32 = Math.fround;
 
 /** Per output point of an in-plane grid: the nw corner's offset, the 4 corner weights, which corners lie inside. */
@@ -29,8 +31,6 @@ export interface PlaneWeights {
   /** Bit k set when corner k (nw, ne, sw, se) lies inside the input plane. */
   inside: Uint8Array;
 }
-
-const ALL_INSIDE = 15;
 
 /** The weights of a gridSample grid [points, 2] (x, y in [-1, 1], alignCorners false) over an input plane [height, width]. */
 export function planeWeights(grid: Float32Array, height: number, width: number): PlaneWeights {
@@ -66,51 +66,17 @@ export function planeWeights(grid: Float32Array, height: number, width: number):
 /**
  * The resampled label map [planes, points] of int8 label planes [planes, height, width]: per point
  * the label whose corners' weights sum (float32, corner order) largest, the lowest label on ties,
- * and -1 where `outside` [points] is 1.
+ * and -1 where `outside` [points] is 1; written into `into` (planes x points values) when given.
  */
-export function planeLabels(seg: Int8Array, planes: number, table: PlaneWeights, outside: Uint8Array): Int8Array {
+export function planeLabels(seg: Int8Array, planes: number, table: PlaneWeights, outside: Uint8Array, into?: Int8Array): Int8Array {
   const [height, width] = table.inputShape;
   const { offset, weights, inside } = table;
   const points = offset.length;
-  const out = new Int8Array(planes * points);
-  const corner = [0, 1, width, width + 1];
-  const labels = [0, 0, 0, 0];
-  for (let plane = 0; plane < planes; plane++) {
-    const base = plane * height * width;
-    const outBase = plane * points;
-    for (let i = 0; i < points; i++) {
-      if (outside[i] === 1) {
-        out[outBase + i] = -1;
-        continue;
-      }
-      const o = base + offset[i]!;
-      const mask = inside[i]!;
-      if (mask === ALL_INSIDE) {
-        const a = seg[o]!;
-        // Four equal corners: that label has every weight, the others none.
-        if (a === seg[o + 1] && a === seg[o + width] && a === seg[o + width + 1]) {
-          out[outBase + i] = a;
-          continue;
-        }
-      }
-      for (let c = 0; c < 4; c++) labels[c] = (mask >> c) & 1 ? seg[o + corner[c]!]! : 0;
-      let winner = 0;
-      let best = -1;
-      for (let c = 0; c < 4; c++) {
-        if (!((mask >> c) & 1)) continue;
-        const label = labels[c]!;
-        let seen = false;
-        for (let earlier = 0; earlier < c; earlier++) if ((mask >> earlier) & 1 && labels[earlier] === label) seen = true;
-        if (seen) continue;
-        let sum = 0;
-        for (let later = c; later < 4; later++) if ((mask >> later) & 1 && labels[later] === label) sum = f32(sum + weights[4 * i + later]!);
-        if (sum > best || (sum === best && label < winner)) {
-          best = sum;
-          winner = label;
-        }
-      }
-      out[outBase + i] = winner;
-    }
-  }
+  if (into !== undefined && into.length !== planes * points) throw new RangeError(`planeLabels: the target has ${into.length} values, expected ${planes * points}`);
+  const out = into ?? new Int8Array(planes * points);
+  // The vote runs in the addon (host_kernels.cpp): a point whose four corners lie inside and hold
+  // one label takes it; otherwise each distinct label among the inside corners sums its corners'
+  // weights in float32, in corner order, and the largest sum wins (the lowest label on ties).
+  hostPlaneLabels(seg, planes, height, width, offset, weights, inside, outside, out);
   return out;
 }

@@ -211,23 +211,29 @@ export function applySpatial(sample: PatchSample, params: SpatialParams, context
     const { grid, outside } = buildGrid(matrix, outputSpatial, inputSpatial, context);
     const options = { mode: 'bilinear', paddingMode: 'zeros', alignCorners: false } as const;
     const image = fromArray(sample.image, [1, channels * planes, ...inputSpatial], { device });
-    const imageOut = gridSample(image, grid, options).toFloat32Array();
+    const outVoxels = out[0] * out[1] * out[2];
+    const given = context.output;
+    const target = given !== undefined && given.image.length === channels * outVoxels && given.seg.length === outVoxels ? given : undefined;
+    const imageOut = target?.image ?? new Float32Array(channels * outVoxels);
+    gridSample(image, grid, options).copyInto(imageOut);
 
     const outsideMask = outside.toTypedArray() as Uint8Array;
     // Each label map (the target, a cascade's previous stage) on its own, as batchgeneratorsv2 treats seg channels.
-    let resampleLabels: (seg: Int8Array) => Int8Array;
+    let resampleLabels: (seg: Int8Array, into?: Int8Array) => Int8Array;
     if (params.dummy2d) {
       const table = planeWeights(grid.toFloat32Array(), shape[1], shape[2]);
-      resampleLabels = (seg) => planeLabels(seg, planes, table, outsideMask);
+      resampleLabels = (seg, into) => planeLabels(seg, planes, table, outsideMask, into);
     } else {
-      resampleLabels = (seg) => {
+      resampleLabels = (seg, into) => {
         const labels = distinctLabels(seg);
         const oneHot = fromArray(oneHotChannels(seg, labels), [1, labels.length, ...inputSpatial], { device });
-        return winningLabels(gridSample(oneHot, grid, options).toFloat32Array(), labels, outsideMask, 1);
+        const voted = winningLabels(gridSample(oneHot, grid, options).toFloat32Array(), labels, outsideMask, 1);
+        into?.set(voted);
+        return into ?? voted;
       };
     }
     const previous = sample.previous === undefined ? {} : { previous: resampleLabels(sample.previous) };
-    return { image: imageOut, seg: resampleLabels(sample.seg), ...previous, channels, shape: [...out] as Triple };
+    return { image: imageOut, seg: resampleLabels(sample.seg, target?.seg), ...previous, channels, shape: [...out] as Triple };
   });
 }
 

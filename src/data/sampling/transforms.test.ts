@@ -7,11 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { Rng } from '../../core/index.js';
-import { liveTensors } from '../../tensor/index.js';
+import { conv3d, fromArray, liveTensors, pad, pow, scope } from '../../tensor/index.js';
 import type { Triple } from '../planning_topology.js';
 import { applyAugmentation, sampleAugmentation } from './augment_pipeline.js';
 import type { AugmentMeta, PatchSample } from './augment_types.js';
-import { flipInPlace, gaussianBlur, lowResolution, mirror } from './filter_transforms.js';
+import { flipInPlace, gaussianBlur, gaussianKernel1d, lowResolution, mirror } from './filter_transforms.js';
 import { brightness, contrast, gamma, gaussianNoise, invertedGamma } from './intensity_transforms.js';
 import { applySpatial, winningLabels, type SpatialParams } from './spatial_transform.js';
 
@@ -112,6 +112,58 @@ test('gaussian blur matches scipy gaussian_filter1d (mirror) per axis', () => {
   assert.deepEqual(out.image.subarray(0, voxels), Float32Array.from(intensity.image.slice(0, voxels)), 'other channel untouched');
 });
 
+// The host blur sums each output as fused multiply-adds in kernel order; libtorch's conv3d sums the
+// same products in its BLAS kernel's order, which depends on the CPU (equal bits on the EPYC this was
+// written on: bench/loader-hash.ts). Each axis pass of a float32 sum of n products is within
+// n 2^-24 of the sum of their magnitudes; with positive weights summing to 1 the blur of |x| bounds
+// those sums, so three passes differ by at most 3 n 2^-23 times the blur of |x| (n the longest kernel).
+test('the blur on the host equals libtorch conv3d with reflect padding within float32 summation order (every axis, sigma 0 skips an axis, in place)', () => {
+  const rng = new Rng(23);
+  for (const [shape, sigmas] of [
+    [[9, 14, 17], [0.6, 0.8, 1]],
+    [[20, 7, 33], [1, 0, 0.5]],
+    [[1, 30, 25], [0, 0.9, 0.7]],
+  ] as [Triple, Triple][]) {
+    const voxels = shape[0] * shape[1] * shape[2];
+    const image = Float32Array.from({ length: 2 * voxels }, (_, i) => (i % 97 === 0 ? 0 : rng.normal() * 10 ** rng.int(-2, 3)));
+    // The reference: libtorch's conv3d per axis, as the blur ran before the addon took it over.
+    let longest = 1;
+    const blurred = (values: Float32Array): Float32Array => scope(() => {
+      let x = fromArray(values, [1, 1, ...shape]);
+      for (let axis = 0; axis < 3; axis++) {
+        if (sigmas[axis] === 0) continue;
+        const kernel = gaussianKernel1d(sigmas[axis]!);
+        longest = Math.max(longest, kernel.length);
+        const kernelShape = [1, 1, 1, 1, 1];
+        kernelShape[2 + axis] = kernel.length;
+        const pads = [0, 0, 0, 0, 0, 0];
+        pads[2 * (2 - axis)] = pads[2 * (2 - axis) + 1] = (kernel.length - 1) / 2;
+        x = conv3d(pad(x, pads, 'reflect'), fromArray(kernel, kernelShape), null);
+      }
+      return x.toFloat32Array();
+    });
+    const expected = blurred(image.subarray(voxels));
+    const magnitude = blurred(image.subarray(voxels).map(Math.abs));
+    const sample: PatchSample = { image: image.slice(), seg: new Int8Array(voxels), channels: 2, shape };
+    const params = { channels: [{ channel: 1, sigmas }] };
+    const copy = gaussianBlur.apply(sample, params, context);
+    const actual = copy.image.subarray(voxels);
+    let worst = 0;
+    let moved = 0;
+    for (let i = 0; i < voxels; i++) {
+      worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!) / (3 * longest * 2 ** -23 * magnitude[i]! + Number.MIN_VALUE));
+      if (actual[i] !== image[voxels + i]) moved++;
+    }
+    assert.ok(worst <= 1, `[${shape}] sigmas [${sigmas}]: ${worst} of the bound`);
+    assert.ok(moved > voxels / 2, 'the blur changed the channel');
+    assert.deepEqual(copy.image.subarray(0, voxels), image.subarray(0, voxels), 'the other channel untouched');
+    assert.deepEqual(sample.image, image, 'without reuseInput the input stays');
+    const inPlace = gaussianBlur.apply(sample, params, { ...context, reuseInput: true });
+    assert.equal(inPlace.image, sample.image);
+    assert.deepEqual(inPlace.image, copy.image, 'in place');
+  }
+});
+
 test('brightness, contrast, gamma and inverted gamma match numpy', () => {
   const input = sampleOf(intensity.shape, intensity.image);
   const factors = (values: number[]) => values.map((factor, channel) => ({ channel, factor }));
@@ -126,6 +178,89 @@ test('brightness, contrast, gamma and inverted gamma match numpy', () => {
     'inverted gamma',
   );
   assert.deepEqual(input.image, Float32Array.from(intensity.image), 'apply does not modify its input');
+});
+
+/**
+ * Gamma as the loader computed it in JavaScript numbers before its passes moved to the addon: the
+ * statistics of y = sign x (float64, index order), x = f32(y - low) / f32(max(range, 1e-7)), the
+ * power in libtorch, t = f32(f32(x f32(range)) + low), then the mean and unbiased std of y restored.
+ */
+function gammaInJavaScript(x: Float32Array, sign: 1 | -1, exponent: number): void {
+  const f32 = Math.fround;
+  const n = x.length;
+  let [sum, min, max] = [0, Infinity, -Infinity];
+  for (const v of x) {
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const mean = sign * (sum / n);
+  const lowest = sign === 1 ? min : -max;
+  const range = (sign === 1 ? max : -min) - lowest;
+  const [low, scaleDown, scaleUp] = [f32(lowest), f32(Math.max(range, 1e-7)), f32(range)];
+  let squares = 0;
+  for (let i = 0; i < n; i++) {
+    const y = sign * x[i]!;
+    squares += (y - mean) ** 2;
+    x[i] = f32(y - low) / scaleDown;
+  }
+  const std = n > 1 ? Math.sqrt(squares / (n - 1)) : 0;
+  x.set(scope(() => pow(fromArray(x, [n]), exponent).toFloat32Array()));
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    x[i] = f32(f32(x[i]! * scaleUp) + low);
+    total += x[i]!;
+  }
+  const meanAfter = total / n;
+  let squaresAfter = 0;
+  for (let i = 0; i < n; i++) squaresAfter += (x[i]! - meanAfter) ** 2;
+  const factor = std / Math.max(n > 1 ? Math.sqrt(squaresAfter / (n - 1)) : 0, 1e-7);
+  for (let i = 0; i < n; i++) x[i] = sign * ((x[i]! - meanAfter) * factor + mean);
+}
+
+test('gamma and inverted gamma (passes in the addon) equal the JavaScript arithmetic value for value', () => {
+  const rng = new Rng(21);
+  let compared = 0;
+  for (const [voxels, kind] of [[4096, 'normal'], [3000, 'wide'], [777, 'constant'], [2, 'normal'], [1, 'normal']] as const) {
+    const values = Float32Array.from({ length: voxels }, () =>
+      kind === 'constant' ? 0.25 : kind === 'wide' ? rng.normal() * 10 ** rng.int(-3, 4) : rng.normal(0.3, 1.7));
+    for (const invert of [false, true]) {
+      const exponent = rng.uniform(0.7, 1.5);
+      const sample: PatchSample = { image: values.slice(), seg: new Int8Array(voxels), channels: 1, shape: [1, 1, voxels] };
+      const actual = (invert ? invertedGamma : gamma).apply(sample, { invert, channels: [{ channel: 0, gamma: exponent }] }, context).image;
+      const expected = values.slice();
+      gammaInJavaScript(expected, invert ? -1 : 1, exponent);
+      assert.deepEqual(actual, expected, `${kind} ${voxels} voxels, ${invert ? 'inverted' : 'plain'} gamma ${exponent}`);
+      compared += voxels;
+    }
+  }
+  assert.equal(compared, 2 * (4096 + 3000 + 777 + 2 + 1));
+});
+
+test('contrast (in the addon) equals the JavaScript arithmetic value for value, signed zeros included', () => {
+  const rng = new Rng(22);
+  const inputs = [
+    Float32Array.from({ length: 5000 }, () => rng.normal(0.2, 2)),
+    Float32Array.from({ length: 999 }, () => rng.normal() * 10 ** rng.int(-3, 4)),
+    // Zeros of both signs at the extremes, and values that scale to exactly 0 around a zero mean.
+    Float32Array.from([0, -0, 1, -1, 0.5, -0.5, 0, -0]),
+    Float32Array.from([-0, -0, -1, -0]),
+  ];
+  for (const values of inputs) {
+    for (const factor of [0.8, 1.2, rng.uniform(0.75, 1.25)]) {
+      const actual = contrast.apply({ image: values.slice(), seg: new Int8Array(values.length), channels: 1, shape: [1, 1, values.length] }, [{ channel: 0, factor }], context).image;
+      let [sum, min, max] = [0, Infinity, -Infinity];
+      for (const v of values) {
+        sum += v;
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      const mean = sum / values.length;
+      const expected = values.map((v) => Math.min(max, Math.max(min, (v - mean) * factor + mean)));
+      assert.deepEqual(actual, expected, `${values.length} values, factor ${factor}`);
+      assert.deepEqual([...actual].map((v) => Object.is(v, -0)), [...expected].map((v) => Object.is(v, -0)), 'the same signed zeros');
+    }
+  }
 });
 
 test('low-resolution simulation matches torch interpolate (nearest-exact down, trilinear up)', () => {
