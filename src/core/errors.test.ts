@@ -25,9 +25,11 @@ test('errorLines: a file name with a newline stays on the refusal\'s one line; l
     { file: 'x\ny.json', path: '', code: 'validation', message: 'bad\tvalue' },
   ]);
   assert.equal(validation.message, '2 problems found:\n  - spec.json [arms.0]: no strategy\n  - x\ny.json: bad\tvalue');
-  assert.deepEqual(errorLines(validation), ['2 problems found', '  - spec.json [arms.0]: no strategy', '  - x\\ny.json: bad\\tvalue']);
+  assert.deepEqual(errorLines(validation), ['2 problems found:', '  - spec.json [arms.0]: no strategy', '  - x\\ny.json: bad\\tvalue']);
 
   const checkpoint = new CheckpointError('cannot start \'finetune\'', { file: 'm.pth', items: ['featuresPerStage differs'] });
   assert.equal(checkpoint.message, 'm.pth: cannot start \'finetune\':\n  - featuresPerStage differs');
-  assert.deepEqual(errorLines(checkpoint), ['m.pth: cannot start \'finetune\'', '  - featuresPerStage differs']);
+  assert.deepEqual(errorLines(checkpoint), ['m.pth: cannot start \'finetune\':', '  - featuresPerStage differs']);
+  // Without the control characters the printed lines are the message, line for line.
+  assert.equal(errorLines(checkpoint).join('\n'), checkpoint.message);
 });

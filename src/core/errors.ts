@@ -75,9 +75,9 @@ export function oneLine(text: string): string {
   return text.replace(CONTROL_CHARACTERS, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
 
-/** The lines the CLI prints for `error`: its headline, then one `  - item` line per item, each one line whatever the values hold. */
+/** The lines the CLI prints for `error` (its message, line for line): the headline, then one `  - item` line per item, each one line whatever the values hold. */
 export function errorLines(error: LesionsegError): string[] {
-  return [oneLine(error.headline), ...error.items.map((item) => `  - ${oneLine(item)}`)];
+  return [`${oneLine(error.headline)}${error.items.length > 0 ? ':' : ''}`, ...error.items.map((item) => `  - ${oneLine(item)}`)];
 }
 
 /** An error raised inside libtorch (or the addon), with the op name and the input shapes. */
