@@ -64,8 +64,9 @@ export class CheckpointError extends InputError {
   }
 }
 
-/** C0 and C1 control characters (a newline in a file name among them). */
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
+/** C0 controls, DEL and C1 controls (a newline in a file name among them): the one definition, quote.ts refuses the same. */
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROL_CHARACTERS = new RegExp(CONTROL_CHARACTER.source, 'g');
 
 /**
  * `text` on one line: every control character written as an escape (\n, \r, \t, else \u00XX),

@@ -13,15 +13,12 @@
  *   dicomText      a DICOM text value (LO/SH/ST/LT): no backslash (the value delimiter, PS3.5 6.2)
  *                  in LO/SH, no control character other than the ones the VR allows, cut to its length.
  */
-import { InputError } from './errors.js';
+import { CONTROL_CHARACTER, InputError } from './errors.js';
 import { formatPath, type PathStyle } from './schema.js';
-
-/** C0 controls, DEL and C1 controls: never part of a name, a partition or a path we write into a script. */
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** The first control character of `text` as U+XXXX, or null. */
 export function controlCharacterIn(text: string): string | null {
-  const match = CONTROL.exec(text);
+  const match = CONTROL_CHARACTER.exec(text);
   return match === null ? null : `U+${match[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
 }
 

@@ -108,7 +108,7 @@ export const gaussianBlur: Transform<BlurParams> = {
           pads[2 * (2 - axis) + 1] = radius;
           x = conv3d(pad(x, pads, 'reflect'), fromArray(kernel, kernelShape, { device: context.device }), null);
         }
-        x.copyInto(image.subarray(channel * size, (channel + 1) * size));
+        x.copyInto(target);
       });
     }
     return { ...sample, image };
